@@ -1,0 +1,135 @@
+/**
+ * EXTEND2 and EXTENDED2 bodies (docs/protocol.md §6.3), Tor's layout:
+ *   EXTEND2:   n specifiers (1) | { type (1) | length (1) | body }* | handshake type (2) | length (2) | data
+ *   EXTENDED2: length (2) | data
+ * Link specifier types: 0 IPv4 address + port, 1 IPv6 address + port,
+ * 2 legacy RSA identity (not used by Allium), 3 Ed25519 identity, and
+ * Allium's own 128: the relay's Noise link key, which an extending relay
+ * needs to open the Noise XK link.
+ */
+import { Reader } from '../bytes.js';
+import { malformed, oversized } from '../errors.js';
+import { RELAY_DATA_LENGTH } from '../constants.js';
+
+export const LinkSpecifierType = {
+  IPV4: 0,
+  IPV6: 1,
+  LEGACY_ID: 2,
+  ED25519_ID: 3,
+  ALLIUM_LINK_KEY: 128,
+} as const;
+
+export interface LinkSpecifier {
+  type: number;
+  body: Uint8Array;
+}
+
+/** What a relay needs to reach the next hop. */
+export interface ExtendTarget {
+  address: string; // IPv4 dotted quad
+  port: number;
+  identity: Uint8Array; // Ed25519, 32 bytes
+  linkKey: Uint8Array; // X25519, 32 bytes
+}
+
+export interface Extend2Body {
+  specifiers: LinkSpecifier[];
+  handshakeType: number;
+  handshakeData: Uint8Array;
+}
+
+export function encodeExtend2(body: Extend2Body): Uint8Array {
+  const parts: number[] = [body.specifiers.length];
+  if (body.specifiers.length > 255) throw oversized('EXTEND2 specifier count');
+  for (const s of body.specifiers) {
+    if (s.body.length > 255) throw oversized('EXTEND2 link specifier');
+    parts.push(s.type, s.body.length, ...s.body);
+  }
+  const hs = body.handshakeData;
+  parts.push(body.handshakeType >>> 8, body.handshakeType & 0xff, hs.length >>> 8, hs.length & 0xff);
+  const out = new Uint8Array(parts.length + hs.length);
+  out.set(parts);
+  out.set(hs, parts.length);
+  if (out.length > RELAY_DATA_LENGTH) throw oversized(`EXTEND2 body of ${out.length} bytes`);
+  return out;
+}
+
+export function decodeExtend2(data: Uint8Array): Extend2Body {
+  const r = new Reader(data, 'EXTEND2');
+  const count = r.u8();
+  const specifiers: LinkSpecifier[] = [];
+  for (let i = 0; i < count; i++) {
+    const type = r.u8();
+    const length = r.u8();
+    specifiers.push({ type, body: r.bytes(length) });
+  }
+  const handshakeType = r.u16();
+  const length = r.u16();
+  const handshakeData = r.bytes(length);
+  if (r.remaining !== 0) throw malformed('EXTEND2: trailing bytes');
+  return { specifiers, handshakeType, handshakeData };
+}
+
+export function targetToSpecifiers(t: ExtendTarget): LinkSpecifier[] {
+  const octets = parseIPv4(t.address);
+  if (octets === null) throw new RangeError(`address: not an IPv4 address`);
+  const ipv4 = new Uint8Array([...octets, t.port >>> 8, t.port & 0xff]);
+  return [
+    { type: LinkSpecifierType.IPV4, body: ipv4 },
+    { type: LinkSpecifierType.ED25519_ID, body: t.identity },
+    { type: LinkSpecifierType.ALLIUM_LINK_KEY, body: t.linkKey },
+  ];
+}
+
+/** Exactly one IPv4, one Ed25519 identity and one link key; other known types are ignored, duplicates are malformed. */
+export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
+  let ipv4: Uint8Array | undefined;
+  let identity: Uint8Array | undefined;
+  let linkKey: Uint8Array | undefined;
+  for (const s of specifiers) {
+    const want = (n: number) => {
+      if (s.body.length !== n) throw malformed(`EXTEND2 link specifier ${s.type}: length ${s.body.length}`);
+    };
+    if (s.type === LinkSpecifierType.IPV4) {
+      want(6);
+      if (ipv4) throw malformed('EXTEND2: two IPv4 specifiers');
+      ipv4 = s.body;
+    } else if (s.type === LinkSpecifierType.ED25519_ID) {
+      want(32);
+      if (identity) throw malformed('EXTEND2: two Ed25519 identities');
+      identity = s.body;
+    } else if (s.type === LinkSpecifierType.ALLIUM_LINK_KEY) {
+      want(32);
+      if (linkKey) throw malformed('EXTEND2: two link keys');
+      linkKey = s.body;
+    }
+  }
+  if (!ipv4 || !identity || !linkKey) throw malformed('EXTEND2: needs an IPv4 address, an Ed25519 identity and a link key');
+  const port = (ipv4[4]! << 8) | ipv4[5]!;
+  if (port === 0) throw malformed('EXTEND2: port 0');
+  return { address: `${ipv4[0]}.${ipv4[1]}.${ipv4[2]}.${ipv4[3]}`, port, identity: new Uint8Array(identity), linkKey: new Uint8Array(linkKey) };
+}
+
+export function encodeExtended2(handshakeData: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + handshakeData.length);
+  out[0] = handshakeData.length >>> 8;
+  out[1] = handshakeData.length & 0xff;
+  out.set(handshakeData, 2);
+  return out;
+}
+
+export function decodeExtended2(data: Uint8Array): Uint8Array {
+  const r = new Reader(data, 'EXTENDED2');
+  const length = r.u16();
+  const hs = r.bytes(length);
+  if (r.remaining !== 0) throw malformed('EXTENDED2: trailing bytes');
+  return hs;
+}
+
+export function parseIPv4(text: string): number[] | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return null;
+  const octets = m.slice(1).map(Number);
+  if (octets.some((o) => o > 255)) return null;
+  return octets;
+}

@@ -1,0 +1,93 @@
+/**
+ * Relay cells: the 509-byte payload of a RELAY / RELAY_EARLY cell once a hop
+ * has removed its layer (docs/protocol.md §6). Tor's layout:
+ *   command (1) | recognized (2) | stream id (2) | digest (4) | length (2) | data (498)
+ * `recognized` and `digest` are filled by the onion layer (src/crypto/onion-layer.ts),
+ * not here. Unused bytes: four zeros, then random padding.
+ */
+import { CELL_PAYLOAD_LENGTH, RELAY_DATA_LENGTH, RELAY_HEADER_LENGTH } from '../constants.js';
+import { malformed, oversized, truncated } from '../errors.js';
+
+export const RelayCommand = {
+  BEGIN: 1,
+  DATA: 2,
+  END: 3,
+  CONNECTED: 4,
+  SENDME: 5,
+  EXTEND: 6,
+  EXTENDED: 7,
+  TRUNCATE: 8,
+  TRUNCATED: 9,
+  DROP: 10,
+  RESOLVE: 11,
+  RESOLVED: 12,
+  BEGIN_DIR: 13,
+  EXTEND2: 14,
+  EXTENDED2: 15,
+} as const;
+export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
+
+export interface RelayMessage {
+  command: number;
+  streamId: number;
+  /** At most 498 bytes. */
+  data: Uint8Array;
+}
+
+/** Source of padding bytes; injectable so encoded cells are reproducible in tests. */
+export type PaddingSource = (length: number) => Uint8Array;
+
+/**
+ * Encode a relay message into a fresh 509-byte payload with recognized = 0
+ * and the digest field zero, ready for OnionLayer.seal().
+ */
+export function encodeRelayCell(message: RelayMessage, padding?: PaddingSource): Uint8Array {
+  const { command, streamId, data } = message;
+  if (data.length > RELAY_DATA_LENGTH) throw oversized(`relay data of ${data.length} bytes`);
+  if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff) throw new RangeError('streamId: expected u16');
+  const payload = new Uint8Array(CELL_PAYLOAD_LENGTH);
+  payload[0] = command;
+  payload[3] = streamId >>> 8;
+  payload[4] = streamId & 0xff;
+  payload[9] = data.length >>> 8;
+  payload[10] = data.length & 0xff;
+  payload.set(data, RELAY_HEADER_LENGTH);
+  const padStart = RELAY_HEADER_LENGTH + data.length + 4;
+  if (padding !== undefined && padStart < CELL_PAYLOAD_LENGTH) {
+    payload.set(padding(CELL_PAYLOAD_LENGTH - padStart), padStart);
+  }
+  return payload;
+}
+
+export interface DecodedRelayCell extends RelayMessage {
+  recognized: number;
+  digest: Uint8Array;
+}
+
+/** Decode a recognized relay payload. `data` is a view into `payload`. */
+export function decodeRelayCell(payload: Uint8Array): DecodedRelayCell {
+  if (payload.length < CELL_PAYLOAD_LENGTH) throw truncated('relay cell');
+  if (payload.length > CELL_PAYLOAD_LENGTH) throw oversized(`relay cell of ${payload.length} bytes`);
+  const length = (payload[9]! << 8) | payload[10]!;
+  if (length > RELAY_DATA_LENGTH) throw malformed(`relay cell length ${length} exceeds ${RELAY_DATA_LENGTH}`);
+  return {
+    command: payload[0]!,
+    recognized: (payload[1]! << 8) | payload[2]!,
+    streamId: (payload[3]! << 8) | payload[4]!,
+    digest: payload.subarray(5, 9),
+    data: payload.subarray(RELAY_HEADER_LENGTH, RELAY_HEADER_LENGTH + length),
+  };
+}
+
+/** Commands that concern the whole circuit and must carry stream id 0. */
+export function isCircuitCommand(command: number): boolean {
+  return (
+    command === RelayCommand.EXTEND ||
+    command === RelayCommand.EXTENDED ||
+    command === RelayCommand.EXTEND2 ||
+    command === RelayCommand.EXTENDED2 ||
+    command === RelayCommand.TRUNCATE ||
+    command === RelayCommand.TRUNCATED ||
+    command === RelayCommand.DROP
+  );
+}

@@ -1,0 +1,164 @@
+/**
+ * One stream at either edge of a circuit (client or exit) as a Node Duplex
+ * (docs/protocol.md §6.4, §7).
+ *
+ * Writing turns bytes into DATA cells, at most 498 bytes each, only while the
+ * stream's package window and the circuit have room: a full circuit makes
+ * write() wait, so pipe()/pipeline() slow the producer. Reading hands DATA to
+ * the consumer; stream SENDMEs go out only as the consumer reads, so a slow
+ * reader stops the far end after one window (500 cells) per stream.
+ *
+ * Tor has no half-closed streams: END, sent or received, closes both ways.
+ */
+import { Duplex } from 'node:stream';
+import { RELAY_DATA_LENGTH, STREAM_SENDME_INCREMENT, STREAM_WINDOW_START } from '../constants.js';
+import { DeliverWindow, PackageWindow } from '../flow/window.js';
+import { EndReason } from '../cell/reasons.js';
+import { StreamEndedError } from '../errors.js';
+
+/** What a stream needs from the circuit edge that owns it. */
+export interface StreamPort {
+  /** True if one more DATA cell may go out now (circuit window open, link not congested). */
+  canSendData(): boolean;
+  /** Calls `wake` once, when canSendData() may have become true. */
+  waitForRoom(wake: () => void): void;
+  sendData(streamId: number, data: Uint8Array): void;
+  sendStreamSendme(streamId: number): void;
+  sendEnd(streamId: number, reason: number): void;
+  /** The stream is finished both ways; forget its id. */
+  release(streamId: number): void;
+}
+
+interface PendingWrite {
+  chunk: Uint8Array;
+  offset: number;
+  callback: (error?: Error | null) => void;
+}
+
+export class RelayStream extends Duplex {
+  readonly streamId: number;
+  readonly #port: StreamPort;
+  readonly #package = new PackageWindow(STREAM_WINDOW_START, STREAM_SENDME_INCREMENT);
+  readonly #deliver = new DeliverWindow(STREAM_WINDOW_START, STREAM_SENDME_INCREMENT);
+  #pending: PendingWrite | null = null;
+  #waiting = false;
+  /** END was sent or received: no more cells for this stream in either direction. */
+  #ended = false;
+
+  constructor(streamId: number, port: StreamPort, highWaterMark = 64 * 1024) {
+    super({ allowHalfOpen: false, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
+    this.streamId = streamId;
+    this.#port = port;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  // ---- from the circuit ----
+
+  /** A DATA cell for this stream arrived. Throws ProtocolError if the peer overran our window. */
+  receiveData(data: Uint8Array): void {
+    this.#deliver.take();
+    if (this.#ended) return;
+    this.push(Buffer.from(data));
+    this.#grantCredit();
+  }
+
+  /** A stream-level SENDME arrived. Throws ProtocolError on over-credit. */
+  receiveSendme(): void {
+    this.#package.credit();
+    this.#pump();
+  }
+
+  /** The peer ended the stream. */
+  receiveEnd(reason: number): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (reason === EndReason.DONE) {
+      this.push(null);
+      this.#dropPendingWrite();
+      this.end();
+    } else {
+      this.destroy(new StreamEndedError(reason, `stream ended by peer (reason ${reason})`));
+    }
+  }
+
+  /** The circuit went away under the stream. */
+  abort(error: Error): void {
+    this.#ended = true;
+    this.destroy(error);
+  }
+
+  // ---- Duplex ----
+
+  override _read(): void {
+    this.#grantCredit();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#ended) {
+      callback();
+      return;
+    }
+    this.#pending = { chunk, offset: 0, callback };
+    this.#pump();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#port.sendEnd(this.streamId, EndReason.DONE);
+    }
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#port.sendEnd(this.streamId, error === null ? EndReason.DONE : EndReason.MISC);
+    }
+    this.#dropPendingWrite();
+    this.#port.release(this.streamId);
+    callback(error);
+  }
+
+  /** Send owed SENDMEs while the consumer keeps up. */
+  #grantCredit(): void {
+    while (!this.#ended && this.#deliver.sendmeDue && this.readableLength < this.readableHighWaterMark) {
+      this.#deliver.sentSendme();
+      this.#port.sendStreamSendme(this.streamId);
+    }
+  }
+
+  #pump(): void {
+    while (this.#pending !== null && !this.#ended) {
+      if (!this.#package.open) return; // receiveSendme() pumps again
+      if (!this.#port.canSendData()) {
+        if (!this.#waiting) {
+          this.#waiting = true;
+          this.#port.waitForRoom(() => {
+            this.#waiting = false;
+            this.#pump();
+          });
+        }
+        return;
+      }
+      const p = this.#pending;
+      const piece = p.chunk.subarray(p.offset, p.offset + RELAY_DATA_LENGTH);
+      this.#package.take();
+      this.#port.sendData(this.streamId, piece);
+      p.offset += piece.length;
+      if (p.offset >= p.chunk.length) {
+        this.#pending = null;
+        p.callback();
+      }
+    }
+  }
+
+  #dropPendingWrite(): void {
+    const p = this.#pending;
+    this.#pending = null;
+    if (p !== null) p.callback();
+  }
+}
