@@ -1,0 +1,156 @@
+/**
+ * The client's circuits (docs/protocol.md §11): one link per guard, circuits
+ * kept per isolation key (SOCKS credentials, as in Tor) and reused for every
+ * stream whose port their exit allows, new circuits built on demand with a
+ * fresh path, and a failed build retried a bounded number of times.
+ */
+import { connect } from 'node:net';
+import { debuglog } from 'node:util';
+import type { Duplex } from 'node:stream';
+import { ChannelCircuits } from '../src/circuit/circuit-ids.js';
+import { cellCircuitId } from '../src/cell/channel-cell.js';
+import { Channel } from '../src/link/channel.js';
+import type { Consensus, ConsensusRelay } from '../src/netdoc/consensus.js';
+import { summaryAllowsPort } from '../src/netdoc/exit-policy.js';
+import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import { AlliumError, StreamEndedError } from '../src/errors.js';
+import { hex } from '../src/bytes.js';
+import { choosePath, exitsForPort, type RandomSource } from './path-selection.js';
+import { OriginCircuit } from './origin-circuit.js';
+
+const log = debuglog('allium:client');
+
+export const LINK_TIMEOUT_MS = 10_000;
+export const STREAM_CONNECT_TIMEOUT_MS = 30_000;
+const BUILD_ATTEMPTS = 3;
+/** A circuit takes no new streams after this long, as Tor's MaxCircuitDirtiness. */
+const MAX_CIRCUIT_DIRTINESS_MS = 10 * 60_000;
+
+interface Entry {
+  circuit: OriginCircuit;
+  exit: ConsensusRelay;
+  builtAt: number;
+}
+
+export class CircuitManager {
+  readonly #getConsensus: () => Consensus | null;
+  readonly #buildTimeoutMs: number;
+  readonly #random: RandomSource;
+  readonly #links = new Map<string, Promise<Channel>>();
+  readonly #tables = new WeakMap<Channel, ChannelCircuits<OriginCircuit>>();
+  readonly #circuits = new Map<string, Entry[]>();
+  readonly #building = new Map<string, Promise<Entry>>();
+  #closed = false;
+
+  constructor(opts: { consensus: () => Consensus | null; buildTimeoutMs: number; random?: RandomSource }) {
+    this.#getConsensus = opts.consensus;
+    this.#buildTimeoutMs = opts.buildTimeoutMs;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Open a stream to host:port through a circuit for `isolation`. */
+  async openStream(host: string, port: number, isolation = ''): Promise<Duplex> {
+    const entry = await this.circuitFor(port, isolation);
+    return entry.circuit.openStream(host, port, STREAM_CONNECT_TIMEOUT_MS);
+  }
+
+  /** A built circuit for `isolation` whose exit allows `port`: reuse one or build one. */
+  async circuitFor(port: number, isolation: string): Promise<Entry> {
+    if (this.#closed) throw new AlliumError('ERR_CONFIG', 'client is closed');
+    const now = Date.now();
+    const usable = (this.#circuits.get(isolation) ?? []).find(
+      (e) => !e.circuit.closed && now - e.builtAt < MAX_CIRCUIT_DIRTINESS_MS && summaryAllowsPort(e.exit.exitSummary, port),
+    );
+    if (usable !== undefined) return usable;
+    const key = `${isolation}\u0000${port}`;
+    let pending = this.#building.get(key);
+    if (pending === undefined) {
+      pending = this.#buildWithRetries(port, isolation).finally(() => this.#building.delete(key));
+      this.#building.set(key, pending);
+    }
+    return pending;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const entries of this.#circuits.values()) for (const e of entries) e.circuit.destroy(DestroyReason.FINISHED, 'client closing');
+    this.#circuits.clear();
+    for (const link of this.#links.values()) link.then((c) => c.close(), () => {});
+    this.#links.clear();
+  }
+
+  async #buildWithRetries(port: number, isolation: string): Promise<Entry> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < BUILD_ATTEMPTS; attempt++) {
+      const consensus = this.#getConsensus();
+      if (consensus === null) throw new AlliumError('ERR_NO_PATH', 'no consensus yet');
+      if (exitsForPort(consensus.relays, port).length === 0) {
+        throw new StreamEndedError(EndReason.EXITPOLICY, `no exit relay allows port ${port}`);
+      }
+      const path = choosePath(consensus.relays, port, this.#random);
+      try {
+        const circuit = await this.#build(path);
+        const entry: Entry = { circuit, exit: path[2]!, builtAt: Date.now() };
+        const list = this.#circuits.get(isolation) ?? [];
+        list.push(entry);
+        this.#circuits.set(isolation, list);
+        circuit.onClose(() => {
+          const current = this.#circuits.get(isolation);
+          if (current === undefined) return;
+          const rest = current.filter((e) => e !== entry);
+          if (rest.length === 0) this.#circuits.delete(isolation);
+          else this.#circuits.set(isolation, rest);
+        });
+        return entry;
+      } catch (error) {
+        lastError = error;
+        log('circuit build failed (attempt %d): %s', attempt + 1, (error as Error).message);
+      }
+    }
+    throw lastError;
+  }
+
+  async #build(path: ConsensusRelay[]): Promise<OriginCircuit> {
+    const channel = await this.#linkTo(path[0]!);
+    return OriginCircuit.build(channel, this.#table(channel), path, this.#buildTimeoutMs);
+  }
+
+  #table(channel: Channel): ChannelCircuits<OriginCircuit> {
+    let table = this.#tables.get(channel);
+    if (table === undefined) {
+      table = new ChannelCircuits<OriginCircuit>();
+      this.#tables.set(channel, table);
+      const circuits = table;
+      channel.on('cell', (cell: Uint8Array) => {
+        circuits.get(cellCircuitId(cell))?.circuit.receive(cell);
+      });
+      channel.on('close', () => {
+        for (const slot of circuits.all()) slot.circuit.linkClosed();
+      });
+    }
+    return table;
+  }
+
+  #linkTo(guard: ConsensusRelay): Promise<Channel> {
+    const key = hex(guard.identity);
+    const existing = this.#links.get(key);
+    if (existing !== undefined) return existing;
+    const socket = connect({ host: guard.address, port: guard.orPort });
+    socket.on('error', () => {});
+    const pending = Channel.connect(socket, { peerLinkKey: guard.linkKey, peerIdentity: guard.identity, timeoutMs: LINK_TIMEOUT_MS });
+    this.#links.set(key, pending);
+    pending.then(
+      (channel) => {
+        this.#table(channel);
+        channel.once('close', () => {
+          if (this.#links.get(key) === pending) this.#links.delete(key);
+        });
+      },
+      () => {
+        socket.destroy();
+        if (this.#links.get(key) === pending) this.#links.delete(key);
+      },
+    );
+    return pending;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Picking the three relays of a circuit (docs/protocol.md §11): an exit whose
+ * policy summary allows the port, a guard, and a middle; all distinct and no
+ * two in the same /16, each chosen with probability proportional to its
+ * bandwidth. Pure: the random source is a parameter.
+ */
+import type { ConsensusRelay } from '../src/netdoc/consensus.js';
+import { summaryAllowsPort } from '../src/netdoc/exit-policy.js';
+import { AlliumError } from '../src/errors.js';
+
+/** Returns a uniform float in [0, 1). */
+export type RandomSource = () => number;
+
+function family(relay: ConsensusRelay): string {
+  return relay.address.split('.').slice(0, 2).join('.');
+}
+
+function weightedPick(candidates: ConsensusRelay[], random: RandomSource): ConsensusRelay | undefined {
+  const total = candidates.reduce((sum, r) => sum + Math.max(1, r.bandwidth), 0);
+  let point = random() * total;
+  for (const relay of candidates) {
+    point -= Math.max(1, relay.bandwidth);
+    if (point < 0) return relay;
+  }
+  return candidates[candidates.length - 1];
+}
+
+export function exitsForPort(relays: readonly ConsensusRelay[], port: number): ConsensusRelay[] {
+  return relays.filter((r) => r.flags.includes('Exit') && r.flags.includes('Running') && summaryAllowsPort(r.exitSummary, port));
+}
+
+/** Choose [guard, middle, exit] for a stream to `port`. Throws ERR_NO_PATH when the consensus cannot supply one. */
+export function choosePath(relays: readonly ConsensusRelay[], port: number, random: RandomSource = Math.random): ConsensusRelay[] {
+  const running = relays.filter((r) => r.flags.includes('Running') && r.flags.includes('Valid'));
+  const exits = exitsForPort(running, port);
+  if (exits.length === 0) throw new AlliumError('ERR_NO_PATH', `no exit allows port ${port}`);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const exit = weightedPick(exits, random)!;
+    const used = new Set([family(exit)]);
+    const guards = running.filter((r) => r.flags.includes('Guard') && !used.has(family(r)));
+    const guard = weightedPick(guards, random);
+    if (guard === undefined) continue;
+    used.add(family(guard));
+    const middle = weightedPick(running.filter((r) => !used.has(family(r))), random);
+    if (middle === undefined) continue;
+    return [guard, middle, exit];
+  }
+  throw new AlliumError('ERR_NO_PATH', 'not enough distinct relays for a three-hop circuit');
+}

@@ -1,0 +1,400 @@
+/**
+ * SOCKS5 wire messages (RFC 1928) and username/password sub-negotiation
+ * (RFC 1929): pure encoders and decoders, no I/O.
+ *
+ * Every decoder takes the bytes received so far and returns either `null`
+ * ("need more bytes": the input is a valid prefix) or `{ value, length }`
+ * where `length` is how many bytes the message took; anything after it is
+ * left for the caller. Bytes that can never become a valid message throw a
+ * DecodeError (`ERR_MALFORMED`). Encoders reject values the wire cannot carry
+ * with `ERR_OVERSIZED` / `ERR_MALFORMED`. docs/spec/10-socks.md.
+ */
+import { malformed, oversized } from '../../src/errors.js';
+
+export const SOCKS_VERSION = 0x05;
+/** RFC 1929 sub-negotiation version. */
+export const AUTH_VERSION = 0x01;
+
+export const AuthMethod = {
+  NO_AUTH: 0x00,
+  GSSAPI: 0x01,
+  USERNAME_PASSWORD: 0x02,
+  NO_ACCEPTABLE: 0xff,
+} as const;
+
+export const SocksCommandCode = {
+  CONNECT: 0x01,
+  BIND: 0x02,
+  UDP_ASSOCIATE: 0x03,
+} as const;
+
+export const AddressTypeCode = {
+  IPV4: 0x01,
+  DOMAIN: 0x03,
+  IPV6: 0x04,
+} as const;
+
+export type AddressType = 'ipv4' | 'ipv6' | 'domain';
+
+/** A decoded message and the number of input bytes it used. */
+export interface Decoded<T> {
+  value: T;
+  length: number;
+}
+
+/** Largest greeting: VER, NMETHODS=255, 255 methods. */
+export const MAX_GREETING_BYTES = 2 + 255;
+/** Largest RFC 1929 request: VER, ULEN, 255, PLEN, 255. */
+export const MAX_AUTH_REQUEST_BYTES = 3 + 255 + 255;
+/** Largest request: VER CMD RSV ATYP, LEN + 255-byte domain, PORT. */
+export const MAX_REQUEST_BYTES = 4 + 1 + 255 + 2;
+
+// ---------------------------------------------------------------- greeting
+
+export interface Greeting {
+  /** Offered methods, in the client's order (duplicates kept). */
+  methods: number[];
+}
+
+export function encodeGreeting(g: Greeting): Uint8Array {
+  if (g.methods.length === 0) throw malformed('socks greeting: no methods');
+  if (g.methods.length > 255) throw oversized('socks greeting: more than 255 methods');
+  const out = new Uint8Array(2 + g.methods.length);
+  out[0] = SOCKS_VERSION;
+  out[1] = g.methods.length;
+  g.methods.forEach((m, i) => {
+    out[2 + i] = byteValue(m, 'socks greeting: method');
+  });
+  return out;
+}
+
+export function decodeGreeting(bytes: Uint8Array): Decoded<Greeting> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== SOCKS_VERSION) throw malformed(`socks greeting: version ${bytes[0]!}, expected 5`);
+  if (bytes.length < 2) return null;
+  const n = bytes[1]!;
+  if (n === 0) throw malformed('socks greeting: NMETHODS is 0');
+  if (bytes.length < 2 + n) return null;
+  return { value: { methods: Array.from(bytes.subarray(2, 2 + n)) }, length: 2 + n };
+}
+
+// ---------------------------------------------------------------- method selection
+
+export interface MethodSelection {
+  method: number;
+}
+
+export function encodeMethodSelection(s: MethodSelection): Uint8Array {
+  return new Uint8Array([SOCKS_VERSION, byteValue(s.method, 'socks method selection')]);
+}
+
+export function decodeMethodSelection(bytes: Uint8Array): Decoded<MethodSelection> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== SOCKS_VERSION) throw malformed(`socks method selection: version ${bytes[0]!}, expected 5`);
+  if (bytes.length < 2) return null;
+  return { value: { method: bytes[1]! }, length: 2 };
+}
+
+// ---------------------------------------------------------------- RFC 1929
+
+/**
+ * Username and password. RFC 1929 fields are opaque octets; they are carried
+ * here as binary strings (one char per byte, latin1), so distinct byte
+ * strings always give distinct isolation keys. Empty fields are accepted
+ * (some clients send ULEN 0) even though RFC 1929 asks for 1..255.
+ */
+export interface AuthRequest {
+  username: string;
+  password: string;
+}
+
+export function encodeAuthRequest(a: AuthRequest): Uint8Array {
+  const user = binaryField(a.username, 'socks auth: username');
+  const pass = binaryField(a.password, 'socks auth: password');
+  const out = new Uint8Array(3 + user.length + pass.length);
+  out[0] = AUTH_VERSION;
+  out[1] = user.length;
+  out.set(user, 2);
+  out[2 + user.length] = pass.length;
+  out.set(pass, 3 + user.length);
+  return out;
+}
+
+export function decodeAuthRequest(bytes: Uint8Array): Decoded<AuthRequest> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== AUTH_VERSION) throw malformed(`socks auth: version ${bytes[0]!}, expected 1`);
+  if (bytes.length < 2) return null;
+  const ulen = bytes[1]!;
+  if (bytes.length < 3 + ulen) return null;
+  const plen = bytes[2 + ulen]!;
+  const length = 3 + ulen + plen;
+  if (bytes.length < length) return null;
+  return {
+    value: {
+      username: Buffer.from(bytes.subarray(2, 2 + ulen)).toString('latin1'),
+      password: Buffer.from(bytes.subarray(3 + ulen, length)).toString('latin1'),
+    },
+    length,
+  };
+}
+
+export interface AuthReply {
+  /** 0 = success; anything else = failure (the server then closes). */
+  status: number;
+}
+
+export function encodeAuthReply(r: AuthReply): Uint8Array {
+  return new Uint8Array([AUTH_VERSION, byteValue(r.status, 'socks auth reply: status')]);
+}
+
+export function decodeAuthReply(bytes: Uint8Array): Decoded<AuthReply> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== AUTH_VERSION) throw malformed(`socks auth reply: version ${bytes[0]!}, expected 1`);
+  if (bytes.length < 2) return null;
+  return { value: { status: bytes[1]! }, length: 2 };
+}
+
+// ---------------------------------------------------------------- request / reply
+
+/** A request as it is on the wire: any command number, a known address type. */
+export interface RequestMessage {
+  command: number;
+  addressType: AddressType;
+  /** Dotted quad, canonical IPv6 text (RFC 5952) or the domain exactly as sent. */
+  host: string;
+  port: number;
+}
+
+/** A reply: `reply` is an RFC 1928 REP code (src/cell/reasons.ts SocksReply). */
+export interface ReplyMessage {
+  reply: number;
+  addressType: AddressType;
+  host: string;
+  port: number;
+}
+
+export function encodeRequest(r: RequestMessage): Uint8Array {
+  return encodeCommandOrReply(byteValue(r.command, 'socks request: command'), r, 'socks request');
+}
+
+export function decodeRequest(bytes: Uint8Array): Decoded<RequestMessage> | null {
+  const d = decodeCommandOrReply(bytes, 'socks request');
+  if (d === null) return null;
+  const { code, addressType, host, port } = d.value;
+  return { value: { command: code, addressType, host, port }, length: d.length };
+}
+
+export function encodeReply(r: ReplyMessage): Uint8Array {
+  return encodeCommandOrReply(byteValue(r.reply, 'socks reply: code'), r, 'socks reply');
+}
+
+export function decodeReply(bytes: Uint8Array): Decoded<ReplyMessage> | null {
+  const d = decodeCommandOrReply(bytes, 'socks reply');
+  if (d === null) return null;
+  const { code, addressType, host, port } = d.value;
+  return { value: { reply: code, addressType, host, port }, length: d.length };
+}
+
+/** A reply with the conventional unspecified bound address 0.0.0.0:0. */
+export function replyBytes(reply: number): Uint8Array {
+  return encodeReply({ reply, addressType: 'ipv4', host: '0.0.0.0', port: 0 });
+}
+
+interface Common {
+  code: number;
+  addressType: AddressType;
+  host: string;
+  port: number;
+}
+
+function encodeCommandOrReply(
+  code: number,
+  r: { addressType: AddressType; host: string; port: number },
+  what: string,
+): Uint8Array {
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 0xffff) throw malformed(`${what}: bad port`);
+  let atyp: number;
+  let addr: Uint8Array;
+  switch (r.addressType) {
+    case 'ipv4':
+      atyp = AddressTypeCode.IPV4;
+      addr = parseIPv4(r.host, what);
+      break;
+    case 'ipv6':
+      atyp = AddressTypeCode.IPV6;
+      addr = parseIPv6(r.host, what);
+      break;
+    case 'domain': {
+      atyp = AddressTypeCode.DOMAIN;
+      const name = Buffer.from(r.host, 'latin1');
+      if (name.length > 255) throw oversized(`${what}: domain longer than 255 bytes`);
+      checkDomain(name, what);
+      addr = new Uint8Array(1 + name.length);
+      addr[0] = name.length;
+      addr.set(name, 1);
+      break;
+    }
+    default:
+      throw malformed(`${what}: unknown address type`);
+  }
+  const out = new Uint8Array(4 + addr.length + 2);
+  out[0] = SOCKS_VERSION;
+  out[1] = code;
+  out[2] = 0;
+  out[3] = atyp;
+  out.set(addr, 4);
+  out[4 + addr.length] = r.port >>> 8;
+  out[5 + addr.length] = r.port & 0xff;
+  return out;
+}
+
+function decodeCommandOrReply(bytes: Uint8Array, what: string): Decoded<Common> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== SOCKS_VERSION) throw malformed(`${what}: version ${bytes[0]!}, expected 5`);
+  if (bytes.length < 3) return null;
+  if (bytes[2] !== 0) throw malformed(`${what}: reserved byte is not 0`);
+  if (bytes.length < 4) return null;
+  const atyp = bytes[3]!;
+  let addressType: AddressType;
+  let addrLen: number;
+  let addrStart = 4;
+  switch (atyp) {
+    case AddressTypeCode.IPV4:
+      addressType = 'ipv4';
+      addrLen = 4;
+      break;
+    case AddressTypeCode.IPV6:
+      addressType = 'ipv6';
+      addrLen = 16;
+      break;
+    case AddressTypeCode.DOMAIN:
+      addressType = 'domain';
+      if (bytes.length < 5) return null;
+      addrLen = bytes[4]!;
+      addrStart = 5;
+      if (addrLen === 0) throw malformed(`${what}: empty domain`);
+      break;
+    default:
+      throw malformed(`${what}: unknown address type ${atyp}`);
+  }
+  // Check a domain as soon as its bytes are here, so junk fails early.
+  const avail = bytes.subarray(addrStart, Math.min(bytes.length, addrStart + addrLen));
+  if (addressType === 'domain') checkDomain(avail, what);
+  const length = addrStart + addrLen + 2;
+  if (bytes.length < length) return null;
+  const addr = bytes.subarray(addrStart, addrStart + addrLen);
+  const host =
+    addressType === 'ipv4'
+      ? Array.from(addr).join('.')
+      : addressType === 'ipv6'
+        ? formatIPv6(addr)
+        : Buffer.from(addr).toString('latin1');
+  const port = (bytes[length - 2]! << 8) | bytes[length - 1]!;
+  return { value: { code: bytes[1]!, addressType, host, port }, length };
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** Domains: 1..255 bytes of graphic ASCII (0x21..0x7e): no NUL, no controls, no spaces. */
+function checkDomain(name: Uint8Array, what: string): void {
+  for (const b of name) {
+    if (b < 0x21 || b > 0x7e) throw malformed(`${what}: domain has a non-printable byte`);
+  }
+}
+
+/** The unknown-ATYP check the handshake needs before the whole request is in. */
+export function isKnownAddressType(atyp: number): boolean {
+  return atyp === AddressTypeCode.IPV4 || atyp === AddressTypeCode.IPV6 || atyp === AddressTypeCode.DOMAIN;
+}
+
+function byteValue(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0xff) throw malformed(`${what}: not a byte`);
+  return n;
+}
+
+function binaryField(text: string, what: string): Uint8Array {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0xff) throw malformed(`${what}: not a binary (latin1) string`);
+  }
+  if (text.length > 255) throw oversized(`${what}: longer than 255 bytes`);
+  return new Uint8Array(Buffer.from(text, 'latin1'));
+}
+
+function parseIPv4(text: string, what: string): Uint8Array {
+  const parts = text.split('.');
+  if (parts.length !== 4) throw malformed(`${what}: bad IPv4 address`);
+  const out = new Uint8Array(4);
+  parts.forEach((p, i) => {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) throw malformed(`${what}: bad IPv4 address`);
+    out[i] = Number(p);
+  });
+  return out;
+}
+
+/** Parse IPv6 text (with optional `::` and a trailing dotted quad) into 16 bytes. */
+export function parseIPv6(text: string, what = 'ipv6'): Uint8Array {
+  const bad = () => malformed(`${what}: bad IPv6 address`);
+  let s = text;
+  const lastColon = s.lastIndexOf(':');
+  if (lastColon >= 0 && s.slice(lastColon + 1).includes('.')) {
+    const v4 = parseIPv4(s.slice(lastColon + 1), what);
+    const hi = ((v4[0]! << 8) | v4[1]!).toString(16);
+    const lo = ((v4[2]! << 8) | v4[3]!).toString(16);
+    s = `${s.slice(0, lastColon + 1)}${hi}:${lo}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) throw bad();
+  const parse = (h: string): number[] =>
+    h === ''
+      ? []
+      : h.split(':').map((g) => {
+          if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw bad();
+          return parseInt(g, 16);
+        });
+  const head = parse(halves[0]!);
+  const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  const groups = head.length + rest.length;
+  let all: number[];
+  if (halves.length === 2) {
+    if (groups > 7) throw bad();
+    all = [...head, ...new Array<number>(8 - groups).fill(0), ...rest];
+  } else {
+    if (groups !== 8) throw bad();
+    all = head;
+  }
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[2 * i] = g >>> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}
+
+/** Canonical IPv6 text (RFC 5952): lowercase, no leading zeros, longest zero run (≥2) as `::`. */
+export function formatIPv6(addr: Uint8Array): string {
+  if (addr.length !== 16) throw malformed('ipv6: expected 16 bytes');
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((addr[2 * i]! << 8) | addr[2 * i + 1]!);
+  // IPv4-mapped addresses keep their dotted tail (RFC 5952 §5).
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    return `::ffff:${addr[12]!}.${addr[13]!}.${addr[14]!}.${addr[15]!}`;
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hexes = g.map((x) => x.toString(16));
+  if (bestLen < 2) return hexes.join(':');
+  return `${hexes.slice(0, bestStart).join(':')}::${hexes.slice(bestStart + bestLen).join(':')}`;
+}

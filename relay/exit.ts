@@ -1,0 +1,133 @@
+/**
+ * The exit side of a stream (docs/protocol.md §6.4): BEGIN → resolve the host
+ * here, at the exit → check the exit policy → TCP connect from the relay's own
+ * address → CONNECTED, then bytes both ways through the stream Duplex with
+ * backpressure; END on either side closes both.
+ */
+import { connect, isIP, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { debuglog } from 'node:util';
+import { EndReason } from '../src/cell/reasons.js';
+import { RelayCommand } from '../src/cell/relay-cell.js';
+import { encodeConnected, type BeginBody } from '../src/cell/stream-messages.js';
+import { exitPolicyAllows, type ExitPolicy } from '../src/netdoc/exit-policy.js';
+import { StreamEndedError } from '../src/errors.js';
+import type { RelayCircuit } from './relay-circuit.js';
+
+const log = debuglog('allium:exit');
+
+export const EXIT_CONNECT_TIMEOUT_MS = 10_000;
+const RESOLVE_TIMEOUT_MS = 5_000;
+
+export interface ExitConfig {
+  /** Null for a relay that is not an exit: every BEGIN is refused. */
+  policy: ExitPolicy | null;
+  /** The relay's own address: outgoing connections are made from it. */
+  localAddress: string;
+}
+
+function reasonForError(error: NodeJS.ErrnoException): number {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return EndReason.CONNECTREFUSED;
+    case 'ETIMEDOUT':
+      return EndReason.TIMEOUT;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return EndReason.RESOLVEFAILED;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return EndReason.NOROUTE;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return EndReason.CONNRESET;
+    default:
+      return EndReason.MISC;
+  }
+}
+
+async function resolve(host: string): Promise<string> {
+  if (isIP(host) !== 0) return host;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('resolve timeout'), { code: 'ETIMEDOUT' })), RESOLVE_TIMEOUT_MS);
+  });
+  try {
+    const result = await Promise.race([lookup(host, { verbatim: true }), timeout]);
+    return result.address;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, streamId: number, body: BeginBody): void {
+  const edge = circuit.edge;
+  if (config.policy === null) {
+    edge.refuse(streamId, EndReason.EXITPOLICY);
+    return;
+  }
+  const policy = config.policy;
+  // The stream exists from now on, so an END or DATA from the client while we connect is in order.
+  const stream = edge.addStream(streamId);
+  stream.on('error', (error: Error) => log('exit stream closed: %s', error.message));
+  resolve(body.host).then(
+    (address) => {
+      if (stream.destroyed || circuit.closed) return;
+      if (!exitPolicyAllows(policy, address, body.port)) {
+        stream.abort(new StreamEndedError(EndReason.EXITPOLICY, 'exit policy'));
+        edge.refuse(streamId, EndReason.EXITPOLICY);
+        return;
+      }
+      open(config, stream, streamId, address, body.port, circuit);
+    },
+    (error: NodeJS.ErrnoException) => {
+      if (stream.destroyed || circuit.closed) return;
+      stream.abort(new StreamEndedError(EndReason.RESOLVEFAILED, 'resolve failed'));
+      edge.refuse(streamId, reasonForError(error));
+    },
+  );
+}
+
+function open(config: ExitConfig, stream: ReturnType<RelayCircuit['edge']['addStream']>, streamId: number, address: string, port: number, circuit: RelayCircuit): void {
+  const family = isIP(address);
+  const socket: Socket = connect({
+    host: address,
+    port,
+    ...(family === 4 ? { localAddress: config.localAddress } : {}),
+    timeout: EXIT_CONNECT_TIMEOUT_MS,
+  });
+  let connected = false;
+  const fail = (reason: number) => {
+    socket.destroy();
+    if (stream.destroyed || circuit.closed) return;
+    if (!connected) {
+      stream.abort(new StreamEndedError(reason, 'connect failed'));
+      circuit.edge.refuse(streamId, reason);
+    } else {
+      stream.destroy(new StreamEndedError(reason, 'connection lost'));
+    }
+  };
+  socket.on('timeout', () => fail(EndReason.TIMEOUT));
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    log('exit connection error %s', error.code ?? 'unknown');
+    fail(reasonForError(error));
+  });
+  socket.once('connect', () => {
+    connected = true;
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    if (stream.destroyed || circuit.closed) {
+      socket.destroy();
+      return;
+    }
+    circuit.sendBackward(RelayCommand.CONNECTED, streamId, encodeConnected(address));
+    socket.pipe(stream);
+    stream.pipe(socket);
+    stream.on('close', () => socket.destroy());
+    stream.on('error', () => socket.destroy());
+  });
+  stream.on('close', () => {
+    if (!connected) socket.destroy();
+  });
+}

@@ -1,0 +1,227 @@
+/**
+ * One circuit as a relay sees it (docs/protocol.md §5-§7): a link and circuit
+ * id toward the client ("prev"), maybe one toward the next hop ("next"), and
+ * this hop's two onion layers. Forward cells lose one layer and are either for
+ * us (recognized, digest matches) or passed on; backward cells gain one layer.
+ * Anything out of place destroys the circuit in both directions.
+ */
+import { debuglog } from 'node:util';
+import { ChannelCommand, encodeChannelCell, encodeDestroy, setCellCircuitId } from '../src/cell/channel-cell.js';
+import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
+import { decodeExtend2, encodeExtended2, specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
+import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../src/cell/relay-cell.js';
+import { DestroyReason } from '../src/cell/reasons.js';
+import { decodeBegin, type BeginBody } from '../src/cell/stream-messages.js';
+import { CircuitEdge } from '../src/circuit/circuit-edge.js';
+import { ChannelRoom } from '../src/circuit/channel-room.js';
+import type { HopLayers } from '../src/crypto/onion-layer.js';
+import type { Channel } from '../src/link/channel.js';
+import { AlliumError, ProtocolError } from '../src/errors.js';
+import { equalBytes } from '../src/bytes.js';
+import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
+
+const log = debuglog('allium:relay');
+
+/** At most this many RELAY_EARLY cells per circuit, as in Tor. */
+const MAX_RELAY_EARLY = 8;
+export const EXTEND_TIMEOUT_MS = 15_000;
+
+/** What a circuit needs from the relay that holds it. */
+export interface RelayContext {
+  readonly identity: Uint8Array;
+  circuitsOf(channel: Channel): ChannelCircuits<RelayCircuit>;
+  /** Open or reuse an authenticated link to the relay named by `target`. */
+  connectTo(target: ExtendTarget): Promise<Channel>;
+  /** A BEGIN arrived on this circuit (exit side). */
+  begin(circuit: RelayCircuit, streamId: number, body: BeginBody): void;
+}
+
+interface Hop {
+  channel: Channel;
+  id: number;
+  room: ChannelRoom;
+}
+
+export class RelayCircuit {
+  readonly #ctx: RelayContext;
+  readonly #prev: Hop;
+  #next: Hop | null = null;
+  readonly #layers: HopLayers;
+  #edge: CircuitEdge | null = null;
+  #earlyLeft = MAX_RELAY_EARLY;
+  #extending: { timer: NodeJS.Timeout } | null = null;
+  #closed = false;
+
+  constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers) {
+    this.#ctx = ctx;
+    this.#prev = { channel: prevChannel, id: prevId, room: ChannelRoom.of(prevChannel) };
+    this.#layers = layers;
+    ctx.circuitsOf(prevChannel).set(prevId, { circuit: this, side: 'prev' });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The stream end of this circuit, made on first use (exit side). */
+  get edge(): CircuitEdge {
+    if (this.#edge === null) {
+      this.#edge = new CircuitEdge({
+        send: (command, streamId, data) => this.sendBackward(command, streamId, data),
+        congested: () => this.#prev.room.congested,
+        onRoom: (wake) => this.#prev.room.onRoom(wake),
+      });
+    }
+    return this.#edge;
+  }
+
+  /** A RELAY or RELAY_EARLY cell from the client side. */
+  fromPrev(cell: Uint8Array): void {
+    if (this.#closed) return;
+    if (cell[4] === ChannelCommand.RELAY_EARLY && --this.#earlyLeft < 0) {
+      this.destroy(DestroyReason.PROTOCOL, 'too many RELAY_EARLY cells');
+      return;
+    }
+    const payload = cell.subarray(5);
+    this.#layers.forward.crypt(payload);
+    if (this.#layers.forward.open(payload)) {
+      this.#handleLocal(payload, cell[4] === ChannelCommand.RELAY_EARLY);
+      return;
+    }
+    const next = this.#next;
+    if (next === null) {
+      this.destroy(DestroyReason.PROTOCOL, 'unrecognized relay cell at the last hop');
+      return;
+    }
+    setCellCircuitId(cell, next.id);
+    next.room.send(cell);
+    if (next.room.congested) {
+      const prevChannel = this.#prev.channel;
+      prevChannel.pauseReading();
+      next.room.onRoom(() => prevChannel.resumeReading());
+    }
+  }
+
+  /** A RELAY cell from the next hop: add our layer and pass it back. */
+  fromNext(cell: Uint8Array): void {
+    if (this.#closed) return;
+    if (cell[4] !== ChannelCommand.RELAY) {
+      this.destroy(DestroyReason.PROTOCOL, 'RELAY_EARLY travelling backward');
+      return;
+    }
+    this.#layers.backward.crypt(cell.subarray(5));
+    setCellCircuitId(cell, this.#prev.id);
+    this.#prev.room.send(cell);
+    const next = this.#next;
+    if (next !== null && this.#prev.room.congested) {
+      next.channel.pauseReading();
+      this.#prev.room.onRoom(() => next.channel.resumeReading());
+    }
+  }
+
+  /** CREATED2 from the next hop answers our EXTEND2. */
+  fromNextCreated2(payload: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#extending === null) {
+      this.destroy(DestroyReason.PROTOCOL, 'unexpected CREATED2');
+      return;
+    }
+    clearTimeout(this.#extending.timer);
+    this.#extending = null;
+    try {
+      this.sendBackward(RelayCommand.EXTENDED2, 0, encodeExtended2(decodeCreated2(payload)));
+    } catch (error) {
+      this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
+    }
+  }
+
+  /** Seal a relay message of our own toward the client. Returns the running digest after it. */
+  sendBackward(command: number, streamId: number, data: Uint8Array): Uint8Array {
+    const payload = encodeRelayCell({ command, streamId, data });
+    this.#layers.backward.seal(payload);
+    this.#prev.room.send(encodeChannelCell(this.#prev.id, ChannelCommand.RELAY, payload));
+    return this.#layers.backward.lastDigest;
+  }
+
+  /** A DESTROY arrived from one side, or that side's link closed: pass it on and forget the circuit. */
+  destroyedFrom(side: 'prev' | 'next', reason: number): void {
+    if (this.#closed) return;
+    const other = side === 'prev' ? this.#next : this.#prev;
+    if (other !== null && !other.channel.closed) other.room.send(encodeDestroy(other.id, reason));
+    this.#teardown(new AlliumError('ERR_CIRCUIT_DESTROYED', `circuit destroyed from ${side}`));
+  }
+
+  /** Our own decision to end the circuit: DESTROY both ways. */
+  destroy(reason: number, why: string): void {
+    if (this.#closed) return;
+    log('destroying circuit: %s', why);
+    for (const hop of [this.#prev, this.#next]) {
+      if (hop !== null && !hop.channel.closed) hop.room.send(encodeDestroy(hop.id, reason));
+    }
+    this.#teardown(new ProtocolError(why));
+  }
+
+  #teardown(error: Error): void {
+    this.#closed = true;
+    if (this.#extending !== null) clearTimeout(this.#extending.timer);
+    this.#extending = null;
+    this.#ctx.circuitsOf(this.#prev.channel).delete(this.#prev.id);
+    if (this.#next !== null) this.#ctx.circuitsOf(this.#next.channel).delete(this.#next.id);
+    this.#edge?.abortAll(error);
+    this.#layers.forward.destroy();
+    this.#layers.backward.destroy();
+  }
+
+  #handleLocal(payload: Uint8Array, early: boolean): void {
+    try {
+      const cell = decodeRelayCell(payload);
+      const { command, streamId, data } = cell;
+      switch (command) {
+        case RelayCommand.EXTEND2:
+          if (!early) throw new ProtocolError('EXTEND2 outside RELAY_EARLY');
+          if (streamId !== 0) throw new ProtocolError('EXTEND2 with a stream id');
+          this.#extend(data);
+          return;
+        case RelayCommand.BEGIN:
+          if (streamId === 0) throw new ProtocolError('BEGIN on stream 0');
+          if (this.#next !== null) throw new ProtocolError('BEGIN at a middle hop');
+          if (this.edge.hasStream(streamId)) throw new ProtocolError('BEGIN for a stream in use');
+          this.#ctx.begin(this, streamId, decodeBegin(data));
+          return;
+        case RelayCommand.DROP:
+          return; // long-range padding
+        default:
+          if (!this.edge.handle(command, streamId, data, () => this.#layers.forward.lastDigest)) {
+            throw new ProtocolError(`unexpected relay command ${command}`);
+          }
+      }
+    } catch (error) {
+      this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
+    }
+  }
+
+  #extend(data: Uint8Array): void {
+    if (this.#next !== null || this.#extending !== null) throw new ProtocolError('EXTEND2 on an extended circuit');
+    const body = decodeExtend2(data);
+    const target = specifiersToTarget(body.specifiers);
+    if (equalBytes(target.identity, this.#ctx.identity)) throw new ProtocolError('EXTEND2 to ourselves');
+    const timer = setTimeout(() => this.destroy(DestroyReason.TIMEOUT, 'extend timed out'), EXTEND_TIMEOUT_MS);
+    this.#extending = { timer };
+    const create2 = encodeCreate2({ handshakeType: body.handshakeType, handshakeData: body.handshakeData });
+    this.#ctx.connectTo(target).then(
+      (channel) => {
+        if (this.#closed) return;
+        const circuits = this.#ctx.circuitsOf(channel);
+        const id = circuits.allocate(channel);
+        this.#next = { channel, id, room: ChannelRoom.of(channel) };
+        circuits.set(id, { circuit: this, side: 'next' });
+        this.#next.room.send(encodeChannelCell(id, ChannelCommand.CREATE2, create2));
+      },
+      (error: Error) => {
+        log('extend failed: %s', error.message);
+        this.destroy(DestroyReason.CONNECTFAILED, 'could not reach the next relay');
+      },
+    );
+  }
+}
+

@@ -1,0 +1,159 @@
+/**
+ * startRelay(): the relay role, wiring only. One TCP listener on the relay's
+ * address; every accepted socket becomes a Noise responder link; cells on
+ * every link go through the cell router; EXTEND2 reuses or opens links via the
+ * channel pool; BEGIN goes to the exit code. The descriptor is published at
+ * start and periodically.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { debuglog } from 'node:util';
+import { Channel } from '../src/link/channel.js';
+import { signLinkCertificate } from '../src/link/link-handshake.js';
+import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
+import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { AlliumError } from '../src/errors.js';
+import { hex } from '../src/bytes.js';
+import { ChannelCircuits } from '../src/circuit/circuit-ids.js';
+import { routeChannel } from './cell-router.js';
+import { ChannelPool, LINK_HANDSHAKE_TIMEOUT_MS } from './channel-pool.js';
+import { beginExitStream } from './exit.js';
+import { loadRelayKeys } from './keys.js';
+import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
+import type { RelayCircuit, RelayContext } from './relay-circuit.js';
+
+export type { AuthorityRef } from './publisher.js';
+
+const log = debuglog('allium:relay');
+
+export interface RelayConfig {
+  nickname: string;
+  dataDir: string;
+  /** IPv4 address to listen on and to connect out from. */
+  address: string;
+  /** 0 picks a free port. */
+  port: number;
+  authorities: AuthorityRef[];
+  exit: boolean;
+  /** Exit policy rule lines ("accept 127.0.0.0/8:*"); default from `exit`. */
+  exitPolicy?: string[];
+  /** Bytes per second advertised in the descriptor. */
+  bandwidth?: number;
+  publishIntervalMs?: number;
+}
+
+export interface RelayHandle {
+  readonly address: string;
+  readonly port: number;
+  readonly identity: Uint8Array;
+  readonly nickname: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_EXIT_POLICY = ['reject private:*', 'accept *:*'];
+export const NON_EXIT_POLICY = ['reject *:*'];
+const MAX_CONNECTIONS = 4096;
+
+export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
+  const keys = loadRelayKeys(config.dataDir);
+  const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY : NON_EXIT_POLICY);
+  const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
+  const linkCert = signLinkCertificate(keys.identity.seed, keys.linkKey.public);
+
+  const circuitTables = new WeakMap<Channel, ChannelCircuits<RelayCircuit>>();
+  const channels = new Set<Channel>();
+  const sockets = new Set<Socket>();
+
+  const ctx: RelayContext = {
+    identity: keys.identity.identity,
+    circuitsOf(channel) {
+      let table = circuitTables.get(channel);
+      if (table === undefined) {
+        table = new ChannelCircuits<RelayCircuit>();
+        circuitTables.set(channel, table);
+      }
+      return table;
+    },
+    connectTo: (target) => pool.get(target),
+    begin: (circuit, streamId, body) =>
+      beginExitStream({ policy: config.exit ? exitPolicy : null, localAddress: config.address }, circuit, streamId, body),
+  };
+
+  const adopt = (channel: Channel) => {
+    channels.add(channel);
+    channel.once('close', () => channels.delete(channel));
+    routeChannel(ctx, channel, keys.ntor);
+  };
+  const pool = new ChannelPool({ linkKey: keys.linkKey, identity: keys.identity, localAddress: config.address, onChannel: adopt });
+
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    Channel.accept(socket, { linkKey: keys.linkKey, identity: keys.identity, timeoutMs: LINK_HANDSHAKE_TIMEOUT_MS }).then(
+      (channel) => {
+        adopt(channel);
+        pool.add(channel);
+      },
+      (error: Error) => {
+        log('inbound link refused: %s', error.message);
+        socket.destroy();
+      },
+    );
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new AlliumError('ERR_CONFIG', 'relay listener has no address');
+  const port = address.port;
+
+  const describe = (): RelayDescriptor => ({
+    nickname: config.nickname,
+    identity: keys.identity.identity,
+    linkKey: keys.linkKey.public,
+    linkCert,
+    ntorOnionKey: keys.ntor.onionKey,
+    address: config.address,
+    orPort: port,
+    bandwidth: config.bandwidth ?? 10_000_000,
+    platform: `Allium 0.1.0 on Node ${process.versions.node}`,
+    published: Math.floor(Date.now() / 1000) * 1000,
+    exitPolicy,
+  });
+  const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
+  if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+  log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
+
+  return {
+    address: config.address,
+    port,
+    identity: keys.identity.identity,
+    nickname: config.nickname,
+    async close() {
+      publisher.close();
+      pool.closeAll();
+      for (const channel of channels) channel.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Reachability check for authorities: a complete Noise link handshake as an anonymous client. */
+export async function probeRelay(d: RelayDescriptor, timeoutMs: number): Promise<boolean> {
+  const socket = connect({ host: d.address, port: d.orPort });
+  socket.on('error', () => {});
+  try {
+    const channel = await Channel.connect(socket, { peerLinkKey: d.linkKey, peerIdentity: d.identity, timeoutMs });
+    channel.close();
+    return true;
+  } catch {
+    socket.destroy();
+    return false;
+  }
+}
