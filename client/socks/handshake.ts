@@ -86,19 +86,18 @@ export class SocksServerHandshake {
     if (this.#state === 'done' || this.#state === 'failed') {
       return this.#fail(undefined, new ProtocolError(`socks handshake: input after the handshake ${this.#state === 'done' ? 'finished' : 'failed'}`));
     }
-    this.#buffer = this.#buffer.length === 0 ? bytes : concat(this.#buffer, bytes);
+    // Copy: the caller's buffer may be reused, and early data must survive.
+    this.#buffer = concat(this.#buffer, bytes);
     const out: Uint8Array[] = [];
     try {
       for (;;) {
         const step = this.#advance(out);
-        if (step !== undefined) return step;
-        if (this.#state === 'greeting' || this.#state === 'auth' || this.#state === 'request') {
-          // #advance returned without progress: need more input.
-          if (this.#consumed + this.#buffer.length > this.#max) {
-            return this.#fail(out, oversized('socks handshake: too many bytes without completing'));
-          }
-          return out.length > 0 ? { send: concat(...out), needMore: true } : { needMore: true };
+        if (step === 'progress') continue;
+        if (step !== 'more') return step;
+        if (this.#consumed + this.#buffer.length > this.#max) {
+          return this.#fail(out, oversized('socks handshake: too many bytes without completing'));
         }
+        return out.length > 0 ? { send: concat(...out), needMore: true } : { needMore: true };
       }
     } catch (err) {
       if (err instanceof DecodeError) {
@@ -110,17 +109,12 @@ export class SocksServerHandshake {
     }
   }
 
-  /**
-   * Process one message if it is complete. Returns a terminal step, or
-   * undefined: either progress was made (state changed; loop again) or more
-   * input is needed (state unchanged).
-   */
-  #advance(out: Uint8Array[]): HandshakeStep | undefined {
-    const start = this.#state;
+  /** Process one message if it is complete: a terminal step, 'progress', or 'more' (need input). */
+  #advance(out: Uint8Array[]): HandshakeStep | 'progress' | 'more' {
     switch (this.#state) {
       case 'greeting': {
         const d = decodeGreeting(this.#buffer);
-        if (d === null) return undefined;
+        if (d === null) return 'more';
         this.#take(d.length);
         const methods = d.value.methods;
         if (methods.includes(AuthMethod.USERNAME_PASSWORD)) {
@@ -133,17 +127,17 @@ export class SocksServerHandshake {
           out.push(encodeMethodSelection({ method: AuthMethod.NO_ACCEPTABLE }));
           return this.#fail(out, new ProtocolError('socks handshake: no acceptable authentication method'));
         }
-        break;
+        return 'progress';
       }
       case 'auth': {
         const d = decodeAuthRequest(this.#buffer);
-        if (d === null) return undefined;
+        if (d === null) return 'more';
         this.#take(d.length);
         this.#username = d.value.username;
         this.#password = d.value.password;
         out.push(encodeAuthReply({ status: 0 }));
         this.#state = 'request';
-        break;
+        return 'progress';
       }
       case 'request': {
         const b = this.#buffer;
@@ -159,7 +153,7 @@ export class SocksServerHandshake {
           }
         }
         const d = decodeRequest(b);
-        if (d === null) return undefined;
+        if (d === null) return 'more';
         this.#take(d.length);
         const request: SocksRequest = {
           command: 'connect',
@@ -180,10 +174,8 @@ export class SocksServerHandshake {
         return step;
       }
       default:
-        break;
+        return this.#fail(out, new ProtocolError(`socks handshake: feed in state ${this.#state}`));
     }
-    if (this.#state === start) throw new Error('socks handshake: no progress');
-    return undefined;
   }
 
   #take(n: number): void {

@@ -226,8 +226,10 @@ function encodeCommandOrReply(
       break;
     case 'domain': {
       atyp = AddressTypeCode.DOMAIN;
+      if (!/^[\x21-\x7e]*$/.test(r.host)) throw malformed(`${what}: domain has a non-printable character`);
       const name = Buffer.from(r.host, 'latin1');
       if (name.length > 255) throw oversized(`${what}: domain longer than 255 bytes`);
+      if (name.length === 0) throw malformed(`${what}: empty domain`);
       checkDomain(name, what);
       addr = new Uint8Array(1 + name.length);
       addr[0] = name.length;

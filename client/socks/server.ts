@@ -1,0 +1,211 @@
+/**
+ * The client's SOCKS5 port: accepts local applications, runs the sans-IO
+ * handshake (./handshake.ts), hands the request to a connector (the onion
+ * client) and splices the client socket to the stream it returns.
+ *
+ * Failures stay per connection: garbage, a slow client or a failed stream
+ * close that one socket; nothing is logged (no destinations, no addresses).
+ * docs/spec/10-socks.md.
+ */
+import net from 'node:net';
+import { pipeline, type Duplex } from 'node:stream';
+import { AlliumError, StreamEndedError } from '../../src/errors.js';
+import { SocksReply, socksReplyForEnd } from '../../src/cell/reasons.js';
+import { SocksServerHandshake, type SocksRequest } from './handshake.js';
+import { replyBytes } from './messages.js';
+
+/**
+ * Opens the stream for a request. Resolves once the remote end is CONNECTED;
+ * rejects with StreamEndedError(reason) or another AlliumError. `signal`
+ * (optional to use) aborts when the client socket or the server goes away
+ * before the stream is handed over.
+ */
+export type SocksConnector = (request: SocksRequest, signal?: AbortSignal) => Promise<Duplex>;
+
+export interface SocksServerOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+  connect: SocksConnector;
+  /** Bound on greeting + auth + request. Default 10000. */
+  handshakeTimeoutMs?: number;
+  /** Simultaneous client sockets; more are closed at once. Default 1024. */
+  maxConnections?: number;
+}
+
+export interface SocksServer {
+  readonly address: { host: string; port: number };
+  /** Stop listening and destroy every open client socket (and its stream). */
+  close(): Promise<void>;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CONNECTIONS = 1024;
+/** After a failure reply, how long to wait for the client to close before destroying. */
+const LINGER_MS = 2_000;
+
+export function replyCodeFor(err: unknown): number {
+  if (err instanceof StreamEndedError) return socksReplyForEnd(err.reason);
+  if (err instanceof AlliumError && err.code === 'ERR_TIMEOUT') return SocksReply.TTL_EXPIRED;
+  return SocksReply.GENERAL_FAILURE;
+}
+
+export async function startSocksServer(opts: SocksServerOptions): Promise<SocksServer> {
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const sockets = new Set<net.Socket>();
+  let closing = false;
+
+  // allowHalfOpen: a client that shuts down its write side still gets the response.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {
+      /* per-socket errors end that socket only; 'close' cleans up */
+    });
+    if (closing || sockets.size >= maxConnections) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    try {
+      serveConnection(socket, opts.connect, handshakeTimeoutMs);
+    } catch {
+      socket.destroy();
+    }
+  });
+  server.on('error', () => {
+    /* listen errors are reported through the listen promise below */
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+
+  const bound = server.address() as net.AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  let closed: Promise<void> | undefined;
+
+  return {
+    address,
+    close(): Promise<void> {
+      closed ??= (async () => {
+        closing = true;
+        const listening = new Promise<void>((resolve) => server.close(() => resolve()));
+        const gone = [...sockets].map(
+          (s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))),
+        );
+        for (const s of sockets) s.destroy();
+        await Promise.all([listening, ...gone]);
+      })();
+      return closed;
+    },
+  };
+}
+
+function serveConnection(socket: net.Socket, connect: SocksConnector, handshakeTimeoutMs: number): void {
+  const handshake = new SocksServerHandshake();
+  const abort = new AbortController();
+  let finished = false; // handshake over (success or failure): ignore further 'data'
+
+  const timer = setTimeout(() => {
+    if (!finished) {
+      finished = true;
+      closeAfter(socket, undefined);
+    }
+  }, handshakeTimeoutMs);
+  timer.unref();
+
+  socket.once('close', () => {
+    clearTimeout(timer);
+    abort.abort();
+  });
+
+  const onData = (chunk: Buffer): void => {
+    if (finished) return;
+    const step = handshake.feed(chunk);
+    if (step.error !== undefined) {
+      finished = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      closeAfter(socket, step.send);
+      return;
+    }
+    if (step.send !== undefined) socket.write(step.send);
+    if (step.request === undefined) return;
+    finished = true;
+    clearTimeout(timer);
+    // Stop reading: anything the client sends now waits in the socket (backpressure),
+    // after `earlyData`, until the stream is up.
+    socket.off('data', onData);
+    socket.pause();
+    openStream(socket, connect, step.request, step.earlyData, abort.signal);
+  };
+  socket.on('data', onData);
+  socket.on('end', () => {
+    if (!finished) {
+      finished = true;
+      clearTimeout(timer);
+      socket.destroy();
+    }
+  });
+}
+
+function openStream(
+  socket: net.Socket,
+  connect: SocksConnector,
+  request: SocksRequest,
+  earlyData: Uint8Array | undefined,
+  signal: AbortSignal,
+): void {
+  let pending: Promise<Duplex>;
+  try {
+    pending = connect(request, signal);
+  } catch (err) {
+    pending = Promise.reject(err);
+  }
+  pending.then(
+    (remote) => {
+      remote.on('error', () => {
+        /* pipeline reports it; this only keeps an early error from escaping */
+      });
+      if (socket.destroyed) {
+        remote.destroy();
+        return;
+      }
+      socket.write(replyBytes(SocksReply.SUCCEEDED));
+      if (earlyData !== undefined && earlyData.length > 0) remote.write(earlyData);
+      pipeline(socket, remote, socket, () => {
+        // Done or failed: make sure neither side lingers.
+        remote.destroy();
+        socket.destroy();
+      });
+    },
+    (err: unknown) => {
+      if (socket.destroyed) return;
+      closeAfter(socket, replyBytes(replyCodeFor(err)));
+    },
+  );
+}
+
+/**
+ * Write `last` (if any), half-close, drain and discard whatever the client
+ * still sends (so no RST eats our reply), and destroy after a short linger.
+ */
+function closeAfter(socket: net.Socket, last: Uint8Array | undefined): void {
+  if (socket.destroyed) return;
+  socket.removeAllListeners('data');
+  socket.on('data', () => {});
+  socket.on('end', () => socket.destroy());
+  if (last !== undefined) socket.end(last);
+  else socket.end();
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+}
