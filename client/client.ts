@@ -86,7 +86,8 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
       host: config.socksHost,
       port: config.socksPort,
       connect: (request) => {
-        const isolation = request.username !== undefined ? `${request.username}\u0000${request.password ?? ''}` : '';
+        // Length-prefixed so that no two credential pairs share a key.
+        const isolation = request.username !== undefined ? `${request.username.length}:${request.username}${request.password ?? ''}` : '';
         return openStream(request.host, request.port, { isolation });
       },
     });

@@ -54,8 +54,11 @@ async function resolve(host: string): Promise<string> {
     timer = setTimeout(() => reject(Object.assign(new Error('resolve timeout'), { code: 'ETIMEDOUT' })), RESOLVE_TIMEOUT_MS);
   });
   try {
-    const result = await Promise.race([lookup(host, { verbatim: true }), timeout]);
-    return result.address;
+    // Like Tor's exits, prefer an IPv4 address when the name has both.
+    const results = await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+    const chosen = results.find((r) => r.family === 4) ?? results[0];
+    if (chosen === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
+    return chosen.address;
   } finally {
     clearTimeout(timer);
   }

@@ -12,12 +12,13 @@ import { signLinkCertificate } from '../src/link/link-handshake.js';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { AlliumError } from '../src/errors.js';
+import type { ExtendTarget } from '../src/cell/extend2.js';
 import { hex } from '../src/bytes.js';
 import { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import { routeChannel } from './cell-router.js';
 import { ChannelPool, LINK_HANDSHAKE_TIMEOUT_MS } from './channel-pool.js';
-import { beginExitStream } from './exit.js';
-import { loadRelayKeys } from './keys.js';
+import { beginExitStream, type ExitConfig } from './exit.js';
+import { loadRelayKeys, type RelayKeys } from './keys.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import type { RelayCircuit, RelayContext } from './relay-circuit.js';
 
@@ -49,7 +50,9 @@ export interface RelayHandle {
   close(): Promise<void>;
 }
 
-export const DEFAULT_EXIT_POLICY = ['reject private:*', 'accept *:*'];
+/** Ports Tor's default exit policy rejects (mail, file sharing, Windows networking). */
+export const DEFAULT_REJECTED_PORTS = ['25', '119', '135-139', '445', '563', '1214', '4661-4666', '6346-6429', '6699', '6881-6999'];
+export const DEFAULT_EXIT_POLICY = [...DEFAULT_REJECTED_PORTS.map((p) => `reject *:${p}`), 'reject private:*', 'accept *:*'];
 export const NON_EXIT_POLICY = ['reject *:*'];
 const MAX_CONNECTIONS = 4096;
 
@@ -59,29 +62,17 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
   const linkCert = signLinkCertificate(keys.identity.seed, keys.linkKey.public);
 
-  const circuitTables = new WeakMap<Channel, ChannelCircuits<RelayCircuit>>();
   const channels = new Set<Channel>();
   const sockets = new Set<Socket>();
-
-  const ctx: RelayContext = {
-    identity: keys.identity.identity,
-    circuitsOf(channel) {
-      let table = circuitTables.get(channel);
-      if (table === undefined) {
-        table = new ChannelCircuits<RelayCircuit>();
-        circuitTables.set(channel, table);
-      }
-      return table;
-    },
+  const core = createRelayCore({
+    keys,
+    exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
     connectTo: (target) => pool.get(target),
-    begin: (circuit, streamId, body) =>
-      beginExitStream({ policy: config.exit ? exitPolicy : null, localAddress: config.address }, circuit, streamId, body),
-  };
-
+  });
   const adopt = (channel: Channel) => {
     channels.add(channel);
     channel.once('close', () => channels.delete(channel));
-    routeChannel(ctx, channel, keys.ntor);
+    core.adopt(channel);
   };
   const pool = new ChannelPool({ linkKey: keys.linkKey, identity: keys.identity, localAddress: config.address, onChannel: adopt });
 
@@ -156,4 +147,38 @@ export async function probeRelay(d: RelayDescriptor, timeoutMs: number): Promise
     socket.destroy();
     return false;
   }
+}
+
+/** The relay without sockets: feed it authenticated links; tests wire links in memory. */
+export interface RelayCore {
+  /** Route the cells of an authenticated link through this relay (once per link; links from connectTo are adopted by the core itself). */
+  adopt(channel: Channel): void;
+}
+
+export function createRelayCore(opts: { keys: RelayKeys; exit: ExitConfig; connectTo: (target: ExtendTarget) => Promise<Channel> }): RelayCore {
+  const circuitTables = new WeakMap<Channel, ChannelCircuits<RelayCircuit>>();
+  const adopted = new WeakSet<Channel>();
+  const adopt = (channel: Channel) => {
+    if (adopted.has(channel)) return;
+    adopted.add(channel);
+    routeChannel(ctx, channel, opts.keys.ntor);
+  };
+  const ctx: RelayContext = {
+    identity: opts.keys.identity.identity,
+    circuitsOf(channel) {
+      let table = circuitTables.get(channel);
+      if (table === undefined) {
+        table = new ChannelCircuits<RelayCircuit>();
+        circuitTables.set(channel, table);
+      }
+      return table;
+    },
+    connectTo: async (target) => {
+      const channel = await opts.connectTo(target);
+      adopt(channel);
+      return channel;
+    },
+    begin: (circuit, streamId, body) => beginExitStream(opts.exit, circuit, streamId, body),
+  };
+  return { adopt };
 }
