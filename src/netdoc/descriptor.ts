@@ -1,0 +1,188 @@
+/**
+ * The relay descriptor (docs/spec/08-documents.md §8.2): a relay's keys,
+ * address, bandwidth and exit policy, self-signed by its Ed25519 identity.
+ * Strict grammar: every keyword once, in a fixed order, nothing else.
+ */
+import { concat, equalBytes, utf8 } from '../bytes.js';
+import { crypto } from '../crypto/crypto.js';
+import { DocumentError } from '../errors.js';
+import { formatExitPolicy, parseExitRule, MAX_EXIT_POLICY_RULES, type ExitPolicy } from './exit-policy.js';
+import {
+  b64,
+  formatTime,
+  LineCursor,
+  malformedDoc,
+  parseAddress,
+  parseNickname,
+  parsePortNumber,
+  parseTime,
+  parseUint,
+  splitDocument,
+  unb64,
+} from './text.js';
+
+export interface RelayDescriptor {
+  nickname: string;
+  /** Ed25519 identity public key (32 bytes). */
+  identity: Uint8Array;
+  /** X25519 Noise static key of the link layer (32 bytes). */
+  linkKey: Uint8Array;
+  /** identity (32) | Ed25519 signature (64) over LINK_CERT_CONTEXT || linkKey. */
+  linkCert: Uint8Array;
+  /** X25519 ntor onion key (32 bytes). */
+  ntorOnionKey: Uint8Array;
+  /** Dotted-quad IPv4. */
+  address: string;
+  orPort: number;
+  /** Bytes per second. */
+  bandwidth: number;
+  platform: string;
+  /** ms since the epoch, a whole second. */
+  published: number;
+  exitPolicy: ExitPolicy;
+}
+
+export const DESCRIPTOR_TYPE_LINE = '@type allium-relay-descriptor 1';
+export const MAX_DESCRIPTOR_BYTES = 20 * 1024;
+export const MAX_DESCRIPTOR_LINE = 512;
+export const MAX_PLATFORM_LENGTH = 100;
+export const MAX_BANDWIDTH = 2 ** 40;
+export const LINK_CERT_CONTEXT = 'allium-link-cert-v1';
+export const LINK_CERT_LENGTH = 96;
+/** A descriptor published longer ago than this is stale. */
+export const DESCRIPTOR_MAX_AGE_MS = 36 * 3600_000;
+/** A descriptor published further in the future than this is refused. */
+export const DESCRIPTOR_MAX_FUTURE_MS = 3600_000;
+
+const WHAT = 'relay descriptor';
+
+/** Checks a link certificate against the identity and link key it should bind. */
+export function linkCertValid(cert: Uint8Array, identity: Uint8Array, linkKey: Uint8Array): boolean {
+  if (cert.length !== LINK_CERT_LENGTH || identity.length !== 32 || linkKey.length !== 32) return false;
+  if (!equalBytes(cert.subarray(0, 32), identity)) return false;
+  return crypto.ed25519Verify(identity, concat(utf8(LINK_CERT_CONTEXT), linkKey), cert.subarray(32));
+}
+
+function checkPlatform(text: string): string {
+  if (text.length < 1 || text.length > MAX_PLATFORM_LENGTH || !/^[\x20-\x7e]+$/.test(text) || text.trim() !== text) {
+    throw malformedDoc(WHAT, 'platform must be 1..100 printable ASCII characters without surrounding spaces');
+  }
+  return text;
+}
+
+/** The body lines up to (not including) the signature line. Validates every field. */
+function bodyText(d: RelayDescriptor): string {
+  parseNickname(d.nickname, WHAT);
+  for (const [name, value, len] of [
+    ['identity', d.identity, 32],
+    ['link-key', d.linkKey, 32],
+    ['link-cert', d.linkCert, LINK_CERT_LENGTH],
+    ['ntor-onion-key', d.ntorOnionKey, 32],
+  ] as const) {
+    if (!(value instanceof Uint8Array) || value.length !== len) throw malformedDoc(WHAT, `${name} must be ${len} bytes`);
+  }
+  parseAddress(d.address, WHAT);
+  parsePortNumber(String(d.orPort), WHAT);
+  parseUint(String(d.bandwidth), MAX_BANDWIDTH, WHAT);
+  checkPlatform(d.platform);
+  if (d.exitPolicy.length < 1 || d.exitPolicy.length > MAX_EXIT_POLICY_RULES) throw malformedDoc(WHAT, 'exit policy needs 1..256 rules');
+  let published: string;
+  try {
+    published = formatTime(d.published);
+  } catch {
+    throw malformedDoc(WHAT, 'published must be a whole second');
+  }
+  const lines = [
+    DESCRIPTOR_TYPE_LINE,
+    `nickname ${d.nickname}`,
+    `identity ${b64(d.identity)}`,
+    `link-key ${b64(d.linkKey)}`,
+    `link-cert ${b64(d.linkCert)}`,
+    `ntor-onion-key ${b64(d.ntorOnionKey)}`,
+    `address ${d.address} ${d.orPort}`,
+    `bandwidth ${d.bandwidth}`,
+    `platform ${d.platform}`,
+    `published ${published}`,
+    `exit-policy ${d.exitPolicy.length}`,
+    ...formatExitPolicy(d.exitPolicy),
+  ];
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+/**
+ * Encodes and signs a descriptor. `identitySeed` must be the seed of
+ * `d.identity`. Throws DocumentError on a field the grammar cannot carry.
+ */
+export function encodeDescriptor(d: RelayDescriptor, identitySeed: Uint8Array): string {
+  const body = bodyText(d);
+  if (!equalBytes(crypto.ed25519PublicKey(identitySeed), d.identity)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: signing seed does not match the identity`);
+  }
+  const sig = crypto.ed25519Sign(identitySeed, utf8(body));
+  const text = `${body}signature ${b64(sig)}\n`;
+  if (text.length > MAX_DESCRIPTOR_BYTES) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: larger than ${MAX_DESCRIPTOR_BYTES} bytes`);
+  return text;
+}
+
+export interface ParseDescriptorOptions {
+  /** If given, also refuse a descriptor published before now − 36 h or after now + 1 h (ERR_DOCUMENT). */
+  now?: number;
+}
+
+/**
+ * Parses and verifies a descriptor: grammar, self-signature, link
+ * certificate, and (with `now`) freshness. `digest` is SHA-256 of the whole text.
+ */
+export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {}): { descriptor: RelayDescriptor; digest: Uint8Array } {
+  const { lines, offsets } = splitDocument(text, WHAT, MAX_DESCRIPTOR_BYTES, MAX_DESCRIPTOR_LINE);
+  const c = new LineCursor(lines, WHAT);
+  if (c.takeLine() !== DESCRIPTOR_TYPE_LINE) throw malformedDoc(WHAT, `first line must be "${DESCRIPTOR_TYPE_LINE}"`);
+  const nickname = parseNickname(c.take('nickname', 1)[0]!, WHAT);
+  const identity = unb64(c.take('identity', 1)[0]!, `${WHAT} identity`, 32);
+  const linkKey = unb64(c.take('link-key', 1)[0]!, `${WHAT} link-key`, 32);
+  const linkCert = unb64(c.take('link-cert', 1)[0]!, `${WHAT} link-cert`, LINK_CERT_LENGTH);
+  const ntorOnionKey = unb64(c.take('ntor-onion-key', 1)[0]!, `${WHAT} ntor-onion-key`, 32);
+  const [addr, port] = c.take('address', 2) as [string, string];
+  const address = parseAddress(addr, WHAT);
+  const orPort = parsePortNumber(port, WHAT);
+  const bandwidth = parseUint(c.take('bandwidth', 1)[0]!, MAX_BANDWIDTH, WHAT);
+  const platform = checkPlatform(c.takeRest('platform'));
+  const published = parseTime(c.take('published', 2).join(' '), WHAT);
+  const count = parseUint(c.take('exit-policy', 1)[0]!, MAX_EXIT_POLICY_RULES, WHAT);
+  if (count < 1) throw malformedDoc(WHAT, 'exit policy needs at least one rule');
+  const rules = [];
+  for (let i = 0; i < count; i++) {
+    const kw = c.peekKeyword();
+    if (kw !== 'accept' && kw !== 'reject') throw malformedDoc(WHAT, `exit policy: expected ${count} rules, found ${i}`);
+    rules.push(parseExitRule(c.takeLine()));
+  }
+  const sigLine = c.index;
+  const signature = unb64(c.take('signature', 1)[0]!, `${WHAT} signature`, 64);
+  if (!c.done) throw malformedDoc(WHAT, `unexpected line after signature`);
+
+  const signedLength = offsets[sigLine]!;
+  if (!crypto.ed25519Verify(identity, utf8(text.slice(0, signedLength)), signature)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: self-signature does not verify`);
+  }
+  if (!linkCertValid(linkCert, identity, linkKey)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: link certificate does not bind the link key to the identity`);
+  }
+  if (opts.now !== undefined) {
+    if (published < opts.now - DESCRIPTOR_MAX_AGE_MS) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: published more than 36 h ago`);
+    if (published > opts.now + DESCRIPTOR_MAX_FUTURE_MS) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: published more than 1 h in the future`);
+  }
+  const descriptor: RelayDescriptor = {
+    nickname,
+    identity,
+    linkKey,
+    linkCert,
+    ntorOnionKey,
+    address,
+    orPort,
+    bandwidth,
+    platform,
+    published,
+    exitPolicy: Object.freeze(rules),
+  };
+  return { descriptor, digest: crypto.sha256(utf8(text)) };
+}

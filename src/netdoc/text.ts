@@ -1,0 +1,164 @@
+/**
+ * Shared pieces of the line-oriented document grammar (docs/spec/08-documents.md §8.1):
+ * strict unpadded base64, UTC times with whole seconds, dotted-quad IPv4,
+ * ports and integers, and a line cursor that enforces keyword order.
+ */
+import { DocumentError } from '../errors.js';
+import { parseIPv4 } from './exit-policy.js';
+
+export function malformedDoc(what: string, message: string): DocumentError {
+  return new DocumentError('ERR_MALFORMED', `${what}: ${message}`);
+}
+
+/** Standard alphabet, no padding. */
+export function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64').replace(/=+$/, '');
+}
+
+/** Strict decode: only [A-Za-z0-9+/], no padding, canonical (re-encodes to the same text), exact length if given. */
+export function unb64(text: string, what: string, length?: number): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*$/.test(text) || text.length % 4 === 1) throw malformedDoc(what, 'bad base64');
+  const bytes = new Uint8Array(Buffer.from(text, 'base64'));
+  if (b64(bytes) !== text) throw malformedDoc(what, 'non-canonical base64');
+  if (length !== undefined && bytes.length !== length) throw malformedDoc(what, `expected ${length} bytes, got ${bytes.length}`);
+  return bytes;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC; `ms` must be a whole second. */
+export function formatTime(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms % 1000 !== 0 || ms < 0 || ms > 253402300799000) {
+    throw new RangeError(`time ${ms}: not a whole second in years 1970..9999`);
+  }
+  return new Date(ms).toISOString().replace('T', ' ').replace('.000Z', '');
+}
+
+export function parseTime(text: string, what: string): number {
+  const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})$/.exec(text);
+  if (m === null) throw malformedDoc(what, `bad time ${JSON.stringify(text.slice(0, 40))}`);
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (!Number.isFinite(ms) || ms < 0 || formatTime(ms) !== text) throw malformedDoc(what, `invalid time ${JSON.stringify(text)}`);
+  return ms;
+}
+
+/** Lexicographic byte order (shorter first on a common prefix). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+export function isIPv4(text: string): boolean {
+  return parseIPv4(text) !== null;
+}
+
+export function parseAddress(text: string, what: string): string {
+  if (!isIPv4(text)) throw malformedDoc(what, `bad IPv4 address ${JSON.stringify(text.slice(0, 40))}`);
+  return text;
+}
+
+export function parsePortNumber(text: string, what: string): number {
+  if (!/^[1-9][0-9]{0,4}$/.test(text) || Number(text) > 65535) throw malformedDoc(what, `bad port ${JSON.stringify(text.slice(0, 10))}`);
+  return Number(text);
+}
+
+/** Decimal, no leading zeros, 0 ≤ n ≤ max. */
+export function parseUint(text: string, max: number, what: string): number {
+  if (!/^(?:0|[1-9][0-9]{0,15})$/.test(text)) throw malformedDoc(what, `bad integer ${JSON.stringify(text.slice(0, 20))}`);
+  const n = Number(text);
+  if (n > max) throw malformedDoc(what, `integer ${n} exceeds ${max}`);
+  return n;
+}
+
+export const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
+
+export function parseNickname(text: string, what: string): string {
+  if (!NICKNAME.test(text)) throw malformedDoc(what, `bad nickname ${JSON.stringify(text.slice(0, 40))}`);
+  return text;
+}
+
+/**
+ * Splits a document into lines after the checks every document shares:
+ * size limit, printable ASCII plus LF only (so no CR, tabs or NUL), ends with
+ * LF, no empty lines, each line at most `maxLine` characters.
+ * Returns the lines and each line's start offset.
+ */
+export function splitDocument(text: string, what: string, maxBytes: number, maxLine: number): { lines: string[]; offsets: number[] } {
+  if (typeof text !== 'string') throw malformedDoc(what, 'not a string');
+  if (text.length > maxBytes) throw new DocumentError('ERR_OVERSIZED', `${what}: larger than ${maxBytes} bytes`);
+  if (!/^[\x20-\x7e\n]*$/.test(text)) throw malformedDoc(what, 'characters other than printable ASCII and LF');
+  if (!text.endsWith('\n')) throw malformedDoc(what, 'does not end with LF (truncated?)');
+  const lines = text.slice(0, -1).split('\n');
+  const offsets: number[] = [];
+  let at = 0;
+  for (const line of lines) {
+    if (line.length === 0) throw malformedDoc(what, 'empty line');
+    if (line.length > maxLine) throw new DocumentError('ERR_OVERSIZED', `${what}: line longer than ${maxLine}`);
+    offsets.push(at);
+    at += line.length + 1;
+  }
+  return { lines, offsets };
+}
+
+/** Walks lines in order; each `take(keyword)` demands that exact keyword next. */
+export class LineCursor {
+  readonly #lines: string[];
+  readonly #what: string;
+  #at = 0;
+
+  constructor(lines: string[], what: string) {
+    this.#lines = lines;
+    this.#what = what;
+  }
+
+  get index(): number {
+    return this.#at;
+  }
+
+  get done(): boolean {
+    return this.#at >= this.#lines.length;
+  }
+
+  /** The next line's keyword, or undefined at the end. */
+  peekKeyword(): string | undefined {
+    const line = this.#lines[this.#at];
+    if (line === undefined) return undefined;
+    const sp = line.indexOf(' ');
+    return sp < 0 ? line : line.slice(0, sp);
+  }
+
+  /** The next line, which must start with `keyword`; returns its arguments split on single spaces. */
+  take(keyword: string, argCount?: number): string[] {
+    const line = this.#lines[this.#at];
+    if (line === undefined) throw malformedDoc(this.#what, `missing "${keyword}" (truncated?)`);
+    const parts = line.split(' ');
+    if (parts[0] !== keyword) {
+      throw malformedDoc(this.#what, `line ${this.#at + 1}: expected "${keyword}", found ${JSON.stringify(parts[0]!.slice(0, 40))}`);
+    }
+    const args = parts.slice(1);
+    if (args.some((a) => a.length === 0)) throw malformedDoc(this.#what, `line ${this.#at + 1}: stray whitespace`);
+    if (argCount !== undefined && args.length !== argCount) {
+      throw malformedDoc(this.#what, `line ${this.#at + 1}: "${keyword}" takes ${argCount} argument(s), found ${args.length}`);
+    }
+    this.#at++;
+    return args;
+  }
+
+  /** The next line verbatim with its keyword removed (for free text such as platform). */
+  takeRest(keyword: string): string {
+    const line = this.#lines[this.#at];
+    if (line === undefined) throw malformedDoc(this.#what, `missing "${keyword}" (truncated?)`);
+    if (!line.startsWith(`${keyword} `)) {
+      throw malformedDoc(this.#what, `line ${this.#at + 1}: expected "${keyword}"`);
+    }
+    this.#at++;
+    return line.slice(keyword.length + 1);
+  }
+
+  /** The next raw line. */
+  takeLine(): string {
+    const line = this.#lines[this.#at];
+    if (line === undefined) throw malformedDoc(this.#what, 'truncated');
+    this.#at++;
+    return line;
+  }
+}

@@ -1,0 +1,184 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  encodeConsensus,
+  encodeConsensusBody,
+  parseConsensus,
+  signConsensusBody,
+  verifyConsensus,
+  MAX_CONSENSUS_BYTES,
+  type ConsensusBody,
+  type ConsensusRelay,
+} from '../../src/netdoc/consensus.js';
+import { formatSummary, parseSummary } from '../../src/netdoc/exit-policy.js';
+import { crypto } from '../../src/crypto/crypto.js';
+import { utf8 } from '../../src/bytes.js';
+import { b64 } from '../../src/netdoc/text.js';
+import { DocumentError } from '../../src/errors.js';
+import { relayKeys, seedOf, T0 } from './helpers.js';
+
+const code = (c: string) => (e: unknown) => e instanceof DocumentError && e.code === c;
+const authSeeds = [seedOf(201), seedOf(202), seedOf(203)];
+const authIds = authSeeds.map((s) => crypto.ed25519PublicKey(s));
+
+function relay(n: number, over: Partial<ConsensusRelay> = {}): ConsensusRelay {
+  const k = relayKeys(n);
+  return {
+    nickname: `r${n}`,
+    identity: k.identity,
+    address: `127.0.0.${n}`,
+    orPort: 9000 + n,
+    linkKey: k.linkKey,
+    ntorOnionKey: k.ntorOnionKey,
+    descriptorDigest: crypto.sha256(utf8(`d${n}`)),
+    flags: ['Exit', 'Fast', 'Guard', 'Running', 'Valid'],
+    bandwidth: 1000 * n,
+    exitSummary: parseSummary('accept 80,443'),
+    ...over,
+  };
+}
+
+const body: ConsensusBody = {
+  validAfter: T0,
+  freshUntil: T0 + 60_000,
+  validUntil: T0 + 180_000,
+  authorities: authIds.map((identity, i) => ({ nickname: `auth${i + 1}`, identity, address: `127.100.0.${i + 1}`, dirPort: 7000 + i })),
+  relays: [relay(1), relay(2, { flags: [], exitSummary: parseSummary('reject 1-65535') }), relay(3)],
+};
+
+const one = encodeConsensus(body, [authSeeds[0]!]);
+
+test('round trip, relays sorted by identity', () => {
+  const c = parseConsensus(one);
+  assert.equal(c.validAfter, body.validAfter);
+  assert.equal(c.freshUntil, body.freshUntil);
+  assert.equal(c.validUntil, body.validUntil);
+  assert.equal(c.authorities.length, 3);
+  assert.equal(c.relays.length, 3);
+  const sorted = [...body.relays].sort((a, b) => Buffer.compare(Buffer.from(a.identity), Buffer.from(b.identity)));
+  c.relays.forEach((r, i) => {
+    const want = sorted[i]!;
+    assert.equal(r.nickname, want.nickname);
+    assert.deepEqual(r.identity, want.identity);
+    assert.equal(r.address, want.address);
+    assert.equal(r.orPort, want.orPort);
+    assert.deepEqual(r.linkKey, want.linkKey);
+    assert.deepEqual(r.ntorOnionKey, want.ntorOnionKey);
+    assert.deepEqual(r.descriptorDigest, want.descriptorDigest);
+    assert.deepEqual(r.flags, want.flags);
+    assert.equal(r.bandwidth, want.bandwidth);
+    assert.equal(formatSummary(r.exitSummary), formatSummary(want.exitSummary));
+  });
+  assert.equal(c.bodyText, encodeConsensusBody(body));
+  assert.equal(encodeConsensusBody(c), c.bodyText);
+  assert.equal(c.signatures.length, 1);
+  assert.match(one, /\ns\n/); // a relay without flags
+  assert.match(one, /\nw bandwidth=1000\np accept 80,443\n/);
+  assert.ok(one.endsWith(signConsensusBody(c.bodyText, authSeeds[0]!)));
+  assert.deepEqual(verifyConsensus(one, [authIds[0]!], T0).relays.length, 3);
+});
+
+test('many authorities sign the same body', () => {
+  const bodyText = encodeConsensusBody(body);
+  const text = bodyText + authSeeds.map((s) => signConsensusBody(bodyText, s)).join('');
+  assert.equal(text, encodeConsensus(body, authSeeds));
+  assert.equal(parseConsensus(text).signatures.length, 3);
+});
+
+test('majority rule', () => {
+  const text = (seeds: Uint8Array[]) => encodeConsensus(body, seeds);
+  assert.ok(verifyConsensus(text([authSeeds[0]!]), [authIds[0]!], T0));
+  assert.ok(verifyConsensus(text([authSeeds[0]!, authSeeds[2]!]), authIds, T0));
+  assert.ok(verifyConsensus(text(authSeeds), authIds, T0));
+  assert.throws(() => verifyConsensus(text([authSeeds[1]!]), authIds, T0), code('ERR_BAD_SIGNATURE'));
+  // An untrusted signer does not count, even alongside a trusted one.
+  assert.throws(() => verifyConsensus(text([authSeeds[0]!, seedOf(99)]), authIds, T0), code('ERR_BAD_SIGNATURE'));
+  // Duplicated trusted list entries do not lower the bar: 1 of {a,b,b} distinct is 1 of 2.
+  assert.throws(() => verifyConsensus(text([authSeeds[0]!]), [authIds[0]!, authIds[1]!, authIds[1]!], T0), code('ERR_BAD_SIGNATURE'));
+  // A repeated signature line counts once.
+  const bodyText = encodeConsensusBody(body);
+  const sig = signConsensusBody(bodyText, authSeeds[0]!);
+  assert.throws(() => verifyConsensus(bodyText + sig + sig, authIds, T0), code('ERR_BAD_SIGNATURE'));
+  // A bad signature from a trusted authority does not count.
+  const bad = Buffer.from(sig.split(' ')[2]!.trim(), 'base64');
+  bad[3]! ^= 1;
+  const badLine = `directory-signature ${b64(authIds[1]!)} ${b64(bad)}\n`;
+  assert.throws(() => verifyConsensus(bodyText + sig + badLine, authIds, T0), code('ERR_BAD_SIGNATURE'));
+  assert.ok(verifyConsensus(bodyText + sig + badLine + signConsensusBody(bodyText, authSeeds[2]!), authIds, T0));
+  // A changed body breaks every signature.
+  assert.throws(() => verifyConsensus(text([authSeeds[0]!]).replace('bandwidth=1000', 'bandwidth=1001'), [authIds[0]!], T0), code('ERR_BAD_SIGNATURE'));
+  assert.throws(() => verifyConsensus(one, [], T0), code('ERR_BAD_SIGNATURE'));
+});
+
+test('validity window', () => {
+  assert.ok(verifyConsensus(one, [authIds[0]!], body.validUntil));
+  assert.ok(verifyConsensus(one, [authIds[0]!], body.validAfter));
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validUntil + 1), code('ERR_DOCUMENT'));
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validAfter - 1), code('ERR_DOCUMENT'));
+  assert.throws(() => encodeConsensus({ ...body, freshUntil: body.validUntil + 1000 }, [authSeeds[0]!]), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensus({ ...body, validAfter: body.validAfter + 1 }, [authSeeds[0]!]), code('ERR_MALFORMED'));
+});
+
+test('grammar violations are malformed', () => {
+  const resign = (t: string) => {
+    const end = t.indexOf('directory-footer\n') + 'directory-footer\n'.length;
+    return t.slice(0, end) + signConsensusBody(t.slice(0, end), authSeeds[0]!);
+  };
+  const edit = (from: string, to: string) => {
+    assert.ok(one.includes(from), from);
+    return resign(one.replace(from, to));
+  };
+  const r1 = one.split('\n').find((l) => l.startsWith('r '))!;
+  const cases: [string, string][] = [
+    ['@type allium-consensus 1\n', '@type allium-consensus 2\n'],
+    ['valid-after ', 'valid-after  '],
+    ['fresh-until', 'fresh-untill'],
+    ['\nw bandwidth=1000\n', '\nw bw=1000\n'],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=-1\n'],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=1000\nw bandwidth=1000\n'],
+    ['\nw bandwidth=1000\n', '\n'],
+    ['p accept 80,443\n', 'p accept 443,80\n'],
+    ['p accept 80,443\n', 'p allow 80\n'],
+    ['s Exit Fast Guard Running Valid', 's Fast Exit Guard Running Valid'],
+    ['s Exit Fast Guard Running Valid', 's Exit Exit Fast Guard Running Valid'],
+    ['s Exit Fast Guard Running Valid', 's BadExit Exit Fast Guard Running Valid'],
+    ['s Exit Fast Guard Running Valid', 's  Exit'],
+    [`${r1}\n`, ''],
+    [`${r1}\n`, `${r1}\n${r1}\n`],
+    [`${r1}\n`, `${r1} extra\n`],
+    [`${r1}\n`, `${r1.replace(/ \d+$/, ' 0')}\n`],
+    [`${r1}\n`, `${r1.replace(/127\.0\.0\.\d+/, '127.0.0.300')}\n`],
+    ['authority auth', 'authorityx auth'],
+    ['\nd ', '\nd A'],
+    ['\nk ', '\nk AAAA'],
+    ['\ndirectory-footer\n', '\nunknown line\ndirectory-footer\n'],
+  ];
+  for (const [from, to] of cases) assert.throws(() => parseConsensus(edit(from, to)), code('ERR_MALFORMED'), `${from} → ${to}`);
+  // relays out of order
+  const lines = one.split('\n');
+  const firstR = lines.findIndex((l) => l.startsWith('r '));
+  const block1 = lines.slice(firstR, firstR + 6);
+  const block2 = lines.slice(firstR + 6, firstR + 12);
+  const swapped = [...lines.slice(0, firstR), ...block2, ...block1, ...lines.slice(firstR + 12)].join('\n');
+  assert.throws(() => parseConsensus(resign(swapped)), code('ERR_MALFORMED'));
+  // no authorities
+  assert.throws(() => parseConsensus(resign(lines.filter((l) => !l.startsWith('authority ')).join('\n'))), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(one + 'unknown line\n'), code('ERR_MALFORMED'));
+  // no signature, truncated, CRLF, oversized
+  assert.throws(() => parseConsensus(encodeConsensusBody(body)), code('ERR_MALFORMED'));
+  for (let cut = 1; cut < one.length; cut += 13) assert.throws(() => parseConsensus(one.slice(0, cut)), code('ERR_MALFORMED'), `cut ${cut}`);
+  assert.throws(() => parseConsensus(one.replaceAll('\n', '\r\n')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(one + 'x'.repeat(MAX_CONSENSUS_BYTES)), code('ERR_OVERSIZED'));
+  assert.throws(() => verifyConsensus('garbage', authIds, T0), code('ERR_MALFORMED'));
+  // a signature line with a short signature
+  assert.throws(() => parseConsensus(one.replace(/ [A-Za-z0-9+/]{86}\n$/, ' AAAA\n')), code('ERR_MALFORMED'));
+});
+
+test('encode refuses duplicates and bad fields', () => {
+  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1), relay(1)] }), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { flags: ['Valid', 'Exit'] })] }), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { flags: ['Bogus'] })] }), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensusBody({ ...body, authorities: [] }), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { orPort: 0 })] }), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { descriptorDigest: new Uint8Array(31) })] }), code('ERR_MALFORMED'));
+});
