@@ -371,34 +371,51 @@ export interface SummarizeOptions {
  * `accept *`/`reject *` covering it (with `loopbackCounts`, also by an accept
  * of loopback addresses); rules over narrower addresses are passed over; an
  * undecided port is rejected. Encoded as an accept list or a reject list,
- * whichever is shorter (accept on a tie).
+ * whichever is shorter (accept on a tie). Linear in rules × ranges, not in ports.
  */
 export function summarizeExitPolicy(policy: ExitPolicy, opts: SummarizeOptions = {}): ExitSummary {
-  // Boundaries of constant behaviour: collect decided intervals as a port → bool array (64 KiB, fine).
-  const decided = new Int8Array(MAX_PORT + 1); // 0 undecided, 1 accept, -1 reject
-  for (const rule of policy) {
-    let value: 1 | -1 | 0 = 0;
-    if (rule.address.kind === 'any') value = rule.action === 'accept' ? 1 : -1;
-    else if (opts.loopbackCounts === true && rule.action === 'accept' && patternIsLoopback(rule.address)) value = 1;
-    if (value === 0) continue;
-    for (let p = rule.portMin; p <= rule.portMax; p++) if (decided[p] === 0) decided[p] = value;
-  }
+  let undecided: [number, number][] = [[1, MAX_PORT]];
   const accepted: [number, number][] = [];
-  const rejected: [number, number][] = [];
-  let start = 1;
-  for (let p = 2; p <= MAX_PORT + 1; p++) {
-    const prevAccept = decided[p - 1] === 1;
-    const end = p === MAX_PORT + 1;
-    if (end || (decided[p] === 1) !== prevAccept) {
-      (prevAccept ? accepted : rejected).push([start, p - 1]);
-      start = p;
+  for (const rule of policy) {
+    if (undecided.length === 0) break;
+    let decides: ExitAction | undefined;
+    if (rule.address.kind === 'any') decides = rule.action;
+    else if (opts.loopbackCounts === true && rule.action === 'accept' && patternIsLoopback(rule.address)) decides = 'accept';
+    if (decides === undefined) continue;
+    const still: [number, number][] = [];
+    for (const [a, b] of undecided) {
+      const lo = Math.max(a, rule.portMin);
+      const hi = Math.min(b, rule.portMax);
+      if (lo > hi) {
+        still.push([a, b]);
+        continue;
+      }
+      if (decides === 'accept') accepted.push([lo, hi]);
+      if (a < lo) still.push([a, lo - 1]);
+      if (hi < b) still.push([hi + 1, b]);
     }
+    undecided = still;
   }
-  const asAccept: ExitSummary = { action: 'accept', ranges: accepted };
+  // Merge the accepted ranges; the rejected ones are the gaps.
+  accepted.sort((x, y) => x[0] - y[0]);
+  const merged: [number, number][] = [];
+  for (const [a, b] of accepted) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  const rejected: [number, number][] = [];
+  let next = 1;
+  for (const [a, b] of merged) {
+    if (a > next) rejected.push([next, a - 1]);
+    next = b + 1;
+  }
+  if (next <= MAX_PORT) rejected.push([next, MAX_PORT]);
+  const asAccept: ExitSummary = { action: 'accept', ranges: merged };
   const asReject: ExitSummary = { action: 'reject', ranges: rejected };
-  if (accepted.length === 0) return asReject;
+  if (merged.length === 0) return asReject;
   if (rejected.length === 0) return asAccept;
-  return formatPortList(rejected).length < formatPortList(accepted).length ? asReject : asAccept;
+  return formatPortList(rejected).length < formatPortList(merged).length ? asReject : asAccept;
 }
 
 function formatPortList(ranges: readonly (readonly [number, number])[]): string {

@@ -145,3 +145,47 @@ test('summary parsing is strict', () => {
     assert.throws(() => parseSummary(bad), isMalformed, bad);
   }
 });
+
+test('summaries agree with a port-by-port reference on random policies', () => {
+  let state = 12345;
+  const rand = (n: number) => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state % n;
+  };
+  const addrs = ['*', '*', 'private', '10.0.0.0/8', '127.0.0.0/8', '[::1]', '8.8.8.8'];
+  for (let round = 0; round < 200; round++) {
+    const lines: string[] = [];
+    const count = 1 + rand(8);
+    for (let i = 0; i < count; i++) {
+      const a = 1 + rand(200);
+      const b = a + rand(50);
+      const port = rand(5) === 0 ? '*' : a === b ? String(a) : `${a}-${b}`;
+      lines.push(`${rand(2) === 0 ? 'accept' : 'reject'} ${addrs[rand(addrs.length)]}:${port}`);
+    }
+    const policy = parseExitPolicy(lines);
+    for (const loopbackCounts of [false, true]) {
+      const summary = summarizeExitPolicy(policy, { loopbackCounts });
+      assert.equal(formatSummary(parseSummary(formatSummary(summary))), formatSummary(summary));
+      for (const port of [1, 2, 49, 50, 51, 100, 199, 200, 201, 249, 250, 251, 252, 1000, 65535]) {
+        let want = false;
+        for (const rule of policy) {
+          if (port < rule.portMin || port > rule.portMax) continue;
+          const loop = loopbackCounts && rule.action === 'accept' && (formatExitPolicy([rule])[0]!.includes('127.0.0.0/8') || formatExitPolicy([rule])[0]!.includes('[::1]'));
+          if (rule.address.kind === 'any' || loop) {
+            want = rule.action === 'accept';
+            break;
+          }
+        }
+        assert.equal(summaryAllowsPort(summary, port), want, `${lines.join(', ')} port ${port}`);
+      }
+    }
+  }
+});
+
+test('summarizing a large policy is fast', () => {
+  const lines = Array.from({ length: 256 }, (_, i) => (i % 2 === 0 ? `accept *:${i * 200 + 1}-${i * 200 + 100}` : `reject *:*`));
+  const policy = parseExitPolicy(lines);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < 1000; i++) summarizeExitPolicy(policy);
+  assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 2000);
+});
