@@ -61,8 +61,8 @@ export class RelayStream extends Duplex {
   receiveData(data: Uint8Array): void {
     this.#deliver.take();
     if (this.#ended) return;
-    this.push(Buffer.from(data));
-    this.#grantCredit();
+    // push() returning false means the consumer is behind: owe the SENDME until _read().
+    if (this.push(Buffer.from(data))) this.#grantCredit();
   }
 
   /** A stream-level SENDME arrived. Throws ProtocolError on over-credit. */
@@ -93,6 +93,8 @@ export class RelayStream extends Duplex {
   // ---- Duplex ----
 
   override _read(): void {
+    // The consumer wants more. Node calls _read again only after a push(), so
+    // every owed SENDME must go now, or a drained stream would wait forever.
     this.#grantCredit();
   }
 
@@ -123,9 +125,9 @@ export class RelayStream extends Duplex {
     callback(error);
   }
 
-  /** Send owed SENDMEs while the consumer keeps up. */
+  /** Send every owed SENDME. */
   #grantCredit(): void {
-    while (!this.#ended && this.#deliver.sendmeDue && this.readableLength < this.readableHighWaterMark) {
+    while (!this.#ended && this.#deliver.sendmeDue) {
       this.#deliver.sentSendme();
       this.#port.sendStreamSendme(this.streamId);
     }

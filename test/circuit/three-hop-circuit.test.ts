@@ -151,3 +151,47 @@ test('a flipped bit in one relay cell tears the circuit down', { timeout: 30_000
     assert.equal(circuit.closed, true);
   }
 });
+
+test('a slow reader stops the sender across all three hops, and reading resumes it', { timeout: 30_000 }, async (t) => {
+  // A server that writes as fast as its socket lets it, counting what it wrote.
+  let written = 0;
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    const chunk = Buffer.alloc(16 * 1024, 7);
+    const pump = () => {
+      while (!socket.destroyed) {
+        written += chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const relays = makeNetwork(t);
+  const { circuit, channel } = await buildCircuit(relays);
+  t.after(() => channel.destroy());
+  const stream = await circuit.openStream('127.0.0.1', (server.address() as AddressInfo).port, 5000);
+  // Nobody reads: after the windows fill, the server must be stuck.
+  const settle = async () => {
+    let last = -1;
+    for (let i = 0; i < 40 && written !== last; i++) {
+      last = written;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return written;
+  };
+  const stalled = await settle();
+  // One stream window is 500 cells (249 kB); add the Duplex and kernel socket buffers.
+  assert.ok(stalled < 8 * 1024 * 1024, `server wrote ${stalled} bytes to a reader that never read`);
+  let read = 0;
+  stream.on('data', (chunk: Buffer) => (read += chunk.length));
+  const deadline = Date.now() + 10_000;
+  while (read < stalled + 2 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(read > stalled + 2 * 1024 * 1024, `reading resumed the flow (${read} bytes read, ${stalled} buffered before)`);
+  stream.destroy();
+});
