@@ -9,6 +9,9 @@ import { execFile } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { request } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { SocksClient, type SocksClientError } from 'socks';
 import { startTestnetProcess } from '../support/testnet-process.js';
 import { payloadSha256, startPayloadServer, HELLO_BODY } from '../support/payload-server.js';
@@ -77,10 +80,17 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
   const exitAddresses = net.relays.filter((r) => r.exit).map((r) => r.address);
   assert.ok(exitAddresses.length >= 2);
 
-  await t.test('curl --socks5-hostname fetches a page, the name resolved at the exit', async () => {
+  await t.test('curl --socks5-hostname fetches a page and a 10 MB body, the name resolved at the exit', async () => {
     const result = await curl(['-sS', '--max-time', '60', '--socks5-hostname', `127.0.0.1:${net.socksPort}`, `http://localhost:${server.port}/hello`]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, HELLO_BODY);
+    const file = join(mkdtempSync(join(tmpdir(), 'allium-curl-')), 'body');
+    const big = await curl(['-sS', '--max-time', '120', '-o', file, '--socks5-hostname', `127.0.0.1:${net.socksPort}`, `http://localhost:${server.port}/bytes/10000000`]);
+    assert.equal(big.code, 0, big.stderr);
+    const body = readFileSync(file);
+    rmSync(dirname(file), { recursive: true, force: true });
+    assert.equal(body.length, 10_000_000);
+    assert.equal(hex(crypto.sha256(body)), payloadSha256(10_000_000));
   });
 
   await t.test('the socks package fetches a page and a 10 MB body whose SHA-256 matches', async () => {
