@@ -1,0 +1,497 @@
+/**
+ * A link (channel) over one socket: the only part of the link layer that
+ * touches I/O. It runs the sans-IO handshake (link-handshake.ts) over a node
+ * Duplex, then carries 514-byte cells in encrypted frames (frame.ts).
+ *
+ * Sending: cells queued in one event-loop turn are sealed together, up to 127
+ * per frame, and written with one socket.write per batch. `sendCell` returns
+ * false once more than CHANNEL_HIGH_WATER bytes are queued; 'drain' follows
+ * when the queue is below half of that again. More than CHANNEL_HARD_CAP
+ * queued destroys the channel (ERR_RESOURCE_LIMIT).
+ *
+ * Receiving: reading starts when the first 'cell' listener is added (so no
+ * cell is emitted before anyone listens), and `pauseReading` stops both the
+ * cell events and the socket.
+ *
+ * Any malformed frame, failed authentication or handshake failure destroys
+ * the socket and emits 'close' with the error, once. No error escapes.
+ *
+ * Events: 'cell' (cell: Uint8Array, 514 bytes, an unshared copy), 'drain', 'close' (err?: Error).
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { abytes } from '../bytes.js';
+import { CELL_LENGTH } from '../constants.js';
+import { crypto } from '../crypto/crypto.js';
+import { AlliumError, HandshakeError } from '../errors.js';
+import { Deframer, FrameOpener, FrameSealer, MAX_CELLS_PER_FRAME } from './frame.js';
+import {
+  LinkInitiator,
+  LinkResponder,
+  signLinkCertificate,
+  type LinkHandshakeMachine,
+  type LinkHandshakeResult,
+} from './link-handshake.js';
+import { generateKeyPair } from './noise.js';
+
+/** An X25519 key pair (a relay's link key). */
+export interface StaticKey {
+  secret: Uint8Array;
+  public: Uint8Array;
+}
+
+/** An Ed25519 identity: the 32-byte seed and its public key. */
+export interface LinkIdentity {
+  seed: Uint8Array;
+  identity: Uint8Array;
+}
+
+/** Who is on the other end: its link key, and its identity (null for an anonymous client). */
+export interface ChannelPeer {
+  linkKey: Uint8Array;
+  identity: Uint8Array | null;
+}
+
+export interface ConnectOptions {
+  peerLinkKey: Uint8Array;
+  peerIdentity: Uint8Array;
+  linkKey?: StaticKey;
+  identity?: LinkIdentity;
+  timeoutMs: number;
+}
+
+export interface AcceptOptions {
+  linkKey: StaticKey;
+  identity: LinkIdentity;
+  timeoutMs: number;
+}
+
+/** Bytes of queued cells above which sendCell returns false. */
+export const CHANNEL_HIGH_WATER = 256 * 1024;
+/** Bytes of queued cells above which the channel is destroyed (ERR_RESOURCE_LIMIT). */
+export const CHANNEL_HARD_CAP = 4 * 1024 * 1024;
+/** Frames sealed into one socket.write. */
+const FRAMES_PER_WRITE = 4;
+/** How long a graceful close() waits for the peer before destroying the socket. */
+const CLOSE_GRACE_MS = 5000;
+
+const FRAME_CAPACITY = MAX_CELLS_PER_FRAME * CELL_LENGTH;
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new AlliumError('ERR_PROTOCOL', String(err));
+}
+
+function noop(): void {}
+
+/** Certificates are signed once per (identity, link key) pair. */
+const certCache = new WeakMap<StaticKey, { identity: LinkIdentity; cert: Uint8Array }>();
+
+function certificateFor(linkKey: StaticKey, identity: LinkIdentity): Uint8Array {
+  const cached = certCache.get(linkKey);
+  if (cached !== undefined && cached.identity === identity) return cached.cert;
+  const cert = signLinkCertificate(identity.seed, linkKey.public, crypto);
+  certCache.set(linkKey, { identity, cert });
+  return cert;
+}
+
+interface QueuedFrame {
+  buf: Uint8Array;
+  cells: number;
+}
+
+export class Channel extends EventEmitter {
+  readonly peer: ChannelPeer;
+  readonly isInitiator: boolean;
+
+  readonly #socket: Duplex;
+  readonly #sealer: FrameSealer;
+  readonly #opener: FrameOpener;
+  readonly #deframer = new Deframer();
+
+  // Send side.
+  #frames: QueuedFrame[] = [];
+  #freeBuffers: Uint8Array[] = [];
+  #queuedCells = 0;
+  #flushScheduled = false;
+  #socketBlocked = false;
+  #needDrain = false;
+
+  // Receive side.
+  #leftover: Uint8Array | null;
+  #readingStarted = false;
+  #readPaused = false;
+  #inbox: Uint8Array[] = [];
+  #current: Uint8Array | null = null;
+  #currentAt = 0;
+  #delivering = false;
+
+  // Lifecycle.
+  #closing = false;
+  #destroyed = false;
+  #finished = false;
+  #error: Error | undefined;
+  #closeTimer: NodeJS.Timeout | null = null;
+
+  private constructor(socket: Duplex, isInitiator: boolean, result: LinkHandshakeResult) {
+    super();
+    this.#socket = socket;
+    this.isInitiator = isInitiator;
+    this.peer = { linkKey: result.peer.linkKey, identity: result.peer.identity };
+    this.#sealer = new FrameSealer(result.keys.send);
+    this.#opener = new FrameOpener(result.keys.recv);
+    this.#leftover = result.leftover.length > 0 ? result.leftover : null;
+
+    socket.pause();
+    socket.on('error', this.#onSocketError);
+    socket.on('close', this.#onSocketClose);
+    socket.on('end', this.#onSocketEnd);
+    this.on('newListener', this.#onNewListener);
+    if (socket.destroyed) queueMicrotask(() => this.#finish(new AlliumError('ERR_LINK_CLOSED', 'link closed')));
+  }
+
+  /** Open a link as the initiator over a connected (or connecting) socket. */
+  static connect(socket: Duplex, opts: ConnectOptions): Promise<Channel> {
+    let machine: LinkHandshakeMachine;
+    try {
+      if ((opts.linkKey === undefined) !== (opts.identity === undefined)) {
+        throw new AlliumError('ERR_CONFIG', 'Channel.connect: give both linkKey and identity (relay) or neither (client)');
+      }
+      const staticKey = opts.linkKey ?? generateKeyPair(crypto);
+      const initiatorOpts: ConstructorParameters<typeof LinkInitiator>[0] = {
+        peerLinkKey: opts.peerLinkKey,
+        peerIdentity: opts.peerIdentity,
+        staticKey,
+        backend: crypto,
+      };
+      if (opts.linkKey !== undefined && opts.identity !== undefined) {
+        initiatorOpts.certificate = certificateFor(opts.linkKey, opts.identity);
+      }
+      machine = new LinkInitiator(initiatorOpts);
+    } catch (err) {
+      socket.on('error', noop);
+      socket.destroy();
+      return Promise.reject(asError(err));
+    }
+    return runHandshake(socket, machine, opts.timeoutMs, (result) => new Channel(socket, true, result));
+  }
+
+  /** Accept a link as the responder (a relay) on an incoming socket. */
+  static accept(socket: Duplex, opts: AcceptOptions): Promise<Channel> {
+    let machine: LinkHandshakeMachine;
+    try {
+      machine = new LinkResponder({
+        staticKey: opts.linkKey,
+        certificate: certificateFor(opts.linkKey, opts.identity),
+        backend: crypto,
+      });
+    } catch (err) {
+      socket.on('error', noop);
+      socket.destroy();
+      return Promise.reject(asError(err));
+    }
+    return runHandshake(socket, machine, opts.timeoutMs, (result) => new Channel(socket, false, result));
+  }
+
+  get closed(): boolean {
+    return this.#closing || this.#destroyed || this.#finished;
+  }
+
+  /** Bytes of cells queued but not yet handed to the socket. */
+  get queuedBytes(): number {
+    return this.#queuedCells * CELL_LENGTH;
+  }
+
+  /**
+   * Queue one 514-byte cell (copied). Returns false once more than the high-water
+   * mark is queued (wait for 'drain'), or if the channel is closed (the cell is dropped).
+   */
+  sendCell(cell: Uint8Array): boolean {
+    abytes(cell, 'cell', CELL_LENGTH);
+    if (this.closed) return false;
+    let last = this.#frames[this.#frames.length - 1];
+    if (last === undefined || last.cells === MAX_CELLS_PER_FRAME) {
+      last = { buf: this.#freeBuffers.pop() ?? new Uint8Array(FRAME_CAPACITY), cells: 0 };
+      this.#frames.push(last);
+    }
+    last.buf.set(cell, last.cells * CELL_LENGTH);
+    last.cells++;
+    this.#queuedCells++;
+    if (this.queuedBytes > CHANNEL_HARD_CAP) {
+      this.destroy(new AlliumError('ERR_RESOURCE_LIMIT', `more than ${CHANNEL_HARD_CAP} bytes of cells queued on a link`));
+      return false;
+    }
+    this.#scheduleFlush();
+    if (this.queuedBytes >= CHANNEL_HIGH_WATER) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Stop emitting cells and stop reading the socket (the peer's sends then back up). */
+  pauseReading(): void {
+    this.#readPaused = true;
+    if (this.#readingStarted) this.#socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#readPaused) return;
+    this.#readPaused = false;
+    if (this.#destroyed || this.#finished) return;
+    if (!this.#readingStarted) {
+      this.#startReading();
+      return;
+    }
+    setImmediate(() => {
+      if (this.#readPaused || this.#destroyed) return;
+      this.#deliver();
+      if (!this.#readPaused && !this.#destroyed) this.#socket.resume();
+    });
+  }
+
+  /** Graceful close: send what is queued, then end the socket. */
+  close(): void {
+    if (this.closed) return;
+    this.#closing = true;
+    this.#flush(true);
+    this.#socket.end();
+    // Keep reading (cells are dropped) so the peer's end of stream is seen.
+    this.#readPaused = false;
+    this.#startReading();
+    if (this.#readingStarted) this.#socket.resume();
+    this.#closeTimer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
+    this.#closeTimer.unref?.();
+  }
+
+  /** Abrupt close: drop what is queued, destroy the socket, emit 'close' (with `err`). */
+  destroy(err?: Error): void {
+    if (this.#destroyed || this.#finished) return;
+    this.#destroyed = true;
+    if (err !== undefined && this.#error === undefined) this.#error = err;
+    this.#dropQueues();
+    this.#socket.destroy();
+    process.nextTick(() => this.#finish(this.#error));
+  }
+
+  // ---- send side ----
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush(false);
+    });
+  }
+
+  /** Seal and write queued cells until the queue is empty or the socket pushes back (unless `force`). */
+  #flush(force: boolean): void {
+    if (this.#destroyed || this.#finished) return;
+    try {
+      while (this.#frames.length > 0 && (force || !this.#socketBlocked)) {
+        const sealed: Uint8Array[] = [];
+        let bytes = 0;
+        while (this.#frames.length > 0 && sealed.length < FRAMES_PER_WRITE) {
+          const frame = this.#frames.shift()!;
+          const out = this.#sealer.seal(frame.buf.subarray(0, frame.cells * CELL_LENGTH));
+          sealed.push(out);
+          bytes += out.length;
+          this.#queuedCells -= frame.cells;
+          if (this.#freeBuffers.length < 4) this.#freeBuffers.push(frame.buf);
+        }
+        const data = sealed.length === 1 ? sealed[0]! : Buffer.concat(sealed, bytes);
+        if (!this.#socket.write(data) && !this.#socketBlocked) {
+          this.#socketBlocked = true;
+          this.#socket.once('drain', this.#onSocketDrain);
+        }
+      }
+    } catch (err) {
+      this.destroy(asError(err));
+      return;
+    }
+    if (this.#needDrain && !this.closed && this.queuedBytes < CHANNEL_HIGH_WATER / 2) {
+      this.#needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  #onSocketDrain = (): void => {
+    this.#socketBlocked = false;
+    this.#flush(false);
+  };
+
+  #dropQueues(): void {
+    this.#frames = [];
+    this.#freeBuffers = [];
+    this.#queuedCells = 0;
+    this.#inbox = [];
+    this.#current = null;
+  }
+
+  // ---- receive side ----
+
+  #onNewListener = (event: string | symbol): void => {
+    if (event === 'cell' && !this.#readingStarted) queueMicrotask(() => this.#startReading());
+  };
+
+  #startReading(): void {
+    if (this.#readingStarted || this.#destroyed || this.#finished) return;
+    this.#readingStarted = true;
+    this.off('newListener', this.#onNewListener);
+    this.#socket.on('data', this.#onData);
+    const leftover = this.#leftover;
+    this.#leftover = null;
+    if (leftover !== null) this.#onData(leftover);
+    if (!this.#readPaused && !this.#destroyed) this.#socket.resume();
+  }
+
+  #onData = (chunk: Uint8Array): void => {
+    // After close() incoming data is only read to see the peer's end of stream.
+    if (this.#destroyed || this.#finished || this.#closing) return;
+    let frames: Uint8Array[];
+    try {
+      frames = this.#deframer.push(chunk);
+    } catch (err) {
+      this.destroy(asError(err));
+      return;
+    }
+    for (const f of frames) this.#inbox.push(f);
+    this.#deliver();
+  };
+
+  #deliver(): void {
+    if (this.#delivering) return;
+    this.#delivering = true;
+    try {
+      while (!this.#readPaused && !this.#destroyed && !this.#finished) {
+        if (this.#current === null) {
+          const ciphertext = this.#inbox.shift();
+          if (ciphertext === undefined) break;
+          this.#current = this.#opener.open(ciphertext);
+          this.#currentAt = 0;
+        }
+        const cell = this.#current.slice(this.#currentAt, this.#currentAt + CELL_LENGTH);
+        this.#currentAt += CELL_LENGTH;
+        if (this.#currentAt >= this.#current.length) this.#current = null;
+        this.emit('cell', cell);
+      }
+    } catch (err) {
+      this.destroy(asError(err));
+    } finally {
+      this.#delivering = false;
+    }
+  }
+
+  // ---- lifecycle ----
+
+  #onSocketEnd = (): void => {
+    try {
+      this.#deframer.end();
+    } catch (err) {
+      this.destroy(asError(err));
+      return;
+    }
+    // The peer closed its side cleanly; finish ours.
+    if (!this.#destroyed) this.#socket.end();
+  };
+
+  #onSocketError = (err: Error): void => {
+    if (this.#error === undefined) this.#error = new AlliumError('ERR_LINK_CLOSED', `link error: ${err.message}`, { cause: err });
+    this.destroy();
+  };
+
+  #onSocketClose = (): void => {
+    this.#finish(this.#error);
+  };
+
+  #finish(err: Error | undefined): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#dropQueues();
+    this.#socket.off('data', this.#onData);
+    this.#socket.off('drain', this.#onSocketDrain);
+    if (!this.#socket.destroyed) this.#socket.destroy();
+    this.emit('close', err);
+  }
+}
+
+/**
+ * Drive a handshake machine over `socket` until it finishes, fails, or the
+ * time runs out. On failure the socket is destroyed and the promise rejects
+ * (HandshakeError, also when the peer hangs up mid-handshake; AlliumError
+ * ERR_TIMEOUT; ERR_LINK_CLOSED for other socket failures).
+ */
+function runHandshake(
+  socket: Duplex,
+  machine: LinkHandshakeMachine,
+  timeoutMs: number,
+  build: (result: LinkHandshakeResult) => Channel,
+): Promise<Channel> {
+  return new Promise<Channel>((resolve, reject) => {
+    let settled = false;
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+    };
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      socket.on('error', noop);
+      socket.destroy();
+      reject(asError(err));
+    };
+    const writeOut = (): void => {
+      for (const bytes of machine.takeOutput()) socket.write(bytes);
+    };
+    const onData = (chunk: Uint8Array): void => {
+      if (settled) return;
+      try {
+        machine.push(chunk);
+        writeOut();
+        if (!machine.done) return;
+        settled = true;
+        cleanup();
+        socket.pause();
+        resolve(build(machine.result));
+      } catch (err) {
+        settled = false;
+        fail(err);
+      }
+    };
+    // A peer that hangs up or resets mid-handshake refused us (e.g. we used the wrong link key):
+    // that is a HandshakeError. Other socket errors (refused, unreachable) are ERR_LINK_CLOSED.
+    const onError = (err: Error & { code?: string }): void =>
+      fail(
+        err.code === 'ECONNRESET' || err.code === 'EPIPE'
+          ? new HandshakeError(`peer aborted the link handshake: ${err.message}`, { cause: err })
+          : new AlliumError('ERR_LINK_CLOSED', `link failed during the handshake: ${err.message}`, { cause: err }),
+      );
+    const onEnd = (): void => fail(new HandshakeError('peer closed the link during the handshake'));
+    const onClose = (): void => fail(new AlliumError('ERR_LINK_CLOSED', 'link closed during the handshake'));
+    const timer = setTimeout(
+      () => fail(new AlliumError('ERR_TIMEOUT', `link handshake did not finish within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    if (socket.destroyed) {
+      fail(new AlliumError('ERR_LINK_CLOSED', 'socket already closed'));
+      return;
+    }
+    try {
+      writeOut();
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    socket.resume();
+  });
+}
