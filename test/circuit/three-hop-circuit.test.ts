@@ -7,29 +7,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { once } from 'node:events';
-import { Channel } from '../../src/link/channel.js';
-import { ChannelCircuits } from '../../src/circuit/circuit-ids.js';
-import { cellCircuitId, ChannelCommand } from '../../src/cell/channel-cell.js';
-import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
+import { ChannelCommand } from '../../src/cell/channel-cell.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { equalBytes, hex } from '../../src/bytes.js';
+import { hex } from '../../src/bytes.js';
 import { CircuitDestroyedError } from '../../src/errors.js';
-import { createRelayCore } from '../../relay/relay.js';
-import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
-import { OriginCircuit, type HopInfo } from '../../client/origin-circuit.js';
-import { duplexPair } from '../support/duplex-pair.js';
-
-interface TestRelay {
-  keys: RelayKeys;
-  info: HopInfo;
-  adopt(channel: Channel): void;
-  /** Links accepted by this relay, in order. */
-  inbound: Channel[];
-}
+import type { OriginCircuit } from '../../client/origin-circuit.js';
+import { memoryCircuit, memoryNetwork, type MemoryRelay } from '../support/memory-network.js';
 
 async function echoServer(t: TestContext): Promise<number> {
   const server = createServer((socket) => {
@@ -42,57 +26,13 @@ async function echoServer(t: TestContext): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-function makeNetwork(t: TestContext): TestRelay[] {
-  const dir = mkdtempSync(join(tmpdir(), 'allium-circuit-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const relays: TestRelay[] = [];
-  const accept = (relay: TestRelay, socket: import('node:stream').Duplex) => {
-    void Channel.accept(socket, { linkKey: relay.keys.linkKey, identity: relay.keys.identity, timeoutMs: 5000 }).then((channel) => {
-      relay.inbound.push(channel);
-      relay.adopt(channel);
-    });
-  };
-  for (let i = 0; i < 3; i++) {
-    const keys = loadRelayKeys(join(dir, `relay${i}`));
-    const info: HopInfo = {
-      nickname: `relay${i}`,
-      identity: keys.identity.identity,
-      linkKey: keys.linkKey.public,
-      ntorOnionKey: keys.ntor.onionKey,
-      address: `127.${i + 1}.0.1`,
-      orPort: 9000 + i,
-    };
-    const relay: TestRelay = { keys, info, adopt: () => {}, inbound: [] };
-    const core = createRelayCore({
-      keys,
-      exit: { policy: i === 2 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
-      connectTo: async (target) => {
-        const peer = relays.find((r) => equalBytes(r.keys.identity.identity, target.identity));
-        if (peer === undefined) throw new Error('unknown relay');
-        const [near, far] = duplexPair();
-        accept(peer, far);
-        return Channel.connect(near, { peerLinkKey: target.linkKey, peerIdentity: target.identity, linkKey: keys.linkKey, identity: keys.identity, timeoutMs: 5000 });
-      },
-    });
-    relay.adopt = (channel) => core.adopt(channel);
-    relays.push(relay);
-  }
-  return relays;
+function makeNetwork(t: TestContext): MemoryRelay[] {
+  const network = memoryNetwork(3);
+  t.after(() => network.cleanup());
+  return network.relays;
 }
 
-async function buildCircuit(relays: TestRelay[]): Promise<{ circuit: OriginCircuit; channel: Channel }> {
-  const [near, far] = duplexPair();
-  const guard = relays[0]!;
-  void Channel.accept(far, { linkKey: guard.keys.linkKey, identity: guard.keys.identity, timeoutMs: 5000 }).then((channel) => {
-    guard.inbound.push(channel);
-    guard.adopt(channel);
-  });
-  const channel = await Channel.connect(near, { peerLinkKey: guard.info.linkKey, peerIdentity: guard.info.identity, timeoutMs: 5000 });
-  const table = new ChannelCircuits<OriginCircuit>();
-  channel.on('cell', (cell: Uint8Array) => table.get(cellCircuitId(cell))?.circuit.receive(cell));
-  const circuit = await OriginCircuit.build(channel, table, relays.map((r) => r.info), 10_000);
-  return { circuit, channel };
-}
+const buildCircuit = memoryCircuit;
 
 async function roundTrip(circuit: OriginCircuit, port: number, size: number): Promise<void> {
   const stream = await circuit.openStream('127.0.0.1', port, 5000);

@@ -1,0 +1,25 @@
+/**
+ * `npm run bench`: runs every benchmark in turn, each in its own process so
+ * one cannot warm or slow another. Pass names to run a subset:
+ *   npm run bench -- onion-layer testnet
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ALL = ['onion-layer', 'circuit', 'link', 'testnet'];
+const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
+let failed = 0;
+for (const name of wanted) {
+  if (!ALL.includes(name)) {
+    process.stderr.write(`unknown benchmark ${name}; choose from ${ALL.join(', ')}\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`\n## ${name}\n\n`);
+  const script = fileURLToPath(new URL(`./${name}.bench.js`, import.meta.url));
+  const result = spawnSync(process.execPath, [script], { stdio: 'inherit', timeout: 5 * 60_000 });
+  if (result.status !== 0) {
+    failed++;
+    process.stderr.write(`benchmark ${name} failed (${result.signal ?? result.status})\n`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
