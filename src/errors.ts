@@ -1,6 +1,6 @@
 /**
  * One error hierarchy for all of Allium. Every error carries a stable `code`;
- * match on `code`, never on the message. docs/protocol.md §9 lists the codes.
+ * match on `code`, never on the message. docs/protocol.md §13 lists the codes.
  */
 
 export type AlliumErrorCode =
@@ -14,8 +14,6 @@ export type AlliumErrorCode =
   | 'ERR_PROTOCOL'
   /** A handshake (link or circuit) failed: bad MAC, bad key, wrong peer. */
   | 'ERR_HANDSHAKE'
-  /** A relay cell's running digest did not match. */
-  | 'ERR_DIGEST'
   /** A signature over a document or certificate did not verify. */
   | 'ERR_BAD_SIGNATURE'
   /** A document is outside its validity window or otherwise not acceptable. */
