@@ -1,0 +1,70 @@
+/**
+ * `allium authority`: run a directory authority. It accepts relay
+ * descriptors, probes each relay with a real link handshake, and publishes a
+ * signed consensus every voting interval.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { hex } from '../src/bytes.js';
+import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { printUp, runRole, say } from './lifecycle.js';
+import { parseIPv4, parseMs, parseNickname, parsePath, parsePort } from './options.js';
+
+/** How long the authority waits for one relay's link handshake. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+interface AuthorityOptions {
+  nickname: string;
+  dataDir: string;
+  address: string;
+  port: number;
+  votingInterval: number;
+  consensusLifetime?: number;
+  exitsAllowLoopback: boolean;
+}
+
+export function registerAuthorityCommand(program: Command): void {
+  program
+    .command('authority')
+    .description('run a directory authority')
+    .requiredOption('--nickname <name>', 'authority nickname (1-19 letters or digits)', parseNickname)
+    .requiredOption('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath)
+    .option('--address <ipv4>', 'IPv4 address to listen on', parseIPv4, '127.0.0.1')
+    .option('--port <port>', 'TCP port for the directory HTTP server (0 = any free port)', parsePort, 0)
+    .option('--voting-interval <ms>', 'milliseconds between consensus publications', parseMs(100), 60_000)
+    .option('--consensus-lifetime <ms>', 'how long each consensus stays valid (default: 3 voting intervals, at least 60000)', parseMs(100))
+    .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false)
+    .action(async (opts: AuthorityOptions) => {
+      await runRole(
+        'authority',
+        async () => {
+          // Loaded here so `--help` and option errors never load the role code.
+          const { startAuthority } = await import('../directory/authority.js');
+          const { probeRelay } = await import('../relay/relay.js');
+          say('authority', `starting ${opts.nickname} on ${opts.address}:${opts.port}`);
+          return startAuthority({
+            nickname: opts.nickname,
+            dataDir: resolve(opts.dataDir),
+            host: opts.address,
+            port: opts.port,
+            votingIntervalMs: opts.votingInterval,
+            consensusLifetimeMs: opts.consensusLifetime ?? Math.max(3 * opts.votingInterval, 60_000),
+            probe: (d: RelayDescriptor) => probeRelay(d, PROBE_TIMEOUT_MS),
+            exitsAllowLoopback: opts.exitsAllowLoopback,
+          });
+        },
+        (authority) => {
+          const url = new URL(authority.url);
+          say('authority', `${authority.nickname} serving ${authority.url}`);
+          printUp({
+            role: 'authority',
+            nickname: authority.nickname,
+            address: url.hostname,
+            port: Number(url.port),
+            identity: hex(authority.identity),
+            url: authority.url,
+          });
+        },
+      );
+    });
+}

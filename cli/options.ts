@@ -1,0 +1,91 @@
+/**
+ * Option parsers shared by the `allium` subcommands. Each throws commander's
+ * InvalidArgumentError, so a bad value becomes "error: option '--port <port>'
+ * argument '70000' is invalid. <reason>" on stderr and a non-zero exit.
+ */
+import { isIPv4 } from 'node:net';
+import { InvalidArgumentError } from 'commander';
+import { fromHex } from '../src/bytes.js';
+import type { AuthorityRef } from '../relay/relay.js';
+
+/** Length of an Ed25519 identity key, in bytes. */
+const IDENTITY_BYTES = 32;
+
+function integer(value: string, what: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`${what} must be a non-negative integer.`);
+  const n = Number(value.trim());
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} is too large.`);
+  return n;
+}
+
+/** A TCP port, 0..65535 (0 = pick a free port). */
+export function parsePort(value: string): number {
+  const n = integer(value, 'Port');
+  if (n > 65535) throw new InvalidArgumentError('Port must be between 0 and 65535.');
+  return n;
+}
+
+/** A dotted-quad IPv4 address. */
+export function parseIPv4(value: string): string {
+  if (!isIPv4(value)) throw new InvalidArgumentError('Not an IPv4 address (expected e.g. 127.0.0.1).');
+  return value;
+}
+
+/** A duration in milliseconds, at least `min`. */
+export function parseMs(min: number, max = 24 * 3600_000): (value: string) => number {
+  return (value: string) => {
+    const n = integer(value, 'Duration');
+    if (n < min || n > max) throw new InvalidArgumentError(`Duration must be between ${min} and ${max} ms.`);
+    return n;
+  };
+}
+
+/** An integer count in [min, max]. */
+export function parseCount(min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = integer(value, 'Count');
+    if (n < min || n > max) throw new InvalidArgumentError(`Must be between ${min} and ${max}.`);
+    return n;
+  };
+}
+
+/** A relay nickname: 1-19 letters and digits, as in Tor. */
+export function parseNickname(value: string): string {
+  if (!/^[A-Za-z0-9]{1,19}$/.test(value)) throw new InvalidArgumentError('Nickname must be 1-19 letters or digits.');
+  return value;
+}
+
+/** A non-empty path. */
+export function parsePath(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('Path must not be empty.');
+  return value;
+}
+
+/** `http://HOST:PORT#IDENTITYHEX` → an AuthorityRef. */
+export function parseAuthorityRef(value: string): AuthorityRef {
+  const hash = value.lastIndexOf('#');
+  if (hash < 0) throw new InvalidArgumentError('Expected URL#IDENTITYHEX, e.g. http://127.100.0.1:7000#<64 hex digits>.');
+  const urlText = value.slice(0, hash);
+  const idText = value.slice(hash + 1);
+  let url: URL;
+  try {
+    url = new URL(urlText);
+  } catch {
+    throw new InvalidArgumentError(`Not a URL: ${JSON.stringify(urlText)}.`);
+  }
+  if (url.protocol !== 'http:') throw new InvalidArgumentError('Authority URL must start with http://.');
+  if (!/^[0-9a-fA-F]+$/.test(idText) || idText.length !== IDENTITY_BYTES * 2) {
+    throw new InvalidArgumentError(`Identity must be ${IDENTITY_BYTES * 2} hex digits.`);
+  }
+  return { url: url.origin, identity: fromHex(idText) };
+}
+
+/** Commander reducer for repeatable options. */
+export function collect<T>(parse: (value: string) => T): (value: string, previous: T[] | undefined) => T[] {
+  return (value, previous) => [...(previous ?? []), parse(value)];
+}
+
+/** Commander reducer for repeatable options. */
+export function collectString(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

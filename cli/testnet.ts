@@ -1,0 +1,305 @@
+/**
+ * `allium testnet`: a whole Allium network on loopback, in the foreground.
+ *
+ * One authority on 127.100.0.1, N relays each on its own loopback /16
+ * (127.1.0.1 … 127.N.0.1; the first E of them exits that may reach loopback),
+ * and a client whose SOCKS5 port is on 127.0.0.1. Every node is a child
+ * process (`node dist/cli/main.js <role> …`) with its own data directory and
+ * log file under the testnet's data directory.
+ *
+ * stdout carries only machine-readable lines: one `{"event":"node",…}` JSON
+ * line per node, then exactly one line starting with `ready`. Human progress
+ * goes to stderr. On SIGINT/SIGTERM, the end of stdin (when it is a pipe), or
+ * any child dying, every child is stopped by PID (SIGTERM, then SIGKILL after
+ * a grace period); the process's own 'exit' SIGKILLs any child still alive.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describeError, onStopRequest } from './lifecycle.js';
+
+export interface TestnetOptions {
+  relays: number;
+  exits: number;
+  socksPort: number;
+  /** Default: a fresh directory under os.tmpdir(). */
+  dataDir?: string;
+  votingIntervalMs: number;
+  /** Bound on the whole start-up, from the first spawn to `ready`. */
+  startTimeoutMs: number;
+}
+
+export const AUTHORITY_ADDRESS = '127.100.0.1';
+export const SOCKS_ADDRESS = '127.0.0.1';
+/** Relay i (1-based) listens on 127.i.0.1. */
+export function relayAddress(i: number): string {
+  return `127.${i}.0.1`;
+}
+
+/** SIGTERM → SIGKILL grace period per child. */
+const KILL_GRACE_MS = 5_000;
+/** After SIGKILL, how long to wait for 'exit' before giving up on a child. */
+const KILL_WAIT_MS = 2_000;
+const LOG_TAIL_BYTES = 2_000;
+
+const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
+
+interface UpLine {
+  event: 'up';
+  role: string;
+  nickname?: string;
+  address?: string;
+  port?: number;
+  identity?: string;
+  url?: string;
+  socks?: string;
+  exit?: boolean;
+}
+
+class NodeProcess {
+  readonly child: ChildProcess;
+  readonly up: Promise<UpLine>;
+  readonly exited: Promise<void>;
+  #logFd: number | null;
+
+  constructor(
+    readonly nickname: string,
+    readonly role: string,
+    readonly dir: string,
+    readonly logPath: string,
+    args: string[],
+    onExit: (node: NodeProcess) => void,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#logFd = openSync(logPath, 'a', 0o600);
+    // detached: a terminal's Ctrl-C reaches only the testnet, which then
+    // stops the children itself, in order. stdin stays a pipe so a child
+    // notices a dead parent (end of stdin) even if we are SIGKILLed.
+    this.child = spawn(process.execPath, [MAIN_JS, role, ...args], {
+      stdio: ['pipe', 'pipe', this.#logFd],
+      detached: true,
+      env: process.env,
+    });
+    this.child.stdin?.on('error', () => {});
+    this.exited = new Promise((resolveExit) => this.child.once('exit', () => resolveExit()));
+    let resolveUp: (line: UpLine) => void = () => {};
+    let rejectUp: (error: Error) => void = () => {};
+    this.up = new Promise<UpLine>((res, rej) => {
+      resolveUp = res;
+      rejectUp = rej;
+    });
+    this.up.catch(() => {});
+    this.child.once('error', (error) => rejectUp(new Error(`${nickname}: could not start: ${error.message}`)));
+    const lines = createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      this.log(`${line}\n`);
+      if (!line.startsWith('{')) return;
+      try {
+        const parsed = JSON.parse(line) as Partial<UpLine>;
+        if (parsed.event === 'up') resolveUp(parsed as UpLine);
+      } catch {
+        // not ours
+      }
+    });
+    this.child.once('exit', (code, signal) => {
+      rejectUp(new Error(`${nickname} exited before it was up (${signal ?? `code ${code}`}); see ${logPath}`));
+      onExit(this);
+    });
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
+  }
+
+  get exitDescription(): string {
+    return this.child.signalCode ?? `code ${this.child.exitCode}`;
+  }
+
+  log(text: string): void {
+    if (this.#logFd === null) return;
+    try {
+      writeSync(this.#logFd, text);
+    } catch {
+      // the log is best effort
+    }
+  }
+
+  closeLog(): void {
+    if (this.#logFd === null) return;
+    closeSync(this.#logFd);
+    this.#logFd = null;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (!this.alive || this.child.pid === undefined) return;
+    try {
+      process.kill(this.child.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+
+  tail(): string {
+    return logTail(this.logPath);
+  }
+}
+
+export function logTail(path: string, bytes = LOG_TAIL_BYTES): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return text.length > bytes ? `…${text.slice(-bytes)}` : text;
+  } catch {
+    return '(no log)';
+  }
+}
+
+function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
+  const ms = Math.max(0, deadline - Date.now());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function emit(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Runs the testnet until it is stopped; the returned promise never resolves (the process exits). */
+export async function runTestnet(opts: TestnetOptions): Promise<void> {
+  const started = Date.now();
+  const progress = (message: string) => {
+    const seconds = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
+    process.stderr.write(`[allium testnet ${seconds}s] ${message}\n`);
+  };
+  if (opts.exits > opts.relays) throw new Error(`--exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+
+  const dataDir = opts.dataDir !== undefined ? resolve(opts.dataDir) : mkdtempSync(join(tmpdir(), 'allium-testnet-'));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const nodes: NodeProcess[] = [];
+  let stopping = false;
+  let ready = false;
+
+  // Last resort: whatever path ends this process, no child outlives it.
+  process.on('exit', () => {
+    for (const node of nodes) node.kill('SIGKILL');
+  });
+
+  const shutdown = async (code: number, reason: string, detail?: string): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      progress(reason);
+      if (detail !== undefined) process.stderr.write(`${detail.replace(/^/gm, '    | ')}\n`);
+      progress(`stopping ${nodes.filter((n) => n.alive).length} node(s)`);
+      // Client first, then relays, then the authority.
+      const order = [...nodes].reverse();
+      for (const node of order) {
+        node.child.stdin?.end();
+        node.kill('SIGTERM');
+      }
+      const all = Promise.all(order.map((n) => n.exited));
+      await withDeadline(all, Date.now() + KILL_GRACE_MS, 'children').catch(() => {
+        for (const node of order) {
+          if (node.alive) progress(`${node.nickname} did not stop within ${KILL_GRACE_MS} ms; SIGKILL`);
+          node.kill('SIGKILL');
+        }
+        return withDeadline(all, Date.now() + KILL_WAIT_MS, 'children').catch(() => {});
+      });
+      for (const node of nodes) node.closeLog();
+      progress(`stopped; logs and keys are in ${dataDir}`);
+      process.exit(code);
+    }
+    return new Promise<never>(() => {});
+  };
+
+  const onChildExit = (node: NodeProcess) => {
+    if (stopping) return;
+    void shutdown(1, `${node.nickname} exited unexpectedly (${node.exitDescription}); the end of ${node.logPath}:`, node.tail().trimEnd());
+  };
+
+  onStopRequest((why) => {
+    void shutdown(ready ? 0 : 1, why);
+  });
+
+  const spawnNode = (nickname: string, role: string, args: string[]): NodeProcess => {
+    const dir = join(dataDir, nickname);
+    // The client keeps no state; its directory holds only its log.
+    const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
+    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit);
+    nodes.push(node);
+    return node;
+  };
+
+  const deadline = started + opts.startTimeoutMs;
+  const waitUp = async (node: NodeProcess): Promise<UpLine> => {
+    try {
+      return await withDeadline(node.up, deadline, `${node.nickname} to come up`);
+    } catch (error) {
+      return shutdown(1, `${describeError(error)}; the end of ${node.logPath}:`, node.tail().trimEnd());
+    }
+  };
+
+  progress(`data directory ${dataDir}`);
+
+  // 1. The authority.
+  const authority = spawnNode('auth1', 'authority', [
+    '--nickname', 'auth1',
+    '--address', AUTHORITY_ADDRESS,
+    '--port', '0',
+    '--voting-interval', String(opts.votingIntervalMs),
+    '--exits-allow-loopback',
+  ]);
+  const authUp = await waitUp(authority);
+  if (authUp.url === undefined || authUp.identity === undefined) {
+    return shutdown(1, 'the authority printed an up line without url/identity');
+  }
+  progress(`authority auth1 up at ${authUp.url}`);
+  emit(JSON.stringify({ event: 'node', role: 'authority', nickname: 'auth1', address: authUp.address, port: authUp.port, identity: authUp.identity, url: authUp.url }));
+  const authorityRef = `${authUp.url}#${authUp.identity}`;
+
+  // 2. The relays, all at once.
+  const relays: NodeProcess[] = [];
+  for (let i = 1; i <= opts.relays; i++) {
+    const isExit = i <= opts.exits;
+    const nickname = `relay${i}`;
+    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef];
+    if (isExit) args.push('--exit', '--allow-loopback-exit');
+    relays.push(spawnNode(nickname, 'relay', args));
+  }
+  progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
+  const relayUps: UpLine[] = [];
+  for (const relay of relays) {
+    const up = await waitUp(relay);
+    relayUps.push(up);
+    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit === true ? ' (exit)' : ''}`);
+  }
+  for (const up of relayUps) {
+    emit(JSON.stringify({ event: 'node', role: 'relay', nickname: up.nickname, address: up.address, port: up.port, identity: up.identity, exit: up.exit === true }));
+  }
+
+  // 3. The client; its up line means a 3-hop circuit is built.
+  const client = spawnNode('client', 'client', [
+    '--authority', authorityRef,
+    '--socks-address', SOCKS_ADDRESS,
+    '--socks-port', String(opts.socksPort),
+    '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
+  ]);
+  progress('client started; waiting for the consensus and a 3-hop circuit');
+  const clientUp = await waitUp(client);
+  const socks = clientUp.socks ?? `${clientUp.address}:${clientUp.port}`;
+  emit(JSON.stringify({ event: 'node', role: 'client', nickname: 'client', address: clientUp.address, port: clientUp.port, socks }));
+
+  ready = true;
+  progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  emit(`ready socks5h://${socks} (authority ${authUp.url}, ${opts.relays} relays, ${opts.exits} exits, logs in ${dataDir})`);
+  process.stderr.write(
+    `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
+      `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,
+  );
+  return new Promise<void>(() => {});
+}

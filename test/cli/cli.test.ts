@@ -1,0 +1,189 @@
+/**
+ * The built `allium` CLI: --help on every command, and bad options rejected
+ * with a clear message on stderr and a non-zero exit. None of this needs a
+ * working network: option errors are reported before any role code loads.
+ */
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SocksClient } from 'socks';
+import { HELLO_BODY, startPayloadServer } from '../support/payload-server.js';
+import { CLI_MAIN, startTestnetProcess } from '../support/testnet-process.js';
+
+const SPAWN_TIMEOUT_MS = 15_000;
+const AUTH = `http://127.100.0.1:7000#${'ab'.repeat(32)}`;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    // stdin 'ignore' (/dev/null): a role must not treat it as a closed parent pipe,
+    // but none of these runs gets that far anyway.
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`allium ${args.join(' ')}: no exit within ${SPAWN_TIMEOUT_MS} ms\nstderr: ${stderr}`));
+    }, SPAWN_TIMEOUT_MS);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'allium-cli-test-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('allium --help', () => {
+  it('main command lists every subcommand', async () => {
+    const r = await run(['--help']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const sub of ['authority', 'relay', 'client', 'testnet']) assert.match(r.stdout, new RegExp(`\\b${sub}\\b`));
+  });
+
+  it('no arguments prints usage and fails', async () => {
+    const r = await run([]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /Usage: allium/);
+  });
+
+  const expected: Record<string, string[]> = {
+    authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback'],
+    relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit'],
+    client: ['--authority', '--socks-address', '--socks-port'],
+    testnet: ['--relays', '--exits', '--socks-port', '--data-dir'],
+  };
+  for (const [sub, options] of Object.entries(expected)) {
+    it(`${sub} --help names its options`, async () => {
+      const r = await run([sub, '--help']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Usage: allium ${sub}`));
+      for (const option of options) assert.ok(r.stdout.includes(option), `${sub} --help lacks ${option}:\n${r.stdout}`);
+    });
+    it(`help ${sub} works too`, async () => {
+      const r = await run(['help', sub]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Usage: allium ${sub}`));
+    });
+  }
+
+  it('--version prints the package version', async () => {
+    const r = await run(['--version']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('allium rejects bad options', () => {
+  const relayBase = ['relay', '--nickname', 'r1', '--data-dir', join(tmp, 'r1'), '--authority', AUTH];
+  const cases: { name: string; args: string[]; message: RegExp }[] = [
+    { name: 'unknown command', args: ['frobnicate'], message: /unknown command 'frobnicate'/ },
+    { name: 'unknown flag', args: [...relayBase, '--bogus'], message: /unknown option '--bogus'/ },
+    { name: 'unknown flag on testnet', args: ['testnet', '--frob'], message: /unknown option '--frob'/ },
+    { name: 'non-numeric port', args: [...relayBase, '--port', 'http'], message: /--port.*'http' is invalid/ },
+    { name: 'port out of range', args: [...relayBase, '--port', '70000'], message: /--port.*'70000' is invalid.*65535/ },
+    { name: 'negative port', args: ['client', '--authority', AUTH, '--socks-port', '-1'], message: /--socks-port/ },
+    { name: 'bad address', args: [...relayBase, '--address', '127.0.0.256'], message: /--address.*not an IPv4 address/i },
+    { name: 'hostname as address', args: ['authority', '--nickname', 'a', '--data-dir', join(tmp, 'a'), '--address', 'localhost'], message: /not an IPv4 address/i },
+    { name: 'missing --nickname', args: ['relay', '--data-dir', join(tmp, 'r'), '--authority', AUTH], message: /required option '--nickname/ },
+    { name: 'missing --data-dir', args: ['authority', '--nickname', 'a'], message: /required option '--data-dir/ },
+    { name: 'missing --authority', args: ['client'], message: /required option '--authority/ },
+    { name: 'authority without identity', args: ['client', '--authority', 'http://127.100.0.1:7000'], message: /URL#IDENTITYHEX/ },
+    { name: 'authority with short identity', args: ['client', '--authority', 'http://127.100.0.1:7000#abcd'], message: /64 hex digits/ },
+    { name: 'authority not http', args: ['client', '--authority', `ftp://127.100.0.1:7000#${'ab'.repeat(32)}`], message: /http:\/\// },
+    { name: 'bad nickname', args: [...relayBase.slice(0, 1), '--nickname', 'bad name!', ...relayBase.slice(3)], message: /Nickname/ },
+    { name: 'bad voting interval', args: ['authority', '--nickname', 'a', '--data-dir', join(tmp, 'a'), '--voting-interval', 'soon'], message: /--voting-interval/ },
+    { name: 'too few relays', args: ['testnet', '--relays', '2'], message: /--relays.*between 3 and/ },
+    { name: 'more exits than relays', args: ['testnet', '--relays', '3', '--exits', '4'], message: /cannot exceed/ },
+    { name: 'unexpected argument', args: ['testnet', 'extra'], message: /too many arguments|unknown/i },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const r = await run(c.args);
+      assert.notEqual(r.code, 0, `expected failure, stdout: ${r.stdout}`);
+      assert.equal(r.signal, null);
+      assert.match(r.stderr, c.message);
+      assert.match(r.stderr, /error:/);
+      assert.equal(r.stdout, '', 'errors go to stderr, not stdout');
+    });
+  }
+});
+
+/** True if something accepts TCP connections on host:port (bounded). */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (up: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(up);
+    };
+    const timer = setTimeout(() => done(false), 2_000);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+describe('allium testnet', () => {
+  it('forms a network, carries a GET through an exit, and leaves nothing behind when stopped', { timeout: 150_000 }, async (t) => {
+    const server = await startPayloadServer({ host: '127.200.0.1' });
+    t.after(() => server.close());
+    const tn = await startTestnetProcess(t);
+    assert.equal(tn.socksHost, '127.0.0.1');
+    assert.ok(tn.socksPort > 0);
+    assert.match(tn.authorityUrl, /^http:\/\/127\.100\.0\.1:\d+$/);
+    assert.equal(tn.relays.length, 5);
+    assert.equal(tn.relays.filter((r) => r.exit).length, 2);
+    assert.deepEqual(tn.relays.map((r) => r.address), ['127.1.0.1', '127.2.0.1', '127.3.0.1', '127.4.0.1', '127.5.0.1']);
+
+    const { socket } = await SocksClient.createConnection({
+      proxy: { host: tn.socksHost, port: tn.socksPort, type: 5 },
+      command: 'connect',
+      destination: { host: '127.200.0.1', port: server.port },
+      timeout: 20_000,
+    });
+    const response = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error('no response within 20 s')), 20_000);
+      socket.setEncoding('utf8');
+      socket.on('data', (s: string) => (text += s));
+      socket.once('end', () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      socket.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      socket.write(`GET /hello HTTP/1.1\r\nHost: 127.200.0.1\r\nConnection: close\r\n\r\n`);
+    });
+    assert.match(response, /^HTTP\/1\.1 200/);
+    assert.ok(response.endsWith(HELLO_BODY));
+    const exits = tn.relays.filter((r) => r.exit).map((r) => r.address);
+    assert.equal(server.requests.length, 1);
+    assert.ok(exits.includes(server.requests[0]!.remoteAddress), `server saw ${server.requests[0]!.remoteAddress}, not an exit`);
+
+    await tn.stop();
+    for (const relay of tn.relays) assert.equal(await listening(relay.address, relay.port), false, `${relay.nickname} still listening`);
+    const auth = new URL(tn.authorityUrl);
+    assert.equal(await listening(auth.hostname, Number(auth.port)), false, 'authority still listening');
+    assert.equal(await listening(tn.socksHost, tn.socksPort), false, 'client still listening');
+  });
+});

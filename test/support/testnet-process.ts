@@ -1,0 +1,216 @@
+/**
+ * Runs `node dist/cli/main.js testnet --socks-port 0 --data-dir <tmp>` as one
+ * child process for end-to-end tests and benchmarks, waits (bounded) for its
+ * `ready` line, and tears it down with the test (t.after), also on failure.
+ * If the network does not form in time, the error carries the tail of the
+ * testnet's stderr and of every node's log. No side effects at import.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+/** dist/test/support/ → dist/cli/main.js */
+export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+const DEFAULT_READY_TIMEOUT_MS = 90_000;
+/** The testnet itself waits 5 s + 2 s for its children; allow a little more. */
+const STOP_TIMEOUT_MS = 12_000;
+const KILL_WAIT_MS = 3_000;
+const TAIL_CHARS = 3_000;
+
+export interface TestnetRelay {
+  nickname: string;
+  address: string;
+  port: number;
+  identity: string;
+  exit: boolean;
+}
+
+export interface TestnetProcess {
+  /** SOCKS5 listener of the testnet's client, always on 127.0.0.1. */
+  readonly socksHost: string;
+  readonly socksPort: number;
+  readonly authorityUrl: string;
+  readonly authorityIdentity: string;
+  readonly dataDir: string;
+  readonly relays: TestnetRelay[];
+  /** The `ready` line as printed. */
+  readonly readyLine: string;
+  /** Milliseconds from spawn to the `ready` line. */
+  readonly startupMs: number;
+  readonly pid: number;
+  /** Stderr of the testnet process so far (tail). */
+  stderrTail(): string;
+  /** Stops the testnet (SIGTERM, then SIGKILL) and removes its data dir unless kept. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface TestnetProcessOptions {
+  relays?: number;
+  exits?: number;
+  votingIntervalMs?: number;
+  /** Bound on the wait for `ready` (default 90 s). */
+  readyTimeoutMs?: number;
+  /** Default: a fresh directory under os.tmpdir(), removed by stop(). */
+  dataDir?: string;
+  /** Keep the data dir (logs, keys) after stop(). Also: env ALLIUM_KEEP_TESTNET=1. */
+  keepDataDir?: boolean;
+}
+
+/** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
+export function nodeLogTails(dataDir: string, chars = TAIL_CHARS): string {
+  const parts: string[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dataDir).sort();
+  } catch {
+    return '(no data dir)';
+  }
+  for (const name of entries) {
+    const path = join(dataDir, name, `${name}.log`);
+    try {
+      const text = readFileSync(path, 'utf8');
+      parts.push(`--- ${name}.log ---\n${text.length > chars ? `…${text.slice(-chars)}` : text}`);
+    } catch {
+      // not a node directory
+    }
+  }
+  return parts.join('\n');
+}
+
+export async function startTestnetProcess(
+  t: Pick<TestContext, 'after'> | undefined,
+  opts: TestnetProcessOptions = {},
+): Promise<TestnetProcess> {
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'allium-test-testnet-'));
+  const keep = opts.keepDataDir === true || process.env['ALLIUM_KEEP_TESTNET'] === '1';
+  const args = [CLI_MAIN, 'testnet', '--socks-port', '0', '--data-dir', dataDir];
+  if (opts.relays !== undefined) args.push('--relays', String(opts.relays));
+  if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
+  if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
+  const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  // Let the testnet give up (and say why) a little before we do.
+  args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
+
+  const spawnedAt = Date.now();
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {});
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const isAlive = () => child.exitCode === null && child.signalCode === null;
+
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-4 * TAIL_CHARS);
+  });
+  const stderrTail = () => stderr;
+
+  let stopped: Promise<void> | null = null;
+  const killOnExit = () => {
+    if (isAlive() && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (isAlive() && child.pid !== undefined) {
+        child.kill('SIGTERM');
+        if (!(await within(exited, STOP_TIMEOUT_MS))) {
+          child.kill('SIGKILL');
+          await within(exited, KILL_WAIT_MS);
+        }
+      }
+      process.off('exit', killOnExit);
+      if (ownDir && !keep) rmSync(dataDir, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+  t?.after(stop);
+
+  const relays: TestnetRelay[] = [];
+  let authorityIdentity = '';
+  const ready = new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      if (line.startsWith('ready')) {
+        resolve(line);
+        return;
+      }
+      if (!line.startsWith('{')) return;
+      try {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        if (event['event'] !== 'node') return;
+        if (event['role'] === 'relay') {
+          relays.push({
+            nickname: String(event['nickname']),
+            address: String(event['address']),
+            port: Number(event['port']),
+            identity: String(event['identity']),
+            exit: event['exit'] === true,
+          });
+        } else if (event['role'] === 'authority') {
+          authorityIdentity = String(event['identity']);
+        }
+      } catch {
+        // not a machine line
+      }
+    });
+    child.once('exit', (code, signal) => reject(new Error(`testnet exited before ready (${signal ?? `code ${code}`})`)));
+    child.once('error', reject);
+  });
+  ready.catch(() => {});
+
+  let readyLine: string;
+  try {
+    const outcome = await Promise.race([ready, delay(readyTimeoutMs).then(() => null)]);
+    if (outcome === null) throw new Error(`testnet not ready within ${readyTimeoutMs} ms`);
+    readyLine = outcome;
+  } catch (error) {
+    const logs = nodeLogTails(dataDir);
+    const keptDir = ownDir && !keep ? '' : ` (data dir ${dataDir})`;
+    await stop();
+    throw new Error(
+      `${(error as Error).message}${keptDir}\n--- testnet stderr ---\n${stderr.slice(-TAIL_CHARS)}\n${logs}`,
+    );
+  }
+  const socks = /socks5h?:\/\/(127\.0\.0\.1):(\d+)/.exec(readyLine);
+  const authority = /authority (http:\/\/[^\s,)]+)/.exec(readyLine);
+  if (socks === null || authority === null) {
+    await stop();
+    throw new Error(`cannot parse the ready line: ${JSON.stringify(readyLine)}`);
+  }
+
+  return {
+    socksHost: socks[1]!,
+    socksPort: Number(socks[2]),
+    authorityUrl: authority[1]!,
+    authorityIdentity,
+    dataDir,
+    relays,
+    readyLine,
+    startupMs: Date.now() - spawnedAt,
+    pid: child.pid!,
+    stderrTail,
+    stop,
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+async function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
