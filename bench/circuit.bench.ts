@@ -68,8 +68,11 @@ async function main(): Promise<void> {
       ['3-hop circuit build, in memory (ms)', median(buildMs).toFixed(2), Math.min(...buildMs).toFixed(2), Math.max(...buildMs).toFixed(2)],
       [`one stream, 3 hops, ${DOWNLOAD_BYTES / 1e6} MB (MB/s)`, median(rates).toFixed(1), Math.min(...rates).toFixed(1), Math.max(...rates).toFixed(1)],
     ];
+    const memory = process.memoryUsage();
+    table.push(['process RSS after the runs: client + 3 relays (MiB)', (memory.rss / 2 ** 20).toFixed(0), '', '']);
+    table.push(['V8 heap used after the runs (MiB)', (memory.heapUsed / 2 ** 20).toFixed(0), '', '']);
     for (const row of table) console.log(`| ${row.join(' | ')} |`);
-    console.log(JSON.stringify({ bench: 'circuit', buildMsMedian: median(buildMs), streamMBpsMedian: median(rates) }));
+    console.log(JSON.stringify({ bench: 'circuit', buildMsMedian: median(buildMs), streamMBpsMedian: median(rates), rssMiB: memory.rss / 2 ** 20, heapUsedMiB: memory.heapUsed / 2 ** 20 }));
   } finally {
     source.close();
     network.cleanup();
