@@ -18,7 +18,8 @@ const FETCH_TIMEOUT_MS = 10_000;
 
 function httpGet(url: URL): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers: { 'accept-encoding': 'gzip' }, timeout: FETCH_TIMEOUT_MS });
+    // agent: false — one short request per fetch; a kept-alive socket would collect listeners.
+    const req = request(url, { method: 'GET', headers: { 'accept-encoding': 'gzip' }, timeout: FETCH_TIMEOUT_MS, agent: false });
     req.on('timeout', () => req.destroy(new AlliumError('ERR_TIMEOUT', 'consensus fetch timed out')));
     req.on('error', reject);
     req.on('response', (res) => {

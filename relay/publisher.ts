@@ -23,6 +23,7 @@ export function uploadDescriptor(authority: AuthorityRef, text: string): Promise
       method: 'POST',
       headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length },
       timeout: UPLOAD_TIMEOUT_MS,
+      agent: false,
     });
     req.on('timeout', () => req.destroy(new AlliumError('ERR_TIMEOUT', 'descriptor upload timed out')));
     req.on('error', reject);
