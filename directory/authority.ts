@@ -1,5 +1,5 @@
 /**
- * startAuthority(): a directory authority (docs/spec/09-directory-http.md).
+ * startAuthority(): a directory authority (docs/protocol.md).
  * It keeps an Ed25519 identity in its data directory, accepts relay
  * descriptors over HTTP, probes each relay, and every voting interval signs
  * and publishes a consensus of the relays that are Running.

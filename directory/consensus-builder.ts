@@ -1,5 +1,5 @@
 /**
- * Turning the registry into a consensus body (docs/spec/09-directory-http.md §9.4):
+ * Turning the registry into a consensus body (docs/protocol.md §9.4):
  * which relays are listed and with which flags. Pure: the caller passes the clock.
  */
 import {

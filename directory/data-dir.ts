@@ -1,5 +1,5 @@
 /**
- * The authority's data directory (docs/spec/09-directory-http.md §9.5):
+ * The authority's data directory (docs/protocol.md §9.5):
  *   <dataDir>/keys/authority_identity_key   32-byte Ed25519 seed, mode 0600
  *   <dataDir>/descriptors/<identity hex>    the last accepted descriptor of each relay
  *   <dataDir>/consensus                     the last published consensus

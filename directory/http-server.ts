@@ -1,5 +1,5 @@
 /**
- * The directory HTTP server (docs/spec/09-directory-http.md §9.2): routes,
+ * The directory HTTP server (docs/protocol.md §9.2): routes,
  * bounded request bodies, timeouts, and content-encoding negotiation.
  * It knows nothing about documents; the authority passes the handlers.
  */

@@ -1,5 +1,5 @@
 /**
- * The authority's relay registry (docs/spec/09-directory-http.md §9.3):
+ * The authority's relay registry (docs/protocol.md §9.3):
  * accepted descriptors by identity, their reachability probes (bounded
  * concurrency, bounded time) and the Running state the probes give.
  */

@@ -6,7 +6,7 @@
  * Methods: username/password (RFC 1929), preferred when offered, with any
  * credentials accepted (they are the stream-isolation key, as in Tor), and
  * no-auth. Commands: CONNECT only. Hostnames are never resolved here: a domain
- * goes through as a string. docs/spec/10-socks.md.
+ * goes through as a string. docs/protocol.md.
  */
 import { AlliumError, DecodeError, ProtocolError, oversized } from '../../src/errors.js';
 import { SocksReply } from '../../src/cell/reasons.js';

@@ -7,7 +7,7 @@
  * where `length` is how many bytes the message took; anything after it is
  * left for the caller. Bytes that can never become a valid message throw a
  * DecodeError (`ERR_MALFORMED`). Encoders reject values the wire cannot carry
- * with `ERR_OVERSIZED` / `ERR_MALFORMED`. docs/spec/10-socks.md.
+ * with `ERR_OVERSIZED` / `ERR_MALFORMED`. docs/protocol.md.
  */
 import { malformed, oversized } from '../../src/errors.js';
 

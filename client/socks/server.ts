@@ -5,7 +5,7 @@
  *
  * Failures stay per connection: garbage, a slow client or a failed stream
  * close that one socket; nothing is logged (no destinations, no addresses).
- * docs/spec/10-socks.md.
+ * docs/protocol.md.
  */
 import net from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';

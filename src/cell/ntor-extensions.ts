@@ -1,5 +1,5 @@
 /**
- * The ntor-v3 message extension list (docs/spec/05-ntor-v3.md), the plaintext
+ * The ntor-v3 message extension list (docs/protocol.md), the plaintext
  * of the client and server messages carried inside the handshake:
  *   N_EXTENSIONS (1) | N_EXTENSIONS x [ TYPE (1) | LEN (1) | BODY (LEN) ]
  * An empty list is the single byte 0. Pure codec: which types mean what, and

@@ -1,6 +1,6 @@
 /**
  * The ntor v3 circuit handshake (Tor proposal 332, tor-spec "ntor-v3";
- * docs/spec/05-ntor-v3.md), instantiated exactly as Tor does for CREATE2
+ * docs/protocol.md), instantiated exactly as Tor does for CREATE2
  * handshake type 3: X25519, SHA3-256, SHAKE-256 and AES-256-CTR, with
  * PROTOID "ntor3-curve25519-sha3_256-1".
  *

@@ -1,5 +1,5 @@
 /**
- * tor1 relay cell crypto (docs/spec/04-relay-crypto.md): one `OnionLayer` per
+ * tor1 relay cell crypto (docs/protocol.md): one `OnionLayer` per
  * hop and direction, shared by the client and the relay that hold the same keys.
  *
  * A layer is an AES-128-CTR stream (zero IV, never reset) plus a running SHA-1

@@ -1,5 +1,5 @@
 /**
- * The link frame codec (docs/spec/03-links.md §3.4), pure and sans-IO.
+ * The link frame codec (docs/protocol.md §3.4), pure and sans-IO.
  *
  *     length L (2, big-endian) | ciphertext (L bytes)
  *

@@ -1,5 +1,5 @@
 /**
- * The Allium link handshake (docs/spec/03-links.md), sans-IO: Noise XK with
+ * The Allium link handshake (docs/protocol.md), sans-IO: Noise XK with
  * prologue "allium-link-v1" and link certificates as payloads.
  *
  *   1  -> e, es   payload: empty

@@ -1,5 +1,5 @@
 /**
- * The consensus (docs/spec/08-documents.md §8.4): the list of usable relays
+ * The consensus (docs/protocol.md §8.4): the list of usable relays
  * with their keys, flags and exit summaries, signed by directory authorities.
  * Every authority signs the same body bytes (everything up to and including
  * the `directory-footer` line), so one document carries many signatures.

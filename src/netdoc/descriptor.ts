@@ -1,5 +1,5 @@
 /**
- * The relay descriptor (docs/spec/08-documents.md §8.2): a relay's keys,
+ * The relay descriptor (docs/protocol.md §8.2): a relay's keys,
  * address, bandwidth and exit policy, self-signed by its Ed25519 identity.
  * Strict grammar: every keyword once, in a fixed order, nothing else.
  */

@@ -1,5 +1,5 @@
 /**
- * Exit policies (docs/spec/08-documents.md §8.3): ordered `accept`/`reject`
+ * Exit policies (docs/protocol.md §8.3): ordered `accept`/`reject`
  * rules over address patterns and port ranges, first match wins, no match
  * rejects; and the port-only summary the consensus carries for clients.
  *

@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the line-oriented document grammar (docs/spec/08-documents.md §8.1):
+ * Shared pieces of the line-oriented document grammar (docs/protocol.md §8.1):
  * strict unpadded base64, UTC times with whole seconds, dotted-quad IPv4,
  * ports and integers, and a line cursor that enforces keyword order.
  */
