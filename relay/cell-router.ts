@@ -15,6 +15,7 @@ import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handsha
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import type { Channel } from '../src/link/channel.js';
 import { MAX_CIRCUITS_PER_CHANNEL } from '../src/circuit/circuit-ids.js';
+import { ProtocolError } from '../src/errors.js';
 import { RelayCircuit, type RelayContext } from './relay-circuit.js';
 
 const log = debuglog('allium:relay');
@@ -28,7 +29,7 @@ export function routeChannel(ctx: RelayContext, channel: Channel, ntorKeys: Ntor
     const command = cell[4]!;
     if (command === ChannelCommand.PADDING) return;
     if (id === 0) {
-      channel.destroy(new Error('cell on circuit id 0'));
+      channel.destroy(new ProtocolError('cell on circuit id 0'));
       return;
     }
     const slot = circuits.get(id);
@@ -44,7 +45,7 @@ export function routeChannel(ctx: RelayContext, channel: Channel, ntorKeys: Ntor
         }
         try {
           const body = decodeCreate2(cell.subarray(5));
-          if (body.handshakeType !== HANDSHAKE_TYPE_NTOR_V3) throw new Error(`handshake type ${body.handshakeType}`);
+          if (body.handshakeType !== HANDSHAKE_TYPE_NTOR_V3) throw new ProtocolError(`unsupported handshake type ${body.handshakeType}`);
           const result = ntorV3ServerHandshake(ntorKeys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
           new RelayCircuit(ctx, channel, id, tor1Layers(result.keyMaterial));
           room.send(encodeChannelCell(id, ChannelCommand.CREATED2, encodeCreated2(result.reply)));
