@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { AlliumError } from '../src/errors.js';
+import { AlliumError, DocumentError } from '../src/errors.js';
 import { verifyConsensus, type Consensus } from '../src/netdoc/consensus.js';
 
 export interface AuthorityRef {
@@ -53,6 +53,14 @@ function httpGet(url: URL): Promise<Uint8Array> {
   });
 }
 
+function decodeText(body: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new DocumentError('ERR_MALFORMED', 'consensus is not UTF-8 text');
+  }
+}
+
 /** Fetch and verify the consensus from the first authority that serves a valid one. */
 export async function fetchConsensus(authorities: AuthorityRef[], now: () => number = Date.now): Promise<Consensus> {
   const trusted = authorities.map((a) => a.identity);
@@ -60,7 +68,7 @@ export async function fetchConsensus(authorities: AuthorityRef[], now: () => num
   for (const authority of authorities) {
     try {
       const body = await httpGet(new URL('/allium/v1/consensus', authority.url));
-      return verifyConsensus(new TextDecoder('utf-8', { fatal: true }).decode(body), trusted, now());
+      return verifyConsensus(decodeText(body), trusted, now());
     } catch (error) {
       lastError = error;
     }
