@@ -111,6 +111,9 @@ export class RelayStream extends Duplex {
     if (!this.#ended) {
       this.#ended = true;
       this.#port.sendEnd(this.streamId, EndReason.DONE);
+      // END closes both ways: nothing more will be read, so end the readable
+      // too, letting the stream close and release its id.
+      this.push(null);
     }
     callback();
   }
@@ -118,7 +121,8 @@ export class RelayStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (!this.#ended) {
       this.#ended = true;
-      this.#port.sendEnd(this.streamId, error === null ? EndReason.DONE : EndReason.MISC);
+      const reason = error === null ? EndReason.DONE : error instanceof StreamEndedError ? error.reason : EndReason.MISC;
+      this.#port.sendEnd(this.streamId, reason);
     }
     this.#dropPendingWrite();
     this.#port.release(this.streamId);

@@ -298,7 +298,9 @@ test('backpressure through pipe(): a slow consumer bounds what the sender has in
   let total = 0;
   let maxAhead = 0;
   // Read one chunk every couple of milliseconds; track how far the sender got ahead of the reader.
+  const deadline = Date.now() + 20_000;
   while (total < payload.length) {
+    if (Date.now() > deadline) throw new Error(`slow reader got only ${total} bytes`);
     await new Promise((r) => setTimeout(r, 1));
     const chunk = sb.read(4 * RELAY_DATA_LENGTH) as Buffer | null;
     if (chunk !== null) {
@@ -467,6 +469,7 @@ test('END DONE from one side ends the other side’s readable after its data; bo
   const ended = new Promise<void>((resolve) => sa.once('end', resolve));
   const aClosed = new Promise<void>((resolve) => sa.once('close', resolve));
   const bClosed = new Promise<void>((resolve) => sb.once('close', resolve));
+  sb.resume(); // b reads too (as a pipe to a socket would), so its readable can end
   sb.end(Buffer.from('last words'));
   await within(ended, "a's end");
   assert.equal(got.received(), 'last words'.length);
