@@ -32,8 +32,13 @@ export function exitsForPort(relays: readonly ConsensusRelay[], port: number): C
 /** Choose [guard, middle, exit] for a stream to `port`. Throws ERR_NO_PATH when the consensus cannot supply one. */
 export function choosePath(relays: readonly ConsensusRelay[], port: number, random: RandomSource = Math.random): ConsensusRelay[] {
   const running = relays.filter((r) => r.flags.includes('Running') && r.flags.includes('Valid'));
-  const exits = exitsForPort(running, port);
-  if (exits.length === 0) throw new AlliumError('ERR_NO_PATH', `no exit allows port ${port}`);
+  const allowed = exitsForPort(running, port);
+  if (allowed.length === 0) throw new AlliumError('ERR_NO_PATH', `no exit allows port ${port}`);
+  // Leave out exits that no guard can go with (every guard in the exit's /16),
+  // so a heavy unusable exit cannot use up every attempt below.
+  const guardFamilies = new Set(running.filter((r) => r.flags.includes('Guard')).map(family));
+  const exits = allowed.filter((r) => guardFamilies.size > 1 || (guardFamilies.size === 1 && !guardFamilies.has(family(r))));
+  if (exits.length === 0) throw new AlliumError('ERR_NO_PATH', 'no guard outside the /16 of an exit that allows the port');
   for (let attempt = 0; attempt < 16; attempt++) {
     const exit = weightedPick(exits, random)!;
     const used = new Set([family(exit)]);
