@@ -146,7 +146,8 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const server = createServer(
     {
-      requestTimeout: requestTimeoutMs,
+      // Our own body timer answers 408 first; Node's request timeout is only the backstop.
+      requestTimeout: 2 * requestTimeoutMs,
       headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs),
       keepAliveTimeout: 5_000,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(requestTimeoutMs / 4))),
@@ -161,8 +162,9 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
   );
   server.maxConnections = MAX_CONNECTIONS;
   server.maxHeadersCount = 64;
-  server.on('clientError', (_error: Error, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     socket.destroy();
   });
 
