@@ -21,6 +21,8 @@ export interface RunningDigest {
   peek(): Uint8Array;
   /** An independent copy of the running state. */
   clone(): RunningDigest;
+  /** The digest of everything so far, ending this object (cheaper than peek(): no copy). */
+  finish(): Uint8Array;
 }
 
 export interface CryptoBackend {

@@ -31,6 +31,9 @@ class NobleRunningDigest implements RunningDigest {
   clone(): RunningDigest {
     return new NobleRunningDigest(this.#hash.clone());
   }
+  finish(): Uint8Array {
+    return this.#hash.digest();
+  }
 }
 
 /** Add `blocks` to a 16-byte big-endian counter block. */

@@ -72,6 +72,9 @@ class NodeRunningDigest implements RunningDigest {
   clone(): RunningDigest {
     return new NodeRunningDigest(this.#hash.copy());
   }
+  finish(): Uint8Array {
+    return u8(this.#hash.digest());
+  }
 }
 
 export const nodeCrypto: CryptoBackend = {

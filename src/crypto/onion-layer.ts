@@ -99,20 +99,22 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 1] = 0;
     payload[DIGEST_OFFSET + 2] = 0;
     payload[DIGEST_OFFSET + 3] = 0;
+    // One state copy per recognized cell: the copy computes the candidate value
+    // and is used up; on a match the live digest takes the same bytes.
     const candidate = digest.clone();
     candidate.update(payload);
+    const value = candidate.finish();
+    // Compare all four bytes without an early exit.
+    const diff = (value[0]! ^ r0) | (value[1]! ^ r1) | (value[2]! ^ r2) | (value[3]! ^ r3);
+    if (diff === 0) {
+      digest.update(payload);
+      this.#last = value;
+    }
     payload[DIGEST_OFFSET] = r0;
     payload[DIGEST_OFFSET + 1] = r1;
     payload[DIGEST_OFFSET + 2] = r2;
     payload[DIGEST_OFFSET + 3] = r3;
-
-    const value = candidate.peek();
-    // Compare all four bytes without an early exit.
-    const diff = (value[0]! ^ r0) | (value[1]! ^ r1) | (value[2]! ^ r2) | (value[3]! ^ r3);
-    if (diff !== 0) return false;
-    this.#digest = candidate;
-    this.#last = value;
-    return true;
+    return diff === 0;
   }
 
   /** A copy of the 20-byte running digest value after the last seal() or successful open() (zeros before any). */

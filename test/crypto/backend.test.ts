@@ -88,5 +88,10 @@ test('node:crypto and @noble agree on random inputs', () => {
     const fork = da.clone();
     fork.update(msg);
     eq(da.peek(), db.peek());
+    const nobleFork = db.clone();
+    nobleFork.update(msg);
+    eq(fork.finish(), nobleFork.finish());
+    da.update(msg);
+    eq(da.peek(), nobleCrypto.sha1(new Uint8Array([...k16, ...msg, ...msg])));
   }
 });
