@@ -1,22 +1,15 @@
 /**
- * Two CircuitEdge instances back to back in memory. Each side's transport
- * encodes the relay message, feeds it to a running SHA-1 kept per direction
- * (as tor1's Df/Db digests are), and delivers it to the other edge on a later
- * turn of the event loop, like a link would. The receiver feeds the same
- * payload to its own copy of that direction's digest, so the digest the sender
- * remembers after a DATA cell equals the one the receiver echoes in its
- * version-1 circuit SENDME.
+ * CircuitEdge flow tests over two edges back to back in memory (see
+ * test/support/edge-pair.ts): bulk transfer both ways with authenticated
+ * circuit SENDMEs, backpressure from a slow reader, END handling, abortAll,
+ * and a congested transport.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CircuitEdge, type EdgeTransport } from '../../src/circuit/circuit-edge.js';
-import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../../src/cell/relay-cell.js';
-import { encodeSendmeV1 } from '../../src/cell/sendme.js';
-import { encodeEnd } from '../../src/cell/stream-messages.js';
+import { RelayCommand } from '../../src/cell/relay-cell.js';
 import { EndReason } from '../../src/cell/reasons.js';
-import { crypto, type RunningDigest } from '../../src/crypto/crypto.js';
-import { ProtocolError, StreamEndedError } from '../../src/errors.js';
-import { equalBytes } from '../../src/bytes.js';
+import { crypto } from '../../src/crypto/crypto.js';
+import { StreamEndedError } from '../../src/errors.js';
 import {
   CIRCUIT_SENDME_INCREMENT,
   CIRCUIT_WINDOW_START,
@@ -24,167 +17,24 @@ import {
   STREAM_SENDME_INCREMENT,
   STREAM_WINDOW_START,
 } from '../../src/constants.js';
-import type { RelayStream } from '../../src/stream/relay-stream.js';
-
-const TEST_TIMEOUT = 30_000;
-const protocolError = (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_PROTOCOL';
-
-interface SentCell {
-  command: number;
-  streamId: number;
-  length: number;
-}
-
-interface Side {
-  readonly name: string;
-  edge: CircuitEdge;
-  readonly sendDigest: RunningDigest;
-  readonly recvDigest: RunningDigest;
-  /** Every cell this side sent, in order. */
-  readonly sent: SentCell[];
-  /** Errors thrown by this side's handle(): the owner would destroy the circuit. */
-  readonly errors: unknown[];
-  /** Cells this side sent that the other side has not handled yet. */
-  inFlight: number;
-  /** Simulated link congestion toward the other side. */
-  congested: () => boolean;
-  readonly roomWaiters: Array<() => void>;
-  onRoomCalls: number;
-  /** Cells whose digests did not agree at both ends (must stay 0). */
-  digestMismatches: number;
-}
-
-function makeSide(name: string, sendSeed: Uint8Array, recvSeed: Uint8Array): Side {
-  return {
-    name,
-    edge: undefined as unknown as CircuitEdge,
-    sendDigest: crypto.runningSha1(sendSeed),
-    recvDigest: crypto.runningSha1(recvSeed),
-    sent: [],
-    errors: [],
-    inFlight: 0,
-    congested: () => false,
-    roomWaiters: [],
-    onRoomCalls: 0,
-    digestMismatches: 0,
-  };
-}
-
-function transport(from: Side, to: Side): EdgeTransport {
-  return {
-    send(command, streamId, data) {
-      const payload = encodeRelayCell({ command, streamId, data });
-      from.sendDigest.update(payload);
-      const digest = from.sendDigest.peek();
-      from.sent.push({ command, streamId, length: data.length });
-      from.inFlight++;
-      setImmediate(() => {
-        from.inFlight--;
-        to.recvDigest.update(payload);
-        if (!equalBytes(to.recvDigest.peek(), digest)) from.digestMismatches++;
-        const m = decodeRelayCell(payload);
-        try {
-          const handled = to.edge.handle(m.command, m.streamId, m.data, () => to.recvDigest.peek());
-          if (!handled) to.errors.push(new Error(`unhandled command ${m.command}`));
-        } catch (error) {
-          to.errors.push(error);
-        }
-      });
-      return digest;
-    },
-    congested: () => from.congested(),
-    onRoom(wake) {
-      from.onRoomCalls++;
-      from.roomWaiters.push(wake);
-    },
-  };
-}
-
-function makePair(): { a: Side; b: Side } {
-  const df = crypto.randomBytes(20);
-  const db = crypto.randomBytes(20);
-  const a = makeSide('a', df, db);
-  const b = makeSide('b', db, df);
-  a.edge = new CircuitEdge(transport(a, b));
-  b.edge = new CircuitEdge(transport(b, a));
-  return { a, b };
-}
-
-function wakeAll(side: Side): void {
-  const waiters = side.roomWaiters.splice(0);
-  for (const w of waiters) w();
-}
-
-function count(side: Side, command: number, pred: (c: SentCell) => boolean = () => true): number {
-  return side.sent.filter((c) => c.command === command && pred(c)).length;
-}
-const dataCells = (side: Side, streamId?: number) =>
-  count(side, RelayCommand.DATA, (c) => streamId === undefined || c.streamId === streamId);
-const circuitSendmes = (side: Side) => count(side, RelayCommand.SENDME, (c) => c.streamId === 0);
-const streamSendmes = (side: Side) => count(side, RelayCommand.SENDME, (c) => c.streamId !== 0);
-
-/** Resolves once `cond()` holds, polling each macrotask; rejects after `ms`. */
-async function until(cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
-/** Bounded wait: rejects with `what` if `promise` has not settled after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves once no cell is in flight either way and nothing moved for a few event-loop turns. */
-async function settle(a: Side, b: Side): Promise<void> {
-  let last = -1;
-  let stable = 0;
-  const deadline = Date.now() + 10_000;
-  while (stable < 5) {
-    if (Date.now() > deadline) throw new Error('never settled');
-    await new Promise((r) => setTimeout(r, 2));
-    const now = a.sent.length + b.sent.length;
-    stable = now === last && a.inFlight === 0 && b.inFlight === 0 ? stable + 1 : 0;
-    last = now;
-  }
-}
-
-/** Collects everything the stream yields into one buffer; `expected` bytes resolves it. */
-function collect(stream: RelayStream, expected: number): { done: Promise<Buffer>; received: () => number } {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const done = new Promise<Buffer>((resolve, reject) => {
-    stream.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      total += chunk.length;
-      if (total >= expected) resolve(Buffer.concat(chunks));
-    });
-    stream.on('error', reject);
-  });
-  return { done, received: () => total };
-}
-
-function assertClean(...sides: Side[]): void {
-  for (const s of sides) {
-    assert.deepEqual(s.errors, [], `side ${s.name} handle() errors`);
-    assert.equal(s.digestMismatches, 0, `side ${s.name} digest mismatches`);
-  }
-}
-
-const TWO_MB = 2 * 1024 * 1024;
+import {
+  TEST_TIMEOUT,
+  TWO_MB,
+  assertClean,
+  circuitSendmes,
+  collect,
+  count,
+  dataCells,
+  makePair,
+  settle,
+  streamSendmes,
+  until,
+  wakeAll,
+  within,
+} from '../support/edge-pair.js';
 
 // ---------------------------------------------------------------------------
-// (a) bulk transfer both ways
+// bulk transfer both ways
 
 test('a stream carries 2 MB each way intact and in order; circuit and stream SENDMEs flow and authenticate', { timeout: TEST_TIMEOUT }, async () => {
   const { a, b } = makePair();
@@ -241,7 +91,7 @@ test('a stream carries 2 MB each way intact and in order; circuit and stream SEN
 });
 
 // ---------------------------------------------------------------------------
-// (b) backpressure
+// backpressure
 
 test('a reader that does not read stops the sender after one stream window (plus the readable buffer); reading resumes it', { timeout: TEST_TIMEOUT }, async () => {
   const { a, b } = makePair();
@@ -324,142 +174,7 @@ test('backpressure through pipe(): a slow consumer bounds what the sender has in
 });
 
 // ---------------------------------------------------------------------------
-// (c) protocol violations, driven by calling handle() directly
-
-interface Recorder {
-  edge: CircuitEdge;
-  sent: Array<{ command: number; streamId: number; data: Uint8Array; digest: Uint8Array }>;
-}
-
-/** A lone edge whose transport records cells and returns a real running digest. */
-function lone(): Recorder {
-  const digest = crypto.runningSha1(crypto.randomBytes(20));
-  const sent: Recorder['sent'] = [];
-  const edge = new CircuitEdge({
-    send(command, streamId, data) {
-      digest.update(encodeRelayCell({ command, streamId, data }));
-      const d = digest.peek();
-      sent.push({ command, streamId, data: Uint8Array.from(data), digest: d });
-      return d;
-    },
-    congested: () => false,
-    onRoom: () => {},
-  });
-  return { edge, sent };
-}
-
-const noDigest = () => new Uint8Array(20);
-
-test('circuit SENDME: the right digest credits the window, a wrong digest is a ProtocolError', () => {
-  for (const wrong of [false, true]) {
-    const r = lone();
-    const s = r.edge.addStream(3);
-    s.write(Buffer.alloc(CIRCUIT_SENDME_INCREMENT * RELAY_DATA_LENGTH, 0x41));
-    const data = r.sent.filter((c) => c.command === RelayCommand.DATA);
-    assert.equal(data.length, CIRCUIT_SENDME_INCREMENT);
-    const expected = data[CIRCUIT_SENDME_INCREMENT - 1]!.digest;
-    const digest = wrong ? Uint8Array.from(expected, (x, i) => (i === 19 ? x ^ 1 : x)) : expected;
-    const call = () => r.edge.handle(RelayCommand.SENDME, 0, encodeSendmeV1(digest), noDigest);
-    if (wrong) assert.throws(call, protocolError);
-    else assert.equal(call(), true);
-  }
-});
-
-test('circuit SENDME: version 0, or one nothing was owed for, is a ProtocolError', () => {
-  {
-    const r = lone();
-    r.edge.addStream(3).write(Buffer.alloc(CIRCUIT_SENDME_INCREMENT * RELAY_DATA_LENGTH));
-    assert.throws(() => r.edge.handle(RelayCommand.SENDME, 0, new Uint8Array(0), noDigest), protocolError);
-  }
-  {
-    const r = lone();
-    r.edge.addStream(3).write(Buffer.alloc(CIRCUIT_SENDME_INCREMENT * RELAY_DATA_LENGTH));
-    assert.throws(() => r.edge.handle(RelayCommand.SENDME, 0, new Uint8Array([0, 0, 0]), noDigest), protocolError);
-  }
-  {
-    // 99 cells: no digest remembered yet, so even a "matching" SENDME is unexpected.
-    const r = lone();
-    r.edge.addStream(3).write(Buffer.alloc((CIRCUIT_SENDME_INCREMENT - 1) * RELAY_DATA_LENGTH));
-    const last = r.sent[r.sent.length - 1]!.digest;
-    assert.throws(() => r.edge.handle(RelayCommand.SENDME, 0, encodeSendmeV1(last), noDigest), protocolError);
-  }
-});
-
-test('stream SENDME beyond the stream window is a ProtocolError', () => {
-  const r = lone();
-  r.edge.addStream(4);
-  assert.throws(() => r.edge.handle(RelayCommand.SENDME, 4, new Uint8Array(0), noDigest), protocolError);
-});
-
-test('DATA for a never-opened stream, or on stream 0, is a ProtocolError; so are SENDME/END for unknown streams', () => {
-  const r = lone();
-  r.edge.addStream(1);
-  assert.throws(() => r.edge.handle(RelayCommand.DATA, 2, new Uint8Array([1]), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.DATA, 0, new Uint8Array([1]), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.SENDME, 2, new Uint8Array(0), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.END, 2, encodeEnd(EndReason.DONE), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.END, 0, encodeEnd(EndReason.DONE), noDigest), protocolError);
-});
-
-test('cells for a recently ended stream are dropped without error, and still count against the circuit window', async () => {
-  const r = lone();
-  // Ended by the peer.
-  const s1 = r.edge.addStream(1);
-  s1.on('error', () => {});
-  assert.equal(r.edge.handle(RelayCommand.END, 1, encodeEnd(EndReason.DONE), noDigest), true);
-  assert.equal(r.edge.hasStream(1), false);
-  // Ended locally.
-  const s2 = r.edge.addStream(2);
-  s2.destroy();
-  await within(new Promise((res) => s2.once('close', res)), 'close');
-  assert.equal(r.edge.hasStream(2), false);
-  assert.equal(r.sent.filter((c) => c.command === RelayCommand.END && c.streamId === 2).length, 1);
-
-  for (const id of [1, 2]) {
-    for (let i = 0; i < CIRCUIT_SENDME_INCREMENT / 2; i++) {
-      assert.equal(r.edge.handle(RelayCommand.DATA, id, new Uint8Array(10), () => new Uint8Array(20).fill(id)), true);
-    }
-    assert.equal(r.edge.handle(RelayCommand.SENDME, id, new Uint8Array(0), noDigest), true);
-    assert.equal(r.edge.handle(RelayCommand.END, id, encodeEnd(EndReason.MISC), noDigest), true);
-  }
-  // 100 dropped DATA cells made one circuit SENDME due.
-  const sendmes = r.sent.filter((c) => c.command === RelayCommand.SENDME && c.streamId === 0);
-  assert.equal(sendmes.length, 1);
-  assert.deepEqual(sendmes[0]!.data, encodeSendmeV1(new Uint8Array(20).fill(2)));
-  // A stream id can be reused after it ended.
-  r.edge.addStream(1);
-  assert.throws(() => r.edge.addStream(1), protocolError);
-  assert.throws(() => r.edge.addStream(0), protocolError);
-});
-
-test('a peer overrunning a stream window whose reader is stalled is a ProtocolError', () => {
-  const r = lone();
-  r.edge.addStream(5);
-  let accepted = 0;
-  const digest = () => new Uint8Array(20);
-  assert.throws(() => {
-    for (;;) {
-      r.edge.handle(RelayCommand.DATA, 5, new Uint8Array(RELAY_DATA_LENGTH), digest);
-      accepted++;
-      if (accepted > 10 * STREAM_WINDOW_START) break;
-    }
-  }, protocolError);
-  // SENDMEs went out only while the unread data fit under the readable high-water mark.
-  const granted = r.sent.filter((c) => c.command === RelayCommand.SENDME && c.streamId === 5).length;
-  assert.equal(accepted, STREAM_WINDOW_START + granted * STREAM_SENDME_INCREMENT);
-  assert.ok(accepted <= STREAM_WINDOW_START + 3 * STREAM_SENDME_INCREMENT, `accepted ${accepted}`);
-});
-
-test('handle() leaves other commands to the owner', () => {
-  const r = lone();
-  for (const command of [RelayCommand.BEGIN, RelayCommand.CONNECTED, RelayCommand.EXTENDED2, RelayCommand.DROP]) {
-    assert.equal(r.edge.handle(command, 1, new Uint8Array(0), noDigest), false);
-  }
-  assert.equal(r.sent.length, 0);
-});
-
-// ---------------------------------------------------------------------------
-// (d) END
+// END
 
 test('END DONE from one side ends the other side’s readable after its data; both forget the stream', { timeout: TEST_TIMEOUT }, async () => {
   const { a, b } = makePair();
@@ -544,7 +259,7 @@ test('abortAll fails every stream with the given error', async () => {
 });
 
 // ---------------------------------------------------------------------------
-// (e) congestion
+// congestion
 
 test('a congested transport holds DATA until onRoom wakes the edge', { timeout: TEST_TIMEOUT }, async () => {
   const { a, b } = makePair();
