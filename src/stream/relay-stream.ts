@@ -42,6 +42,9 @@ export class RelayStream extends Duplex {
   readonly #deliver = new DeliverWindow(STREAM_WINDOW_START, STREAM_SENDME_INCREMENT);
   #pending: PendingWrite | null = null;
   #waiting = false;
+  /** DATA received in this event-loop turn, not yet handed to the consumer. */
+  #inbox: Buffer[] = [];
+  #flushQueued = false;
   /** END was sent or received: no more cells for this stream in either direction. */
   #ended = false;
 
@@ -57,12 +60,21 @@ export class RelayStream extends Duplex {
 
   // ---- from the circuit ----
 
-  /** A DATA cell for this stream arrived. Throws ProtocolError if the peer overran our window. */
+  /**
+   * A DATA cell for this stream arrived. Throws ProtocolError if the peer
+   * overran our window. `data` must not be reused by the caller (cells from a
+   * link are unshared copies). Cells that arrive together (one link read) are
+   * handed to the consumer as one chunk, so the application socket sees one
+   * write per batch instead of one per 498 bytes.
+   */
   receiveData(data: Uint8Array): void {
     this.#deliver.take();
     if (this.#ended) return;
-    // push() returning false means the consumer is behind: owe the SENDME until _read().
-    if (this.push(Buffer.from(data))) this.#grantCredit();
+    this.#inbox.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flushInbox());
+    }
   }
 
   /** A stream-level SENDME arrived. Throws ProtocolError on over-credit. */
@@ -76,6 +88,7 @@ export class RelayStream extends Duplex {
     if (this.#ended) return;
     this.#ended = true;
     if (reason === EndReason.DONE) {
+      this.#flushInbox();
       this.push(null);
       this.#dropPendingWrite();
       this.end();
@@ -127,6 +140,16 @@ export class RelayStream extends Duplex {
     this.#dropPendingWrite();
     this.#port.release(this.streamId);
     callback(error);
+  }
+
+  #flushInbox(): void {
+    this.#flushQueued = false;
+    const inbox = this.#inbox;
+    if (inbox.length === 0) return;
+    this.#inbox = [];
+    if (this.destroyed) return;
+    // push() returning false means the consumer is behind: owe the SENDME until _read().
+    if (this.push(inbox.length === 1 ? inbox[0]! : Buffer.concat(inbox))) this.#grantCredit();
   }
 
   /** Send every owed SENDME. */
