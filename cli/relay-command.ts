@@ -9,8 +9,8 @@ import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { collect, collectString, parseAuthorityRef, parseIPv4, parseMs, parseNickname, parsePath, parsePort } from './options.js';
 
-/** The rule `--allow-loopback-exit` adds, ahead of `reject private:*`. */
-export const LOOPBACK_EXIT_RULE = 'accept 127.0.0.0/8:*';
+/** The rules `--allow-loopback-exit` adds, ahead of `reject private:*`: IPv4 and IPv6 loopback. */
+export const LOOPBACK_EXIT_RULES = ['accept 127.0.0.0/8:*', 'accept [::1]:*'];
 
 interface RelayOptions {
   nickname: string;
@@ -37,7 +37,7 @@ export function exitPolicyFor(
   const base = [...(opts.exitPolicy ?? defaultExitPolicy)];
   if (!opts.allowLoopbackExit) return opts.exitPolicy;
   const at = base.findIndex((rule) => /^reject\s+private:/.test(rule));
-  base.splice(at < 0 ? 0 : at, 0, LOOPBACK_EXIT_RULE);
+  base.splice(at < 0 ? 0 : at, 0, ...LOOPBACK_EXIT_RULES);
   return base;
 }
 
@@ -52,7 +52,7 @@ export function registerRelayCommand(program: Command): void {
     .requiredOption('--authority <url#identityhex>', 'directory authority to publish to (repeatable)', collect(parseAuthorityRef))
     .option('--exit', 'act as an exit relay', false)
     .option('--exit-policy <rule>', 'exit policy rule, e.g. "accept *:80" (repeatable, first match wins)', collectString)
-    .option('--allow-loopback-exit', `with --exit, add "${LOOPBACK_EXIT_RULE}" ahead of "reject private:*" (testnets only)`, false)
+    .option('--allow-loopback-exit', `with --exit, add "${LOOPBACK_EXIT_RULES.join('", "')}" ahead of "reject private:*" (testnets only)`, false)
     .option('--publish-interval <ms>', 'milliseconds between descriptor uploads', parseMs(1000))
     .action(async (opts: RelayOptions) => {
       if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {

@@ -19,7 +19,10 @@ import { crypto } from '../../src/crypto/crypto.js';
 import { encodeDescriptor } from '../../src/netdoc/descriptor.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { signLinkCertificate } from '../../src/link/link-handshake.js';
-import { hex } from '../../src/bytes.js';
+import { fromHex, hex } from '../../src/bytes.js';
+import { StreamEndedError } from '../../src/errors.js';
+import { EndReason } from '../../src/cell/reasons.js';
+import { startClient } from '../../client/client.js';
 
 interface HttpResult {
   status: number;
@@ -151,6 +154,40 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
     assert.equal(during.body.toString(), HELLO_BODY);
     const after = await socksGet(net.socksPort, 'localhost', server.port, '/hello', 'fresh-circuit');
     assert.equal(after.body.toString(), HELLO_BODY);
+  });
+
+  await t.test('SOCKS CONNECT to an IPv6 address reaches a server on ::1', async () => {
+    const v6 = await startPayloadServer({ host: '::1', port: 0 });
+    try {
+      const result = await socksGet(net.socksPort, '::1', v6.port, '/hello');
+      assert.equal(result.status, 200);
+      assert.equal(result.body.toString(), HELLO_BODY);
+    } finally {
+      await v6.close();
+    }
+  });
+
+  await t.test('the programmatic API opens a stream the same way the SOCKS port does', async () => {
+    const client = await startClient({
+      authorities: [{ url: net.authorityUrl, identity: fromHex(net.authorityIdentity) }],
+      socksHost: '127.0.0.1',
+      socksPort: 0,
+    });
+    try {
+      await client.whenReady(60_000);
+      const stream = await client.openStream('localhost', server.port);
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.write(`GET /bytes/100000 HTTP/1.0\r\nHost: localhost\r\n\r\n`);
+      await once(stream, 'end');
+      const all = Buffer.concat(chunks);
+      const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+      assert.equal(hex(crypto.sha256(body)), payloadSha256(100_000));
+      // A port no exit allows is refused with the EXITPOLICY reason.
+      await assert.rejects(client.openStream('127.0.0.1', 25), (e: unknown) => e instanceof StreamEndedError && e.reason === EndReason.EXITPOLICY);
+    } finally {
+      await client.close();
+    }
   });
 
   await t.test('the authority refuses a descriptor with a bad signature', async () => {
