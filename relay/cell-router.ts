@@ -35,7 +35,13 @@ export function routeChannel(ctx: RelayContext, channel: Channel, ntorKeys: Ntor
     const slot = circuits.get(id);
     switch (command) {
       case ChannelCommand.CREATE2: {
-        if (slot !== undefined || !circuitIdBelongsTo(id, !channel.isInitiator)) {
+        if (slot !== undefined) {
+          // Our DESTROY for this id ends the circuit on the wire, so it must end here too
+          // (and toward its next hop), or the id stays taken for a circuit the peer has forgotten.
+          slot.circuit.destroy(DestroyReason.PROTOCOL, 'CREATE2 for a circuit id in use');
+          return;
+        }
+        if (!circuitIdBelongsTo(id, !channel.isInitiator)) {
           room.send(encodeDestroy(id, DestroyReason.PROTOCOL));
           return;
         }
