@@ -24,9 +24,12 @@ export function unb64(text: string, what: string, length?: number): Uint8Array {
   return bytes;
 }
 
+/** 9999-12-31 23:59:59 UTC, the last time the grammar can write. */
+const MAX_TIME_MS = 253402300799000;
+
 /** `YYYY-MM-DD HH:MM:SS` in UTC; `ms` must be a whole second. */
 export function formatTime(ms: number): string {
-  if (!Number.isSafeInteger(ms) || ms % 1000 !== 0 || ms < 0 || ms > 253402300799000) {
+  if (!Number.isSafeInteger(ms) || ms % 1000 !== 0 || ms < 0 || ms > MAX_TIME_MS) {
     throw new RangeError(`time ${ms}: not a whole second in years 1970..9999`);
   }
   return new Date(ms).toISOString().replace('T', ' ').replace('.000Z', '');
@@ -36,7 +39,8 @@ export function parseTime(text: string, what: string): number {
   const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})$/.exec(text);
   if (m === null) throw malformedDoc(what, `bad time ${JSON.stringify(text.slice(0, 40))}`);
   const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  if (!Number.isFinite(ms) || ms < 0 || formatTime(ms) !== text) throw malformedDoc(what, `invalid time ${JSON.stringify(text)}`);
+  // Date.UTC rolls out-of-range fields over (9999-12-31 23:59:60 is year 10000), so bound ms before formatTime.
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS || formatTime(ms) !== text) throw malformedDoc(what, `invalid time ${JSON.stringify(text)}`);
   return ms;
 }
 
