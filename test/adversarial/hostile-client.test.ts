@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { ChannelCommand, cellCircuitId, encodeChannelCell } from '../../src/cell/channel-cell.js';
 import { encodeCreate2 } from '../../src/cell/create2.js';
 import { encodeExtend2, targetToSpecifiers, LinkSpecifierType } from '../../src/cell/extend2.js';
-import { RelayCommand } from '../../src/cell/relay-cell.js';
+import { RelayCommand, encodeRelayCell } from '../../src/cell/relay-cell.js';
 import { DestroyReason, EndReason } from '../../src/cell/reasons.js';
 import { encodeBegin } from '../../src/cell/stream-messages.js';
 import { encodeSendmeV1 } from '../../src/cell/sendme.js';
@@ -21,7 +21,7 @@ import { crypto } from '../../src/crypto/crypto.js';
 import type { Channel } from '../../src/link/channel.js';
 import { startRelay } from '../../relay/relay.js';
 import { loadRelayKeys } from '../../relay/keys.js';
-import { HostilePeer, closedPort, memoryRelay, tcpServer, tcpTarget, tempDir, type PeerCircuit, type RelayTarget } from './hostile-peer.js';
+import { HostilePeer, WAIT_MS, closedPort, memoryRelay, tcpServer, tcpTarget, tempDir, type PeerCircuit, type RelayTarget } from './hostile-peer.js';
 
 let probeStream = 1000;
 
@@ -456,4 +456,32 @@ test('circuits per link are bounded: past 8192 a CREATE2 gets DESTROY RESOURCELI
   // We destroy one circuit: its slot is free again.
   peer.sendCell(ids[0]!, ChannelCommand.DESTROY, new Uint8Array([DestroyReason.REQUESTED]));
   await assertCircuitWorks(peer, await peer.create());
+});
+
+test('a client that never reads: the relay closes its link at the queue cap instead of buffering without bound', { timeout: 30_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const relay = await startRelay({ nickname: 'hostile1', dataDir, address: '127.0.0.1', port: 0, authorities: [], exit: false });
+  t.after(() => relay.close());
+  const tcp = tcpTarget(loadRelayKeys(dataDir), relay.port);
+  const check = await bystander(t, tcp);
+  const peer = await HostilePeer.connect(t, tcp);
+  const circ = await peer.create();
+  peer.channel.pauseReading();
+  // Each BEGIN makes the relay answer with END EXITPOLICY: 60 000 of them is 30 MB of answers we never read,
+  // far more than the kernel's socket buffers and the link's 4 MiB cap.
+  const started = Date.now();
+  let sent = 0;
+  const begin = encodeBegin({ host: '10.0.0.1', port: 80, flags: 0 });
+  const cells = function* () {
+    for (; sent < 60_000 && !peer.channel.closed; sent++) {
+      const payload = encodeRelayCell({ command: RelayCommand.BEGIN, streamId: 1 + (sent % 60_000), data: begin });
+      circ.layers.forward.seal(payload);
+      yield encodeChannelCell(circ.id, ChannelCommand.RELAY, payload);
+    }
+  };
+  await peer.sendPaced(cells(), 10_000).catch(() => {});
+  await peer.linkClosed(WAIT_MS);
+  assert.ok(sent < 60_000, `the relay kept buffering: all ${sent} BEGINs went in`);
+  assert.ok(Date.now() - started < 15_000);
+  await check();
 });
