@@ -10,6 +10,7 @@
 import { Reader } from '../bytes.js';
 import { malformed, oversized } from '../errors.js';
 import { RELAY_DATA_LENGTH } from '../constants.js';
+import { encodeCreated2 } from './create2.js';
 
 export const LinkSpecifierType = {
   IPV4: 0,
@@ -110,13 +111,8 @@ export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
   return { address: `${ipv4[0]}.${ipv4[1]}.${ipv4[2]}.${ipv4[3]}`, port, identity: new Uint8Array(identity), linkKey: new Uint8Array(linkKey) };
 }
 
-export function encodeExtended2(handshakeData: Uint8Array): Uint8Array {
-  const out = new Uint8Array(2 + handshakeData.length);
-  out[0] = handshakeData.length >>> 8;
-  out[1] = handshakeData.length & 0xff;
-  out.set(handshakeData, 2);
-  return out;
-}
+/** EXTENDED2 carries exactly a CREATED2 body: length (2) | handshake data. */
+export const encodeExtended2 = encodeCreated2;
 
 export function decodeExtended2(data: Uint8Array): Uint8Array {
   const r = new Reader(data, 'EXTENDED2');
