@@ -9,7 +9,7 @@ import { debuglog } from 'node:util';
 import { ChannelCommand, encodeChannelCell, encodeDestroy } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { decodeExtended2, encodeExtend2, targetToSpecifiers } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../src/cell/relay-cell.js';
+import { RelayCommand, decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import { encodeBegin } from '../src/cell/stream-messages.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
@@ -211,11 +211,13 @@ export class OriginCircuit {
   // ---- relay cells ----
 
   #send(hop: number, command: number, streamId: number, data: Uint8Array, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
-    const payload = encodeRelayCell({ command, streamId, data });
+    const cell = encodeChannelCell(this.id, channelCommand);
+    const payload = cell.subarray(5);
+    writeRelayCell(payload, { command, streamId, data });
     const target = this.#hops[hop]!;
     target.forward.seal(payload);
     for (let i = hop - 1; i >= 0; i--) this.#hops[i]!.forward.crypt(payload);
-    this.#room.send(encodeChannelCell(this.id, channelCommand, payload));
+    this.#room.send(cell);
     return target.forward.lastDigest;
   }
 

@@ -9,7 +9,7 @@ import { debuglog } from 'node:util';
 import { ChannelCommand, encodeChannelCell, encodeDestroy, setCellCircuitId } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { decodeExtend2, encodeExtended2, specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../src/cell/relay-cell.js';
+import { RelayCommand, decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { decodeBegin, type BeginBody } from '../src/cell/stream-messages.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
@@ -137,9 +137,11 @@ export class RelayCircuit {
 
   /** Seal a relay message of our own toward the client. Returns the running digest after it. */
   sendBackward(command: number, streamId: number, data: Uint8Array): Uint8Array {
-    const payload = encodeRelayCell({ command, streamId, data });
+    const cell = encodeChannelCell(this.#prev.id, ChannelCommand.RELAY);
+    const payload = cell.subarray(5);
+    writeRelayCell(payload, { command, streamId, data });
     this.#layers.backward.seal(payload);
-    this.#prev.room.send(encodeChannelCell(this.#prev.id, ChannelCommand.RELAY, payload));
+    this.#prev.room.send(cell);
     return this.#layers.backward.lastDigest;
   }
 

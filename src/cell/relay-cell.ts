@@ -42,10 +42,20 @@ export type PaddingSource = (length: number) => Uint8Array;
  * and the digest field zero, ready for OnionLayer.seal().
  */
 export function encodeRelayCell(message: RelayMessage, padding?: PaddingSource): Uint8Array {
+  const payload = new Uint8Array(CELL_PAYLOAD_LENGTH);
+  writeRelayCell(payload, message, padding);
+  return payload;
+}
+
+/**
+ * Write a relay message into `payload`, a zero-filled 509-byte view (usually
+ * the payload of a channel cell being built), so the hot path makes no copy.
+ */
+export function writeRelayCell(payload: Uint8Array, message: RelayMessage, padding?: PaddingSource): void {
   const { command, streamId, data } = message;
+  if (payload.length !== CELL_PAYLOAD_LENGTH) throw new RangeError(`payload: expected ${CELL_PAYLOAD_LENGTH} bytes`);
   if (data.length > RELAY_DATA_LENGTH) throw oversized(`relay data of ${data.length} bytes`);
   if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff) throw new RangeError('streamId: expected u16');
-  const payload = new Uint8Array(CELL_PAYLOAD_LENGTH);
   payload[0] = command;
   payload[3] = streamId >>> 8;
   payload[4] = streamId & 0xff;
@@ -56,7 +66,6 @@ export function encodeRelayCell(message: RelayMessage, padding?: PaddingSource):
   if (padding !== undefined && padStart < CELL_PAYLOAD_LENGTH) {
     payload.set(padding(CELL_PAYLOAD_LENGTH - padStart), padStart);
   }
-  return payload;
 }
 
 export interface DecodedRelayCell extends RelayMessage {
