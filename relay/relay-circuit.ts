@@ -51,6 +51,8 @@ export class RelayCircuit {
   #earlyLeft = MAX_RELAY_EARLY;
   #extending: { timer: NodeJS.Timeout } | null = null;
   #closed = false;
+  /** Links this circuit paused because the link it forwards to is full. */
+  readonly #held = new Set<Channel>();
 
   constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers) {
     this.#ctx = ctx;
@@ -95,11 +97,7 @@ export class RelayCircuit {
     }
     setCellCircuitId(cell, next.id);
     next.room.send(cell);
-    if (next.room.congested) {
-      const prevChannel = this.#prev.channel;
-      prevChannel.pauseReading();
-      next.room.onRoom(() => prevChannel.resumeReading());
-    }
+    if (next.room.congested) this.#holdBack(this.#prev.channel, next.room);
   }
 
   /** A RELAY cell from the next hop: add our layer and pass it back. */
@@ -112,11 +110,18 @@ export class RelayCircuit {
     this.#layers.backward.crypt(cell.subarray(5));
     setCellCircuitId(cell, this.#prev.id);
     this.#prev.room.send(cell);
-    const next = this.#next;
-    if (next !== null && this.#prev.room.congested) {
-      next.channel.pauseReading();
-      this.#prev.room.onRoom(() => next.channel.resumeReading());
-    }
+    if (this.#prev.room.congested) this.#holdBack(this.#next!.channel, this.#prev.room);
+  }
+
+  /** Stop reading `source` until `target` drains; one pending resume per link at a time. */
+  #holdBack(source: Channel, target: ChannelRoom): void {
+    if (this.#held.has(source)) return;
+    this.#held.add(source);
+    source.pauseReading();
+    target.onRoom(() => {
+      this.#held.delete(source);
+      source.resumeReading();
+    });
   }
 
   /** CREATED2 from the next hop answers our EXTEND2. */
