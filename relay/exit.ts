@@ -13,11 +13,14 @@ import { encodeConnected, type BeginBody } from '../src/cell/stream-messages.js'
 import { exitPolicyAllows, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { StreamEndedError } from '../src/errors.js';
 import type { RelayCircuit } from './relay-circuit.js';
+import type { RelayStream } from '../src/stream/relay-stream.js';
 
 const log = debuglog('allium:exit');
 
 export const EXIT_CONNECT_TIMEOUT_MS = 10_000;
 const RESOLVE_TIMEOUT_MS = 5_000;
+/** How long a socket whose stream ended cleanly may take to flush and close. */
+const EXIT_LINGER_MS = 10_000;
 
 export interface ExitConfig {
   /** Null for a relay that is not an exit: every BEGIN is refused. */
@@ -92,7 +95,7 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
   );
 }
 
-function open(config: ExitConfig, stream: ReturnType<RelayCircuit['edge']['addStream']>, streamId: number, address: string, port: number, circuit: RelayCircuit): void {
+function open(config: ExitConfig, stream: RelayStream, streamId: number, address: string, port: number, circuit: RelayCircuit): void {
   const family = isIP(address);
   const socket: Socket = connect({
     host: address,
@@ -127,10 +130,11 @@ function open(config: ExitConfig, stream: ReturnType<RelayCircuit['edge']['addSt
     circuit.sendBackward(RelayCommand.CONNECTED, streamId, encodeConnected(address));
     socket.pipe(stream);
     stream.pipe(socket);
-    stream.on('close', () => socket.destroy());
-    stream.on('error', () => socket.destroy());
   });
   stream.on('close', () => {
-    if (!connected) socket.destroy();
+    // After a clean END the pipe has already called socket.end(): let what is
+    // queued reach the destination, bounded by the socket timeout. Otherwise drop it.
+    if (connected && !stream.errored && socket.writableEnded) socket.setTimeout(EXIT_LINGER_MS);
+    else socket.destroy();
   });
 }
