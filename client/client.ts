@@ -51,8 +51,10 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     } catch (error) {
       log('consensus fetch failed: %s', (error as Error).message);
     }
-    if (!closed) refreshTimer = setTimeout(refresh, consensus === null ? RETRY_MS : REFRESH_MS);
+    // Until the first circuit is built (the network may still be forming), refetch quickly.
+    if (!closed) refreshTimer = setTimeout(refresh, isReady ? REFRESH_MS : RETRY_MS);
   };
+  let isReady = false;
   await refresh();
 
   let readyResolve!: () => void;
@@ -61,18 +63,11 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const prebuild = async (): Promise<void> => {
     if (closed) return;
     try {
-      // A consensus without a full path yet is normal while the network forms; fetch again.
       await manager.circuitFor(PREBUILD_PORT, '');
+      isReady = true;
       readyResolve();
     } catch (error) {
       log('first circuit not built yet: %s', (error as Error).message);
-      if (consensus !== null) {
-        try {
-          consensus = await fetchConsensus(config.authorities);
-        } catch {
-          // keep the last good one
-        }
-      }
       prebuildTimer = setTimeout(prebuild, RETRY_MS);
     }
   };
