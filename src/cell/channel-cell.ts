@@ -17,6 +17,26 @@ export const ChannelCommand = {
 } as const;
 export type ChannelCommand = (typeof ChannelCommand)[keyof typeof ChannelCommand];
 
+/** Byte offsets inside an encoded 514-byte cell (§2). */
+export const CELL_CIRCUIT_ID_OFFSET = 0;
+export const CELL_COMMAND_OFFSET = 4;
+export const CELL_PAYLOAD_OFFSET = 5;
+
+/** The command byte of an encoded cell. */
+export function cellCommand(cell: Uint8Array): number {
+  return cell[CELL_COMMAND_OFFSET]!;
+}
+
+/** The 509-byte payload of an encoded cell, as a view (no copy). */
+export function cellPayload(cell: Uint8Array): Uint8Array {
+  return cell.subarray(CELL_PAYLOAD_OFFSET);
+}
+
+/** The reason byte of an encoded DESTROY cell (§5, src/cell/reasons.ts). */
+export function destroyReasonOf(cell: Uint8Array): number {
+  return cell[CELL_PAYLOAD_OFFSET]!;
+}
+
 export interface ChannelCell {
   circuitId: number;
   command: number;
@@ -31,15 +51,15 @@ export function encodeChannelCell(circuitId: number, command: number, payload: U
   if (payload.length > CELL_PAYLOAD_LENGTH) throw oversized(`channel cell payload of ${payload.length} bytes`);
   const cell = new Uint8Array(CELL_LENGTH);
   new DataView(cell.buffer).setUint32(0, circuitId);
-  cell[4] = command;
-  cell.set(payload, 5);
+  cell[CELL_COMMAND_OFFSET] = command;
+  cell.set(payload, CELL_PAYLOAD_OFFSET);
   return cell;
 }
 
 export function decodeChannelCell(cell: Uint8Array): ChannelCell {
   if (cell.length < CELL_LENGTH) throw truncated('channel cell');
   if (cell.length > CELL_LENGTH) throw oversized(`channel cell of ${cell.length} bytes`);
-  return { circuitId: cellCircuitId(cell), command: cell[4]!, payload: cell.subarray(5) };
+  return { circuitId: cellCircuitId(cell), command: cellCommand(cell), payload: cellPayload(cell) };
 }
 
 export function cellCircuitId(cell: Uint8Array): number {
