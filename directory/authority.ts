@@ -13,7 +13,7 @@ import { AlliumError } from '../src/errors.js';
 import { encodeConsensus, parseConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { b64, isIPv4, NICKNAME } from '../src/netdoc/text.js';
-import { buildConsensusBody } from './consensus-builder.js';
+import { buildConsensusBody, checkParamsConfig } from './consensus-builder.js';
 import { DataDir } from './data-dir.js';
 import { createDirectoryServer, type Reply } from './http-server.js';
 import { Registry } from './registry.js';
@@ -47,6 +47,8 @@ export interface AuthorityConfig {
   requestTimeoutMs?: number;
   /** Registry capacity; default 1000. */
   maxRelays?: number;
+  /** Network parameters for the consensus `params` line (docs/protocol.md §8.5); default none. */
+  params?: ReadonlyMap<string, number>;
 }
 
 export interface AuthorityHandle {
@@ -80,6 +82,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   if (!(config.votingIntervalMs > 0) || !(config.consensusLifetimeMs >= config.votingIntervalMs)) {
     throw new AlliumError('ERR_CONFIG', 'need votingIntervalMs > 0 and consensusLifetimeMs ≥ votingIntervalMs');
   }
+  checkParamsConfig(config.params);
   const now = config.now ?? Date.now;
   const dir = new DataDir(config.dataDir);
   const seed = dir.loadOrCreateIdentitySeed(() => crypto.randomBytes(32));
@@ -189,6 +192,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
       authorities,
       running,
       exitsAllowLoopback: config.exitsAllowLoopback === true,
+      params: config.params,
     });
     const text = encodeConsensus(body, [seed]);
     published = compress(text);

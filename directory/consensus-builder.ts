@@ -1,6 +1,7 @@
 /**
- * Turning the registry into a consensus body (docs/protocol.md §9.4):
- * which relays are listed and with which flags. Pure: the caller passes the clock.
+ * Turning the registry into a consensus body (docs/protocol.md §9.4, §9.5):
+ * which relays are listed and with which flags, under which consensus method
+ * and network parameters. Pure: the caller passes the clock.
  */
 import {
   exitPolicyAllows,
@@ -8,7 +9,9 @@ import {
   summaryRejectsAll,
   type ExitPolicy,
 } from '../src/netdoc/exit-policy.js';
-import type { ConsensusAuthority, ConsensusBody, ConsensusRelay } from '../src/netdoc/consensus.js';
+import { CONSENSUS_METHOD, type ConsensusAuthority, type ConsensusBody, type ConsensusRelay } from '../src/netdoc/consensus.js';
+import { AlliumError } from '../src/errors.js';
+import { formatParams, type RawParams } from '../src/netdoc/params.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 
 /** With fewer Running relays than this, every Running relay is a Guard. */
@@ -24,6 +27,18 @@ export interface BuildInput {
   /** Only relays that are Running are passed. */
   running: { descriptor: RelayDescriptor; digest: Uint8Array }[];
   exitsAllowLoopback: boolean;
+  /** The `params` line to publish (§8.5), written as given; default none (every reader uses the defaults). */
+  params?: RawParams;
+}
+
+/** Checks configured network parameters against the `params` grammar (§8.5); throws AlliumError ERR_CONFIG. */
+export function checkParamsConfig(params: RawParams | undefined): void {
+  if (params === undefined) return;
+  try {
+    formatParams(params, 'authority params');
+  } catch (cause) {
+    throw new AlliumError('ERR_CONFIG', (cause as Error).message, { cause });
+  }
 }
 
 function ceilSeconds(ms: number): number {
@@ -77,5 +92,13 @@ export function buildConsensusBody(input: BuildInput): ConsensusBody {
       exitSummary,
     };
   });
-  return { validAfter, freshUntil, validUntil, authorities: input.authorities, relays };
+  return {
+    consensusMethod: CONSENSUS_METHOD,
+    rawParams: new Map(input.params ?? []),
+    validAfter,
+    freshUntil,
+    validUntil,
+    authorities: input.authorities,
+    relays,
+  };
 }

@@ -1,8 +1,10 @@
 /**
  * The consensus (docs/protocol.md §8.4): the list of usable relays
- * with their keys, flags and exit summaries, signed by directory authorities.
+ * with their keys, flags and exit summaries, the consensus method and the
+ * network parameters (§8.5), signed by directory authorities.
  * Every authority signs the same body bytes (everything up to and including
  * the `directory-footer` line), so one document carries many signatures.
+ * Unknown lines are skipped where §8.1 allows them.
  */
 import { utf8 } from '../bytes.js';
 import { crypto } from '../crypto/crypto.js';
@@ -23,6 +25,7 @@ import {
   unb64,
 } from './text.js';
 import { MAX_BANDWIDTH } from './descriptor.js';
+import { formatParams, networkParams, parseParams, type NetworkParams, type RawParams } from './params.js';
 
 export interface ConsensusRelay {
   nickname: string;
@@ -46,6 +49,10 @@ export interface ConsensusAuthority {
 }
 
 export interface ConsensusBody {
+  /** The consensus method (§8.4); the encoder writes CONSENSUS_METHOD if absent. */
+  consensusMethod?: number;
+  /** The `params` line as raw pairs (§8.5), known or not; the encoder writes none if absent. */
+  rawParams?: RawParams;
   validAfter: number;
   freshUntil: number;
   validUntil: number;
@@ -54,20 +61,61 @@ export interface ConsensusBody {
 }
 
 export interface Consensus extends ConsensusBody {
+  consensusMethod: number;
+  rawParams: RawParams;
+  /** Every known parameter, defaulted and clamped (§8.5). */
+  params: NetworkParams;
   signatures: { identity: Uint8Array; signature: Uint8Array }[];
+}
+
+/** A consensus that passed `verifyConsensus`. */
+export interface VerifiedConsensus extends Consensus {
+  /** The distinct trusted authorities whose signature verified. */
+  verifiedSigners: Uint8Array[];
 }
 
 export const CONSENSUS_TYPE_LINE = '@type allium-consensus 1';
 export const MAX_CONSENSUS_BYTES = 1024 * 1024;
-export const MAX_CONSENSUS_LINE = 1024;
+export const MAX_CONSENSUS_LINE = 4096;
 export const MAX_AUTHORITIES = 32;
 export const MAX_SIGNATURES = 64;
 /** Allowed flags, in the (ASCII) order they appear on an `s` line. */
 export const CONSENSUS_FLAGS = ['Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid'] as const;
 export type ConsensusFlag = (typeof CONSENSUS_FLAGS)[number];
 
+/** The consensus method a version-1 authority writes. */
+export const CONSENSUS_METHOD = 1;
+/** Methods this code knows. A client accepts any method ≥ 1 (§8.4); this is for authorities. */
+export const SUPPORTED_CONSENSUS_METHODS: readonly number[] = [1];
+export const MAX_CONSENSUS_METHOD_VALUE = 0x7fff_ffff;
+
 const WHAT = 'consensus';
 const FOOTER = 'directory-footer';
+const SIGNATURE = 'directory-signature';
+/** Every keyword of the consensus (§8.4); any other keyword is an unknown line. */
+const KEYWORDS: ReadonlySet<string> = new Set([
+  'consensus-method',
+  'valid-after',
+  'fresh-until',
+  'valid-until',
+  'params',
+  'authority',
+  'r',
+  'k',
+  'd',
+  's',
+  'w',
+  'p',
+  FOOTER,
+  SIGNATURE,
+]);
+
+function checkMethod(method: number): number {
+  if (!Number.isInteger(method) || method < 1 || method > MAX_CONSENSUS_METHOD_VALUE) {
+    throw malformedDoc(WHAT, `consensus-method must be 1..${MAX_CONSENSUS_METHOD_VALUE}`);
+  }
+  return method;
+}
 
 function checkFlags(flags: readonly string[]): void {
   let last = -1;
@@ -102,7 +150,16 @@ export function encodeConsensusBody(body: ConsensusBody): string {
     throw malformedDoc(WHAT, 'times must be whole seconds');
   }
   if (body.authorities.length < 1 || body.authorities.length > MAX_AUTHORITIES) throw malformedDoc(WHAT, `needs 1..${MAX_AUTHORITIES} authorities`);
-  const out: string[] = [CONSENSUS_TYPE_LINE, `valid-after ${times[0]}`, `fresh-until ${times[1]}`, `valid-until ${times[2]}`];
+  const method = checkMethod(body.consensusMethod ?? CONSENSUS_METHOD);
+  const params = ['params', ...formatParams(body.rawParams ?? new Map(), WHAT)].join(' ');
+  const out: string[] = [
+    CONSENSUS_TYPE_LINE,
+    `consensus-method ${method}`,
+    `valid-after ${times[0]}`,
+    `fresh-until ${times[1]}`,
+    `valid-until ${times[2]}`,
+    params,
+  ];
   const authorities = [...body.authorities].sort((a, b) => compareBytes(a.identity, b.identity));
   authorities.forEach((a, i) => {
     parseNickname(a.nickname, WHAT);
@@ -144,7 +201,7 @@ export function signConsensusBody(bodyText: string, identitySeed: Uint8Array): s
   if (!bodyText.endsWith(`\n${FOOTER}\n`)) throw malformedDoc(WHAT, 'body must end with the directory-footer line');
   const identity = crypto.ed25519PublicKey(identitySeed);
   const sig = crypto.ed25519Sign(identitySeed, utf8(bodyText));
-  return `directory-signature ${b64(identity)} ${b64(sig)}\n`;
+  return `${SIGNATURE} ${b64(identity)} ${b64(sig)}\n`;
 }
 
 export function encodeConsensus(body: ConsensusBody, signerSeeds: Uint8Array[]): string {
@@ -155,15 +212,21 @@ export function encodeConsensus(body: ConsensusBody, signerSeeds: Uint8Array[]):
   return out;
 }
 
-/** Grammar only: no signature is checked, no clock consulted. */
+/**
+ * Grammar only: no signature is checked, no clock consulted. Unknown lines
+ * are skipped where §8.1 allows them (and stay in `bodyText`, so signatures
+ * cover them). Throws DocumentError ERR_MALFORMED / ERR_OVERSIZED.
+ */
 export function parseConsensus(text: string): Consensus & { bodyText: string } {
   const { lines, offsets } = splitDocument(text, WHAT, MAX_CONSENSUS_BYTES, MAX_CONSENSUS_LINE);
-  const c = new LineCursor(lines, WHAT);
+  const c = new LineCursor(lines, WHAT, KEYWORDS);
   if (c.takeLine() !== CONSENSUS_TYPE_LINE) throw malformedDoc(WHAT, `first line must be "${CONSENSUS_TYPE_LINE}"`);
+  const consensusMethod = checkMethod(parseUint(c.take('consensus-method', 1)[0]!, MAX_CONSENSUS_METHOD_VALUE, WHAT));
   const validAfter = parseTime(c.take('valid-after', 2).join(' '), WHAT);
   const freshUntil = parseTime(c.take('fresh-until', 2).join(' '), WHAT);
   const validUntil = parseTime(c.take('valid-until', 2).join(' '), WHAT);
   checkTimes({ validAfter, freshUntil, validUntil });
+  const rawParams = parseParams(c.take('params'), WHAT);
 
   const authorities: ConsensusAuthority[] = [];
   while (c.peekKeyword() === 'authority') {
@@ -207,18 +270,32 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
     if (prev !== undefined && compareBytes(prev.identity, r.identity) >= 0) throw malformedDoc(WHAT, 'relays not sorted by identity or repeated');
     relays.push(r);
   }
+  c.skipUnknown();
   const footerIndex = c.index;
-  if (c.takeLine() !== FOOTER) throw malformedDoc(WHAT, `line ${footerIndex + 1}: expected "${FOOTER}"`);
+  c.take(FOOTER, 0);
   const bodyEnd = offsets[footerIndex]! + FOOTER.length + 1;
 
+  // Nothing after the footer is signed, so nothing unknown may stand there.
+  c.forbidUnknown();
   const signatures: { identity: Uint8Array; signature: Uint8Array }[] = [];
   while (!c.done) {
     if (signatures.length >= MAX_SIGNATURES) throw malformedDoc(WHAT, `more than ${MAX_SIGNATURES} signatures`);
-    const [id, sig] = c.take('directory-signature', 2) as [string, string];
+    const [id, sig] = c.take(SIGNATURE, 2) as [string, string];
     signatures.push({ identity: unb64(id, `${WHAT} signer`, 32), signature: unb64(sig, `${WHAT} signature`, 64) });
   }
   if (signatures.length === 0) throw malformedDoc(WHAT, 'no directory-signature line (truncated?)');
-  return { validAfter, freshUntil, validUntil, authorities, relays, signatures, bodyText: text.slice(0, bodyEnd) };
+  return {
+    consensusMethod,
+    rawParams,
+    params: networkParams(rawParams),
+    validAfter,
+    freshUntil,
+    validUntil,
+    authorities,
+    relays,
+    signatures,
+    bodyText: text.slice(0, bodyEnd),
+  };
 }
 
 /**
@@ -227,16 +304,20 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
  * (unknown signers and repeated signatures count for nothing) →
  * else ERR_BAD_SIGNATURE; and validAfter ≤ now ≤ validUntil → else ERR_DOCUMENT.
  */
-export function verifyConsensus(text: string, trusted: Uint8Array[], now: number): Consensus {
+export function verifyConsensus(text: string, trusted: Uint8Array[], now: number): VerifiedConsensus {
   const parsed = parseConsensus(text);
   const trustedHex = new Set(trusted.map((t) => Buffer.from(t).toString('hex')));
   if (trustedHex.size === 0) throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: no trusted authorities configured`);
   const body = utf8(parsed.bodyText);
   const good = new Set<string>();
+  const verifiedSigners: Uint8Array[] = [];
   for (const s of parsed.signatures) {
     const id = Buffer.from(s.identity).toString('hex');
     if (!trustedHex.has(id) || good.has(id)) continue;
-    if (crypto.ed25519Verify(s.identity, body, s.signature)) good.add(id);
+    if (crypto.ed25519Verify(s.identity, body, s.signature)) {
+      good.add(id);
+      verifiedSigners.push(s.identity);
+    }
   }
   if (good.size * 2 <= trustedHex.size) {
     throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: ${good.size} of ${trustedHex.size} trusted authorities signed; need more than half`);
@@ -244,11 +325,15 @@ export function verifyConsensus(text: string, trusted: Uint8Array[], now: number
   if (now < parsed.validAfter) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: not valid yet`);
   if (now > parsed.validUntil) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: expired`);
   return {
+    consensusMethod: parsed.consensusMethod,
+    rawParams: parsed.rawParams,
+    params: parsed.params,
     validAfter: parsed.validAfter,
     freshUntil: parsed.freshUntil,
     validUntil: parsed.validUntil,
     authorities: parsed.authorities,
     relays: parsed.relays,
     signatures: parsed.signatures,
+    verifiedSigners,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * The relay descriptor (docs/protocol.md §8.2): a relay's keys,
  * address, bandwidth and exit policy, self-signed by its Ed25519 identity.
- * Strict grammar: every keyword once, in a fixed order, nothing else.
+ * Strict grammar: every known keyword once, in a fixed order; unknown lines
+ * are skipped where §8.1 allows them (before the signature, outside the
+ * exit-policy rules) and are covered by the self-signature.
  */
 import { concat, equalBytes, utf8 } from '../bytes.js';
 import { crypto } from '../crypto/crypto.js';
@@ -55,6 +57,23 @@ export const DESCRIPTOR_MAX_AGE_MS = 36 * 3600_000;
 export const DESCRIPTOR_MAX_FUTURE_MS = 3600_000;
 
 const WHAT = 'relay descriptor';
+const SIGNATURE = 'signature';
+/** Every keyword of the descriptor (§8.2); any other keyword is an unknown line. */
+const KEYWORDS: ReadonlySet<string> = new Set([
+  'nickname',
+  'identity',
+  'link-key',
+  'link-cert',
+  'ntor-onion-key',
+  'address',
+  'bandwidth',
+  'platform',
+  'published',
+  'exit-policy',
+  'accept',
+  'reject',
+  SIGNATURE,
+]);
 
 /** Checks a link certificate against the identity and link key it should bind. */
 export function linkCertValid(cert: Uint8Array, identity: Uint8Array, linkKey: Uint8Array): boolean {
@@ -119,7 +138,7 @@ export function encodeDescriptor(d: RelayDescriptor, identitySeed: Uint8Array): 
     throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: signing seed does not match the identity`);
   }
   const sig = crypto.ed25519Sign(identitySeed, utf8(body));
-  const text = `${body}signature ${b64(sig)}\n`;
+  const text = `${body}${SIGNATURE} ${b64(sig)}\n`;
   if (text.length > MAX_DESCRIPTOR_BYTES) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: larger than ${MAX_DESCRIPTOR_BYTES} bytes`);
   return text;
 }
@@ -131,11 +150,13 @@ export interface ParseDescriptorOptions {
 
 /**
  * Parses and verifies a descriptor: grammar, self-signature, link
- * certificate, and (with `now`) freshness. `digest` is SHA-256 of the whole text.
+ * certificate, and (with `now`) freshness. `digest` is SHA-256 of the whole
+ * text. Unknown lines are skipped where §8.1 allows them.
+ * Throws DocumentError: ERR_MALFORMED, ERR_OVERSIZED, ERR_BAD_SIGNATURE, ERR_DOCUMENT.
  */
 export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {}): { descriptor: RelayDescriptor; digest: Uint8Array } {
   const { lines, offsets } = splitDocument(text, WHAT, MAX_DESCRIPTOR_BYTES, MAX_DESCRIPTOR_LINE);
-  const c = new LineCursor(lines, WHAT);
+  const c = new LineCursor(lines, WHAT, KEYWORDS);
   if (c.takeLine() !== DESCRIPTOR_TYPE_LINE) throw malformedDoc(WHAT, `first line must be "${DESCRIPTOR_TYPE_LINE}"`);
   const nickname = parseNickname(c.take('nickname', 1)[0]!, WHAT);
   const identity = unb64(c.take('identity', 1)[0]!, `${WHAT} identity`, 32);
@@ -151,13 +172,15 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
   const count = parseUint(c.take('exit-policy', 1)[0]!, MAX_EXIT_POLICY_RULES, WHAT);
   if (count < 1) throw malformedDoc(WHAT, 'exit policy needs at least one rule');
   const rules = [];
+  // The counted rules follow `exit-policy` directly: no unknown line among them.
   for (let i = 0; i < count; i++) {
-    const kw = c.peekKeyword();
+    const kw = c.peekRawKeyword();
     if (kw !== 'accept' && kw !== 'reject') throw malformedDoc(WHAT, `exit policy: expected ${count} rules, found ${i}`);
     rules.push(parseExitRule(c.takeLine()));
   }
+  c.skipUnknown();
   const sigLine = c.index;
-  const signature = unb64(c.take('signature', 1)[0]!, `${WHAT} signature`, 64);
+  const signature = unb64(c.take(SIGNATURE, 1)[0]!, `${WHAT} signature`, 64);
   if (!c.done) throw malformedDoc(WHAT, `unexpected line after signature`);
 
   const signedLength = offsets[sigLine]!;

@@ -103,35 +103,91 @@ export function splitDocument(text: string, what: string, maxBytes: number, maxL
   return { lines, offsets };
 }
 
-/** Walks lines in order; each `take(keyword)` demands that exact keyword next. */
+/**
+ * Grammar of a keyword that a parser does not know (§8.1): an ASCII letter or
+ * digit, then up to 63 letters, digits or `-`. `@` annotations and object
+ * lines (`-----BEGIN ...`) are not keywords, so they never count as unknown.
+ */
+export const UNKNOWN_KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+
+function keywordOf(line: string): string {
+  const sp = line.indexOf(' ');
+  return sp < 0 ? line : line.slice(0, sp);
+}
+
+/**
+ * Walks a document's lines in order (§8.1).
+ *
+ * `known` is every keyword of the document type, wherever the grammar puts
+ * it. A line whose keyword is not in `known` is an **unknown line**: while
+ * unknown lines are allowed, `take`, `takeRest` and `peekKeyword` skip them
+ * first (after checking that each is a well-formed line); `takeLine` and
+ * `peekRawKeyword` never skip, and after `forbidUnknown()` nothing is skipped,
+ * so an unknown line there fails the next `take`. A known keyword is never
+ * skipped: out of its place it is malformed.
+ */
 export class LineCursor {
   readonly #lines: string[];
   readonly #what: string;
+  readonly #known: ReadonlySet<string>;
+  #unknownAllowed = true;
   #at = 0;
 
-  constructor(lines: string[], what: string) {
+  constructor(lines: string[], what: string, known: ReadonlySet<string>) {
     this.#lines = lines;
     this.#what = what;
+    this.#known = known;
   }
 
+  /** Index of the next line (0-based). */
   get index(): number {
     return this.#at;
   }
 
+  /** No lines left (unknown lines are not skipped here). */
   get done(): boolean {
     return this.#at >= this.#lines.length;
   }
 
-  /** The next line's keyword, or undefined at the end. */
-  peekKeyword(): string | undefined {
-    const line = this.#lines[this.#at];
-    if (line === undefined) return undefined;
-    const sp = line.indexOf(' ');
-    return sp < 0 ? line : line.slice(0, sp);
+  /** From now on unknown lines are malformed (signature sections, §8.1). */
+  forbidUnknown(): void {
+    this.#unknownAllowed = false;
   }
 
-  /** The next line, which must start with `keyword`; returns its arguments split on single spaces. */
+  /**
+   * Skips unknown lines at the cursor, if they are allowed here.
+   * Throws DocumentError ERR_MALFORMED if an unknown line is not a well-formed line.
+   */
+  skipUnknown(): void {
+    if (!this.#unknownAllowed) return;
+    for (let line = this.#lines[this.#at]; line !== undefined; line = this.#lines[++this.#at]) {
+      const keyword = keywordOf(line);
+      if (this.#known.has(keyword)) return;
+      if (!UNKNOWN_KEYWORD.test(keyword)) {
+        throw malformedDoc(this.#what, `line ${this.#at + 1}: bad keyword ${JSON.stringify(keyword.slice(0, 40))}`);
+      }
+      if (line.endsWith(' ') || line.includes('  ')) throw malformedDoc(this.#what, `line ${this.#at + 1}: stray whitespace`);
+    }
+  }
+
+  /** The next known keyword after skipping unknown lines, or undefined at the end. */
+  peekKeyword(): string | undefined {
+    this.skipUnknown();
+    return this.peekRawKeyword();
+  }
+
+  /** The next line's keyword without skipping anything, or undefined at the end. */
+  peekRawKeyword(): string | undefined {
+    const line = this.#lines[this.#at];
+    return line === undefined ? undefined : keywordOf(line);
+  }
+
+  /**
+   * Skips unknown lines, then takes the next line, which must start with
+   * `keyword`; returns its arguments split on single spaces.
+   */
   take(keyword: string, argCount?: number): string[] {
+    this.skipUnknown();
     const line = this.#lines[this.#at];
     if (line === undefined) throw malformedDoc(this.#what, `missing "${keyword}" (truncated?)`);
     const parts = line.split(' ');
@@ -147,8 +203,9 @@ export class LineCursor {
     return args;
   }
 
-  /** The next line verbatim with its keyword removed (for free text such as platform). */
+  /** Skips unknown lines, then takes the next line verbatim with its keyword removed (free text such as platform). */
   takeRest(keyword: string): string {
+    this.skipUnknown();
     const line = this.#lines[this.#at];
     if (line === undefined) throw malformedDoc(this.#what, `missing "${keyword}" (truncated?)`);
     if (!line.startsWith(`${keyword} `)) {
@@ -158,7 +215,7 @@ export class LineCursor {
     return line.slice(keyword.length + 1);
   }
 
-  /** The next raw line. */
+  /** The next raw line; nothing is skipped. */
   takeLine(): string {
     const line = this.#lines[this.#at];
     if (line === undefined) throw malformedDoc(this.#what, 'truncated');

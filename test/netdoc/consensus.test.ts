@@ -15,6 +15,7 @@ import { crypto } from '../../src/crypto/crypto.js';
 import { utf8 } from '../../src/bytes.js';
 import { b64 } from '../../src/netdoc/text.js';
 import { DocumentError } from '../../src/errors.js';
+import { DEFAULT_NETWORK_PARAMS } from '../../src/netdoc/params.js';
 import { relayKeys, seedOf, T0 } from './helpers.js';
 
 const code = (c: string) => (e: unknown) => e instanceof DocumentError && e.code === c;
@@ -148,10 +149,8 @@ test('grammar violations are malformed', () => {
     [`${r1}\n`, `${r1} extra\n`],
     [`${r1}\n`, `${r1.replace(/ \d+$/, ' 0')}\n`],
     [`${r1}\n`, `${r1.replace(/127\.0\.0\.\d+/, '127.0.0.300')}\n`],
-    ['authority auth', 'authorityx auth'],
     ['\nd ', '\nd A'],
     ['\nk ', '\nk AAAA'],
-    ['\ndirectory-footer\n', '\nunknown line\ndirectory-footer\n'],
   ];
   for (const [from, to] of cases) assert.throws(() => parseConsensus(edit(from, to)), code('ERR_MALFORMED'), `${from} → ${to}`);
   // relays out of order
@@ -181,4 +180,100 @@ test('encode refuses duplicates and bad fields', () => {
   assert.throws(() => encodeConsensusBody({ ...body, authorities: [] }), code('ERR_MALFORMED'));
   assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { orPort: 0 })] }), code('ERR_MALFORMED'));
   assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { descriptorDigest: new Uint8Array(31) })] }), code('ERR_MALFORMED'));
+});
+
+/** Re-signs edited consensus text with authority 0, so only the grammar is under test. */
+function resignBody(t: string): string {
+  const end = t.indexOf('directory-footer\n') + 'directory-footer\n'.length;
+  return t.slice(0, end) + signConsensusBody(t.slice(0, end), authSeeds[0]!);
+}
+
+function editOne(from: string, to: string): string {
+  assert.ok(one.includes(from), from);
+  return resignBody(one.replace(from, to));
+}
+
+test('method and params lines: written by the encoder, read back', () => {
+  assert.match(one, /^@type allium-consensus 1\nconsensus-method 1\nvalid-after .*\nfresh-until .*\nvalid-until .*\nparams\nauthority /);
+  const c = parseConsensus(one);
+  assert.equal(c.consensusMethod, 1);
+  assert.equal(c.rawParams.size, 0);
+  assert.deepEqual(c.params, DEFAULT_NETWORK_PARAMS);
+  // Clients accept any method ≥ 1: a later method only adds lines and params (§8.4).
+  const later = verifyConsensus(editOne('consensus-method 1\n', 'consensus-method 7\n'), [authIds[0]!], T0);
+  assert.equal(later.consensusMethod, 7);
+  assert.equal(parseConsensus(encodeConsensus({ ...body, consensusMethod: 2147483647 }, [authSeeds[0]!])).consensusMethod, 2147483647);
+  for (const bad of ['consensus-method 0', 'consensus-method 01', 'consensus-method -1', 'consensus-method 2147483648', 'consensus-method', 'consensus-method 1 2', 'consensus-method x']) {
+    assert.throws(() => parseConsensus(editOne('consensus-method 1', bad)), code('ERR_MALFORMED'), bad);
+  }
+  assert.throws(() => parseConsensus(editOne('consensus-method 1\n', '')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 1\n', 'consensus-method 1\nconsensus-method 1\n')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 1\nvalid-after', 'valid-after')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('params\n', '')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('params\n', 'params\nparams\n')), code('ERR_MALFORMED'));
+  for (const consensusMethod of [0, -1, 1.5, 2 ** 31]) {
+    assert.throws(() => encodeConsensusBody({ ...body, consensusMethod }), code('ERR_MALFORMED'), String(consensusMethod));
+  }
+});
+
+test('unknown lines (§8.1): skipped in the header and inside router entries; signatures still cover them', () => {
+  const r1 = one.split('\n').find((l) => l.startsWith('r '))!;
+  const base = parseConsensus(one);
+  // [text to replace, replacement, an unknown line in it]
+  const accepted: [string, string, string][] = [
+    ['consensus-method 1\n', 'vote-status consensus\nconsensus-method 1\n', 'vote-status consensus'], // right after the first line
+    ['params\n', 'params\nknown-flags Exit Fast Guard HSDir Running Stable Valid\n', 'known-flags Exit Fast'],
+    ['params\n', 'shared-rand-current-value 9 AAAA\nparams\n', 'shared-rand-current-value 9'],
+    ['valid-until', 'voting-delay 300 300\nvalid-until', 'voting-delay 300 300'],
+    [`${r1}\n`, `future-header x\n${r1}\n`, 'future-header x'], // between the last authority and the first relay
+    [`${r1}\n`, `${r1}\na [::1]:9001\n`, 'a [::1]:9001'], // inside a router entry, between r and k
+    ['\nw bandwidth=1000\n', '\nv Allium 0.2\nw bandwidth=1000\n', 'v Allium 0.2'], // between s and w
+    ['\ndirectory-footer\n', '\nm 1 sha256=AAAA\npr Link=1-5\ndirectory-footer\n', 'pr Link=1-5'], // end of the last entry
+    ['\ndirectory-footer\n', `\n${'k'.repeat(64)} ${'x'.repeat(3000)}\ndirectory-footer\n`, 'x'.repeat(3000)],
+  ];
+  for (const [from, to, unknown] of accepted) {
+    const text = editOne(from, to);
+    const c = verifyConsensus(text, [authIds[0]!], T0);
+    assert.equal(c.relays.length, 3, to);
+    assert.deepEqual(c.relays, base.relays, to);
+    assert.deepEqual(c.authorities, base.authorities, to);
+    assert.equal(c.validUntil, base.validUntil);
+    // The unknown line is inside the signed body.
+    assert.ok(parseConsensus(text).bodyText.includes(unknown));
+    assert.throws(() => verifyConsensus(text.replace(unknown, `${unknown}z`), [authIds[0]!], T0), code('ERR_BAD_SIGNATURE'), `${unknown} altered`);
+  }
+  // Adding an unknown line to a signed consensus breaks its signatures.
+  assert.throws(() => verifyConsensus(one.replace('params\n', 'params\nfoo\n'), [authIds[0]!], T0), code('ERR_BAD_SIGNATURE'));
+});
+
+test('unknown lines (§8.1): refused before the first line, after the footer, among signatures, or when not a well-formed line', () => {
+  const r1 = one.split('\n').find((l) => l.startsWith('r '))!;
+  const refused: [string, string][] = [
+    ['@type allium-consensus 1\n', 'foo x\n@type allium-consensus 1\n'],
+    ['params\n', 'params\n@type allium-consensus 1\n'],
+    ['params\n', 'params\n-----BEGIN SIGNATURE-----\n'],
+    ['params\n', 'params\n_x 1\n'],
+    ['params\n', 'params\nfoo_bar 1\n'],
+    ['params\n', `params\n${'k'.repeat(65)}\n`],
+    ['params\n', 'params\nfoo  x\n'],
+    ['params\n', 'params\nfoo x \n'],
+    // Known keywords out of their section are malformed, not skipped.
+    ['params\n', 'params\nk AAAA AAAA\n'],
+    [`${r1}\n`, `${r1}\nauthority x AAAA 127.0.0.1 80\n`],
+    [`${r1}\n`, `${r1}\nparams\n`],
+    [`${r1}\n`, `${r1}\nvalid-after 2030-01-02 03:04:05\n`],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=1000\ns\n'],
+  ];
+  for (const [from, to] of refused) assert.throws(() => parseConsensus(editOne(from, to)), code('ERR_MALFORMED'), `${from} → ${to}`);
+  // After the footer only signature lines: an unknown line there would not be signed.
+  const bodyText = encodeConsensusBody(body);
+  const sig0 = signConsensusBody(bodyText, authSeeds[0]!);
+  const sig1 = signConsensusBody(bodyText, authSeeds[1]!);
+  assert.ok(verifyConsensus(bodyText + sig0 + sig1, authIds, T0));
+  for (const text of [bodyText + 'foo\n' + sig0 + sig1, bodyText + sig0 + 'foo\n' + sig1, bodyText + sig0 + sig1 + 'foo\n', bodyText + 'directory-footer\n' + sig0]) {
+    assert.throws(() => parseConsensus(text), code('ERR_MALFORMED'));
+  }
+  // Unknown lines count toward the document and line limits.
+  assert.throws(() => parseConsensus(editOne('params\n', `params\nfoo ${'x'.repeat(4100)}\n`)), code('ERR_OVERSIZED'));
+  assert.throws(() => parseConsensus(editOne('params\n', `params\n${'foo x\n'.repeat(180_000)}`)), code('ERR_OVERSIZED'));
 });

@@ -94,7 +94,6 @@ test('oversized documents and lines', () => {
 
 test('keyword violations: unknown, missing, duplicate, out of order', () => {
   const cases: [string, string][] = [
-    ['nickname relay1\n', 'nickname relay1\ncontact me@example.com\n'],
     ['nickname relay1\n', ''],
     ['bandwidth 1000000\n', ''],
     ['bandwidth 1000000\n', 'bandwidth 1000000\nbandwidth 1000000\n'],
@@ -188,4 +187,55 @@ test('signatures: flipped byte anywhere, wrong signer, wrong link certificate', 
   })()]) {
     assert.throws(() => parseDescriptor(encodeDescriptor(makeDescriptor(keys, { linkCert }), keys.seed)), code('ERR_BAD_SIGNATURE'));
   }
+});
+
+test('unknown lines (§8.1): skipped anywhere between the first line and the signature, outside the exit-policy rules', () => {
+  const want = parseDescriptor(good).descriptor;
+  // [text to replace, replacement, an unknown line in it]
+  const accepted: [string, string, string][] = [
+    ['nickname relay1\n', 'contact me@example.com\nnickname relay1\n', 'contact me@example.com'], // right after the first line
+    ['nickname relay1\n', 'nickname relay1\ncontact me@example.com\n', 'contact me@example.com'],
+    ['nickname relay1\n', 'nickname relay1\nfamily\nhibernating 0\nX-Future-9 a b c\n', 'X-Future-9 a b c'], // several; a bare keyword
+    ['published ', 'proto Link=1-2\npublished ', 'proto Link=1-2'],
+    ['reject *:*\n', 'reject *:*\nextra-info-digest AAAA\n', 'extra-info-digest AAAA'], // after the last rule
+    ['address 127.0.0.1 9001\n', `address 127.0.0.1 9001\n${'k'.repeat(64)} ${'x'.repeat(300)}\n`, 'x'.repeat(300)],
+  ];
+  for (const [from, to, unknown] of accepted) {
+    const text = edit(from, to);
+    const { descriptor, digest } = parseDescriptor(text, { now: T0 });
+    assert.deepEqual(descriptor, want, to);
+    // The digest is over the document as received, unknown lines included.
+    assert.deepEqual(digest, crypto.sha256(utf8(text)));
+    // The self-signature covers unknown lines: changing one breaks it.
+    assert.throws(() => parseDescriptor(text.replace(unknown, `${unknown}z`)), code('ERR_BAD_SIGNATURE'), `${unknown} altered`);
+  }
+  // Adding an unknown line to a signed descriptor breaks the signature.
+  assert.throws(() => parseDescriptor(good.replace('nickname relay1\n', 'nickname relay1\ncontact x\n')), code('ERR_BAD_SIGNATURE'));
+});
+
+test('unknown lines (§8.1): refused before the first line, among the rules, after the signature, or when not a well-formed line', () => {
+  const refused: [string, string][] = [
+    ['@type allium-relay-descriptor 1\n', 'contact x\n@type allium-relay-descriptor 1\n'],
+    ['exit-policy 3\n', 'exit-policy 3\ncontact x\n'],
+    ['accept *:80\n', 'accept *:80\ncontact x\n'],
+    ['nickname relay1\n', 'nickname relay1\n@type allium-relay-descriptor 1\n'],
+    ['nickname relay1\n', 'nickname relay1\n@annotation x\n'],
+    ['nickname relay1\n', 'nickname relay1\n-----BEGIN THING-----\n'],
+    ['nickname relay1\n', 'nickname relay1\n_underscore x\n'],
+    ['nickname relay1\n', 'nickname relay1\nunder_score x\n'],
+    ['nickname relay1\n', `nickname relay1\n${'k'.repeat(65)} x\n`],
+    ['nickname relay1\n', 'nickname relay1\ncontact  two\n'],
+    ['nickname relay1\n', 'nickname relay1\ncontact x \n'],
+    ['nickname relay1\n', 'nickname relay1\ncontact \n'],
+    // Known keywords keep their place and count: never skipped as unknown.
+    ['nickname relay1\n', 'accept *:80\nnickname relay1\n'],
+    ['bandwidth 1000000\n', 'bandwidth 1000000\nnickname relay1\n'],
+    ['reject *:*\n', 'reject *:*\naccept *:443\n'],
+    ['nickname relay1\n', 'Nickname relay1\n'], // keywords are case-sensitive: nickname is missing
+  ];
+  for (const [from, to] of refused) assert.throws(() => parseDescriptor(edit(from, to)), code('ERR_MALFORMED'), `${from} → ${to}`);
+  // After the signature line nothing may follow, unknown or not.
+  assert.throws(() => parseDescriptor(good + 'contact x\n'), code('ERR_MALFORMED'));
+  // An unknown line is held to the line-length limit like any other.
+  assert.throws(() => parseDescriptor(edit('nickname relay1\n', `nickname relay1\ncontact ${'x'.repeat(600)}\n`)), code('ERR_OVERSIZED'));
 });
