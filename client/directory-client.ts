@@ -2,56 +2,20 @@
  * Fetching the consensus (docs/protocol.md §9): ask each configured authority
  * in turn, accept gzip, cap the body before and after decompression, and
  * trust the document only if a majority of the configured authorities signed it.
+ * Publishes `allium:consensus` for each consensus it accepts.
  */
-import { request } from 'node:http';
-import { gunzipSync } from 'node:zlib';
+import { dirRequest } from '../src/dirclient/http.js';
 import { AlliumError, DocumentError } from '../src/errors.js';
-import { verifyConsensus, type Consensus } from '../src/netdoc/consensus.js';
+import { publish } from '../src/events.js';
+import { MAX_CONSENSUS_BYTES, verifyConsensus, type VerifiedConsensus } from '../src/netdoc/consensus.js';
 
 export interface AuthorityRef {
   url: string;
   identity: Uint8Array;
 }
 
-export const MAX_CONSENSUS_BYTES = 1024 * 1024;
+export { MAX_CONSENSUS_BYTES };
 const FETCH_TIMEOUT_MS = 10_000;
-
-function httpGet(url: URL): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    // agent: false — one short request per fetch; a kept-alive socket would collect listeners.
-    const req = request(url, { method: 'GET', headers: { 'accept-encoding': 'gzip' }, timeout: FETCH_TIMEOUT_MS, agent: false });
-    req.on('timeout', () => req.destroy(new AlliumError('ERR_TIMEOUT', 'consensus fetch timed out')));
-    req.on('error', reject);
-    req.on('response', (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new AlliumError('ERR_DOCUMENT', `consensus fetch: HTTP ${res.statusCode}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let length = 0;
-      res.on('data', (chunk: Buffer) => {
-        length += chunk.length;
-        if (length > MAX_CONSENSUS_BYTES) {
-          req.destroy(new AlliumError('ERR_OVERSIZED', 'consensus too large'));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        try {
-          const plain = res.headers['content-encoding'] === 'gzip' ? gunzipSync(body, { maxOutputLength: MAX_CONSENSUS_BYTES }) : body;
-          resolve(new Uint8Array(plain));
-        } catch (cause) {
-          reject(new AlliumError('ERR_OVERSIZED', 'consensus body could not be decompressed within the limit', { cause }));
-        }
-      });
-    });
-    req.end();
-  });
-}
 
 function decodeText(body: Uint8Array): string {
   try {
@@ -61,14 +25,29 @@ function decodeText(body: Uint8Array): string {
   }
 }
 
-/** Fetch and verify the consensus from the first authority that serves a valid one. */
-export async function fetchConsensus(authorities: AuthorityRef[], now: () => number = Date.now): Promise<Consensus> {
+/**
+ * Fetch and verify the consensus from the first authority that serves a valid
+ * one (§8.4 verification against all of `authorities`). Rejects with the last
+ * authority's AlliumError if none does.
+ */
+export async function fetchConsensus(authorities: AuthorityRef[], now: () => number = Date.now): Promise<VerifiedConsensus> {
   const trusted = authorities.map((a) => a.identity);
   let lastError: unknown = new AlliumError('ERR_CONFIG', 'no authorities configured');
   for (const authority of authorities) {
     try {
-      const body = await httpGet(new URL('/allium/v1/consensus', authority.url));
-      return verifyConsensus(decodeText(body), trusted, now());
+      const body = await dirRequest(new URL('/allium/v1/consensus', authority.url), {
+        what: 'consensus fetch',
+        maxBodyBytes: MAX_CONSENSUS_BYTES,
+        timeoutMs: FETCH_TIMEOUT_MS,
+        acceptGzip: true,
+      });
+      const consensus = verifyConsensus(decodeText(body), trusted, now());
+      publish('allium:consensus', () => ({
+        validAfter: consensus.validAfter,
+        relays: consensus.relays.length,
+        signatures: consensus.verifiedSigners.length,
+      }));
+      return consensus;
     } catch (error) {
       lastError = error;
     }

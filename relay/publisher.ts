@@ -2,37 +2,32 @@
  * Builds and signs this relay's descriptor and uploads it to every configured
  * authority (docs/protocol.md §8, §9), at start and then periodically.
  */
-import { request } from 'node:http';
 import { debuglog } from 'node:util';
+import { dirRequest } from '../src/dirclient/http.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
-import { AlliumError } from '../src/errors.js';
 
 const log = debuglog('allium:relay');
 const UPLOAD_TIMEOUT_MS = 10_000;
+/** The authority answers `accepted` or `duplicate`; anything longer is not an answer we read. */
+const MAX_UPLOAD_ANSWER_BYTES = 64 * 1024;
 
 export interface AuthorityRef {
   url: string;
   identity: Uint8Array;
 }
 
-export function uploadDescriptor(authority: AuthorityRef, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const url = new URL('/allium/v1/descriptor', authority.url);
-    const body = Buffer.from(text, 'utf8');
-    const req = request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length },
-      timeout: UPLOAD_TIMEOUT_MS,
-      agent: false,
-    });
-    req.on('timeout', () => req.destroy(new AlliumError('ERR_TIMEOUT', 'descriptor upload timed out')));
-    req.on('error', reject);
-    req.on('response', (res) => {
-      res.resume();
-      if (res.statusCode === 200) resolve();
-      else reject(new AlliumError('ERR_DOCUMENT', `authority refused the descriptor: HTTP ${res.statusCode}`));
-    });
-    req.end(body);
+/**
+ * POSTs a descriptor to one authority (§9.2). Resolves on 200; rejects with
+ * the AlliumErrors of src/dirclient/http.ts (HttpStatusError carries the
+ * authority's status, e.g. 409 for a stale descriptor).
+ */
+export async function uploadDescriptor(authority: AuthorityRef, text: string): Promise<void> {
+  await dirRequest(new URL('/allium/v1/descriptor', authority.url), {
+    what: 'descriptor upload',
+    method: 'POST',
+    body: text,
+    maxBodyBytes: MAX_UPLOAD_ANSWER_BYTES,
+    timeoutMs: UPLOAD_TIMEOUT_MS,
   });
 }
 

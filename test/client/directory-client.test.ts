@@ -1,7 +1,8 @@
 /**
  * The client's consensus fetch against a real HTTP server on 127.0.0.1:
  * a good consensus verifies; oversized, compressed-bomb, garbage and
- * badly signed bodies, and error statuses, give typed errors.
+ * badly signed bodies, and error statuses, give typed errors; an accepted
+ * consensus publishes allium:consensus.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { fetchConsensus, MAX_CONSENSUS_BYTES } from '../../client/directory-clie
 import { encodeConsensus, type ConsensusBody } from '../../src/netdoc/consensus.js';
 import { crypto } from '../../src/crypto/crypto.js';
 import { AlliumError } from '../../src/errors.js';
+import { subscribe, type ConsensusEvent } from '../../src/events.js';
 
 async function serve(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
   const server = createServer(handler);
@@ -90,4 +92,42 @@ test('the next authority is tried when one fails', async (t) => {
     { url: good, identity },
   ]);
   assert.equal(consensus.relays.length, 0);
+});
+
+test('allium:consensus fires once per accepted consensus, with its time, relay count and verified signatures', async (t) => {
+  const seeds = [crypto.randomBytes(32), crypto.randomBytes(32), crypto.randomBytes(32)];
+  const ids = seeds.map((s) => crypto.ed25519PublicKey(s));
+  const now = Date.now();
+  const second = (ms: number) => Math.floor(ms / 1000) * 1000;
+  const relay = (n: number) => ({
+    nickname: `r${n}`,
+    identity: crypto.ed25519PublicKey(crypto.randomBytes(32)),
+    address: `127.0.0.${n}`,
+    orPort: 9000 + n,
+    linkKey: crypto.randomBytes(32),
+    ntorOnionKey: crypto.randomBytes(32),
+    descriptorDigest: crypto.randomBytes(32),
+    flags: ['Running', 'Valid'],
+    bandwidth: 1000,
+    exitSummary: { action: 'reject' as const, ranges: [[1, 65535] as [number, number]] },
+  });
+  const body: ConsensusBody = {
+    validAfter: second(now - 1000),
+    freshUntil: second(now + 60_000),
+    validUntil: second(now + 120_000),
+    authorities: ids.map((identity, i) => ({ nickname: `auth${i}`, identity, address: '127.100.0.1', dirPort: 80 + i })),
+    relays: [relay(1), relay(2)],
+  };
+  // Signed by 2 of the 3 trusted authorities, plus one stranger whose signature counts for nothing.
+  const text = encodeConsensus(body, [seeds[0]!, seeds[2]!, crypto.randomBytes(32)]);
+  const url = await serve(t, (_req, res) => res.end(text));
+  const events: ConsensusEvent[] = [];
+  const unsubscribe = subscribe('allium:consensus', (e) => events.push(e));
+  t.after(unsubscribe);
+  const authorities = ids.map((identity) => ({ url, identity }));
+  await fetchConsensus(authorities);
+  assert.deepEqual(events, [{ validAfter: body.validAfter, relays: 2, signatures: 2 }]);
+  // A consensus that is refused publishes nothing.
+  await assert.rejects(fetchConsensus([{ url, identity: crypto.ed25519PublicKey(crypto.randomBytes(32)) }]), isAllium('ERR_BAD_SIGNATURE'));
+  assert.equal(events.length, 1);
 });
