@@ -9,7 +9,7 @@ import {
   summaryRejectsAll,
   type ExitPolicy,
 } from '../src/netdoc/exit-policy.js';
-import { CONSENSUS_METHOD, type ConsensusAuthority, type ConsensusBody, type ConsensusRelay } from '../src/netdoc/consensus.js';
+import { CONSENSUS_METHOD, MAX_CONSENSUS_LINE, type ConsensusAuthority, type ConsensusBody, type ConsensusRelay } from '../src/netdoc/consensus.js';
 import { AlliumError } from '../src/errors.js';
 import { formatParams, type RawParams } from '../src/netdoc/params.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
@@ -31,14 +31,20 @@ export interface BuildInput {
   params?: RawParams;
 }
 
-/** Checks configured network parameters against the `params` grammar (§8.5); throws AlliumError ERR_CONFIG. */
+/**
+ * Checks configured network parameters against the `params` grammar (§8.5)
+ * and the consensus line limit, so that publication cannot fail on them.
+ * Throws AlliumError ERR_CONFIG.
+ */
 export function checkParamsConfig(params: RawParams | undefined): void {
   if (params === undefined) return;
+  let line: string;
   try {
-    formatParams(params, 'authority params');
+    line = ['params', ...formatParams(params, 'authority params')].join(' ');
   } catch (cause) {
     throw new AlliumError('ERR_CONFIG', (cause as Error).message, { cause });
   }
+  if (line.length > MAX_CONSENSUS_LINE) throw new AlliumError('ERR_CONFIG', `authority params: the params line would be longer than ${MAX_CONSENSUS_LINE}`);
 }
 
 function ceilSeconds(ms: number): number {

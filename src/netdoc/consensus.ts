@@ -140,6 +140,8 @@ function checkKey(value: Uint8Array, len: number, name: string): void {
 /**
  * Encodes the signed part, up to and including `directory-footer\n`.
  * Authorities and relays are written sorted by identity; duplicates are refused.
+ * Throws DocumentError ERR_MALFORMED for a field the grammar cannot carry and
+ * ERR_OVERSIZED for a line over MAX_CONSENSUS_LINE.
  */
 export function encodeConsensusBody(body: ConsensusBody): string {
   checkTimes(body);
@@ -193,6 +195,7 @@ export function encodeConsensusBody(body: ConsensusBody): string {
     );
   });
   out.push(FOOTER);
+  if (out.some((l) => l.length > MAX_CONSENSUS_LINE)) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: a line longer than ${MAX_CONSENSUS_LINE}`);
   return out.map((l) => `${l}\n`).join('');
 }
 

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildConsensusBody, policyAllowsLoopback } from '../../directory/consensus-builder.js';
+import { buildConsensusBody, checkParamsConfig, policyAllowsLoopback } from '../../directory/consensus-builder.js';
 import { parseExitPolicy, formatSummary, TESTNET_EXIT_POLICY_LINES, DEFAULT_EXIT_POLICY_LINES } from '../../src/netdoc/exit-policy.js';
-import { encodeConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
+import { CONSENSUS_METHOD, encodeConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
+import { AlliumError } from '../../src/errors.js';
 import { crypto } from '../../src/crypto/crypto.js';
 import { makeDescriptor, relayKeys, seedOf, T0 } from '../netdoc/helpers.js';
 
@@ -54,4 +55,23 @@ test('loopback exits get the Exit flag only when the authority allows it', () =>
   const testnet = build([{ n: 1, bw: 1e6, policy: TESTNET_EXIT_POLICY_LINES }, { n: 2, bw: 1e6, policy: loopOnly }], true);
   assert.deepEqual(testnet.relays.map((r) => r.flags.includes('Exit')), [true, true]);
   assert.deepEqual(testnet.relays.map((r) => formatSummary(r.exitSummary)), ['accept 1-65535', 'accept 1-65535']);
+});
+
+test('method and params: method 1, configured params written as given, none by default; bad config refused', () => {
+  const plain = build([]);
+  assert.equal(plain.consensusMethod, CONSENSUS_METHOD);
+  assert.equal(plain.rawParams?.size, 0);
+  const params = new Map([['circwindow', 5], ['future-knob', 9]]);
+  const body = buildConsensusBody({ now: T0, freshMs: 1000, lifetimeMs: 60_000, authorities: [auth], exitsAllowLoopback: false, running: [], params });
+  const text = encodeConsensus(body, [seedOf(250)]);
+  assert.match(text, /\nconsensus-method 1\n/);
+  assert.match(text, /\nparams circwindow=5 future-knob=9\n/);
+  const c = verifyConsensus(text, [auth.identity], T0);
+  assert.equal(c.params.circwindow, 100); // clamped by the reader, not the writer
+  assert.equal(c.rawParams.get('future-knob'), 9);
+  checkParamsConfig(undefined);
+  checkParamsConfig(params);
+  for (const bad of [new Map([['bad key', 1]]), new Map([['circwindow', 0.5]]), new Map(Array.from({ length: 600 }, (_, i) => [`key${i}`, i]))]) {
+    assert.throws(() => checkParamsConfig(bad), (e: unknown) => e instanceof AlliumError && e.code === 'ERR_CONFIG');
+  }
 });
