@@ -1,16 +1,27 @@
 /**
  * Fuzz the document parsers (src/netdoc/): relay descriptors, the consensus
- * and exit policies. Random text, valid documents with mutations (characters,
- * numbers, times, words, duplicated / removed / swapped lines, truncation at
- * every length) must parse or throw an AlliumError (DocumentError); valid
- * documents round-trip. Seeded and deterministic.
+ * (with its method and params lines), network parameters and exit policies.
+ * Random text, valid documents with mutations (characters, numbers, times,
+ * words, duplicated / removed / swapped lines, truncation at every length)
+ * must parse or throw an AlliumError (DocumentError); valid documents
+ * round-trip, also with unknown lines inserted where §8.1 allows them.
+ * Seeded and deterministic.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { concat, utf8 } from '../../src/bytes.js';
 import { crypto } from '../../src/crypto/crypto.js';
 import { LINK_CERT_CONTEXT, encodeDescriptor, parseDescriptor, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
-import { CONSENSUS_FLAGS, encodeConsensus, parseConsensus, verifyConsensus, type ConsensusBody, type ConsensusRelay } from '../../src/netdoc/consensus.js';
+import {
+  CONSENSUS_FLAGS,
+  encodeConsensus,
+  parseConsensus,
+  signConsensusBody,
+  verifyConsensus,
+  type ConsensusBody,
+  type ConsensusRelay,
+} from '../../src/netdoc/consensus.js';
+import { formatParams, INT32_MAX, INT32_MIN, networkParams, PARAM_TABLE, parseParams, type KnownParam } from '../../src/netdoc/params.js';
 import {
   exitPolicyAllows,
   exitPolicyAllowsPort,
@@ -32,6 +43,67 @@ import { Rng, describeText, expectTyped, mutateText, outcomes, randomText } from
 
 const T0 = Date.UTC(2030, 0, 2, 3, 4, 5);
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const KNOWN_PARAMS = Object.keys(PARAM_TABLE) as KnownParam[];
+
+/** A well-formed line with a keyword no parser knows (§8.1). */
+function unknownLine(rng: Rng): string {
+  const keyword = rng.pick([
+    'contact',
+    'family',
+    'X-Future-9',
+    'k'.repeat(64),
+    `${rng.pick([...ALNUM])}${Array.from({ length: rng.int(20) }, () => rng.pick([...ALNUM, '-'])).join('')}`,
+  ]);
+  const args = Array.from({ length: rng.int(4) }, () => randomText(rng, 12).replace(/[\s\x00-\x1f\x7f-\xff]/g, '') || 'x');
+  return [keyword, ...args].join(' ');
+}
+
+/** A line that looks unknown but is not well formed, so it may never be skipped. */
+function badUnknownLine(rng: Rng): string {
+  return rng.pick(['_x 1', '@annotation', '-----BEGIN X-----', 'foo_bar', 'foo  x', 'foo x ', `${'k'.repeat(65)} x`, ' foo']);
+}
+
+/** Inserts `line` before line index `at` of `text`. */
+function insertLine(text: string, at: number, line: string): string {
+  const lines = text.split('\n');
+  lines.splice(at, 0, line);
+  return lines.join('\n');
+}
+
+/** Positions where a descriptor may carry an unknown line: after line 0, before `signature`, not among the rules. */
+function descriptorSlots(text: string): number[] {
+  const lines = text.split('\n');
+  const e = lines.findIndex((l) => l.startsWith('exit-policy '));
+  const n = Number(lines[e]!.split(' ')[1]);
+  return [...Array.from({ length: e }, (_, i) => i + 1), e + n + 1];
+}
+
+/** Positions where a consensus may carry an unknown line: after line 0, up to `directory-footer`. */
+function consensusSlots(text: string): number[] {
+  const footer = text.split('\n').indexOf('directory-footer');
+  return Array.from({ length: footer }, (_, i) => i + 1);
+}
+
+/** Re-signs a consensus whose body was edited, with the given authority seeds. */
+function resignConsensus(text: string, seeds: Uint8Array[]): string {
+  const end = text.indexOf('\ndirectory-footer\n') + '\ndirectory-footer\n'.length;
+  const body = text.slice(0, end);
+  return body + seeds.map((s) => signConsensusBody(body, s)).join('');
+}
+
+/** Re-signs a descriptor whose body was edited. */
+function resignDescriptor(text: string, seed: Uint8Array): string {
+  const at = text.lastIndexOf('signature ');
+  const body = text.slice(0, at);
+  return `${body}signature ${b64(crypto.ed25519Sign(seed, utf8(body)))}\n`;
+}
+
+function randomParams(rng: Rng): Map<string, number> {
+  const keys = new Set<string>();
+  for (let i = rng.int(6); i > 0; i--) keys.add(rng.bool(0.7) ? rng.pick(KNOWN_PARAMS) : `${rng.pick([...ALNUM])}${nickname(rng)}`);
+  const value = () => rng.pick([0, 1, -1, 100, 1000, 1001, 255, 256, INT32_MIN, INT32_MAX, rng.int(2 ** 32) - 2 ** 31]);
+  return new Map([...keys].map((k) => [k, value()]));
+}
 
 function nickname(rng: Rng): string {
   return Array.from({ length: rng.range(1, 19) }, () => rng.pick([...ALNUM])).join('');
@@ -160,6 +232,27 @@ test('fuzz relay descriptors: parseDescriptor on random and mutated text; round 
     const k = keys[i % keys.length]!;
     return encodeDescriptor(randomDescriptor(rng, k, i < 3 ? 3 : 20), k.seed);
   });
+  // Unknown lines where §8.1 allows them: the same descriptor, still signed, with another digest.
+  for (let i = 0; i < 200; i++) {
+    const j = rng.int(12);
+    const k = keys[j % keys.length]!;
+    const base = texts[j]!;
+    let text = base;
+    for (let n = rng.range(1, 3); n > 0; n--) text = insertLine(text, rng.pick(descriptorSlots(text)), unknownLine(rng));
+    text = resignDescriptor(text, k.seed);
+    assert.deepEqual(parseDescriptor(text).descriptor, parseDescriptor(base).descriptor, describeText(text));
+    if (i < 4) texts.push(text);
+    // A malformed would-be unknown line, or a well-formed one among the rules or after the signature, is refused.
+    const lines = base.split('\n');
+    const e = lines.findIndex((l) => l.startsWith('exit-policy '));
+    for (const bad of [
+      insertLine(base, rng.pick(descriptorSlots(base)), badUnknownLine(rng)),
+      insertLine(base, e + 1 + rng.int(Number(lines[e]!.split(' ')[1])), unknownLine(rng)),
+    ]) {
+      assert.throws(() => parseDescriptor(resignDescriptor(bad, k.seed)), { code: 'ERR_MALFORMED' }, describeText(bad));
+    }
+    assert.throws(() => parseDescriptor(`${base}${unknownLine(rng)}\n`), { code: 'ERR_MALFORMED' });
+  }
   const tally = outcomes();
   const parse = (text: string, kind: string) =>
     expectTyped(() => parseDescriptor(text, rng.bool() ? { now: T0 } : {}), () => `parseDescriptor on ${kind} ${describeText(text)}`, tally);
@@ -204,6 +297,8 @@ function randomConsensusBody(rng: Rng, authKeys: Keys[], relayPool: Keys[], maxR
     exitSummary: randomSummary(rng),
   }));
   return {
+    consensusMethod: rng.pick([1, 1, 1, 2, 33, INT32_MAX]),
+    rawParams: randomParams(rng),
     validAfter,
     freshUntil,
     validUntil,
@@ -223,6 +318,28 @@ test('fuzz consensus: parseConsensus / verifyConsensus on random and mutated tex
     const signers = auths.slice(0, rng.range(1, 3));
     return encodeConsensus(randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, i < 2 ? 1 : 8), signers.map((s) => s.seed));
   });
+  // Unknown lines where §8.1 allows them (header and router entries): same consensus, signatures still verify.
+  const seeds = auths.map((a) => a.seed);
+  for (let i = 0; i < 150; i++) {
+    const base = texts[rng.int(8)]!;
+    let text = base;
+    for (let n = rng.range(1, 4); n > 0; n--) text = insertLine(text, rng.pick(consensusSlots(text)), unknownLine(rng));
+    text = resignConsensus(text, seeds);
+    const want = parseConsensus(base);
+    const got = verifyConsensus(text, trusted, want.validAfter);
+    assert.deepEqual(
+      [got.consensusMethod, got.rawParams, got.params, got.authorities, got.relays],
+      [want.consensusMethod, want.rawParams, want.params, want.authorities, want.relays],
+      describeText(text),
+    );
+    if (i < 4) texts.push(text);
+    const bad = insertLine(base, rng.pick(consensusSlots(base)), badUnknownLine(rng));
+    assert.throws(() => parseConsensus(resignConsensus(bad, seeds)), { code: 'ERR_MALFORMED' }, describeText(bad));
+    // After the footer (among or after the signatures) nothing unknown may stand.
+    const footer = base.split('\n').indexOf('directory-footer');
+    const after = insertLine(base, rng.range(footer + 1, base.split('\n').length - 1), unknownLine(rng));
+    assert.throws(() => parseConsensus(after), { code: 'ERR_MALFORMED' }, describeText(after));
+  }
   const tally = outcomes();
   const bodies = texts.map((t) => parseConsensus(t).bodyText);
   const both = (text: string, kind: string) => {
@@ -244,9 +361,18 @@ test('fuzz consensus: parseConsensus / verifyConsensus on random and mutated tex
     const parsed = parseConsensus(text);
     const expected = { ...body, authorities: byIdentity(body.authorities), relays: byIdentity(body.relays) };
     assert.deepEqual(
-      { validAfter: parsed.validAfter, freshUntil: parsed.freshUntil, validUntil: parsed.validUntil, authorities: parsed.authorities, relays: parsed.relays },
-      expected,
+      {
+        consensusMethod: parsed.consensusMethod,
+        rawParams: parsed.rawParams,
+        validAfter: parsed.validAfter,
+        freshUntil: parsed.freshUntil,
+        validUntil: parsed.validUntil,
+        authorities: parsed.authorities,
+        relays: parsed.relays,
+      },
+      { ...expected, rawParams: new Map([...body.rawParams!].sort(([a], [b]) => (a < b ? -1 : 1))) },
     );
+    assert.deepEqual(parsed.params, networkParams(body.rawParams!));
     assert.deepEqual(parsed.signatures.map((s) => s.identity), signers.map((s) => s.identity));
     const verified = verifyConsensus(text, trusted, body.validAfter);
     assert.deepEqual(verified.relays, expected.relays);
@@ -298,4 +424,26 @@ test('regression: times past 9999-12-31 23:59:59 are a DocumentError, not a Rang
   const auth = relayKeys(rng);
   const c = encodeConsensus(randomConsensusBody(rng, [auth], [], 0), [auth.seed]).replace(/^valid-until .*$/m, 'valid-until 9999-99-99 99:99:99');
   assert.throws(() => parseConsensus(c), { name: 'DocumentError', code: 'ERR_MALFORMED' });
+});
+
+test('fuzz params lines: parseParams on random and mutated pairs; clamped values stay in bounds; canonical round trip', () => {
+  const rng = new Rng(0xd0c00006);
+  const tally = outcomes();
+  const lines = Array.from({ length: 30 }, () => ['params', ...formatParams(randomParams(rng), 'fuzz')].join(' '));
+  lines.push('params', 'params circwindow=1000', `params a=${INT32_MIN} b=${INT32_MAX}`);
+  for (let i = 0; i < 4000; i++) {
+    const line = rng.bool(0.1) ? `params ${randomText(rng, 80).replace(/\n/g, '')}` : mutateText(rng, rng.pick(lines)).split('\n')[0]!;
+    const args = line.split(' ').slice(1);
+    const raw = expectTyped(() => parseParams(args, 'fuzz'), () => `parseParams(${describeText(line)})`, tally);
+    if (raw === undefined) continue;
+    // Accepted lines are canonical: writing them again gives the same pairs.
+    assert.deepEqual(formatParams(raw, 'fuzz'), args, line);
+    const params = networkParams(raw);
+    for (const key of KNOWN_PARAMS) {
+      const spec = PARAM_TABLE[key];
+      assert.ok(params[key] >= spec.min && params[key] <= spec.max, `${key}=${params[key]} from ${line}`);
+      if (!raw.has(key)) assert.equal(params[key], spec.default);
+    }
+  }
+  assert.ok(tally.ok > 500 && tally.rejected > 500, JSON.stringify(tally));
 });
