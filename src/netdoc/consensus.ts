@@ -14,15 +14,15 @@ import {
   b64,
   compareBytes,
   formatTime,
-  LineCursor,
   malformedDoc,
+  openDocument,
   parseAddress,
   parseNickname,
   parsePortNumber,
   parseTime,
   parseUint,
-  splitDocument,
   unb64,
+  type DocumentType,
 } from './text.js';
 import { MAX_BANDWIDTH } from './descriptor.js';
 import { formatParams, networkParams, parseParams, type NetworkParams, type RawParams } from './params.js';
@@ -92,23 +92,29 @@ export const MAX_CONSENSUS_METHOD_VALUE = 0x7fff_ffff;
 const WHAT = 'consensus';
 const FOOTER = 'directory-footer';
 const SIGNATURE = 'directory-signature';
-/** Every keyword of the consensus (§8.4); any other keyword is an unknown line. */
-const KEYWORDS: ReadonlySet<string> = new Set([
-  'consensus-method',
-  'valid-after',
-  'fresh-until',
-  'valid-until',
-  'params',
-  'authority',
-  'r',
-  'k',
-  'd',
-  's',
-  'w',
-  'p',
-  FOOTER,
-  SIGNATURE,
-]);
+/** Framing and known keywords of the consensus (§8.4); any other keyword is an unknown line. */
+const CONSENSUS: DocumentType = {
+  what: WHAT,
+  typeLine: CONSENSUS_TYPE_LINE,
+  maxBytes: MAX_CONSENSUS_BYTES,
+  maxLine: MAX_CONSENSUS_LINE,
+  keywords: new Set([
+    'consensus-method',
+    'valid-after',
+    'fresh-until',
+    'valid-until',
+    'params',
+    'authority',
+    'r',
+    'k',
+    'd',
+    's',
+    'w',
+    'p',
+    FOOTER,
+    SIGNATURE,
+  ]),
+};
 
 function checkMethod(method: number): number {
   if (!Number.isInteger(method) || method < 1 || method > MAX_CONSENSUS_METHOD_VALUE) {
@@ -221,9 +227,7 @@ export function encodeConsensus(body: ConsensusBody, signerSeeds: Uint8Array[]):
  * cover them). Throws DocumentError ERR_MALFORMED / ERR_OVERSIZED.
  */
 export function parseConsensus(text: string): Consensus & { bodyText: string } {
-  const { lines, offsets } = splitDocument(text, WHAT, MAX_CONSENSUS_BYTES, MAX_CONSENSUS_LINE);
-  const c = new LineCursor(lines, WHAT, KEYWORDS);
-  if (c.takeLine() !== CONSENSUS_TYPE_LINE) throw malformedDoc(WHAT, `first line must be "${CONSENSUS_TYPE_LINE}"`);
+  const c = openDocument(text, CONSENSUS);
   const consensusMethod = checkMethod(parseUint(c.take('consensus-method', 1)[0]!, MAX_CONSENSUS_METHOD_VALUE, WHAT));
   const validAfter = parseTime(c.take('valid-after', 2).join(' '), WHAT);
   const freshUntil = parseTime(c.take('fresh-until', 2).join(' '), WHAT);
@@ -273,10 +277,8 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
     if (prev !== undefined && compareBytes(prev.identity, r.identity) >= 0) throw malformedDoc(WHAT, 'relays not sorted by identity or repeated');
     relays.push(r);
   }
-  c.skipUnknown();
-  const footerIndex = c.index;
   c.take(FOOTER, 0);
-  const bodyEnd = offsets[footerIndex]! + FOOTER.length + 1;
+  const bodyEnd = c.offset;
 
   // Nothing after the footer is signed, so nothing unknown may stand there.
   c.forbidUnknown();

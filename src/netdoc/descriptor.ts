@@ -12,15 +12,15 @@ import { formatExitPolicy, parseExitRule, MAX_EXIT_POLICY_RULES, type ExitPolicy
 import {
   b64,
   formatTime,
-  LineCursor,
   malformedDoc,
+  openDocument,
   parseAddress,
   parseNickname,
   parsePortNumber,
   parseTime,
   parseUint,
-  splitDocument,
   unb64,
+  type DocumentType,
 } from './text.js';
 
 export interface RelayDescriptor {
@@ -58,22 +58,28 @@ export const DESCRIPTOR_MAX_FUTURE_MS = 3600_000;
 
 const WHAT = 'relay descriptor';
 const SIGNATURE = 'signature';
-/** Every keyword of the descriptor (§8.2); any other keyword is an unknown line. */
-const KEYWORDS: ReadonlySet<string> = new Set([
-  'nickname',
-  'identity',
-  'link-key',
-  'link-cert',
-  'ntor-onion-key',
-  'address',
-  'bandwidth',
-  'platform',
-  'published',
-  'exit-policy',
-  'accept',
-  'reject',
-  SIGNATURE,
-]);
+/** Framing and known keywords of the descriptor (§8.2); any other keyword is an unknown line. */
+const DESCRIPTOR: DocumentType = {
+  what: WHAT,
+  typeLine: DESCRIPTOR_TYPE_LINE,
+  maxBytes: MAX_DESCRIPTOR_BYTES,
+  maxLine: MAX_DESCRIPTOR_LINE,
+  keywords: new Set([
+    'nickname',
+    'identity',
+    'link-key',
+    'link-cert',
+    'ntor-onion-key',
+    'address',
+    'bandwidth',
+    'platform',
+    'published',
+    'exit-policy',
+    'accept',
+    'reject',
+    SIGNATURE,
+  ]),
+};
 
 /** Checks a link certificate against the identity and link key it should bind. */
 export function linkCertValid(cert: Uint8Array, identity: Uint8Array, linkKey: Uint8Array): boolean {
@@ -155,9 +161,7 @@ export interface ParseDescriptorOptions {
  * Throws DocumentError: ERR_MALFORMED, ERR_OVERSIZED, ERR_BAD_SIGNATURE, ERR_DOCUMENT.
  */
 export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {}): { descriptor: RelayDescriptor; digest: Uint8Array } {
-  const { lines, offsets } = splitDocument(text, WHAT, MAX_DESCRIPTOR_BYTES, MAX_DESCRIPTOR_LINE);
-  const c = new LineCursor(lines, WHAT, KEYWORDS);
-  if (c.takeLine() !== DESCRIPTOR_TYPE_LINE) throw malformedDoc(WHAT, `first line must be "${DESCRIPTOR_TYPE_LINE}"`);
+  const c = openDocument(text, DESCRIPTOR);
   const nickname = parseNickname(c.take('nickname', 1)[0]!, WHAT);
   const identity = unb64(c.take('identity', 1)[0]!, `${WHAT} identity`, 32);
   const linkKey = unb64(c.take('link-key', 1)[0]!, `${WHAT} link-key`, 32);
@@ -179,11 +183,10 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
     rules.push(parseExitRule(c.takeLine()));
   }
   c.skipUnknown();
-  const sigLine = c.index;
+  const signedLength = c.offset;
   const signature = unb64(c.take(SIGNATURE, 1)[0]!, `${WHAT} signature`, 64);
   if (!c.done) throw malformedDoc(WHAT, `unexpected line after signature`);
 
-  const signedLength = offsets[sigLine]!;
   if (!crypto.ed25519Verify(identity, utf8(text.slice(0, signedLength)), signature)) {
     throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: self-signature does not verify`);
   }

@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the line-oriented document grammar (docs/protocol.md §8.1):
  * strict unpadded base64, UTC times with whole seconds, dotted-quad IPv4,
- * ports and integers, and a line cursor that enforces keyword order.
+ * ports and integers, the framing every document type shares (`openDocument`)
+ * and a line cursor that enforces keyword order and the unknown-line rule.
  */
 import { DocumentError } from '../errors.js';
 import { parseIPv4 } from './exit-policy.js';
@@ -103,6 +104,29 @@ export function splitDocument(text: string, what: string, maxBytes: number, maxL
   return { lines, offsets };
 }
 
+/** How one document type is framed (§8.1): its first line, its limits and its known keywords. */
+export interface DocumentType {
+  /** Name used in error messages ("relay descriptor", "consensus"). */
+  readonly what: string;
+  /** The exact first line, e.g. `@type allium-consensus 1`. */
+  readonly typeLine: string;
+  readonly maxBytes: number;
+  readonly maxLine: number;
+  /** Every keyword the type lists; any other keyword is an unknown line. */
+  readonly keywords: ReadonlySet<string>;
+}
+
+/**
+ * Splits `text` as `splitDocument` does, checks its first line, and returns a
+ * cursor on the second line. Throws DocumentError ERR_MALFORMED / ERR_OVERSIZED.
+ */
+export function openDocument(text: string, type: DocumentType): LineCursor {
+  const { lines, offsets } = splitDocument(text, type.what, type.maxBytes, type.maxLine);
+  const c = new LineCursor(lines, [...offsets, text.length], type.what, type.keywords);
+  if (c.takeLine() !== type.typeLine) throw malformedDoc(type.what, `first line must be "${type.typeLine}"`);
+  return c;
+}
+
 /**
  * Grammar of a keyword that a parser does not know (§8.1): an ASCII letter or
  * digit, then up to 63 letters, digits or `-`. `@` annotations and object
@@ -128,13 +152,16 @@ function keywordOf(line: string): string {
  */
 export class LineCursor {
   readonly #lines: string[];
+  readonly #offsets: readonly number[];
   readonly #what: string;
   readonly #known: ReadonlySet<string>;
   #unknownAllowed = true;
   #at = 0;
 
-  constructor(lines: string[], what: string, known: ReadonlySet<string>) {
+  /** `offsets[i]` is where line i starts in the text; one more entry holds the text's length. */
+  constructor(lines: string[], offsets: readonly number[], what: string, known: ReadonlySet<string>) {
     this.#lines = lines;
+    this.#offsets = offsets;
     this.#what = what;
     this.#known = known;
   }
@@ -142,6 +169,11 @@ export class LineCursor {
   /** Index of the next line (0-based). */
   get index(): number {
     return this.#at;
+  }
+
+  /** Where the next line starts in the text: the length of everything taken so far. */
+  get offset(): number {
+    return this.#offsets[this.#at]!;
   }
 
   /** No lines left (unknown lines are not skipped here). */
