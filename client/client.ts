@@ -47,7 +47,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
 
   const refresh = async (): Promise<void> => {
     try {
-      consensus = await fetchConsensus(config.authorities);
+      consensus = await fetchConsensus(config.authorities, Date.now, consensus);
     } catch (error) {
       log('consensus fetch failed: %s', (error as Error).message);
     }

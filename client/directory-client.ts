@@ -2,12 +2,12 @@
  * Fetching the consensus (docs/protocol.md §9): ask each configured authority
  * in turn, accept gzip, cap the body before and after decompression, and
  * trust the document only if a majority of the configured authorities signed it.
- * Publishes `allium:consensus` for each consensus it accepts.
+ * Publishes `allium:consensus` when it accepts a consensus other than the one in use.
  */
 import { dirRequest } from '../src/dirclient/http.js';
 import { AlliumError, DocumentError } from '../src/errors.js';
 import { publish } from '../src/events.js';
-import { MAX_CONSENSUS_BYTES, verifyConsensus, type VerifiedConsensus } from '../src/netdoc/consensus.js';
+import { MAX_CONSENSUS_BYTES, verifyConsensus, type Consensus, type VerifiedConsensus } from '../src/netdoc/consensus.js';
 
 export interface AuthorityRef {
   url: string;
@@ -28,9 +28,15 @@ function decodeText(body: Uint8Array): string {
 /**
  * Fetch and verify the consensus from the first authority that serves a valid
  * one (§8.4 verification against all of `authorities`). Rejects with the last
- * authority's AlliumError if none does.
+ * authority's AlliumError if none does. `current` is the consensus in use, if
+ * any: `allium:consensus` is published only when the accepted one has another
+ * valid-after time (a refetch of the same consensus is not news).
  */
-export async function fetchConsensus(authorities: AuthorityRef[], now: () => number = Date.now): Promise<VerifiedConsensus> {
+export async function fetchConsensus(
+  authorities: AuthorityRef[],
+  now: () => number = Date.now,
+  current: Consensus | null = null,
+): Promise<VerifiedConsensus> {
   const trusted = authorities.map((a) => a.identity);
   let lastError: unknown = new AlliumError('ERR_CONFIG', 'no authorities configured');
   for (const authority of authorities) {
@@ -42,6 +48,7 @@ export async function fetchConsensus(authorities: AuthorityRef[], now: () => num
         acceptGzip: true,
       });
       const consensus = verifyConsensus(decodeText(body), trusted, now());
+      if (current?.validAfter === consensus.validAfter) return consensus;
       publish('allium:consensus', () => ({
         validAfter: consensus.validAfter,
         relays: consensus.relays.length,

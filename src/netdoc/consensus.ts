@@ -83,10 +83,8 @@ export const MAX_SIGNATURES = 64;
 export const CONSENSUS_FLAGS = ['Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid'] as const;
 export type ConsensusFlag = (typeof CONSENSUS_FLAGS)[number];
 
-/** The consensus method a version-1 authority writes. */
+/** The consensus method a version-1 authority writes (the highest it supports). A client accepts any method ≥ 1 (§8.4). */
 export const CONSENSUS_METHOD = 1;
-/** Methods this code knows. A client accepts any method ≥ 1 (§8.4); this is for authorities. */
-export const SUPPORTED_CONSENSUS_METHODS: readonly number[] = [1];
 export const MAX_CONSENSUS_METHOD_VALUE = 0x7fff_ffff;
 
 const WHAT = 'consensus';

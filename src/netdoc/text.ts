@@ -132,7 +132,7 @@ export function openDocument(text: string, type: DocumentType): LineCursor {
  * digit, then up to 63 letters, digits or `-`. `@` annotations and object
  * lines (`-----BEGIN ...`) are not keywords, so they never count as unknown.
  */
-export const UNKNOWN_KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const UNKNOWN_KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 function keywordOf(line: string): string {
   const sp = line.indexOf(' ');

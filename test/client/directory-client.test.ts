@@ -94,7 +94,7 @@ test('the next authority is tried when one fails', async (t) => {
   assert.equal(consensus.relays.length, 0);
 });
 
-test('allium:consensus fires once per accepted consensus, with its time, relay count and verified signatures', async (t) => {
+test('allium:consensus fires when a new consensus is accepted, with its time, relay count and verified signatures', async (t) => {
   const seeds = [crypto.randomBytes(32), crypto.randomBytes(32), crypto.randomBytes(32)];
   const ids = seeds.map((s) => crypto.ed25519PublicKey(s));
   const now = Date.now();
@@ -125,8 +125,11 @@ test('allium:consensus fires once per accepted consensus, with its time, relay c
   const unsubscribe = subscribe('allium:consensus', (e) => events.push(e));
   t.after(unsubscribe);
   const authorities = ids.map((identity) => ({ url, identity }));
-  await fetchConsensus(authorities);
+  const first = await fetchConsensus(authorities);
   assert.deepEqual(events, [{ validAfter: body.validAfter, relays: 2, signatures: 2 }]);
+  // Fetching the same consensus again while it is in use is not a new one.
+  await fetchConsensus(authorities, Date.now, first);
+  assert.equal(events.length, 1);
   // A consensus that is refused publishes nothing.
   await assert.rejects(fetchConsensus([{ url, identity: crypto.ed25519PublicKey(crypto.randomBytes(32)) }]), isAllium('ERR_BAD_SIGNATURE'));
   assert.equal(events.length, 1);
