@@ -35,7 +35,7 @@ export interface ConsensusRelay {
   linkKey: Uint8Array;
   ntorOnionKey: Uint8Array;
   descriptorDigest: Uint8Array;
-  /** Sorted, distinct, each one of CONSENSUS_FLAGS. */
+  /** Sorted (ASCII), distinct keywords; CONSENSUS_FLAGS are the ones Allium reads, others are kept and ignored. */
   flags: string[];
   bandwidth: number;
   exitSummary: ExitSummary;
@@ -79,7 +79,7 @@ export const MAX_CONSENSUS_BYTES = 1024 * 1024;
 export const MAX_CONSENSUS_LINE = 4096;
 export const MAX_AUTHORITIES = 32;
 export const MAX_SIGNATURES = 64;
-/** Allowed flags, in the (ASCII) order they appear on an `s` line. */
+/** The flags Allium assigns and reads today, in ASCII order; a consensus may carry others (§8.4). */
 export const CONSENSUS_FLAGS = ['Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid'] as const;
 export type ConsensusFlag = (typeof CONSENSUS_FLAGS)[number];
 
@@ -121,14 +121,30 @@ function checkMethod(method: number): number {
   return method;
 }
 
+/** A flag is a keyword (§8.1); flags this code does not know are kept and mean nothing to it. */
+const FLAG = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+
+/** Flags must be keywords in strictly ascending ASCII order; unknown ones are allowed so new flags can be added (§8.4). */
 function checkFlags(flags: readonly string[]): void {
-  let last = -1;
+  let last = '';
   for (const f of flags) {
-    const i = (CONSENSUS_FLAGS as readonly string[]).indexOf(f);
-    if (i < 0) throw malformedDoc(WHAT, `unknown flag ${JSON.stringify(f.slice(0, 20))}`);
-    if (i <= last) throw malformedDoc(WHAT, 'flags not sorted or repeated');
-    last = i;
+    if (!FLAG.test(f)) throw malformedDoc(WHAT, `bad flag ${JSON.stringify(f.slice(0, 20))}`);
+    if (last !== '' && f <= last) throw malformedDoc(WHAT, 'flags not sorted or repeated');
+    last = f;
   }
+}
+
+/** `w bandwidth=N [key=N ...]`: bandwidth first; later keys are for future use and ignored here (§8.4). */
+function parseWeightLine(args: readonly string[]): number {
+  const [first, ...rest] = args;
+  if (first === undefined || !first.startsWith('bandwidth=')) throw malformedDoc(WHAT, 'w line must start with "bandwidth=N"');
+  for (const item of rest) {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || !FLAG.test(item.slice(0, eq)) || !/^\d{1,10}$/.test(item.slice(eq + 1))) {
+      throw malformedDoc(WHAT, `bad w item ${JSON.stringify(item.slice(0, 20))}`);
+    }
+  }
+  return parseUint(first.slice('bandwidth='.length), MAX_BANDWIDTH, WHAT);
 }
 
 function checkTimes(b: { validAfter: number; freshUntil: number; validUntil: number }): void {
@@ -256,8 +272,7 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
     const digest = c.take('d', 1)[0]!;
     const flags = c.take('s');
     checkFlags(flags);
-    const w = c.take('w', 1)[0]!;
-    if (!w.startsWith('bandwidth=')) throw malformedDoc(WHAT, 'w line must be "w bandwidth=N"');
+    const bandwidth = parseWeightLine(c.take('w'));
     const summaryText = c.takeRest('p');
     const r: ConsensusRelay = {
       nickname: parseNickname(nick, WHAT),
@@ -268,7 +283,7 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
       ntorOnionKey: unb64(nk, `${WHAT} ntor key`, 32),
       descriptorDigest: unb64(digest, `${WHAT} descriptor digest`, 32),
       flags,
-      bandwidth: parseUint(w.slice('bandwidth='.length), MAX_BANDWIDTH, WHAT),
+      bandwidth,
       exitSummary: parseSummary(summaryText),
     };
     const prev = relays[relays.length - 1];

@@ -142,7 +142,11 @@ test('grammar violations are malformed', () => {
     ['p accept 80,443\n', 'p allow 80\n'],
     ['s Exit Fast Guard Running Valid', 's Fast Exit Guard Running Valid'],
     ['s Exit Fast Guard Running Valid', 's Exit Exit Fast Guard Running Valid'],
-    ['s Exit Fast Guard Running Valid', 's BadExit Exit Fast Guard Running Valid'],
+    ['s Exit Fast Guard Running Valid', 's Exit Fast Guard Running Valid_x'],
+    ['s Exit Fast Guard Running Valid', 's Exit Fast Guard Running Valid Stable'],
+    ['\nw bandwidth=1000\n', '\nw Measured=5 bandwidth=1000\n'],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=1000 Measured=x\n'],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=1000 =5\n'],
     ['s Exit Fast Guard Running Valid', 's  Exit'],
     [`${r1}\n`, ''],
     [`${r1}\n`, `${r1}\n${r1}\n`],
@@ -176,7 +180,7 @@ test('grammar violations are malformed', () => {
 test('encode refuses duplicates and bad fields', () => {
   assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1), relay(1)] }), code('ERR_MALFORMED'));
   assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { flags: ['Valid', 'Exit'] })] }), code('ERR_MALFORMED'));
-  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { flags: ['Bogus'] })] }), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { flags: ['Bo gus'] })] }), code('ERR_MALFORMED'));
   assert.throws(() => encodeConsensusBody({ ...body, authorities: [] }), code('ERR_MALFORMED'));
   assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { orPort: 0 })] }), code('ERR_MALFORMED'));
   assert.throws(() => encodeConsensusBody({ ...body, relays: [relay(1, { descriptorDigest: new Uint8Array(31) })] }), code('ERR_MALFORMED'));
@@ -244,6 +248,18 @@ test('unknown lines (§8.1): skipped in the header and inside router entries; si
   }
   // Adding an unknown line to a signed consensus breaks its signatures.
   assert.throws(() => verifyConsensus(one.replace('params\n', 'params\nfoo\n'), [authIds[0]!], T0), code('ERR_BAD_SIGNATURE'));
+});
+
+test('unknown flags and w items (§8.4): kept or ignored, so authorities can add them without breaking clients', () => {
+  const text = editOne('s Exit Fast Guard Running Valid\nw bandwidth=1000\n', 's BadExit Exit Fast Guard HSDir Running Valid\nw bandwidth=1000 Measured=700 Unmeasured=1\n');
+  const c = verifyConsensus(text, [authIds[0]!], T0);
+  const edited = c.relays.find((r) => r.nickname === 'r1')!;
+  assert.deepEqual(edited.flags, ['BadExit', 'Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Valid']);
+  assert.equal(edited.bandwidth, 1000);
+  const others = (relays: readonly ConsensusRelay[]) => relays.filter((r) => r.nickname !== 'r1');
+  assert.deepEqual(others(c.relays), others(parseConsensus(one).relays));
+  // What the parser kept, the encoder writes back the same way.
+  assert.ok(encodeConsensusBody({ ...body, relays: c.relays }).includes('\ns BadExit Exit Fast Guard HSDir Running Valid\n'));
 });
 
 test('unknown lines (§8.1): refused before the first line, after the footer, among signatures, or when not a well-formed line', () => {
