@@ -10,6 +10,7 @@ import {
 } from '../src/netdoc/exit-policy.js';
 import type { ConsensusAuthority, ConsensusBody, ConsensusRelay } from '../src/netdoc/consensus.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { formatIp } from '../src/net/address.js';
 
 /** With fewer Running relays than this, every Running relay is a Guard. */
 export const SMALL_NETWORK_GUARD_THRESHOLD = 8;
@@ -37,8 +38,8 @@ export function policyAllowsLoopback(policy: ExitPolicy): boolean {
   for (const rule of policy) {
     ports.add(rule.portMin);
     if (rule.portMax < 65535) ports.add(rule.portMax + 1);
-    if (rule.action === 'accept' && rule.address.kind === 'ipv4' && rule.address.bytes[0] === 127) {
-      addresses.add(Array.from(rule.address.bytes).join('.'));
+    if (rule.action === 'accept' && rule.address.kind === 'prefix' && rule.address.prefix.family === 4 && rule.address.prefix.bytes[0] === 127) {
+      addresses.add(formatIp(rule.address.prefix));
     }
   }
   for (const address of addresses) for (const port of ports) if (exitPolicyAllows(policy, address, port)) return true;

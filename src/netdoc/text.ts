@@ -4,7 +4,7 @@
  * ports and integers, and a line cursor that enforces keyword order.
  */
 import { DocumentError } from '../errors.js';
-import { parseIPv4 } from './exit-policy.js';
+import { parseIPv4 } from '../net/address.js';
 
 export function malformedDoc(what: string, message: string): DocumentError {
   return new DocumentError('ERR_MALFORMED', `${what}: ${message}`);
