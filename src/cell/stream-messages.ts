@@ -52,7 +52,8 @@ export function decodeBegin(data: Uint8Array): BeginBody {
 export function encodeConnected(address: string | null, ttl = 300): Uint8Array {
   if (address === null) return new Uint8Array(0);
   const v4 = parseIPv4(address);
-  if (v4 !== null) {
+  // 0.0.0.0 cannot be written: a zero IPv4 field announces the IPv6 form.
+  if (v4 !== null && v4.some((b) => b !== 0)) {
     const out = new Uint8Array(8);
     out.set(v4);
     new DataView(out.buffer).setUint32(4, ttl);
