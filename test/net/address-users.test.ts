@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import { InvalidArgumentError } from 'commander';
 import { AlliumError, DecodeError, DocumentError } from '../../src/errors.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { exitPolicyAllows, formatExitRule, parseExitPolicy, parseExitRule, parseSummary } from '../../src/netdoc/exit-policy.js';
+import { exitPolicyAllows, formatExitRule, parseExitPolicy, parseExitRule } from '../../src/netdoc/exit-policy.js';
 import { parseAddress } from '../../src/netdoc/text.js';
 import { decodeRequest, encodeRequest } from '../../client/socks/messages.js';
 import { decodeExtend2, encodeExtend2, specifiersToTarget, targetToSpecifiers } from '../../src/cell/extend2.js';
 import { decodeBegin, decodeConnected, encodeBegin, encodeConnected } from '../../src/cell/stream-messages.js';
 import { parseIPv4 as parseIPv4Option } from '../../cli/options.js';
 import { choosePath } from '../../client/path-selection.js';
-import type { ConsensusRelay } from '../../src/netdoc/consensus.js';
+import { ALL_PORTS, consensusRelay } from '../support/consensus-relay.js';
 import { formatIp, parseIp, unmapIPv4 } from '../../src/net/address.js';
 import { ADDRESS_TABLE, SAME_NETWORK_TABLE, type AddressCase } from './address-table.js';
 
@@ -115,22 +115,11 @@ test('document addresses and CLI options: IPv4 only', () => {
 });
 
 test('path selection: no two hops in the same network', () => {
-  const relay = (nickname: string, address: string, flags: string[], summary: string): ConsensusRelay => ({
-    nickname,
-    identity: crypto.randomBytes(32),
-    address,
-    orPort: 9001,
-    linkKey: crypto.randomBytes(32),
-    ntorOnionKey: crypto.randomBytes(32),
-    descriptorDigest: crypto.randomBytes(32),
-    flags: [...flags, 'Running', 'Valid'].sort(),
-    bandwidth: 1000,
-    exitSummary: parseSummary(summary),
-  });
+  const RV = ['Running', 'Valid'];
   for (const [a, b, same] of SAME_NETWORK_TABLE) {
-    const guard = relay('guard', a, ['Guard'], 'reject 1-65535');
-    const exit = relay('exit', b, ['Exit'], 'accept 1-65535');
-    const middle = relay('middle', '192.0.2.1', [], 'reject 1-65535');
+    const guard = consensusRelay('guard', a, ['Guard', ...RV]);
+    const exit = consensusRelay('exit', b, ['Exit', ...RV], 1000, ALL_PORTS);
+    const middle = consensusRelay('middle', '192.0.2.1', RV);
     if (same) {
       assert.throws(() => choosePath([guard, exit, middle], 80), (e: unknown) => e instanceof AlliumError && e.code === 'ERR_NO_PATH', `${a} ~ ${b}`);
     } else {
