@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { hex } from '../src/bytes.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { parseIPv4, parseMs, parseNickname, parsePath, parsePort } from './options.js';
+import { nodeOptions, parseMs } from './options.js';
 
 /** How long the authority waits for one relay's link handshake. */
 const PROBE_TIMEOUT_MS = 5_000;
@@ -24,13 +24,11 @@ interface AuthorityOptions {
 }
 
 export function registerAuthorityCommand(program: Command): void {
-  program
-    .command('authority')
-    .description('run a directory authority')
-    .requiredOption('--nickname <name>', 'authority nickname (1-19 letters or digits)', parseNickname)
-    .requiredOption('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath)
-    .option('--address <ipv4>', 'IPv4 address to listen on', parseIPv4, '127.0.0.1')
-    .option('--port <port>', 'TCP port for the directory HTTP server (0 = any free port)', parsePort, 0)
+  nodeOptions(program.command('authority').description('run a directory authority'), {
+    role: 'authority',
+    address: 'IPv4 address to listen on',
+    port: 'TCP port for the directory HTTP server (0 = any free port)',
+  })
     .option('--voting-interval <ms>', 'milliseconds between consensus publications', parseMs(100), 60_000)
     .option('--consensus-lifetime <ms>', 'how long each consensus stays valid (default: 3 voting intervals, at least 60000)', parseMs(100))
     .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false)

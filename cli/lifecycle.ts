@@ -1,10 +1,11 @@
 /**
  * Process lifecycle shared by the role commands: the one machine-readable
- * `up` line on stdout, human progress on stderr, and a clean shutdown on
- * SIGINT, SIGTERM or the end of stdin (when stdin is a pipe, so a role
- * spawned by `allium testnet` dies with its parent).
+ * `up` line on stdout (./testnet-events.ts), human progress on stderr, and a
+ * clean shutdown on SIGINT, SIGTERM or the end of stdin (when stdin is a
+ * pipe, so a role spawned by `allium testnet` dies with its parent).
  */
 import { fstatSync } from 'node:fs';
+import { formatEventLine, type NodeInfo } from './testnet-events.js';
 
 /** Upper bound on a role's close() during shutdown. */
 const CLOSE_TIMEOUT_MS = 5_000;
@@ -14,9 +15,9 @@ export function say(role: string, message: string): void {
   process.stderr.write(`[allium ${role}] ${message}\n`);
 }
 
-/** The one machine-readable line a role prints once it is up. */
-export function printUp(fields: Record<string, string | number | boolean>): void {
-  process.stdout.write(`${JSON.stringify({ event: 'up', ...fields })}\n`);
+/** The one machine-readable line a role prints once it is up (./testnet-events.ts). */
+export function printUp(node: NodeInfo): void {
+  process.stdout.write(`${formatEventLine({ event: 'up', ...node })}\n`);
 }
 
 /** True when fd 0 is a pipe or socket: its end means the parent is gone. */

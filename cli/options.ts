@@ -3,9 +3,9 @@
  * InvalidArgumentError, so a bad value becomes "error: option '--port <port>'
  * argument '70000' is invalid. <reason>" on stderr and a non-zero exit.
  */
-import { isIPv4 } from 'node:net';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { fromHex } from '../src/bytes.js';
+import { formatIPv4, parseIPv4 as parseIPv4Bytes } from '../src/net/address.js';
 import type { AuthorityRef } from '../relay/relay.js';
 
 /** Length of an Ed25519 identity key, in bytes. */
@@ -25,10 +25,11 @@ export function parsePort(value: string): number {
   return n;
 }
 
-/** A dotted-quad IPv4 address. */
+/** A dotted-quad IPv4 address, with the verdict of src/net/address.ts (no leading zeros, octets 0-255). */
 export function parseIPv4(value: string): string {
-  if (!isIPv4(value)) throw new InvalidArgumentError('Not an IPv4 address (expected e.g. 127.0.0.1).');
-  return value;
+  const bytes = parseIPv4Bytes(value);
+  if (bytes === null) throw new InvalidArgumentError('Not an IPv4 address (expected e.g. 127.0.0.1: four numbers 0-255, no leading zeros).');
+  return formatIPv4(bytes);
 }
 
 /** A duration in milliseconds, at least `min`. */
@@ -78,6 +79,18 @@ export function parseAuthorityRef(value: string): AuthorityRef {
     throw new InvalidArgumentError(`Identity must be ${IDENTITY_BYTES * 2} hex digits.`);
   }
   return { url: url.origin, identity: fromHex(idText) };
+}
+
+/**
+ * The options every long-running node (authority, relay) has: `--nickname`,
+ * `--data-dir` (where its keys live), `--address` and `--port`. Returns `command`.
+ */
+export function nodeOptions(command: Command, what: { role: string; address: string; port: string }): Command {
+  return command
+    .requiredOption('--nickname <name>', `${what.role} nickname (1-19 letters or digits)`, parseNickname)
+    .requiredOption('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath)
+    .option('--address <ipv4>', what.address, parseIPv4, '127.0.0.1')
+    .option('--port <port>', what.port, parsePort, 0);
 }
 
 /** Commander reducer for repeatable options. */

@@ -7,11 +7,12 @@
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
  * log file under the testnet's data directory.
  *
- * stdout carries only machine-readable lines: one `{"event":"node",…}` JSON
- * line per node, then exactly one line starting with `ready`. Human progress
- * goes to stderr. On SIGINT/SIGTERM, the end of stdin (when it is a pipe), or
- * any child dying, every child is stopped by PID (SIGTERM, then SIGKILL after
- * a grace period); the process's own 'exit' SIGKILLs any child still alive.
+ * stdout carries only machine-readable lines (./testnet-events.ts): one
+ * `{"event":"node",…}` JSON line per node, then exactly one `ready` line.
+ * Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
+ * it is a pipe), or any child dying, every child is stopped by PID (SIGTERM,
+ * then SIGKILL after a grace period); the process's own 'exit' SIGKILLs any
+ * child still alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -20,6 +21,11 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
+import { formatEventLine, formatReadyLine, parseEventLine, type NodeInfo, type TestnetEvent } from './testnet-events.js';
+
+type Role = NodeInfo['role'];
+/** The `up` line of a role. */
+type UpEvent<R extends Role> = Extract<NodeInfo, { role: R }> & { event: 'up' };
 
 export interface TestnetOptions {
   relays: number;
@@ -47,27 +53,16 @@ const LOG_TAIL_BYTES = 2_000;
 
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
-interface UpLine {
-  event: 'up';
-  role: string;
-  nickname?: string;
-  address?: string;
-  port?: number;
-  identity?: string;
-  url?: string;
-  socks?: string;
-  exit?: boolean;
-}
-
 class NodeProcess {
   readonly child: ChildProcess;
-  readonly up: Promise<UpLine>;
+  /** The node's `up` line (its role checked). */
+  readonly up: Promise<UpEvent<Role>>;
   readonly exited: Promise<void>;
   #logFd: number | null;
 
   constructor(
     readonly nickname: string,
-    readonly role: string,
+    readonly role: Role,
     readonly dir: string,
     readonly logPath: string,
     args: string[],
@@ -85,9 +80,9 @@ class NodeProcess {
     });
     this.child.stdin?.on('error', () => {});
     this.exited = new Promise((resolveExit) => this.child.once('exit', () => resolveExit()));
-    let resolveUp: (line: UpLine) => void = () => {};
+    let resolveUp: (line: UpEvent<Role>) => void = () => {};
     let rejectUp: (error: Error) => void = () => {};
-    this.up = new Promise<UpLine>((res, rej) => {
+    this.up = new Promise<UpEvent<Role>>((res, rej) => {
       resolveUp = res;
       rejectUp = rej;
     });
@@ -96,13 +91,15 @@ class NodeProcess {
     const lines = createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
     lines.on('line', (line) => {
       this.log(`${line}\n`);
-      if (!line.startsWith('{')) return;
+      let event: TestnetEvent | null;
       try {
-        const parsed = JSON.parse(line) as Partial<UpLine>;
-        if (parsed.event === 'up') resolveUp(parsed as UpLine);
-      } catch {
-        // not ours
+        event = parseEventLine(line);
+      } catch (error) {
+        rejectUp(new Error(`${nickname}: ${describeError(error)}`));
+        return;
       }
+      if (event?.event === 'up' && event.role === role) resolveUp(event);
+      else if (event !== null) rejectUp(new Error(`${nickname}: unexpected line ${line.slice(0, 200)}`));
     });
     this.child.once('exit', (code, signal) => {
       rejectUp(new Error(`${nickname} exited before it was up (${signal ?? `code ${code}`}); see ${logPath}`));
@@ -165,6 +162,7 @@ function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** One machine-readable line on stdout (./testnet-events.ts). */
 function emit(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -226,7 +224,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     void shutdown(ready ? 0 : 1, why);
   });
 
-  const spawnNode = (nickname: string, role: string, args: string[]): NodeProcess => {
+  const spawnNode = (nickname: string, role: Role, args: string[]): NodeProcess => {
     const dir = join(dataDir, nickname);
     // The client keeps no state; its directory holds only its log.
     const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
@@ -236,9 +234,12 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   };
 
   const deadline = started + opts.startTimeoutMs;
-  const waitUp = async (node: NodeProcess): Promise<UpLine> => {
+  const waitUp = async <R extends Role>(node: NodeProcess, role: R): Promise<UpEvent<R>> => {
     try {
-      return await withDeadline(node.up, deadline, `${node.nickname} to come up`);
+      const up = await withDeadline(node.up, deadline, `${node.nickname} to come up`);
+      // NodeProcess resolves `up` only with a line of its own role.
+      if (up.role !== role) throw new Error(`${node.nickname}: up line of a ${up.role}`);
+      return up as UpEvent<R>;
     } catch (error) {
       return shutdown(1, `${describeError(error)}; the end of ${node.logPath}:`, node.tail().trimEnd());
     }
@@ -254,12 +255,9 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     '--voting-interval', String(opts.votingIntervalMs),
     '--exits-allow-loopback',
   ]);
-  const authUp = await waitUp(authority);
-  if (authUp.url === undefined || authUp.identity === undefined) {
-    return shutdown(1, 'the authority printed an up line without url/identity');
-  }
+  const authUp = await waitUp(authority, 'authority');
   progress(`authority auth1 up at ${authUp.url}`);
-  emit(JSON.stringify({ event: 'node', role: 'authority', nickname: 'auth1', address: authUp.address, port: authUp.port, identity: authUp.identity, url: authUp.url }));
+  emit(formatEventLine({ ...authUp, event: 'node' }));
   const authorityRef = `${authUp.url}#${authUp.identity}`;
 
   // 2. The relays, all at once.
@@ -272,15 +270,13 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     relays.push(spawnNode(nickname, 'relay', args));
   }
   progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
-  const relayUps: UpLine[] = [];
+  const relayUps: UpEvent<'relay'>[] = [];
   for (const relay of relays) {
-    const up = await waitUp(relay);
+    const up = await waitUp(relay, 'relay');
     relayUps.push(up);
-    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit === true ? ' (exit)' : ''}`);
+    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
   }
-  for (const up of relayUps) {
-    emit(JSON.stringify({ event: 'node', role: 'relay', nickname: up.nickname, address: up.address, port: up.port, identity: up.identity, exit: up.exit === true }));
-  }
+  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
 
   // 3. The client; its up line means a 3-hop circuit is built.
   const client = spawnNode('client', 'client', [
@@ -290,13 +286,13 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
   ]);
   progress('client started; waiting for the consensus and a 3-hop circuit');
-  const clientUp = await waitUp(client);
-  const socks = clientUp.socks ?? `${clientUp.address}:${clientUp.port}`;
-  emit(JSON.stringify({ event: 'node', role: 'client', nickname: 'client', address: clientUp.address, port: clientUp.port, socks }));
+  const clientUp = await waitUp(client, 'client');
+  const socks = clientUp.socks;
+  emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
 
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  emit(`ready socks5h://${socks} (authority ${authUp.url}, ${opts.relays} relays, ${opts.exits} exits, logs in ${dataDir})`);
+  emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
   process.stderr.write(
     `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
       `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,

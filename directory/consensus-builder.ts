@@ -13,6 +13,7 @@ import { CONSENSUS_METHOD, MAX_CONSENSUS_LINE, type ConsensusAuthority, type Con
 import { AlliumError } from '../src/errors.js';
 import { formatParams, type RawParams } from '../src/netdoc/params.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { formatIp } from '../src/net/address.js';
 
 /** With fewer Running relays than this, every Running relay is a Guard. */
 export const SMALL_NETWORK_GUARD_THRESHOLD = 8;
@@ -58,8 +59,8 @@ export function policyAllowsLoopback(policy: ExitPolicy): boolean {
   for (const rule of policy) {
     ports.add(rule.portMin);
     if (rule.portMax < 65535) ports.add(rule.portMax + 1);
-    if (rule.action === 'accept' && rule.address.kind === 'ipv4' && rule.address.bytes[0] === 127) {
-      addresses.add(Array.from(rule.address.bytes).join('.'));
+    if (rule.action === 'accept' && rule.address.kind === 'prefix' && rule.address.prefix.family === 4 && rule.address.prefix.bytes[0] === 127) {
+      addresses.add(formatIp(rule.address.prefix));
     }
   }
   for (const address of addresses) for (const port of ports) if (exitPolicyAllows(policy, address, port)) return true;

@@ -5,9 +5,10 @@
  *   <dataDir>/consensus                     the last published consensus
  * Directories are created 0700; files are replaced atomically (write, rename).
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlliumError } from '../src/errors.js';
+import { loadOrCreateSecret } from '../src/key-file.js';
 
 export const IDENTITY_KEY_FILE = 'authority_identity_key';
 
@@ -29,18 +30,9 @@ export class DataDir {
     chmodSync(this.keysDir, 0o700);
   }
 
-  /** The authority's identity seed, created (0600) if missing. */
+  /** The authority's identity seed, created (0600) if missing (src/key-file.ts). */
   loadOrCreateIdentitySeed(create: () => Uint8Array): Uint8Array {
-    const path = join(this.keysDir, IDENTITY_KEY_FILE);
-    if (existsSync(path)) {
-      const bytes = new Uint8Array(readFileSync(path));
-      if (bytes.length !== 32) throw new AlliumError('ERR_CONFIG', `key file ${path}: expected 32 bytes, found ${bytes.length}`);
-      return bytes;
-    }
-    const seed = create();
-    writeFileSync(path, seed, { mode: 0o600, flag: 'wx' });
-    chmodSync(path, 0o600);
-    return seed;
+    return loadOrCreateSecret(join(this.keysDir, IDENTITY_KEY_FILE), create);
   }
 
   #writeAtomic(path: string, text: string): void {

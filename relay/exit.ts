@@ -4,7 +4,7 @@
  * address → CONNECTED, then bytes both ways through the stream Duplex with
  * backpressure; END on either side closes both.
  */
-import { connect, isIP, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { debuglog } from 'node:util';
 import { EndReason } from '../src/cell/reasons.js';
@@ -12,6 +12,7 @@ import { RelayCommand } from '../src/cell/relay-cell.js';
 import { encodeConnected, type BeginBody } from '../src/cell/stream-messages.js';
 import { exitPolicyAllows, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { StreamEndedError } from '../src/errors.js';
+import { parseIp } from '../src/net/address.js';
 import type { RelayCircuit } from './relay-circuit.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 
@@ -51,7 +52,7 @@ function reasonForError(error: NodeJS.ErrnoException): number {
 }
 
 async function resolve(host: string): Promise<string> {
-  if (isIP(host) !== 0) return host;
+  if (parseIp(host) !== null) return host;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(Object.assign(new Error('resolve timeout'), { code: 'ETIMEDOUT' })), RESOLVE_TIMEOUT_MS);
@@ -96,7 +97,7 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
 }
 
 function open(config: ExitConfig, stream: RelayStream, streamId: number, address: string, port: number, circuit: RelayCircuit): void {
-  const family = isIP(address);
+  const family = parseIp(address)?.family;
   const socket: Socket = connect({
     host: address,
     port,

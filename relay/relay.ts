@@ -10,6 +10,7 @@ import { debuglog } from 'node:util';
 import { Channel } from '../src/link/channel.js';
 import { signLinkCertificate } from '../src/link/link-handshake.js';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
+import { DEFAULT_EXIT_POLICY_LINES, NON_EXIT_POLICY_LINES } from '../src/netdoc/default-policies.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { AlliumError } from '../src/errors.js';
 import type { ExtendTarget } from '../src/cell/extend2.js';
@@ -50,15 +51,11 @@ export interface RelayHandle {
   close(): Promise<void>;
 }
 
-/** Ports Tor's default exit policy rejects (mail, file sharing, Windows networking). */
-export const DEFAULT_REJECTED_PORTS = ['25', '119', '135-139', '445', '563', '1214', '4661-4666', '6346-6429', '6699', '6881-6999'];
-export const DEFAULT_EXIT_POLICY = [...DEFAULT_REJECTED_PORTS.map((p) => `reject *:${p}`), 'reject private:*', 'accept *:*'];
-export const NON_EXIT_POLICY = ['reject *:*'];
 const MAX_CONNECTIONS = 4096;
 
 export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const keys = loadRelayKeys(config.dataDir);
-  const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY : NON_EXIT_POLICY);
+  const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
   const linkCert = signLinkCertificate(keys.identity.seed, keys.linkKey.public);
 

@@ -6,6 +6,12 @@ import { mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'n
 import { dirname } from 'node:path';
 import { AlliumError } from './errors.js';
 
+/**
+ * The 32-byte secret at `path`, or a new one from `create()` written there
+ * (mode 0600, parent directories 0700) when the file does not exist. The one
+ * key-file loader of relays and authorities. Throws AlliumError ERR_CONFIG
+ * for a file of another length; fs errors (permissions, a racing creator) pass through.
+ */
 export function loadOrCreateSecret(path: string, create: () => Uint8Array): Uint8Array {
   if (existsSync(path)) {
     const bytes = new Uint8Array(readFileSync(path));

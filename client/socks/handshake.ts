@@ -9,7 +9,7 @@
  * goes through as a string. docs/protocol.md.
  */
 import { AlliumError, DecodeError, ProtocolError, oversized } from '../../src/errors.js';
-import { SocksReply } from '../../src/cell/reasons.js';
+import { SocksReply } from './replies.js';
 import { concat } from '../../src/bytes.js';
 import {
   AuthMethod,

@@ -10,6 +10,7 @@
  * with `ERR_OVERSIZED` / `ERR_MALFORMED`. docs/protocol.md.
  */
 import { malformed, oversized } from '../../src/errors.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../src/net/address.js';
 
 export const SOCKS_VERSION = 0x05;
 /** RFC 1929 sub-negotiation version. */
@@ -160,12 +161,12 @@ export function decodeAuthReply(bytes: Uint8Array): Decoded<AuthReply> | null {
 export interface RequestMessage {
   command: number;
   addressType: AddressType;
-  /** Dotted quad, canonical IPv6 text (RFC 5952) or the domain exactly as sent. */
+  /** Dotted quad, canonical IPv6 text (RFC 5952, src/net/address.ts) or the domain exactly as sent. */
   host: string;
   port: number;
 }
 
-/** A reply: `reply` is an RFC 1928 REP code (src/cell/reasons.ts SocksReply). */
+/** A reply: `reply` is an RFC 1928 REP code (./replies.ts SocksReply). */
 export interface ReplyMessage {
   reply: number;
   addressType: AddressType;
@@ -216,14 +217,20 @@ function encodeCommandOrReply(
   let atyp: number;
   let addr: Uint8Array;
   switch (r.addressType) {
-    case 'ipv4':
+    case 'ipv4': {
       atyp = AddressTypeCode.IPV4;
-      addr = parseIPv4(r.host, what);
+      const bytes = parseIPv4(r.host);
+      if (bytes === null) throw malformed(`${what}: bad IPv4 address`);
+      addr = bytes;
       break;
-    case 'ipv6':
+    }
+    case 'ipv6': {
       atyp = AddressTypeCode.IPV6;
-      addr = parseIPv6(r.host, what);
+      const bytes = parseIPv6(r.host);
+      if (bytes === null) throw malformed(`${what}: bad IPv6 address`);
+      addr = bytes;
       break;
+    }
     case 'domain': {
       atyp = AddressTypeCode.DOMAIN;
       if (!/^[\x21-\x7e]*$/.test(r.host)) throw malformed(`${what}: domain has a non-printable character`);
@@ -287,7 +294,7 @@ function decodeCommandOrReply(bytes: Uint8Array, what: string): Decoded<Common> 
   const addr = bytes.subarray(addrStart, addrStart + addrLen);
   const host =
     addressType === 'ipv4'
-      ? Array.from(addr).join('.')
+      ? formatIPv4(addr)
       : addressType === 'ipv6'
         ? formatIPv6(addr)
         : Buffer.from(addr).toString('latin1');
@@ -320,83 +327,4 @@ function binaryField(text: string, what: string): Uint8Array {
   }
   if (text.length > 255) throw oversized(`${what}: longer than 255 bytes`);
   return new Uint8Array(Buffer.from(text, 'latin1'));
-}
-
-function parseIPv4(text: string, what: string): Uint8Array {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw malformed(`${what}: bad IPv4 address`);
-  const out = new Uint8Array(4);
-  parts.forEach((p, i) => {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) throw malformed(`${what}: bad IPv4 address`);
-    out[i] = Number(p);
-  });
-  return out;
-}
-
-/** Parse IPv6 text (with optional `::` and a trailing dotted quad) into 16 bytes. */
-export function parseIPv6(text: string, what = 'ipv6'): Uint8Array {
-  const bad = () => malformed(`${what}: bad IPv6 address`);
-  let s = text;
-  const lastColon = s.lastIndexOf(':');
-  if (lastColon >= 0 && s.slice(lastColon + 1).includes('.')) {
-    const v4 = parseIPv4(s.slice(lastColon + 1), what);
-    const hi = ((v4[0]! << 8) | v4[1]!).toString(16);
-    const lo = ((v4[2]! << 8) | v4[3]!).toString(16);
-    s = `${s.slice(0, lastColon + 1)}${hi}:${lo}`;
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) throw bad();
-  const parse = (h: string): number[] =>
-    h === ''
-      ? []
-      : h.split(':').map((g) => {
-          if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw bad();
-          return parseInt(g, 16);
-        });
-  const head = parse(halves[0]!);
-  const rest = halves.length === 2 ? parse(halves[1]!) : [];
-  const groups = head.length + rest.length;
-  let all: number[];
-  if (halves.length === 2) {
-    if (groups > 7) throw bad();
-    all = [...head, ...new Array<number>(8 - groups).fill(0), ...rest];
-  } else {
-    if (groups !== 8) throw bad();
-    all = head;
-  }
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >>> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
-/** Canonical IPv6 text (RFC 5952): lowercase, no leading zeros, longest zero run (≥2) as `::`. */
-export function formatIPv6(addr: Uint8Array): string {
-  if (addr.length !== 16) throw malformed('ipv6: expected 16 bytes');
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((addr[2 * i]! << 8) | addr[2 * i + 1]!);
-  // IPv4-mapped addresses keep their dotted tail (RFC 5952 §5).
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    return `::ffff:${addr[12]!}.${addr[13]!}.${addr[14]!}.${addr[15]!}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexes = g.map((x) => x.toString(16));
-  if (bestLen < 2) return hexes.join(':');
-  return `${hexes.slice(0, bestStart).join(':')}::${hexes.slice(bestStart + bestLen).join(':')}`;
 }

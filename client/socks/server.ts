@@ -10,7 +10,7 @@
 import net from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
-import { SocksReply, socksReplyForEnd } from '../../src/cell/reasons.js';
+import { SocksReply, socksReplyForEnd } from './replies.js';
 import { SocksServerHandshake, type SocksRequest } from './handshake.js';
 import { replyBytes } from './messages.js';
 

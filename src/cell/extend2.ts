@@ -11,6 +11,7 @@ import { Reader } from '../bytes.js';
 import { malformed, oversized } from '../errors.js';
 import { RELAY_DATA_LENGTH } from '../constants.js';
 import { encodeCreated2 } from './create2.js';
+import { formatIPv4, parseIPv4 } from '../net/address.js';
 
 export const LinkSpecifierType = {
   IPV4: 0,
@@ -108,7 +109,7 @@ export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
   if (!ipv4 || !identity || !linkKey) throw malformed('EXTEND2: needs an IPv4 address, an Ed25519 identity and a link key');
   const port = (ipv4[4]! << 8) | ipv4[5]!;
   if (port === 0) throw malformed('EXTEND2: port 0');
-  return { address: `${ipv4[0]}.${ipv4[1]}.${ipv4[2]}.${ipv4[3]}`, port, identity: new Uint8Array(identity), linkKey: new Uint8Array(linkKey) };
+  return { address: formatIPv4(ipv4.subarray(0, 4)), port, identity: new Uint8Array(identity), linkKey: new Uint8Array(linkKey) };
 }
 
 /** EXTENDED2 carries exactly a CREATED2 body: length (2) | handshake data. */
@@ -120,12 +121,4 @@ export function decodeExtended2(data: Uint8Array): Uint8Array {
   const hs = r.bytes(length);
   if (r.remaining !== 0) throw malformed('EXTENDED2: trailing bytes');
   return hs;
-}
-
-export function parseIPv4(text: string): number[] | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return null;
-  const octets = m.slice(1).map(Number);
-  if (octets.some((o) => o > 255)) return null;
-  return octets;
 }

@@ -1,7 +1,8 @@
 /**
  * END and DESTROY reasons, with Tor's numbers: the single source of truth for
- * reason codes on the wire, their names, and how the SOCKS server reports them.
- * docs/protocol.md §8.
+ * reason codes on the wire and their names. (How the SOCKS port reports an END
+ * reason is the SOCKS server's: client/socks/replies.ts.)
+ * docs/protocol.md §10.
  */
 
 export const EndReason = {
@@ -39,20 +40,6 @@ export const DestroyReason = {
 } as const;
 export type DestroyReason = (typeof DestroyReason)[keyof typeof DestroyReason];
 
-/** RFC 1928 reply codes. */
-export const SocksReply = {
-  SUCCEEDED: 0x00,
-  GENERAL_FAILURE: 0x01,
-  NOT_ALLOWED: 0x02,
-  NETWORK_UNREACHABLE: 0x03,
-  HOST_UNREACHABLE: 0x04,
-  CONNECTION_REFUSED: 0x05,
-  TTL_EXPIRED: 0x06,
-  COMMAND_NOT_SUPPORTED: 0x07,
-  ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
-} as const;
-export type SocksReply = (typeof SocksReply)[keyof typeof SocksReply];
-
 function nameOf(table: Record<string, number>, value: number): string {
   for (const [name, v] of Object.entries(table)) if (v === value) return name;
   return `UNKNOWN(${value})`;
@@ -64,22 +51,4 @@ export function endReasonName(reason: number): string {
 
 export function destroyReasonName(reason: number): string {
   return nameOf(DestroyReason, reason);
-}
-
-/** How the SOCKS server reports a stream that ended before CONNECTED. */
-export function socksReplyForEnd(reason: number): SocksReply {
-  switch (reason) {
-    case EndReason.RESOLVEFAILED:
-      return SocksReply.HOST_UNREACHABLE;
-    case EndReason.CONNECTREFUSED:
-      return SocksReply.CONNECTION_REFUSED;
-    case EndReason.EXITPOLICY:
-      return SocksReply.NOT_ALLOWED;
-    case EndReason.TIMEOUT:
-      return SocksReply.TTL_EXPIRED;
-    case EndReason.NOROUTE:
-      return SocksReply.NETWORK_UNREACHABLE;
-    default:
-      return SocksReply.GENERAL_FAILURE;
-  }
 }

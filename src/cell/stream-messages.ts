@@ -6,8 +6,7 @@
  */
 import { Reader } from '../bytes.js';
 import { malformed } from '../errors.js';
-import { parseIPv4 } from './extend2.js';
-import { isIPv6 } from 'node:net';
+import { formatIPv4, parseIPv4, parseIPv6 } from '../net/address.js';
 
 export interface BeginBody {
   host: string;
@@ -18,7 +17,7 @@ export interface BeginBody {
 const HOST_RE = /^[A-Za-z0-9._-]{1,255}$/;
 
 export function encodeBegin(body: BeginBody): Uint8Array {
-  const host = isIPv6(body.host) ? `[${body.host}]` : body.host;
+  const host = parseIPv6(body.host) !== null ? `[${body.host}]` : body.host;
   const text = new TextEncoder().encode(`${host}:${body.port}`);
   const out = new Uint8Array(text.length + 1 + 4);
   out.set(text);
@@ -43,7 +42,7 @@ export function decodeBegin(data: Uint8Array): BeginBody {
   if (port < 1 || port > 65535) throw malformed('BEGIN: port out of range');
   if (host.startsWith('[') && host.endsWith(']')) {
     host = host.slice(1, -1);
-    if (!isIPv6(host)) throw malformed('BEGIN: bad IPv6 address');
+    if (parseIPv6(host) === null) throw malformed('BEGIN: bad IPv6 address');
   } else if (!HOST_RE.test(host)) {
     throw malformed('BEGIN: bad hostname');
   }
@@ -53,7 +52,8 @@ export function decodeBegin(data: Uint8Array): BeginBody {
 export function encodeConnected(address: string | null, ttl = 300): Uint8Array {
   if (address === null) return new Uint8Array(0);
   const v4 = parseIPv4(address);
-  if (v4 !== null) {
+  // 0.0.0.0 cannot be written: a zero IPv4 field announces the IPv6 form.
+  if (v4 !== null && v4.some((b) => b !== 0)) {
     const out = new Uint8Array(8);
     out.set(v4);
     new DataView(out.buffer).setUint32(4, ttl);
@@ -68,7 +68,7 @@ export function decodeConnected(data: Uint8Array): { address: string | null } {
   const a = r.bytes(4);
   if (a.some((b) => b !== 0)) {
     r.u32();
-    return { address: `${a[0]}.${a[1]}.${a[2]}.${a[3]}` };
+    return { address: formatIPv4(a) };
   }
   const type = r.u8();
   if (type !== 6) throw malformed('CONNECTED: unknown address type');

@@ -6,14 +6,16 @@
  * Everything here is pure: no I/O, no clock.
  */
 import { DocumentError } from '../errors.js';
+import { formatIp, parseIp, unmapIPv4, type IpAddress } from '../net/address.js';
+import { isPrivateIp, parsePrefix, prefixContains, prefixIsLoopback, type IpPrefix } from '../net/prefix.js';
 
 export type ExitAction = 'accept' | 'reject';
 
 export type AddressPattern =
   | { readonly kind: 'any' }
   | { readonly kind: 'private' }
-  | { readonly kind: 'ipv4'; readonly bytes: Uint8Array; readonly bits: number }
-  | { readonly kind: 'ipv6'; readonly bytes: Uint8Array; readonly bits: number };
+  /** An IPv4 or IPv6 prefix (src/net/prefix.ts); a single address is a full-length prefix. */
+  | { readonly kind: 'prefix'; readonly prefix: IpPrefix };
 
 export interface ExitRule {
   readonly action: ExitAction;
@@ -35,187 +37,34 @@ export interface ExitSummary {
 export const MAX_EXIT_POLICY_RULES = 256;
 export const MAX_PORT = 65535;
 
-export const DEFAULT_EXIT_POLICY_LINES: readonly string[] = ['reject private:*', 'accept *:*'];
-export const NON_EXIT_POLICY_LINES: readonly string[] = ['reject private:*', 'reject *:*'];
-export const TESTNET_EXIT_POLICY_LINES: readonly string[] = ['accept 127.0.0.0/8:*', 'reject private:*', 'accept *:*'];
-
 function bad(message: string): DocumentError {
   return new DocumentError('ERR_MALFORMED', `exit policy: ${message}`);
 }
 
 // ---------------------------------------------------------------------------
-// Addresses
+// Addresses (src/net/)
 
-const DEC_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
-
-/** Strict dotted-quad IPv4 (no leading zeros) → 4 bytes, or null. */
-export function parseIPv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!DEC_OCTET.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
-  }
-  return out;
-}
-
-/** IPv6 text (RFC 4291 §2.2, with optional dotted-quad tail, no zone) → 16 bytes, or null. */
-export function parseIPv6(text: string): Uint8Array | null {
-  if (text.length === 0 || text.length > 45 || !/^[0-9A-Fa-f:.]+$/.test(text)) return null;
-  let head = text;
-  let v4: Uint8Array | null = null;
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.')) {
-    v4 = parseIPv4(text.slice(lastColon + 1));
-    if (v4 === null) return null;
-    head = text.slice(0, lastColon + 1);
-    // "::1.2.3.4" leaves "::"; "a:b::1.2.3.4" leaves "a:b::"; "a:b:c:d:e:f:1.2.3.4" leaves "a:…:f:".
-    if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1);
-  }
-  const groupsWanted = v4 === null ? 8 : 6;
-  const parseGroups = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const g of s.split(':')) {
-      if (!/^[0-9A-Fa-f]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  let groups: number[];
-  const dbl = head.indexOf('::');
-  if (dbl >= 0) {
-    if (head.indexOf('::', dbl + 1) >= 0) return null;
-    const left = parseGroups(head.slice(0, dbl));
-    const right = parseGroups(head.slice(dbl + 2));
-    if (left === null || right === null) return null;
-    const fill = groupsWanted - left.length - right.length;
-    if (fill < 1) return null;
-    groups = [...left, ...new Array<number>(fill).fill(0), ...right];
-  } else {
-    const all = parseGroups(head);
-    if (all === null || all.length !== groupsWanted) return null;
-    groups = all;
-  }
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  if (v4 !== null) out.set(v4, 12);
-  return out;
-}
-
-function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
-
-/** RFC 5952 canonical text of 16 bytes (longest zero run of ≥ 2 groups compressed). */
-function formatIPv6(b: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((b[2 * i]! << 8) | b[2 * i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexes = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hexes.join(':');
-  return `${hexes.slice(0, bestStart).join(':')}::${hexes.slice(bestStart + bestLen).join(':')}`;
-}
-
-function prefixMatch(addr: Uint8Array, net: Uint8Array, bits: number): boolean {
-  let i = 0;
-  for (; bits >= 8; bits -= 8, i++) if (addr[i] !== net[i]) return false;
-  if (bits === 0) return true;
-  const mask = (0xff << (8 - bits)) & 0xff;
-  return ((addr[i]! ^ net[i]!) & mask) === 0;
-}
-
-function maskOff(bytes: Uint8Array, bits: number): boolean {
-  // true when no host bits are set beyond the prefix
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, bits - 8 * i));
-    const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
-    if ((bytes[i]! & ~mask & 0xff) !== 0) return false;
-  }
-  return true;
-}
-
-const PRIVATE_V4: readonly [string, number][] = [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['100.64.0.0', 10],
-];
-const PRIVATE_V6: readonly [string, number][] = [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-];
-const PRIVATE_V4_NETS = PRIVATE_V4.map(([a, bits]) => [parseIPv4(a)!, bits] as const);
-const PRIVATE_V6_NETS = PRIVATE_V6.map(([a, bits]) => [parseIPv6(a)!, bits] as const);
-const V4_MAPPED_PREFIX = parseIPv6('::ffff:0:0')!;
-
-/** A parsed address: IPv4-mapped IPv6 (::ffff:a.b.c.d) is treated as the IPv4 address. */
-type Ip = { v: 4 | 6; bytes: Uint8Array };
-
-function parseIp(text: string): Ip | null {
-  const v4 = parseIPv4(text);
-  if (v4 !== null) return { v: 4, bytes: v4 };
-  const v6 = parseIPv6(text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text);
-  if (v6 === null) return null;
-  if (prefixMatch(v6, V4_MAPPED_PREFIX, 96)) return { v: 4, bytes: v6.slice(12) };
-  return { v: 6, bytes: v6 };
-}
-
-/** Whether `ip` (IPv4 or IPv6 text) is in one of the `private` ranges. Unparseable text counts as private. */
+/** Whether `ip` (IPv4 or IPv6 text, src/net/address.ts) is in one of the `private` ranges. Text that is not an address counts as private. */
 export function isPrivateAddress(ip: string): boolean {
   const parsed = parseIp(ip);
   return parsed === null ? true : isPrivateIp(parsed);
 }
 
-function isPrivateIp(ip: Ip): boolean {
-  const nets = ip.v === 4 ? PRIVATE_V4_NETS : PRIVATE_V6_NETS;
-  return nets.some(([net, bits]) => prefixMatch(ip.bytes, net, bits));
-}
-
-function patternMatches(p: AddressPattern, ip: Ip): boolean {
+/** `ip` is already unmapped (an IPv4-mapped IPv6 address is its IPv4 address). */
+function patternMatches(p: AddressPattern, ip: IpAddress): boolean {
   switch (p.kind) {
     case 'any':
       return true;
     case 'private':
       return isPrivateIp(ip);
-    case 'ipv4':
-      return ip.v === 4 && prefixMatch(ip.bytes, p.bytes, p.bits);
-    case 'ipv6':
-      return ip.v === 6 && prefixMatch(ip.bytes, p.bytes, p.bits);
+    case 'prefix':
+      return prefixContains(p.prefix, ip);
   }
 }
 
 /** Whether every address the pattern covers is loopback (127/8 or ::1). */
 function patternIsLoopback(p: AddressPattern): boolean {
-  if (p.kind === 'ipv4') return p.bits >= 8 && p.bytes[0] === 127;
-  if (p.kind === 'ipv6') return p.bits === 128 && prefixMatch(p.bytes, parseIPv6('::1')!, 128);
-  return false;
+  return p.kind === 'prefix' && prefixIsLoopback(p.prefix);
 }
 
 // ---------------------------------------------------------------------------
@@ -230,14 +79,7 @@ function parsePort(text: string): number {
   return n;
 }
 
-function parseBits(text: string, max: number): number {
-  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(text)) throw bad(`bad prefix length ${JSON.stringify(text)}`);
-  const n = Number(text);
-  if (n > max) throw bad(`prefix length ${n} exceeds ${max}`);
-  return n;
-}
-
-/** One rule: `accept|reject ADDR[/BITS]:PORT[-PORT]`, ADDR = `*`, `private`, IPv4, or `[IPv6]`. */
+/** One rule: `accept|reject ADDR[/BITS]:PORT[-PORT]`, ADDR = `*`, `private`, IPv4, or `[IPv6]` (src/net/prefix.ts parsePrefix). */
 export function parseExitRule(line: string): ExitRule {
   const m = /^(accept|reject) (\S+)$/.exec(line);
   if (m === null) throw bad(`bad rule ${JSON.stringify(line.slice(0, 80))}`);
@@ -270,23 +112,11 @@ export function parseExitRule(line: string): ExitRule {
   } else if (addrText === 'private') {
     address = { kind: 'private' };
   } else {
-    const slash = addrText.indexOf('/');
-    const host = slash < 0 ? addrText : addrText.slice(0, slash);
-    const bitsText = slash < 0 ? undefined : addrText.slice(slash + 1);
-    if (host.startsWith('[')) {
-      if (!host.endsWith(']')) throw bad(`bad IPv6 address ${JSON.stringify(host)}`);
-      const bytes = parseIPv6(host.slice(1, -1));
-      if (bytes === null) throw bad(`bad IPv6 address ${JSON.stringify(host)}`);
-      const bits = bitsText === undefined ? 128 : parseBits(bitsText, 128);
-      if (!maskOff(bytes, bits)) throw bad(`host bits set in ${addrText}`);
-      address = { kind: 'ipv6', bytes, bits };
-    } else {
-      const bytes = parseIPv4(host);
-      if (bytes === null) throw bad(`bad address ${JSON.stringify(host)}`);
-      const bits = bitsText === undefined ? 32 : parseBits(bitsText, 32);
-      if (!maskOff(bytes, bits)) throw bad(`host bits set in ${addrText}`);
-      address = { kind: 'ipv4', bytes, bits };
+    const prefix = parsePrefix(addrText, { ipv6: 'bracketed' });
+    if (prefix === null) {
+      throw bad(`bad address ${JSON.stringify(addrText.slice(0, 80))}: expected *, private, a.b.c.d[/bits] or [IPv6][/bits], no host bits set`);
     }
+    address = { kind: 'prefix', prefix };
   }
   return { action, address, portMin, portMax };
 }
@@ -300,12 +130,12 @@ export function formatExitRule(rule: ExitRule): string {
     case 'private':
       addr = 'private';
       break;
-    case 'ipv4':
-      addr = formatIPv4(rule.address.bytes) + (rule.address.bits === 32 ? '' : `/${rule.address.bits}`);
+    case 'prefix': {
+      const { prefix } = rule.address;
+      const text = formatIp(prefix);
+      addr = (prefix.family === 6 ? `[${text}]` : text) + (prefix.bits === prefix.bytes.length * 8 ? '' : `/${prefix.bits}`);
       break;
-    case 'ipv6':
-      addr = `[${formatIPv6(rule.address.bytes)}]` + (rule.address.bits === 128 ? '' : `/${rule.address.bits}`);
-      break;
+    }
   }
   const ports =
     rule.portMin === 1 && rule.portMax === MAX_PORT
@@ -332,9 +162,10 @@ export function exitPolicyAllows(policy: ExitPolicy, ip: string, port: number): 
   if (!Number.isInteger(port) || port < 1 || port > MAX_PORT) return false;
   const parsed = parseIp(ip);
   if (parsed === null) return false;
+  const destination = unmapIPv4(parsed);
   for (const rule of policy) {
     if (port < rule.portMin || port > rule.portMax) continue;
-    if (patternMatches(rule.address, parsed)) return rule.action === 'accept';
+    if (patternMatches(rule.address, destination)) return rule.action === 'accept';
   }
   return false;
 }

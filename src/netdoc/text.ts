@@ -5,7 +5,7 @@
  * and a line cursor that enforces keyword order and the unknown-line rule.
  */
 import { DocumentError } from '../errors.js';
-import { parseIPv4 } from './exit-policy.js';
+import { parseIPv4 } from '../net/address.js';
 
 export function malformedDoc(what: string, message: string): DocumentError {
   return new DocumentError('ERR_MALFORMED', `${what}: ${message}`);

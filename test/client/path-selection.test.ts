@@ -2,29 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { choosePath, exitsForPort, type RandomSource } from '../../client/path-selection.js';
 import type { ConsensusRelay } from '../../src/netdoc/consensus.js';
-import { parseSummary, summaryAllowsPort } from '../../src/netdoc/exit-policy.js';
+import { summaryAllowsPort } from '../../src/netdoc/exit-policy.js';
 import { AlliumError } from '../../src/errors.js';
-import { crypto } from '../../src/crypto/crypto.js';
+import { ALL_PORTS, consensusRelay } from '../support/consensus-relay.js';
 
 const noPath = (e: unknown) => e instanceof AlliumError && e.code === 'ERR_NO_PATH';
 
-const ALL_PORTS = 'accept 1-65535';
-const NO_PORTS = 'reject 1-65535';
-
-function relay(nickname: string, address: string, flags: string[], bandwidth = 1000, summary = NO_PORTS): ConsensusRelay {
-  return {
-    nickname,
-    identity: crypto.randomBytes(32),
-    address,
-    orPort: 9001,
-    linkKey: crypto.randomBytes(32),
-    ntorOnionKey: crypto.randomBytes(32),
-    descriptorDigest: crypto.randomBytes(32),
-    flags: [...flags].sort(),
-    bandwidth,
-    exitSummary: parseSummary(summary),
-  };
-}
+const relay = consensusRelay;
 
 /** Numerical Recipes LCG: a deterministic RandomSource in [0, 1). */
 function lcg(seed: number): RandomSource {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildConsensusBody, checkParamsConfig, policyAllowsLoopback } from '../../directory/consensus-builder.js';
-import { parseExitPolicy, formatSummary, TESTNET_EXIT_POLICY_LINES, DEFAULT_EXIT_POLICY_LINES } from '../../src/netdoc/exit-policy.js';
+import { parseExitPolicy, formatSummary } from '../../src/netdoc/exit-policy.js';
+import { TESTNET_EXIT_POLICY_LINES, DEFAULT_EXIT_POLICY_LINES } from '../../src/netdoc/default-policies.js';
 import { CONSENSUS_METHOD, encodeConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
 import { AlliumError } from '../../src/errors.js';
 import { crypto } from '../../src/crypto/crypto.js';
@@ -54,7 +55,9 @@ test('loopback exits get the Exit flag only when the authority allows it', () =>
   assert.deepEqual(strict.relays.map((r) => r.flags.includes('Exit')), [false, false]);
   const testnet = build([{ n: 1, bw: 1e6, policy: TESTNET_EXIT_POLICY_LINES }, { n: 2, bw: 1e6, policy: loopOnly }], true);
   assert.deepEqual(testnet.relays.map((r) => r.flags.includes('Exit')), [true, true]);
-  assert.deepEqual(testnet.relays.map((r) => formatSummary(r.exitSummary)), ['accept 1-65535', 'accept 1-65535']);
+  // The testnet default keeps Tor's rejected ports closed, loopback included.
+  const torPorts = 'reject 25,119,135-139,445,563,1214,4661-4666,6346-6429,6699,6881-6999';
+  assert.deepEqual(testnet.relays.map((r) => formatSummary(r.exitSummary)), [torPorts, 'accept 1-65535']);
 });
 
 test('method and params: method 1, configured params written as given, none by default; bad config refused', () => {

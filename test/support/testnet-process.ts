@@ -1,8 +1,8 @@
 /**
  * Runs `node dist/cli/main.js testnet --socks-port 0 --data-dir <tmp>` as one
  * child process for end-to-end tests and benchmarks, waits (bounded) for its
- * `ready` line, and tears it down with the test (t.after), also on failure.
- * If the network does not form in time, the error carries the tail of the
+ * `ready` line (stdout is read with cli/testnet-events.ts), and tears it down
+ * with the test (t.after), also on failure. If the network does not form in time, the error carries the tail of the
  * testnet's stderr and of every node's log. No side effects at import.
  */
 import { spawn } from 'node:child_process';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseEventLine, parseReadyLine, type ReadyLine } from '../../cli/testnet-events.js';
 
 /** dist/test/support/ → dist/cli/main.js */
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -133,30 +134,24 @@ export async function startTestnetProcess(
 
   const relays: TestnetRelay[] = [];
   let authorityIdentity = '';
-  const ready = new Promise<string>((resolve, reject) => {
+  const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
     lines.on('line', (line) => {
-      if (line.startsWith('ready')) {
-        resolve(line);
-        return;
-      }
-      if (!line.startsWith('{')) return;
       try {
-        const event = JSON.parse(line) as Record<string, unknown>;
-        if (event['event'] !== 'node') return;
-        if (event['role'] === 'relay') {
-          relays.push({
-            nickname: String(event['nickname']),
-            address: String(event['address']),
-            port: Number(event['port']),
-            identity: String(event['identity']),
-            exit: event['exit'] === true,
-          });
-        } else if (event['role'] === 'authority') {
-          authorityIdentity = String(event['identity']);
+        const fields = parseReadyLine(line);
+        if (fields !== null) {
+          resolve({ line, fields });
+          return;
         }
-      } catch {
-        // not a machine line
+        const event = parseEventLine(line);
+        if (event?.event !== 'node') return;
+        if (event.role === 'relay') {
+          relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
+        } else if (event.role === 'authority') {
+          authorityIdentity = event.identity;
+        }
+      } catch (error) {
+        reject(error as Error);
       }
     });
     child.once('exit', (code, signal) => reject(new Error(`testnet exited before ready (${signal ?? `code ${code}`})`)));
@@ -165,10 +160,12 @@ export async function startTestnetProcess(
   ready.catch(() => {});
 
   let readyLine: string;
+  let readyFields: ReadyLine;
   try {
     const outcome = await Promise.race([ready, delay(readyTimeoutMs).then(() => null)]);
     if (outcome === null) throw new Error(`testnet not ready within ${readyTimeoutMs} ms`);
-    readyLine = outcome;
+    readyLine = outcome.line;
+    readyFields = outcome.fields;
   } catch (error) {
     const logs = nodeLogTails(dataDir);
     const keptDir = ownDir && !keep ? '' : ` (data dir ${dataDir})`;
@@ -177,17 +174,11 @@ export async function startTestnetProcess(
       `${(error as Error).message}${keptDir}\n--- testnet stderr ---\n${stderr.slice(-TAIL_CHARS)}\n${logs}`,
     );
   }
-  const socks = /socks5h?:\/\/(127\.0\.0\.1):(\d+)/.exec(readyLine);
-  const authority = /authority (http:\/\/[^\s,)]+)/.exec(readyLine);
-  if (socks === null || authority === null) {
-    await stop();
-    throw new Error(`cannot parse the ready line: ${JSON.stringify(readyLine)}`);
-  }
 
   return {
-    socksHost: socks[1]!,
-    socksPort: Number(socks[2]),
-    authorityUrl: authority[1]!,
+    socksHost: readyFields.socksHost,
+    socksPort: readyFields.socksPort,
+    authorityUrl: readyFields.authorityUrl,
     authorityIdentity,
     dataDir,
     relays,

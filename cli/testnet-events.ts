@@ -1,0 +1,152 @@
+/**
+ * The machine-readable stdout lines of the roles and of `allium testnet`
+ * (docs/testnet.md), one typed definition shared by every writer and reader:
+ *
+ *   {"event":"up",...}     a role (authority, relay, client) is up: printed once by the role itself
+ *   {"event":"node",...}   the testnet reports one node it started
+ *   ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)
+ *                          the testnet has formed; always its last stdout line
+ *
+ * An event line is one JSON object with the fields of its role below, and
+ * nothing else; the `ready` line is plain text so a person can read it too.
+ */
+import { malformed } from '../src/errors.js';
+import { parseIPv4 } from '../src/net/address.js';
+
+export interface AuthorityNode {
+  role: 'authority';
+  nickname: string;
+  /** IPv4 address of its HTTP server. */
+  address: string;
+  port: number;
+  /** Ed25519 identity, 64 lowercase hex digits. */
+  identity: string;
+  /** `http://ADDRESS:PORT`. */
+  url: string;
+}
+
+export interface RelayNode {
+  role: 'relay';
+  nickname: string;
+  /** IPv4 address of its OR port. */
+  address: string;
+  port: number;
+  identity: string;
+  exit: boolean;
+}
+
+export interface ClientNode {
+  role: 'client';
+  /** Set in `node` lines (the testnet names its client), absent in the client's own `up` line. */
+  nickname?: string;
+  /** IPv4 address and port of the SOCKS5 listener. */
+  address: string;
+  port: number;
+  /** `ADDRESS:PORT` of the SOCKS5 listener. */
+  socks: string;
+}
+
+export type NodeInfo = AuthorityNode | RelayNode | ClientNode;
+
+/** `up`: printed by a role once it is up. `node`: printed by the testnet for each node. */
+export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & NodeInfo);
+
+/** The line for an event (no newline), fields in a fixed order. */
+export function formatEventLine(event: TestnetEvent): string {
+  const base = { event: event.event, role: event.role };
+  switch (event.role) {
+    case 'authority':
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, url: event.url });
+    case 'relay':
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
+    case 'client':
+      return JSON.stringify({
+        ...base,
+        ...(event.nickname !== undefined ? { nickname: event.nickname } : {}),
+        address: event.address,
+        port: event.port,
+        socks: event.socks,
+      });
+  }
+}
+
+const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
+const IDENTITY = /^[0-9a-f]{64}$/;
+const KEYS: Record<NodeInfo['role'], readonly string[]> = {
+  authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url'],
+  relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit'],
+  client: ['event', 'role', 'nickname', 'address', 'port', 'socks'],
+};
+
+function check(ok: boolean, line: string, what: string): void {
+  if (!ok) throw malformed(`testnet event line: ${what} in ${line.slice(0, 200)}`);
+}
+
+/**
+ * The event on `line`, or null when the line is not an event line (it does
+ * not start with `{`: a `ready` line, or anything else). A line that starts
+ * with `{` but is not a valid event — bad JSON, an unknown event or role, a
+ * missing, extra or ill-typed field — throws a DecodeError (ERR_MALFORMED):
+ * role stdout carries nothing else, so such a line is a bug, not noise.
+ */
+export function parseEventLine(line: string): TestnetEvent | null {
+  if (!line.startsWith('{')) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw malformed(`testnet event line: not JSON: ${line.slice(0, 200)}`);
+  }
+  check(typeof value === 'object' && value !== null && !Array.isArray(value), line, 'not an object');
+  const o = value as Record<string, unknown>;
+  check(o['event'] === 'up' || o['event'] === 'node', line, 'unknown event');
+  const role = o['role'];
+  check(role === 'authority' || role === 'relay' || role === 'client', line, 'unknown role');
+  const allowed = KEYS[role as NodeInfo['role']];
+  for (const key of Object.keys(o)) check(allowed.includes(key), line, `unexpected field ${JSON.stringify(key)}`);
+  const nickname = o['nickname'];
+  if (role === 'client') check(nickname === undefined || (typeof nickname === 'string' && NICKNAME.test(nickname)), line, 'bad nickname');
+  else check(typeof nickname === 'string' && NICKNAME.test(nickname), line, 'bad nickname');
+  check(typeof o['address'] === 'string' && parseIPv4(o['address']) !== null, line, 'bad address');
+  const port = o['port'];
+  check(typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535, line, 'bad port');
+  const endpoint = `${o['address'] as string}:${port as number}`;
+  if (role === 'authority') {
+    check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
+    check(o['url'] === `http://${endpoint}`, line, 'url does not match address and port');
+  } else if (role === 'relay') {
+    check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
+    check(typeof o['exit'] === 'boolean', line, 'bad exit');
+  } else {
+    check(o['socks'] === endpoint, line, 'socks does not match address and port');
+  }
+  return o as unknown as TestnetEvent;
+}
+
+/** What the `ready` line says. */
+export interface ReadyLine {
+  /** SOCKS5 listener of the testnet's client. */
+  socksHost: string;
+  socksPort: number;
+  authorityUrl: string;
+  relays: number;
+  exits: number;
+  dataDir: string;
+}
+
+/** `ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)`. */
+export function formatReadyLine(r: ReadyLine): string {
+  return `ready socks5h://${r.socksHost}:${r.socksPort} (authority ${r.authorityUrl}, ${r.relays} relays, ${r.exits} exits, logs in ${r.dataDir})`;
+}
+
+const READY = /^ready socks5h:\/\/([0-9.]+):([0-9]{1,5}) \(authority (http:\/\/[0-9.]+:[0-9]{1,5}), ([0-9]+) relays, ([0-9]+) exits, logs in (.+)\)$/;
+
+/** The `ready` line's fields, or null when `line` is not a ready line. Throws DecodeError ERR_MALFORMED for a `ready` line of another shape. */
+export function parseReadyLine(line: string): ReadyLine | null {
+  if (!line.startsWith('ready')) return null;
+  const m = READY.exec(line);
+  if (m === null || parseIPv4(m[1]!) === null) throw malformed(`testnet ready line: ${line.slice(0, 200)}`);
+  const socksPort = Number(m[2]);
+  check(socksPort >= 1 && socksPort <= 65535, line, 'bad SOCKS port');
+  return { socksHost: m[1]!, socksPort, authorityUrl: m[3]!, relays: Number(m[4]), exits: Number(m[5]), dataDir: m[6]! };
+}
