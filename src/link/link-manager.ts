@@ -79,26 +79,32 @@ export interface DialOptions {
  * is not who `target` says, ERR_LINK_CLOSED when the transport fails.
  */
 export async function dialLink(opts: DialOptions): Promise<Channel> {
-  const abort = new AbortController();
   const started = Date.now();
+  const socket = await connectWithin(opts.transport, opts.target, opts.timeoutMs);
+  // The handshake gets what is left of the time (it reports ERR_TIMEOUT itself).
+  return Channel.connect(socket, {
+    peerLinkKey: opts.target.linkKey,
+    peerIdentity: opts.target.identity,
+    ...(opts.keys !== undefined ? { linkKey: opts.keys.linkKey, identity: opts.keys.identity } : {}),
+    timeoutMs: Math.max(1, opts.timeoutMs - (Date.now() - started)),
+  });
+}
+
+/** `transport.connect`, aborted with ERR_TIMEOUT after `timeoutMs`; other failures become ERR_LINK_CLOSED. */
+async function connectWithin(transport: Transport, peer: PeerAddress, timeoutMs: number): Promise<Duplex> {
+  const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort();
-      reject(new AlliumError('ERR_TIMEOUT', `link to the relay not open within ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs);
+      reject(new AlliumError('ERR_TIMEOUT', `transport did not connect within ${timeoutMs} ms`));
+    }, timeoutMs);
   });
   try {
-    const socket = await Promise.race([opts.transport.connect(opts.target, { signal: abort.signal }), timeout]).catch((cause: unknown) => {
-      if (cause instanceof AlliumError) throw cause;
-      throw new AlliumError('ERR_LINK_CLOSED', 'transport could not reach the relay', { cause });
-    });
-    return await Channel.connect(socket, {
-      peerLinkKey: opts.target.linkKey,
-      peerIdentity: opts.target.identity,
-      ...(opts.keys !== undefined ? { linkKey: opts.keys.linkKey, identity: opts.keys.identity } : {}),
-      timeoutMs: Math.max(1, opts.timeoutMs - (Date.now() - started)),
-    });
+    return await Promise.race([transport.connect(peer, { signal: abort.signal }), timeout]);
+  } catch (cause) {
+    if (cause instanceof AlliumError) throw cause;
+    throw new AlliumError('ERR_LINK_CLOSED', 'transport could not reach the relay', { cause });
   } finally {
     clearTimeout(timer);
   }
