@@ -6,6 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { AlliumError } from '../src/errors.js';
+import type { LinkStats } from '../src/events.js';
 import { CircuitManager } from './circuit-manager.js';
 import { ConsensusRefresh } from './consensus-refresh.js';
 import type { AuthorityRef } from './directory-client.js';
@@ -28,6 +29,8 @@ export interface ClientHandle {
   whenReady(timeoutMs: number): Promise<void>;
   /** Open a stream to host:port through the network; hostnames are resolved by the exit. */
   openStream(host: string, port: number, opts?: { isolation?: string }): Promise<Duplex>;
+  /** The client's links (to its guards): a read-only snapshot. */
+  linkStats(): LinkStats;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
       return Promise.race([first.ready, timeout]).finally(() => clearTimeout(timer));
     },
     openStream,
+    linkStats: () => manager.linkStats(),
     async close() {
       consensus.close();
       first.close();

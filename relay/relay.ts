@@ -8,6 +8,7 @@
 import { debuglog } from 'node:util';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { hex } from '../src/bytes.js';
+import type { LinkStats } from '../src/events.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { loadRelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
@@ -41,6 +42,8 @@ export interface RelayHandle {
   readonly port: number;
   readonly identity: Uint8Array;
   readonly nickname: string;
+  /** The relay's links: a read-only snapshot. */
+  linkStats(): LinkStats;
   close(): Promise<void>;
 }
 
@@ -82,6 +85,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     port,
     identity: keys.identity.identity,
     nickname: config.nickname,
+    linkStats: () => core.links.stats(),
     async close() {
       publisher.close();
       core.links.close();
