@@ -6,7 +6,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { hex } from '../src/bytes.js';
-import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { nodeOptions, parseMs } from './options.js';
 
@@ -37,8 +36,7 @@ export function registerAuthorityCommand(program: Command): void {
         'authority',
         async () => {
           // Loaded here so `--help` and option errors never load the role code.
-          const { startAuthority } = await import('../directory/authority.js');
-          const { probeRelay } = await import('../relay/relay.js');
+          const { startAuthority, linkProbe } = await import('../directory/authority.js');
           say('authority', `starting ${opts.nickname} on ${opts.address}:${opts.port}`);
           return startAuthority({
             nickname: opts.nickname,
@@ -47,7 +45,7 @@ export function registerAuthorityCommand(program: Command): void {
             port: opts.port,
             votingIntervalMs: opts.votingInterval,
             consensusLifetimeMs: opts.consensusLifetime ?? Math.max(3 * opts.votingInterval, 60_000),
-            probe: (d: RelayDescriptor) => probeRelay(d, PROBE_TIMEOUT_MS),
+            probe: linkProbe(PROBE_TIMEOUT_MS),
             exitsAllowLoopback: opts.exitsAllowLoopback,
           });
         },

@@ -1,20 +1,19 @@
 /**
- * The client's circuits (docs/protocol.md §11): one link per guard, circuits
+ * The client's circuits (docs/protocol.md §11): one link per guard (a link
+ * manager, dialling through a transport, plain TCP by default), circuits
  * kept per isolation key (SOCKS credentials, as in Tor) and reused for every
  * stream whose port their exit allows, new circuits built on demand with a
  * fresh path, and a failed build retried a bounded number of times.
  */
-import { connect } from 'node:net';
 import { debuglog } from 'node:util';
 import type { Duplex } from 'node:stream';
-import { ChannelCircuits } from '../src/circuit/circuit-ids.js';
-import { cellCircuitId } from '../src/cell/channel-cell.js';
-import { Channel } from '../src/link/channel.js';
+import { LinkManager } from '../src/link/link-manager.js';
+import { TcpTransport, type Transport } from '../src/link/transport.js';
+import type { LinkStats } from '../src/events.js';
 import type { Consensus, ConsensusRelay } from '../src/netdoc/consensus.js';
 import { summaryAllowsPort } from '../src/netdoc/exit-policy.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import { AlliumError, StreamEndedError } from '../src/errors.js';
-import { hex } from '../src/bytes.js';
 import { choosePath, exitsForPort, type RandomSource } from './path-selection.js';
 import { OriginCircuit } from './origin-circuit.js';
 
@@ -36,16 +35,29 @@ export class CircuitManager {
   readonly #getConsensus: () => Consensus | null;
   readonly #buildTimeoutMs: number;
   readonly #random: RandomSource;
-  readonly #links = new Map<string, Promise<Channel>>();
-  readonly #tables = new WeakMap<Channel, ChannelCircuits<OriginCircuit>>();
+  readonly #links: LinkManager<OriginCircuit>;
   readonly #circuits = new Map<string, Entry[]>();
   readonly #building = new Map<string, Promise<Entry>>();
   #closed = false;
 
-  constructor(opts: { consensus: () => Consensus | null; buildTimeoutMs: number; random?: RandomSource }) {
+  /** `transport`: how links to guards are dialled; default plain TCP. */
+  constructor(opts: { consensus: () => Consensus | null; buildTimeoutMs: number; random?: RandomSource; transport?: Transport }) {
     this.#getConsensus = opts.consensus;
     this.#buildTimeoutMs = opts.buildTimeoutMs;
     this.#random = opts.random ?? Math.random;
+    this.#links = new LinkManager<OriginCircuit>({
+      transport: opts.transport ?? new TcpTransport(),
+      handler: {
+        onCircuitCell: (slot, cell) => slot.circuit.receive(cell),
+        onLinkClosed: (slot) => slot.circuit.linkClosed(),
+      },
+      dialTimeoutMs: LINK_TIMEOUT_MS,
+    });
+  }
+
+  /** The client's links (to its guards): a read-only snapshot. */
+  linkStats(): LinkStats {
+    return this.#links.stats();
   }
 
   /** Open a stream to host:port through a circuit for `isolation`. */
@@ -75,8 +87,7 @@ export class CircuitManager {
     this.#closed = true;
     for (const entries of this.#circuits.values()) for (const e of entries) e.circuit.destroy(DestroyReason.FINISHED, 'client closing');
     this.#circuits.clear();
-    for (const link of this.#links.values()) link.then((c) => c.close(), () => {});
-    this.#links.clear();
+    this.#links.close();
   }
 
   async #buildWithRetries(port: number, isolation: string): Promise<Entry> {
@@ -111,46 +122,8 @@ export class CircuitManager {
   }
 
   async #build(path: ConsensusRelay[]): Promise<OriginCircuit> {
-    const channel = await this.#linkTo(path[0]!);
-    return OriginCircuit.build(channel, this.#table(channel), path, this.#buildTimeoutMs);
-  }
-
-  #table(channel: Channel): ChannelCircuits<OriginCircuit> {
-    let table = this.#tables.get(channel);
-    if (table === undefined) {
-      table = new ChannelCircuits<OriginCircuit>();
-      this.#tables.set(channel, table);
-      const circuits = table;
-      channel.on('cell', (cell: Uint8Array) => {
-        circuits.get(cellCircuitId(cell))?.circuit.receive(cell);
-      });
-      channel.on('close', () => {
-        for (const slot of circuits.all()) slot.circuit.linkClosed();
-      });
-    }
-    return table;
-  }
-
-  #linkTo(guard: ConsensusRelay): Promise<Channel> {
-    const key = hex(guard.identity);
-    const existing = this.#links.get(key);
-    if (existing !== undefined) return existing;
-    const socket = connect({ host: guard.address, port: guard.orPort });
-    socket.on('error', () => {});
-    const pending = Channel.connect(socket, { peerLinkKey: guard.linkKey, peerIdentity: guard.identity, timeoutMs: LINK_TIMEOUT_MS });
-    this.#links.set(key, pending);
-    pending.then(
-      (channel) => {
-        this.#table(channel);
-        channel.once('close', () => {
-          if (this.#links.get(key) === pending) this.#links.delete(key);
-        });
-      },
-      () => {
-        socket.destroy();
-        if (this.#links.get(key) === pending) this.#links.delete(key);
-      },
-    );
-    return pending;
+    const guard = path[0]!;
+    const channel = await this.#links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
+    return OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, this.#buildTimeoutMs);
   }
 }

@@ -1,19 +1,19 @@
 /**
- * startClient(): the client role, wiring only. Keeps a verified consensus,
- * builds circuits through the circuit manager, and serves SOCKS5 on
+ * startClient(): the client role, wiring only. Keeps a verified consensus
+ * (consensus-refresh.ts), builds circuits through the circuit manager, tries
+ * a first circuit until one is built (first-circuit.ts), and serves SOCKS5 on
  * 127.0.0.1 with the same openStream() that programs can call directly.
  */
 import type { Duplex } from 'node:stream';
-import { debuglog } from 'node:util';
-import type { Consensus } from '../src/netdoc/consensus.js';
 import { AlliumError } from '../src/errors.js';
+import type { LinkStats } from '../src/events.js';
 import { CircuitManager } from './circuit-manager.js';
-import { fetchConsensus, type AuthorityRef } from './directory-client.js';
+import { ConsensusRefresh } from './consensus-refresh.js';
+import type { AuthorityRef } from './directory-client.js';
+import { FirstCircuit } from './first-circuit.js';
 import { startSocksServer, type SocksServer } from './socks/server.js';
 
 export type { AuthorityRef } from './directory-client.js';
-
-const log = debuglog('allium:client');
 
 export interface ClientConfig {
   authorities: AuthorityRef[];
@@ -29,49 +29,18 @@ export interface ClientHandle {
   whenReady(timeoutMs: number): Promise<void>;
   /** Open a stream to host:port through the network; hostnames are resolved by the exit. */
   openStream(host: string, port: number, opts?: { isolation?: string }): Promise<Duplex>;
+  /** The client's links (to its guards): a read-only snapshot. */
+  linkStats(): LinkStats;
   close(): Promise<void>;
 }
 
-const RETRY_MS = 500;
-const REFRESH_MS = 30_000;
-/** A port every exit allows by default, used to build the first circuit. */
-const PREBUILD_PORT = 80;
-
 export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   if (config.authorities.length === 0) throw new AlliumError('ERR_CONFIG', 'at least one authority is required');
-  let consensus: Consensus | null = null;
-  let closed = false;
-  let refreshTimer: NodeJS.Timeout | undefined;
-
-  const manager = new CircuitManager({ consensus: () => consensus, buildTimeoutMs: config.circuitBuildTimeoutMs ?? 30_000 });
-
-  const refresh = async (): Promise<void> => {
-    try {
-      consensus = await fetchConsensus(config.authorities, Date.now, consensus);
-    } catch (error) {
-      log('consensus fetch failed: %s', (error as Error).message);
-    }
-    // Until the first circuit is built (the network may still be forming), refetch quickly.
-    if (!closed) refreshTimer = setTimeout(refresh, isReady ? REFRESH_MS : RETRY_MS);
-  };
-  let isReady = false;
-  await refresh();
-
-  let readyResolve!: () => void;
-  const ready = new Promise<void>((resolve) => (readyResolve = resolve));
-  let prebuildTimer: NodeJS.Timeout | undefined;
-  const prebuild = async (): Promise<void> => {
-    if (closed) return;
-    try {
-      await manager.circuitFor(PREBUILD_PORT, '');
-      isReady = true;
-      readyResolve();
-    } catch (error) {
-      log('first circuit not built yet: %s', (error as Error).message);
-      prebuildTimer = setTimeout(prebuild, RETRY_MS);
-    }
-  };
-  void prebuild();
+  const consensus = new ConsensusRefresh(config.authorities);
+  const manager = new CircuitManager({ consensus: () => consensus.current, buildTimeoutMs: config.circuitBuildTimeoutMs ?? 30_000 });
+  await consensus.start();
+  const first = new FirstCircuit(manager, () => consensus.markReady());
+  first.start();
 
   const openStream = (host: string, port: number, opts?: { isolation?: string }) => manager.openStream(host, port, opts?.isolation ?? '');
 
@@ -87,9 +56,9 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
       },
     });
   } catch (error) {
-    closed = true;
-    clearTimeout(refreshTimer);
-    clearTimeout(prebuildTimer);
+    consensus.close();
+    first.close();
+    await manager.close();
     throw error;
   }
 
@@ -100,13 +69,13 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new AlliumError('ERR_TIMEOUT', 'no circuit could be built in time')), timeoutMs);
       });
-      return Promise.race([ready, timeout]).finally(() => clearTimeout(timer));
+      return Promise.race([first.ready, timeout]).finally(() => clearTimeout(timer));
     },
     openStream,
+    linkStats: () => manager.linkStats(),
     async close() {
-      closed = true;
-      clearTimeout(refreshTimer);
-      clearTimeout(prebuildTimer);
+      consensus.close();
+      first.close();
       await socks.close();
       await manager.close();
     },

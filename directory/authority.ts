@@ -1,22 +1,27 @@
 /**
- * startAuthority(): a directory authority (docs/protocol.md).
+ * startAuthority(): a directory authority (docs/protocol.md §9), wiring only.
  * It keeps an Ed25519 identity in its data directory, accepts relay
- * descriptors over HTTP, probes each relay, and every voting interval signs
- * and publishes a consensus of the relays that are Running.
+ * descriptors over HTTP (directory-routes.ts) into the registry, probes each
+ * relay (probe-scheduler.ts), and every voting interval signs and publishes a
+ * consensus of the relays that are Running (consensus-publisher.ts).
  */
 import type { AddressInfo } from 'node:net';
 import { debuglog } from 'node:util';
-import { deflateSync, gzipSync } from 'node:zlib';
 import { equalBytes, hex } from '../src/bytes.js';
 import { crypto } from '../src/crypto/crypto.js';
 import { AlliumError } from '../src/errors.js';
-import { encodeConsensus, parseConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
+import { parseConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { b64, isIPv4, NICKNAME } from '../src/netdoc/text.js';
-import { buildConsensusBody, checkParamsConfig } from './consensus-builder.js';
+import { checkParamsConfig } from './consensus-builder.js';
+import { ConsensusPublisher, compress, type Published } from './consensus-publisher.js';
 import { DataDir } from './data-dir.js';
-import { createDirectoryServer, type Reply } from './http-server.js';
+import { directoryRoutes } from './directory-routes.js';
+import { createDirectoryServer } from './http-server.js';
+import { startProbeScheduler } from './probe-scheduler.js';
 import { Registry } from './registry.js';
+
+export { linkProbe } from './probe-scheduler.js';
 
 const log = debuglog('allium:directory');
 
@@ -64,18 +69,8 @@ export const DEFAULT_MAX_RELAYS = 1000;
 export const PROBE_CONCURRENCY = 8;
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 
-interface Published {
-  text: string;
-  gzip: Buffer;
-  deflate: Buffer;
-}
-
-function compress(text: string): Published {
-  const raw = Buffer.from(text, 'utf8');
-  return { text, gzip: gzipSync(raw), deflate: deflateSync(raw) };
-}
-
-export async function startAuthority(config: AuthorityConfig): Promise<AuthorityHandle> {
+/** Throws AlliumError ERR_CONFIG for a configuration startAuthority cannot run with. */
+function checkConfig(config: AuthorityConfig): void {
   if (!NICKNAME.test(config.nickname)) throw new AlliumError('ERR_CONFIG', 'authority nickname must be 1-19 letters or digits');
   if (!isIPv4(config.host)) throw new AlliumError('ERR_CONFIG', 'authority host must be a dotted-quad IPv4 address');
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) throw new AlliumError('ERR_CONFIG', 'bad authority port');
@@ -83,6 +78,23 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
     throw new AlliumError('ERR_CONFIG', 'need votingIntervalMs > 0 and consensusLifetimeMs ≥ votingIntervalMs');
   }
   checkParamsConfig(config.params);
+}
+
+/** The stored consensus, if it still parses. */
+function loadStoredConsensus(dir: DataDir): Published | undefined {
+  const stored = dir.loadConsensus();
+  if (stored === undefined) return undefined;
+  try {
+    parseConsensus(stored);
+    return compress(stored);
+  } catch (error) {
+    log('ignoring stored consensus: %s', (error as Error).message);
+    return undefined;
+  }
+}
+
+export async function startAuthority(config: AuthorityConfig): Promise<AuthorityHandle> {
+  checkConfig(config);
   const now = config.now ?? Date.now;
   const dir = new DataDir(config.dataDir);
   const seed = dir.loadOrCreateIdentitySeed(() => crypto.randomBytes(32));
@@ -113,47 +125,28 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
     else dir.removeDescriptor(name);
   }
 
-  let published: Published | undefined;
-  const stored = dir.loadConsensus();
-  if (stored !== undefined) {
-    try {
-      parseConsensus(stored);
-      published = compress(stored);
-    } catch (error) {
-      log('ignoring stored consensus: %s', (error as Error).message);
-    }
-  }
-
   let authorities: ConsensusAuthority[] = [];
   let url = '';
-  const self = (): { nickname: string; identity: string; identityHex: string; address: string; dirPort: number; url: string } => {
+  const initial = loadStoredConsensus(dir);
+  const publisher = new ConsensusPublisher({
+    registry,
+    dir,
+    seed,
+    authorities: () => authorities,
+    now,
+    votingIntervalMs: config.votingIntervalMs,
+    consensusLifetimeMs: config.consensusLifetimeMs,
+    probeTimeoutMs,
+    exitsAllowLoopback: config.exitsAllowLoopback === true,
+    ...(config.params !== undefined ? { params: config.params } : {}),
+    ...(initial !== undefined ? { initial } : {}),
+  });
+  const self = () => {
     const me = authorities.find((a) => equalBytes(a.identity, identity))!;
     return { nickname: me.nickname, identity: b64(identity), identityHex, address: me.address, dirPort: me.dirPort, url };
   };
-
-  const textReply = (status: number, body: string): Reply => ({ status, body: `${body}\n` });
   const server = createDirectoryServer(
-    {
-      uploadDescriptor(text) {
-        const outcome = registry.submit(text);
-        if (outcome.ok) return textReply(200, outcome.duplicate ? 'duplicate' : 'accepted');
-        log('refused descriptor (%d): %s', outcome.status, outcome.reason);
-        return textReply(outcome.status, outcome.reason);
-      },
-      getConsensus(encoding) {
-        if (published === undefined) return textReply(404, 'no consensus yet');
-        if (encoding === 'gzip') return { status: 200, body: published.gzip, headers: { 'content-encoding': 'gzip', vary: 'accept-encoding' } };
-        if (encoding === 'deflate') return { status: 200, body: published.deflate, headers: { 'content-encoding': 'deflate', vary: 'accept-encoding' } };
-        return { status: 200, body: published.text, headers: { vary: 'accept-encoding' } };
-      },
-      getDescriptor(id) {
-        const entry = registry.get(id);
-        return entry === undefined ? textReply(404, 'unknown relay') : { status: 200, body: entry.text };
-      },
-      getAuthority() {
-        return { status: 200, body: `${JSON.stringify(self())}\n`, contentType: 'application/json' };
-      },
-    },
+    directoryRoutes({ registry, published: () => publisher.published, self }),
     config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs },
   );
 
@@ -169,71 +162,21 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   const me: ConsensusAuthority = { nickname: config.nickname, identity, address: config.host, dirPort: port };
   authorities = [...(config.authorities ?? []).filter((a) => !equalBytes(a.identity, identity)), me];
 
-  let closed = false;
-  let publishing: Promise<void> = Promise.resolve();
-  const publishOnce = async (waitForProbes: boolean): Promise<void> => {
-    if (waitForProbes) {
-      // Let probes under way finish, but never wait longer than one probe may take.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([registry.settled(), new Promise<void>((r) => (timer = setTimeout(r, probeTimeoutMs + 1000)))]);
-      clearTimeout(timer);
-    }
-    if (closed) return;
-    registry.expire();
-    const t = now();
-    const running = registry
-      .entries()
-      .filter((e) => registry.isRunning(e, t))
-      .map((e) => ({ descriptor: e.descriptor, digest: e.digest }));
-    const body = buildConsensusBody({
-      now: t,
-      freshMs: config.votingIntervalMs,
-      lifetimeMs: config.consensusLifetimeMs,
-      authorities,
-      running,
-      exitsAllowLoopback: config.exitsAllowLoopback === true,
-      params: config.params,
-    });
-    const text = encodeConsensus(body, [seed]);
-    published = compress(text);
-    try {
-      dir.saveConsensus(text);
-    } catch (error) {
-      log('could not store the consensus: %s', (error as Error).message);
-    }
-    log('published consensus with %d of %d relays', running.length, registry.size);
-  };
-  const publish = (waitForProbes: boolean): Promise<void> => {
-    // Serialize publications; a failure of one does not poison the next.
-    const run = () => publishOnce(waitForProbes);
-    const next = publishing.then(run, run);
-    publishing = next.catch(() => {});
-    return next;
-  };
-  const publishNow = (): Promise<void> => publish(true);
-
-  registry.probeAll();
-  let timerPublishing = false;
-  const voteTimer = setInterval(() => {
-    if (timerPublishing) return; // the previous round is still waiting for probes
-    timerPublishing = true;
-    publish(true)
-      .catch((error: unknown) => log('publication failed: %s', (error as Error).message))
-      .finally(() => (timerPublishing = false));
-  }, config.votingIntervalMs);
-  const probeTimer = setInterval(() => registry.probeAll(), probeIntervalMs);
+  const probes = startProbeScheduler(registry, probeIntervalMs);
+  publisher.start();
   log('authority %s (%s) serving %s; %d stored descriptors', config.nickname, identityHex.slice(0, 16), url, restored);
 
+  let closed = false;
   return {
     url,
     identity,
     nickname: config.nickname,
-    publishNow,
+    publishNow: () => publisher.publish(true),
     async close() {
       if (closed) return;
       closed = true;
-      clearInterval(voteTimer);
-      clearInterval(probeTimer);
+      const publishing = publisher.close();
+      probes.stop();
       registry.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,29 +1,24 @@
 /**
- * startRelay(): the relay role, wiring only. One TCP listener on the relay's
- * address; every accepted socket becomes a Noise responder link; cells on
- * every link go through the cell router; EXTEND2 reuses or opens links via the
- * channel pool; BEGIN goes to the exit code. The descriptor is published at
- * start and periodically.
+ * startRelay(): the relay role, wiring only. The OR listener (or-listener.ts)
+ * hands every accepted socket to the relay core (relay-core.ts): its link
+ * manager runs the handshake and carries the link's circuits; EXTEND2 reuses
+ * or dials links through the manager over TCP; BEGIN goes to the exit code.
+ * The descriptor (self-descriptor.ts) is published at start and periodically.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { debuglog } from 'node:util';
-import { Channel } from '../src/link/channel.js';
-import { signLinkCertificate } from '../src/link/link-handshake.js';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { DEFAULT_EXIT_POLICY_LINES, NON_EXIT_POLICY_LINES } from '../src/netdoc/default-policies.js';
-import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
-import { AlliumError } from '../src/errors.js';
-import type { ExtendTarget } from '../src/cell/extend2.js';
 import { hex } from '../src/bytes.js';
-import { ChannelCircuits } from '../src/circuit/circuit-ids.js';
-import { routeChannel } from './cell-router.js';
-import { ChannelPool, LINK_HANDSHAKE_TIMEOUT_MS } from './channel-pool.js';
-import { beginExitStream, type ExitConfig } from './exit.js';
-import { loadRelayKeys, type RelayKeys } from './keys.js';
+import type { LinkStats } from '../src/events.js';
+import { TcpTransport } from '../src/link/transport.js';
+import { loadRelayKeys } from './keys.js';
+import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
-import type { RelayCircuit, RelayContext } from './relay-circuit.js';
+import { createRelayCore } from './relay-core.js';
+import { selfDescriptor } from './self-descriptor.js';
 
 export type { AuthorityRef } from './publisher.js';
+export { createRelayCore, type RelayCore, type RelayCoreOptions } from './relay-core.js';
 
 const log = debuglog('allium:relay');
 
@@ -48,70 +43,35 @@ export interface RelayHandle {
   readonly port: number;
   readonly identity: Uint8Array;
   readonly nickname: string;
+  /** The relay's links: a read-only snapshot. */
+  linkStats(): LinkStats;
   close(): Promise<void>;
 }
 
-const MAX_CONNECTIONS = 4096;
 
 export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const keys = loadRelayKeys(config.dataDir);
   const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
-  const linkCert = signLinkCertificate(keys.identity.seed, keys.linkKey.public);
 
-  const channels = new Set<Channel>();
-  const sockets = new Set<Socket>();
   const core = createRelayCore({
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
-    connectTo: (target) => pool.get(target),
+    transport: new TcpTransport({ localAddress: config.address }),
   });
-  const adopt = (channel: Channel) => {
-    channels.add(channel);
-    channel.once('close', () => channels.delete(channel));
-    core.adopt(channel);
-  };
-  const pool = new ChannelPool({ linkKey: keys.linkKey, identity: keys.identity, localAddress: config.address, onChannel: adopt });
+  const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
+    core.links.destroy();
+    throw error;
+  });
+  const port = listener.port;
 
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    Channel.accept(socket, { linkKey: keys.linkKey, identity: keys.identity, timeoutMs: LINK_HANDSHAKE_TIMEOUT_MS }).then(
-      (channel) => {
-        adopt(channel);
-        pool.add(channel);
-      },
-      (error: Error) => {
-        log('inbound link refused: %s', error.message);
-        socket.destroy();
-      },
-    );
-  });
-  server.maxConnections = MAX_CONNECTIONS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.address, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new AlliumError('ERR_CONFIG', 'relay listener has no address');
-  const port = address.port;
-
-  const describe = (): RelayDescriptor => ({
+  const describe = selfDescriptor({
     nickname: config.nickname,
-    identity: keys.identity.identity,
-    linkKey: keys.linkKey.public,
-    linkCert,
-    ntorOnionKey: keys.ntor.onionKey,
+    keys,
     address: config.address,
     orPort: port,
-    bandwidth: config.bandwidth ?? 10_000_000,
-    platform: `Allium 0.1.0 on Node ${process.versions.node}`,
-    published: Math.floor(Date.now() / 1000) * 1000,
     exitPolicy,
+    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
   });
   const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
   if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
@@ -122,60 +82,12 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     port,
     identity: keys.identity.identity,
     nickname: config.nickname,
+    linkStats: () => core.links.stats(),
     async close() {
       publisher.close();
-      pool.closeAll();
-      for (const channel of channels) channel.destroy();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      core.links.close();
+      core.links.destroy();
+      await listener.close();
     },
   };
-}
-
-/** Reachability check for authorities: a complete Noise link handshake as an anonymous client. */
-export async function probeRelay(d: RelayDescriptor, timeoutMs: number): Promise<boolean> {
-  const socket = connect({ host: d.address, port: d.orPort });
-  socket.on('error', () => {});
-  try {
-    const channel = await Channel.connect(socket, { peerLinkKey: d.linkKey, peerIdentity: d.identity, timeoutMs });
-    channel.close();
-    return true;
-  } catch {
-    socket.destroy();
-    return false;
-  }
-}
-
-/** The relay without sockets: feed it authenticated links; tests wire links in memory. */
-export interface RelayCore {
-  /** Route the cells of an authenticated link through this relay (once per link; links from connectTo are adopted by the core itself). */
-  adopt(channel: Channel): void;
-}
-
-export function createRelayCore(opts: { keys: RelayKeys; exit: ExitConfig; connectTo: (target: ExtendTarget) => Promise<Channel> }): RelayCore {
-  const circuitTables = new WeakMap<Channel, ChannelCircuits<RelayCircuit>>();
-  const adopted = new WeakSet<Channel>();
-  const adopt = (channel: Channel) => {
-    if (adopted.has(channel)) return;
-    adopted.add(channel);
-    routeChannel(ctx, channel, opts.keys.ntor);
-  };
-  const ctx: RelayContext = {
-    identity: opts.keys.identity.identity,
-    circuitsOf(channel) {
-      let table = circuitTables.get(channel);
-      if (table === undefined) {
-        table = new ChannelCircuits<RelayCircuit>();
-        circuitTables.set(channel, table);
-      }
-      return table;
-    },
-    connectTo: async (target) => {
-      const channel = await opts.connectTo(target);
-      adopt(channel);
-      return channel;
-    },
-    begin: (circuit, streamId, body) => beginExitStream(opts.exit, circuit, streamId, body),
-  };
-  return { adopt };
 }

@@ -16,7 +16,13 @@
  * Any malformed frame, failed authentication or handshake failure destroys
  * the socket and emits 'close' with the error, once. No error escapes.
  *
- * Events: 'cell' (cell: Uint8Array, 514 bytes, an unshared copy), 'drain', 'close' (err?: Error).
+ * Lifecycle: a Channel exists only once its handshake finished (the handshake
+ * is the promise of `connect`/`accept`). Its `state` is then 'open', becomes
+ * 'closing' on close() or destroy() (nothing more is sent or delivered), and
+ * 'closed' when the socket is gone and 'close' has been emitted.
+ *
+ * Events: 'cell' (cell: Uint8Array, 514 bytes, an unshared copy), 'drain', 'close' (err?: Error);
+ * and the diagnostics channels `allium:link:open` / `allium:link:close` (src/events.ts).
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -24,6 +30,8 @@ import { abytes } from '../bytes.js';
 import { CELL_LENGTH } from '../constants.js';
 import { crypto } from '../crypto/crypto.js';
 import { AlliumError, HandshakeError } from '../errors.js';
+import { nextEventId, publish } from '../events.js';
+import { hex } from '../bytes.js';
 import { Deframer, FrameOpener, FrameSealer, MAX_CELLS_PER_FRAME } from './frame.js';
 import {
   LinkInitiator,
@@ -66,6 +74,13 @@ export interface AcceptOptions {
   timeoutMs: number;
 }
 
+/**
+ * Where a link is in its life: 'open' carries cells; 'closing' after close()
+ * (flushing, waiting for the peer's end of stream) or destroy() (socket being
+ * torn down); 'closed' once 'close' was emitted.
+ */
+export type LinkState = 'open' | 'closing' | 'closed';
+
 /** Bytes of queued cells above which sendCell returns false. */
 export const CHANNEL_HIGH_WATER = 256 * 1024;
 /** Bytes of queued cells above which the channel is destroyed (ERR_RESOURCE_LIMIT). */
@@ -102,6 +117,8 @@ interface QueuedFrame {
 export class Channel extends EventEmitter {
   readonly peer: ChannelPeer;
   readonly isInitiator: boolean;
+  /** Process-unique link number for events and logs (not a wire value). */
+  readonly linkId = nextEventId();
 
   readonly #socket: Duplex;
   readonly #sealer: FrameSealer;
@@ -126,10 +143,12 @@ export class Channel extends EventEmitter {
   #delivering = false;
 
   // Lifecycle.
-  #closing = false;
-  #destroyed = false;
-  #finished = false;
+  #state: LinkState = 'open';
+  /** destroy() was called: the socket is torn down, nothing more is written. */
+  #aborted = false;
   #error: Error | undefined;
+  #cellsIn = 0;
+  #cellsOut = 0;
   #closeTimer: NodeJS.Timeout | null = null;
 
   private constructor(socket: Duplex, isInitiator: boolean, result: LinkHandshakeResult) {
@@ -146,6 +165,11 @@ export class Channel extends EventEmitter {
     socket.on('close', this.#onSocketClose);
     socket.on('end', this.#onSocketEnd);
     this.on('newListener', this.#onNewListener);
+    publish('allium:link:open', () => ({
+      linkId: this.linkId,
+      initiator: isInitiator,
+      peerIdentity: this.peer.identity === null ? null : hex(this.peer.identity),
+    }));
     if (socket.destroyed) queueMicrotask(() => this.#finish(new AlliumError('ERR_LINK_CLOSED', 'link closed')));
   }
 
@@ -192,8 +216,23 @@ export class Channel extends EventEmitter {
     return runHandshake(socket, machine, opts.timeoutMs, (result) => new Channel(socket, false, result));
   }
 
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** True once the link is no longer open (closing or closed): sendCell drops cells. */
   get closed(): boolean {
-    return this.#closing || this.#destroyed || this.#finished;
+    return this.#state !== 'open';
+  }
+
+  /** Cells delivered as 'cell' events so far. */
+  get cellsIn(): number {
+    return this.#cellsIn;
+  }
+
+  /** Cells handed to the socket so far (queued cells count once written). */
+  get cellsOut(): number {
+    return this.#cellsOut;
   }
 
   /** Bytes of cells queued but not yet handed to the socket. */
@@ -237,27 +276,27 @@ export class Channel extends EventEmitter {
   resumeReading(): void {
     if (!this.#readPaused) return;
     this.#readPaused = false;
-    if (this.#destroyed || this.#finished) return;
+    if (this.#state !== 'open') return;
     if (!this.#readingStarted) {
       this.#startReading();
       return;
     }
     setImmediate(() => {
-      if (this.#readPaused || this.#destroyed) return;
+      if (this.#readPaused || this.#state !== 'open') return;
       this.#deliver();
-      if (!this.#readPaused && !this.#destroyed) this.#socket.resume();
+      if (!this.#readPaused && this.#state === 'open') this.#socket.resume();
     });
   }
 
   /** Graceful close: send what is queued, then end the socket. */
   close(): void {
     if (this.closed) return;
-    this.#closing = true;
     this.#flush(true);
+    this.#state = 'closing';
     this.#socket.end();
     // Keep reading (cells are dropped) so the peer's end of stream is seen.
     this.#readPaused = false;
-    this.#startReading();
+    this.#startReading(true);
     if (this.#readingStarted) this.#socket.resume();
     this.#closeTimer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
     this.#closeTimer.unref?.();
@@ -265,8 +304,9 @@ export class Channel extends EventEmitter {
 
   /** Abrupt close: drop what is queued, destroy the socket, emit 'close' (with `err`). */
   destroy(err?: Error): void {
-    if (this.#destroyed || this.#finished) return;
-    this.#destroyed = true;
+    if (this.#aborted || this.#state === 'closed') return;
+    this.#aborted = true;
+    this.#state = 'closing';
     if (err !== undefined && this.#error === undefined) this.#error = err;
     this.#dropQueues();
     this.#socket.destroy();
@@ -286,7 +326,7 @@ export class Channel extends EventEmitter {
 
   /** Seal and write queued cells until the queue is empty or the socket pushes back (unless `force`). */
   #flush(force: boolean): void {
-    if (this.#destroyed || this.#finished) return;
+    if (this.#state !== 'open') return;
     try {
       while (this.#frames.length > 0 && (force || !this.#socketBlocked)) {
         const sealed: Uint8Array[] = [];
@@ -297,6 +337,7 @@ export class Channel extends EventEmitter {
           sealed.push(out);
           bytes += out.length;
           this.#queuedCells -= frame.cells;
+          this.#cellsOut += frame.cells;
           if (this.#freeBuffers.length < 4) this.#freeBuffers.push(frame.buf);
         }
         const data = sealed.length === 1 ? sealed[0]! : Buffer.concat(sealed, bytes);
@@ -334,20 +375,21 @@ export class Channel extends EventEmitter {
     if (event === 'cell' && !this.#readingStarted) queueMicrotask(() => this.#startReading());
   };
 
-  #startReading(): void {
-    if (this.#readingStarted || this.#destroyed || this.#finished) return;
+  /** Start taking data from the socket; `closing` is close() reading only to see the peer's end of stream. */
+  #startReading(closing = false): void {
+    if (this.#readingStarted || this.#aborted || this.#state === 'closed' || (this.#state === 'closing' && !closing)) return;
     this.#readingStarted = true;
     this.off('newListener', this.#onNewListener);
     this.#socket.on('data', this.#onData);
     const leftover = this.#leftover;
     this.#leftover = null;
     if (leftover !== null) this.#onData(leftover);
-    if (!this.#readPaused && !this.#destroyed) this.#socket.resume();
+    if (!this.#readPaused && !this.#aborted) this.#socket.resume();
   }
 
   #onData = (chunk: Uint8Array): void => {
     // After close() incoming data is only read to see the peer's end of stream.
-    if (this.#destroyed || this.#finished || this.#closing) return;
+    if (this.#state !== 'open') return;
     let frames: Uint8Array[];
     try {
       frames = this.#deframer.push(chunk);
@@ -363,7 +405,7 @@ export class Channel extends EventEmitter {
     if (this.#delivering) return;
     this.#delivering = true;
     try {
-      while (!this.#readPaused && !this.#destroyed && !this.#finished) {
+      while (!this.#readPaused && this.#state === 'open') {
         if (this.#current === null) {
           const ciphertext = this.#inbox.shift();
           if (ciphertext === undefined) break;
@@ -373,6 +415,7 @@ export class Channel extends EventEmitter {
         const cell = this.#current.slice(this.#currentAt, this.#currentAt + CELL_LENGTH);
         this.#currentAt += CELL_LENGTH;
         if (this.#currentAt >= this.#current.length) this.#current = null;
+        this.#cellsIn++;
         this.emit('cell', cell);
       }
     } catch (err) {
@@ -392,7 +435,7 @@ export class Channel extends EventEmitter {
       return;
     }
     // The peer closed its side cleanly; finish ours.
-    if (!this.#destroyed) this.#socket.end();
+    if (!this.#aborted) this.#socket.end();
   };
 
   #onSocketError = (err: Error): void => {
@@ -405,13 +448,19 @@ export class Channel extends EventEmitter {
   };
 
   #finish(err: Error | undefined): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#dropQueues();
     this.#socket.off('data', this.#onData);
     this.#socket.off('drain', this.#onSocketDrain);
     if (!this.#socket.destroyed) this.#socket.destroy();
+    publish('allium:link:close', () => ({
+      linkId: this.linkId,
+      code: err === undefined ? null : err instanceof AlliumError ? err.code : 'ERR_LINK_CLOSED',
+      cellsIn: this.#cellsIn,
+      cellsOut: this.#cellsOut,
+    }));
     this.emit('close', err);
   }
 }

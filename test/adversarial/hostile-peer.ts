@@ -22,7 +22,7 @@ import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../../src/circuit/hand
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { createRelayCore } from '../../relay/relay.js';
 import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
-import type { ExtendTarget } from '../../src/cell/extend2.js';
+import type { Transport } from '../../src/link/transport.js';
 import type { Duplex } from 'node:stream';
 import { duplexPair } from '../support/duplex-pair.js';
 
@@ -45,19 +45,18 @@ export interface RelayTarget {
 
 /**
  * A relay core in memory (createRelayCore over duplex pairs). `exit` makes it
- * an exit that allows 127.0.0.1 only. `connectTo` defaults to refusing every
- * EXTEND2 target.
+ * an exit that allows 127.0.0.1 only. `transport` (how it dials the next hop
+ * of an EXTEND2) defaults to refusing every target.
  */
-export function memoryRelay(
-  t: TestContext,
-  opts: { exit?: boolean; connectTo?: (target: ExtendTarget) => Promise<Channel> } = {},
-): RelayTarget {
+export function memoryRelay(t: TestContext, opts: { exit?: boolean; transport?: Transport } = {}): RelayTarget {
   const keys = loadRelayKeys(tempDir(t));
   const core = createRelayCore({
     keys,
     exit: { policy: opts.exit === true ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
-    connectTo: opts.connectTo ?? (async () => Promise.reject(new Error('no such relay'))),
+    transport: opts.transport ?? { connect: async () => Promise.reject(new Error('no such relay')) },
+    dialTimeoutMs: WAIT_MS,
   });
+  t.after(() => core.links.destroy());
   // Weakly keyed, so that holding this map keeps no closed link reachable.
   const accepted = new WeakMap<Duplex, Promise<Channel>>();
   return {
@@ -65,10 +64,7 @@ export function memoryRelay(
     relaySide: (socket) => accepted.get(socket) ?? Promise.reject(new Error('not a socket of this relay')),
     async open() {
       const [near, far] = duplexPair();
-      const channel = Channel.accept(far, { linkKey: keys.linkKey, identity: keys.identity, timeoutMs: WAIT_MS }).then((channel) => {
-        core.adopt(channel);
-        return channel;
-      });
+      const channel = core.accept(far);
       channel.catch(() => far.destroy());
       accepted.set(near, channel);
       return near;

@@ -29,7 +29,6 @@ import { crypto } from '../../src/crypto/crypto.js';
 import { Channel } from '../../src/link/channel.js';
 import { CircuitDestroyedError } from '../../src/errors.js';
 import { OriginCircuit } from '../../client/origin-circuit.js';
-import type { RelayKeys } from '../../relay/keys.js';
 import { duplexPair } from '../support/duplex-pair.js';
 import { FakeRelay, type FakeCircuit } from './fake-relay.js';
 import { HostilePeer, WAIT_MS, memoryRelay, type PeerCircuit } from './hostile-peer.js';
@@ -127,20 +126,16 @@ interface TwoHop {
 
 async function relayWithHostileNextHop(t: TestContext) {
   const fake = new FakeRelay(t);
-  let relayKeys: RelayKeys | undefined;
-  let link: Promise<Channel> | undefined;
   const target = memoryRelay(t, {
-    // One link from the relay to the fake, shared by every circuit, as a channel pool would.
-    connectTo: async (to) => {
-      if (link === undefined || (await link).closed) {
+    // Every EXTEND2 reaches the fake; the relay's link manager shares one link among the circuits.
+    transport: {
+      connect: async () => {
         const [near, far] = duplexPair();
-        void fake.accept(far);
-        link = Channel.connect(near, { peerLinkKey: to.linkKey, peerIdentity: to.identity, linkKey: relayKeys!.linkKey, identity: relayKeys!.identity, timeoutMs: WAIT_MS });
-      }
-      return link;
+        void fake.accept(far).catch(() => far.destroy());
+        return near;
+      },
     },
   });
-  relayKeys = target.keys;
   const peer = await HostilePeer.connect(t, target);
   const bystander = await HostilePeer.connect(t, target);
   const bystanderCirc = await bystander.create();

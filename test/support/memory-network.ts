@@ -1,25 +1,25 @@
 /**
  * Relays and a client in one process, joined by real Noise links over
- * in-memory duplex pairs: the whole circuit machinery without the kernel.
+ * in-memory duplex pairs (a MemoryTransport under each node's link manager):
+ * the whole circuit machinery without the kernel.
  * Exits connect to real TCP destinations on 127.0.0.1. No side effects at import.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Channel } from '../../src/link/channel.js';
-import { ChannelCircuits } from '../../src/circuit/circuit-ids.js';
-import { cellCircuitId } from '../../src/cell/channel-cell.js';
+import type { Channel } from '../../src/link/channel.js';
+import { LinkManager } from '../../src/link/link-manager.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
-import { equalBytes } from '../../src/bytes.js';
-import { createRelayCore } from '../../relay/relay.js';
+import { createRelayCore, type RelayCore } from '../../relay/relay.js';
 import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
 import { OriginCircuit, type HopInfo } from '../../client/origin-circuit.js';
-import { duplexPair } from './duplex-pair.js';
+import { MemoryTransport } from './memory-transport.js';
 
 export interface MemoryRelay {
   keys: RelayKeys;
   info: HopInfo;
+  core: RelayCore;
   /** Links this relay accepted, in order. */
   inbound: Channel[];
   accept(socket: Duplex): void;
@@ -27,6 +27,8 @@ export interface MemoryRelay {
 
 export interface MemoryNetwork {
   relays: MemoryRelay[];
+  /** Dials any relay of the network by its address and port. */
+  transport: MemoryTransport;
   /** Remove the key directory. */
   cleanup(): void;
 }
@@ -37,21 +39,18 @@ const TIMEOUT_MS = 5000;
 export function memoryNetwork(count = 3): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
+  const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   for (let i = 0; i < count; i++) {
     const keys = loadRelayKeys(join(dir, `relay${i}`));
     const core = createRelayCore({
       keys,
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
-      connectTo: async (target) => {
-        const peer = relays.find((r) => equalBytes(r.keys.identity.identity, target.identity));
-        if (peer === undefined) throw new Error('unknown relay');
-        const [near, far] = duplexPair();
-        peer.accept(far);
-        return Channel.connect(near, { peerLinkKey: target.linkKey, peerIdentity: target.identity, linkKey: keys.linkKey, identity: keys.identity, timeoutMs: TIMEOUT_MS });
-      },
+      transport,
+      dialTimeoutMs: TIMEOUT_MS,
     });
     const relay: MemoryRelay = {
       keys,
+      core,
       info: {
         nickname: `relay${i}`,
         identity: keys.identity.identity,
@@ -62,28 +61,27 @@ export function memoryNetwork(count = 3): MemoryNetwork {
       },
       inbound: [],
       accept(socket) {
-        void Channel.accept(socket, { linkKey: keys.linkKey, identity: keys.identity, timeoutMs: TIMEOUT_MS }).then(
-          (channel) => {
-            relay.inbound.push(channel);
-            core.adopt(channel);
-          },
+        core.accept(socket).then(
+          (channel) => relay.inbound.push(channel),
           () => socket.destroy(),
         );
       },
     };
     relays.push(relay);
   }
-  return { relays, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { relays, transport, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** An anonymous client link to relays[0] and a circuit through all relays. */
-export async function memoryCircuit(relays: MemoryRelay[]): Promise<{ circuit: OriginCircuit; channel: Channel }> {
-  const [near, far] = duplexPair();
-  const guard = relays[0]!;
-  guard.accept(far);
-  const channel = await Channel.connect(near, { peerLinkKey: guard.info.linkKey, peerIdentity: guard.info.identity, timeoutMs: TIMEOUT_MS });
-  const table = new ChannelCircuits<OriginCircuit>();
-  channel.on('cell', (cell: Uint8Array) => table.get(cellCircuitId(cell))?.circuit.receive(cell));
-  const circuit = await OriginCircuit.build(channel, table, relays.map((r) => r.info), 10_000);
-  return { circuit, channel };
+/** A fresh anonymous client (its own link manager) with a link to relays[0] and a circuit through all relays. */
+export async function memoryCircuit(relays: MemoryRelay[]): Promise<{ circuit: OriginCircuit; channel: Channel; links: LinkManager<OriginCircuit> }> {
+  const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
+  const links = new LinkManager<OriginCircuit>({
+    transport,
+    handler: { onCircuitCell: (slot, cell) => slot.circuit.receive(cell), onLinkClosed: (slot) => slot.circuit.linkClosed() },
+    dialTimeoutMs: TIMEOUT_MS,
+  });
+  const guard = relays[0]!.info;
+  const channel = await links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
+  const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), relays.map((r) => r.info), 10_000);
+  return { circuit, channel, links };
 }

@@ -1,0 +1,49 @@
+/**
+ * What the authority answers on its HTTP directory port (docs/protocol.md §9):
+ * descriptor uploads into the registry, the consensus in the encoding the
+ * client asked for, single descriptors, and the authority's own entry.
+ */
+import { debuglog } from 'node:util';
+import type { DirectoryHandlers, Reply } from './http-server.js';
+import type { Published } from './consensus-publisher.js';
+import type { Registry } from './registry.js';
+
+const log = debuglog('allium:directory');
+
+/** The authority's own entry as `GET /allium/v1/authority` serves it. */
+export interface AuthoritySelf {
+  nickname: string;
+  identity: string;
+  identityHex: string;
+  address: string;
+  dirPort: number;
+  url: string;
+}
+
+const textReply = (status: number, body: string): Reply => ({ status, body: `${body}\n` });
+
+export function directoryRoutes(opts: { registry: Registry; published: () => Published | undefined; self: () => AuthoritySelf }): DirectoryHandlers {
+  const { registry } = opts;
+  return {
+    uploadDescriptor(text) {
+      const outcome = registry.submit(text);
+      if (outcome.ok) return textReply(200, outcome.duplicate ? 'duplicate' : 'accepted');
+      log('refused descriptor (%d): %s', outcome.status, outcome.reason);
+      return textReply(outcome.status, outcome.reason);
+    },
+    getConsensus(encoding) {
+      const published = opts.published();
+      if (published === undefined) return textReply(404, 'no consensus yet');
+      if (encoding === 'gzip') return { status: 200, body: published.gzip, headers: { 'content-encoding': 'gzip', vary: 'accept-encoding' } };
+      if (encoding === 'deflate') return { status: 200, body: published.deflate, headers: { 'content-encoding': 'deflate', vary: 'accept-encoding' } };
+      return { status: 200, body: published.text, headers: { vary: 'accept-encoding' } };
+    },
+    getDescriptor(id) {
+      const entry = registry.get(id);
+      return entry === undefined ? textReply(404, 'unknown relay') : { status: 200, body: entry.text };
+    },
+    getAuthority() {
+      return { status: 200, body: `${JSON.stringify(opts.self())}\n`, contentType: 'application/json' };
+    },
+  };
+}

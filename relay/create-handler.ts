@@ -1,0 +1,46 @@
+/**
+ * A relay answering CREATE2 on a new circuit id (docs/protocol.md §2, §5):
+ * the id must be in the sender's half and the link under its circuit limit;
+ * an ntor-v3 handshake makes the circuit's layers and the CREATED2 reply.
+ * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT); the
+ * link lives on.
+ */
+import { debuglog } from 'node:util';
+import { ChannelCommand, cellPayload, circuitIdBelongsTo, encodeChannelCell, encodeDestroy, cellCircuitId } from '../src/cell/channel-cell.js';
+import { decodeCreate2, encodeCreated2 } from '../src/cell/create2.js';
+import { DestroyReason } from '../src/cell/reasons.js';
+import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
+import { ntorV3ServerHandshake, type NtorV3RelaySecret } from '../src/crypto/ntor-v3.js';
+import { tor1Layers } from '../src/crypto/onion-layer.js';
+import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handshake-params.js';
+import { ChannelRoom } from '../src/circuit/channel-room.js';
+import { MAX_CIRCUITS_PER_CHANNEL, type ChannelCircuits } from '../src/circuit/circuit-ids.js';
+import type { Channel } from '../src/link/channel.js';
+import { ProtocolError } from '../src/errors.js';
+import { RelayCircuit, type RelayContext } from './relay-circuit.js';
+
+const log = debuglog('allium:relay');
+
+/** Handle a CREATE2 `cell` for an id no circuit on `link` uses (`circuits` is the link's table). */
+export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, link: Channel, circuits: ChannelCircuits<RelayCircuit>, cell: Uint8Array): void {
+  const id = cellCircuitId(cell);
+  const room = ChannelRoom.of(link);
+  if (!circuitIdBelongsTo(id, !link.isInitiator)) {
+    room.send(encodeDestroy(id, DestroyReason.PROTOCOL));
+    return;
+  }
+  if (circuits.size >= MAX_CIRCUITS_PER_CHANNEL) {
+    room.send(encodeDestroy(id, DestroyReason.RESOURCELIMIT));
+    return;
+  }
+  try {
+    const body = decodeCreate2(cellPayload(cell));
+    if (body.handshakeType !== HANDSHAKE_TYPE_NTOR_V3) throw new ProtocolError(`unsupported handshake type ${body.handshakeType}`);
+    const result = ntorV3ServerHandshake(ntorKeys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
+    new RelayCircuit(ctx, link, id, tor1Layers(result.keyMaterial));
+    room.send(encodeChannelCell(id, ChannelCommand.CREATED2, encodeCreated2(result.reply)));
+  } catch (error) {
+    log('CREATE2 refused: %s', (error as Error).message);
+    room.send(encodeDestroy(id, DestroyReason.PROTOCOL));
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The relay's OR port: a TCP listener that hands every accepted socket to the
+ * relay core (which runs the link handshake), bounded in connections, and
+ * closed with every socket it accepted.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { debuglog } from 'node:util';
+import { AlliumError } from '../src/errors.js';
+
+const log = debuglog('allium:relay');
+
+/** Connections the listener accepts at once. */
+export const MAX_CONNECTIONS = 4096;
+
+export interface OrListener {
+  readonly port: number;
+  /** Stop listening and destroy every socket it accepted. */
+  close(): Promise<void>;
+}
+
+/** Listen on address:port (0 picks a free port); `accept` gets each socket. Rejects if the port cannot be bound. */
+export async function listenOrPort(address: string, port: number, accept: (socket: Duplex) => Promise<unknown>): Promise<OrListener> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    accept(socket).catch((error: Error) => {
+      log('inbound link refused: %s', error.message);
+      socket.destroy();
+    });
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') {
+    server.close();
+    throw new AlliumError('ERR_CONFIG', 'relay listener has no address');
+  }
+  return {
+    port: bound.port,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

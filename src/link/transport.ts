@@ -1,0 +1,50 @@
+/**
+ * How a link reaches its peer: the byte pipe under the Noise handshake
+ * (docs/protocol.md §3). The link layer dials only through a `Transport`, so
+ * a pluggable transport (obfuscation, a bridge) or a latency-emulating one for
+ * tests and simulations can be added without touching link or circuit code.
+ */
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** Where a peer listens: an IP address and a TCP port (the relay's OR port). */
+export interface PeerAddress {
+  address: string;
+  port: number;
+}
+
+export interface TransportConnectOptions {
+  /** Aborted when the caller gives up (dial timeout, manager closing); the transport should then destroy what it opened. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A way to open a byte stream to a peer. `connect` resolves with a Duplex that
+ * is connected or still connecting (errors may surface later on the Duplex as
+ * 'error'/'close'; the link handshake reports them). It rejects if no stream
+ * can be made at all. Implementations must not emit unhandled 'error' events.
+ */
+export interface Transport {
+  connect(peer: PeerAddress, opts?: TransportConnectOptions): Promise<Duplex>;
+}
+
+/** Plain TCP. `localAddress` binds outgoing connections (a relay connects out from its own address). */
+export class TcpTransport implements Transport {
+  readonly #localAddress: string | undefined;
+
+  constructor(opts: { localAddress?: string } = {}) {
+    this.#localAddress = opts.localAddress;
+  }
+
+  connect(peer: PeerAddress, opts: TransportConnectOptions = {}): Promise<Duplex> {
+    const socket = connect({
+      host: peer.address,
+      port: peer.port,
+      ...(this.#localAddress !== undefined ? { localAddress: this.#localAddress } : {}),
+    });
+    // Connection errors surface through the link handshake that reads this socket.
+    socket.on('error', () => {});
+    opts.signal?.addEventListener('abort', () => socket.destroy(), { once: true });
+    return Promise.resolve(socket);
+  }
+}
