@@ -17,6 +17,8 @@ import { AlliumError, StreamEndedError } from '../src/errors.js';
 import { hex } from '../src/bytes.js';
 import { choosePath, exitsForPort, type RandomSource } from './path-selection.js';
 import { OriginCircuit } from './origin-circuit.js';
+import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
+import type { CircuitStats } from '../src/events.js';
 
 const log = debuglog('allium:client');
 
@@ -40,6 +42,7 @@ export class CircuitManager {
   readonly #tables = new WeakMap<Channel, ChannelCircuits<OriginCircuit>>();
   readonly #circuits = new Map<string, Entry[]>();
   readonly #building = new Map<string, Promise<Entry>>();
+  readonly #stats = new CircuitStatsRecorder();
   #closed = false;
 
   constructor(opts: { consensus: () => Consensus | null; buildTimeoutMs: number; random?: RandomSource }) {
@@ -69,6 +72,11 @@ export class CircuitManager {
       this.#building.set(key, pending);
     }
     return pending;
+  }
+
+  /** A snapshot of this client's circuit and stream counters. */
+  stats(): CircuitStats {
+    return this.#stats.snapshot();
   }
 
   async close(): Promise<void> {
@@ -112,7 +120,7 @@ export class CircuitManager {
 
   async #build(path: ConsensusRelay[]): Promise<OriginCircuit> {
     const channel = await this.#linkTo(path[0]!);
-    return OriginCircuit.build(channel, this.#table(channel), path, this.#buildTimeoutMs);
+    return OriginCircuit.build(channel, this.#table(channel), path, this.#buildTimeoutMs, { stats: this.#stats });
   }
 
   #table(channel: Channel): ChannelCircuits<OriginCircuit> {

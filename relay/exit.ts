@@ -29,6 +29,7 @@ export interface ExitConfig {
   localAddress: string;
 }
 
+/** The END reason for a failed lookup or connection, from Node's system error code. */
 function reasonForError(error: NodeJS.ErrnoException): number {
   switch (error.code) {
     case 'ECONNREFUSED':
@@ -50,18 +51,26 @@ function reasonForError(error: NodeJS.ErrnoException): number {
   }
 }
 
+/**
+ * Resolve `host` at the exit (5 s limit); an IP address is returned as is.
+ * Rejects with StreamEndedError carrying the END reason: TIMEOUT,
+ * RESOLVEFAILED, or whatever the system error maps to.
+ */
 async function resolve(host: string): Promise<string> {
   if (isIP(host) !== 0) return host;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('resolve timeout'), { code: 'ETIMEDOUT' })), RESOLVE_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new StreamEndedError(EndReason.TIMEOUT, 'resolve timed out')), RESOLVE_TIMEOUT_MS);
   });
   try {
     // Like Tor's exits, prefer an IPv4 address when the name has both.
     const results = await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
     const chosen = results.find((r) => r.family === 4) ?? results[0];
-    if (chosen === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
+    if (chosen === undefined) throw new StreamEndedError(EndReason.RESOLVEFAILED, 'no address');
     return chosen.address;
+  } catch (error) {
+    if (error instanceof StreamEndedError) throw error;
+    throw new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'resolve failed');
   } finally {
     clearTimeout(timer);
   }
@@ -75,7 +84,7 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
   }
   const policy = config.policy;
   // The stream exists from now on, so an END or DATA from the client while we connect is in order.
-  const stream = edge.addStream(streamId);
+  const stream = edge.addStream(streamId, 'exit');
   stream.on('error', (error: Error) => log('exit stream closed: %s', error.message));
   resolve(body.host).then(
     (address) => {
@@ -87,10 +96,10 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
       }
       open(config, stream, streamId, address, body.port, circuit);
     },
-    (error: NodeJS.ErrnoException) => {
+    (error: StreamEndedError) => {
       if (stream.destroyed || circuit.closed) return;
-      stream.abort(new StreamEndedError(EndReason.RESOLVEFAILED, 'resolve failed'));
-      edge.refuse(streamId, reasonForError(error));
+      stream.abort(error);
+      edge.refuse(streamId, error.reason);
     },
   );
 }
@@ -128,6 +137,7 @@ function open(config: ExitConfig, stream: RelayStream, streamId: number, address
       return;
     }
     circuit.sendBackward(RelayCommand.CONNECTED, streamId, encodeConnected(address));
+    circuit.edge.opened(stream);
     socket.pipe(stream);
     stream.pipe(socket);
   });

@@ -10,7 +10,7 @@ import { debuglog } from 'node:util';
 import { Channel } from '../src/link/channel.js';
 import { signLinkCertificate } from '../src/link/link-handshake.js';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
-import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { AlliumError } from '../src/errors.js';
 import type { ExtendTarget } from '../src/cell/extend2.js';
 import { hex } from '../src/bytes.js';
@@ -20,7 +20,10 @@ import { ChannelPool, LINK_HANDSHAKE_TIMEOUT_MS } from './channel-pool.js';
 import { beginExitStream, type ExitConfig } from './exit.js';
 import { loadRelayKeys, type RelayKeys } from './keys.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
-import type { RelayCircuit, RelayContext } from './relay-circuit.js';
+import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
+import { relayDirectory } from './dir/dir-server.js';
+import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
+import type { CircuitStats } from '../src/events.js';
 
 export type { AuthorityRef } from './publisher.js';
 
@@ -68,6 +71,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
     connectTo: (target) => pool.get(target),
+    directory: relayDirectory(() => encodeDescriptor(describe(), keys.identity.seed)),
   });
   const adopt = (channel: Channel) => {
     channels.add(channel);
@@ -153,9 +157,18 @@ export async function probeRelay(d: RelayDescriptor, timeoutMs: number): Promise
 export interface RelayCore {
   /** Route the cells of an authenticated link through this relay (once per link; links from connectTo are adopted by the core itself). */
   adopt(channel: Channel): void;
+  /** A snapshot of the relay's circuit and stream counters. */
+  stats(): CircuitStats;
 }
 
-export function createRelayCore(opts: { keys: RelayKeys; exit: ExitConfig; connectTo: (target: ExtendTarget) => Promise<Channel> }): RelayCore {
+export function createRelayCore(opts: {
+  keys: RelayKeys;
+  exit: ExitConfig;
+  connectTo: (target: ExtendTarget) => Promise<Channel>;
+  /** Serves BEGIN_DIR streams; absent: BEGIN_DIR is refused with END NOTDIRECTORY. */
+  directory?: DirectoryHandler | null;
+}): RelayCore {
+  const stats = new CircuitStatsRecorder();
   const circuitTables = new WeakMap<Channel, ChannelCircuits<RelayCircuit>>();
   const adopted = new WeakSet<Channel>();
   const adopt = (channel: Channel) => {
@@ -179,6 +192,8 @@ export function createRelayCore(opts: { keys: RelayKeys; exit: ExitConfig; conne
       return channel;
     },
     begin: (circuit, streamId, body) => beginExitStream(opts.exit, circuit, streamId, body),
+    directory: opts.directory ?? null,
+    stats,
   };
-  return { adopt };
+  return { adopt, stats: () => stats.snapshot() };
 }
