@@ -17,10 +17,10 @@ import {
   encodeDestroy,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { decodeExtended2, encodeExtend2, targetToSpecifiers } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
+import { targetToSpecifiers } from '../src/cell/extend2.js';
+import { decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
-import { decodeEnd, encodeBegin } from '../src/cell/stream-messages.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
 import { tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
@@ -159,7 +159,7 @@ export class OriginCircuit {
     if (edge === undefined) {
       edge = new CircuitEdge(
         {
-          send: (command, streamId, data) => this.#send(hop, command, streamId, data),
+          send: (streamId, msg) => this.#send(hop, streamId, msg),
           congested: () => this.#room.congested,
           onRoom: (wake) => this.#room.onRoom(wake),
         },
@@ -185,7 +185,7 @@ export class OriginCircuit {
    * `timeoutMs`, CircuitDestroyedError if the circuit goes away.
    */
   openStream(host: string, port: number, timeoutMs: number, opts: StreamOptions = {}): Promise<RelayStream> {
-    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, RelayCommand.BEGIN, encodeBegin({ host, port, flags: 0 }));
+    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags: 0 });
   }
 
   /**
@@ -195,10 +195,10 @@ export class OriginCircuit {
    * openStream() does (END NOTDIRECTORY from a relay that serves no directory).
    */
   openDirStream(hop: number = this.#hops.length - 1, timeoutMs = 10_000): Promise<RelayStream> {
-    return this.#open(hop, timeoutMs, RelayCommand.BEGIN_DIR, new Uint8Array(0));
+    return this.#open(hop, timeoutMs, { kind: 'begin_dir' });
   }
 
-  async #open(hop: number, timeoutMs: number, command: number, body: Uint8Array): Promise<RelayStream> {
+  async #open(hop: number, timeoutMs: number, request: RelayMsg): Promise<RelayStream> {
     if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
     const edge = this.edge(hop);
     if (edge === undefined || !this.#built) throw new AlliumError('ERR_CONFIG', `no hop ${hop} on this circuit`);
@@ -212,7 +212,7 @@ export class OriginCircuit {
         reject(new AlliumError('ERR_TIMEOUT', 'stream did not connect in time'));
       }, timeoutMs);
       this.#connecting.set(streamId, { hop, resolve, reject, timer });
-      this.#send(hop, command, streamId, body);
+      this.#send(hop, streamId, request);
     });
     edge.opened(stream);
     return stream;
@@ -268,12 +268,13 @@ export class OriginCircuit {
 
   #extend(hop: HopInfo): Promise<void> {
     return this.#handshake(hop, 'EXTENDED2', (onionskin) => {
-      const body = encodeExtend2({
+      const extend2: RelayMsg = {
+        kind: 'extend2',
         specifiers: targetToSpecifiers({ address: hop.address, port: hop.orPort, identity: hop.identity, linkKey: hop.linkKey }),
         handshakeType: HANDSHAKE_TYPE_NTOR_V3,
         handshakeData: onionskin,
-      });
-      this.#send(this.#hops.length - 1, RelayCommand.EXTEND2, 0, body, ChannelCommand.RELAY_EARLY);
+      };
+      this.#send(this.#hops.length - 1, 0, extend2, ChannelCommand.RELAY_EARLY);
     });
   }
 
@@ -307,10 +308,16 @@ export class OriginCircuit {
 
   // ---- relay cells ----
 
-  #send(hop: number, command: number, streamId: number, data: Uint8Array, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
+  /**
+   * Encode `msg` for stream `streamId` (0: the circuit), seal it for hop
+   * `hop` and send it. Returns the running digest of that hop's forward layer
+   * after it. Throws what encodeRelayMsg throws for a message that cannot be encoded.
+   */
+  #send(hop: number, streamId: number, msg: RelayMsg, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
+    const { command, body } = encodeRelayMsg(msg);
     const cell = encodeChannelCell(this.id, channelCommand);
     const payload = cellPayload(cell);
-    writeRelayCell(payload, { command, streamId, data });
+    writeRelayCell(payload, { command, streamId, data: body });
     const target = this.#hops[hop]!;
     target.forward.seal(payload);
     for (let i = hop - 1; i >= 0; i--) this.#hops[i]!.forward.crypt(payload);
@@ -331,17 +338,22 @@ export class OriginCircuit {
     throw new ProtocolError('relay cell recognized by no hop');
   }
 
+  /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
   #dispatch(hop: number, payload: Uint8Array): void {
     const { command, streamId, data } = decodeRelayCell(payload);
-    const last = this.#hops.length - 1;
-    if (command === RelayCommand.EXTENDED2 && hop === last && this.#pending?.expect === 'EXTENDED2') {
-      this.#finishHandshake('EXTENDED2', decodeExtended2(data));
-      return;
+    const msg = decodeRelayMsg(command, data);
+    if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
+    if (this.#pending !== null && msg.kind !== 'extended2' && msg.kind !== 'drop') {
+      throw new ProtocolError(`${msg.kind} from hop ${hop + 1} while building`);
     }
-    if (command === RelayCommand.DROP) return;
-    if (this.#pending !== null) throw new ProtocolError(`relay command ${command} from hop ${hop + 1} while building`);
-    switch (command) {
-      case RelayCommand.CONNECTED: {
+    switch (msg.kind) {
+      case 'extended2':
+        if (hop !== this.#hops.length - 1 || this.#pending?.expect !== 'EXTENDED2') throw new ProtocolError(`unexpected EXTENDED2 from hop ${hop + 1}`);
+        this.#finishHandshake('EXTENDED2', msg.handshakeData);
+        return;
+      case 'drop':
+        return; // long-range padding
+      case 'connected': {
         const pending = this.#connecting.get(streamId);
         if (pending === undefined || pending.hop !== hop) throw new ProtocolError(`CONNECTED for stream ${streamId} from hop ${hop + 1}`);
         this.#connecting.delete(streamId);
@@ -349,23 +361,42 @@ export class OriginCircuit {
         pending.resolve();
         return;
       }
-      case RelayCommand.END: {
+      case 'end': {
         const pending = this.#connecting.get(streamId);
         if (pending !== undefined && pending.hop === hop) {
           this.#connecting.delete(streamId);
           clearTimeout(pending.timer);
-          const reason = decodeEnd(data);
-          this.#edges[hop]?.getStream(streamId)?.abort(new StreamEndedError(reason, 'stream refused'));
-          pending.reject(new StreamEndedError(reason, `stream refused by hop ${hop + 1} (reason ${reason})`));
+          this.#edges[hop]?.getStream(streamId)?.abort(new StreamEndedError(msg.reason, 'stream refused'));
+          pending.reject(new StreamEndedError(msg.reason, `stream refused by hop ${hop + 1} (reason ${msg.reason})`));
           return;
         }
-        break;
+        this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+        return;
       }
+      case 'data':
+      case 'sendme':
+        this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+        return;
+      case 'begin':
+      case 'begin_dir':
+      case 'extend2':
+      case 'truncate':
+      case 'resolve':
+        throw new ProtocolError(`${msg.kind} travelling backward`);
+      case 'truncated':
+      case 'resolved':
+        // We never send TRUNCATE or RESOLVE.
+        throw new ProtocolError(`unexpected ${msg.kind} from hop ${hop + 1}`);
+      case 'unrecognized':
+        throw new ProtocolError(`unexpected relay command ${msg.command} from hop ${hop + 1}`);
     }
+  }
+
+  /** The edge of `hop` for a stream or flow message; a hop we never used has nothing to say. */
+  #edgeFor(hop: number): CircuitEdge {
     const edge = this.#edges[hop];
-    if (edge === undefined || !edge.handle(command, streamId, data, () => this.#hops[hop]!.backward.lastDigest)) {
-      throw new ProtocolError(`unexpected relay command ${command} from hop ${hop + 1}`);
-    }
+    if (edge === undefined) throw new ProtocolError(`stream message from hop ${hop + 1}, which has no streams`);
+    return edge;
   }
 
   #allocateStreamId(): number {

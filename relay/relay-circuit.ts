@@ -21,16 +21,17 @@ import {
   setCellCircuitId,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { decodeExtend2, encodeExtended2, specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
+import { specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
+import { RelayCommand, decodeRelayCell, writeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
-import { decodeBegin, encodeConnected, type BeginBody } from '../src/cell/stream-messages.js';
+import type { BeginBody } from '../src/cell/stream-messages.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { HopLayers } from '../src/crypto/onion-layer.js';
 import type { Channel } from '../src/link/channel.js';
-import { CircuitDestroyedError, ProtocolError } from '../src/errors.js';
+import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
@@ -40,6 +41,9 @@ const log = debuglog('allium:relay');
 /** At most this many RELAY_EARLY cells per circuit, as in Tor. */
 const MAX_RELAY_EARLY = 8;
 export const EXTEND_TIMEOUT_MS = 15_000;
+
+/** Stream requests: a body that does not decode ends that stream, not the circuit. */
+const STREAM_REQUESTS: ReadonlySet<number> = new Set([RelayCommand.BEGIN, RelayCommand.BEGIN_DIR, RelayCommand.RESOLVE]);
 
 /**
  * Serves one directory stream (BEGIN_DIR, docs/protocol.md §6.5): reads the
@@ -56,6 +60,11 @@ export interface RelayContext {
   connectTo(target: ExtendTarget): Promise<Channel>;
   /** A BEGIN arrived on this circuit (exit side). */
   begin(circuit: RelayCircuit, streamId: number, body: BeginBody): void;
+  /**
+   * A RESOLVE arrived: answer RESOLVED on `streamId` (circuit.sendBackward).
+   * Absent: every RESOLVE is answered with a non-transient error.
+   */
+  resolve?(circuit: RelayCircuit, streamId: number, hostname: string): void;
   /** Serves BEGIN_DIR streams; absent or null: BEGIN_DIR is refused with END NOTDIRECTORY. */
   readonly directory?: DirectoryHandler | null;
   /** The relay's circuit counters (its stats()). */
@@ -108,7 +117,7 @@ export class RelayCircuit {
     if (this.#edge === null) {
       this.#edge = new CircuitEdge(
         {
-          send: (command, streamId, data) => this.sendBackward(command, streamId, data),
+          send: (streamId, msg) => this.sendBackward(streamId, msg),
           congested: () => this.#prev.room.congested,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
@@ -180,17 +189,22 @@ export class RelayCircuit {
     clearTimeout(this.#extending.timer);
     this.#extending = null;
     try {
-      this.sendBackward(RelayCommand.EXTENDED2, 0, encodeExtended2(decodeCreated2(payload)));
+      this.sendBackward(0, { kind: 'extended2', handshakeData: decodeCreated2(payload) });
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
     }
   }
 
-  /** Seal a relay message of our own toward the client. Returns the running digest after it. */
-  sendBackward(command: number, streamId: number, data: Uint8Array): Uint8Array {
+  /**
+   * Seal a relay message of our own toward the client on stream `streamId`
+   * (0: the circuit). Returns the running digest of our backward layer after
+   * it. Throws what encodeRelayMsg throws for a message that cannot be encoded.
+   */
+  sendBackward(streamId: number, msg: RelayMsg): Uint8Array {
+    const { command, body } = encodeRelayMsg(msg);
     const cell = encodeChannelCell(this.#prev.id, ChannelCommand.RELAY);
     const payload = cellPayload(cell);
-    writeRelayCell(payload, { command, streamId, data });
+    writeRelayCell(payload, { command, streamId, data: body });
     this.#layers.backward.seal(payload);
     this.#relayCellsOut++;
     this.#prev.room.send(cell);
@@ -243,35 +257,69 @@ export class RelayCircuit {
   #handleLocal(payload: Uint8Array, early: boolean): void {
     try {
       const cell = decodeRelayCell(payload);
-      const { command, streamId, data } = cell;
-      switch (command) {
-        case RelayCommand.EXTEND2:
-          if (!early) throw new ProtocolError('EXTEND2 outside RELAY_EARLY');
-          if (streamId !== 0) throw new ProtocolError('EXTEND2 with a stream id');
-          this.#extend(data);
-          return;
-        case RelayCommand.TRUNCATE:
-          if (streamId !== 0) throw new ProtocolError('TRUNCATE with a stream id');
-          this.#truncate();
-          return;
-        case RelayCommand.BEGIN:
-          this.#checkNewStream(streamId, 'BEGIN');
-          if (this.#next !== null) throw new ProtocolError('BEGIN at a middle hop');
-          this.#begin(streamId, data);
-          return;
-        case RelayCommand.BEGIN_DIR:
-          this.#checkNewStream(streamId, 'BEGIN_DIR');
-          this.#beginDir(streamId);
-          return;
-        case RelayCommand.DROP:
-          return; // long-range padding
-        default:
-          if (!this.edge.handle(command, streamId, data, () => this.#layers.forward.lastDigest)) {
-            throw new ProtocolError(`unexpected relay command ${command}`);
-          }
-      }
+      const msg = this.#decode(cell);
+      if (msg !== null) this.#dispatch(cell.streamId, msg, early);
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
+    }
+  }
+
+  /**
+   * The message in a cell for us. A stream request (BEGIN, BEGIN_DIR,
+   * RESOLVE) whose body does not decode is refused on its own stream with END
+   * TORPROTOCOL, and gives null; any other decoding error is the circuit's.
+   */
+  #decode(cell: DecodedRelayCell): RelayMsg | null {
+    try {
+      return decodeRelayMsg(cell.command, cell.data);
+    } catch (error) {
+      if (!(error instanceof DecodeError) || !STREAM_REQUESTS.has(cell.command)) throw error;
+      this.#checkNewStream(cell.streamId, `relay command ${cell.command}`);
+      log('malformed stream request refused: %s', error.message);
+      this.edge.refuse(cell.streamId, EndReason.TORPROTOCOL);
+      return null;
+    }
+  }
+
+  /** The relay's one dispatch of relay messages addressed to this hop, by kind. */
+  #dispatch(streamId: number, msg: RelayMsg, early: boolean): void {
+    if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
+    switch (msg.kind) {
+      case 'extend2':
+        if (!early) throw new ProtocolError('EXTEND2 outside RELAY_EARLY');
+        this.#extend(msg);
+        return;
+      case 'truncate':
+        this.#truncate();
+        return;
+      case 'begin':
+        this.#checkNewStream(streamId, 'BEGIN');
+        if (this.#next !== null) throw new ProtocolError('BEGIN at a middle hop');
+        this.#ctx.begin(this, streamId, msg);
+        return;
+      case 'begin_dir':
+        this.#checkNewStream(streamId, 'BEGIN_DIR');
+        this.#beginDir(streamId);
+        return;
+      case 'resolve':
+        this.#checkNewStream(streamId, 'RESOLVE');
+        if (this.#ctx.resolve !== undefined) this.#ctx.resolve(this, streamId, msg.hostname);
+        else this.sendBackward(streamId, { kind: 'resolved', answers: [{ type: 'error', transient: false, ttl: 0 }] });
+        return;
+      case 'drop':
+        return; // long-range padding
+      case 'data':
+      case 'sendme':
+      case 'end':
+        this.edge.handle(streamId, msg, () => this.#layers.forward.lastDigest);
+        return;
+      case 'connected':
+      case 'extended2':
+      case 'truncated':
+      case 'resolved':
+        throw new ProtocolError(`${msg.kind} travelling forward`);
+      case 'unrecognized':
+        throw new ProtocolError(`unexpected relay command ${msg.command}`);
     }
   }
 
@@ -279,19 +327,6 @@ export class RelayCircuit {
   #checkNewStream(streamId: number, what: string): void {
     if (streamId === 0) throw new ProtocolError(`${what} on stream 0`);
     if (this.edge.hasStream(streamId)) throw new ProtocolError(`${what} for a stream in use`);
-  }
-
-  /** BEGIN at the last hop: a body that does not decode ends that stream only (END TORPROTOCOL). */
-  #begin(streamId: number, data: Uint8Array): void {
-    let body: BeginBody;
-    try {
-      body = decodeBegin(data);
-    } catch (error) {
-      log('malformed BEGIN refused: %s', (error as Error).message);
-      this.edge.refuse(streamId, EndReason.TORPROTOCOL);
-      return;
-    }
-    this.#ctx.begin(this, streamId, body);
   }
 
   /** BEGIN_DIR at any hop: hand the stream to the directory handler, or refuse with END NOTDIRECTORY. */
@@ -303,7 +338,7 @@ export class RelayCircuit {
     }
     const stream = this.edge.addStream(streamId, 'dir');
     stream.on('error', (error: Error) => log('directory stream closed: %s', error.message));
-    this.sendBackward(RelayCommand.CONNECTED, streamId, encodeConnected(null));
+    this.sendBackward(streamId, { kind: 'connected', address: null, ttl: 0 });
     this.edge.opened(stream);
     handler(stream);
   }
@@ -322,12 +357,11 @@ export class RelayCircuit {
       this.#ctx.circuitsOf(next.channel).delete(next.id);
       if (!next.channel.closed) next.room.send(encodeDestroy(next.id, DestroyReason.REQUESTED));
     }
-    this.sendBackward(RelayCommand.TRUNCATED, 0, new Uint8Array([DestroyReason.REQUESTED]));
+    this.sendBackward(0, { kind: 'truncated', reason: DestroyReason.REQUESTED });
   }
 
-  #extend(data: Uint8Array): void {
+  #extend(body: Extend2): void {
     if (this.#next !== null || this.#extending !== null) throw new ProtocolError('EXTEND2 on an extended circuit');
-    const body = decodeExtend2(data);
     const target = specifiersToTarget(body.specifiers);
     if (equalBytes(target.identity, this.#ctx.identity)) throw new ProtocolError('EXTEND2 to ourselves');
     const timer = setTimeout(() => this.destroy(DestroyReason.TIMEOUT, 'extend timed out'), EXTEND_TIMEOUT_MS);

@@ -17,7 +17,7 @@ import { hex } from '../src/bytes.js';
 import { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import { routeChannel } from './cell-router.js';
 import { ChannelPool, LINK_HANDSHAKE_TIMEOUT_MS } from './channel-pool.js';
-import { beginExitStream, type ExitConfig } from './exit.js';
+import { beginExitStream, resolveForClient, type ExitConfig } from './exit.js';
 import { loadRelayKeys, type RelayKeys } from './keys.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
@@ -192,6 +192,7 @@ export function createRelayCore(opts: {
       return channel;
     },
     begin: (circuit, streamId, body) => beginExitStream(opts.exit, circuit, streamId, body),
+    resolve: (circuit, streamId, hostname) => resolveForClient(opts.exit, circuit, streamId, hostname),
     directory: opts.directory ?? null,
     stats,
   };

@@ -11,19 +11,27 @@
  * existed, a SENDME that does not match, a window overrun — throws
  * ProtocolError, and the owner destroys the circuit.
  */
-import { RelayCommand } from '../cell/relay-cell.js';
-import { decodeSendme, encodeSendmeV1 } from '../cell/sendme.js';
-import { decodeEnd, encodeEnd } from '../cell/stream-messages.js';
+import type { Data, End, RelayMsg, Sendme } from '../cell/relay-msg.js';
 import { fixedWindows, type CircuitFlowControl, type FlowControlFactory } from '../flow/flow-control.js';
 import { RelayStream, type StreamKind, type StreamPort } from '../stream/relay-stream.js';
 import type { CircuitStatsRecorder } from './circuit-stats.js';
 import { ProtocolError } from '../errors.js';
 import { publish } from '../events.js';
 
+/** The messages an edge handles itself; the circuit's dispatcher hands them over. */
+export type EdgeMsg = Data | Sendme | End;
+
+/** A stream SENDME (version 0, no digest), §7. */
+const STREAM_SENDME: Sendme = { kind: 'sendme', version: 0, digest: null };
+
 /** What the edge needs from the circuit it sits on. */
 export interface EdgeTransport {
-  /** Seal and send one relay message to the other edge; returns the running digest after this cell. */
-  send(command: number, streamId: number, data: Uint8Array): Uint8Array;
+  /**
+   * Encode (encodeRelayMsg), seal and send one relay message to the other
+   * edge on stream `streamId` (0: the circuit); returns the running digest of
+   * the sending layer after this cell.
+   */
+  send(streamId: number, msg: RelayMsg): Uint8Array;
   /** True while the link toward the other edge has too much queued. */
   congested(): boolean;
   /** Call `wake` once when the link has drained. */
@@ -102,46 +110,44 @@ export class CircuitEdge implements StreamPort {
     return this.#streams.get(streamId);
   }
 
-  /** Send END for a stream that never got a RelayStream (refused BEGIN). */
+  /** Send END for a stream that never got a RelayStream (refused BEGIN or BEGIN_DIR). */
   refuse(streamId: number, reason: number): void {
-    this.#transport.send(RelayCommand.END, streamId, encodeEnd(reason));
+    this.#transport.send(streamId, { kind: 'end', reason });
   }
 
   /**
-   * Handle a flow or stream command addressed to this edge. Returns false for
-   * commands the owner must handle itself (BEGIN, CONNECTED, EXTENDED2, ...).
-   * `receivedDigest` gives the running digest after this cell, for SENDMEs.
+   * Handle DATA, SENDME or END addressed to this edge (the circuit's
+   * dispatcher has matched the kind). `receivedDigest` gives the running
+   * digest of the receiving layer after this cell, for circuit SENDMEs.
+   * Throws ProtocolError for stream 0 where a stream is needed, a stream
+   * never opened, a SENDME that does not authenticate, a window overrun.
    */
-  handle(command: number, streamId: number, data: Uint8Array, receivedDigest: () => Uint8Array): boolean {
-    switch (command) {
-      case RelayCommand.DATA: {
+  handle(streamId: number, msg: EdgeMsg, receivedDigest: () => Uint8Array): void {
+    switch (msg.kind) {
+      case 'data': {
         if (streamId === 0) throw new ProtocolError('DATA on stream 0');
         const sendme = this.#flow.onDelivered(receivedDigest);
-        if (sendme !== null) this.#transport.send(RelayCommand.SENDME, 0, encodeSendmeV1(sendme.digest!));
-        this.#stream(streamId)?.receiveData(data);
-        return true;
+        if (sendme !== null) this.#transport.send(0, sendme);
+        this.#stream(streamId)?.receiveData(msg.data);
+        return;
       }
-      case RelayCommand.SENDME: {
+      case 'sendme':
         if (streamId === 0) {
-          const digest = decodeSendme(data);
-          this.#flow.onSendme(digest === null ? { version: 0, digest: null } : { version: 1, digest });
+          this.#flow.onSendme(msg);
           this.#wake();
         } else {
           this.#stream(streamId)?.receiveSendme();
         }
-        return true;
-      }
-      case RelayCommand.END: {
+        return;
+      case 'end': {
         if (streamId === 0) throw new ProtocolError('END on stream 0');
         const stream = this.#stream(streamId);
         if (stream !== undefined) {
           this.#forget(streamId);
-          stream.receiveEnd(decodeEnd(data));
+          stream.receiveEnd(msg.reason);
         }
-        return true;
+        return;
       }
-      default:
-        return false;
     }
   }
 
@@ -172,15 +178,15 @@ export class CircuitEdge implements StreamPort {
 
   sendData(streamId: number, data: Uint8Array): void {
     if (!this.#flow.canSend()) throw new ProtocolError('sent a DATA cell with an empty package window');
-    this.#flow.onSent(this.#transport.send(RelayCommand.DATA, streamId, data));
+    this.#flow.onSent(this.#transport.send(streamId, { kind: 'data', data }));
   }
 
   sendStreamSendme(streamId: number): void {
-    this.#transport.send(RelayCommand.SENDME, streamId, new Uint8Array(0));
+    this.#transport.send(streamId, STREAM_SENDME);
   }
 
   sendEnd(streamId: number, reason: number): void {
-    this.#transport.send(RelayCommand.END, streamId, encodeEnd(reason));
+    this.#transport.send(streamId, { kind: 'end', reason });
   }
 
   release(stream: RelayStream): void {

@@ -21,17 +21,10 @@ import {
   STREAM_SENDME_INCREMENT,
   STREAM_WINDOW_START,
 } from '../constants.js';
+import type { Sendme } from '../cell/relay-msg.js';
 import { ProtocolError } from '../errors.js';
 import { equalBytes } from '../bytes.js';
 import { DeliverWindow, PackageWindow } from './window.js';
-
-/** A SENDME body as flow control sees it (relay command 5, §7). */
-export interface SendmeBody {
-  /** 0: no data (stream SENDMEs); 1: authenticated with `digest` (circuit SENDMEs). */
-  version: 0 | 1;
-  /** The 20-byte running digest a version-1 SENDME echoes; null for version 0. */
-  digest: Uint8Array | null;
-}
 
 /** A read-only view of one hop's flow-control state, for diagnostics. */
 export interface CircuitFlowSnapshot {
@@ -59,14 +52,14 @@ export interface CircuitFlowControl {
    */
   onSent(digest: Uint8Array): void;
   /** A circuit SENDME arrived. Throws ProtocolError if none was owed or it does not authenticate. */
-  onSendme(sendme: SendmeBody): void;
+  onSendme(sendme: Sendme): void;
   /**
    * One DATA cell arrived (counted even if its stream is gone). Returns the
    * SENDME to send back now, or null. `receivedDigest` gives the running
    * digest of the receiving layer right after this cell; it is called only when
    * a SENDME is due. Throws ProtocolError if the peer overran the window.
    */
-  onDelivered(receivedDigest: () => Uint8Array): SendmeBody | null;
+  onDelivered(receivedDigest: () => Uint8Array): Sendme | null;
   snapshot(): CircuitFlowSnapshot;
 }
 
@@ -129,7 +122,7 @@ export class FixedWindowCircuit implements CircuitFlowControl {
     if (this.#package.take()) this.#owed.push({ digest, sentAt: this.#clock() });
   }
 
-  onSendme(sendme: SendmeBody): void {
+  onSendme(sendme: Sendme): void {
     if (sendme.version !== 1 || sendme.digest === null) throw new ProtocolError('circuit SENDME without an authenticated digest');
     const expected = this.#owed[0];
     if (expected === undefined || !equalBytes(sendme.digest, expected.digest)) throw new ProtocolError('circuit SENDME digest mismatch');
@@ -140,11 +133,11 @@ export class FixedWindowCircuit implements CircuitFlowControl {
     if (this.#minRtt === null || rtt < this.#minRtt) this.#minRtt = rtt;
   }
 
-  onDelivered(receivedDigest: () => Uint8Array): SendmeBody | null {
+  onDelivered(receivedDigest: () => Uint8Array): Sendme | null {
     this.#deliver.take();
     if (!this.#deliver.sendmeDue) return null;
     this.#deliver.sentSendme();
-    return { version: 1, digest: receivedDigest() };
+    return { kind: 'sendme', version: 1, digest: receivedDigest() };
   }
 
   snapshot(): CircuitFlowSnapshot {

@@ -14,7 +14,8 @@ import { encodeCreate2 } from '../../src/cell/create2.js';
 import { encodeExtend2, targetToSpecifiers, LinkSpecifierType } from '../../src/cell/extend2.js';
 import { RelayCommand, encodeRelayCell } from '../../src/cell/relay-cell.js';
 import { DestroyReason, EndReason } from '../../src/cell/reasons.js';
-import { encodeBegin } from '../../src/cell/stream-messages.js';
+import { encodeBegin, encodeResolve } from '../../src/cell/stream-messages.js';
+import { decodeRelayMsg } from '../../src/cell/relay-msg.js';
 import { encodeSendmeV1 } from '../../src/cell/sendme.js';
 import { HANDSHAKE_TYPE_NTOR_V3 } from '../../src/constants.js';
 import { crypto } from '../../src/crypto/crypto.js';
@@ -284,7 +285,7 @@ test('relay cells the last hop cannot use destroy the circuit: garbage, bad leng
     ['unknown relay command 99', (circ) => peer.sendRelay(circ, 99, 0)],
     ['TRUNCATE with a stream id', (circ) => peer.sendRelay(circ, RelayCommand.TRUNCATE, 3)],
     ['TRUNCATED forward', (circ) => peer.sendRelay(circ, RelayCommand.TRUNCATED, 0)],
-    ['RESOLVE', (circ) => peer.sendRelay(circ, RelayCommand.RESOLVE, 1, encodeBegin({ host: 'example.com', port: 80, flags: 0 }))],
+    ['RESOLVE on stream 0', (circ) => peer.sendRelay(circ, RelayCommand.RESOLVE, 0, encodeResolve('example.com'))],
     ['BEGIN_DIR on stream 0', (circ) => peer.sendRelay(circ, RelayCommand.BEGIN_DIR, 0)],
     ['CONNECTED forward', (circ) => peer.sendRelay(circ, RelayCommand.CONNECTED, 1)],
     ['EXTENDED2 forward', (circ) => peer.sendRelay(circ, RelayCommand.EXTENDED2, 0, new Uint8Array(2))],
@@ -307,6 +308,16 @@ test('relay cells the last hop cannot use destroy the circuit: garbage, bad leng
   const end = await peer.relay(dir, 'END NOTDIRECTORY');
   assert.deepEqual([end.command, end.streamId, end.data[0]], [RelayCommand.END, 4, EndReason.NOTDIRECTORY]);
   await assertCircuitWorks(peer, dir);
+  // RESOLVE at a non-exit: RESOLVED with one non-transient error; a malformed one: END TORPROTOCOL. The circuit lives.
+  const resolving = await peer.create();
+  peer.sendRelay(resolving, RelayCommand.RESOLVE, 5, encodeResolve('example.com'));
+  const resolved = await peer.relay(resolving, 'RESOLVED');
+  assert.equal(resolved.streamId, 5);
+  assert.deepEqual(decodeRelayMsg(resolved.command, resolved.data), { kind: 'resolved', answers: [{ type: 'error', transient: false, ttl: 0 }] });
+  peer.sendRelay(resolving, RelayCommand.RESOLVE, 6, encodeBegin({ host: 'example.com', port: 80, flags: 0 }));
+  const refused = await peer.relay(resolving, 'END TORPROTOCOL');
+  assert.deepEqual([refused.command, refused.streamId, refused.data[0]], [RelayCommand.END, 6, EndReason.TORPROTOCOL]);
+  await assertCircuitWorks(peer, resolving);
   // DROP is long-range padding: ignored, the circuit lives.
   const padded = await peer.create();
   for (let i = 0; i < 20; i++) peer.sendRelay(padded, RelayCommand.DROP, 0, crypto.randomBytes(100));
