@@ -14,7 +14,9 @@ import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { equalBytes } from '../../src/bytes.js';
 import { createRelayCore } from '../../relay/relay.js';
 import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
-import { OriginCircuit, type HopInfo } from '../../client/origin-circuit.js';
+import { OriginCircuit, type HopInfo, type OriginCircuitOptions } from '../../client/origin-circuit.js';
+import type { DirectoryHandler } from '../../relay/relay-circuit.js';
+import type { CircuitStats } from '../../src/events.js';
 import { duplexPair } from './duplex-pair.js';
 
 export interface MemoryRelay {
@@ -23,6 +25,8 @@ export interface MemoryRelay {
   /** Links this relay accepted, in order. */
   inbound: Channel[];
   accept(socket: Duplex): void;
+  /** The relay core's circuit counters. */
+  stats(): CircuitStats;
 }
 
 export interface MemoryNetwork {
@@ -33,14 +37,15 @@ export interface MemoryNetwork {
 
 const TIMEOUT_MS = 5000;
 
-/** `count` relays; the last one is an exit allowing 127.0.0.1. */
-export function memoryNetwork(count = 3): MemoryNetwork {
+/** `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)` gives relay i's BEGIN_DIR handler (default none). */
+export function memoryNetwork(count = 3, opts: { directory?: (index: number) => DirectoryHandler | null } = {}): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
   for (let i = 0; i < count; i++) {
     const keys = loadRelayKeys(join(dir, `relay${i}`));
     const core = createRelayCore({
       keys,
+      directory: opts.directory?.(i) ?? null,
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
       connectTo: async (target) => {
         const peer = relays.find((r) => equalBytes(r.keys.identity.identity, target.identity));
@@ -61,6 +66,7 @@ export function memoryNetwork(count = 3): MemoryNetwork {
         orPort: 9000 + i,
       },
       inbound: [],
+      stats: () => core.stats(),
       accept(socket) {
         void Channel.accept(socket, { linkKey: keys.linkKey, identity: keys.identity, timeoutMs: TIMEOUT_MS }).then(
           (channel) => {
@@ -77,13 +83,13 @@ export function memoryNetwork(count = 3): MemoryNetwork {
 }
 
 /** An anonymous client link to relays[0] and a circuit through all relays. */
-export async function memoryCircuit(relays: MemoryRelay[]): Promise<{ circuit: OriginCircuit; channel: Channel }> {
+export async function memoryCircuit(relays: MemoryRelay[], options: OriginCircuitOptions = {}): Promise<{ circuit: OriginCircuit; channel: Channel }> {
   const [near, far] = duplexPair();
   const guard = relays[0]!;
   guard.accept(far);
   const channel = await Channel.connect(near, { peerLinkKey: guard.info.linkKey, peerIdentity: guard.info.identity, timeoutMs: TIMEOUT_MS });
   const table = new ChannelCircuits<OriginCircuit>();
   channel.on('cell', (cell: Uint8Array) => table.get(cellCircuitId(cell))?.circuit.receive(cell));
-  const circuit = await OriginCircuit.build(channel, table, relays.map((r) => r.info), 10_000);
+  const circuit = await OriginCircuit.build(channel, table, relays.map((r) => r.info), 10_000, options);
   return { circuit, channel };
 }
