@@ -52,13 +52,15 @@ export function parseDirRequest(head: string): DirRequest {
 
 /**
  * A DirectoryHandler serving `documents` (path → text). Each stream carries
- * one request; the answer is written and the stream ended.
+ * one request; the answer is written and the stream ended. `timeoutMs`
+ * bounds the wait for the request head (default DIR_REQUEST_TIMEOUT_MS).
  */
-export function serveDirectory(documents: ReadonlyMap<string, DirDocument>): DirectoryHandler {
+export function serveDirectory(documents: ReadonlyMap<string, DirDocument>, opts: { timeoutMs?: number } = {}): DirectoryHandler {
+  const timeoutMs = opts.timeoutMs ?? DIR_REQUEST_TIMEOUT_MS;
   return (stream: Duplex) => {
     let head = Buffer.alloc(0);
     let done = false;
-    const timer = setTimeout(() => answer(408, null), DIR_REQUEST_TIMEOUT_MS);
+    const timer = setTimeout(() => answer(408, null), timeoutMs);
     const answer = (status: number, body: string | null, headOnly = false) => {
       if (done) return;
       done = true;
