@@ -2,7 +2,8 @@
  * startRelay(): the relay role, wiring only. One TCP listener on the relay's
  * address; every accepted socket becomes a Noise responder link; cells on
  * every link go through the cell router; EXTEND2 reuses or opens links via the
- * channel pool; BEGIN goes to the exit code. The descriptor is published at
+ * channel pool; BEGIN and RESOLVE go to the exit code, BEGIN_DIR to the
+ * directory handler (relay/dir/dir-server.ts). The descriptor is published at
  * start and periodically.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';

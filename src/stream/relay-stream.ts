@@ -1,9 +1,9 @@
 /**
- * One stream at either edge of a circuit (client or exit) as a Node Duplex
- * (docs/protocol.md §6.4, §7).
+ * One stream at either end of a circuit hop (a client, an exit, a relay's
+ * directory) as a Node Duplex (docs/protocol.md §6.4, §6.5, §7).
  *
  * Writing turns bytes into DATA cells, at most 498 bytes each, only while the
- * stream's package window and the circuit have room: a full circuit makes
+ * stream's flow control and the circuit hop's have room: a full circuit makes
  * write() wait, so pipe()/pipeline() slow the producer. Reading hands DATA to
  * the consumer; stream SENDMEs go out only as the consumer reads, so a slow
  * reader stops the far end after one window (500 cells) per stream.
