@@ -22,8 +22,8 @@ import {
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, writeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
+import { decodeRelayCell, writeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import type { BeginBody } from '../src/cell/stream-messages.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
@@ -43,7 +43,7 @@ const MAX_RELAY_EARLY = 8;
 export const EXTEND_TIMEOUT_MS = 15_000;
 
 /** Stream requests: a body that does not decode ends that stream, not the circuit. */
-const STREAM_REQUESTS: ReadonlySet<number> = new Set([RelayCommand.BEGIN, RelayCommand.BEGIN_DIR, RelayCommand.RESOLVE]);
+const STREAM_REQUESTS: ReadonlySet<number> = new Set((['begin', 'begin_dir', 'resolve'] as const).map(relayCommandOf));
 
 /**
  * Serves one directory stream (BEGIN_DIR, docs/protocol.md §6.5): reads the
