@@ -9,13 +9,14 @@ import { debuglog } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { LinkManager } from '../src/link/link-manager.js';
 import { TcpTransport, type Transport } from '../src/link/transport.js';
-import type { LinkStats } from '../src/events.js';
 import type { Consensus, ConsensusRelay } from '../src/netdoc/consensus.js';
 import { summaryAllowsPort } from '../src/netdoc/exit-policy.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import { AlliumError, StreamEndedError } from '../src/errors.js';
 import { choosePath, exitsForPort, type RandomSource } from './path-selection.js';
 import { OriginCircuit } from './origin-circuit.js';
+import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
+import type { CircuitStats, LinkStats } from '../src/events.js';
 
 const log = debuglog('allium:client');
 
@@ -38,6 +39,7 @@ export class CircuitManager {
   readonly #links: LinkManager<OriginCircuit>;
   readonly #circuits = new Map<string, Entry[]>();
   readonly #building = new Map<string, Promise<Entry>>();
+  readonly #stats = new CircuitStatsRecorder();
   #closed = false;
 
   /** `transport`: how links to guards are dialled; default plain TCP. */
@@ -83,6 +85,11 @@ export class CircuitManager {
     return pending;
   }
 
+  /** A snapshot of this client's circuit and stream counters. */
+  stats(): CircuitStats {
+    return this.#stats.snapshot();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const entries of this.#circuits.values()) for (const e of entries) e.circuit.destroy(DestroyReason.FINISHED, 'client closing');
@@ -124,6 +131,6 @@ export class CircuitManager {
   async #build(path: ConsensusRelay[]): Promise<OriginCircuit> {
     const guard = path[0]!;
     const channel = await this.#links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
-    return OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, this.#buildTimeoutMs);
+    return OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, this.#buildTimeoutMs, { stats: this.#stats });
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { AlliumError } from '../src/errors.js';
-import type { LinkStats } from '../src/events.js';
+import type { CircuitStats, LinkStats } from '../src/events.js';
 import { CircuitManager } from './circuit-manager.js';
 import { ConsensusRefresh } from './consensus-refresh.js';
 import type { AuthorityRef } from './directory-client.js';
@@ -31,6 +31,8 @@ export interface ClientHandle {
   openStream(host: string, port: number, opts?: { isolation?: string }): Promise<Duplex>;
   /** The client's links (to its guards): a read-only snapshot. */
   linkStats(): LinkStats;
+  /** The client's circuits and streams: a read-only snapshot. */
+  circuitStats(): CircuitStats;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     },
     openStream,
     linkStats: () => manager.linkStats(),
+    circuitStats: () => manager.stats(),
     async close() {
       consensus.close();
       first.close();

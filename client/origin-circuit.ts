@@ -1,17 +1,26 @@
 /**
  * A circuit as its originator sees it (docs/protocol.md §5-§7): the link to
- * the guard, the circuit id, and per hop the two onion layers. Builds itself
- * hop by hop (CREATE2, then EXTEND2 in RELAY_EARLY), opens streams at the last
- * hop, and tears itself down on anything unexpected: a cell no hop
- * recognizes, a command out of place, a bad SENDME.
+ * the guard, the circuit id, and per hop the two onion layers and (once used)
+ * an edge with that hop's flow control and streams. Builds itself hop by hop
+ * (CREATE2, then EXTEND2 in RELAY_EARLY), opens exit streams (BEGIN, normally
+ * at the last hop) and directory streams (BEGIN_DIR, at any hop), and tears
+ * itself down on anything unexpected: a cell no hop recognizes, a command out
+ * of place, a bad SENDME.
  */
 import { debuglog } from 'node:util';
-import { ChannelCommand, encodeChannelCell, encodeDestroy } from '../src/cell/channel-cell.js';
+import {
+  ChannelCommand,
+  cellCommand,
+  cellPayload,
+  destroyReasonOf,
+  encodeChannelCell,
+  encodeDestroy,
+} from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { decodeExtended2, encodeExtend2, targetToSpecifiers } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
-import { DestroyReason, EndReason } from '../src/cell/reasons.js';
-import { encodeBegin } from '../src/cell/stream-messages.js';
+import { targetToSpecifiers } from '../src/cell/extend2.js';
+import { decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, type RelayMsg } from '../src/cell/relay-msg.js';
+import { DestroyReason } from '../src/cell/reasons.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
 import { tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
@@ -19,9 +28,12 @@ import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handsha
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
+import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
+import type { FlowControlFactory } from '../src/flow/flow-control.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 import type { Channel } from '../src/link/channel.js';
 import { AlliumError, CircuitDestroyedError, ProtocolError, StreamEndedError } from '../src/errors.js';
+import { nextEventId, publish } from '../src/events.js';
 
 const log = debuglog('allium:client');
 
@@ -43,46 +55,78 @@ interface Pending {
 }
 
 interface PendingStream {
+  /** The hop the stream was asked of (index into path). */
+  hop: number;
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
 
+/** Options for OriginCircuit.build(). */
+export interface OriginCircuitOptions {
+  /** The owning manager's counters. */
+  stats?: CircuitStatsRecorder | null;
+  /** Flow control per hop and stream; default Tor's fixed windows. */
+  flow?: FlowControlFactory;
+}
+
+/** Options for OriginCircuit.openStream(). */
+export interface StreamOptions {
+  /** Which hop (0 = guard) carries the stream; default the last. */
+  hop?: number;
+}
+
 export class OriginCircuit {
   readonly id: number;
+  /** Process-unique number for events (not the wire circuit id). */
+  readonly eventId = nextEventId();
   readonly path: readonly HopInfo[];
   readonly #channel: Channel;
   readonly #room: ChannelRoom;
   readonly #circuits: ChannelCircuits<OriginCircuit>;
+  readonly #options: OriginCircuitOptions;
   readonly #hops: HopLayers[] = [];
-  readonly #edge: CircuitEdge;
+  /** One edge per hop, made when first used. */
+  readonly #edges: Array<CircuitEdge | undefined> = [];
   readonly #connecting = new Map<number, PendingStream>();
   #pending: Pending | null = null;
   #nextStreamId = 1;
+  #built = false;
   #closed = false;
+  #relayCellsIn = 0;
+  #relayCellsOut = 0;
   #onClose: Array<(error: Error) => void> = [];
 
-  private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[]) {
+  private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], options: OriginCircuitOptions) {
     this.#channel = channel;
     this.#room = ChannelRoom.of(channel);
     this.#circuits = circuits;
+    this.#options = options;
     this.path = path;
     this.id = circuits.allocate(channel);
     circuits.set(this.id, { circuit: this, side: 'next' });
-    this.#edge = new CircuitEdge({
-      send: (command, streamId, data) => this.#send(this.#hops.length - 1, command, streamId, data),
-      congested: () => this.#room.congested,
-      onRoom: (wake) => this.#room.onRoom(wake),
-    });
   }
 
-  /** Build a circuit through `path` (guard first) over `channel`, a link to path[0]. */
-  static async build(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], timeoutMs: number): Promise<OriginCircuit> {
-    const circuit = new OriginCircuit(channel, circuits, path);
+  /**
+   * Build a circuit through `path` (guard first) over `channel`, a link to
+   * path[0]. Rejects (and destroys the circuit) on a failed handshake, a
+   * DESTROY, or after `timeoutMs`.
+   */
+  static async build(
+    channel: Channel,
+    circuits: ChannelCircuits<OriginCircuit>,
+    path: HopInfo[],
+    timeoutMs: number,
+    options: OriginCircuitOptions = {},
+  ): Promise<OriginCircuit> {
+    const circuit = new OriginCircuit(channel, circuits, path, options);
     const timer = setTimeout(() => circuit.destroy(DestroyReason.TIMEOUT, 'circuit build timed out'), timeoutMs);
     try {
       await circuit.#create(path[0]!);
       for (let i = 1; i < path.length; i++) await circuit.#extend(path[i]!);
+      circuit.#built = true;
+      options.stats?.circuitBuilt();
+      publish('allium:circuit:built', () => ({ circuitId: circuit.eventId, role: 'origin', hops: circuit.#hops.length }));
       return circuit;
     } catch (error) {
       circuit.destroy(DestroyReason.FINISHED, 'build failed');
@@ -96,8 +140,34 @@ export class OriginCircuit {
     return this.#closed;
   }
 
+  /** Open streams on all hops. */
   get streamCount(): number {
-    return this.#edge.streamCount;
+    let n = 0;
+    for (const edge of this.#edges) n += edge?.streamCount ?? 0;
+    return n;
+  }
+
+  /** Relay cells received and sent on this circuit so far (all hops). */
+  get relayCells(): { in: number; out: number } {
+    return { in: this.#relayCellsIn, out: this.#relayCellsOut };
+  }
+
+  /** The edge of hop `hop` (0 = guard), made on first use; undefined before that hop is built. */
+  edge(hop: number): CircuitEdge | undefined {
+    if (!Number.isInteger(hop) || hop < 0 || hop >= this.#hops.length) return undefined;
+    let edge = this.#edges[hop];
+    if (edge === undefined) {
+      edge = new CircuitEdge(
+        {
+          send: (streamId, msg) => this.#send(hop, streamId, msg),
+          congested: () => this.#room.congested,
+          onRoom: (wake) => this.#room.onRoom(wake),
+        },
+        { circuitId: this.eventId, stats: this.#options.stats ?? null, ...(this.#options.flow !== undefined ? { flow: this.#options.flow } : {}) },
+      );
+      this.#edges[hop] = edge;
+    }
+    return edge;
   }
 
   get exit(): HopInfo {
@@ -108,11 +178,32 @@ export class OriginCircuit {
     this.#onClose.push(listener);
   }
 
-  /** Open a stream to host:port at the exit; resolves once the exit says CONNECTED. */
-  async openStream(host: string, port: number, timeoutMs: number): Promise<RelayStream> {
+  /**
+   * Open a stream to host:port through the exit (BEGIN at `opts.hop`, default
+   * the last hop); resolves once the hop says CONNECTED. Rejects with
+   * StreamEndedError (the END reason) if refused, AlliumError ERR_TIMEOUT after
+   * `timeoutMs`, CircuitDestroyedError if the circuit goes away.
+   */
+  openStream(host: string, port: number, timeoutMs: number, opts: StreamOptions = {}): Promise<RelayStream> {
+    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags: 0 });
+  }
+
+  /**
+   * Open a directory stream to hop `hop` (0 = guard; default the last) with
+   * BEGIN_DIR (docs/protocol.md §6.5); resolves once it says CONNECTED. The
+   * stream then carries one HTTP/1.0 request and its answer. Rejects as
+   * openStream() does (END NOTDIRECTORY from a relay that serves no directory).
+   */
+  openDirStream(hop: number = this.#hops.length - 1, timeoutMs = 10_000): Promise<RelayStream> {
+    return this.#open(hop, timeoutMs, { kind: 'begin_dir' });
+  }
+
+  async #open(hop: number, timeoutMs: number, request: RelayMsg): Promise<RelayStream> {
     if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
+    const edge = this.edge(hop);
+    if (edge === undefined || !this.#built) throw new AlliumError('ERR_CONFIG', `no hop ${hop} on this circuit`);
     const streamId = this.#allocateStreamId();
-    const stream = this.#edge.addStream(streamId);
+    const stream = edge.addStream(streamId, 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -120,9 +211,10 @@ export class OriginCircuit {
         stream.destroy();
         reject(new AlliumError('ERR_TIMEOUT', 'stream did not connect in time'));
       }, timeoutMs);
-      this.#connecting.set(streamId, { resolve, reject, timer });
-      this.#send(this.#hops.length - 1, RelayCommand.BEGIN, streamId, encodeBegin({ host, port, flags: 0 }));
+      this.#connecting.set(streamId, { hop, resolve, reject, timer });
+      this.#send(hop, streamId, request);
     });
+    edge.opened(stream);
     return stream;
   }
 
@@ -130,18 +222,22 @@ export class OriginCircuit {
   receive(cell: Uint8Array): void {
     if (this.#closed) return;
     try {
-      switch (cell[4]) {
+      const command = cellCommand(cell);
+      switch (command) {
         case ChannelCommand.RELAY:
-          this.#receiveRelay(cell.subarray(5));
+          this.#relayCellsIn++;
+          this.#receiveRelay(cellPayload(cell));
           return;
         case ChannelCommand.CREATED2:
-          this.#finishHandshake('CREATED2', decodeCreated2(cell.subarray(5)));
+          this.#finishHandshake('CREATED2', decodeCreated2(cellPayload(cell)));
           return;
-        case ChannelCommand.DESTROY:
-          this.#teardown(new CircuitDestroyedError(cell[5]!, `circuit destroyed by the network (reason ${cell[5]})`));
+        case ChannelCommand.DESTROY: {
+          const reason = destroyReasonOf(cell);
+          this.#teardown(reason, true, new CircuitDestroyedError(reason, `circuit destroyed by the network (reason ${reason})`));
           return;
+        }
         default:
-          throw new ProtocolError(`unexpected cell command ${cell[4]}`);
+          throw new ProtocolError(`unexpected cell command ${command}`);
       }
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
@@ -150,14 +246,15 @@ export class OriginCircuit {
 
   /** The link under the circuit closed. */
   linkClosed(): void {
-    this.#teardown(new CircuitDestroyedError(DestroyReason.CHANNEL_CLOSED, 'link to the guard closed'));
+    this.#teardown(DestroyReason.CHANNEL_CLOSED, true, new CircuitDestroyedError(DestroyReason.CHANNEL_CLOSED, 'link to the guard closed'));
   }
 
+  /** Our own decision to end the circuit: DESTROY toward the guard with `reason`. */
   destroy(reason: number, why: string): void {
     if (this.#closed) return;
     log('destroying circuit: %s', why);
     if (!this.#channel.closed) this.#room.send(encodeDestroy(this.id, reason));
-    this.#teardown(new CircuitDestroyedError(reason, why));
+    this.#teardown(reason, false, new CircuitDestroyedError(reason, why));
   }
 
   // ---- building ----
@@ -171,12 +268,13 @@ export class OriginCircuit {
 
   #extend(hop: HopInfo): Promise<void> {
     return this.#handshake(hop, 'EXTENDED2', (onionskin) => {
-      const body = encodeExtend2({
+      const extend2: RelayMsg = {
+        kind: 'extend2',
         specifiers: targetToSpecifiers({ address: hop.address, port: hop.orPort, identity: hop.identity, linkKey: hop.linkKey }),
         handshakeType: HANDSHAKE_TYPE_NTOR_V3,
         handshakeData: onionskin,
-      });
-      this.#send(this.#hops.length - 1, RelayCommand.EXTEND2, 0, body, ChannelCommand.RELAY_EARLY);
+      };
+      this.#send(this.#hops.length - 1, 0, extend2, ChannelCommand.RELAY_EARLY);
     });
   }
 
@@ -210,13 +308,20 @@ export class OriginCircuit {
 
   // ---- relay cells ----
 
-  #send(hop: number, command: number, streamId: number, data: Uint8Array, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
+  /**
+   * Encode `msg` for stream `streamId` (0: the circuit), seal it for hop
+   * `hop` and send it. Returns the running digest of that hop's forward layer
+   * after it. Throws what encodeRelayMsg throws for a message that cannot be encoded.
+   */
+  #send(hop: number, streamId: number, msg: RelayMsg, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
+    const { command, body } = encodeRelayMsg(msg);
     const cell = encodeChannelCell(this.id, channelCommand);
-    const payload = cell.subarray(5);
-    writeRelayCell(payload, { command, streamId, data });
+    const payload = cellPayload(cell);
+    writeRelayCell(payload, { command, streamId, data: body });
     const target = this.#hops[hop]!;
     target.forward.seal(payload);
     for (let i = hop - 1; i >= 0; i--) this.#hops[i]!.forward.crypt(payload);
+    this.#relayCellsOut++;
     this.#room.send(cell);
     return target.forward.lastDigest;
   }
@@ -233,49 +338,77 @@ export class OriginCircuit {
     throw new ProtocolError('relay cell recognized by no hop');
   }
 
+  /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
   #dispatch(hop: number, payload: Uint8Array): void {
     const { command, streamId, data } = decodeRelayCell(payload);
-    const last = this.#hops.length - 1;
-    if (command === RelayCommand.EXTENDED2 && hop === last && this.#pending?.expect === 'EXTENDED2') {
-      this.#finishHandshake('EXTENDED2', decodeExtended2(data));
-      return;
+    const msg = decodeRelayMsg(command, data);
+    if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
+    if (this.#pending !== null && msg.kind !== 'extended2' && msg.kind !== 'drop') {
+      throw new ProtocolError(`${msg.kind} from hop ${hop + 1} while building`);
     }
-    if (command === RelayCommand.DROP) return;
-    if (hop !== last || this.#pending !== null) throw new ProtocolError(`relay command ${command} from hop ${hop + 1}`);
-    if (command === RelayCommand.CONNECTED) {
-      const pending = this.#connecting.get(streamId);
-      if (pending === undefined) throw new ProtocolError(`CONNECTED for stream ${streamId}`);
-      this.#connecting.delete(streamId);
-      clearTimeout(pending.timer);
-      pending.resolve();
-      return;
-    }
-    if (command === RelayCommand.END) {
-      const pending = this.#connecting.get(streamId);
-      if (pending !== undefined) {
+    switch (msg.kind) {
+      case 'extended2':
+        if (hop !== this.#hops.length - 1 || this.#pending?.expect !== 'EXTENDED2') throw new ProtocolError(`unexpected EXTENDED2 from hop ${hop + 1}`);
+        this.#finishHandshake('EXTENDED2', msg.handshakeData);
+        return;
+      case 'drop':
+        return; // long-range padding
+      case 'connected': {
+        const pending = this.#connecting.get(streamId);
+        if (pending === undefined || pending.hop !== hop) throw new ProtocolError(`CONNECTED for stream ${streamId} from hop ${hop + 1}`);
         this.#connecting.delete(streamId);
         clearTimeout(pending.timer);
-        const reason = data.length > 0 ? data[0]! : EndReason.MISC;
-        this.#edge.getStream(streamId)?.abort(new StreamEndedError(reason, 'stream refused'));
-        pending.reject(new StreamEndedError(reason, `stream refused by the exit (reason ${reason})`));
+        pending.resolve();
         return;
       }
+      case 'end': {
+        const pending = this.#connecting.get(streamId);
+        if (pending !== undefined && pending.hop === hop) {
+          this.#connecting.delete(streamId);
+          clearTimeout(pending.timer);
+          this.#edges[hop]?.getStream(streamId)?.abort(new StreamEndedError(msg.reason, 'stream refused'));
+          pending.reject(new StreamEndedError(msg.reason, `stream refused by hop ${hop + 1} (reason ${msg.reason})`));
+          return;
+        }
+        this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+        return;
+      }
+      case 'data':
+      case 'sendme':
+        this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+        return;
+      case 'begin':
+      case 'begin_dir':
+      case 'extend2':
+      case 'truncate':
+      case 'resolve':
+        throw new ProtocolError(`${msg.kind} travelling backward`);
+      case 'truncated':
+      case 'resolved':
+        // We never send TRUNCATE or RESOLVE.
+        throw new ProtocolError(`unexpected ${msg.kind} from hop ${hop + 1}`);
+      case 'unrecognized':
+        throw new ProtocolError(`unexpected relay command ${msg.command} from hop ${hop + 1}`);
     }
-    if (!this.#edge.handle(command, streamId, data, () => this.#hops[last]!.backward.lastDigest)) {
-      throw new ProtocolError(`unexpected relay command ${command}`);
-    }
+  }
+
+  /** The edge of `hop` for a stream or flow message; a hop we never used has nothing to say. */
+  #edgeFor(hop: number): CircuitEdge {
+    const edge = this.#edges[hop];
+    if (edge === undefined) throw new ProtocolError(`stream message from hop ${hop + 1}, which has no streams`);
+    return edge;
   }
 
   #allocateStreamId(): number {
     for (let tries = 0; tries < 0xffff; tries++) {
       const id = this.#nextStreamId;
       this.#nextStreamId = id >= 0xffff ? 1 : id + 1;
-      if (!this.#edge.hasStream(id)) return id;
+      if (!this.#edges.some((edge) => edge?.hasStream(id) === true) && !this.#connecting.has(id)) return id;
     }
     throw new AlliumError('ERR_RESOURCE_LIMIT', 'no free stream id');
   }
 
-  #teardown(error: Error): void {
+  #teardown(reason: number, remote: boolean, error: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#circuits.delete(this.id);
@@ -286,10 +419,21 @@ export class OriginCircuit {
       pending.reject(error);
     }
     this.#connecting.clear();
-    this.#edge.abortAll(error);
+    for (const edge of this.#edges) edge?.abortAll(error);
     for (const hop of this.#hops) {
       hop.forward.destroy();
       hop.backward.destroy();
+    }
+    if (this.#built) {
+      this.#options.stats?.circuitDestroyed();
+      publish('allium:circuit:destroyed', () => ({
+        circuitId: this.eventId,
+        role: 'origin',
+        reason,
+        remote,
+        relayCellsIn: this.#relayCellsIn,
+        relayCellsOut: this.#relayCellsOut,
+      }));
     }
     for (const listener of this.#onClose) listener(error);
   }

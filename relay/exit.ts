@@ -8,8 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { debuglog } from 'node:util';
 import { EndReason } from '../src/cell/reasons.js';
-import { RelayCommand } from '../src/cell/relay-cell.js';
-import { encodeConnected, type BeginBody } from '../src/cell/stream-messages.js';
+import type { BeginBody, ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { exitPolicyAllows, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { StreamEndedError } from '../src/errors.js';
 import { parseIp } from '../src/net/address.js';
@@ -22,6 +21,8 @@ export const EXIT_CONNECT_TIMEOUT_MS = 10_000;
 const RESOLVE_TIMEOUT_MS = 5_000;
 /** How long a socket whose stream ended cleanly may take to flush and close. */
 const EXIT_LINGER_MS = 10_000;
+/** The TTL (seconds) the exit puts in CONNECTED and RESOLVED answers. */
+const CONNECTED_TTL_S = 300;
 
 export interface ExitConfig {
   /** Null for a relay that is not an exit: every BEGIN is refused. */
@@ -30,6 +31,7 @@ export interface ExitConfig {
   localAddress: string;
 }
 
+/** The END reason for a failed lookup or connection, from Node's system error code. */
 function reasonForError(error: NodeJS.ErrnoException): number {
   switch (error.code) {
     case 'ECONNREFUSED':
@@ -51,21 +53,63 @@ function reasonForError(error: NodeJS.ErrnoException): number {
   }
 }
 
+/**
+ * Resolve `host` at the exit (5 s limit); an IP address is returned as is.
+ * Rejects with StreamEndedError carrying the END reason: TIMEOUT,
+ * RESOLVEFAILED, or whatever the system error maps to.
+ */
 async function resolve(host: string): Promise<string> {
-  if (parseIp(host) !== null) return host;
+  const results = await resolveAll(host);
+  // Like Tor's exits, prefer an IPv4 address when the name has both.
+  const chosen = results.find((r) => r.family === 4) ?? results[0];
+  if (chosen === undefined) throw new StreamEndedError(EndReason.RESOLVEFAILED, 'no address');
+  return chosen.address;
+}
+
+/** Every address of `host` (an IP address resolves to itself), with resolve()'s limit and errors. */
+async function resolveAll(host: string): Promise<Array<{ address: string; family: number }>> {
+  const ip = parseIp(host);
+  if (ip !== null) return [{ address: host, family: ip.family }];
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('resolve timeout'), { code: 'ETIMEDOUT' })), RESOLVE_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new StreamEndedError(EndReason.TIMEOUT, 'resolve timed out')), RESOLVE_TIMEOUT_MS);
   });
   try {
-    // Like Tor's exits, prefer an IPv4 address when the name has both.
-    const results = await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
-    const chosen = results.find((r) => r.family === 4) ?? results[0];
-    if (chosen === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
-    return chosen.address;
+    return await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+  } catch (error) {
+    if (error instanceof StreamEndedError) throw error;
+    throw new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'resolve failed');
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * RESOLVE at the exit (docs/protocol.md §6.4): look `hostname` up here and
+ * answer RESOLVED on `streamId` with its addresses, or with one error answer
+ * (transient for a timeout or a temporary failure). A relay that is not an
+ * exit answers with a non-transient error. Reverse lookups are not done.
+ */
+export function resolveForClient(config: ExitConfig, circuit: RelayCircuit, streamId: number, hostname: string): void {
+  const answer = (answers: ResolvedAnswer[]) => {
+    if (!circuit.closed) circuit.sendBackward(streamId, { kind: 'resolved', answers });
+  };
+  const failed = (transient: boolean) => answer([{ type: 'error', transient, ttl: 0 }]);
+  if (config.policy === null || /\.(in-addr|ip6)\.arpa$/i.test(hostname)) {
+    failed(false);
+    return;
+  }
+  resolveAll(hostname).then(
+    (results) => {
+      // One RESOLVED body holds at most 498 bytes: 10 bytes per IPv4 answer, 22 per IPv6.
+      const answers: ResolvedAnswer[] = results
+        .slice(0, 16)
+        .map((r) => ({ type: r.family === 4 ? 'ipv4' : 'ipv6', address: r.address, ttl: CONNECTED_TTL_S }) as const);
+      if (answers.length === 0) failed(false);
+      else answer(answers);
+    },
+    (error: StreamEndedError) => failed(error.reason === EndReason.TIMEOUT || error.reason === EndReason.MISC),
+  );
 }
 
 export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, streamId: number, body: BeginBody): void {
@@ -76,7 +120,7 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
   }
   const policy = config.policy;
   // The stream exists from now on, so an END or DATA from the client while we connect is in order.
-  const stream = edge.addStream(streamId);
+  const stream = edge.addStream(streamId, 'exit');
   stream.on('error', (error: Error) => log('exit stream closed: %s', error.message));
   resolve(body.host).then(
     (address) => {
@@ -88,10 +132,10 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
       }
       open(config, stream, streamId, address, body.port, circuit);
     },
-    (error: NodeJS.ErrnoException) => {
+    (error: StreamEndedError) => {
       if (stream.destroyed || circuit.closed) return;
-      stream.abort(new StreamEndedError(EndReason.RESOLVEFAILED, 'resolve failed'));
-      edge.refuse(streamId, reasonForError(error));
+      stream.abort(error);
+      edge.refuse(streamId, error.reason);
     },
   );
 }
@@ -128,7 +172,8 @@ function open(config: ExitConfig, stream: RelayStream, streamId: number, address
       socket.destroy();
       return;
     }
-    circuit.sendBackward(RelayCommand.CONNECTED, streamId, encodeConnected(address));
+    circuit.sendBackward(streamId, { kind: 'connected', address, ttl: CONNECTED_TTL_S });
+    circuit.edge.opened(stream);
     socket.pipe(stream);
     stream.pipe(socket);
   });

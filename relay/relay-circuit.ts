@@ -3,20 +3,36 @@
  * id toward the client ("prev"), maybe one toward the next hop ("next"), and
  * this hop's two onion layers. Forward cells lose one layer and are either for
  * us (recognized, digest matches) or passed on; backward cells gain one layer.
- * Anything out of place destroys the circuit in both directions.
+ *
+ * Messages for us: EXTEND2 and TRUNCATE shape the circuit; BEGIN (last hop
+ * only) opens an exit stream; BEGIN_DIR (any hop) opens a directory stream
+ * handed to the relay's directory handler; DATA, SENDME and END go to this
+ * hop's edge. A bad stream request ends that stream; anything else out of
+ * place destroys the circuit in both directions.
  */
 import { debuglog } from 'node:util';
-import { ChannelCommand, encodeChannelCell, encodeDestroy, setCellCircuitId } from '../src/cell/channel-cell.js';
+import type { Duplex } from 'node:stream';
+import {
+  ChannelCommand,
+  cellCommand,
+  cellPayload,
+  encodeChannelCell,
+  encodeDestroy,
+  setCellCircuitId,
+} from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { decodeExtend2, encodeExtended2, specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
-import { RelayCommand, decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
-import { DestroyReason } from '../src/cell/reasons.js';
-import { decodeBegin, type BeginBody } from '../src/cell/stream-messages.js';
+import { specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
+import { decodeRelayCell, writeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
+import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import type { BeginBody } from '../src/cell/stream-messages.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
+import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { HopLayers } from '../src/crypto/onion-layer.js';
 import type { Channel } from '../src/link/channel.js';
-import { AlliumError, ProtocolError } from '../src/errors.js';
+import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors.js';
+import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 
@@ -26,6 +42,16 @@ const log = debuglog('allium:relay');
 const MAX_RELAY_EARLY = 8;
 export const EXTEND_TIMEOUT_MS = 15_000;
 
+/** Stream requests: a body that does not decode ends that stream, not the circuit. */
+const STREAM_REQUESTS: ReadonlySet<number> = new Set((['begin', 'begin_dir', 'resolve'] as const).map(relayCommandOf));
+
+/**
+ * Serves one directory stream (BEGIN_DIR, docs/protocol.md §6.5): reads the
+ * request from `stream` and writes the answer; ends or destroys the stream
+ * when done. relay/dir/dir-server.ts has the relay's default.
+ */
+export type DirectoryHandler = (stream: Duplex) => void;
+
 /** What a circuit needs from the relay that holds it. */
 export interface RelayContext {
   readonly identity: Uint8Array;
@@ -34,6 +60,15 @@ export interface RelayContext {
   connectTo(target: ExtendTarget): Promise<Channel>;
   /** A BEGIN arrived on this circuit (exit side). */
   begin(circuit: RelayCircuit, streamId: number, body: BeginBody): void;
+  /**
+   * A RESOLVE arrived: answer RESOLVED on `streamId` (circuit.sendBackward).
+   * Absent: every RESOLVE is answered with a non-transient error.
+   */
+  resolve?(circuit: RelayCircuit, streamId: number, hostname: string): void;
+  /** Serves BEGIN_DIR streams; absent or null: BEGIN_DIR is refused with END NOTDIRECTORY. */
+  readonly directory?: DirectoryHandler | null;
+  /** The relay's circuit counters (its stats()). */
+  readonly stats?: CircuitStatsRecorder | null;
 }
 
 interface Hop {
@@ -43,6 +78,8 @@ interface Hop {
 }
 
 export class RelayCircuit {
+  /** Process-unique number for events (not a wire circuit id). */
+  readonly eventId = nextEventId();
   readonly #ctx: RelayContext;
   readonly #prev: Hop;
   #next: Hop | null = null;
@@ -51,6 +88,9 @@ export class RelayCircuit {
   #earlyLeft = MAX_RELAY_EARLY;
   #extending: { timer: NodeJS.Timeout } | null = null;
   #closed = false;
+  #destroyReason: number | null = null;
+  #relayCellsIn = 0;
+  #relayCellsOut = 0;
   /** Links this circuit paused because the link it forwards to is full. */
   readonly #held = new Set<Channel>();
 
@@ -59,20 +99,30 @@ export class RelayCircuit {
     this.#prev = { channel: prevChannel, id: prevId, room: ChannelRoom.of(prevChannel) };
     this.#layers = layers;
     ctx.circuitsOf(prevChannel).set(prevId, { circuit: this, side: 'prev' });
+    ctx.stats?.circuitBuilt();
+    publish('allium:circuit:built', () => ({ circuitId: this.eventId, role: 'relay', hops: 1 }));
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** The stream end of this circuit, made on first use (exit side). */
+  /** The DESTROY reason (src/cell/reasons.ts) the circuit ended with; null while open. */
+  get destroyReason(): number | null {
+    return this.#destroyReason;
+  }
+
+  /** The stream end of this hop, made on first use (exit and directory streams). */
   get edge(): CircuitEdge {
     if (this.#edge === null) {
-      this.#edge = new CircuitEdge({
-        send: (command, streamId, data) => this.sendBackward(command, streamId, data),
-        congested: () => this.#prev.room.congested,
-        onRoom: (wake) => this.#prev.room.onRoom(wake),
-      });
+      this.#edge = new CircuitEdge(
+        {
+          send: (streamId, msg) => this.sendBackward(streamId, msg),
+          congested: () => this.#prev.room.congested,
+          onRoom: (wake) => this.#prev.room.onRoom(wake),
+        },
+        { circuitId: this.eventId, stats: this.#ctx.stats ?? null },
+      );
     }
     return this.#edge;
   }
@@ -80,14 +130,16 @@ export class RelayCircuit {
   /** A RELAY or RELAY_EARLY cell from the client side. */
   fromPrev(cell: Uint8Array): void {
     if (this.#closed) return;
-    if (cell[4] === ChannelCommand.RELAY_EARLY && --this.#earlyLeft < 0) {
+    this.#relayCellsIn++;
+    const early = cellCommand(cell) === ChannelCommand.RELAY_EARLY;
+    if (early && --this.#earlyLeft < 0) {
       this.destroy(DestroyReason.PROTOCOL, 'too many RELAY_EARLY cells');
       return;
     }
-    const payload = cell.subarray(5);
+    const payload = cellPayload(cell);
     this.#layers.forward.crypt(payload);
     if (this.#layers.forward.open(payload)) {
-      this.#handleLocal(payload, cell[4] === ChannelCommand.RELAY_EARLY);
+      this.#handleLocal(payload, early);
       return;
     }
     const next = this.#next;
@@ -96,6 +148,7 @@ export class RelayCircuit {
       return;
     }
     setCellCircuitId(cell, next.id);
+    this.#relayCellsOut++;
     next.room.send(cell);
     if (next.room.congested) this.#holdBack(this.#prev.channel, next.room);
   }
@@ -103,12 +156,14 @@ export class RelayCircuit {
   /** A RELAY cell from the next hop: add our layer and pass it back. */
   fromNext(cell: Uint8Array): void {
     if (this.#closed) return;
-    if (cell[4] !== ChannelCommand.RELAY) {
+    this.#relayCellsIn++;
+    if (cellCommand(cell) !== ChannelCommand.RELAY) {
       this.destroy(DestroyReason.PROTOCOL, 'RELAY_EARLY travelling backward');
       return;
     }
-    this.#layers.backward.crypt(cell.subarray(5));
+    this.#layers.backward.crypt(cellPayload(cell));
     setCellCircuitId(cell, this.#prev.id);
+    this.#relayCellsOut++;
     this.#prev.room.send(cell);
     if (this.#prev.room.congested) this.#holdBack(this.#next!.channel, this.#prev.room);
   }
@@ -134,42 +189,53 @@ export class RelayCircuit {
     clearTimeout(this.#extending.timer);
     this.#extending = null;
     try {
-      this.sendBackward(RelayCommand.EXTENDED2, 0, encodeExtended2(decodeCreated2(payload)));
+      this.sendBackward(0, { kind: 'extended2', handshakeData: decodeCreated2(payload) });
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
     }
   }
 
-  /** Seal a relay message of our own toward the client. Returns the running digest after it. */
-  sendBackward(command: number, streamId: number, data: Uint8Array): Uint8Array {
+  /**
+   * Seal a relay message of our own toward the client on stream `streamId`
+   * (0: the circuit). Returns the running digest of our backward layer after
+   * it. Throws what encodeRelayMsg throws for a message that cannot be encoded.
+   */
+  sendBackward(streamId: number, msg: RelayMsg): Uint8Array {
+    const { command, body } = encodeRelayMsg(msg);
     const cell = encodeChannelCell(this.#prev.id, ChannelCommand.RELAY);
-    const payload = cell.subarray(5);
-    writeRelayCell(payload, { command, streamId, data });
+    const payload = cellPayload(cell);
+    writeRelayCell(payload, { command, streamId, data: body });
     this.#layers.backward.seal(payload);
+    this.#relayCellsOut++;
     this.#prev.room.send(cell);
     return this.#layers.backward.lastDigest;
   }
 
-  /** A DESTROY arrived from one side, or that side's link closed: pass it on and forget the circuit. */
+  /**
+   * A DESTROY arrived from one side, or that side's link closed: pass it on
+   * with the same reason and forget the circuit. Streams here fail with a
+   * CircuitDestroyedError carrying `reason`.
+   */
   destroyedFrom(side: 'prev' | 'next', reason: number): void {
     if (this.#closed) return;
     const other = side === 'prev' ? this.#next : this.#prev;
     if (other !== null && !other.channel.closed) other.room.send(encodeDestroy(other.id, reason));
-    this.#teardown(new AlliumError('ERR_CIRCUIT_DESTROYED', `circuit destroyed from ${side}`));
+    this.#teardown(reason, true, new CircuitDestroyedError(reason, `circuit destroyed from the ${side === 'prev' ? 'client' : 'next hop'} side (reason ${reason})`));
   }
 
-  /** Our own decision to end the circuit: DESTROY both ways. */
+  /** Our own decision to end the circuit: DESTROY both ways with `reason`. */
   destroy(reason: number, why: string): void {
     if (this.#closed) return;
     log('destroying circuit: %s', why);
     for (const hop of [this.#prev, this.#next]) {
       if (hop !== null && !hop.channel.closed) hop.room.send(encodeDestroy(hop.id, reason));
     }
-    this.#teardown(new ProtocolError(why));
+    this.#teardown(reason, false, new CircuitDestroyedError(reason, why));
   }
 
-  #teardown(error: Error): void {
+  #teardown(reason: number, remote: boolean, error: Error): void {
     this.#closed = true;
+    this.#destroyReason = reason;
     if (this.#extending !== null) clearTimeout(this.#extending.timer);
     this.#extending = null;
     this.#ctx.circuitsOf(this.#prev.channel).delete(this.#prev.id);
@@ -177,47 +243,135 @@ export class RelayCircuit {
     this.#edge?.abortAll(error);
     this.#layers.forward.destroy();
     this.#layers.backward.destroy();
+    this.#ctx.stats?.circuitDestroyed();
+    publish('allium:circuit:destroyed', () => ({
+      circuitId: this.eventId,
+      role: 'relay',
+      reason,
+      remote,
+      relayCellsIn: this.#relayCellsIn,
+      relayCellsOut: this.#relayCellsOut,
+    }));
   }
 
   #handleLocal(payload: Uint8Array, early: boolean): void {
     try {
       const cell = decodeRelayCell(payload);
-      const { command, streamId, data } = cell;
-      switch (command) {
-        case RelayCommand.EXTEND2:
-          if (!early) throw new ProtocolError('EXTEND2 outside RELAY_EARLY');
-          if (streamId !== 0) throw new ProtocolError('EXTEND2 with a stream id');
-          this.#extend(data);
-          return;
-        case RelayCommand.BEGIN:
-          if (streamId === 0) throw new ProtocolError('BEGIN on stream 0');
-          if (this.#next !== null) throw new ProtocolError('BEGIN at a middle hop');
-          if (this.edge.hasStream(streamId)) throw new ProtocolError('BEGIN for a stream in use');
-          this.#ctx.begin(this, streamId, decodeBegin(data));
-          return;
-        case RelayCommand.DROP:
-          return; // long-range padding
-        default:
-          if (!this.edge.handle(command, streamId, data, () => this.#layers.forward.lastDigest)) {
-            throw new ProtocolError(`unexpected relay command ${command}`);
-          }
-      }
+      const msg = this.#decode(cell);
+      if (msg !== null) this.#dispatch(cell.streamId, msg, early);
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
     }
   }
 
-  #extend(data: Uint8Array): void {
+  /**
+   * The message in a cell for us. A stream request (BEGIN, BEGIN_DIR,
+   * RESOLVE) whose body does not decode is refused on its own stream with END
+   * TORPROTOCOL, and gives null; any other decoding error is the circuit's.
+   */
+  #decode(cell: DecodedRelayCell): RelayMsg | null {
+    try {
+      return decodeRelayMsg(cell.command, cell.data);
+    } catch (error) {
+      if (!(error instanceof DecodeError) || !STREAM_REQUESTS.has(cell.command)) throw error;
+      this.#checkNewStream(cell.streamId, `relay command ${cell.command}`);
+      log('malformed stream request refused: %s', error.message);
+      this.edge.refuse(cell.streamId, EndReason.TORPROTOCOL);
+      return null;
+    }
+  }
+
+  /** The relay's one dispatch of relay messages addressed to this hop, by kind. */
+  #dispatch(streamId: number, msg: RelayMsg, early: boolean): void {
+    if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
+    switch (msg.kind) {
+      case 'extend2':
+        if (!early) throw new ProtocolError('EXTEND2 outside RELAY_EARLY');
+        this.#extend(msg);
+        return;
+      case 'truncate':
+        this.#truncate();
+        return;
+      case 'begin':
+        this.#checkNewStream(streamId, 'BEGIN');
+        if (this.#next !== null) throw new ProtocolError('BEGIN at a middle hop');
+        this.#ctx.begin(this, streamId, msg);
+        return;
+      case 'begin_dir':
+        this.#checkNewStream(streamId, 'BEGIN_DIR');
+        this.#beginDir(streamId);
+        return;
+      case 'resolve':
+        this.#checkNewStream(streamId, 'RESOLVE');
+        if (this.#ctx.resolve !== undefined) this.#ctx.resolve(this, streamId, msg.hostname);
+        else this.sendBackward(streamId, { kind: 'resolved', answers: [{ type: 'error', transient: false, ttl: 0 }] });
+        return;
+      case 'drop':
+        return; // long-range padding
+      case 'data':
+      case 'sendme':
+      case 'end':
+        this.edge.handle(streamId, msg, () => this.#layers.forward.lastDigest);
+        return;
+      case 'connected':
+      case 'extended2':
+      case 'truncated':
+      case 'resolved':
+        throw new ProtocolError(`${msg.kind} travelling forward`);
+      case 'unrecognized':
+        throw new ProtocolError(`unexpected relay command ${msg.command}`);
+    }
+  }
+
+  /** A stream request must name a fresh, non-zero stream id; otherwise the circuit is at fault. */
+  #checkNewStream(streamId: number, what: string): void {
+    if (streamId === 0) throw new ProtocolError(`${what} on stream 0`);
+    if (this.edge.hasStream(streamId)) throw new ProtocolError(`${what} for a stream in use`);
+  }
+
+  /** BEGIN_DIR at any hop: hand the stream to the directory handler, or refuse with END NOTDIRECTORY. */
+  #beginDir(streamId: number): void {
+    const handler = this.#ctx.directory;
+    if (handler === undefined || handler === null) {
+      this.edge.refuse(streamId, EndReason.NOTDIRECTORY);
+      return;
+    }
+    const stream = this.edge.addStream(streamId, 'dir');
+    stream.on('error', (error: Error) => log('directory stream closed: %s', error.message));
+    this.sendBackward(streamId, { kind: 'connected', address: null, ttl: 0 });
+    this.edge.opened(stream);
+    handler(stream);
+  }
+
+  /**
+   * TRUNCATE: drop everything after this hop (DESTROY REQUESTED toward the
+   * next hop, or abandon a pending extension) and answer TRUNCATED. The
+   * circuit lives on, ending here; it may be extended again.
+   */
+  #truncate(): void {
+    if (this.#extending !== null) clearTimeout(this.#extending.timer);
+    this.#extending = null;
+    const next = this.#next;
+    if (next !== null) {
+      this.#next = null;
+      this.#ctx.circuitsOf(next.channel).delete(next.id);
+      if (!next.channel.closed) next.room.send(encodeDestroy(next.id, DestroyReason.REQUESTED));
+    }
+    this.sendBackward(0, { kind: 'truncated', reason: DestroyReason.REQUESTED });
+  }
+
+  #extend(body: Extend2): void {
     if (this.#next !== null || this.#extending !== null) throw new ProtocolError('EXTEND2 on an extended circuit');
-    const body = decodeExtend2(data);
     const target = specifiersToTarget(body.specifiers);
     if (equalBytes(target.identity, this.#ctx.identity)) throw new ProtocolError('EXTEND2 to ourselves');
     const timer = setTimeout(() => this.destroy(DestroyReason.TIMEOUT, 'extend timed out'), EXTEND_TIMEOUT_MS);
-    this.#extending = { timer };
+    const extending = { timer };
+    this.#extending = extending;
     const create2 = encodeCreate2({ handshakeType: body.handshakeType, handshakeData: body.handshakeData });
     this.#ctx.connectTo(target).then(
       (channel) => {
-        if (this.#closed) return;
+        // Closed, or truncated while the link was being opened.
+        if (this.#closed || this.#extending !== extending) return;
         const circuits = this.#ctx.circuitsOf(channel);
         const id = circuits.allocate(channel);
         this.#next = { channel, id, room: ChannelRoom.of(channel) };
@@ -225,6 +379,7 @@ export class RelayCircuit {
         this.#next.room.send(encodeChannelCell(id, ChannelCommand.CREATE2, create2));
       },
       (error: Error) => {
+        if (this.#extending !== extending) return;
         log('extend failed: %s', error.message);
         this.destroy(DestroyReason.CONNECTFAILED, 'could not reach the next relay');
       },

@@ -2,16 +2,19 @@
  * The relay without its listener: a link manager whose links carry this
  * relay's circuits. Sockets accepted elsewhere (the OR listener, or an
  * in-memory pair in tests) are handed to `accept`; EXTEND2 reuses or dials
- * links through the manager and its transport; BEGIN goes to the exit code.
+ * links through the manager and its transport; BEGIN and RESOLVE go to the
+ * exit code, BEGIN_DIR to the directory handler (relay/dir/dir-server.ts).
  */
 import type { Duplex } from 'node:stream';
 import type { Channel } from '../src/link/channel.js';
 import { LinkManager } from '../src/link/link-manager.js';
 import type { Transport } from '../src/link/transport.js';
 import { relayCircuitCells } from './circuit-cells.js';
-import { beginExitStream, type ExitConfig } from './exit.js';
+import { beginExitStream, resolveForClient, type ExitConfig } from './exit.js';
 import type { RelayKeys } from './keys.js';
-import type { RelayCircuit, RelayContext } from './relay-circuit.js';
+import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
+import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
+import type { CircuitStats } from '../src/events.js';
 
 export interface RelayCoreOptions {
   keys: RelayKeys;
@@ -22,6 +25,8 @@ export interface RelayCoreOptions {
   dialTimeoutMs?: number;
   /** Links at most; default the manager's (4096). */
   maxLinks?: number;
+  /** Serves BEGIN_DIR streams; absent: BEGIN_DIR is refused with END NOTDIRECTORY. */
+  directory?: DirectoryHandler | null;
 }
 
 export interface RelayCore {
@@ -29,14 +34,20 @@ export interface RelayCore {
   readonly links: LinkManager<RelayCircuit>;
   /** Run the responder's handshake on an incoming socket and carry the link's circuits. */
   accept(socket: Duplex): Promise<Channel>;
+  /** A snapshot of the relay's circuit and stream counters. */
+  stats(): CircuitStats;
 }
 
 export function createRelayCore(opts: RelayCoreOptions): RelayCore {
+  const stats = new CircuitStatsRecorder();
   const ctx: RelayContext = {
     identity: opts.keys.identity.identity,
     circuitsOf: (channel) => links.circuitsOf(channel),
     connectTo: (target) => links.get(target),
     begin: (circuit, streamId, body) => beginExitStream(opts.exit, circuit, streamId, body),
+    resolve: (circuit, streamId, hostname) => resolveForClient(opts.exit, circuit, streamId, hostname),
+    directory: opts.directory ?? null,
+    stats,
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,
@@ -45,5 +56,5 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
     ...(opts.maxLinks !== undefined ? { maxLinks: opts.maxLinks } : {}),
   });
-  return { links, accept: (socket) => links.accept(socket) };
+  return { links, accept: (socket) => links.accept(socket), stats: () => stats.snapshot() };
 }

@@ -3,13 +3,18 @@
  * hands every accepted socket to the relay core (relay-core.ts): its link
  * manager runs the handshake and carries the link's circuits; EXTEND2 reuses
  * or dials links through the manager over TCP; BEGIN goes to the exit code.
- * The descriptor (self-descriptor.ts) is published at start and periodically.
+ * BEGIN_DIR goes to the directory handler (relay/dir/dir-server.ts), which
+ * serves this relay's descriptor. The descriptor (self-descriptor.ts) is
+ * published at start and periodically.
  */
 import { debuglog } from 'node:util';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { DEFAULT_EXIT_POLICY_LINES, NON_EXIT_POLICY_LINES } from '../src/netdoc/default-policies.js';
 import { hex } from '../src/bytes.js';
-import type { LinkStats } from '../src/events.js';
+import type { CircuitStats, LinkStats } from '../src/events.js';
+import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { AlliumError } from '../src/errors.js';
+import { relayDirectory } from './dir/dir-server.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { loadRelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
@@ -45,6 +50,8 @@ export interface RelayHandle {
   readonly nickname: string;
   /** The relay's links: a read-only snapshot. */
   linkStats(): LinkStats;
+  /** The relay's circuits and streams: a read-only snapshot. */
+  circuitStats(): CircuitStats;
   close(): Promise<void>;
 }
 
@@ -54,10 +61,16 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
 
+  // The descriptor names the port, known only once the listener is up.
+  let describe: (() => RelayDescriptor) | undefined;
   const core = createRelayCore({
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
     transport: new TcpTransport({ localAddress: config.address }),
+    directory: relayDirectory(() => {
+      if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
+      return encodeDescriptor(describe(), keys.identity.seed);
+    }),
   });
   const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
     core.links.destroy();
@@ -65,7 +78,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   });
   const port = listener.port;
 
-  const describe = selfDescriptor({
+  describe = selfDescriptor({
     nickname: config.nickname,
     keys,
     address: config.address,
@@ -83,6 +96,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     identity: keys.identity.identity,
     nickname: config.nickname,
     linkStats: () => core.links.stats(),
+    circuitStats: () => core.stats(),
     async close() {
       publisher.close();
       core.links.close();

@@ -1,8 +1,10 @@
 /**
  * Small byte helpers shared by every codec: hex, concatenation, constant-time
- * comparison, and a bounds-checked big-endian reader.
+ * comparison, a bounds-checked big-endian `Reader` and its pair `Writer`, and
+ * the two field shapes Tor's formats repeat: length-prefixed bytes and
+ * TLV lists (count, then type / length / body entries).
  */
-import { truncated } from './errors.js';
+import { malformed, truncated } from './errors.js';
 
 export function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
@@ -119,4 +121,159 @@ export class Reader {
   #need(n: number): void {
     if (this.#at + n > this.#bytes.length) throw truncated(this.#what);
   }
+}
+
+/**
+ * A growable big-endian byte builder, the pair of `Reader`. Writes append;
+ * `finish()` returns the bytes written as a view of the internal buffer (no
+ * copy), so call it once, when done. The buffer starts at `capacity` bytes
+ * and doubles when full; size it to the usual message to avoid any regrowth.
+ * Out-of-range integers throw RangeError: an encoder's input is the caller's
+ * data, not the peer's.
+ */
+export class Writer {
+  #buf: Uint8Array;
+  #at = 0;
+
+  constructor(capacity = 64) {
+    this.#buf = new Uint8Array(capacity);
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#at;
+  }
+
+  u8(n: number): this {
+    checkUint(n, 0xff, 'u8');
+    this.#room(1);
+    this.#buf[this.#at++] = n;
+    return this;
+  }
+
+  u16(n: number): this {
+    checkUint(n, 0xffff, 'u16');
+    this.#room(2);
+    this.#buf[this.#at++] = n >>> 8;
+    this.#buf[this.#at++] = n & 0xff;
+    return this;
+  }
+
+  u32(n: number): this {
+    checkUint(n, 0xffffffff, 'u32');
+    this.#room(4);
+    const b = this.#buf;
+    b[this.#at++] = n >>> 24;
+    b[this.#at++] = (n >>> 16) & 0xff;
+    b[this.#at++] = (n >>> 8) & 0xff;
+    b[this.#at++] = n & 0xff;
+    return this;
+  }
+
+  /** Append `bytes` (copied). */
+  bytes(bytes: Uint8Array): this {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('Writer.bytes: expected Uint8Array');
+    this.#room(bytes.length);
+    this.#buf.set(bytes, this.#at);
+    this.#at += bytes.length;
+    return this;
+  }
+
+  /** The bytes written: a view of the internal buffer, not a copy. */
+  finish(): Uint8Array {
+    return this.#buf.subarray(0, this.#at);
+  }
+
+  #room(n: number): void {
+    if (this.#at + n <= this.#buf.length) return;
+    let size = Math.max(this.#buf.length * 2, 16);
+    while (size < this.#at + n) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.#buf.subarray(0, this.#at));
+    this.#buf = grown;
+  }
+}
+
+function checkUint(n: number, max: number, what: string): void {
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new RangeError(`Writer.${what}: ${n} is not in 0..${max}`);
+}
+
+/** Width of a length prefix in bytes: 1 (u8) or 2 (u16, big-endian). */
+export type LengthWidth = 1 | 2;
+
+/**
+ * Read `length (width) | body (length)` and return the body, a view.
+ * ERR_TRUNCATED (naming the reader's `what`) if the body runs past the end.
+ */
+export function readLengthPrefixed(r: Reader, width: LengthWidth): Uint8Array {
+  const length = width === 1 ? r.u8() : r.u16();
+  return r.bytes(length);
+}
+
+/** Write `length (width) | body`; RangeError if the body does not fit the prefix. */
+export function writeLengthPrefixed(w: Writer, width: LengthWidth, body: Uint8Array): void {
+  if (width === 1) w.u8(checkedLength(body, 0xff));
+  else w.u16(checkedLength(body, 0xffff));
+  w.bytes(body);
+}
+
+function checkedLength(body: Uint8Array, max: number): number {
+  if (!(body instanceof Uint8Array)) throw new TypeError('length-prefixed body: expected Uint8Array');
+  if (body.length > max) throw new RangeError(`length-prefixed body: at most ${max} bytes, got ${body.length}`);
+  return body.length;
+}
+
+/** One entry of a TLV list: a type byte and a body of at most 255 bytes. */
+export interface Tlv {
+  type: number;
+  body: Uint8Array;
+}
+
+/** Most entries in a TLV list, and most bytes in one body (both are one-byte fields). */
+export const MAX_TLV_ENTRIES = 255;
+export const MAX_TLV_BODY = 255;
+
+/**
+ * Read a TLV list as Tor writes EXTEND2 link specifiers and ntor-v3 extensions:
+ *   count (1) | count × [ type (1) | length (1) | body (length) ]
+ * Bodies are views into the reader's bytes. ERR_TRUNCATED if the list ends
+ * early; what follows the list is left to the caller.
+ */
+export function readTlvList(r: Reader): Tlv[] {
+  const count = r.u8();
+  const list: Tlv[] = [];
+  for (let i = 0; i < count; i++) {
+    const type = r.u8();
+    list.push({ type, body: readLengthPrefixed(r, 1) });
+  }
+  return list;
+}
+
+/** Bytes `writeTlvList` will write for `list` (no validation). */
+export function tlvListLength(list: readonly Tlv[]): number {
+  let n = 1;
+  for (const e of list) n += 2 + e.body.length;
+  return n;
+}
+
+/**
+ * Write a TLV list (layout at `readTlvList`). RangeError, naming `what`, for
+ * more than 255 entries, a type outside 0..255 or a body over 255 bytes;
+ * TypeError for a body that is not a Uint8Array.
+ */
+export function writeTlvList(w: Writer, list: readonly Tlv[], what: string): void {
+  if (list.length > MAX_TLV_ENTRIES) throw new RangeError(`${what}: at most ${MAX_TLV_ENTRIES} entries, got ${list.length}`);
+  w.u8(list.length);
+  for (const e of list) {
+    if (!Number.isInteger(e.type) || e.type < 0 || e.type > 0xff) throw new RangeError(`${what} type: expected 0..255, got ${e.type}`);
+    if (!(e.body instanceof Uint8Array)) throw new TypeError(`${what} body: expected Uint8Array`);
+    if (e.body.length > MAX_TLV_BODY) throw new RangeError(`${what} body: at most ${MAX_TLV_BODY} bytes, got ${e.body.length}`);
+    w.u8(e.type);
+    writeLengthPrefixed(w, 1, e.body);
+  }
+}
+
+/** ERR_MALFORMED naming `what` unless the reader is at its end. */
+export function expectEnd(r: Reader, what: string): void {
+  if (r.remaining !== 0) throw malformed(`${what}: ${r.remaining} trailing bytes`);
 }

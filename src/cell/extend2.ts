@@ -2,12 +2,13 @@
  * EXTEND2 and EXTENDED2 bodies (docs/protocol.md §6.3), Tor's layout:
  *   EXTEND2:   n specifiers (1) | { type (1) | length (1) | body }* | handshake type (2) | length (2) | data
  *   EXTENDED2: length (2) | data
+ * The specifiers are a TLV list (src/bytes.ts `readTlvList`), like ntor-v3 extensions.
  * Link specifier types: 0 IPv4 address + port, 1 IPv6 address + port,
  * 2 legacy RSA identity (not used by Allium), 3 Ed25519 identity, and
  * Allium's own 128: the relay's Noise link key, which an extending relay
  * needs to open the Noise XK link.
  */
-import { Reader } from '../bytes.js';
+import { Reader, Writer, expectEnd, readLengthPrefixed, readTlvList, tlvListLength, writeLengthPrefixed, writeTlvList, type Tlv } from '../bytes.js';
 import { malformed, oversized } from '../errors.js';
 import { RELAY_DATA_LENGTH } from '../constants.js';
 import { encodeCreated2 } from './create2.js';
@@ -21,10 +22,8 @@ export const LinkSpecifierType = {
   ALLIUM_LINK_KEY: 128,
 } as const;
 
-export interface LinkSpecifier {
-  type: number;
-  body: Uint8Array;
-}
+/** One link specifier: an entry of the EXTEND2 TLV list. */
+export type LinkSpecifier = Tlv;
 
 /** What a relay needs to reach the next hop. */
 export interface ExtendTarget {
@@ -40,35 +39,27 @@ export interface Extend2Body {
   handshakeData: Uint8Array;
 }
 
+/**
+ * EXTEND2 body. ERR_OVERSIZED if it would not fit a relay cell (498 bytes);
+ * RangeError for more than 255 specifiers, a specifier type outside u8 or body
+ * over 255 bytes, or a handshake type outside u16.
+ */
 export function encodeExtend2(body: Extend2Body): Uint8Array {
-  const parts: number[] = [body.specifiers.length];
-  if (body.specifiers.length > 255) throw oversized('EXTEND2 specifier count');
-  for (const s of body.specifiers) {
-    if (s.body.length > 255) throw oversized('EXTEND2 link specifier');
-    parts.push(s.type, s.body.length, ...s.body);
-  }
-  const hs = body.handshakeData;
-  parts.push(body.handshakeType >>> 8, body.handshakeType & 0xff, hs.length >>> 8, hs.length & 0xff);
-  const out = new Uint8Array(parts.length + hs.length);
-  out.set(parts);
-  out.set(hs, parts.length);
-  if (out.length > RELAY_DATA_LENGTH) throw oversized(`EXTEND2 body of ${out.length} bytes`);
-  return out;
+  const w = new Writer(tlvListLength(body.specifiers) + 4 + body.handshakeData.length);
+  writeTlvList(w, body.specifiers, 'EXTEND2 link specifier');
+  w.u16(body.handshakeType);
+  writeLengthPrefixed(w, 2, body.handshakeData);
+  if (w.length > RELAY_DATA_LENGTH) throw oversized(`EXTEND2 body of ${w.length} bytes`);
+  return w.finish();
 }
 
+/** Decode a whole EXTEND2 body; specifier bodies and handshake data are views. ERR_TRUNCATED / ERR_MALFORMED (trailing bytes). */
 export function decodeExtend2(data: Uint8Array): Extend2Body {
   const r = new Reader(data, 'EXTEND2');
-  const count = r.u8();
-  const specifiers: LinkSpecifier[] = [];
-  for (let i = 0; i < count; i++) {
-    const type = r.u8();
-    const length = r.u8();
-    specifiers.push({ type, body: r.bytes(length) });
-  }
+  const specifiers = readTlvList(r);
   const handshakeType = r.u16();
-  const length = r.u16();
-  const handshakeData = r.bytes(length);
-  if (r.remaining !== 0) throw malformed('EXTEND2: trailing bytes');
+  const handshakeData = readLengthPrefixed(r, 2);
+  expectEnd(r, 'EXTEND2');
   return { specifiers, handshakeType, handshakeData };
 }
 
@@ -115,10 +106,10 @@ export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
 /** EXTENDED2 carries exactly a CREATED2 body: length (2) | handshake data. */
 export const encodeExtended2 = encodeCreated2;
 
+/** Decode a whole EXTENDED2 body; returns the handshake data (a view). ERR_TRUNCATED / ERR_MALFORMED (trailing bytes). */
 export function decodeExtended2(data: Uint8Array): Uint8Array {
   const r = new Reader(data, 'EXTENDED2');
-  const length = r.u16();
-  const hs = r.bytes(length);
-  if (r.remaining !== 0) throw malformed('EXTENDED2: trailing bytes');
+  const hs = readLengthPrefixed(r, 2);
+  expectEnd(r, 'EXTENDED2');
   return hs;
 }

@@ -2,46 +2,25 @@
  * The ntor-v3 message extension list (docs/protocol.md), the plaintext
  * of the client and server messages carried inside the handshake:
  *   N_EXTENSIONS (1) | N_EXTENSIONS x [ TYPE (1) | LEN (1) | BODY (LEN) ]
- * An empty list is the single byte 0. Pure codec: which types mean what, and
- * ignoring unknown or repeated types, is up to the caller.
+ * An empty list is the single byte 0. The same TLV list shape as EXTEND2 link
+ * specifiers (`readTlvList` / `writeTlvList` in src/bytes.ts). Pure codec:
+ * which types mean what, and ignoring unknown or repeated types, is up to the caller.
  */
-import { Reader } from '../bytes.js';
-import { malformed } from '../errors.js';
+import { MAX_TLV_BODY, MAX_TLV_ENTRIES, Reader, Writer, expectEnd, readTlvList, tlvListLength, writeTlvList } from '../bytes.js';
 
 export interface NtorExtension {
   type: number;
   body: Uint8Array;
 }
 
-export const MAX_NTOR_EXTENSIONS = 255;
-export const MAX_NTOR_EXTENSION_BODY = 255;
+export const MAX_NTOR_EXTENSIONS = MAX_TLV_ENTRIES;
+export const MAX_NTOR_EXTENSION_BODY = MAX_TLV_BODY;
 
 /** Encode a list; RangeError for more than 255 entries, a type outside 0..255 or a body over 255 bytes. */
 export function encodeNtorExtensions(list: readonly NtorExtension[]): Uint8Array {
-  if (list.length > MAX_NTOR_EXTENSIONS) {
-    throw new RangeError(`ntor-v3 extensions: at most ${MAX_NTOR_EXTENSIONS} entries, got ${list.length}`);
-  }
-  let length = 1;
-  for (const ext of list) {
-    if (!Number.isInteger(ext.type) || ext.type < 0 || ext.type > 0xff) {
-      throw new RangeError(`ntor-v3 extension type: expected 0..255, got ${ext.type}`);
-    }
-    if (!(ext.body instanceof Uint8Array)) throw new TypeError('ntor-v3 extension body: expected Uint8Array');
-    if (ext.body.length > MAX_NTOR_EXTENSION_BODY) {
-      throw new RangeError(`ntor-v3 extension body: at most ${MAX_NTOR_EXTENSION_BODY} bytes, got ${ext.body.length}`);
-    }
-    length += 2 + ext.body.length;
-  }
-  const out = new Uint8Array(length);
-  out[0] = list.length;
-  let at = 1;
-  for (const ext of list) {
-    out[at++] = ext.type;
-    out[at++] = ext.body.length;
-    out.set(ext.body, at);
-    at += ext.body.length;
-  }
-  return out;
+  const w = new Writer(tlvListLength(list));
+  writeTlvList(w, list, 'ntor-v3 extension');
+  return w.finish();
 }
 
 /**
@@ -51,13 +30,7 @@ export function encodeNtorExtensions(list: readonly NtorExtension[]): Uint8Array
  */
 export function decodeNtorExtensions(bytes: Uint8Array): NtorExtension[] {
   const r = new Reader(bytes, 'ntor-v3 extensions');
-  const count = r.u8();
-  const list: NtorExtension[] = [];
-  for (let i = 0; i < count; i++) {
-    const type = r.u8();
-    const length = r.u8();
-    list.push({ type, body: new Uint8Array(r.bytes(length)) });
-  }
-  if (r.remaining !== 0) throw malformed(`ntor-v3 extensions: ${r.remaining} trailing bytes`);
-  return list;
+  const list = readTlvList(r);
+  expectEnd(r, 'ntor-v3 extensions');
+  return list.map((e) => ({ type: e.type, body: new Uint8Array(e.body) }));
 }

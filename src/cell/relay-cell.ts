@@ -27,6 +27,15 @@ export const RelayCommand = {
 } as const;
 export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
 
+/** Byte offsets of the header fields inside the 509-byte relay payload (§6.1). */
+export const RELAY_COMMAND_OFFSET = 0;
+export const RELAY_RECOGNIZED_OFFSET = 1;
+export const RELAY_STREAM_ID_OFFSET = 3;
+export const RELAY_DIGEST_OFFSET = 5;
+export const RELAY_DIGEST_FIELD_LENGTH = 4;
+export const RELAY_LENGTH_OFFSET = 9;
+export const RELAY_DATA_OFFSET = RELAY_HEADER_LENGTH; // 11
+
 export interface RelayMessage {
   command: number;
   streamId: number;
@@ -56,13 +65,13 @@ export function writeRelayCell(payload: Uint8Array, message: RelayMessage, paddi
   if (payload.length !== CELL_PAYLOAD_LENGTH) throw new RangeError(`payload: expected ${CELL_PAYLOAD_LENGTH} bytes`);
   if (data.length > RELAY_DATA_LENGTH) throw oversized(`relay data of ${data.length} bytes`);
   if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff) throw new RangeError('streamId: expected u16');
-  payload[0] = command;
-  payload[3] = streamId >>> 8;
-  payload[4] = streamId & 0xff;
-  payload[9] = data.length >>> 8;
-  payload[10] = data.length & 0xff;
-  payload.set(data, RELAY_HEADER_LENGTH);
-  const padStart = RELAY_HEADER_LENGTH + data.length + 4;
+  payload[RELAY_COMMAND_OFFSET] = command;
+  payload[RELAY_STREAM_ID_OFFSET] = streamId >>> 8;
+  payload[RELAY_STREAM_ID_OFFSET + 1] = streamId & 0xff;
+  payload[RELAY_LENGTH_OFFSET] = data.length >>> 8;
+  payload[RELAY_LENGTH_OFFSET + 1] = data.length & 0xff;
+  payload.set(data, RELAY_DATA_OFFSET);
+  const padStart = RELAY_DATA_OFFSET + data.length + 4;
   if (padding !== undefined && padStart < CELL_PAYLOAD_LENGTH) {
     payload.set(padding(CELL_PAYLOAD_LENGTH - padStart), padStart);
   }
@@ -77,14 +86,14 @@ export interface DecodedRelayCell extends RelayMessage {
 export function decodeRelayCell(payload: Uint8Array): DecodedRelayCell {
   if (payload.length < CELL_PAYLOAD_LENGTH) throw truncated('relay cell');
   if (payload.length > CELL_PAYLOAD_LENGTH) throw oversized(`relay cell of ${payload.length} bytes`);
-  const length = (payload[9]! << 8) | payload[10]!;
+  const length = (payload[RELAY_LENGTH_OFFSET]! << 8) | payload[RELAY_LENGTH_OFFSET + 1]!;
   if (length > RELAY_DATA_LENGTH) throw malformed(`relay cell length ${length} exceeds ${RELAY_DATA_LENGTH}`);
   return {
-    command: payload[0]!,
-    recognized: (payload[1]! << 8) | payload[2]!,
-    streamId: (payload[3]! << 8) | payload[4]!,
-    digest: payload.subarray(5, 9),
-    data: payload.subarray(RELAY_HEADER_LENGTH, RELAY_HEADER_LENGTH + length),
+    command: payload[RELAY_COMMAND_OFFSET]!,
+    recognized: (payload[RELAY_RECOGNIZED_OFFSET]! << 8) | payload[RELAY_RECOGNIZED_OFFSET + 1]!,
+    streamId: (payload[RELAY_STREAM_ID_OFFSET]! << 8) | payload[RELAY_STREAM_ID_OFFSET + 1]!,
+    digest: payload.subarray(RELAY_DIGEST_OFFSET, RELAY_DIGEST_OFFSET + RELAY_DIGEST_FIELD_LENGTH),
+    data: payload.subarray(RELAY_DATA_OFFSET, RELAY_DATA_OFFSET + length),
   };
 }
 

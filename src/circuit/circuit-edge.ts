@@ -1,31 +1,50 @@
 /**
- * The end of a circuit where streams live: the client's side of its last hop,
- * and the exit relay (docs/protocol.md §6.4, §7). Shared by both roles.
+ * One end of one circuit hop where streams live (docs/protocol.md §6.4, §7):
+ * at a client, one edge per hop of its circuit (made when first used); at a
+ * relay, the edge of its own hop (exit streams, directory streams). Shared by
+ * both roles.
  *
- * It owns the circuit-level SENDME windows (1000 cells, SENDME every 100,
- * authenticated with the running digest as Tor's version-1 SENDMEs are), the
- * table of streams, and the dispatch of stream commands. Anything out of
- * place — a DATA cell for a stream that never existed, a SENDME that does not
- * match, a window overrun — throws ProtocolError, and the owner destroys the
- * circuit.
+ * It owns the hop's circuit-level flow control (src/flow/flow-control.ts;
+ * today Tor's fixed windows with authenticated version-1 SENDMEs), the table
+ * of streams, and the dispatch of the stream and flow commands DATA, SENDME
+ * and END. Anything out of place — a DATA cell for a stream that never
+ * existed, a SENDME that does not match, a window overrun — throws
+ * ProtocolError, and the owner destroys the circuit.
  */
-import { CIRCUIT_SENDME_INCREMENT, CIRCUIT_WINDOW_START } from '../constants.js';
-import { RelayCommand } from '../cell/relay-cell.js';
-import { decodeSendme, encodeSendmeV1 } from '../cell/sendme.js';
-import { decodeEnd, encodeEnd } from '../cell/stream-messages.js';
-import { DeliverWindow, PackageWindow } from '../flow/window.js';
-import { RelayStream, type StreamPort } from '../stream/relay-stream.js';
+import type { Data, End, RelayMsg, Sendme } from '../cell/relay-msg.js';
+import { fixedWindows, type CircuitFlowControl, type FlowControlFactory } from '../flow/flow-control.js';
+import { RelayStream, type StreamKind, type StreamPort } from '../stream/relay-stream.js';
+import type { CircuitStatsRecorder } from './circuit-stats.js';
 import { ProtocolError } from '../errors.js';
-import { equalBytes } from '../bytes.js';
+import { publish } from '../events.js';
+
+/** The messages an edge handles itself; the circuit's dispatcher hands them over. */
+export type EdgeMsg = Data | Sendme | End;
+
+/** A stream SENDME (version 0, no digest), §7. */
+const STREAM_SENDME: Sendme = { kind: 'sendme', version: 0, digest: null };
 
 /** What the edge needs from the circuit it sits on. */
 export interface EdgeTransport {
-  /** Seal and send one relay message to the other edge; returns the running digest after this cell. */
-  send(command: number, streamId: number, data: Uint8Array): Uint8Array;
+  /**
+   * Encode (encodeRelayMsg), seal and send one relay message to the other
+   * edge on stream `streamId` (0: the circuit); returns the running digest of
+   * the sending layer after this cell.
+   */
+  send(streamId: number, msg: RelayMsg): Uint8Array;
   /** True while the link toward the other edge has too much queued. */
   congested(): boolean;
   /** Call `wake` once when the link has drained. */
   onRoom(wake: () => void): void;
+}
+
+export interface EdgeOptions {
+  /** Flow control for the hop and its streams; default Tor's fixed windows. */
+  flow?: FlowControlFactory;
+  /** The circuit's process-unique event number (src/events.ts), for stream events. */
+  circuitId?: number;
+  /** The owning manager's counters. */
+  stats?: CircuitStatsRecorder | null;
 }
 
 const RECENTLY_CLOSED_LIMIT = 256;
@@ -33,18 +52,29 @@ const MAX_STREAMS_PER_CIRCUIT = 1024;
 
 export class CircuitEdge implements StreamPort {
   readonly #transport: EdgeTransport;
-  readonly #package = new PackageWindow(CIRCUIT_WINDOW_START, CIRCUIT_SENDME_INCREMENT);
-  readonly #deliver = new DeliverWindow(CIRCUIT_WINDOW_START, CIRCUIT_SENDME_INCREMENT);
-  /** Digests of our cells that end an increment; each circuit SENDME must echo the oldest. */
-  readonly #sendmeDigests: Uint8Array[] = [];
+  readonly #flowFactory: FlowControlFactory;
+  readonly #flow: CircuitFlowControl;
+  readonly #circuitId: number;
+  readonly #stats: CircuitStatsRecorder | null;
   readonly #streams = new Map<number, RelayStream>();
+  /** Streams that reported `allium:stream:open`; they report `allium:stream:close` once. */
+  readonly #opened = new WeakSet<RelayStream>();
   /** Ids of streams that ended recently: cells already in flight for them are dropped, not errors. */
   readonly #recentlyClosed = new Set<number>();
   #waiters: Array<() => void> = [];
   #roomRequested = false;
 
-  constructor(transport: EdgeTransport) {
+  constructor(transport: EdgeTransport, opts: EdgeOptions = {}) {
     this.#transport = transport;
+    this.#flowFactory = opts.flow ?? fixedWindows;
+    this.#flow = this.#flowFactory.circuit();
+    this.#circuitId = opts.circuitId ?? 0;
+    this.#stats = opts.stats ?? null;
+  }
+
+  /** This hop's circuit-level flow control, for diagnostics. */
+  get flow(): CircuitFlowControl {
+    return this.#flow;
   }
 
   get streamCount(): number {
@@ -55,66 +85,69 @@ export class CircuitEdge implements StreamPort {
     return this.#streams.has(streamId);
   }
 
-  /** Create the local half of stream `streamId`. */
-  addStream(streamId: number): RelayStream {
+  /** Create the local half of stream `streamId`. Throws ProtocolError if the id is 0 or in use, or the circuit has too many streams. */
+  addStream(streamId: number, kind: StreamKind = 'client'): RelayStream {
     if (streamId === 0 || this.#streams.has(streamId)) throw new ProtocolError(`stream id ${streamId} is in use`);
     if (this.#streams.size >= MAX_STREAMS_PER_CIRCUIT) throw new ProtocolError('too many streams on one circuit');
     this.#recentlyClosed.delete(streamId);
-    const stream = new RelayStream(streamId, this);
+    const stream = new RelayStream(streamId, this, { kind, flow: this.#flowFactory.stream(), meter: this.#stats });
     this.#streams.set(streamId, stream);
     return stream;
+  }
+
+  /**
+   * The stream is open (CONNECTED sent or received): publish
+   * `allium:stream:open` and count it; its close will be published too.
+   */
+  opened(stream: RelayStream): void {
+    if (this.#opened.has(stream) || stream.destroyed) return;
+    this.#opened.add(stream);
+    this.#stats?.streamOpened();
+    publish('allium:stream:open', () => ({ circuitId: this.#circuitId, streamId: stream.streamId, kind: stream.kind }));
   }
 
   getStream(streamId: number): RelayStream | undefined {
     return this.#streams.get(streamId);
   }
 
-  /** Send END for a stream that never got a RelayStream (refused BEGIN). */
+  /** Send END for a stream that never got a RelayStream (refused BEGIN or BEGIN_DIR). */
   refuse(streamId: number, reason: number): void {
-    this.#transport.send(RelayCommand.END, streamId, encodeEnd(reason));
+    this.#transport.send(streamId, { kind: 'end', reason });
   }
 
   /**
-   * Handle a flow or stream command addressed to this edge. Returns false for
-   * commands the owner must handle itself (BEGIN, CONNECTED, EXTENDED2, ...).
-   * `receivedDigest` gives the running digest after this cell, for SENDMEs.
+   * Handle DATA, SENDME or END addressed to this edge (the circuit's
+   * dispatcher has matched the kind). `receivedDigest` gives the running
+   * digest of the receiving layer after this cell, for circuit SENDMEs.
+   * Throws ProtocolError for stream 0 where a stream is needed, a stream
+   * never opened, a SENDME that does not authenticate, a window overrun.
    */
-  handle(command: number, streamId: number, data: Uint8Array, receivedDigest: () => Uint8Array): boolean {
-    switch (command) {
-      case RelayCommand.DATA: {
+  handle(streamId: number, msg: EdgeMsg, receivedDigest: () => Uint8Array): void {
+    switch (msg.kind) {
+      case 'data': {
         if (streamId === 0) throw new ProtocolError('DATA on stream 0');
-        this.#deliver.take();
-        if (this.#deliver.sendmeDue) {
-          this.#deliver.sentSendme();
-          this.#transport.send(RelayCommand.SENDME, 0, encodeSendmeV1(receivedDigest()));
-        }
-        this.#stream(streamId)?.receiveData(data);
-        return true;
+        const sendme = this.#flow.onDelivered(receivedDigest);
+        if (sendme !== null) this.#transport.send(0, sendme);
+        this.#stream(streamId)?.receiveData(msg.data);
+        return;
       }
-      case RelayCommand.SENDME: {
+      case 'sendme':
         if (streamId === 0) {
-          const digest = decodeSendme(data);
-          const expected = this.#sendmeDigests.shift();
-          if (digest === null) throw new ProtocolError('circuit SENDME without an authenticated digest');
-          if (expected === undefined || !equalBytes(digest, expected)) throw new ProtocolError('circuit SENDME digest mismatch');
-          this.#package.credit();
+          this.#flow.onSendme(msg);
           this.#wake();
         } else {
           this.#stream(streamId)?.receiveSendme();
         }
-        return true;
-      }
-      case RelayCommand.END: {
+        return;
+      case 'end': {
         if (streamId === 0) throw new ProtocolError('END on stream 0');
         const stream = this.#stream(streamId);
         if (stream !== undefined) {
           this.#forget(streamId);
-          stream.receiveEnd(decodeEnd(data));
+          stream.receiveEnd(msg.reason);
         }
-        return true;
+        return;
       }
-      default:
-        return false;
     }
   }
 
@@ -129,7 +162,7 @@ export class CircuitEdge implements StreamPort {
   // ---- StreamPort ----
 
   canSendData(): boolean {
-    return this.#package.open && !this.#transport.congested();
+    return this.#flow.canSend() && !this.#transport.congested();
   }
 
   waitForRoom(wake: () => void): void {
@@ -144,21 +177,32 @@ export class CircuitEdge implements StreamPort {
   }
 
   sendData(streamId: number, data: Uint8Array): void {
-    const endsIncrement = this.#package.take();
-    const digest = this.#transport.send(RelayCommand.DATA, streamId, data);
-    if (endsIncrement) this.#sendmeDigests.push(digest);
+    if (!this.#flow.canSend()) throw new ProtocolError('sent a DATA cell with an empty package window');
+    this.#flow.onSent(this.#transport.send(streamId, { kind: 'data', data }));
   }
 
   sendStreamSendme(streamId: number): void {
-    this.#transport.send(RelayCommand.SENDME, streamId, new Uint8Array(0));
+    this.#transport.send(streamId, STREAM_SENDME);
   }
 
   sendEnd(streamId: number, reason: number): void {
-    this.#transport.send(RelayCommand.END, streamId, encodeEnd(reason));
+    this.#transport.send(streamId, { kind: 'end', reason });
   }
 
-  release(streamId: number): void {
-    this.#forget(streamId);
+  release(stream: RelayStream): void {
+    if (this.#streams.get(stream.streamId) === stream) this.#forget(stream.streamId);
+    if (this.#opened.has(stream)) {
+      this.#opened.delete(stream);
+      this.#stats?.streamClosed();
+      publish('allium:stream:close', () => ({
+        circuitId: this.#circuitId,
+        streamId: stream.streamId,
+        kind: stream.kind,
+        reason: stream.endReason ?? 0,
+        bytesIn: stream.bytesIn,
+        bytesOut: stream.bytesOut,
+      }));
+    }
   }
 
   // ---- internals ----

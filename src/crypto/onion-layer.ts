@@ -14,11 +14,11 @@ import { crypto } from './crypto.js';
 import { AlliumError } from '../errors.js';
 import { abytes } from '../bytes.js';
 import { CELL_PAYLOAD_LENGTH, TOR1_KEY_MATERIAL_LENGTH } from '../constants.js';
-
-/** Offsets inside the 509-byte relay payload (Tor's v0 relay cell layout). */
-const RECOGNIZED_OFFSET = 1;
-const DIGEST_OFFSET = 5;
-const DIGEST_FIELD_LENGTH = 4;
+import {
+  RELAY_DIGEST_FIELD_LENGTH as DIGEST_FIELD_LENGTH,
+  RELAY_DIGEST_OFFSET as DIGEST_OFFSET,
+  RELAY_RECOGNIZED_OFFSET as RECOGNIZED_OFFSET,
+} from '../cell/relay-cell.js';
 
 const TOR1_DIGEST_LENGTH = 20;
 const TOR1_KEY_LENGTH = 16;

@@ -1,9 +1,9 @@
 /**
- * One stream at either edge of a circuit (client or exit) as a Node Duplex
- * (docs/protocol.md §6.4, §7).
+ * One stream at either end of a circuit hop (a client, an exit, a relay's
+ * directory) as a Node Duplex (docs/protocol.md §6.4, §6.5, §7).
  *
  * Writing turns bytes into DATA cells, at most 498 bytes each, only while the
- * stream's package window and the circuit have room: a full circuit makes
+ * stream's flow control and the circuit hop's have room: a full circuit makes
  * write() wait, so pipe()/pipeline() slow the producer. Reading hands DATA to
  * the consumer; stream SENDMEs go out only as the consumer reads, so a slow
  * reader stops the far end after one window (500 cells) per stream.
@@ -11,10 +11,19 @@
  * Tor has no half-closed streams: END, sent or received, closes both ways.
  */
 import { Duplex } from 'node:stream';
-import { RELAY_DATA_LENGTH, STREAM_SENDME_INCREMENT, STREAM_WINDOW_START } from '../constants.js';
-import { DeliverWindow, PackageWindow } from '../flow/window.js';
+import { RELAY_DATA_LENGTH } from '../constants.js';
+import { FixedWindowStream, type StreamFlowControl } from '../flow/flow-control.js';
 import { EndReason } from '../cell/reasons.js';
 import { StreamEndedError } from '../errors.js';
+
+/** What a stream carries: 'client' at an origin, 'exit' (BEGIN) or 'dir' (BEGIN_DIR) at a relay. */
+export type StreamKind = 'client' | 'exit' | 'dir';
+
+/** Counts application bytes as they pass (a manager's stats). */
+export interface ByteMeter {
+  bytesIn(n: number): void;
+  bytesOut(n: number): void;
+}
 
 /** What a stream needs from the circuit edge that owns it. */
 export interface StreamPort {
@@ -26,7 +35,16 @@ export interface StreamPort {
   sendStreamSendme(streamId: number): void;
   sendEnd(streamId: number, reason: number): void;
   /** The stream is finished both ways; forget its id. */
-  release(streamId: number): void;
+  release(stream: RelayStream): void;
+}
+
+export interface RelayStreamOptions {
+  kind?: StreamKind;
+  /** Default: Tor's fixed stream windows. */
+  flow?: StreamFlowControl;
+  meter?: ByteMeter | null;
+  /** Readable and writable high-water marks in bytes; default 64 KiB. */
+  highWaterMark?: number;
 }
 
 interface PendingWrite {
@@ -37,9 +55,13 @@ interface PendingWrite {
 
 export class RelayStream extends Duplex {
   readonly streamId: number;
+  readonly kind: StreamKind;
   readonly #port: StreamPort;
-  readonly #package = new PackageWindow(STREAM_WINDOW_START, STREAM_SENDME_INCREMENT);
-  readonly #deliver = new DeliverWindow(STREAM_WINDOW_START, STREAM_SENDME_INCREMENT);
+  readonly #flow: StreamFlowControl;
+  readonly #meter: ByteMeter | null;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #endReason: number | null = null;
   #pending: PendingWrite | null = null;
   #waiting = false;
   /** DATA received in this event-loop turn, not yet handed to the consumer. */
@@ -48,14 +70,36 @@ export class RelayStream extends Duplex {
   /** END was sent or received: no more cells for this stream in either direction. */
   #ended = false;
 
-  constructor(streamId: number, port: StreamPort, highWaterMark = 64 * 1024) {
+  constructor(streamId: number, port: StreamPort, opts: RelayStreamOptions = {}) {
+    const highWaterMark = opts.highWaterMark ?? 64 * 1024;
     super({ allowHalfOpen: false, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
     this.streamId = streamId;
+    this.kind = opts.kind ?? 'client';
     this.#port = port;
+    this.#flow = opts.flow ?? new FixedWindowStream();
+    this.#meter = opts.meter ?? null;
   }
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** Application bytes received (DATA bodies), including any the consumer has not read yet. */
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+
+  /** Application bytes sent (DATA bodies). */
+  get bytesOut(): number {
+    return this.#bytesOut;
+  }
+
+  /**
+   * The END reason (src/cell/reasons.ts) sent or received, once the stream
+   * ended; DESTROY if the circuit went away under it; null while it is open.
+   */
+  get endReason(): number | null {
+    return this.#endReason;
   }
 
   // ---- from the circuit ----
@@ -68,8 +112,10 @@ export class RelayStream extends Duplex {
    * write per batch instead of one per 498 bytes.
    */
   receiveData(data: Uint8Array): void {
-    this.#deliver.take();
+    this.#flow.onDelivered();
     if (this.#ended) return;
+    this.#bytesIn += data.length;
+    this.#meter?.bytesIn(data.length);
     this.#inbox.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -79,7 +125,7 @@ export class RelayStream extends Duplex {
 
   /** A stream-level SENDME arrived. Throws ProtocolError on over-credit. */
   receiveSendme(): void {
-    this.#package.credit();
+    this.#flow.onSendme();
     this.#pump();
   }
 
@@ -87,6 +133,7 @@ export class RelayStream extends Duplex {
   receiveEnd(reason: number): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#endReason = reason;
     if (reason === EndReason.DONE) {
       this.#flushInbox();
       this.push(null);
@@ -99,6 +146,7 @@ export class RelayStream extends Duplex {
 
   /** The circuit went away under the stream. */
   abort(error: Error): void {
+    if (!this.#ended) this.#endReason = error instanceof StreamEndedError ? error.reason : EndReason.DESTROY;
     this.#ended = true;
     this.destroy(error);
   }
@@ -123,6 +171,7 @@ export class RelayStream extends Duplex {
   override _final(callback: (error?: Error | null) => void): void {
     if (!this.#ended) {
       this.#ended = true;
+      this.#endReason = EndReason.DONE;
       this.#port.sendEnd(this.streamId, EndReason.DONE);
       // END closes both ways: nothing more will be read, so end the readable
       // too, letting the stream close and release its id.
@@ -135,10 +184,11 @@ export class RelayStream extends Duplex {
     if (!this.#ended) {
       this.#ended = true;
       const reason = error === null ? EndReason.DONE : error instanceof StreamEndedError ? error.reason : EndReason.MISC;
+      this.#endReason = reason;
       this.#port.sendEnd(this.streamId, reason);
     }
     this.#dropPendingWrite();
-    this.#port.release(this.streamId);
+    this.#port.release(this);
     callback(error);
   }
 
@@ -154,15 +204,12 @@ export class RelayStream extends Duplex {
 
   /** Send every owed SENDME. */
   #grantCredit(): void {
-    while (!this.#ended && this.#deliver.sendmeDue) {
-      this.#deliver.sentSendme();
-      this.#port.sendStreamSendme(this.streamId);
-    }
+    while (!this.#ended && this.#flow.takeSendme()) this.#port.sendStreamSendme(this.streamId);
   }
 
   #pump(): void {
     while (this.#pending !== null && !this.#ended) {
-      if (!this.#package.open) return; // receiveSendme() pumps again
+      if (!this.#flow.canSend()) return; // receiveSendme() pumps again
       if (!this.#port.canSendData()) {
         if (!this.#waiting) {
           this.#waiting = true;
@@ -175,8 +222,10 @@ export class RelayStream extends Duplex {
       }
       const p = this.#pending;
       const piece = p.chunk.subarray(p.offset, p.offset + RELAY_DATA_LENGTH);
-      this.#package.take();
+      this.#flow.onSent();
       this.#port.sendData(this.streamId, piece);
+      this.#bytesOut += piece.length;
+      this.#meter?.bytesOut(piece.length);
       p.offset += piece.length;
       if (p.offset >= p.chunk.length) {
         this.#pending = null;

@@ -14,7 +14,8 @@ import { encodeCreate2 } from '../../src/cell/create2.js';
 import { encodeExtend2, targetToSpecifiers, LinkSpecifierType } from '../../src/cell/extend2.js';
 import { RelayCommand, encodeRelayCell } from '../../src/cell/relay-cell.js';
 import { DestroyReason, EndReason } from '../../src/cell/reasons.js';
-import { encodeBegin } from '../../src/cell/stream-messages.js';
+import { encodeBegin, encodeResolve } from '../../src/cell/stream-messages.js';
+import { decodeRelayMsg } from '../../src/cell/relay-msg.js';
 import { encodeSendmeV1 } from '../../src/cell/sendme.js';
 import { HANDSHAKE_TYPE_NTOR_V3 } from '../../src/constants.js';
 import { crypto } from '../../src/crypto/crypto.js';
@@ -282,10 +283,10 @@ test('relay cells the last hop cannot use destroy the circuit: garbage, bad leng
       peer.sendCell(circ.id, ChannelCommand.RELAY, payload);
     }],
     ['unknown relay command 99', (circ) => peer.sendRelay(circ, 99, 0)],
-    ['TRUNCATE', (circ) => peer.sendRelay(circ, RelayCommand.TRUNCATE, 0)],
+    ['TRUNCATE with a stream id', (circ) => peer.sendRelay(circ, RelayCommand.TRUNCATE, 3)],
     ['TRUNCATED forward', (circ) => peer.sendRelay(circ, RelayCommand.TRUNCATED, 0)],
-    ['RESOLVE', (circ) => peer.sendRelay(circ, RelayCommand.RESOLVE, 1, encodeBegin({ host: 'example.com', port: 80, flags: 0 }))],
-    ['BEGIN_DIR', (circ) => peer.sendRelay(circ, RelayCommand.BEGIN_DIR, 1)],
+    ['RESOLVE on stream 0', (circ) => peer.sendRelay(circ, RelayCommand.RESOLVE, 0, encodeResolve('example.com'))],
+    ['BEGIN_DIR on stream 0', (circ) => peer.sendRelay(circ, RelayCommand.BEGIN_DIR, 0)],
     ['CONNECTED forward', (circ) => peer.sendRelay(circ, RelayCommand.CONNECTED, 1)],
     ['EXTENDED2 forward', (circ) => peer.sendRelay(circ, RelayCommand.EXTENDED2, 0, new Uint8Array(2))],
     ['EXTENDED forward', (circ) => peer.sendRelay(circ, RelayCommand.EXTENDED, 0)],
@@ -295,6 +296,28 @@ test('relay cells the last hop cannot use destroy the circuit: garbage, bad leng
     attack(circ);
     assert.equal(await peer.destroyed(circ.id), DestroyReason.PROTOCOL, what);
   }
+  // TRUNCATE at the last hop is answered with TRUNCATED REQUESTED; the circuit lives.
+  const truncated = await peer.create();
+  peer.sendRelay(truncated, RelayCommand.TRUNCATE, 0);
+  const reply = await peer.relay(truncated, 'TRUNCATED');
+  assert.deepEqual([reply.command, reply.streamId, reply.data[0]], [RelayCommand.TRUNCATED, 0, DestroyReason.REQUESTED]);
+  await assertCircuitWorks(peer, truncated);
+  // BEGIN_DIR at a relay with no directory handler: END NOTDIRECTORY; the circuit lives.
+  const dir = await peer.create();
+  peer.sendRelay(dir, RelayCommand.BEGIN_DIR, 4);
+  const end = await peer.relay(dir, 'END NOTDIRECTORY');
+  assert.deepEqual([end.command, end.streamId, end.data[0]], [RelayCommand.END, 4, EndReason.NOTDIRECTORY]);
+  await assertCircuitWorks(peer, dir);
+  // RESOLVE at a non-exit: RESOLVED with one non-transient error; a malformed one: END TORPROTOCOL. The circuit lives.
+  const resolving = await peer.create();
+  peer.sendRelay(resolving, RelayCommand.RESOLVE, 5, encodeResolve('example.com'));
+  const resolved = await peer.relay(resolving, 'RESOLVED');
+  assert.equal(resolved.streamId, 5);
+  assert.deepEqual(decodeRelayMsg(resolved.command, resolved.data), { kind: 'resolved', answers: [{ type: 'error', transient: false, ttl: 0 }] });
+  peer.sendRelay(resolving, RelayCommand.RESOLVE, 6, encodeBegin({ host: 'example.com', port: 80, flags: 0 }));
+  const refused = await peer.relay(resolving, 'END TORPROTOCOL');
+  assert.deepEqual([refused.command, refused.streamId, refused.data[0]], [RelayCommand.END, 6, EndReason.TORPROTOCOL]);
+  await assertCircuitWorks(peer, resolving);
   // DROP is long-range padding: ignored, the circuit lives.
   const padded = await peer.create();
   for (let i = 0; i < 20; i++) peer.sendRelay(padded, RelayCommand.DROP, 0, crypto.randomBytes(100));
@@ -304,7 +327,7 @@ test('relay cells the last hop cannot use destroy the circuit: garbage, bad leng
   await bystanderWorks();
 });
 
-test('stream abuse at a non-exit: BEGIN gets END EXITPOLICY; bad BEGIN, DATA/END/SENDME for unknown streams destroy the circuit', { timeout: 20_000 }, async (t) => {
+test('stream abuse at a non-exit: BEGIN gets END EXITPOLICY, a bad BEGIN END TORPROTOCOL; BEGIN on stream 0, DATA/END/SENDME for unknown streams destroy the circuit', { timeout: 20_000 }, async (t) => {
   const { peer, bystanderWorks } = await setup(t);
   const other = await peer.create();
   // A non-exit refuses every BEGIN, hostnames and addresses alike, and keeps the circuit.
@@ -315,14 +338,22 @@ test('stream abuse at a non-exit: BEGIN gets END EXITPOLICY; bad BEGIN, DATA/END
     assert.deepEqual([end.command, end.streamId, end.data[0]], [RelayCommand.END, 5, EndReason.EXITPOLICY]);
   }
   const text = (s: string) => new TextEncoder().encode(s);
+  // A BEGIN whose body does not decode ends that stream only (§6.4): END TORPROTOCOL, the circuit lives.
+  const badBegins: Array<[string, Uint8Array]> = [
+    ['BEGIN without NUL', text('127.0.0.1:80')],
+    ['BEGIN without a port', text('127.0.0.1\0')],
+    ['BEGIN port 0', text('127.0.0.1:0\0')],
+    ['BEGIN port 70000', text('127.0.0.1:70000\0')],
+    ['BEGIN bad host characters', text('exa mple.com:80\0')],
+    ['BEGIN bad IPv6', text('[::g]:80\0')],
+    ['BEGIN truncated flags', text('a.com:80\0\x01\x02')],
+  ];
+  for (const [what, body] of badBegins) {
+    peer.sendRelay(circ, RelayCommand.BEGIN, 6, body);
+    const end = await peer.relay(circ, `END for ${what}`);
+    assert.deepEqual([end.command, end.streamId, end.data[0]], [RelayCommand.END, 6, EndReason.TORPROTOCOL], what);
+  }
   const cases: Array<[string, (circ: PeerCircuit) => void]> = [
-    ['BEGIN without NUL', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('127.0.0.1:80'))],
-    ['BEGIN without a port', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('127.0.0.1\0'))],
-    ['BEGIN port 0', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('127.0.0.1:0\0'))],
-    ['BEGIN port 70000', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('127.0.0.1:70000\0'))],
-    ['BEGIN bad host characters', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('exa mple.com:80\0'))],
-    ['BEGIN bad IPv6', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('[::g]:80\0'))],
-    ['BEGIN truncated flags', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 1, text('a.com:80\0\x01\x02'))],
     ['BEGIN on stream 0', (c) => peer.sendRelay(c, RelayCommand.BEGIN, 0, encodeBegin({ host: '10.0.0.1', port: 80, flags: 0 }))],
     ['DATA for a stream never opened', (c) => peer.sendRelay(c, RelayCommand.DATA, 9, text('hello'))],
     ['DATA on stream 0', (c) => peer.sendRelay(c, RelayCommand.DATA, 0, text('hello'))],

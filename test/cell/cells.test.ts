@@ -98,8 +98,8 @@ test('BEGIN / CONNECTED / END round trip and malformed input', () => {
     assert.throws(() => decodeBegin(enc.encode(bad)), code('ERR_MALFORMED'), bad);
   }
   assert.throws(() => decodeBegin(new Uint8Array([...enc.encode('a:1\0'), 0, 0])), code('ERR_MALFORMED'));
-  assert.deepEqual(decodeConnected(encodeConnected('127.1.0.1')), { address: '127.1.0.1' });
-  assert.deepEqual(decodeConnected(new Uint8Array(0)), { address: null });
+  assert.deepEqual(decodeConnected(encodeConnected('127.1.0.1')), { address: '127.1.0.1', ttl: 300 });
+  assert.deepEqual(decodeConnected(new Uint8Array(0)), { address: null, ttl: 0 });
   assert.throws(() => decodeConnected(new Uint8Array([1, 2])), code('ERR_TRUNCATED'));
   assert.throws(() => decodeConnected(new Uint8Array([0, 0, 0, 0, 9])), code('ERR_MALFORMED'));
   assert.equal(decodeEnd(encodeEnd(4)), 4);

@@ -16,7 +16,7 @@ import {
   STREAM_SENDME_INCREMENT,
   STREAM_WINDOW_START,
 } from '../../src/constants.js';
-import { lone, noDigest, protocolError, within } from '../support/edge-pair.js';
+import { handleRaw, lone, noDigest, protocolError, within } from '../support/edge-pair.js';
 
 // ---------------------------------------------------------------------------
 // protocol violations, driven by calling handle() directly
@@ -30,7 +30,7 @@ test('circuit SENDME: the right digest credits the window, a wrong digest is a P
     assert.equal(data.length, CIRCUIT_SENDME_INCREMENT);
     const expected = data[CIRCUIT_SENDME_INCREMENT - 1]!.digest;
     const digest = wrong ? Uint8Array.from(expected, (x, i) => (i === 19 ? x ^ 1 : x)) : expected;
-    const call = () => r.edge.handle(RelayCommand.SENDME, 0, encodeSendmeV1(digest), noDigest);
+    const call = () => handleRaw(r.edge, RelayCommand.SENDME, 0, encodeSendmeV1(digest), noDigest);
     if (wrong) assert.throws(call, protocolError);
     else assert.equal(call(), true);
   }
@@ -40,36 +40,36 @@ test('circuit SENDME: version 0, or one nothing was owed for, is a ProtocolError
   {
     const r = lone();
     r.edge.addStream(3).write(Buffer.alloc(CIRCUIT_SENDME_INCREMENT * RELAY_DATA_LENGTH));
-    assert.throws(() => r.edge.handle(RelayCommand.SENDME, 0, new Uint8Array(0), noDigest), protocolError);
+    assert.throws(() => handleRaw(r.edge, RelayCommand.SENDME, 0, new Uint8Array(0), noDigest), protocolError);
   }
   {
     const r = lone();
     r.edge.addStream(3).write(Buffer.alloc(CIRCUIT_SENDME_INCREMENT * RELAY_DATA_LENGTH));
-    assert.throws(() => r.edge.handle(RelayCommand.SENDME, 0, new Uint8Array([0, 0, 0]), noDigest), protocolError);
+    assert.throws(() => handleRaw(r.edge, RelayCommand.SENDME, 0, new Uint8Array([0, 0, 0]), noDigest), protocolError);
   }
   {
     // 99 cells: no digest remembered yet, so even a "matching" SENDME is unexpected.
     const r = lone();
     r.edge.addStream(3).write(Buffer.alloc((CIRCUIT_SENDME_INCREMENT - 1) * RELAY_DATA_LENGTH));
     const last = r.sent[r.sent.length - 1]!.digest;
-    assert.throws(() => r.edge.handle(RelayCommand.SENDME, 0, encodeSendmeV1(last), noDigest), protocolError);
+    assert.throws(() => handleRaw(r.edge, RelayCommand.SENDME, 0, encodeSendmeV1(last), noDigest), protocolError);
   }
 });
 
 test('stream SENDME beyond the stream window is a ProtocolError', () => {
   const r = lone();
   r.edge.addStream(4);
-  assert.throws(() => r.edge.handle(RelayCommand.SENDME, 4, new Uint8Array(0), noDigest), protocolError);
+  assert.throws(() => handleRaw(r.edge, RelayCommand.SENDME, 4, new Uint8Array(0), noDigest), protocolError);
 });
 
 test('DATA for a never-opened stream, or on stream 0, is a ProtocolError; so are SENDME/END for unknown streams', () => {
   const r = lone();
   r.edge.addStream(1);
-  assert.throws(() => r.edge.handle(RelayCommand.DATA, 2, new Uint8Array([1]), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.DATA, 0, new Uint8Array([1]), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.SENDME, 2, new Uint8Array(0), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.END, 2, encodeEnd(EndReason.DONE), noDigest), protocolError);
-  assert.throws(() => r.edge.handle(RelayCommand.END, 0, encodeEnd(EndReason.DONE), noDigest), protocolError);
+  assert.throws(() => handleRaw(r.edge, RelayCommand.DATA, 2, new Uint8Array([1]), noDigest), protocolError);
+  assert.throws(() => handleRaw(r.edge, RelayCommand.DATA, 0, new Uint8Array([1]), noDigest), protocolError);
+  assert.throws(() => handleRaw(r.edge, RelayCommand.SENDME, 2, new Uint8Array(0), noDigest), protocolError);
+  assert.throws(() => handleRaw(r.edge, RelayCommand.END, 2, encodeEnd(EndReason.DONE), noDigest), protocolError);
+  assert.throws(() => handleRaw(r.edge, RelayCommand.END, 0, encodeEnd(EndReason.DONE), noDigest), protocolError);
 });
 
 test('cells for a recently ended stream are dropped without error, and still count against the circuit window', async () => {
@@ -77,7 +77,7 @@ test('cells for a recently ended stream are dropped without error, and still cou
   // Ended by the peer.
   const s1 = r.edge.addStream(1);
   s1.on('error', () => {});
-  assert.equal(r.edge.handle(RelayCommand.END, 1, encodeEnd(EndReason.DONE), noDigest), true);
+  assert.equal(handleRaw(r.edge, RelayCommand.END, 1, encodeEnd(EndReason.DONE), noDigest), true);
   assert.equal(r.edge.hasStream(1), false);
   // Ended locally.
   const s2 = r.edge.addStream(2);
@@ -88,10 +88,10 @@ test('cells for a recently ended stream are dropped without error, and still cou
 
   for (const id of [1, 2]) {
     for (let i = 0; i < CIRCUIT_SENDME_INCREMENT / 2; i++) {
-      assert.equal(r.edge.handle(RelayCommand.DATA, id, new Uint8Array(10), () => new Uint8Array(20).fill(id)), true);
+      assert.equal(handleRaw(r.edge, RelayCommand.DATA, id, new Uint8Array(10), () => new Uint8Array(20).fill(id)), true);
     }
-    assert.equal(r.edge.handle(RelayCommand.SENDME, id, new Uint8Array(0), noDigest), true);
-    assert.equal(r.edge.handle(RelayCommand.END, id, encodeEnd(EndReason.MISC), noDigest), true);
+    assert.equal(handleRaw(r.edge, RelayCommand.SENDME, id, new Uint8Array(0), noDigest), true);
+    assert.equal(handleRaw(r.edge, RelayCommand.END, id, encodeEnd(EndReason.MISC), noDigest), true);
   }
   // 100 dropped DATA cells made one circuit SENDME due.
   const sendmes = r.sent.filter((c) => c.command === RelayCommand.SENDME && c.streamId === 0);
@@ -110,7 +110,7 @@ test('a peer overrunning a stream window whose reader is stalled is a ProtocolEr
   const digest = () => new Uint8Array(20);
   assert.throws(() => {
     for (;;) {
-      r.edge.handle(RelayCommand.DATA, 5, new Uint8Array(RELAY_DATA_LENGTH), digest);
+      handleRaw(r.edge, RelayCommand.DATA, 5, new Uint8Array(RELAY_DATA_LENGTH), digest);
       accepted++;
       if (accepted > 10 * STREAM_WINDOW_START) break;
     }
@@ -119,12 +119,4 @@ test('a peer overrunning a stream window whose reader is stalled is a ProtocolEr
   const granted = r.sent.filter((c) => c.command === RelayCommand.SENDME && c.streamId === 5).length;
   assert.equal(accepted, STREAM_WINDOW_START + granted * STREAM_SENDME_INCREMENT);
   assert.ok(accepted <= STREAM_WINDOW_START + 3 * STREAM_SENDME_INCREMENT, `accepted ${accepted}`);
-});
-
-test('handle() leaves other commands to the owner', () => {
-  const r = lone();
-  for (const command of [RelayCommand.BEGIN, RelayCommand.CONNECTED, RelayCommand.EXTENDED2, RelayCommand.DROP]) {
-    assert.equal(r.edge.handle(command, 1, new Uint8Array(0), noDigest), false);
-  }
-  assert.equal(r.sent.length, 0);
 });

@@ -185,7 +185,8 @@ test('fuzz stream messages: decodeBegin / decodeConnected / decodeEnd; round tri
     const octets = [rng.int(256), rng.int(256), rng.int(256), rng.int(256)];
     if (octets.some((o) => o !== 0)) {
       const address = octets.join('.');
-      assert.deepEqual(decodeConnected(encodeConnected(address, rng.u32())), { address });
+      const ttl = rng.u32();
+      assert.deepEqual(decodeConnected(encodeConnected(address, ttl)), { address, ttl });
     }
     const reason = rng.int(256);
     assert.equal(decodeEnd(encodeEnd(reason)), reason);

@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { CircuitEdge, type EdgeTransport } from '../../src/circuit/circuit-edge.js';
 import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg } from '../../src/cell/relay-msg.js';
 import { crypto, type RunningDigest } from '../../src/crypto/crypto.js';
 import { ProtocolError } from '../../src/errors.js';
 import { equalBytes } from '../../src/bytes.js';
@@ -63,9 +64,22 @@ export function makeSide(name: string, sendSeed: Uint8Array, recvSeed: Uint8Arra
   };
 }
 
+/**
+ * Decode a relay message and hand it to `edge` the way a circuit's dispatcher
+ * does for DATA, SENDME and END. Returns false (and does nothing) for any
+ * other kind, which the circuit would handle itself.
+ */
+export function handleRaw(edge: CircuitEdge, command: number, streamId: number, data: Uint8Array, digest: () => Uint8Array): boolean {
+  const msg = decodeRelayMsg(command, data);
+  if (msg.kind !== 'data' && msg.kind !== 'sendme' && msg.kind !== 'end') return false;
+  edge.handle(streamId, msg, digest);
+  return true;
+}
+
 export function transport(from: Side, to: Side): EdgeTransport {
   return {
-    send(command, streamId, data) {
+    send(streamId, msg) {
+      const { command, body: data } = encodeRelayMsg(msg);
       const payload = encodeRelayCell({ command, streamId, data });
       from.sendDigest.update(payload);
       const digest = from.sendDigest.peek();
@@ -77,7 +91,7 @@ export function transport(from: Side, to: Side): EdgeTransport {
         if (!equalBytes(to.recvDigest.peek(), digest)) from.digestMismatches++;
         const m = decodeRelayCell(payload);
         try {
-          const handled = to.edge.handle(m.command, m.streamId, m.data, () => to.recvDigest.peek());
+          const handled = handleRaw(to.edge, m.command, m.streamId, m.data, () => to.recvDigest.peek());
           if (!handled) to.errors.push(new Error(`unhandled command ${m.command}`));
         } catch (error) {
           to.errors.push(error);
@@ -186,7 +200,8 @@ export function lone(): Recorder {
   const digest = crypto.runningSha1(crypto.randomBytes(20));
   const sent: Recorder['sent'] = [];
   const edge = new CircuitEdge({
-    send(command, streamId, data) {
+    send(streamId, msg) {
+      const { command, body: data } = encodeRelayMsg(msg);
       digest.update(encodeRelayCell({ command, streamId, data }));
       const d = digest.peek();
       sent.push({ command, streamId, data: Uint8Array.from(data), digest: d });

@@ -13,7 +13,9 @@ import { LinkManager } from '../../src/link/link-manager.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { createRelayCore, type RelayCore } from '../../relay/relay.js';
 import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
-import { OriginCircuit, type HopInfo } from '../../client/origin-circuit.js';
+import { OriginCircuit, type HopInfo, type OriginCircuitOptions } from '../../client/origin-circuit.js';
+import type { DirectoryHandler } from '../../relay/relay-circuit.js';
+import type { CircuitStats } from '../../src/events.js';
 import { MemoryTransport } from './memory-transport.js';
 
 export interface MemoryRelay {
@@ -23,6 +25,8 @@ export interface MemoryRelay {
   /** Links this relay accepted, in order. */
   inbound: Channel[];
   accept(socket: Duplex): void;
+  /** The relay core's circuit counters. */
+  stats(): CircuitStats;
 }
 
 export interface MemoryNetwork {
@@ -35,8 +39,8 @@ export interface MemoryNetwork {
 
 const TIMEOUT_MS = 5000;
 
-/** `count` relays; the last one is an exit allowing 127.0.0.1. */
-export function memoryNetwork(count = 3): MemoryNetwork {
+/** `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)` gives relay i's BEGIN_DIR handler (default none). */
+export function memoryNetwork(count = 3, opts: { directory?: (index: number) => DirectoryHandler | null } = {}): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
@@ -44,6 +48,7 @@ export function memoryNetwork(count = 3): MemoryNetwork {
     const keys = loadRelayKeys(join(dir, `relay${i}`));
     const core = createRelayCore({
       keys,
+      directory: opts.directory?.(i) ?? null,
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
       transport,
       dialTimeoutMs: TIMEOUT_MS,
@@ -60,6 +65,7 @@ export function memoryNetwork(count = 3): MemoryNetwork {
         orPort: 9000 + i,
       },
       inbound: [],
+      stats: () => core.stats(),
       accept(socket) {
         core.accept(socket).then(
           (channel) => relay.inbound.push(channel),
@@ -73,7 +79,7 @@ export function memoryNetwork(count = 3): MemoryNetwork {
 }
 
 /** A fresh anonymous client (its own link manager) with a link to relays[0] and a circuit through all relays. */
-export async function memoryCircuit(relays: MemoryRelay[]): Promise<{ circuit: OriginCircuit; channel: Channel; links: LinkManager<OriginCircuit> }> {
+export async function memoryCircuit(relays: MemoryRelay[], options: OriginCircuitOptions = {}): Promise<{ circuit: OriginCircuit; channel: Channel; links: LinkManager<OriginCircuit> }> {
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   const links = new LinkManager<OriginCircuit>({
     transport,
@@ -82,6 +88,6 @@ export async function memoryCircuit(relays: MemoryRelay[]): Promise<{ circuit: O
   });
   const guard = relays[0]!.info;
   const channel = await links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
-  const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), relays.map((r) => r.info), 10_000);
+  const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), relays.map((r) => r.info), 10_000, options);
   return { circuit, channel, links };
 }
