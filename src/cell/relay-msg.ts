@@ -275,7 +275,7 @@ const BY_COMMAND: ReadonlyArray<AnyCodec | undefined> = (() => {
  * `body` is the cell's meaningful data (at most 498 bytes); decoded byte
  * fields are views into it. Unknown commands give `unrecognized`.
  * Throws DecodeError: ERR_OVERSIZED for a body over 498 bytes, ERR_TRUNCATED
- * or ERR_MALFORMED as each body format says (docs/protocol.md §6.3, §6.4, §7).
+ * or ERR_MALFORMED as each body format says (docs/protocol.md §6.3, §6.5, §7).
  * RangeError if `command` is not a byte.
  */
 export function decodeRelayMsg(command: number, body: Uint8Array): RelayMsg {
