@@ -33,7 +33,7 @@ const latin1 = new TextDecoder('latin1');
  */
 export function encodeBegin(body: BeginBody): Uint8Array {
   const { host, port, flags } = body;
-  const v6 = isIPv6(host);
+  const v6 = isBeginIPv6(host);
   if (!v6 && !HOST_RE.test(host)) throw new RangeError(`BEGIN: not a hostname or address: ${JSON.stringify(host)}`);
   if (!Number.isInteger(port) || port < 1 || port > 0xffff) throw new RangeError(`BEGIN: port ${port} is not in 1..65535`);
   const text = new TextEncoder().encode(`${v6 ? `[${host}]` : host}:${port}`);
@@ -61,11 +61,16 @@ export function decodeBegin(data: Uint8Array): BeginBody {
   if (port < 1 || port > 65535) throw malformed('BEGIN: port out of range');
   if (host.startsWith('[') && host.endsWith(']')) {
     host = host.slice(1, -1);
-    if (!isIPv6(host)) throw malformed('BEGIN: bad IPv6 address');
+    if (!isBeginIPv6(host)) throw malformed('BEGIN: bad IPv6 address');
   } else if (!HOST_RE.test(host)) {
     throw malformed('BEGIN: bad hostname');
   }
   return { host, port, flags };
+}
+
+/** An IPv6 address as BEGIN carries it: no zone id (`%eth0` names an interface of the sender, not a destination). */
+function isBeginIPv6(host: string): boolean {
+  return isIPv6(host) && !host.includes('%');
 }
 
 export interface ConnectedBody {

@@ -264,6 +264,7 @@ test('malformed bodies (bad lengths, trailing bytes, bad enum values) are ERR_MA
     [1, hex(ascii('example.com:65536\0')), 'BEGIN port too large'],
     [1, hex(ascii('exa mple.com:80\0')), 'BEGIN host with a space'],
     [1, hex(ascii('[zz]:80\0')), 'BEGIN bad IPv6'],
+    [1, hex(ascii('[fe80::1%eth0]:80\0')), 'BEGIN IPv6 with a zone id'],
     [1, `${hex(ascii('a:1\0'))} 0000`, 'BEGIN flags of 2 bytes'],
     [1, `${hex(ascii('a:1\0'))} 0000000000`, 'BEGIN flags of 5 bytes'],
     [1, hex(ascii('torproject\u2122.org:443\0')), 'BEGIN non-ASCII host'],
@@ -297,6 +298,7 @@ test('encode rejects what the format cannot carry', () => {
   const bad: Array<[string, RelayMsg]> = [
     ['BEGIN host with a space', { kind: 'begin', host: 'a b', port: 80, flags: 0 }],
     ['BEGIN port 0', { kind: 'begin', host: 'a', port: 0, flags: 0 }],
+    ['BEGIN IPv6 with a zone id', { kind: 'begin', host: 'fe80::1%eth0', port: 80, flags: 0 }],
     ['BEGIN flags over u32', { kind: 'begin', host: 'a', port: 1, flags: 2 ** 32 }],
     ['END address without EXITPOLICY', { kind: 'end', reason: EndReason.DONE, address: '1.2.3.4' }],
     ['END TTL without address', { kind: 'end', reason: EndReason.EXITPOLICY, ttl: 5 }],
