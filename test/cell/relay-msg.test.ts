@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, type RelayMsg } from '../../src/cell/relay-msg.js';
-import { RelayCommand } from '../../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../../src/cell/relay-msg.js';
+import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../../src/cell/relay-cell.js';
 import { EndReason } from '../../src/cell/reasons.js';
 import { DecodeError } from '../../src/errors.js';
 import { fromHex, hex } from '../../src/bytes.js';
@@ -112,6 +112,20 @@ test('DATA: decode is a view of the body and encode returns it as is (no copy)',
   const { command, body: out } = encodeRelayMsg(msg);
   assert.equal(command, 2);
   assert.equal(out, body);
+});
+
+test('writeRelayMsg writes the cell encodeRelayCell(encodeRelayMsg(msg)) would, and it decodes back', () => {
+  for (const [i, msg] of SAMPLES.entries()) {
+    const { command, body } = encodeRelayMsg(msg);
+    const payload = new Uint8Array(509);
+    writeRelayMsg(payload, i + 1, msg);
+    assert.deepEqual(payload, encodeRelayCell({ command, streamId: i + 1, data: body }), msg.kind);
+    const cell = decodeRelayCell(payload);
+    assert.equal(cell.streamId, i + 1);
+    assert.deepEqual(decodeRelayMsg(cell.command, cell.data), msg);
+  }
+  assert.throws(() => writeRelayMsg(new Uint8Array(509), 0x10000, { kind: 'drop' }), RangeError);
+  assert.throws(() => writeRelayMsg(new Uint8Array(509), 1, { kind: 'data', data: new Uint8Array(499) }), code('ERR_OVERSIZED'));
 });
 
 test('unknown commands decode as unrecognized, and an unrecognized message cannot claim a known command', () => {
