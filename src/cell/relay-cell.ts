@@ -61,7 +61,11 @@ export function encodeRelayCell(message: RelayMessage, padding?: PaddingSource):
  * the payload of a channel cell being built), so the hot path makes no copy.
  */
 export function writeRelayCell(payload: Uint8Array, message: RelayMessage, padding?: PaddingSource): void {
-  const { command, streamId, data } = message;
+  writeRelayFields(payload, message.command, message.streamId, message.data, padding);
+}
+
+/** writeRelayCell with the fields as arguments, so a per-cell caller builds no message object. Same checks. */
+export function writeRelayFields(payload: Uint8Array, command: number, streamId: number, data: Uint8Array, padding?: PaddingSource): void {
   if (payload.length !== CELL_PAYLOAD_LENGTH) throw new RangeError(`payload: expected ${CELL_PAYLOAD_LENGTH} bytes`);
   if (data.length > RELAY_DATA_LENGTH) throw oversized(`relay data of ${data.length} bytes`);
   if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff) throw new RangeError('streamId: expected u16');

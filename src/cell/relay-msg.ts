@@ -17,7 +17,7 @@
 import { RELAY_DATA_LENGTH } from '../constants.js';
 import { malformed, oversized, truncated } from '../errors.js';
 import { decodeExtend2, decodeExtended2, encodeExtend2, encodeExtended2, type LinkSpecifier } from './extend2.js';
-import { RelayCommand, isCircuitCommand } from './relay-cell.js';
+import { RelayCommand, isCircuitCommand, writeRelayFields, type PaddingSource } from './relay-cell.js';
 import { decodeSendme, encodeSendmeV1 } from './sendme.js';
 import {
   decodeBegin,
@@ -275,7 +275,7 @@ const BY_COMMAND: ReadonlyArray<AnyCodec | undefined> = (() => {
  * `body` is the cell's meaningful data (at most 498 bytes); decoded byte
  * fields are views into it. Unknown commands give `unrecognized`.
  * Throws DecodeError: ERR_OVERSIZED for a body over 498 bytes, ERR_TRUNCATED
- * or ERR_MALFORMED as each body format says (docs/protocol.md §6.3, §6.4, §7).
+ * or ERR_MALFORMED as each body format says (docs/protocol.md §6.3, §6.6, §7).
  * RangeError if `command` is not a byte.
  */
 export function decodeRelayMsg(command: number, body: Uint8Array): RelayMsg {
@@ -310,6 +310,22 @@ export function encodeRelayMsg(msg: RelayMsg): { command: number; body: Uint8Arr
   }
   if (body.length > RELAY_DATA_LENGTH) throw oversized(`relay message body of ${body.length} bytes`);
   return { command, body };
+}
+
+/**
+ * Encode `msg` for stream `streamId` straight into `payload`, a zero-filled
+ * 509-byte relay payload (as writeRelayCell does), ready for OnionLayer.seal().
+ * DATA goes through without any intermediate object. Throws as
+ * encodeRelayMsg and writeRelayCell do.
+ */
+export function writeRelayMsg(payload: Uint8Array, streamId: number, msg: RelayMsg, padding?: PaddingSource): void {
+  if (msg.kind === 'data') {
+    if (!(msg.data instanceof Uint8Array)) throw new TypeError('DATA: expected Uint8Array');
+    writeRelayFields(payload, RelayCommand.DATA, streamId, msg.data, padding);
+    return;
+  }
+  const { command, body } = encodeRelayMsg(msg);
+  writeRelayFields(payload, command, streamId, body, padding);
 }
 
 /** Tor's command number for a message kind. RangeError for `unrecognized` (its command is in the message). */

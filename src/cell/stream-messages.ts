@@ -1,5 +1,5 @@
 /**
- * Stream message bodies (docs/protocol.md §6.4), Tor's formats:
+ * Stream message bodies (docs/protocol.md §6.6), Tor's formats:
  *   BEGIN:     "host:port" NUL [ flags (4) ]   (IPv6 hosts in brackets; flags omitted when 0)
  *   CONNECTED: empty | IPv4 (4) TTL (4) | 0x00000000 | 6 | IPv6 (16) | TTL (4)
  *   END:       reason (1) [ IPv4 (4) or IPv6 (16) [ TTL (4) ] ]   (the address only with EXITPOLICY)
@@ -65,6 +65,8 @@ export function decodeBegin(data: Uint8Array): BeginBody {
   }
   return { host, port, flags };
 }
+
+/** An IPv6 address as BEGIN carries it: no zone id (`%eth0` names an interface of the sender, not a destination). */
 
 export interface ConnectedBody {
   /** The address the exit reached, or null for an empty CONNECTED. */

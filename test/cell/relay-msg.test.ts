@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, type RelayMsg } from '../../src/cell/relay-msg.js';
-import { RelayCommand } from '../../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../../src/cell/relay-msg.js';
+import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../../src/cell/relay-cell.js';
 import { EndReason } from '../../src/cell/reasons.js';
 import { DecodeError } from '../../src/errors.js';
 import { fromHex, hex } from '../../src/bytes.js';
@@ -112,6 +112,20 @@ test('DATA: decode is a view of the body and encode returns it as is (no copy)',
   const { command, body: out } = encodeRelayMsg(msg);
   assert.equal(command, 2);
   assert.equal(out, body);
+});
+
+test('writeRelayMsg writes the cell encodeRelayCell(encodeRelayMsg(msg)) would, and it decodes back', () => {
+  for (const [i, msg] of SAMPLES.entries()) {
+    const { command, body } = encodeRelayMsg(msg);
+    const payload = new Uint8Array(509);
+    writeRelayMsg(payload, i + 1, msg);
+    assert.deepEqual(payload, encodeRelayCell({ command, streamId: i + 1, data: body }), msg.kind);
+    const cell = decodeRelayCell(payload);
+    assert.equal(cell.streamId, i + 1);
+    assert.deepEqual(decodeRelayMsg(cell.command, cell.data), msg);
+  }
+  assert.throws(() => writeRelayMsg(new Uint8Array(509), 0x10000, { kind: 'drop' }), RangeError);
+  assert.throws(() => writeRelayMsg(new Uint8Array(509), 1, { kind: 'data', data: new Uint8Array(499) }), code('ERR_OVERSIZED'));
 });
 
 test('unknown commands decode as unrecognized, and an unrecognized message cannot claim a known command', () => {
@@ -264,6 +278,7 @@ test('malformed bodies (bad lengths, trailing bytes, bad enum values) are ERR_MA
     [1, hex(ascii('example.com:65536\0')), 'BEGIN port too large'],
     [1, hex(ascii('exa mple.com:80\0')), 'BEGIN host with a space'],
     [1, hex(ascii('[zz]:80\0')), 'BEGIN bad IPv6'],
+    [1, hex(ascii('[fe80::1%eth0]:80\0')), 'BEGIN IPv6 with a zone id'],
     [1, `${hex(ascii('a:1\0'))} 0000`, 'BEGIN flags of 2 bytes'],
     [1, `${hex(ascii('a:1\0'))} 0000000000`, 'BEGIN flags of 5 bytes'],
     [1, hex(ascii('torproject\u2122.org:443\0')), 'BEGIN non-ASCII host'],
@@ -297,6 +312,7 @@ test('encode rejects what the format cannot carry', () => {
   const bad: Array<[string, RelayMsg]> = [
     ['BEGIN host with a space', { kind: 'begin', host: 'a b', port: 80, flags: 0 }],
     ['BEGIN port 0', { kind: 'begin', host: 'a', port: 0, flags: 0 }],
+    ['BEGIN IPv6 with a zone id', { kind: 'begin', host: 'fe80::1%eth0', port: 80, flags: 0 }],
     ['BEGIN flags over u32', { kind: 'begin', host: 'a', port: 1, flags: 2 ** 32 }],
     ['END address without EXITPOLICY', { kind: 'end', reason: EndReason.DONE, address: '1.2.3.4' }],
     ['END TTL without address', { kind: 'end', reason: EndReason.EXITPOLICY, ttl: 5 }],

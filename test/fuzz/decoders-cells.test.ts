@@ -5,6 +5,7 @@
  * sees the same inputs.
  */
 import { test } from 'node:test';
+import { SocketAddress } from 'node:net';
 import assert from 'node:assert/strict';
 import { CELL_LENGTH, CELL_PAYLOAD_LENGTH, RELAY_DATA_LENGTH } from '../../src/constants.js';
 import { decodeChannelCell, encodeChannelCell, encodeDestroy } from '../../src/cell/channel-cell.js';
@@ -24,6 +25,7 @@ import {
 import { decodeBegin, decodeConnected, decodeEnd, encodeBegin, encodeConnected, encodeEnd } from '../../src/cell/stream-messages.js';
 import { decodeSendme, encodeSendmeV1 } from '../../src/cell/sendme.js';
 import { decodeNtorExtensions, encodeNtorExtensions, type NtorExtension } from '../../src/cell/ntor-extensions.js';
+import { decodeRelayMsg, encodeRelayMsg, type RelayMsg, type ResolvedAnswer } from '../../src/cell/relay-msg.js';
 import { Rng, describeBytes, expectTyped, fuzzBytes, mutate } from './fuzz-util.js';
 
 const OPTS = { random: 1500, maxRandomLength: 600, mutated: 1500, truncateSamples: 3 };
@@ -217,5 +219,116 @@ test('fuzz ntor-v3 extensions: decodeNtorExtensions; round trip', () => {
   for (let i = 0; i < 500; i++) {
     const bytes = mutate(rng, encodeNtorExtensions(randomExtensions(rng)));
     expectTyped(() => decodeNtorExtensions(bytes), () => `decodeNtorExtensions on ${describeBytes(bytes)}`);
+  }
+});
+
+function randomIPv6(rng: Rng): string {
+  if (rng.bool(0.2)) return `::ffff:${rng.range(1, 255)}.${rng.int(256)}.${rng.int(256)}.${rng.int(256)}`;
+  // Canonical text, as the decoders return it: node:net picks the compression.
+  const groups = Array.from({ length: 8 }, () => (rng.bool(0.4) ? 0 : rng.int(0x10000)).toString(16));
+  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+}
+
+function randomIPv4(rng: Rng): string {
+  return `${rng.range(1, 255)}.${rng.int(256)}.${rng.int(256)}.${rng.int(256)}`;
+}
+
+function randomHostname(rng: Rng): string {
+  return Array.from({ length: rng.range(1, 60) }, () => rng.pick([...HOST_CHARS])).join('');
+}
+
+function randomAnswer(rng: Rng): ResolvedAnswer {
+  const ttl = rng.u32();
+  switch (rng.int(4)) {
+    case 0:
+      return { type: 'hostname', hostname: randomHostname(rng), ttl };
+    case 1:
+      return { type: 'ipv4', address: randomIPv4(rng), ttl };
+    case 2:
+      return { type: 'ipv6', address: randomIPv6(rng), ttl };
+    default:
+      return { type: 'unrecognized', code: rng.pick([1, 2, 5, 0x63, 0xf2, 0xff]), value: rng.bytes(rng.int(30)), ttl };
+  }
+}
+
+/** A random valid message of any kind. */
+function randomRelayMsg(rng: Rng): RelayMsg {
+  switch (rng.int(14)) {
+    case 0:
+      return { kind: 'begin', ...randomBegin(rng) };
+    case 1:
+      return { kind: 'data', data: rng.bytes(rng.length(RELAY_DATA_LENGTH)) };
+    case 2: {
+      if (rng.bool(0.5)) return { kind: 'end', reason: rng.int(256) };
+      const address = rng.bool() ? randomIPv4(rng) : randomIPv6(rng);
+      return rng.bool() ? { kind: 'end', reason: 4, address } : { kind: 'end', reason: 4, address, ttl: rng.u32() };
+    }
+    case 3:
+      if (rng.bool(0.2)) return { kind: 'connected', address: null, ttl: 0 };
+      return { kind: 'connected', address: rng.bool() ? randomIPv4(rng) : randomIPv6(rng), ttl: rng.u32() };
+    case 4:
+      return rng.bool() ? { kind: 'sendme', version: 0, digest: null } : { kind: 'sendme', version: 1, digest: rng.bytes(20) };
+    case 5:
+      return { kind: 'extend2', ...randomExtend2(rng) };
+    case 6:
+      return { kind: 'extended2', handshakeData: rng.bytes(rng.length(RELAY_DATA_LENGTH - 2)) };
+    case 7:
+      return { kind: 'truncate' };
+    case 8:
+      return { kind: 'truncated', reason: rng.int(256) };
+    case 9:
+      return { kind: 'drop' };
+    case 10:
+      return { kind: 'resolve', hostname: randomHostname(rng) };
+    case 11:
+      if (rng.bool(0.2)) return { kind: 'resolved', answers: [{ type: 'error', transient: rng.bool(), ttl: rng.u32() }] };
+      return { kind: 'resolved', answers: Array.from({ length: rng.int(6) }, () => randomAnswer(rng)) };
+    case 12:
+      return { kind: 'begin_dir' };
+    default: {
+      let command = rng.int(256);
+      while (command >= 1 && command <= 15 && command !== 6 && command !== 7) command = rng.int(256);
+      return { kind: 'unrecognized', command, body: rng.bytes(rng.length(RELAY_DATA_LENGTH)) };
+    }
+  }
+}
+
+/** Byte arrays in a message compare by content (decoded ones are views). */
+function plain(msg: RelayMsg): unknown {
+  return JSON.parse(JSON.stringify(msg, (_k, v: unknown) => (v instanceof Uint8Array ? `hex:${Buffer.from(v).toString('hex')}` : v)));
+}
+
+test('fuzz relay messages: decodeRelayMsg on every command; whatever decodes re-encodes to the same message', () => {
+  const rng = new Rng(0xc0ffee08);
+  const tally = { ok: 0, rejected: 0 };
+  /** Decode; on success encode again and decode that: the same message must come back. */
+  const check = (command: number, body: Uint8Array, kind: string) => {
+    const msg = expectTyped(() => decodeRelayMsg(command, body), () => `decodeRelayMsg(${command}) on ${kind} input ${describeBytes(body)}`, tally);
+    if (msg === undefined) return;
+    let again: RelayMsg;
+    try {
+      const enc = encodeRelayMsg(msg);
+      assert.equal(enc.command, command);
+      again = decodeRelayMsg(enc.command, enc.body);
+    } catch (err) {
+      assert.fail(`decodeRelayMsg(${command}) on ${describeBytes(body)} gave ${JSON.stringify(plain(msg))}, which does not re-encode: ${String(err)}`);
+    }
+    assert.deepEqual(plain(again), plain(msg), `re-encoding ${kind} input ${describeBytes(body)} (command ${command})`);
+  };
+  const commands = () => (rng.bool(0.8) ? rng.range(1, 15) : rng.int(256));
+  const samples = Array.from({ length: 40 }, () => encodeRelayMsg(randomRelayMsg(rng)));
+  for (let i = 0; i < 4000; i++) check(commands(), rng.bytes(rng.length(RELAY_DATA_LENGTH + 4)), 'random');
+  for (let i = 0; i < 6000; i++) {
+    const s = rng.pick(samples);
+    // Mutated bodies, sometimes under another command than their own.
+    check(rng.bool(0.85) ? s.command : commands(), mutate(rng, s.body), 'mutated');
+  }
+  for (const s of samples.slice(0, 20)) for (let n = 0; n < s.body.length; n++) check(s.command, s.body.subarray(0, n), 'truncated');
+  assert.ok(tally.ok > 2000 && tally.rejected > 2000, JSON.stringify(tally));
+
+  for (let i = 0; i < 3000; i++) {
+    const msg = randomRelayMsg(rng);
+    const { command, body } = encodeRelayMsg(msg);
+    assert.deepEqual(plain(decodeRelayMsg(command, body)), plain(msg), JSON.stringify(plain(msg)));
   }
 });
