@@ -85,7 +85,7 @@ test('EXTEND2 link specifiers: IPv4 only, round trip in canonical form', () => {
   }
 });
 
-test('BEGIN (bracketed IPv6 hosts) and CONNECTED (IPv4)', () => {
+test('BEGIN (bracketed IPv6 hosts) and CONNECTED (IPv4 and IPv6)', () => {
   const enc = (text: string) => new TextEncoder().encode(`${text}\0`);
   for (const c of ADDRESS_TABLE) {
     if (c.family === 6) {
@@ -95,10 +95,9 @@ test('BEGIN (bracketed IPv6 hosts) and CONNECTED (IPv4)', () => {
     } else {
       assert.throws(() => decodeBegin(enc(`[${c.text}]:80`)), malformed, label(c));
     }
-    const connected = encodeConnected(c.text);
-    // Not IPv4, or 0.0.0.0 (a zero field announces the IPv6 form): the address is left out.
-    if (c.family === 4 && c.text !== '0.0.0.0') assert.equal(decodeConnected(connected).address, canonical(c), label(c));
-    else assert.equal(connected.length, 0, label(c));
+    // CONNECTED carries IPv4 and IPv6; 0.0.0.0 cannot be sent (a zero field announces the IPv6 form).
+    if (c.family === null || c.text === '0.0.0.0') assert.throws(() => encodeConnected(c.text), RangeError, label(c));
+    else assert.equal(decodeConnected(encodeConnected(c.text)).address, canonical(c), label(c));
   }
 });
 
