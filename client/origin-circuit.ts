@@ -18,8 +18,8 @@ import {
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { targetToSpecifiers } from '../src/cell/extend2.js';
-import { decodeRelayCell, writeRelayCell } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, type RelayMsg } from '../src/cell/relay-msg.js';
+import { decodeRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
@@ -202,6 +202,11 @@ export class OriginCircuit {
     if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
     const edge = this.edge(hop);
     if (edge === undefined || !this.#built) throw new AlliumError('ERR_CONFIG', `no hop ${hop} on this circuit`);
+    try {
+      encodeRelayMsg(request); // a request that cannot be sent fails here, before a stream id is taken
+    } catch (cause) {
+      throw new AlliumError('ERR_CONFIG', `cannot request this stream: ${(cause as Error).message}`, { cause });
+    }
     const streamId = this.#allocateStreamId();
     const stream = edge.addStream(streamId, 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
@@ -311,13 +316,12 @@ export class OriginCircuit {
   /**
    * Encode `msg` for stream `streamId` (0: the circuit), seal it for hop
    * `hop` and send it. Returns the running digest of that hop's forward layer
-   * after it. Throws what encodeRelayMsg throws for a message that cannot be encoded.
+   * after it. Throws what writeRelayMsg throws for a message that cannot be encoded.
    */
   #send(hop: number, streamId: number, msg: RelayMsg, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
-    const { command, body } = encodeRelayMsg(msg);
     const cell = encodeChannelCell(this.id, channelCommand);
     const payload = cellPayload(cell);
-    writeRelayCell(payload, { command, streamId, data: body });
+    writeRelayMsg(payload, streamId, msg);
     const target = this.#hops[hop]!;
     target.forward.seal(payload);
     for (let i = hop - 1; i >= 0; i--) this.#hops[i]!.forward.crypt(payload);

@@ -22,8 +22,8 @@ import {
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
-import { decodeRelayCell, writeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
+import { decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import type { BeginBody } from '../src/cell/stream-messages.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
@@ -198,13 +198,12 @@ export class RelayCircuit {
   /**
    * Seal a relay message of our own toward the client on stream `streamId`
    * (0: the circuit). Returns the running digest of our backward layer after
-   * it. Throws what encodeRelayMsg throws for a message that cannot be encoded.
+   * it. Throws what writeRelayMsg throws for a message that cannot be encoded.
    */
   sendBackward(streamId: number, msg: RelayMsg): Uint8Array {
-    const { command, body } = encodeRelayMsg(msg);
     const cell = encodeChannelCell(this.#prev.id, ChannelCommand.RELAY);
     const payload = cellPayload(cell);
-    writeRelayCell(payload, { command, streamId, data: body });
+    writeRelayMsg(payload, streamId, msg);
     this.#layers.backward.seal(payload);
     this.#relayCellsOut++;
     this.#prev.room.send(cell);

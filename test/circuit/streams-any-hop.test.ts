@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { DestroyReason, EndReason } from '../../src/cell/reasons.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { CircuitDestroyedError, StreamEndedError } from '../../src/errors.js';
+import { AlliumError, CircuitDestroyedError, StreamEndedError } from '../../src/errors.js';
 import { relayDirectory, DIR_SELF_DESCRIPTOR_PATH } from '../../relay/dir/dir-server.js';
 import type { DirectoryHandler } from '../../relay/relay-circuit.js';
 import type { RelayStream } from '../../src/stream/relay-stream.js';
@@ -178,4 +178,18 @@ test("a DESTROY reason reaches the streams: the client's reason arrives at the e
   assert.ok(error instanceof CircuitDestroyedError);
   assert.equal(error.reason, DestroyReason.HIBERNATING);
   assert.equal(exitStream.endReason, EndReason.DESTROY);
+});
+
+test('a stream request that cannot be encoded (bad hostname) fails at once with ERR_CONFIG; the circuit and its streams carry on', { timeout: 30_000 }, async (t) => {
+  const port = await echoServer(t);
+  const relays = network(t);
+  const { circuit, channel } = await memoryCircuit(relays);
+  t.after(() => channel.destroy());
+  const good = await circuit.openStream('127.0.0.1', port, 5000);
+  for (const host of ['*', 'a*b.example', 'exa mple.com', '']) {
+    await assert.rejects(circuit.openStream(host, port, 5000), (e: unknown) => e instanceof AlliumError && e.code === 'ERR_CONFIG', host);
+  }
+  assert.equal(circuit.closed, false);
+  await echoRoundTrip(good, 50_000);
+  await echoRoundTrip(await circuit.openStream('127.0.0.1', port, 5000), 10_000);
 });
