@@ -8,7 +8,6 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Channel } from '../../src/link/channel.js';
 import { ChannelCircuits } from '../../src/circuit/circuit-ids.js';
@@ -27,6 +26,7 @@ import {
 } from '../../src/events.js';
 import { OriginCircuit } from '../../client/origin-circuit.js';
 import { memoryNetwork, type MemoryRelay } from '../support/memory-network.js';
+import { echoServer } from '../support/echo-server.js';
 import { duplexPair } from '../support/duplex-pair.js';
 import { until, within } from '../support/edge-pair.js';
 
@@ -63,17 +63,6 @@ async function countedCircuit(t: TestContext, relays: MemoryRelay[], stats: Circ
   const { channel, table, wire } = await countedLink(t, relays[0]!);
   const circuit = await OriginCircuit.build(channel, table, relays.map((r) => r.info), 10_000, { stats });
   return { circuit, channel, wire };
-}
-
-async function echoServer(t: TestContext): Promise<number> {
-  const server = createServer((socket) => {
-    socket.on('error', () => {});
-    socket.pipe(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  return (server.address() as AddressInfo).port;
 }
 
 test('circuit and stream events fire at every hop with counts that match what was sent', { timeout: 30_000 }, async (t) => {

@@ -8,7 +8,6 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { DestroyReason, EndReason } from '../../src/cell/reasons.js';
@@ -18,18 +17,8 @@ import { relayDirectory, DIR_SELF_DESCRIPTOR_PATH } from '../../relay/dir/dir-se
 import type { DirectoryHandler } from '../../relay/relay-circuit.js';
 import type { RelayStream } from '../../src/stream/relay-stream.js';
 import { memoryCircuit, memoryNetwork, type MemoryRelay } from '../support/memory-network.js';
+import { echoServer } from '../support/echo-server.js';
 import { within } from '../support/edge-pair.js';
-
-async function echoServer(t: TestContext): Promise<number> {
-  const server = createServer((socket) => {
-    socket.on('error', () => {});
-    socket.pipe(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  return (server.address() as AddressInfo).port;
-}
 
 function network(t: TestContext, directory?: (index: number) => DirectoryHandler | null): MemoryRelay[] {
   const net = memoryNetwork(3, directory === undefined ? {} : { directory });

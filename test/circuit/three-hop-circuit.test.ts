@@ -14,17 +14,7 @@ import { hex } from '../../src/bytes.js';
 import { CircuitDestroyedError } from '../../src/errors.js';
 import type { OriginCircuit } from '../../client/origin-circuit.js';
 import { memoryCircuit, memoryNetwork, type MemoryRelay } from '../support/memory-network.js';
-
-async function echoServer(t: TestContext): Promise<number> {
-  const server = createServer((socket) => {
-    socket.on('error', () => {});
-    socket.pipe(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  return (server.address() as AddressInfo).port;
-}
+import { echoServer } from '../support/echo-server.js';
 
 function makeNetwork(t: TestContext): MemoryRelay[] {
   const network = memoryNetwork(3);
