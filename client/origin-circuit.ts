@@ -19,7 +19,7 @@ import {
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { targetToSpecifiers } from '../src/cell/extend2.js';
 import { decodeRelayCell } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
+import { decodeRelayMsg, isCircuitLevel, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
@@ -202,12 +202,14 @@ export class OriginCircuit {
     if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
     const edge = this.edge(hop);
     if (edge === undefined || !this.#built) throw new AlliumError('ERR_CONFIG', `no hop ${hop} on this circuit`);
+    const streamId = this.#allocateStreamId();
+    let cell: Uint8Array;
     try {
-      encodeRelayMsg(request); // a request that cannot be sent fails here, before a stream id is taken
+      // A request that cannot be encoded fails here, before the stream exists.
+      cell = this.#encode(streamId, request);
     } catch (cause) {
       throw new AlliumError('ERR_CONFIG', `cannot request this stream: ${(cause as Error).message}`, { cause });
     }
-    const streamId = this.#allocateStreamId();
     const stream = edge.addStream(streamId, 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
     await new Promise<void>((resolve, reject) => {
@@ -217,7 +219,7 @@ export class OriginCircuit {
         reject(new AlliumError('ERR_TIMEOUT', 'stream did not connect in time'));
       }, timeoutMs);
       this.#connecting.set(streamId, { hop, resolve, reject, timer });
-      this.#send(hop, streamId, request);
+      this.#sendCell(hop, cell);
     });
     edge.opened(stream);
     return stream;
@@ -319,9 +321,19 @@ export class OriginCircuit {
    * after it. Throws what writeRelayMsg throws for a message that cannot be encoded.
    */
   #send(hop: number, streamId: number, msg: RelayMsg, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
+    return this.#sendCell(hop, this.#encode(streamId, msg, channelCommand));
+  }
+
+  /** A fresh channel cell carrying `msg` in the clear; throws what writeRelayMsg throws. */
+  #encode(streamId: number, msg: RelayMsg, channelCommand: number = ChannelCommand.RELAY): Uint8Array {
     const cell = encodeChannelCell(this.id, channelCommand);
+    writeRelayMsg(cellPayload(cell), streamId, msg);
+    return cell;
+  }
+
+  /** Seal an encoded cell for hop `hop`, add the layers of the hops before it, and queue it on the link. */
+  #sendCell(hop: number, cell: Uint8Array): Uint8Array {
     const payload = cellPayload(cell);
-    writeRelayMsg(payload, streamId, msg);
     const target = this.#hops[hop]!;
     target.forward.seal(payload);
     for (let i = hop - 1; i >= 0; i--) this.#hops[i]!.forward.crypt(payload);

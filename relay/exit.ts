@@ -17,6 +17,12 @@ import type { RelayStream } from '../src/stream/relay-stream.js';
 
 const log = debuglog('allium:exit');
 
+/** True for 0.0.0.0 and ::, which connect() would quietly turn into this host. */
+function isUnspecified(address: string): boolean {
+  const ip = parseIp(address);
+  return ip !== null && ip.bytes.every((b) => b === 0);
+}
+
 export const EXIT_CONNECT_TIMEOUT_MS = 10_000;
 const RESOLVE_TIMEOUT_MS = 5_000;
 /** How long a socket whose stream ended cleanly may take to flush and close. */
@@ -125,7 +131,9 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
   resolve(body.host).then(
     (address) => {
       if (stream.destroyed || circuit.closed) return;
-      if (!exitPolicyAllows(policy, address, body.port)) {
+      // The unspecified address (0.0.0.0, ::) is no destination, whatever the policy says;
+      // CONNECTED could not even name it (§6.6).
+      if (isUnspecified(address) || !exitPolicyAllows(policy, address, body.port)) {
         stream.abort(new StreamEndedError(EndReason.EXITPOLICY, 'exit policy'));
         edge.refuse(streamId, EndReason.EXITPOLICY);
         return;

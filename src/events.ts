@@ -76,7 +76,7 @@ export interface StreamCloseEvent {
   bytesOut: number;
 }
 
-/** `allium:consensus`: a client or relay accepted a new consensus. */
+/** `allium:consensus`: a client accepted a new consensus (not a refetch of the one in use). */
 export interface ConsensusEvent {
   /** ms since the epoch. */
   validAfter: number;

@@ -27,7 +27,7 @@ const STREAM_SENDME: Sendme = { kind: 'sendme', version: 0, digest: null };
 /** What the edge needs from the circuit it sits on. */
 export interface EdgeTransport {
   /**
-   * Encode (encodeRelayMsg), seal and send one relay message to the other
+   * Encode (writeRelayMsg), seal and send one relay message to the other
    * edge on stream `streamId` (0: the circuit); returns the running digest of
    * the sending layer after this cell.
    */

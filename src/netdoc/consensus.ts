@@ -134,15 +134,19 @@ function checkFlags(flags: readonly string[]): void {
   }
 }
 
-/** `w bandwidth=N [key=N ...]`: bandwidth first; later keys are for future use and ignored here (§8.4). */
+/** `w bandwidth=N [key=N ...]`: bandwidth first, then keys in ascending ASCII order, each once; later keys are for future use and ignored here (§8.4). */
 function parseWeightLine(args: readonly string[]): number {
   const [first, ...rest] = args;
   if (first === undefined || !first.startsWith('bandwidth=')) throw malformedDoc(WHAT, 'w line must start with "bandwidth=N"');
+  let last = '';
   for (const item of rest) {
     const eq = item.indexOf('=');
-    if (eq <= 0 || !FLAG.test(item.slice(0, eq)) || !/^\d{1,10}$/.test(item.slice(eq + 1))) {
+    const key = item.slice(0, eq);
+    if (eq <= 0 || !FLAG.test(key) || !/^\d{1,10}$/.test(item.slice(eq + 1))) {
       throw malformedDoc(WHAT, `bad w item ${JSON.stringify(item.slice(0, 20))}`);
     }
+    if (last !== '' && key <= last) throw malformedDoc(WHAT, 'w items not sorted or repeated');
+    last = key;
   }
   return parseUint(first.slice('bandwidth='.length), MAX_BANDWIDTH, WHAT);
 }

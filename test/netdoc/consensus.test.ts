@@ -147,6 +147,8 @@ test('grammar violations are malformed', () => {
     ['\nw bandwidth=1000\n', '\nw Measured=5 bandwidth=1000\n'],
     ['\nw bandwidth=1000\n', '\nw bandwidth=1000 Measured=x\n'],
     ['\nw bandwidth=1000\n', '\nw bandwidth=1000 =5\n'],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=1000 Measured=5 Measured=6\n'],
+    ['\nw bandwidth=1000\n', '\nw bandwidth=1000 Unmeasured=1 Measured=5\n'],
     ['s Exit Fast Guard Running Valid', 's  Exit'],
     [`${r1}\n`, ''],
     [`${r1}\n`, `${r1}\n${r1}\n`],
