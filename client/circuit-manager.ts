@@ -136,6 +136,7 @@ export class CircuitManager {
   readonly #attemptTimeoutMs: number;
   readonly #preemptive: PreemptiveOptions;
   readonly #streams = new Map<number, StreamInfo>();
+  readonly #streamOf = new WeakMap<Duplex, StreamInfo>();
   /** Builds for streams under way, by isolation key and port (shared by identical requests). */
   readonly #onDemand = new Map<string, Promise<PooledCircuit>>();
   /** Builds ahead under way: their target ports. */
@@ -263,6 +264,12 @@ export class CircuitManager {
   /** The open streams, oldest first. */
   streamStatus(): StreamInfo[] {
     return [...this.#streams.values()].map((s) => ({ ...s }));
+  }
+
+  /** What the manager knows of a stream openStream() returned (its circuit), while it is open. */
+  streamInfo(stream: Duplex): StreamInfo | undefined {
+    const info = this.#streamOf.get(stream);
+    return info !== undefined && this.#streams.has(info.id) ? { ...info } : undefined;
   }
 
   /** The sampled guards and what the client knows about each. */
@@ -395,6 +402,7 @@ export class CircuitManager {
   #track(pc: PooledCircuit, stream: Duplex, host: string, port: number): Duplex {
     const info: StreamInfo = { id: nextStreamInfoId++, circuitId: pc.id, host, port, openedAt: this.#now() };
     this.#streams.set(info.id, info);
+    this.#streamOf.set(stream, info);
     pc.streams++;
     let done = false;
     const finish = () => {

@@ -68,6 +68,8 @@ export interface ClientHandle {
   circuitStatus(): CircuitInfo[];
   /** The open streams (with their targets: for the operator only, never logged). */
   streamStatus(): StreamInfo[];
+  /** The circuit and target of a stream openStream() returned, while it is open. */
+  streamInfo(stream: Duplex): StreamInfo | undefined;
   /** The sampled guards. */
   guardStatus(): GuardStatus[];
   /** Recent circuit build times, ms, oldest first. */
@@ -160,6 +162,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     buildCircuit: (port) => manager.buildCircuit(port),
     circuitStatus: () => manager.circuitStatus(),
     streamStatus: () => manager.streamStatus(),
+    streamInfo: (stream) => manager.streamInfo(stream),
     guardStatus: () => manager.guardStatus(),
     buildTimes: () => manager.buildTimes(),
     buildTimeoutMs: () => manager.buildTimeoutMs,
