@@ -65,7 +65,8 @@ export async function startCtlServer(dataDir: string, handler: CtlHandler): Prom
     rmSync(path, { force: true });
   }
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  // allowHalfOpen: a client that ends its side after the command still gets the answer.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => {});
     if (sockets.size >= MAX_CTL_CONNECTIONS) {
       socket.end(formatResult({ ok: false, lines: ['too many control connections'] }));
@@ -97,7 +98,10 @@ function serveOne(socket: net.Socket, handler: CtlHandler): void {
   let buffered = '';
   let done = false;
   const answer = (result: CommandResult) => {
-    if (!socket.destroyed) socket.end(formatResult(result));
+    if (socket.destroyed) return;
+    socket.end(formatResult(result));
+    // A peer that never closes its side does not keep a connection slot.
+    setTimeout(() => socket.destroy(), 2_000).unref();
   };
   const timer = setTimeout(() => {
     if (done) return;
