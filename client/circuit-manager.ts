@@ -65,6 +65,12 @@ export const DEFAULT_PREEMPTIVE: PreemptiveOptions = { cleanPerPort: 2, minClean
 /** Maintenance tick while no circuit is built yet / afterwards, ms. */
 const TICK_STARTING_MS = 250;
 const TICK_MS = 1000;
+/**
+ * After a stream claims a clean circuit, its replacement is built this much
+ * later (when another clean circuit is left), so that the build's work does
+ * not delay the new stream's first bytes, ms.
+ */
+const CLAIM_TOPUP_DELAY_MS = 250;
 /** Builds ahead that fail back off from this to PREEMPTIVE_BACKOFF_MAX_MS. */
 const PREEMPTIVE_BACKOFF_MS = 250;
 const PREEMPTIVE_BACKOFF_MAX_MS = 15_000;
@@ -146,6 +152,8 @@ export class CircuitManager {
   #maintainScheduled = false;
   #aheadBackoffMs = 0;
   #aheadNotBefore = 0;
+  /** No builds ahead before this time while a clean circuit is left (see CLAIM_TOPUP_DELAY_MS). */
+  #holdAheadUntil = 0;
   #closed = false;
   #resolveReady!: () => void;
   /** Resolves when the first circuit is built. Never rejects. */
@@ -314,7 +322,12 @@ export class CircuitManager {
     const clean = this.#pool.findClean(accepts);
     if (clean !== undefined) {
       this.#pool.claim(clean, key);
-      this.#scheduleMaintain();
+      if (this.#pool.cleanCount() > 0) {
+        this.#holdAheadUntil = this.#now() + CLAIM_TOPUP_DELAY_MS;
+        setTimeout(() => this.#scheduleMaintain(), CLAIM_TOPUP_DELAY_MS).unref();
+      } else {
+        this.#scheduleMaintain();
+      }
       return clean;
     }
     // Requests alike (same key and port, nothing refused yet) share one build.
@@ -452,6 +465,7 @@ export class CircuitManager {
     this.#pool.sweep();
     if (this.#builder.sync() === null) return;
     if (this.#now() < this.#aheadNotBefore) return;
+    if (this.#now() < this.#holdAheadUntil && this.#pool.cleanCount() > 0) return;
     const p = this.#preemptive;
     const ports = this.#predicted.current();
     const wanted: number[] = [];
