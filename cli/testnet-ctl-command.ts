@@ -22,8 +22,16 @@ export function registerCtlCommand(testnet: Command): void {
       if ('error' in parsed) command.error(`error: ${parsed.error}`);
       // `--data-dir` after `ctl` may be taken by the parent `testnet` command, which has the same option.
       const dataDir = opts.dataDir ?? (command.parent?.opts() as { dataDir?: string } | undefined)?.dataDir;
-      const socket = dataDir !== undefined ? join(resolve(dataDir), CTL_SOCKET) : await findRunningTestnet();
-      const answer = await sendCtlCommand(socket, line);
+      let socket: string;
+      let answer: { ok: boolean; lines: string[] };
+      try {
+        socket = dataDir !== undefined ? join(resolve(dataDir), CTL_SOCKET) : await findRunningTestnet();
+        answer = await sendCtlCommand(socket, line);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? `no testnet is running there (${code})` : (error as Error).message;
+        return command.error(`error: ${why}`);
+      }
       for (const l of answer.lines) process.stdout.write(`${l}\n`);
       if (!answer.ok) process.exitCode = 1;
     });
