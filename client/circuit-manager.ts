@@ -463,11 +463,13 @@ export class CircuitManager {
   #maintain(): void {
     if (this.#closed) return;
     this.#pool.sweep();
-    if (this.#builder.sync() === null) return;
+    const consensus = this.#builder.sync();
+    if (consensus === null) return;
     if (this.#now() < this.#aheadNotBefore) return;
     if (this.#now() < this.#holdAheadUntil && this.#pool.cleanCount() > 0) return;
     const p = this.#preemptive;
-    const ports = this.#predicted.current();
+    // Ports no exit allows (a request that failed with EXITPOLICY) get no builds ahead.
+    const ports = this.#predicted.current().filter((port) => consensus.relays.some((r) => canExitTo(r, { port })));
     const wanted: number[] = [];
     const aheadFor = (port: number) => [...this.#ahead].filter((a) => a.port === port).length;
     for (const port of ports) {

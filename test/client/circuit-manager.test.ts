@@ -166,11 +166,17 @@ test('when every exit refuses, the stream fails with the exit policy reason; a p
   const relays = specs().map((r) => (r.flags.includes('Exit') ? { ...r, policy: ['reject *:*'] } : r));
   const { server, manager } = await setup(t, {}, relays);
   await assert.rejects(manager.openStream('127.0.0.1', server.port), (e: unknown) => e instanceof StreamEndedError && e.reason === EndReason.EXITPOLICY);
-  const noPort = specs().map((r) => (r.flags.includes('Exit') ? { ...r, summary: 'accept 80' } : r));
+  const noPort = specs().map((r) => (r.flags.includes('Exit') ? { ...r, summary: 'reject 8443' } : r));
   const t2 = await setup(t, {}, noPort);
   const started = Date.now();
   await assert.rejects(t2.manager.openStream('127.0.0.1', 8443), (e: unknown) => e instanceof StreamEndedError && e.reason === EndReason.EXITPOLICY);
   assert.ok(Date.now() - started < 1000);
+  // Such a port is no reason to stop building ahead: new keys still find clean circuits, and the pool refills.
+  for (let i = 0; i < 3; i++) {
+    const s = await t2.manager.openStream('127.0.0.1', t2.server.port, { isolation: `k${i}` });
+    s.destroy();
+  }
+  await until(() => t2.manager.circuitStatus().filter((c) => c.purpose === 'clean').length >= 2, 'clean circuits after the refused port', 5000);
 });
 
 test('a relay of a busy circuit dies: its stream ends at once, the next streams get through on paths without it', async (t) => {
