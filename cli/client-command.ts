@@ -1,11 +1,13 @@
 /**
  * `allium client`: fetch the consensus from the authorities, build circuits,
- * and offer a SOCKS5 proxy (hostnames resolved at the exit).
+ * and offer a SOCKS5 proxy (hostnames resolved at the exit). With
+ * `--data-dir`, its guards and learned build times survive restarts.
  */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AuthorityRef } from '../relay/relay.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { collect, parseAuthorityRef, parseIPv4, parseMs, parsePort } from './options.js';
+import { collect, parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort } from './options.js';
 
 interface ClientOptions {
   authority: AuthorityRef[];
@@ -13,6 +15,10 @@ interface ClientOptions {
   socksPort: number;
   readyTimeout: number;
   circuitBuildTimeout?: number;
+  dataDir?: string;
+  isolateDestAddr: boolean;
+  isolateDestPort: boolean;
+  maxCircuitDirtiness?: number;
 }
 
 export function registerClientCommand(program: Command): void {
@@ -23,7 +29,11 @@ export function registerClientCommand(program: Command): void {
     .option('--socks-address <ipv4>', 'IPv4 address for the SOCKS5 listener', parseIPv4, '127.0.0.1')
     .option('--socks-port <port>', 'SOCKS5 port (0 = any free port)', parsePort, 9050)
     .option('--ready-timeout <ms>', 'give up if no 3-hop circuit is built within this time', parseMs(1000), 120_000)
-    .option('--circuit-build-timeout <ms>', 'time limit for building one circuit', parseMs(100))
+    .option('--circuit-build-timeout <ms>', 'a fixed time limit for building one circuit (default: learned from build times, at most 10 s until then)', parseMs(100))
+    .option('--data-dir <dir>', 'directory for the state file (guards, build times; created 0700, file 0600); default: keep them in memory', parsePath)
+    .option('--isolate-dest-addr', 'streams to different hosts never share a circuit', false)
+    .option('--isolate-dest-port', 'streams to different ports never share a circuit', false)
+    .option('--max-circuit-dirtiness <ms>', 'a circuit takes no new streams this long after its first', parseMs(1000))
     .action(async (opts: ClientOptions) => {
       await runRole(
         'client',
@@ -36,6 +46,11 @@ export function registerClientCommand(program: Command): void {
             socksHost: opts.socksAddress,
             socksPort: opts.socksPort,
             ...(opts.circuitBuildTimeout !== undefined ? { circuitBuildTimeoutMs: opts.circuitBuildTimeout } : {}),
+            ...(opts.dataDir !== undefined ? { dataDir: resolve(opts.dataDir) } : {}),
+            isolateDestAddr: opts.isolateDestAddr,
+            isolateDestPort: opts.isolateDestPort,
+            ...(opts.maxCircuitDirtiness !== undefined ? { maxCircuitDirtinessMs: opts.maxCircuitDirtiness } : {}),
+            log: (message) => say('client', message),
           });
         },
         async (client) => {

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { runTestnet } from './testnet.js';
+import { registerCtlCommand } from './testnet-ctl-command.js';
 import { parseCount, parseMs, parsePath, parsePort } from './options.js';
 
 interface TestnetCommandOptions {
@@ -16,8 +17,9 @@ interface TestnetCommandOptions {
 }
 
 export function registerTestnetCommand(program: Command): void {
-  program
-    .command('testnet')
+  const testnet = program.command('testnet');
+  registerCtlCommand(testnet);
+  testnet
     .description('run a loopback test network in the foreground: 1 authority, N relays, 1 client')
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)

@@ -3,9 +3,10 @@
  * (docs/testnet.md), one typed definition shared by every writer and reader:
  *
  *   {"event":"up",...}     a role (authority, relay, client) is up: printed once by the role itself
- *   {"event":"node",...}   the testnet reports one node it started
+ *   {"event":"node",...}   the testnet reports one node it started (again, after `ready`, when a node is restarted)
  *   ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)
- *                          the testnet has formed; always its last stdout line
+ *                          the testnet has formed (printed once)
+ *   {"event":"exit",...}   after `ready`: one of the testnet's nodes exited (the others keep running)
  *
  * An event line is one JSON object with the fields of its role below, and
  * nothing else; the `ready` line is plain text so a person can read it too.
@@ -48,11 +49,26 @@ export interface ClientNode {
 
 export type NodeInfo = AuthorityNode | RelayNode | ClientNode;
 
-/** `up`: printed by a role once it is up. `node`: printed by the testnet for each node. */
-export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & NodeInfo);
+/** `exit`: after `ready`, a node of the testnet exited; `expected` when a control command asked for it. */
+export interface NodeExitEvent {
+  event: 'exit';
+  nickname: string;
+  role: NodeInfo['role'];
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  /** The signal that ended it (e.g. SIGKILL), or null. */
+  signal: string | null;
+  expected: boolean;
+}
+
+/** `up`: printed by a role once it is up. `node`: printed by the testnet for each node. `exit`: a node exited. */
+export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & NodeInfo) | NodeExitEvent;
 
 /** The line for an event (no newline), fields in a fixed order. */
 export function formatEventLine(event: TestnetEvent): string {
+  if (event.event === 'exit') {
+    return JSON.stringify({ event: 'exit', nickname: event.nickname, role: event.role, code: event.code, signal: event.signal, expected: event.expected });
+  }
   const base = { event: event.event, role: event.role };
   switch (event.role) {
     case 'authority':
@@ -99,6 +115,7 @@ export function parseEventLine(line: string): TestnetEvent | null {
   }
   check(typeof value === 'object' && value !== null && !Array.isArray(value), line, 'not an object');
   const o = value as Record<string, unknown>;
+  if (o['event'] === 'exit') return parseExitEvent(o, line);
   check(o['event'] === 'up' || o['event'] === 'node', line, 'unknown event');
   const role = o['role'];
   check(role === 'authority' || role === 'relay' || role === 'client', line, 'unknown role');
@@ -121,6 +138,21 @@ export function parseEventLine(line: string): TestnetEvent | null {
     check(o['socks'] === endpoint, line, 'socks does not match address and port');
   }
   return o as unknown as TestnetEvent;
+}
+
+const EXIT_KEYS = ['event', 'nickname', 'role', 'code', 'signal', 'expected'];
+
+function parseExitEvent(o: Record<string, unknown>, line: string): NodeExitEvent {
+  for (const key of Object.keys(o)) check(EXIT_KEYS.includes(key), line, `unexpected field ${JSON.stringify(key)}`);
+  check(typeof o['nickname'] === 'string' && NICKNAME.test(o['nickname']), line, 'bad nickname');
+  check(o['role'] === 'authority' || o['role'] === 'relay' || o['role'] === 'client', line, 'unknown role');
+  const code = o['code'];
+  check(code === null || (typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255), line, 'bad code');
+  const signal = o['signal'];
+  check(signal === null || (typeof signal === 'string' && /^SIG[A-Z0-9]{1,10}$/.test(signal)), line, 'bad signal');
+  check((code === null) !== (signal === null), line, 'exactly one of code and signal');
+  check(typeof o['expected'] === 'boolean', line, 'bad expected');
+  return o as unknown as NodeExitEvent;
 }
 
 /** What the `ready` line says. */

@@ -8,11 +8,15 @@
  * log file under the testnet's data directory.
  *
  * stdout carries only machine-readable lines (./testnet-events.ts): one
- * `{"event":"node",…}` JSON line per node, then exactly one `ready` line.
+ * `{"event":"node",…}` JSON line per node, then one `ready` line, then
+ * `exit` and `node` lines as nodes exit and are started again.
  * Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
- * it is a pipe), or any child dying, every child is stopped by PID (SIGTERM,
- * then SIGKILL after a grace period); the process's own 'exit' SIGKILLs any
- * child still alive.
+ * it is a pipe), or a child dying before the network has formed, every child
+ * is stopped by PID (SIGTERM, then SIGKILL after a grace period); the
+ * process's own 'exit' SIGKILLs any child still alive. Once the network has
+ * formed, a node that dies is reported and the rest keep running, and nodes
+ * can be stopped, killed and started again by nickname (./node-supervisor.ts,
+ * ./testnet-ctl.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -21,6 +25,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
+import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
+import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, parseEventLine, type NodeInfo, type TestnetEvent } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
@@ -53,7 +59,7 @@ const LOG_TAIL_BYTES = 2_000;
 
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
-class NodeProcess {
+export class NodeProcess {
   readonly child: ChildProcess;
   /** The node's `up` line (its role checked). */
   readonly up: Promise<UpEvent<Role>>;
@@ -196,9 +202,13 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
       progress(`stopping ${nodes.filter((n) => n.alive).length} node(s)`);
       // Client first, then relays, then the authority.
       const order = [...nodes].reverse();
+      supervisor.close();
+      stopStdin?.();
+      await ctl?.close().catch(() => {});
       for (const node of order) {
         node.child.stdin?.end();
         node.kill('SIGTERM');
+        node.kill('SIGCONT'); // a paused node handles its SIGTERM
       }
       const all = Promise.all(order.map((n) => n.exited));
       await withDeadline(all, Date.now() + KILL_GRACE_MS, 'children').catch(() => {
@@ -217,6 +227,10 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   const onChildExit = (node: NodeProcess) => {
     if (stopping) return;
+    if (ready) {
+      supervisor.exited(node);
+      return;
+    }
     void shutdown(1, `${node.nickname} exited unexpectedly (${node.exitDescription}); the end of ${node.logPath}:`, node.tail().trimEnd());
   };
 
@@ -224,12 +238,27 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     void shutdown(ready ? 0 : 1, why);
   });
 
-  const spawnNode = (nickname: string, role: Role, args: string[]): NodeProcess => {
-    const dir = join(dataDir, nickname);
-    // The client keeps no state; its directory holds only its log.
-    const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
-    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit);
+  let ctl: CtlServer | undefined;
+  let stopStdin: (() => void) | null = null;
+  // Every node keeps its keys or state in its own directory, next to its log.
+  const startNode = (spec: NodeSpec): NodeProcess => {
+    const dir = join(dataDir, spec.nickname);
+    const node = new NodeProcess(spec.nickname, spec.role, dir, join(dir, `${spec.nickname}.log`), [...spec.args, '--data-dir', dir], onChildExit);
     nodes.push(node);
+    return node;
+  };
+  const supervisor = new NodeSupervisor({
+    spawn: startNode,
+    onUp: (up) => emit(formatEventLine({ ...up, event: 'node' })),
+    onExit: (exit) => emit(formatEventLine({ event: 'exit', ...exit })),
+    progress,
+    startTimeoutMs: opts.startTimeoutMs,
+    stopGraceMs: KILL_GRACE_MS,
+  });
+  const spawnNode = (nickname: string, role: Role, args: string[], portFlag = '--port'): NodeProcess => {
+    const spec = { nickname, role, args, portFlag };
+    const node = startNode(spec);
+    supervisor.add(spec, node);
     return node;
   };
 
@@ -284,7 +313,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     '--socks-address', SOCKS_ADDRESS,
     '--socks-port', String(opts.socksPort),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
-  ]);
+  ], '--socks-port');
   progress('client started; waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   const socks = clientUp.socks;
@@ -292,9 +321,16 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const command = (verb: string, nickname: string | undefined) => supervisor.command(verb, nickname);
+  ctl = await startCtlServer(dataDir, command).catch((error: unknown) => {
+    progress(`no control socket: ${describeError(error)}`);
+    return undefined;
+  });
+  stopStdin = readCtlStdin(command, (text) => process.stderr.write(text));
   emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
   process.stderr.write(
     `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
+      `Poke it:  allium testnet ctl kill relay3 --data-dir ${dataDir}   (stop, kill, start, pause, resume, status, help)${stopStdin !== null ? '; or type the same commands here' : ''}\n` +
       `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,
   );
   return new Promise<void>(() => {});

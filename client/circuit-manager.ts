@@ -1,88 +1,299 @@
 /**
- * The client's circuits (docs/protocol.md §11): one link per guard (a link
- * manager, dialling through a transport, plain TCP by default), circuits
- * kept per isolation key (SOCKS credentials, as in Tor) and reused for every
- * stream whose port their exit allows, new circuits built on demand with a
- * fresh path, and a failed build retried a bounded number of times.
+ * The client's circuits and streams (docs/protocol.md §11): the pool of
+ * built circuits (./circuit-pool.ts), circuits built ahead for the ports in
+ * use and for new isolation keys, streams attached by isolation key
+ * (./isolation.ts), and streams retried on another circuit where that is
+ * safe, within a bounded time.
+ *
+ * Opening a stream: a dirty circuit of the stream's key whose exit accepts
+ * the target, else a clean circuit (which the stream then claims), else a
+ * circuit built for it. When BEGIN fails in a way another exit or circuit
+ * may not (the exit refused by policy, could not resolve the name, timed
+ * out, or was out of resources; the circuit was destroyed before
+ * CONNECTED; no answer within the attempt time), the stream is tried again
+ * on another circuit, avoiding that exit, until `streamTimeoutMs` after the
+ * request; the caller gets an error only then, or for a failure no other
+ * circuit would change (the destination refused the connection).
  */
-import { debuglog } from 'node:util';
 import type { Duplex } from 'node:stream';
-import { LinkManager } from '../src/link/link-manager.js';
-import { TcpTransport, type Transport } from '../src/link/transport.js';
-import type { Consensus, ConsensusRelay } from '../src/netdoc/consensus.js';
-import { summaryAllowsPort } from '../src/netdoc/exit-policy.js';
+import { debuglog } from 'node:util';
+import { hex } from '../src/bytes.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
-import { AlliumError, StreamEndedError } from '../src/errors.js';
-import { choosePath, exitsForPort, type RandomSource } from './path-selection.js';
-import { OriginCircuit } from './origin-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
+import { AlliumError, CircuitDestroyedError, StreamEndedError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
+import type { Transport } from '../src/link/transport.js';
+import type { Consensus } from '../src/netdoc/consensus.js';
+import { BuildTimeoutEstimator } from './build-timeout.js';
+import { CircuitBuilder, type BuiltCircuit } from './circuit-builder.js';
+import { CircuitPool, type PooledCircuit } from './circuit-pool.js';
+import { GuardSet, type GuardStatus } from './guard-set.js';
+import { isolationKey, type IsolationOptions } from './isolation.js';
+import { canExitTo, isUsable, type PathRelay, type RandomSource, type StreamTarget } from './path-selection.js';
+import { PredictedPorts } from './predicted-ports.js';
+import { RelayStatus } from './relay-status.js';
 
-const log = debuglog('allium:client');
+const debug = debuglog('allium:client');
 
-export const LINK_TIMEOUT_MS = 10_000;
-export const STREAM_CONNECT_TIMEOUT_MS = 30_000;
-const BUILD_ATTEMPTS = 3;
-/** A circuit takes no new streams after this long, as Tor's MaxCircuitDirtiness. */
-const MAX_CIRCUIT_DIRTINESS_MS = 10 * 60_000;
+/** Total time a stream request may take, retries included, ms. */
+export const STREAM_TIMEOUT_MS = 30_000;
+/** Time one BEGIN may wait for CONNECTED before the stream is tried elsewhere, ms. */
+export const STREAM_ATTEMPT_TIMEOUT_MS = 10_000;
+/** Circuits tried for one stream, at most. */
+export const MAX_STREAM_ATTEMPTS = 8;
+/** Exits that may fail to resolve one name before the client gives up (Tor's MAX_RESOLVE_FAILURES). */
+export const MAX_RESOLVE_FAILURES = 3;
+/** Circuits (built and building) at most. */
+export const MAX_CIRCUITS = 512;
+/** Build errors no retry can change: no path in the consensus, too many circuits, closed. */
+const FATAL_BUILD_ERRORS: ReadonlySet<string> = new Set(['ERR_NO_PATH', 'ERR_RESOURCE_LIMIT', 'ERR_CONFIG']);
 
-interface Entry {
-  circuit: OriginCircuit;
-  exit: ConsensusRelay;
-  builtAt: number;
+/** Circuits built ahead. */
+export interface PreemptiveOptions {
+  /** Clean circuits kept per predicted port. Default 2. */
+  cleanPerPort: number;
+  /** Clean circuits kept in any case (for new isolation keys). Default 2. */
+  minClean: number;
+  /** Clean circuits (built and building) at most. Default 8. */
+  maxClean: number;
+  /** Builds ahead under way at once, at most. Default 3. */
+  maxBuilding: number;
 }
 
-export class CircuitManager {
-  readonly #getConsensus: () => Consensus | null;
-  readonly #buildTimeoutMs: number;
-  readonly #random: RandomSource;
-  readonly #links: LinkManager<OriginCircuit>;
-  readonly #circuits = new Map<string, Entry[]>();
-  readonly #building = new Map<string, Promise<Entry>>();
-  readonly #stats = new CircuitStatsRecorder();
-  #closed = false;
+export const DEFAULT_PREEMPTIVE: PreemptiveOptions = { cleanPerPort: 2, minClean: 2, maxClean: 8, maxBuilding: 3 };
 
-  /** `transport`: how links to guards are dialled; default plain TCP. */
-  constructor(opts: { consensus: () => Consensus | null; buildTimeoutMs: number; random?: RandomSource; transport?: Transport }) {
-    this.#getConsensus = opts.consensus;
-    this.#buildTimeoutMs = opts.buildTimeoutMs;
-    this.#random = opts.random ?? Math.random;
-    this.#links = new LinkManager<OriginCircuit>({
-      transport: opts.transport ?? new TcpTransport(),
-      handler: {
-        onCircuitCell: (slot, cell) => slot.circuit.receive(cell),
-        onLinkClosed: (slot) => slot.circuit.linkClosed(),
-      },
-      dialTimeoutMs: LINK_TIMEOUT_MS,
+/** Maintenance tick while no circuit is built yet / afterwards, ms. */
+const TICK_STARTING_MS = 250;
+const TICK_MS = 1000;
+/**
+ * After a stream claims a clean circuit, its replacement is built this much
+ * later (when another clean circuit is left), so that the build's work does
+ * not delay the new stream's first bytes, ms.
+ */
+const CLAIM_TOPUP_DELAY_MS = 250;
+/** Builds ahead that fail back off from this to PREEMPTIVE_BACKOFF_MAX_MS. */
+const PREEMPTIVE_BACKOFF_MS = 250;
+const PREEMPTIVE_BACKOFF_MAX_MS = 15_000;
+
+export interface CircuitManagerOptions {
+  consensus: () => Consensus | null;
+  /** The guard set (persisted by the caller); default a fresh in-memory one. */
+  guards?: GuardSet;
+  status?: RelayStatus;
+  timeouts?: BuildTimeoutEstimator;
+  /** A fixed circuit build timeout, ms: no learning. */
+  fixedBuildTimeoutMs?: number;
+  /** How links to guards are dialled; default plain TCP. */
+  transport?: Transport;
+  random?: RandomSource;
+  now?: () => number;
+  isolation?: IsolationOptions;
+  /** Default MAX_CIRCUIT_DIRTINESS_MS (10 min). */
+  maxDirtinessMs?: number;
+  /** Default STREAM_TIMEOUT_MS. */
+  streamTimeoutMs?: number;
+  /** Default STREAM_ATTEMPT_TIMEOUT_MS. */
+  streamAttemptTimeoutMs?: number;
+  preemptive?: Partial<PreemptiveOptions>;
+  /** Called with each successful build time, ms. */
+  onBuildTime?: (ms: number) => void;
+}
+
+/** Options of one stream request (the programmatic API; SOCKS fills them from the request). */
+export interface OpenStreamOptions {
+  /** Isolation string: streams with different strings never share a circuit. Default ''. */
+  isolation?: string;
+}
+
+/** A built circuit as status output shows it (no isolation keys, no destinations). */
+export interface CircuitInfo {
+  id: number;
+  /** clean: built ahead, unused; dirty: carrying streams of one isolation key; retired: takes no new streams. */
+  purpose: 'clean' | 'dirty' | 'retired';
+  path: { nickname: string; identity: string }[];
+  builtAt: number;
+  buildMs: number;
+  dirtySince: number | null;
+  streams: number;
+}
+
+/** An open stream (its target is shown only to whoever asks this API, never logged). */
+export interface StreamInfo {
+  id: number;
+  circuitId: number;
+  host: string;
+  port: number;
+  openedAt: number;
+}
+
+let nextStreamInfoId = 1;
+
+export class CircuitManager {
+  readonly #now: () => number;
+  readonly #guards: GuardSet;
+  readonly #status: RelayStatus;
+  readonly #timeouts: BuildTimeoutEstimator;
+  readonly #builder: CircuitBuilder;
+  readonly #pool: CircuitPool;
+  readonly #predicted: PredictedPorts;
+  readonly #stats = new CircuitStatsRecorder();
+  readonly #isolation: IsolationOptions;
+  readonly #streamTimeoutMs: number;
+  readonly #attemptTimeoutMs: number;
+  readonly #preemptive: PreemptiveOptions;
+  readonly #streams = new Map<number, StreamInfo>();
+  readonly #streamOf = new WeakMap<Duplex, StreamInfo>();
+  /** Builds for streams under way, by isolation key and port (shared by identical requests). */
+  readonly #onDemand = new Map<string, Promise<PooledCircuit>>();
+  /** Builds ahead under way: their target ports. */
+  readonly #ahead = new Set<{ port: number }>();
+  #epoch = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #maintainScheduled = false;
+  #aheadBackoffMs = 0;
+  #aheadNotBefore = 0;
+  /** No builds ahead before this time while a clean circuit is left (see CLAIM_TOPUP_DELAY_MS). */
+  #holdAheadUntil = 0;
+  #closed = false;
+  #resolveReady!: () => void;
+  /** Resolves when the first circuit is built. Never rejects. */
+  readonly ready: Promise<void>;
+
+  constructor(opts: CircuitManagerOptions) {
+    this.#now = opts.now ?? Date.now;
+    const random = opts.random ?? Math.random;
+    this.#guards = opts.guards ?? new GuardSet(null, { now: this.#now, random });
+    this.#status = opts.status ?? new RelayStatus({ now: this.#now, random });
+    this.#timeouts = opts.timeouts ?? new BuildTimeoutEstimator();
+    this.#isolation = opts.isolation ?? {};
+    this.#streamTimeoutMs = opts.streamTimeoutMs ?? STREAM_TIMEOUT_MS;
+    this.#attemptTimeoutMs = opts.streamAttemptTimeoutMs ?? STREAM_ATTEMPT_TIMEOUT_MS;
+    this.#preemptive = { ...DEFAULT_PREEMPTIVE, ...opts.preemptive };
+    this.#predicted = new PredictedPorts({ now: this.#now });
+    this.#builder = new CircuitBuilder({
+      consensus: opts.consensus,
+      guards: this.#guards,
+      status: this.#status,
+      timeouts: this.#timeouts,
+      ...(opts.fixedBuildTimeoutMs !== undefined ? { fixedTimeoutMs: opts.fixedBuildTimeoutMs } : {}),
+      stats: this.#stats,
+      ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+      random,
+      now: this.#now,
+      ...(opts.onBuildTime !== undefined ? { onBuildTime: opts.onBuildTime } : {}),
     });
+    this.#pool = new CircuitPool({
+      now: this.#now,
+      ...(opts.maxDirtinessMs !== undefined ? { maxDirtinessMs: opts.maxDirtinessMs } : {}),
+      onRemoved: () => this.#scheduleMaintain(),
+    });
+    this.ready = new Promise<void>((resolve) => (this.#resolveReady = resolve));
+  }
+
+  /** Start building circuits ahead (and so the first circuit) and keep the pool tidy, until close(). */
+  start(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    const tick = () => {
+      this.#maintain();
+      if (!this.#closed) this.#timer = setTimeout(tick, this.#pool.size > 0 ? TICK_MS : TICK_STARTING_MS);
+    };
+    tick();
+  }
+
+  /** The build timeout in force, ms (learned, or fixed by configuration). */
+  get buildTimeoutMs(): number {
+    return this.#builder.timeoutMs;
+  }
+
+  /**
+   * Open a stream to host:port (hostnames resolved at the exit); see the
+   * module comment. Rejects with StreamEndedError (the END reason that ended
+   * the last try, or EXITPOLICY when no exit accepts the target), AlliumError
+   * ERR_TIMEOUT when `streamTimeoutMs` ran out, ERR_NO_PATH without a
+   * consensus or a usable path, ERR_RESOURCE_LIMIT with too many circuits.
+   */
+  async openStream(host: string, port: number, opts: OpenStreamOptions = {}): Promise<Duplex> {
+    if (this.#closed) throw new AlliumError('ERR_CONFIG', 'client is closed');
+    const target: StreamTarget = { host, port };
+    const key = isolationKey(opts.isolation ?? '', host, port, this.#isolation, this.#epoch);
+    this.#predicted.use(port);
+    const deadline = this.#now() + this.#streamTimeoutMs;
+    const refused = new Set<string>();
+    let resolveFailures = 0;
+    let lastError: unknown = new AlliumError('ERR_TIMEOUT', 'stream could not be opened in time');
+    for (let attempt = 0; attempt < MAX_STREAM_ATTEMPTS && this.#now() < deadline; attempt++) {
+      let pc: PooledCircuit;
+      try {
+        pc = await this.#circuitFor(target, key, refused, deadline);
+      } catch (error) {
+        if (error instanceof AlliumError && FATAL_BUILD_ERRORS.has(error.code)) throw this.#noCircuitError(error, target, refused, lastError);
+        // The builder tried several paths and every one failed: try again while there is time.
+        lastError = error;
+        continue;
+      }
+      const exit = pc.path[pc.path.length - 1]!;
+      const left = deadline - this.#now();
+      if (left <= 0) break;
+      try {
+        const stream = await pc.circuit.openStream(host, port, Math.min(this.#attemptTimeoutMs, left));
+        return this.#track(pc, stream, host, port);
+      } catch (error) {
+        lastError = error;
+        if (error instanceof StreamEndedError && error.reason === EndReason.RESOLVEFAILED) resolveFailures++;
+        if (!this.#onBeginFailed(error, pc, exit, target, refused, resolveFailures)) throw error;
+        debug('stream attempt %d failed (%s); trying another circuit', attempt + 1, (error as Error).message);
+      }
+    }
+    throw lastError;
+  }
+
+  /** Every new stream from now on uses a circuit no earlier stream used (NEWNYM). */
+  newnym(): void {
+    this.#epoch++;
+    const n = this.#pool.retireDirty();
+    debug('newnym: %d circuits take no new streams', n);
+    this.#scheduleMaintain();
+  }
+
+  /**
+   * Build a clean circuit now (exit accepting `port`, default 80) and add it
+   * to the pool, e.g. for a controller's EXTENDCIRCUIT. Rejects as the builder does.
+   */
+  async buildCircuit(port = 80): Promise<CircuitInfo> {
+    const built = await this.#builder.build({ target: { port } });
+    return this.#info(this.#add(built));
+  }
+
+  /** The built circuits, oldest first. */
+  circuitStatus(): CircuitInfo[] {
+    return this.#pool.all().filter((pc) => !pc.circuit.closed).map((pc) => this.#info(pc));
+  }
+
+  /** The open streams, oldest first. */
+  streamStatus(): StreamInfo[] {
+    return [...this.#streams.values()].map((s) => ({ ...s }));
+  }
+
+  /** What the manager knows of a stream openStream() returned (its circuit), while it is open. */
+  streamInfo(stream: Duplex): StreamInfo | undefined {
+    const info = this.#streamOf.get(stream);
+    return info !== undefined && this.#streams.has(info.id) ? { ...info } : undefined;
+  }
+
+  /** The sampled guards and what the client knows about each. */
+  guardStatus(): GuardStatus[] {
+    this.#builder.sync();
+    return this.#guards.status();
+  }
+
+  /** Completed build times remembered by the timeout estimator, ms, oldest first. */
+  buildTimes(): number[] {
+    return this.#timeouts.samples();
   }
 
   /** The client's links (to its guards): a read-only snapshot. */
   linkStats(): LinkStats {
-    return this.#links.stats();
-  }
-
-  /** Open a stream to host:port through a circuit for `isolation`. */
-  async openStream(host: string, port: number, isolation = ''): Promise<Duplex> {
-    const entry = await this.circuitFor(port, isolation);
-    return entry.circuit.openStream(host, port, STREAM_CONNECT_TIMEOUT_MS);
-  }
-
-  /** A built circuit for `isolation` whose exit allows `port`: reuse one or build one. */
-  async circuitFor(port: number, isolation: string): Promise<Entry> {
-    if (this.#closed) throw new AlliumError('ERR_CONFIG', 'client is closed');
-    const now = Date.now();
-    const usable = (this.#circuits.get(isolation) ?? []).find(
-      (e) => !e.circuit.closed && now - e.builtAt < MAX_CIRCUIT_DIRTINESS_MS && summaryAllowsPort(e.exit.exitSummary, port),
-    );
-    if (usable !== undefined) return usable;
-    const key = `${isolation}\u0000${port}`;
-    let pending = this.#building.get(key);
-    if (pending === undefined) {
-      pending = this.#buildWithRetries(port, isolation).finally(() => this.#building.delete(key));
-      this.#building.set(key, pending);
-    }
-    return pending;
+    return this.#builder.linkStats();
   }
 
   /** A snapshot of this client's circuit and stream counters. */
@@ -92,45 +303,210 @@ export class CircuitManager {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const entries of this.#circuits.values()) for (const e of entries) e.circuit.destroy(DestroyReason.FINISHED, 'client closing');
-    this.#circuits.clear();
-    this.#links.close();
+    clearTimeout(this.#timer);
+    this.#pool.closeAll();
+    this.#builder.close();
   }
 
-  async #buildWithRetries(port: number, isolation: string): Promise<Entry> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < BUILD_ATTEMPTS; attempt++) {
-      const consensus = this.#getConsensus();
-      if (consensus === null) throw new AlliumError('ERR_NO_PATH', 'no consensus yet');
-      if (exitsForPort(consensus.relays, port).length === 0) {
-        throw new StreamEndedError(EndReason.EXITPOLICY, `no exit relay allows port ${port}`);
+  // ---- circuits for streams ----
+
+  /** Whether `exit` may carry a stream to `target` that has not been refused by it. */
+  #accepts(target: StreamTarget, refused: ReadonlySet<string>): (exit: PathRelay) => boolean {
+    return (exit) => canExitTo(exit, target) && !refused.has(hex(exit.identity)) && !this.#status.exitRejects(exit, target);
+  }
+
+  async #circuitFor(target: StreamTarget, key: string, refused: ReadonlySet<string>, deadline: number): Promise<PooledCircuit> {
+    const accepts = this.#accepts(target, refused);
+    const dirty = this.#pool.findDirty(key, accepts);
+    if (dirty !== undefined) return dirty;
+    const clean = this.#pool.findClean(accepts);
+    if (clean !== undefined) {
+      this.#pool.claim(clean, key);
+      if (this.#pool.cleanCount() > 0) {
+        this.#holdAheadUntil = this.#now() + CLAIM_TOPUP_DELAY_MS;
+        setTimeout(() => this.#scheduleMaintain(), CLAIM_TOPUP_DELAY_MS).unref();
+      } else {
+        this.#scheduleMaintain();
       }
-      const path = choosePath(consensus.relays, port, this.#random);
-      try {
-        const circuit = await this.#build(path);
-        const entry: Entry = { circuit, exit: path[2]!, builtAt: Date.now() };
-        const list = this.#circuits.get(isolation) ?? [];
-        list.push(entry);
-        this.#circuits.set(isolation, list);
-        circuit.onClose(() => {
-          const current = this.#circuits.get(isolation);
-          if (current === undefined) return;
-          const rest = current.filter((e) => e !== entry);
-          if (rest.length === 0) this.#circuits.delete(isolation);
-          else this.#circuits.set(isolation, rest);
-        });
-        return entry;
-      } catch (error) {
-        lastError = error;
-        log('circuit build failed (attempt %d): %s', attempt + 1, (error as Error).message);
+      return clean;
+    }
+    // Requests alike (same key and port, nothing refused yet) share one build.
+    const shareKey = refused.size === 0 ? `${key}\u0000${target.port}` : null;
+    const shared = shareKey === null ? undefined : this.#onDemand.get(shareKey);
+    if (shared !== undefined) {
+      const pc = await shared;
+      if (this.#pool.takesStreams(pc) && pc.isolation === key && accepts(pc.path[pc.path.length - 1]!)) return pc;
+    }
+    this.#makeRoom();
+    const pending = this.#builder
+      .build({ target, refuseExit: (r) => !accepts(r), deadline })
+      .then((built) => {
+        const pc = this.#add(built);
+        this.#pool.claim(pc, key);
+        return pc;
+      });
+    if (shareKey !== null) {
+      this.#onDemand.set(shareKey, pending);
+      void pending.finally(() => this.#onDemand.delete(shareKey)).catch(() => {});
+    }
+    this.#scheduleMaintain();
+    return pending;
+  }
+
+  /** Stay within MAX_CIRCUITS: close idle dirty circuits, else refuse. */
+  #makeRoom(): void {
+    const limit = MAX_CIRCUITS - this.#ahead.size - this.#onDemand.size;
+    if (this.#pool.size >= limit) this.#pool.trimIdle(limit - 1);
+    if (this.#pool.size >= limit) throw new AlliumError('ERR_RESOURCE_LIMIT', `already ${MAX_CIRCUITS} circuits`);
+  }
+
+  /** The error a stream gets when no circuit could be had for it. */
+  #noCircuitError(error: unknown, target: StreamTarget, refused: ReadonlySet<string>, lastError: unknown): unknown {
+    if (error instanceof AlliumError && error.code === 'ERR_NO_PATH') {
+      // Exits refused it one by one: report the last refusal.
+      if (refused.size > 0) return lastError;
+      const consensus = this.#builder.sync();
+      if (consensus !== null && !consensus.relays.some((r) => isUsable(r) && canExitTo(r, target))) {
+        return new StreamEndedError(EndReason.EXITPOLICY, `no exit relay allows port ${target.port}`);
       }
     }
-    throw lastError;
+    return error;
   }
 
-  async #build(path: ConsensusRelay[]): Promise<OriginCircuit> {
-    const guard = path[0]!;
-    const channel = await this.#links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
-    return OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, this.#buildTimeoutMs, { stats: this.#stats });
+  /**
+   * A BEGIN on `pc` failed with `error`: note what it says about the exit and
+   * the circuit, and say whether the stream may be tried on another circuit.
+   */
+  #onBeginFailed(error: unknown, pc: PooledCircuit, exit: PathRelay, target: StreamTarget, refused: Set<string>, resolveFailures: number): boolean {
+    const exitId = hex(exit.identity);
+    if (error instanceof CircuitDestroyedError) return true; // destroyed before CONNECTED
+    if (error instanceof AlliumError && error.code === 'ERR_TIMEOUT') {
+      // No answer in time: this circuit takes no new streams, and another exit gets a go.
+      pc.retired = true;
+      refused.add(exitId);
+      return true;
+    }
+    if (!(error instanceof StreamEndedError)) return false;
+    switch (error.reason) {
+      case EndReason.EXITPOLICY:
+        this.#status.markExitRejected(exit, target);
+        refused.add(exitId);
+        return true;
+      case EndReason.RESOLVEFAILED:
+        refused.add(exitId);
+        return resolveFailures < MAX_RESOLVE_FAILURES;
+      case EndReason.TIMEOUT:
+      case EndReason.NOROUTE:
+      case EndReason.MISC:
+        refused.add(exitId);
+        return true;
+      case EndReason.RESOURCELIMIT:
+      case EndReason.HIBERNATING:
+      case EndReason.INTERNAL:
+        this.#status.markFailed(exit, `exit refused a stream (reason ${error.reason})`);
+        refused.add(exitId);
+        return true;
+      default:
+        // CONNECTREFUSED and the rest: the destination's answer, the same through any exit.
+        return false;
+    }
+  }
+
+  #track(pc: PooledCircuit, stream: Duplex, host: string, port: number): Duplex {
+    const info: StreamInfo = { id: nextStreamInfoId++, circuitId: pc.id, host, port, openedAt: this.#now() };
+    this.#streams.set(info.id, info);
+    this.#streamOf.set(stream, info);
+    pc.streams++;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.#streams.delete(info.id);
+      pc.streams--;
+      if (!this.#pool.takesStreams(pc)) this.#scheduleMaintain();
+    };
+    stream.once('close', finish);
+    if (stream.destroyed) finish();
+    return stream;
+  }
+
+  #add(built: BuiltCircuit): PooledCircuit {
+    const pc = this.#pool.add(built);
+    this.#resolveReady();
+    return pc;
+  }
+
+  #info(pc: PooledCircuit): CircuitInfo {
+    return {
+      id: pc.id,
+      purpose: pc.isolation === null ? 'clean' : this.#pool.takesStreams(pc) ? 'dirty' : 'retired',
+      path: pc.path.map((r) => ({ nickname: r.nickname, identity: hex(r.identity) })),
+      builtAt: pc.builtAt,
+      buildMs: pc.buildMs,
+      dirtySince: pc.dirtySince,
+      streams: pc.streams,
+    };
+  }
+
+  // ---- circuits built ahead ----
+
+  #scheduleMaintain(): void {
+    if (this.#maintainScheduled || this.#closed) return;
+    this.#maintainScheduled = true;
+    setImmediate(() => {
+      this.#maintainScheduled = false;
+      this.#maintain();
+    });
+  }
+
+  /** Close what is done, then launch builds ahead while the pool lacks clean circuits for a predicted port. */
+  #maintain(): void {
+    if (this.#closed) return;
+    this.#pool.sweep();
+    const consensus = this.#builder.sync();
+    if (consensus === null) return;
+    if (this.#now() < this.#aheadNotBefore) return;
+    if (this.#now() < this.#holdAheadUntil && this.#pool.cleanCount() > 0) return;
+    const p = this.#preemptive;
+    // Ports no exit allows (a request that failed with EXITPOLICY) get no builds ahead.
+    const ports = this.#predicted.current().filter((port) => consensus.relays.some((r) => canExitTo(r, { port })));
+    const wanted: number[] = [];
+    const aheadFor = (port: number) => [...this.#ahead].filter((a) => a.port === port).length;
+    for (const port of ports) {
+      const have = this.#pool.cleanCount((exit) => canExitTo(exit, { port })) + aheadFor(port);
+      for (let i = have; i < p.cleanPerPort; i++) wanted.push(port);
+    }
+    const clean = () => this.#pool.cleanCount() + this.#ahead.size;
+    let extra = p.minClean - clean() - wanted.length;
+    while (extra-- > 0) wanted.push(ports[0] ?? 80);
+    for (const port of wanted) {
+      if (this.#ahead.size >= p.maxBuilding || clean() >= p.maxClean) break;
+      if (this.#pool.size + this.#ahead.size + this.#onDemand.size >= MAX_CIRCUITS) break;
+      this.#buildAhead(port);
+    }
+  }
+
+  #buildAhead(port: number): void {
+    const slot = { port };
+    this.#ahead.add(slot);
+    this.#builder.build({ target: { port } }).then(
+      (built) => {
+        this.#ahead.delete(slot);
+        this.#aheadBackoffMs = 0;
+        if (this.#closed) {
+          built.circuit.destroy(DestroyReason.FINISHED, 'client closing');
+          return;
+        }
+        this.#add(built);
+        this.#scheduleMaintain();
+      },
+      (error: unknown) => {
+        this.#ahead.delete(slot);
+        if (this.#closed) return;
+        this.#aheadBackoffMs = Math.min(PREEMPTIVE_BACKOFF_MAX_MS, Math.max(PREEMPTIVE_BACKOFF_MS, this.#aheadBackoffMs * 2));
+        this.#aheadNotBefore = this.#now() + this.#aheadBackoffMs;
+        debug('building ahead failed (%s); next try in %d ms', (error as Error).message, this.#aheadBackoffMs);
+      },
+    );
   }
 }

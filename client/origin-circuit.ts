@@ -68,6 +68,8 @@ export interface OriginCircuitOptions {
   stats?: CircuitStatsRecorder | null;
   /** Flow control per hop and stream; default Tor's fixed windows. */
   flow?: FlowControlFactory;
+  /** Called during build() each time a hop is added, with the number of hops built so far (1 = the guard). */
+  onHop?: (hops: number) => void;
 }
 
 /** Options for OriginCircuit.openStream(). */
@@ -109,8 +111,9 @@ export class OriginCircuit {
 
   /**
    * Build a circuit through `path` (guard first) over `channel`, a link to
-   * path[0]. Rejects (and destroys the circuit) on a failed handshake, a
-   * DESTROY, or after `timeoutMs`.
+   * path[0]. Rejects (and destroys the circuit) on a failed handshake or a
+   * DESTROY (CircuitDestroyedError with its reason), or with AlliumError
+   * ERR_TIMEOUT after `timeoutMs`.
    */
   static async build(
     channel: Channel,
@@ -120,16 +123,25 @@ export class OriginCircuit {
     options: OriginCircuitOptions = {},
   ): Promise<OriginCircuit> {
     const circuit = new OriginCircuit(channel, circuits, path, options);
-    const timer = setTimeout(() => circuit.destroy(DestroyReason.TIMEOUT, 'circuit build timed out'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      circuit.destroy(DestroyReason.TIMEOUT, 'circuit build timed out');
+    }, timeoutMs);
     try {
       await circuit.#create(path[0]!);
-      for (let i = 1; i < path.length; i++) await circuit.#extend(path[i]!);
+      options.onHop?.(1);
+      for (let i = 1; i < path.length; i++) {
+        await circuit.#extend(path[i]!);
+        options.onHop?.(i + 1);
+      }
       circuit.#built = true;
       options.stats?.circuitBuilt();
       publish('allium:circuit:built', () => ({ circuitId: circuit.eventId, role: 'origin', hops: circuit.#hops.length }));
       return circuit;
     } catch (error) {
       circuit.destroy(DestroyReason.FINISHED, 'build failed');
+      if (timedOut) throw new AlliumError('ERR_TIMEOUT', `circuit build timed out after ${timeoutMs} ms`, { cause: error });
       throw error;
     } finally {
       clearTimeout(timer);

@@ -67,8 +67,8 @@ describe('allium --help', () => {
   const expected: Record<string, string[]> = {
     authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback'],
     relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit'],
-    client: ['--authority', '--socks-address', '--socks-port'],
-    testnet: ['--relays', '--exits', '--socks-port', '--data-dir'],
+    client: ['--authority', '--socks-address', '--socks-port', '--data-dir', '--isolate-dest-addr', '--isolate-dest-port', '--max-circuit-dirtiness', '--circuit-build-timeout'],
+    testnet: ['--relays', '--exits', '--socks-port', '--data-dir', 'ctl'],
   };
   for (const [sub, options] of Object.entries(expected)) {
     it(`${sub} --help names its options`, async () => {
@@ -113,6 +113,9 @@ describe('allium rejects bad options', () => {
     { name: 'too few relays', args: ['testnet', '--relays', '2'], message: /--relays.*between 3 and/ },
     { name: 'more exits than relays', args: ['testnet', '--relays', '3', '--exits', '4'], message: /cannot exceed/ },
     { name: 'unexpected argument', args: ['testnet', 'extra'], message: /too many arguments|unknown/i },
+    { name: 'ctl without a command', args: ['testnet', 'ctl'], message: /missing required argument 'command'/ },
+    { name: 'ctl with a bad nickname', args: ['testnet', 'ctl', 'kill', '../relay3'], message: /letters and digits/ },
+    { name: 'ctl with no testnet there', args: ['testnet', 'ctl', 'status', '--data-dir', join(tmp, 'nothing')], message: /no testnet is running there/ },
   ];
   for (const c of cases) {
     it(c.name, async () => {

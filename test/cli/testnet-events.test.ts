@@ -77,3 +77,29 @@ test('the ready line round-trips; other ready lines are DecodeErrors', () => {
     assert.throws(() => parseReadyLine(bad), malformed, bad);
   }
 });
+
+test('exit lines round-trip; malformed ones are DecodeErrors', () => {
+  const exits: TestnetEvent[] = [
+    { event: 'exit', nickname: 'relay3', role: 'relay', code: null, signal: 'SIGKILL', expected: true },
+    { event: 'exit', nickname: 'auth1', role: 'authority', code: 0, signal: null, expected: false },
+  ];
+  for (const e of exits) {
+    const line = formatEventLine(e);
+    assert.deepEqual(parseEventLine(line), e);
+    for (let i = 1; i < line.length; i++) assert.throws(() => parseEventLine(line.slice(0, i)), malformed, `prefix ${i}`);
+  }
+  assert.equal(formatEventLine(exits[0]!), '{"event":"exit","nickname":"relay3","role":"relay","code":null,"signal":"SIGKILL","expected":true}');
+  const base = { event: 'exit', nickname: 'relay3', role: 'relay', code: null, signal: 'SIGKILL', expected: true };
+  for (const bad of [
+    { ...base, code: 1 },
+    { ...base, signal: null },
+    { ...base, signal: 'KILL' },
+    { ...base, code: 256, signal: null },
+    { ...base, expected: 'yes' },
+    { ...base, role: 'bridge' },
+    { ...base, nickname: 'relay 3' },
+    { ...base, extra: 1 },
+  ]) {
+    assert.throws(() => parseEventLine(JSON.stringify(bad)), malformed, JSON.stringify(bad));
+  }
+});

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseEventLine, parseReadyLine, type ReadyLine } from '../../cli/testnet-events.js';
+import { parseEventLine, parseReadyLine, type NodeExitEvent, type ReadyLine } from '../../cli/testnet-events.js';
+import { CTL_SOCKET, sendCtlCommand } from '../../cli/testnet-ctl.js';
 
 /** dist/test/support/ → dist/cli/main.js */
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -46,6 +47,10 @@ export interface TestnetProcess {
   readonly pid: number;
   /** Stderr of the testnet process so far (tail). */
   stderrTail(): string;
+  /** Send a control command (`kill relay3`, `start relay3`, `status`…) and get its answer. */
+  ctl(command: string, timeoutMs?: number): Promise<{ ok: boolean; lines: string[] }>;
+  /** `exit` lines printed after `ready`, in order. */
+  readonly exits: NodeExitEvent[];
   /** Stops the testnet (SIGTERM, then SIGKILL) and removes its data dir unless kept. Idempotent. */
   stop(): Promise<void>;
 }
@@ -133,6 +138,8 @@ export async function startTestnetProcess(
   t?.after(stop);
 
   const relays: TestnetRelay[] = [];
+  const exits: NodeExitEvent[] = [];
+  let formed = false;
   let authorityIdentity = '';
   const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
@@ -140,11 +147,13 @@ export async function startTestnetProcess(
       try {
         const fields = parseReadyLine(line);
         if (fields !== null) {
+          formed = true;
           resolve({ line, fields });
           return;
         }
         const event = parseEventLine(line);
-        if (event?.event !== 'node') return;
+        if (event?.event === 'exit') exits.push(event);
+        if (event?.event !== 'node' || formed) return;
         if (event.role === 'relay') {
           relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
         } else if (event.role === 'authority') {
@@ -186,6 +195,8 @@ export async function startTestnetProcess(
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,
     stderrTail,
+    ctl: (command, timeoutMs = 60_000) => sendCtlCommand(join(dataDir, CTL_SOCKET), command, timeoutMs),
+    exits,
     stop,
   };
 }
