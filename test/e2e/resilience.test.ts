@@ -229,7 +229,13 @@ test('a testnet losing relays: downloads fail fast, requests recover, isolation 
     const after = client.guardStatus();
     assert.deepEqual(after.map((g) => g.identity), before.map((g) => g.identity), 'the same sample, in the same order');
     assert.deepEqual(after.filter((g) => g.confirmed).map((g) => g.identity), confirmed);
-    assert.deepEqual(after.filter((g) => g.primary).map((g) => g.identity), primary);
+    // Primary guards are the first three listed ones, confirmed first (guard-spec): the same as
+    // before unless the consensus fetched after the restart no longer lists one (a relay killed
+    // above may not be listed again yet), so derive them from the persisted state and today's listing.
+    const listed = new Set(after.filter((g) => g.listed).map((g) => g.identity));
+    const expectedPrimary = [...confirmed.filter((id) => listed.has(id)), ...after.map((g) => g.identity).filter((id) => listed.has(id) && !confirmed.includes(id))].slice(0, 3);
+    assert.deepEqual(after.filter((g) => g.primary).map((g) => g.identity).sort(), expectedPrimary.sort());
+    if (primary.every((id) => listed.has(id))) assert.deepEqual(after.filter((g) => g.primary).map((g) => g.identity), primary);
     const first = client.circuitStatus()[0]!;
     assert.ok(primary.includes(first.path[0]!.identity), 'the first circuit after the restart starts at a primary guard');
   });
