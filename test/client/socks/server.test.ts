@@ -40,13 +40,16 @@ after(async () => {
   await new Promise<void>((r) => echo.close(() => r()));
 });
 
-/** The test connector: whatever the request names, connect to the loopback echo server. */
+/** The test connector: whatever the request names, connect to the loopback echo server (early data first). */
 function echoConnector(seen?: SocksRequest[]): SocksConnector {
-  return (request) => {
+  return (request, _signal, earlyData) => {
     seen?.push(request);
     return new Promise<Duplex>((resolve, reject) => {
       const s = net.connect(echoPort, '127.0.0.1');
-      s.once('connect', () => resolve(s));
+      s.once('connect', () => {
+        if (earlyData !== undefined) s.write(earlyData);
+        resolve(s);
+      });
       s.once('error', (e) => reject(new AlliumError('ERR_LINK_CLOSED', 'echo connect failed', { cause: e })));
     });
   };
@@ -114,7 +117,7 @@ test('data flows both ways; the request carries the unresolved hostname', async 
     const { socket } = await viaSocks(server.address.port, { host: 'some.host.invalid', port: 8080 });
     const back = await roundTrip(socket, Buffer.from('hello, onion'));
     assert.equal(back.toString(), 'hello, onion');
-    assert.deepEqual(seen, [{ command: 'connect', host: 'some.host.invalid', port: 8080, addressType: 'domain' }]);
+    assert.deepEqual(seen, [{ version: 5, command: 'connect', host: 'some.host.invalid', port: 8080, addressType: 'domain' }]);
   });
 });
 
@@ -134,7 +137,7 @@ test('username/password auth: credentials reach the connector', async () => {
     const { socket } = await viaSocks(server.address.port, { host: '10.1.2.3', port: 443 }, { userId: 'tab-7', password: 'x' });
     assert.equal((await roundTrip(socket, Buffer.from('ping'))).toString(), 'ping');
     assert.deepEqual(seen, [
-      { command: 'connect', host: '10.1.2.3', port: 443, addressType: 'ipv4', username: 'tab-7', password: 'x' },
+      { version: 5, command: 'connect', host: '10.1.2.3', port: 443, addressType: 'ipv4', username: 'tab-7', password: 'x' },
     ]);
   });
 });
@@ -144,7 +147,9 @@ test('connector rejections map to SOCKS reply codes', async () => {
     [new StreamEndedError(EndReason.EXITPOLICY, 'exit policy'), 'NotAllowed'],
     [new StreamEndedError(EndReason.CONNECTREFUSED, 'refused'), 'ConnectionRefused'],
     [new StreamEndedError(EndReason.RESOLVEFAILED, 'no such host'), 'HostUnreachable'],
-    [new StreamEndedError(EndReason.NOROUTE, 'no route'), 'NetworkUnreachable'],
+    [new StreamEndedError(EndReason.NOROUTE, 'no route'), 'HostUnreachable'],
+    [new StreamEndedError(EndReason.DONE, 'closed before CONNECTED'), 'ConnectionRefused'],
+    [new StreamEndedError(EndReason.CONNRESET, 'reset'), 'ConnectionRefused'],
     [new AlliumError('ERR_TIMEOUT', 'slow'), 'TTLExpired'],
     [new AlliumError('ERR_NO_PATH', 'no relays'), 'Failure'],
     [new Error('plain'), 'Failure'],
