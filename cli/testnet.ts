@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
-import { formatEventLine, formatReadyLine, parseEventLine, type NodeInfo, type TestnetEvent } from './testnet-events.js';
+import { formatEventLine, formatReadyLine, parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
 /** The `up` line of a role. */
@@ -36,6 +36,10 @@ export interface TestnetOptions {
   votingIntervalMs: number;
   /** Bound on the whole start-up, from the first spawn to `ready`. */
   startTimeoutMs: number;
+  /** The client's HTTP CONNECT tunnel port (0 = any free port); none when absent. */
+  httpTunnelPort?: number;
+  /** The client's control port (0 = any free port; cookie authentication, the cookie in the client's directory); none when absent. */
+  controlPort?: number;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -67,6 +71,7 @@ class NodeProcess {
     readonly logPath: string,
     args: string[],
     onExit: (node: NodeProcess) => void,
+    onBootstrap: (node: NodeProcess, event: BootstrapEvent) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#logFd = openSync(logPath, 'a', 0o600);
@@ -98,7 +103,8 @@ class NodeProcess {
         rejectUp(new Error(`${nickname}: ${describeError(error)}`));
         return;
       }
-      if (event?.event === 'up' && event.role === role) resolveUp(event);
+      if (event?.event === 'bootstrap') onBootstrap(this, event);
+      else if (event?.event === 'up' && event.role === role) resolveUp(event);
       else if (event !== null) rejectUp(new Error(`${nickname}: unexpected line ${line.slice(0, 200)}`));
     });
     this.child.once('exit', (code, signal) => {
@@ -224,11 +230,24 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     void shutdown(ready ? 0 : 1, why);
   });
 
+  /** A client's bootstrap lines become progress lines, each problem once. */
+  let lastWarning: string | undefined;
+  const onBootstrap = (node: NodeProcess, e: BootstrapEvent) => {
+    if (e.warning !== undefined) {
+      if (e.warning === lastWarning) return;
+      lastWarning = e.warning;
+      progress(`${node.nickname} stuck at ${e.progress}% (${e.tag}): ${e.warning}`);
+    } else {
+      lastWarning = undefined;
+      progress(`${node.nickname} bootstrapped ${e.progress}% (${e.tag}): ${e.summary}`);
+    }
+  };
+
   const spawnNode = (nickname: string, role: Role, args: string[]): NodeProcess => {
     const dir = join(dataDir, nickname);
-    // The client keeps no state; its directory holds only its log.
+    // The client keeps no state; its directory holds only its log (and its control cookie).
     const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
-    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit);
+    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit, onBootstrap);
     nodes.push(node);
     return node;
   };
@@ -279,12 +298,16 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
 
   // 3. The client; its up line means a 3-hop circuit is built.
-  const client = spawnNode('client', 'client', [
+  const clientArgs = [
     '--authority', authorityRef,
     '--socks-address', SOCKS_ADDRESS,
     '--socks-port', String(opts.socksPort),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
-  ]);
+  ];
+  if (opts.httpTunnelPort !== undefined) clientArgs.push('--http-tunnel-port', String(opts.httpTunnelPort));
+  const cookieFile = join(dataDir, 'client', 'control_auth_cookie');
+  if (opts.controlPort !== undefined) clientArgs.push('--control-port', String(opts.controlPort), '--cookie-auth-file', cookieFile);
+  const client = spawnNode('client', 'client', clientArgs);
   progress('client started; waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   const socks = clientUp.socks;
@@ -293,8 +316,12 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  const extras =
+    (clientUp.httpTunnel !== undefined ? `      curl --proxy http://${clientUp.httpTunnel} http://127.0.0.1:8000/   (HTTP CONNECT tunnel)\n` : '') +
+    (clientUp.control !== undefined ? `Control port ${clientUp.control} (cookie ${cookieFile}); e.g. nyx -i ${clientUp.control}\n` : '');
   process.stderr.write(
     `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
+      extras +
       `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,
   );
   return new Promise<void>(() => {});

@@ -17,6 +17,8 @@ import { choosePath, exitsForPort, type RandomSource } from './path-selection.js
 import { OriginCircuit } from './origin-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
+import type { ResolvedAnswer } from '../src/cell/stream-messages.js';
+import { hex } from '../src/bytes.js';
 
 const log = debuglog('allium:client');
 
@@ -25,11 +27,35 @@ export const STREAM_CONNECT_TIMEOUT_MS = 30_000;
 const BUILD_ATTEMPTS = 3;
 /** A circuit takes no new streams after this long, as Tor's MaxCircuitDirtiness. */
 const MAX_CIRCUIT_DIRTINESS_MS = 10 * 60_000;
+/** A RESOLVE waits at most this long for RESOLVED, ms. */
+export const RESOLVE_TIMEOUT_MS = 30_000;
+/** RESOLVE requests take a circuit whose exit allows this port (any exit answers RESOLVE). */
+const RESOLVE_PORT = 80;
 
 interface Entry {
   circuit: OriginCircuit;
+  path: ConsensusRelay[];
   exit: ConsensusRelay;
   builtAt: number;
+  buildMs: number;
+  /** When the first stream used it; null while clean. */
+  dirtySince: number | null;
+  /** NEWNYM retired it: it takes no new streams. */
+  retired: boolean;
+}
+
+/** A built circuit as status output shows it (no isolation keys, no destinations). */
+export interface CircuitInfo {
+  /** The circuit's process-unique event id (src/events.ts). */
+  id: number;
+  /** clean: built, unused; dirty: carrying streams; retired: takes no new streams. */
+  purpose: 'clean' | 'dirty' | 'retired';
+  path: { nickname: string; identity: string }[];
+  /** ms since the epoch. */
+  builtAt: number;
+  buildMs: number;
+  dirtySince: number | null;
+  streams: number;
 }
 
 export class CircuitManager {
@@ -62,10 +88,55 @@ export class CircuitManager {
     return this.#links.stats();
   }
 
-  /** Open a stream to host:port through a circuit for `isolation`. */
-  async openStream(host: string, port: number, isolation = ''): Promise<Duplex> {
+  /**
+   * Open a stream to host:port through a circuit for `isolation`;
+   * `earlyData` goes out as optimistic data right after BEGIN.
+   */
+  async openStream(host: string, port: number, isolation = '', earlyData?: Uint8Array): Promise<Duplex> {
     const entry = await this.circuitFor(port, isolation);
-    return entry.circuit.openStream(host, port, STREAM_CONNECT_TIMEOUT_MS);
+    entry.dirtySince ??= Date.now();
+    return entry.circuit.openStream(host, port, STREAM_CONNECT_TIMEOUT_MS, earlyData !== undefined ? { earlyData } : {});
+  }
+
+  /**
+   * Resolve `hostname` at the exit of a circuit for `isolation` (RESOLVE; an
+   * in-addr.arpa / ip6.arpa name asks for a reverse lookup). Resolves with
+   * the RESOLVED answers; rejects as circuitFor() and OriginCircuit.resolve() do.
+   */
+  async resolve(hostname: string, isolation = ''): Promise<ResolvedAnswer[]> {
+    const entry = await this.circuitFor(RESOLVE_PORT, isolation);
+    entry.dirtySince ??= Date.now();
+    return entry.circuit.resolve(hostname, RESOLVE_TIMEOUT_MS);
+  }
+
+  /** Every new stream from now on uses a circuit no earlier stream used (NEWNYM): every current circuit retires. */
+  newnym(): void {
+    for (const entries of this.#circuits.values()) for (const e of entries) e.retired = true;
+    log('newnym: every circuit retired');
+  }
+
+  /** Build a new circuit now (exit allowing `port`, default 80) for the default isolation key, and report it. */
+  async buildCircuit(port = 80): Promise<CircuitInfo> {
+    return this.#info(await this.#buildWithRetries(port, ''));
+  }
+
+  /** The built circuits, oldest first. */
+  circuitStatus(): CircuitInfo[] {
+    const all = [...this.#circuits.values()].flat().filter((e) => !e.circuit.closed);
+    return all.sort((a, b) => a.builtAt - b.builtAt).map((e) => this.#info(e));
+  }
+
+  #info(e: Entry): CircuitInfo {
+    const retired = e.retired || Date.now() - e.builtAt >= MAX_CIRCUIT_DIRTINESS_MS;
+    return {
+      id: e.circuit.eventId,
+      purpose: retired ? 'retired' : e.dirtySince === null ? 'clean' : 'dirty',
+      path: e.path.map((r) => ({ nickname: r.nickname, identity: hex(r.identity) })),
+      builtAt: e.builtAt,
+      buildMs: e.buildMs,
+      dirtySince: e.dirtySince,
+      streams: e.circuit.streamCount,
+    };
   }
 
   /** A built circuit for `isolation` whose exit allows `port`: reuse one or build one. */
@@ -73,7 +144,7 @@ export class CircuitManager {
     if (this.#closed) throw new AlliumError('ERR_CONFIG', 'client is closed');
     const now = Date.now();
     const usable = (this.#circuits.get(isolation) ?? []).find(
-      (e) => !e.circuit.closed && now - e.builtAt < MAX_CIRCUIT_DIRTINESS_MS && summaryAllowsPort(e.exit.exitSummary, port),
+      (e) => !e.circuit.closed && !e.retired && now - e.builtAt < MAX_CIRCUIT_DIRTINESS_MS && summaryAllowsPort(e.exit.exitSummary, port),
     );
     if (usable !== undefined) return usable;
     const key = `${isolation}\u0000${port}`;
@@ -107,8 +178,10 @@ export class CircuitManager {
       }
       const path = choosePath(consensus.relays, port, this.#random);
       try {
+        const started = Date.now();
         const circuit = await this.#build(path);
-        const entry: Entry = { circuit, exit: path[2]!, builtAt: Date.now() };
+        const builtAt = Date.now();
+        const entry: Entry = { circuit, path, exit: path[2]!, builtAt, buildMs: builtAt - started, dirtySince: null, retired: false };
         const list = this.#circuits.get(isolation) ?? [];
         list.push(entry);
         this.#circuits.set(isolation, list);

@@ -21,10 +21,13 @@ export class FirstCircuit {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  /** `onReady` runs once, when the first circuit is built. */
-  constructor(manager: CircuitManager, onReady: () => void) {
+  readonly #onError: (error: Error) => void;
+
+  /** `onReady` runs once, when the first circuit is built; `onError` after each failed try (bootstrap reporting). */
+  constructor(manager: CircuitManager, onReady: () => void, onError: (error: Error) => void = () => {}) {
     this.#manager = manager;
     this.#onReady = onReady;
+    this.#onError = onError;
     this.ready = new Promise<void>((resolve) => (this.#resolve = resolve));
   }
 
@@ -46,6 +49,7 @@ export class FirstCircuit {
       this.#resolve();
     } catch (error) {
       log('first circuit not built yet: %s', (error as Error).message);
+      this.#onError(error as Error);
       this.#timer = setTimeout(this.#attempt, RETRY_MS);
     }
   };
