@@ -30,7 +30,7 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: false });
   registerAuthorityCommand(program);
   registerRelayCommand(program);
-  registerClientCommand(program);
+  registerClientCommand(program, packageVersion());
   registerTestnetCommand(program);
   return program;
 }

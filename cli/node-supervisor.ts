@@ -5,7 +5,7 @@
  * a node can be stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP),
  * resumed (SIGCONT) and started again. A node started again gets the same
  * arguments, so the same data directory (same keys, same state) and the
- * same port it had the first time.
+ * same ports it had the first time.
  *
  * The supervisor does not spawn processes itself: the testnet's spawner
  * does (so a started node is one of the testnet's children, taken down with
@@ -218,12 +218,20 @@ export class NodeSupervisor {
     return ok(`${name} started pid=${proc.child.pid} at ${up.address}:${up.port}`);
   }
 
-  /** Once `proc` is up, start it with the port it got from now on. */
+  /** Once `proc` is up, start it with the ports it got from now on (a client's tunnel and control ports too). */
   #pinPort(e: Entry, proc: SupervisedProcess): void {
     proc.up.then(
       (up) => {
-        const at = e.spec.args.indexOf(e.spec.portFlag);
-        if (at >= 0 && at + 1 < e.spec.args.length) e.spec.args[at + 1] = String(up.port);
+        const pin = (flag: string, port: string | undefined) => {
+          const at = e.spec.args.indexOf(flag);
+          if (port !== undefined && at >= 0 && at + 1 < e.spec.args.length) e.spec.args[at + 1] = port;
+        };
+        pin(e.spec.portFlag, String(up.port));
+        // A client's other listeners keep their ports too, so controllers and tunnel users can reconnect.
+        if (up.role === 'client') {
+          pin('--http-tunnel-port', up.httpTunnel?.slice(up.httpTunnel.lastIndexOf(':') + 1));
+          pin('--control-port', up.control?.slice(up.control.lastIndexOf(':') + 1));
+        }
       },
       () => {},
     );

@@ -14,6 +14,8 @@ interface TestnetCommandOptions {
   dataDir?: string;
   votingInterval: number;
   startTimeout: number;
+  httpTunnelPort?: number;
+  controlPort?: number;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -24,6 +26,8 @@ export function registerTestnetCommand(program: Command): void {
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)
     .option('--socks-port <port>', 'client SOCKS5 port on 127.0.0.1 (0 = any free port)', parsePort, 9050)
+    .option('--http-tunnel-port <port>', 'also give the client an HTTP CONNECT tunnel port on 127.0.0.1 (0 = any free port)', parsePort)
+    .option('--control-port <port>', 'also give the client a control port on 127.0.0.1 with cookie authentication (0 = any free port)', parsePort)
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
@@ -36,6 +40,8 @@ export function registerTestnetCommand(program: Command): void {
         ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
         votingIntervalMs: opts.votingInterval,
         startTimeoutMs: opts.startTimeout,
+        ...(opts.httpTunnelPort !== undefined ? { httpTunnelPort: opts.httpTunnelPort } : {}),
+        ...(opts.controlPort !== undefined ? { controlPort: opts.controlPort } : {}),
       });
     });
 }

@@ -4,6 +4,7 @@
  *
  *   {"event":"up",...}     a role (authority, relay, client) is up: printed once by the role itself
  *   {"event":"node",...}   the testnet reports one node it started (again, after `ready`, when a node is restarted)
+ *   {"event":"bootstrap",...}  a client's bootstrap progress or problem (client/bootstrap.ts), before its up line
  *   ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)
  *                          the testnet has formed (printed once)
  *   {"event":"exit",...}   after `ready`: one of the testnet's nodes exited (the others keep running)
@@ -45,6 +46,10 @@ export interface ClientNode {
   port: number;
   /** `ADDRESS:PORT` of the SOCKS5 listener. */
   socks: string;
+  /** `ADDRESS:PORT` of the HTTP CONNECT tunnel listener, when there is one. */
+  httpTunnel?: string;
+  /** `ADDRESS:PORT` of the control port, when there is one. */
+  control?: string;
 }
 
 export type NodeInfo = AuthorityNode | RelayNode | ClientNode;
@@ -61,13 +66,36 @@ export interface NodeExitEvent {
   expected: boolean;
 }
 
-/** `up`: printed by a role once it is up. `node`: printed by the testnet for each node. `exit`: a node exited. */
-export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & NodeInfo) | NodeExitEvent;
+/** A client's bootstrap progress, in Tor's terms (client/bootstrap.ts). */
+export interface BootstrapEvent {
+  event: 'bootstrap';
+  /** 0..100. */
+  progress: number;
+  tag: string;
+  summary: string;
+  /** Why the client cannot go further, when something keeps it. */
+  warning?: string;
+}
+
+/**
+ * `up`: printed by a role once it is up. `node`: printed by the testnet for each node. `exit`: a node exited.
+ * `bootstrap`: by a client while it starts.
+ */
+export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & NodeInfo) | NodeExitEvent | BootstrapEvent;
 
 /** The line for an event (no newline), fields in a fixed order. */
 export function formatEventLine(event: TestnetEvent): string {
   if (event.event === 'exit') {
     return JSON.stringify({ event: 'exit', nickname: event.nickname, role: event.role, code: event.code, signal: event.signal, expected: event.expected });
+  }
+  if (event.event === 'bootstrap') {
+    return JSON.stringify({
+      event: 'bootstrap',
+      progress: event.progress,
+      tag: event.tag,
+      summary: event.summary,
+      ...(event.warning !== undefined ? { warning: event.warning } : {}),
+    });
   }
   const base = { event: event.event, role: event.role };
   switch (event.role) {
@@ -82,6 +110,8 @@ export function formatEventLine(event: TestnetEvent): string {
         address: event.address,
         port: event.port,
         socks: event.socks,
+        ...(event.httpTunnel !== undefined ? { httpTunnel: event.httpTunnel } : {}),
+        ...(event.control !== undefined ? { control: event.control } : {}),
       });
   }
 }
@@ -91,8 +121,17 @@ const IDENTITY = /^[0-9a-f]{64}$/;
 const KEYS: Record<NodeInfo['role'], readonly string[]> = {
   authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url'],
   relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit'],
-  client: ['event', 'role', 'nickname', 'address', 'port', 'socks'],
+  client: ['event', 'role', 'nickname', 'address', 'port', 'socks', 'httpTunnel', 'control'],
 };
+const BOOTSTRAP_KEYS = ['event', 'progress', 'tag', 'summary', 'warning'];
+const ENDPOINT = /^([0-9.]+):([0-9]{1,5})$/;
+
+/** `IPv4:PORT` with a port 1..65535. */
+function isEndpoint(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  const m = ENDPOINT.exec(value);
+  return m !== null && parseIPv4(m[1]!) !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}
 
 function check(ok: boolean, line: string, what: string): void {
   if (!ok) throw malformed(`testnet event line: ${what} in ${line.slice(0, 200)}`);
@@ -116,6 +155,15 @@ export function parseEventLine(line: string): TestnetEvent | null {
   check(typeof value === 'object' && value !== null && !Array.isArray(value), line, 'not an object');
   const o = value as Record<string, unknown>;
   if (o['event'] === 'exit') return parseExitEvent(o, line);
+  if (o['event'] === 'bootstrap') {
+    for (const key of Object.keys(o)) check(BOOTSTRAP_KEYS.includes(key), line, `unexpected field ${JSON.stringify(key)}`);
+    const progress = o['progress'];
+    check(typeof progress === 'number' && Number.isInteger(progress) && progress >= 0 && progress <= 100, line, 'bad progress');
+    check(typeof o['tag'] === 'string' && /^[a-z_]{1,40}$/.test(o['tag']), line, 'bad tag');
+    check(typeof o['summary'] === 'string' && o['summary'].length <= 200, line, 'bad summary');
+    check(o['warning'] === undefined || (typeof o['warning'] === 'string' && o['warning'].length <= 2000), line, 'bad warning');
+    return o as unknown as TestnetEvent;
+  }
   check(o['event'] === 'up' || o['event'] === 'node', line, 'unknown event');
   const role = o['role'];
   check(role === 'authority' || role === 'relay' || role === 'client', line, 'unknown role');
@@ -136,6 +184,8 @@ export function parseEventLine(line: string): TestnetEvent | null {
     check(typeof o['exit'] === 'boolean', line, 'bad exit');
   } else {
     check(o['socks'] === endpoint, line, 'socks does not match address and port');
+    check(o['httpTunnel'] === undefined || isEndpoint(o['httpTunnel']), line, 'bad httpTunnel');
+    check(o['control'] === undefined || isEndpoint(o['control']), line, 'bad control');
   }
   return o as unknown as TestnetEvent;
 }

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
 import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
-import { formatEventLine, formatReadyLine, parseEventLine, type NodeInfo, type TestnetEvent } from './testnet-events.js';
+import { formatEventLine, formatReadyLine, parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
 /** The `up` line of a role. */
@@ -42,6 +42,10 @@ export interface TestnetOptions {
   votingIntervalMs: number;
   /** Bound on the whole start-up, from the first spawn to `ready`. */
   startTimeoutMs: number;
+  /** The client's HTTP CONNECT tunnel port (0 = any free port); none when absent. */
+  httpTunnelPort?: number;
+  /** The client's control port (0 = any free port; cookie authentication, the cookie in the client's directory); none when absent. */
+  controlPort?: number;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -73,6 +77,7 @@ export class NodeProcess {
     readonly logPath: string,
     args: string[],
     onExit: (node: NodeProcess) => void,
+    onBootstrap: (node: NodeProcess, event: BootstrapEvent) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#logFd = openSync(logPath, 'a', 0o600);
@@ -104,7 +109,8 @@ export class NodeProcess {
         rejectUp(new Error(`${nickname}: ${describeError(error)}`));
         return;
       }
-      if (event?.event === 'up' && event.role === role) resolveUp(event);
+      if (event?.event === 'bootstrap') onBootstrap(this, event);
+      else if (event?.event === 'up' && event.role === role) resolveUp(event);
       else if (event !== null) rejectUp(new Error(`${nickname}: unexpected line ${line.slice(0, 200)}`));
     });
     this.child.once('exit', (code, signal) => {
@@ -238,12 +244,25 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     void shutdown(ready ? 0 : 1, why);
   });
 
+  /** A client's bootstrap lines become progress lines, each problem once. */
+  let lastWarning: string | undefined;
+  const onBootstrap = (node: NodeProcess, e: BootstrapEvent) => {
+    if (e.warning !== undefined) {
+      if (e.warning === lastWarning) return;
+      lastWarning = e.warning;
+      progress(`${node.nickname} stuck at ${e.progress}% (${e.tag}): ${e.warning}`);
+    } else {
+      lastWarning = undefined;
+      progress(`${node.nickname} bootstrapped ${e.progress}% (${e.tag}): ${e.summary}`);
+    }
+  };
+
   let ctl: CtlServer | undefined;
   let stopStdin: (() => void) | null = null;
-  // Every node keeps its keys or state in its own directory, next to its log.
+  // Every node keeps its keys or state in its own directory, next to its log (the client also its control cookie).
   const startNode = (spec: NodeSpec): NodeProcess => {
     const dir = join(dataDir, spec.nickname);
-    const node = new NodeProcess(spec.nickname, spec.role, dir, join(dir, `${spec.nickname}.log`), [...spec.args, '--data-dir', dir], onChildExit);
+    const node = new NodeProcess(spec.nickname, spec.role, dir, join(dir, `${spec.nickname}.log`), [...spec.args, '--data-dir', dir], onChildExit, onBootstrap);
     nodes.push(node);
     return node;
   };
@@ -308,12 +327,16 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
 
   // 3. The client; its up line means a 3-hop circuit is built.
-  const client = spawnNode('client', 'client', [
+  const clientArgs = [
     '--authority', authorityRef,
     '--socks-address', SOCKS_ADDRESS,
     '--socks-port', String(opts.socksPort),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
-  ], '--socks-port');
+  ];
+  if (opts.httpTunnelPort !== undefined) clientArgs.push('--http-tunnel-port', String(opts.httpTunnelPort));
+  const cookieFile = join(dataDir, 'client', 'control_auth_cookie');
+  if (opts.controlPort !== undefined) clientArgs.push('--control-port', String(opts.controlPort), '--cookie-auth-file', cookieFile);
+  const client = spawnNode('client', 'client', clientArgs, '--socks-port');
   progress('client started; waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   const socks = clientUp.socks;
@@ -328,8 +351,12 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   });
   stopStdin = readCtlStdin(command, (text) => process.stderr.write(text));
   emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  const extras =
+    (clientUp.httpTunnel !== undefined ? `      curl --proxy http://${clientUp.httpTunnel} http://127.0.0.1:8000/   (HTTP CONNECT tunnel)\n` : '') +
+    (clientUp.control !== undefined ? `Control port ${clientUp.control} (cookie ${cookieFile}); e.g. nyx -i ${clientUp.control}\n` : '');
   process.stderr.write(
     `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
+      extras +
       `Poke it:  allium testnet ctl kill relay3 --data-dir ${dataDir}   (stop, kill, start, pause, resume, status, help)${stopStdin !== null ? '; or type the same commands here' : ''}\n` +
       `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,
   );

@@ -13,19 +13,25 @@
  * CONNECTED; no answer within the attempt time), the stream is tried again
  * on another circuit, avoiding that exit, until `streamTimeoutMs` after the
  * request; the caller gets an error only then, or for a failure no other
- * circuit would change (the destination refused the connection).
+ * circuit would change (the destination refused the connection). Optimistic
+ * data given with the request is sent behind BEGIN on every try.
+ *
+ * A name lookup (RESOLVE) takes a circuit the same way, as a request to the
+ * name on RESOLVE_PORT, and is tried on another circuit when its circuit is
+ * destroyed or its exit stays silent past the attempt time.
  */
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import { hex } from '../src/bytes.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import type { ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import { AlliumError, CircuitDestroyedError, StreamEndedError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
 import type { Transport } from '../src/link/transport.js';
 import type { Consensus } from '../src/netdoc/consensus.js';
 import { BuildTimeoutEstimator } from './build-timeout.js';
-import { CircuitBuilder, type BuiltCircuit } from './circuit-builder.js';
+import { CircuitBuilder, type BuildRequest, type BuiltCircuit } from './circuit-builder.js';
 import { CircuitPool, type PooledCircuit } from './circuit-pool.js';
 import { GuardSet, type GuardStatus } from './guard-set.js';
 import { isolationKey, type IsolationOptions } from './isolation.js';
@@ -45,6 +51,8 @@ export const MAX_STREAM_ATTEMPTS = 8;
 export const MAX_RESOLVE_FAILURES = 3;
 /** Circuits (built and building) at most. */
 export const MAX_CIRCUITS = 512;
+/** RESOLVE requests take a circuit whose exit allows this port (docs/protocol.md §12.3). */
+export const RESOLVE_PORT = 80;
 /** Build errors no retry can change: no path in the consensus, too many circuits, closed. */
 const FATAL_BUILD_ERRORS: ReadonlySet<string> = new Set(['ERR_NO_PATH', 'ERR_RESOURCE_LIMIT', 'ERR_CONFIG']);
 
@@ -97,12 +105,19 @@ export interface CircuitManagerOptions {
   preemptive?: Partial<PreemptiveOptions>;
   /** Called with each successful build time, ms. */
   onBuildTime?: (ms: number) => void;
+  /** Called when a circuit build failed (every path it tried), while the manager is open: bootstrap problems. */
+  onBuildFailed?: (error: Error) => void;
 }
 
 /** Options of one stream request (the programmatic API; SOCKS fills them from the request). */
 export interface OpenStreamOptions {
   /** Isolation string: streams with different strings never share a circuit. Default ''. */
   isolation?: string;
+  /**
+   * Optimistic data (docs/protocol.md §6.4): bytes sent as DATA right behind
+   * BEGIN, before CONNECTED; sent again with every retry on another circuit.
+   */
+  earlyData?: Uint8Array;
 }
 
 /** A built circuit as status output shows it (no isolation keys, no destinations). */
@@ -141,6 +156,7 @@ export class CircuitManager {
   readonly #streamTimeoutMs: number;
   readonly #attemptTimeoutMs: number;
   readonly #preemptive: PreemptiveOptions;
+  readonly #onBuildFailed: (error: Error) => void;
   readonly #streams = new Map<number, StreamInfo>();
   readonly #streamOf = new WeakMap<Duplex, StreamInfo>();
   /** Builds for streams under way, by isolation key and port (shared by identical requests). */
@@ -169,6 +185,7 @@ export class CircuitManager {
     this.#streamTimeoutMs = opts.streamTimeoutMs ?? STREAM_TIMEOUT_MS;
     this.#attemptTimeoutMs = opts.streamAttemptTimeoutMs ?? STREAM_ATTEMPT_TIMEOUT_MS;
     this.#preemptive = { ...DEFAULT_PREEMPTIVE, ...opts.preemptive };
+    this.#onBuildFailed = opts.onBuildFailed ?? (() => {});
     this.#predicted = new PredictedPorts({ now: this.#now });
     this.#builder = new CircuitBuilder({
       consensus: opts.consensus,
@@ -213,14 +230,72 @@ export class CircuitManager {
    * consensus or a usable path, ERR_RESOURCE_LIMIT with too many circuits.
    */
   async openStream(host: string, port: number, opts: OpenStreamOptions = {}): Promise<Duplex> {
-    if (this.#closed) throw new AlliumError('ERR_CONFIG', 'client is closed');
     const target: StreamTarget = { host, port };
     const key = isolationKey(opts.isolation ?? '', host, port, this.#isolation, this.#epoch);
-    this.#predicted.use(port);
+    const streamOpts = opts.earlyData !== undefined ? { earlyData: opts.earlyData } : {};
+    let resolveFailures = 0;
+    return this.#attempt(
+      target,
+      key,
+      'stream',
+      async (pc, timeoutMs) => this.#track(pc, await pc.circuit.openStream(host, port, timeoutMs, streamOpts), host, port),
+      (error, pc, exit, refused) => {
+        if (error instanceof StreamEndedError && error.reason === EndReason.RESOLVEFAILED) resolveFailures++;
+        return this.#onBeginFailed(error, pc, exit, target, refused, resolveFailures);
+      },
+    );
+  }
+
+  /**
+   * Ask an exit to resolve `hostname` (RESOLVE; an in-addr.arpa / ip6.arpa
+   * name asks for a reverse lookup, docs/protocol.md §6.4) on a circuit of
+   * `isolation`'s key whose exit allows RESOLVE_PORT. Resolves with the
+   * RESOLVED answers (an error answer is an answer). A circuit destroyed
+   * before the answer, or no answer within the attempt time, sends the
+   * request to another circuit, until `streamTimeoutMs`. Rejects as
+   * openStream() does, with AlliumError ERR_CONFIG for a name RESOLVE cannot
+   * carry, or StreamEndedError when the exit ends the request.
+   */
+  async resolve(hostname: string, isolation = ''): Promise<ResolvedAnswer[]> {
+    const target: StreamTarget = { host: hostname, port: RESOLVE_PORT };
+    // A lookup has no port (Tor's port 0): IsolateDestPort keeps it apart from streams.
+    const key = isolationKey(isolation, hostname, 0, this.#isolation, this.#epoch);
+    return this.#attempt(
+      target,
+      key,
+      'lookup',
+      (pc, timeoutMs) => pc.circuit.resolve(hostname, timeoutMs),
+      (error, pc, exit, refused) => {
+        if (error instanceof CircuitDestroyedError) return true;
+        if (error instanceof AlliumError && error.code === 'ERR_TIMEOUT') {
+          pc.retired = true;
+          refused.add(hex(exit.identity));
+          return true;
+        }
+        return false;
+      },
+    );
+  }
+
+  /**
+   * Run `request` on a circuit for `target` and `key` (#circuitFor), on
+   * another circuit after each failure `retry` allows (it may add the exit to
+   * `refused`), within `streamTimeoutMs` and MAX_STREAM_ATTEMPTS tries.
+   * Rejects with the last failure, or as #noCircuitError says when no
+   * circuit could be had.
+   */
+  async #attempt<T>(
+    target: StreamTarget,
+    key: string,
+    what: string,
+    request: (pc: PooledCircuit, timeoutMs: number) => Promise<T>,
+    retry: (error: unknown, pc: PooledCircuit, exit: PathRelay, refused: Set<string>) => boolean,
+  ): Promise<T> {
+    if (this.#closed) throw new AlliumError('ERR_CONFIG', 'client is closed');
+    this.#predicted.use(target.port);
     const deadline = this.#now() + this.#streamTimeoutMs;
     const refused = new Set<string>();
-    let resolveFailures = 0;
-    let lastError: unknown = new AlliumError('ERR_TIMEOUT', 'stream could not be opened in time');
+    let lastError: unknown = new AlliumError('ERR_TIMEOUT', `${what} got no circuit in time`);
     for (let attempt = 0; attempt < MAX_STREAM_ATTEMPTS && this.#now() < deadline; attempt++) {
       let pc: PooledCircuit;
       try {
@@ -235,13 +310,11 @@ export class CircuitManager {
       const left = deadline - this.#now();
       if (left <= 0) break;
       try {
-        const stream = await pc.circuit.openStream(host, port, Math.min(this.#attemptTimeoutMs, left));
-        return this.#track(pc, stream, host, port);
+        return await request(pc, Math.min(this.#attemptTimeoutMs, left));
       } catch (error) {
         lastError = error;
-        if (error instanceof StreamEndedError && error.reason === EndReason.RESOLVEFAILED) resolveFailures++;
-        if (!this.#onBeginFailed(error, pc, exit, target, refused, resolveFailures)) throw error;
-        debug('stream attempt %d failed (%s); trying another circuit', attempt + 1, (error as Error).message);
+        if (!retry(error, pc, exit, refused)) throw error;
+        debug('%s attempt %d failed (%s); trying another circuit', what, attempt + 1, (error as Error).message);
       }
     }
     throw lastError;
@@ -260,7 +333,7 @@ export class CircuitManager {
    * to the pool, e.g. for a controller's EXTENDCIRCUIT. Rejects as the builder does.
    */
   async buildCircuit(port = 80): Promise<CircuitInfo> {
-    const built = await this.#builder.build({ target: { port } });
+    const built = await this.#build({ target: { port } });
     return this.#info(this.#add(built));
   }
 
@@ -338,8 +411,7 @@ export class CircuitManager {
       if (this.#pool.takesStreams(pc) && pc.isolation === key && accepts(pc.path[pc.path.length - 1]!)) return pc;
     }
     this.#makeRoom();
-    const pending = this.#builder
-      .build({ target, refuseExit: (r) => !accepts(r), deadline })
+    const pending = this.#build({ target, refuseExit: (r) => !accepts(r), deadline })
       .then((built) => {
         const pc = this.#add(built);
         this.#pool.claim(pc, key);
@@ -430,6 +502,14 @@ export class CircuitManager {
     return stream;
   }
 
+  /** Every build goes through here, so that a failure reaches onBuildFailed. */
+  #build(request: BuildRequest): Promise<BuiltCircuit> {
+    return this.#builder.build(request).catch((error: unknown) => {
+      if (!this.#closed) this.#onBuildFailed(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    });
+  }
+
   #add(built: BuiltCircuit): PooledCircuit {
     const pc = this.#pool.add(built);
     this.#resolveReady();
@@ -489,7 +569,7 @@ export class CircuitManager {
   #buildAhead(port: number): void {
     const slot = { port };
     this.#ahead.add(slot);
-    this.#builder.build({ target: { port } }).then(
+    this.#build({ target: { port } }).then(
       (built) => {
         this.#ahead.delete(slot);
         this.#aheadBackoffMs = 0;

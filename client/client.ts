@@ -2,28 +2,40 @@
  * startClient(): the client role, wiring only. Keeps a verified consensus
  * (consensus-refresh.ts), keeps its guards and learned build times in its
  * data directory (state-file.ts), builds and keeps circuits through the
- * circuit manager, and serves SOCKS5 on 127.0.0.1 with the same openStream()
- * that programs can call directly.
+ * circuit manager, reports bootstrap progress (bootstrap.ts), and serves
+ * local applications: SOCKS5, SOCKS4 and SOCKS4a on 127.0.0.1 (socks/),
+ * optionally an HTTP CONNECT tunnel port (http-tunnel/) and a control port
+ * (control/), all through the same openStream() and lookup() that programs
+ * can call directly.
  */
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
-import { AlliumError } from '../src/errors.js';
-import type { CircuitStats, LinkStats } from '../src/events.js';
+import { AlliumError, StreamEndedError } from '../src/errors.js';
+import { EndReason } from '../src/cell/reasons.js';
+import { subscribe, type CircuitStats, type LinkStats } from '../src/events.js';
 import type { Transport } from '../src/link/transport.js';
+import type { Consensus } from '../src/netdoc/consensus.js';
+import { RelayStream } from '../src/stream/relay-stream.js';
+import { BootstrapTracker } from './bootstrap.js';
 import { BuildTimeoutEstimator } from './build-timeout.js';
 import { CircuitManager, type CircuitInfo, type OpenStreamOptions, type PreemptiveOptions, type StreamInfo } from './circuit-manager.js';
 import { ConsensusRefresh } from './consensus-refresh.js';
 import type { AuthorityRef } from './directory-client.js';
 import { GuardSet, type GuardStatus } from './guard-set.js';
-import { socksIsolation } from './isolation.js';
+import { socksIsolation, tunnelIsolation } from './isolation.js';
 import type { RandomSource } from './path-selection.js';
 import { RelayStatus } from './relay-status.js';
+import { planLookup, pickAnswer, type LookupAnswer } from './resolve.js';
+import { StreamTable, type ClientProtocol } from './stream-table.js';
 import { startSocksServer, type SocksServer } from './socks/server.js';
+import { startHttpTunnel, type HttpTunnelServer } from './http-tunnel/server.js';
+import { startControlPort, type ControlPort } from './control/start.js';
 import { EMPTY_STATE, StateFile } from './state-file.js';
 
 export type { AuthorityRef } from './directory-client.js';
 export type { CircuitInfo, OpenStreamOptions, StreamInfo } from './circuit-manager.js';
 export type { GuardStatus } from './guard-set.js';
+export type { LookupAnswer } from './resolve.js';
 
 const debug = debuglog('allium:client');
 /** State changes are written at most this often, ms. */
@@ -47,6 +59,18 @@ export interface ClientConfig {
   /** Total time one stream request may take, retries included, ms. Default 30 s. */
   streamTimeoutMs?: number;
   preemptive?: Partial<PreemptiveOptions>;
+  /** An HTTP CONNECT tunnel port on 127.0.0.1 (0 picks one); off when absent. */
+  httpTunnelPort?: number;
+  /** A control port on 127.0.0.1 (0 picks one); off when absent. Needs cookie or password authentication. */
+  controlPort?: number;
+  /** Control port COOKIE / SAFECOOKIE authentication: a fresh cookie is written here, mode 0600. */
+  cookieAuthFile?: string;
+  /** Control port HASHEDPASSWORD authentication (`16:...` as `tor --hash-password` prints). */
+  hashedControlPasswords?: string[];
+  /** Allium's version, for the control port. Default 'dev'. */
+  version?: string;
+  /** Where to report bootstrap progress (subscribe before starting to hear every phase); default a new tracker. */
+  bootstrap?: BootstrapTracker;
   /** Where notable events go (guard changes, a state file that could not be read). Default: NODE_DEBUG=allium:client. */
   log?: (message: string) => void;
   /** For tests: links over another transport, injected randomness. */
@@ -55,11 +79,24 @@ export interface ClientConfig {
 }
 
 export interface ClientHandle {
+  /** SOCKS5 / SOCKS4 / SOCKS4a listener. */
   readonly socksAddress: { host: string; port: number };
+  /** HTTP CONNECT tunnel listener, when configured. */
+  readonly httpTunnelAddress: { host: string; port: number } | null;
+  /** Control port listener, when configured. */
+  readonly controlAddress: { host: string; port: number } | null;
+  /** Bootstrap progress (Tor's phases); listen with `bootstrap.onChange`. */
+  readonly bootstrap: BootstrapTracker;
   /** Resolves once a three-hop circuit is built; rejects after `timeoutMs`. */
   whenReady(timeoutMs: number): Promise<void>;
   /** Open a stream to host:port through the network; hostnames are resolved by the exit. */
   openStream(host: string, port: number, opts?: OpenStreamOptions): Promise<Duplex>;
+  /**
+   * Look `host` up through an exit (RESOLVE): forward, a hostname → an
+   * address (an IP address is its own answer); reverse, an IP address → a
+   * name. Resolves with null when the exit found no answer.
+   */
+  lookup(host: string, opts?: { reverse?: boolean; isolation?: string }): Promise<LookupAnswer | null>;
   /** From now on every new stream uses a circuit no earlier stream used (Tor's NEWNYM). */
   newnym(): void;
   /** Build a clean circuit now (exit allowing `port`, default 80) and report it. */
@@ -76,6 +113,8 @@ export interface ClientHandle {
   buildTimes(): number[];
   /** The build timeout in force, ms. */
   buildTimeoutMs(): number;
+  /** The newest consensus, or null before the first. */
+  consensus(): Consensus | null;
   /** The client's links (to its guards): a read-only snapshot. */
   linkStats(): LinkStats;
   /** The client's circuits and streams: a read-only snapshot. */
@@ -87,6 +126,8 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   if (config.authorities.length === 0) throw new AlliumError('ERR_CONFIG', 'at least one authority is required');
   const log = config.log ?? ((message: string) => debug('%s', message));
   const random = config.random ?? Math.random;
+  const bootstrap = config.bootstrap ?? new BootstrapTracker();
+  const streams = new StreamTable();
 
   const stateFile = config.dataDir !== undefined ? new StateFile(config.dataDir) : null;
   const loaded = stateFile?.load() ?? { state: EMPTY_STATE };
@@ -114,7 +155,21 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const guards = new GuardSet(loaded.state, { log, onChange: scheduleSave, random });
   if (loaded.state.guards.length > 0) log(`loaded ${loaded.state.guards.length} guards (${loaded.state.confirmed.length} confirmed) from ${stateFile!.path}`);
 
-  const consensus = new ConsensusRefresh(config.authorities);
+  const consensus = new ConsensusRefresh(config.authorities, (error) => {
+    if (error !== null) {
+      if (bootstrap.status.progress < 75) bootstrap.problem(`cannot fetch a consensus from ${authorityList(config.authorities)}: ${describeError(error)}`);
+      return;
+    }
+    const c = consensus.current;
+    if (c === null || bootstrap.status.progress >= 75) return;
+    const exits = c.relays.filter((r) => r.flags.includes('Exit')).length;
+    if (c.relays.length >= 3 && exits >= 1) {
+      bootstrap.reach('enough_dirinfo');
+      bootstrap.reach('ap_conn');
+    } else {
+      bootstrap.problem(`the consensus lists ${c.relays.length} relays (${exits} exits); a circuit needs three, one of them an exit`);
+    }
+  });
   const manager = new CircuitManager({
     consensus: () => consensus.current,
     guards,
@@ -128,36 +183,150 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     ...(config.streamTimeoutMs !== undefined ? { streamTimeoutMs: config.streamTimeoutMs } : {}),
     ...(config.preemptive !== undefined ? { preemptive: config.preemptive } : {}),
     onBuildTime: scheduleSave,
+    onBuildFailed: (error) => {
+      if (bootstrap.status.progress >= 75) bootstrap.problem(`cannot build a circuit: ${describeError(error)}`);
+    },
   });
+  // The first link the client opens finishes the ap_* phases (one process is one client).
+  const stopLinkWatch = subscribe('allium:link:open', (e) => {
+    if (!e.initiator || bootstrap.status.progress < 80) return;
+    bootstrap.reach('ap_handshake_done');
+    bootstrap.reach('circuit_create');
+  });
+  bootstrap.reach('requesting_status');
   await consensus.start();
   manager.start();
-  void manager.ready.then(() => consensus.markReady());
+  void manager.ready.then(() => {
+    consensus.markReady();
+    bootstrap.reach('done');
+    stopLinkWatch();
+  });
 
-  const openStream = (host: string, port: number, opts?: OpenStreamOptions) => manager.openStream(host, port, opts);
+  const openStream = async (host: string, port: number, opts: OpenStreamOptions = {}, protocol: ClientProtocol = 'UNKNOWN'): Promise<Duplex> => {
+    const entry = streams.add(host, port, protocol, 'connect');
+    try {
+      const stream = await manager.openStream(host, port, opts);
+      streams.succeeded(entry, stream instanceof RelayStream ? stream.circuitId : 0);
+      const onClose = () => streams.closed(entry, stream instanceof RelayStream ? (stream.endReason ?? EndReason.DONE) : EndReason.DONE);
+      if (stream.destroyed) onClose();
+      else stream.once('close', onClose);
+      return stream;
+    } catch (error) {
+      streams.failed(entry, error instanceof StreamEndedError ? error.reason : EndReason.MISC);
+      throw error;
+    }
+  };
 
-  let socks: SocksServer;
+  const lookup = async (host: string, opts: { reverse?: boolean; isolation?: string } = {}, protocol: ClientProtocol = 'UNKNOWN'): Promise<LookupAnswer | null> => {
+    const reverse = opts.reverse === true;
+    const entry = streams.add(host, 0, protocol, 'resolve');
+    try {
+      const plan = planLookup(host, reverse);
+      const answer = 'answer' in plan ? plan.answer : pickAnswer(await manager.resolve(plan.ask, opts.isolation ?? ''), reverse);
+      if (answer === null) {
+        streams.failed(entry, EndReason.RESOLVEFAILED);
+      } else {
+        streams.succeeded(entry, 0);
+        streams.closed(entry, EndReason.DONE);
+      }
+      return answer;
+    } catch (error) {
+      streams.failed(entry, error instanceof StreamEndedError ? error.reason : EndReason.MISC);
+      throw error;
+    }
+  };
+
+  let socks: SocksServer | null = null;
+  let tunnel: HttpTunnelServer | null = null;
+  let control: ControlPort | null = null;
+  const stopAll = async () => {
+    consensus.close();
+    stopLinkWatch();
+    await control?.close();
+    await tunnel?.close();
+    await socks?.close();
+    await manager.close();
+  };
   try {
     socks = await startSocksServer({
       host: config.socksHost,
       port: config.socksPort,
-      connect: (request) => openStream(request.host, request.port, { isolation: socksIsolation(request.username, request.password) }),
+      connect: (request, _signal, earlyData) =>
+        openStream(
+          request.host,
+          request.port,
+          { isolation: socksIsolation(request.username, request.password), ...(earlyData !== undefined ? { earlyData } : {}) },
+          request.version === 4 ? 'SOCKS4' : 'SOCKS5',
+        ),
+      resolve: (request) =>
+        lookup(
+          request.host,
+          { reverse: request.command === 'resolve_ptr', isolation: socksIsolation(request.username, request.password) },
+          request.version === 4 ? 'SOCKS4' : 'SOCKS5',
+        ),
     });
+    if (config.httpTunnelPort !== undefined) {
+      tunnel = await startHttpTunnel({
+        port: config.httpTunnelPort,
+        connect: (request, _signal, earlyData) =>
+          openStream(request.host, request.port, { isolation: tunnelIsolation(request.proxyAuthorization), ...(earlyData !== undefined ? { earlyData } : {}) }, 'HTTPCONNECT'),
+      });
+    }
+    if (config.controlPort !== undefined) {
+      const listen = (a: { host: string; port: number } | null | undefined) => (a ? [`${a.host}:${a.port}`] : []);
+      control = await startControlPort(
+        {
+          port: config.controlPort,
+          ...(config.cookieAuthFile !== undefined ? { cookieAuthFile: config.cookieAuthFile } : {}),
+          ...(config.hashedControlPasswords !== undefined ? { hashedPasswords: config.hashedControlPasswords } : {}),
+        },
+        {
+          bootstrap,
+          streams,
+          circuits: () => manager.circuitStatus(),
+          consensus: () => consensus.current,
+          linkStats: () => manager.linkStats(),
+          listeners: () => ({ socks: listen(socks?.address), control: listen(control?.address), httptunnel: listen(tunnel?.address) }),
+          conf: () =>
+            new Map<string, string | null>([
+              ['SocksPort', socks !== null ? `${socks.address.host}:${socks.address.port}` : null],
+              ['HTTPTunnelPort', tunnel !== null ? `${tunnel.address.host}:${tunnel.address.port}` : '0'],
+              ['ControlPort', control !== null ? `${control.address.host}:${control.address.port}` : null],
+              ['CookieAuthentication', config.cookieAuthFile !== undefined ? '1' : '0'],
+              ['CookieAuthFile', config.cookieAuthFile ?? null],
+              ['Nickname', 'Unnamed'],
+              ['ORPort', '0'],
+              ['DirPort', '0'],
+            ]),
+          newnym: () => manager.newnym(),
+          buildCircuit: () => manager.buildCircuit(),
+        },
+        config.version ?? 'dev',
+      );
+    }
   } catch (error) {
-    consensus.close();
-    await manager.close();
+    await stopAll();
     throw error;
   }
 
   return {
     socksAddress: socks.address,
+    httpTunnelAddress: tunnel?.address ?? null,
+    controlAddress: control?.address ?? null,
+    bootstrap,
     whenReady(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new AlliumError('ERR_TIMEOUT', 'no circuit could be built in time')), timeoutMs);
+        timer = setTimeout(() => {
+          const s = bootstrap.status;
+          const why = s.warning !== null ? `; stuck at ${s.progress}% (${s.tag}): ${s.warning}` : ` (at ${s.progress}%, ${s.tag})`;
+          reject(new AlliumError('ERR_TIMEOUT', `no circuit could be built in ${timeoutMs} ms${why}`));
+        }, timeoutMs);
       });
       return Promise.race([manager.ready, timeout]).finally(() => clearTimeout(timer));
     },
-    openStream,
+    openStream: (host, port, opts) => openStream(host, port, opts),
+    lookup: (host, opts) => lookup(host, opts),
     newnym: () => manager.newnym(),
     buildCircuit: (port) => manager.buildCircuit(port),
     circuitStatus: () => manager.circuitStatus(),
@@ -166,15 +335,24 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     guardStatus: () => manager.guardStatus(),
     buildTimes: () => manager.buildTimes(),
     buildTimeoutMs: () => manager.buildTimeoutMs,
+    consensus: () => consensus.current,
     linkStats: () => manager.linkStats(),
     circuitStats: () => manager.stats(),
     async close() {
-      consensus.close();
-      await socks.close();
-      await manager.close();
+      await stopAll();
       clearTimeout(saveTimer);
       saveTimer = undefined;
       save();
     },
   };
+}
+
+/** One line for a person: the message and the stable code. */
+function describeError(error: unknown): string {
+  if (error instanceof AlliumError) return `${error.message} (${error.code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function authorityList(authorities: AuthorityRef[]): string {
+  return authorities.map((a) => a.url).join(', ');
 }

@@ -21,9 +21,12 @@ export class ConsensusRefresh {
   #ready = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
+  readonly #onFetch: (error: Error | null) => void;
 
-  constructor(authorities: AuthorityRef[]) {
+  /** `onFetch` hears how each fetch went: null on success, else the error (bootstrap reporting). */
+  constructor(authorities: AuthorityRef[], onFetch: (error: Error | null) => void = () => {}) {
     this.#authorities = authorities;
+    this.#onFetch = onFetch;
   }
 
   /** The newest consensus fetched, or null before the first success. */
@@ -49,8 +52,10 @@ export class ConsensusRefresh {
   #refresh = async (): Promise<void> => {
     try {
       this.#consensus = await fetchConsensus(this.#authorities, Date.now, this.#consensus);
+      this.#onFetch(null);
     } catch (error) {
       log('consensus fetch failed: %s', (error as Error).message);
+      this.#onFetch(error as Error);
     }
     if (!this.#closed) this.#timer = setTimeout(this.#refresh, this.#ready ? REFRESH_MS : RETRY_MS);
   };

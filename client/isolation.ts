@@ -35,3 +35,12 @@ export function isolationKey(isolation: string, host: string, port: number, opti
   const dport = options.isolateDestPort === true ? String(port) : '';
   return `${epoch}|${part(isolation)}|${addr}|${dport}`;
 }
+
+/**
+ * The isolation string of an HTTP tunnel request: its Proxy-Authorization
+ * value (as Tor's IsolateSOCKSAuth does for HTTP CONNECT), in a namespace of
+ * its own so that tunnel streams never share a circuit with SOCKS streams.
+ */
+export function tunnelIsolation(proxyAuthorization: string | null): string {
+  return `http${part(proxyAuthorization ?? '')}`;
+}

@@ -32,6 +32,7 @@ import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 import type { Channel } from '../src/link/channel.js';
+import type { ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { AlliumError, CircuitDestroyedError, ProtocolError, StreamEndedError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 
@@ -76,6 +77,18 @@ export interface OriginCircuitOptions {
 export interface StreamOptions {
   /** Which hop (0 = guard) carries the stream; default the last. */
   hop?: number;
+  /**
+   * Optimistic data: bytes sent as DATA right after BEGIN, before CONNECTED
+   * (docs/protocol.md §6.4), within the stream's window. If the stream is
+   * refused they are lost with it: a caller that retries sends them again.
+   */
+  earlyData?: Uint8Array;
+}
+
+interface PendingResolve {
+  resolve: (answers: ResolvedAnswer[]) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 export class OriginCircuit {
@@ -91,6 +104,8 @@ export class OriginCircuit {
   /** One edge per hop, made when first used. */
   readonly #edges: Array<CircuitEdge | undefined> = [];
   readonly #connecting = new Map<number, PendingStream>();
+  /** RESOLVE requests waiting for RESOLVED, by stream id (they never get a RelayStream). */
+  readonly #resolving = new Map<number, PendingResolve>();
   #pending: Pending | null = null;
   #nextStreamId = 1;
   #built = false;
@@ -197,7 +212,36 @@ export class OriginCircuit {
    * `timeoutMs`, CircuitDestroyedError if the circuit goes away.
    */
   openStream(host: string, port: number, timeoutMs: number, opts: StreamOptions = {}): Promise<RelayStream> {
-    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags: 0 });
+    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags: 0 }, opts.earlyData);
+  }
+
+  /**
+   * Ask the exit (the last hop) to resolve `hostname` with RESOLVE (an
+   * in-addr.arpa / ip6.arpa name for a reverse lookup; docs/protocol.md
+   * §6.4). Resolves with the RESOLVED answers (an error answer is an answer,
+   * not a rejection). Rejects with AlliumError ERR_CONFIG for a name RESOLVE
+   * cannot carry, ERR_TIMEOUT after `timeoutMs`, StreamEndedError if the exit
+   * ends the request, CircuitDestroyedError if the circuit goes away.
+   */
+  async resolve(hostname: string, timeoutMs: number): Promise<ResolvedAnswer[]> {
+    if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
+    if (!this.#built) throw new AlliumError('ERR_CONFIG', 'circuit is not built');
+    const hop = this.#hops.length - 1;
+    const streamId = this.#allocateStreamId();
+    let cell: Uint8Array;
+    try {
+      cell = this.#encode(streamId, { kind: 'resolve', hostname });
+    } catch (cause) {
+      throw new AlliumError('ERR_CONFIG', `cannot resolve this name: ${(cause as Error).message}`, { cause });
+    }
+    return new Promise<ResolvedAnswer[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#resolving.delete(streamId);
+        reject(new AlliumError('ERR_TIMEOUT', 'no RESOLVED in time'));
+      }, timeoutMs);
+      this.#resolving.set(streamId, { resolve, reject, timer });
+      this.#sendCell(hop, cell);
+    });
   }
 
   /**
@@ -210,7 +254,7 @@ export class OriginCircuit {
     return this.#open(hop, timeoutMs, { kind: 'begin_dir' });
   }
 
-  async #open(hop: number, timeoutMs: number, request: RelayMsg): Promise<RelayStream> {
+  async #open(hop: number, timeoutMs: number, request: RelayMsg, earlyData?: Uint8Array): Promise<RelayStream> {
     if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
     const edge = this.edge(hop);
     if (edge === undefined || !this.#built) throw new AlliumError('ERR_CONFIG', `no hop ${hop} on this circuit`);
@@ -232,6 +276,8 @@ export class OriginCircuit {
       }, timeoutMs);
       this.#connecting.set(streamId, { hop, resolve, reject, timer });
       this.#sendCell(hop, cell);
+      // Optimistic data goes right behind BEGIN; the exit holds it until it has connected.
+      if (earlyData !== undefined && earlyData.length > 0) stream.write(earlyData);
     });
     edge.opened(stream);
     return stream;
@@ -390,6 +436,13 @@ export class OriginCircuit {
         return;
       }
       case 'end': {
+        const resolving = hop === this.#hops.length - 1 ? this.#resolving.get(streamId) : undefined;
+        if (resolving !== undefined) {
+          this.#resolving.delete(streamId);
+          clearTimeout(resolving.timer);
+          resolving.reject(new StreamEndedError(msg.reason, `resolve refused by the exit (reason ${msg.reason})`));
+          return;
+        }
         const pending = this.#connecting.get(streamId);
         if (pending !== undefined && pending.hop === hop) {
           this.#connecting.delete(streamId);
@@ -411,9 +464,16 @@ export class OriginCircuit {
       case 'truncate':
       case 'resolve':
         throw new ProtocolError(`${msg.kind} travelling backward`);
+      case 'resolved': {
+        const resolving = hop === this.#hops.length - 1 ? this.#resolving.get(streamId) : undefined;
+        if (resolving === undefined) throw new ProtocolError(`RESOLVED for stream ${streamId} from hop ${hop + 1}`);
+        this.#resolving.delete(streamId);
+        clearTimeout(resolving.timer);
+        resolving.resolve(msg.answers);
+        return;
+      }
       case 'truncated':
-      case 'resolved':
-        // We never send TRUNCATE or RESOLVE.
+        // We never send TRUNCATE.
         throw new ProtocolError(`unexpected ${msg.kind} from hop ${hop + 1}`);
       case 'unrecognized':
         throw new ProtocolError(`unexpected relay command ${msg.command} from hop ${hop + 1}`);
@@ -431,7 +491,7 @@ export class OriginCircuit {
     for (let tries = 0; tries < 0xffff; tries++) {
       const id = this.#nextStreamId;
       this.#nextStreamId = id >= 0xffff ? 1 : id + 1;
-      if (!this.#edges.some((edge) => edge?.hasStream(id) === true) && !this.#connecting.has(id)) return id;
+      if (!this.#edges.some((edge) => edge?.hasStream(id) === true) && !this.#connecting.has(id) && !this.#resolving.has(id)) return id;
     }
     throw new AlliumError('ERR_RESOURCE_LIMIT', 'no free stream id');
   }
@@ -447,6 +507,11 @@ export class OriginCircuit {
       pending.reject(error);
     }
     this.#connecting.clear();
+    for (const pending of this.#resolving.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+    this.#resolving.clear();
     for (const edge of this.#edges) edge?.abortAll(error);
     for (const hop of this.#hops) {
       hop.forward.destroy();

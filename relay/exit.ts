@@ -5,13 +5,14 @@
  * backpressure; END on either side closes both.
  */
 import { connect, type Socket } from 'node:net';
-import { lookup } from 'node:dns/promises';
+import { lookup, lookupService } from 'node:dns/promises';
 import { debuglog } from 'node:util';
 import { EndReason } from '../src/cell/reasons.js';
 import type { BeginBody, ResolvedAnswer } from '../src/cell/stream-messages.js';
-import { exitPolicyAllows, type ExitPolicy } from '../src/netdoc/exit-policy.js';
+import { exitPolicyAllows, exitPolicyAllowsAddress, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { StreamEndedError } from '../src/errors.js';
-import { parseIp } from '../src/net/address.js';
+import { formatIp, parseIp, parseReversePointerName, unmapIPv4 } from '../src/net/address.js';
+import { isPrivateIp } from '../src/net/prefix.js';
 import type { RelayCircuit } from './relay-circuit.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 
@@ -90,19 +91,62 @@ async function resolveAll(host: string): Promise<Array<{ address: string; family
   }
 }
 
+/** Tor's rule for names RESOLVE carries for reverse lookups. */
+const REVERSE_NAME = /\.(in-addr|ip6)\.arpa\.?$/i;
+
+/** Hostnames a RESOLVED answer can carry (src/cell/stream-messages.ts). */
+const ANSWER_HOSTNAME = /^[A-Za-z0-9._-]{1,255}$/;
+
+/**
+ * Reverse-resolve `address` at the exit (the system's resolver: the hosts
+ * file, then DNS), with resolve()'s limit. Rejects with StreamEndedError
+ * RESOLVEFAILED when there is no name, TIMEOUT past the limit.
+ */
+async function reverseLookup(address: string): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StreamEndedError(EndReason.TIMEOUT, 'reverse lookup timed out')), RESOLVE_TIMEOUT_MS);
+  });
+  try {
+    const { hostname } = await Promise.race([lookupService(address, 0), timeout]);
+    // getnameinfo gives the address back when it has no name.
+    if (parseIp(hostname) !== null || !ANSWER_HOSTNAME.test(hostname)) throw new StreamEndedError(EndReason.RESOLVEFAILED, 'no name');
+    return hostname;
+  } catch (error) {
+    if (error instanceof StreamEndedError) throw error;
+    throw new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'reverse lookup failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * RESOLVE at the exit (docs/protocol.md §6.4): look `hostname` up here and
  * answer RESOLVED on `streamId` with its addresses, or with one error answer
- * (transient for a timeout or a temporary failure). A relay that is not an
- * exit answers with a non-transient error. Reverse lookups are not done.
+ * (transient for a timeout or a temporary failure). An in-addr.arpa or
+ * ip6.arpa name asks for a reverse lookup: the answer is one hostname. A
+ * relay that is not an exit answers with a non-transient error, and so does
+ * an exit asked for the name of a private address its policy would not let
+ * a stream reach, or for a partial PTR name.
  */
 export function resolveForClient(config: ExitConfig, circuit: RelayCircuit, streamId: number, hostname: string): void {
   const answer = (answers: ResolvedAnswer[]) => {
     if (!circuit.closed) circuit.sendBackward(streamId, { kind: 'resolved', answers });
   };
   const failed = (transient: boolean) => answer([{ type: 'error', transient, ttl: 0 }]);
-  if (config.policy === null || /\.(in-addr|ip6)\.arpa$/i.test(hostname)) {
+  const failedWith = (error: StreamEndedError) => failed(error.reason === EndReason.TIMEOUT || error.reason === EndReason.MISC);
+  const policy = config.policy;
+  if (policy === null) {
     failed(false);
+    return;
+  }
+  if (REVERSE_NAME.test(hostname)) {
+    const ip = parseReversePointerName(hostname);
+    if (ip === null || (isPrivateIp(unmapIPv4(ip)) && !exitPolicyAllowsAddress(policy, formatIp(ip)))) {
+      failed(false);
+      return;
+    }
+    reverseLookup(formatIp(ip)).then((name) => answer([{ type: 'hostname', hostname: name, ttl: CONNECTED_TTL_S }]), failedWith);
     return;
   }
   resolveAll(hostname).then(
@@ -114,7 +158,7 @@ export function resolveForClient(config: ExitConfig, circuit: RelayCircuit, stre
       if (answers.length === 0) failed(false);
       else answer(answers);
     },
-    (error: StreamEndedError) => failed(error.reason === EndReason.TIMEOUT || error.reason === EndReason.MISC),
+    failedWith,
   );
 }
 

@@ -1,42 +1,70 @@
 /**
- * The server side of the SOCKS5 handshake as a sans-IO state machine: feed it
+ * The server side of the SOCKS handshake as a sans-IO state machine: feed it
  * the client's bytes, write out whatever it returns in `send`, and stop when it
  * returns a `request` (handshake done) or an `error` (write `send`, then close).
+ * The caller then owes the client one final reply: successReply(),
+ * failureReply() or resolvedReply() below, in the request's SOCKS version.
  *
- * Methods: username/password (RFC 1929), preferred when offered, with any
- * credentials accepted (they are the stream-isolation key, as in Tor), and
- * no-auth. Commands: CONNECT only. Hostnames are never resolved here: a domain
- * goes through as a string. docs/protocol.md.
+ * The first byte decides the version: 5 is SOCKS5, 4 is SOCKS4 or SOCKS4a
+ * (DSTIP 0.0.0.x with a hostname after the USERID); anything else is closed
+ * without a reply.
+ *
+ * SOCKS5 methods: username/password (RFC 1929), preferred when offered, with
+ * any credentials accepted (they are the stream-isolation key, as in Tor), and
+ * no-auth. A SOCKS4 USERID is the username (password ''). Commands: CONNECT,
+ * and Tor's RESOLVE (0xF0, SOCKS5 and SOCKS4a) and RESOLVE_PTR (0xF1, SOCKS5,
+ * an IP address). Hostnames are never resolved here: a domain goes through as
+ * a string. docs/protocol.md §12.
  */
 import { AlliumError, DecodeError, ProtocolError, oversized } from '../../src/errors.js';
 import { SocksReply } from './replies.js';
 import { concat } from '../../src/bytes.js';
+import { formatIp, parseIp } from '../../src/net/address.js';
 import {
   AuthMethod,
   MAX_AUTH_REQUEST_BYTES,
   MAX_GREETING_BYTES,
   MAX_REQUEST_BYTES,
+  SOCKS4_VERSION,
   SOCKS_VERSION,
+  Socks4Reply,
   SocksCommandCode,
   type AddressType,
   decodeAuthRequest,
   decodeGreeting,
   decodeRequest,
+  decodeSocks4Request,
   encodeAuthReply,
   encodeMethodSelection,
+  encodeReply,
+  encodeSocks4Reply,
   isKnownAddressType,
   replyBytes,
+  socks4ReplyBytes,
 } from './messages.js';
 
+/** What the client asked for: a stream (CONNECT), or a lookup through the network (Tor's RESOLVE, RESOLVE_PTR). */
+export type SocksCommand = 'connect' | 'resolve' | 'resolve_ptr';
+
 export interface SocksRequest {
-  command: 'connect';
+  /** 4 for SOCKS4 and SOCKS4a, 5 for SOCKS5: the final reply must use it. */
+  version: 4 | 5;
+  command: SocksCommand;
+  /**
+   * A hostname (resolved at the exit), or an IP address as text. For
+   * RESOLVE_PTR always an IP address (canonical text, src/net/address.ts).
+   */
   host: string;
+  /** 0..65535; never 0 for a SOCKS4 CONNECT. Meaningless (often 0) for RESOLVE and RESOLVE_PTR. */
   port: number;
   addressType: AddressType;
-  /** Present when the client authenticated with RFC 1929 (binary strings). */
+  /** Present when the client authenticated with RFC 1929, or sent a non-empty SOCKS4 USERID (binary strings). */
   username?: string;
   password?: string;
 }
+
+/** A RESOLVE or RESOLVE_PTR answer for resolvedReply(): an address (ipv4/ipv6) or a name (hostname). */
+export type SocksResolveAnswer = { type: 'ipv4' | 'ipv6' | 'hostname'; value: string };
 
 export interface HandshakeStep {
   /** Bytes to write to the client (possibly several replies concatenated). */
@@ -58,7 +86,7 @@ export interface HandshakeStep {
  */
 export const MAX_HANDSHAKE_BYTES = MAX_GREETING_BYTES + MAX_AUTH_REQUEST_BYTES + MAX_REQUEST_BYTES;
 
-type State = 'greeting' | 'auth' | 'request' | 'done' | 'failed';
+type State = 'greeting' | 'auth' | 'request' | 'socks4' | 'done' | 'failed';
 
 export interface SocksHandshakeOptions {
   /** Default MAX_HANDSHAKE_BYTES. */
@@ -103,6 +131,7 @@ export class SocksServerHandshake {
       if (err instanceof DecodeError) {
         // A malformed request still gets a reply; earlier phases just close.
         if (this.#state === 'request') out.push(replyBytes(SocksReply.GENERAL_FAILURE));
+        if (this.#state === 'socks4') out.push(socks4ReplyBytes(Socks4Reply.REJECTED));
         return this.#fail(out, err);
       }
       throw err;
@@ -113,6 +142,10 @@ export class SocksServerHandshake {
   #advance(out: Uint8Array[]): HandshakeStep | 'progress' | 'more' {
     switch (this.#state) {
       case 'greeting': {
+        if (this.#consumed === 0 && this.#buffer[0] === SOCKS4_VERSION) {
+          this.#state = 'socks4';
+          return 'progress';
+        }
         const d = decodeGreeting(this.#buffer);
         if (d === null) return 'more';
         this.#take(d.length);
@@ -143,7 +176,7 @@ export class SocksServerHandshake {
         const b = this.#buffer;
         // Reject what we cannot serve as soon as the header says so.
         if (b.length >= 4 && b[0] === SOCKS_VERSION && b[2] === 0) {
-          if (b[1] !== SocksCommandCode.CONNECT) {
+          if (commandOf(b[1]!) === null) {
             out.push(replyBytes(SocksReply.COMMAND_NOT_SUPPORTED));
             return this.#fail(out, new ProtocolError(`socks handshake: command ${b[1]!} not supported`));
           }
@@ -155,27 +188,54 @@ export class SocksServerHandshake {
         const d = decodeRequest(b);
         if (d === null) return 'more';
         this.#take(d.length);
-        const request: SocksRequest = {
-          command: 'connect',
-          host: d.value.host,
-          port: d.value.port,
-          addressType: d.value.addressType,
-        };
-        if (this.#username !== undefined) {
-          request.username = this.#username;
-          request.password = this.#password ?? '';
+        const command = commandOf(d.value.command)!;
+        let host = d.value.host;
+        if (command === 'resolve_ptr') {
+          // A reverse lookup needs an address; a domain field may still spell one.
+          const ip = parseIp(host);
+          if (ip === null) {
+            out.push(replyBytes(SocksReply.ADDRESS_TYPE_NOT_SUPPORTED));
+            return this.#fail(out, new ProtocolError('socks handshake: RESOLVE_PTR of something that is not an IP address'));
+          }
+          host = formatIp(ip);
         }
-        this.#state = 'done';
-        const earlyData = this.#buffer;
-        this.#buffer = new Uint8Array(0);
-        const step: HandshakeStep = { request, needMore: false };
-        if (out.length > 0) step.send = concat(...out);
-        if (earlyData.length > 0) step.earlyData = earlyData;
-        return step;
+        return this.#finish(out, { version: 5, command, host, port: d.value.port, addressType: d.value.addressType });
+      }
+      case 'socks4': {
+        const d = decodeSocks4Request(this.#buffer);
+        if (d === null) return 'more';
+        this.#take(d.length);
+        const { command: code, addressType, host, port, userId } = d.value;
+        const command = code === SocksCommandCode.CONNECT ? 'connect' : code === SocksCommandCode.RESOLVE ? 'resolve' : null;
+        if (command === null || (command === 'connect' && port === 0)) {
+          out.push(socks4ReplyBytes(Socks4Reply.REJECTED));
+          const why = command === null ? `command ${code} not supported over SOCKS4` : 'SOCKS4 CONNECT to port 0';
+          return this.#fail(out, new ProtocolError(`socks handshake: ${why}`));
+        }
+        if (userId !== '') {
+          this.#username = userId;
+          this.#password = '';
+        }
+        return this.#finish(out, { version: 4, command, host, port, addressType });
       }
       default:
         return this.#fail(out, new ProtocolError(`socks handshake: feed in state ${this.#state}`));
     }
+  }
+
+  /** The request is complete: attach the credentials and hand over what follows as early data. */
+  #finish(out: Uint8Array[], request: SocksRequest): HandshakeStep {
+    if (this.#username !== undefined) {
+      request.username = this.#username;
+      request.password = this.#password ?? '';
+    }
+    this.#state = 'done';
+    const earlyData = this.#buffer;
+    this.#buffer = new Uint8Array(0);
+    const step: HandshakeStep = { request, needMore: false };
+    if (out.length > 0) step.send = concat(...out);
+    if (earlyData.length > 0) step.earlyData = earlyData;
+    return step;
   }
 
   #take(n: number): void {
@@ -190,4 +250,45 @@ export class SocksServerHandshake {
     if (out !== undefined && out.length > 0) step.send = concat(...out);
     return step;
   }
+}
+
+/** SOCKS5 command byte → command, null for one we do not serve (BIND, UDP ASSOCIATE, unknown). */
+function commandOf(code: number): SocksCommand | null {
+  switch (code) {
+    case SocksCommandCode.CONNECT:
+      return 'connect';
+    case SocksCommandCode.RESOLVE:
+      return 'resolve';
+    case SocksCommandCode.RESOLVE_PTR:
+      return 'resolve_ptr';
+    default:
+      return null;
+  }
+}
+
+/** The reply granting a CONNECT: SOCKS5 SUCCEEDED with 0.0.0.0:0, or SOCKS4 GRANTED. */
+export function successReply(request: Pick<SocksRequest, 'version'>): Uint8Array {
+  return request.version === 4 ? socks4ReplyBytes(Socks4Reply.GRANTED) : replyBytes(SocksReply.SUCCEEDED);
+}
+
+/** The failure reply: SOCKS5 `code` (./replies.ts) with 0.0.0.0:0, or SOCKS4 REJECTED (SOCKS4 has one failure code). */
+export function failureReply(request: Pick<SocksRequest, 'version'>, code: SocksReply): Uint8Array {
+  return request.version === 4 ? socks4ReplyBytes(Socks4Reply.REJECTED) : replyBytes(code);
+}
+
+/**
+ * The reply to RESOLVE / RESOLVE_PTR, as Tor gives it: the answer in the
+ * bound-address field with port 0 (SOCKS5: IPv4, IPv6 or a domain; SOCKS4a:
+ * an IPv4 address in DSTIP). `null`, or an answer the version cannot carry
+ * (SOCKS4 and anything but IPv4), is a failure: SOCKS5 HOST_UNREACHABLE,
+ * SOCKS4 REJECTED.
+ */
+export function resolvedReply(request: Pick<SocksRequest, 'version'>, answer: SocksResolveAnswer | null): Uint8Array {
+  if (request.version === 4) {
+    if (answer?.type !== 'ipv4') return socks4ReplyBytes(Socks4Reply.REJECTED);
+    return encodeSocks4Reply({ code: Socks4Reply.GRANTED, port: 0, address: answer.value });
+  }
+  if (answer === null) return replyBytes(SocksReply.HOST_UNREACHABLE);
+  const addressType = answer.type === 'hostname' ? 'domain' : answer.type;
+  return encodeReply({ reply: SocksReply.SUCCEEDED, addressType, host: answer.value, port: 0 });
 }

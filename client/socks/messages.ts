@@ -1,6 +1,8 @@
 /**
- * SOCKS5 wire messages (RFC 1928) and username/password sub-negotiation
- * (RFC 1929): pure encoders and decoders, no I/O.
+ * SOCKS wire messages: SOCKS5 (RFC 1928) with username/password
+ * sub-negotiation (RFC 1929) and Tor's RESOLVE / RESOLVE_PTR commands, and
+ * SOCKS4 with the SOCKS4a hostname extension: pure encoders and decoders, no
+ * I/O. docs/protocol.md §12.
  *
  * Every decoder takes the bytes received so far and returns either `null`
  * ("need more bytes": the input is a valid prefix) or `{ value, length }`
@@ -27,6 +29,10 @@ export const SocksCommandCode = {
   CONNECT: 0x01,
   BIND: 0x02,
   UDP_ASSOCIATE: 0x03,
+  /** Tor's extension: resolve a hostname through the network (SOCKS5 and SOCKS4a). */
+  RESOLVE: 0xf0,
+  /** Tor's extension: reverse-resolve an IP address through the network (SOCKS5 only). */
+  RESOLVE_PTR: 0xf1,
 } as const;
 
 export const AddressTypeCode = {
@@ -300,6 +306,144 @@ function decodeCommandOrReply(bytes: Uint8Array, what: string): Decoded<Common> 
         : Buffer.from(addr).toString('latin1');
   const port = (bytes[length - 2]! << 8) | bytes[length - 1]!;
   return { value: { code: bytes[1]!, addressType, host, port }, length };
+}
+
+// ---------------------------------------------------------------- SOCKS4 / SOCKS4a
+
+export const SOCKS4_VERSION = 0x04;
+
+/** SOCKS4 reply codes (CD). A SOCKS4 reply's VN is 0. */
+export const Socks4Reply = {
+  GRANTED: 90,
+  /** Rejected or failed: SOCKS4 has no finer failure code that applies to us. */
+  REJECTED: 91,
+} as const;
+
+/** Longest SOCKS4 USERID and SOCKS4a hostname Allium accepts, without the NUL (bytes). */
+export const MAX_SOCKS4_FIELD_BYTES = 255;
+/** Largest SOCKS4a request: VN CD DSTPORT DSTIP, USERID + NUL, HOST + NUL. */
+export const MAX_SOCKS4_REQUEST_BYTES = 8 + (MAX_SOCKS4_FIELD_BYTES + 1) * 2;
+/** A SOCKS4 reply is always 8 bytes. */
+export const SOCKS4_REPLY_BYTES = 8;
+
+/**
+ * A SOCKS4 or SOCKS4a request. With DSTIP 0.0.0.x (x != 0) the request is
+ * SOCKS4a: a hostname follows the USERID and `addressType` is 'domain';
+ * otherwise `host` is DSTIP as a dotted quad.
+ */
+export interface Socks4RequestMessage {
+  command: number;
+  addressType: 'ipv4' | 'domain';
+  host: string;
+  /** 0..65535 as sent; the handshake decides whether 0 is acceptable. */
+  port: number;
+  /** USERID as a binary (latin1) string; '' when empty. */
+  userId: string;
+}
+
+/** Encode a request; a domain `host` makes it SOCKS4a (DSTIP 0.0.0.1). ERR_MALFORMED / ERR_OVERSIZED for what the wire cannot carry. */
+export function encodeSocks4Request(r: Socks4RequestMessage): Uint8Array {
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 0xffff) throw malformed('socks4 request: bad port');
+  const user = binaryField(r.userId, 'socks4 request: userid');
+  if (user.includes(0)) throw malformed('socks4 request: userid contains NUL');
+  let ip: Uint8Array;
+  let name: Uint8Array | null = null;
+  if (r.addressType === 'ipv4') {
+    const bytes = parseIPv4(r.host);
+    if (bytes === null) throw malformed('socks4 request: bad IPv4 address');
+    if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0) throw malformed('socks4 request: 0.0.0.x is reserved for SOCKS4a');
+    ip = bytes;
+  } else {
+    name = new Uint8Array(Buffer.from(r.host, 'latin1'));
+    if (name.length === 0) throw malformed('socks4a request: empty hostname');
+    if (name.length > MAX_SOCKS4_FIELD_BYTES) throw oversized('socks4a request: hostname longer than 255 bytes');
+    checkDomain(name, 'socks4a request');
+    ip = new Uint8Array([0, 0, 0, 1]);
+  }
+  const out = new Uint8Array(8 + user.length + 1 + (name === null ? 0 : name.length + 1));
+  out[0] = SOCKS4_VERSION;
+  out[1] = byteValue(r.command, 'socks4 request: command');
+  out[2] = r.port >>> 8;
+  out[3] = r.port & 0xff;
+  out.set(ip, 4);
+  out.set(user, 8);
+  if (name !== null) out.set(name, 8 + user.length + 1);
+  return out;
+}
+
+/**
+ * Decode a SOCKS4 / SOCKS4a request. `null` while it is incomplete.
+ * ERR_MALFORMED for a version other than 4, DSTIP 0.0.0.0, an empty or
+ * non-graphic SOCKS4a hostname; ERR_OVERSIZED for a USERID or hostname over
+ * 255 bytes (caught as soon as that many bytes arrive without a NUL).
+ */
+export function decodeSocks4Request(bytes: Uint8Array): Decoded<Socks4RequestMessage> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== SOCKS4_VERSION) throw malformed(`socks4 request: version ${bytes[0]!}, expected 4`);
+  if (bytes.length < 8) return null;
+  const command = bytes[1]!;
+  const port = (bytes[2]! << 8) | bytes[3]!;
+  const ip = bytes.subarray(4, 8);
+  if (ip[0] === 0 && ip[1] === 0 && ip[2] === 0 && ip[3] === 0) throw malformed('socks4 request: DSTIP is 0.0.0.0');
+  const userEnd = nulWithin(bytes, 8, 'socks4 request: userid');
+  if (userEnd === null) return null;
+  const userId = Buffer.from(bytes.subarray(8, userEnd)).toString('latin1');
+  if (!(ip[0] === 0 && ip[1] === 0 && ip[2] === 0)) {
+    return { value: { command, addressType: 'ipv4', host: formatIPv4(ip), port, userId }, length: userEnd + 1 };
+  }
+  const hostStart = userEnd + 1;
+  const hostEnd = nulWithin(bytes, hostStart, 'socks4a request: hostname');
+  // Check the name as soon as its bytes are here, so junk fails early.
+  checkDomain(bytes.subarray(hostStart, hostEnd ?? Math.min(bytes.length, hostStart + MAX_SOCKS4_FIELD_BYTES)), 'socks4a request');
+  if (hostEnd === null) return null;
+  if (hostEnd === hostStart) throw malformed('socks4a request: empty hostname');
+  const host = Buffer.from(bytes.subarray(hostStart, hostEnd)).toString('latin1');
+  return { value: { command, addressType: 'domain', host, port, userId }, length: hostEnd + 1 };
+}
+
+/** The index of the NUL ending a field that starts at `start`, null if not here yet; ERR_OVERSIZED past 255 bytes. */
+function nulWithin(bytes: Uint8Array, start: number, what: string): number | null {
+  const limit = Math.min(bytes.length, start + MAX_SOCKS4_FIELD_BYTES + 1);
+  for (let i = start; i < limit; i++) if (bytes[i] === 0) return i;
+  if (bytes.length > start + MAX_SOCKS4_FIELD_BYTES) throw oversized(`${what} longer than ${MAX_SOCKS4_FIELD_BYTES} bytes`);
+  return null;
+}
+
+/** A SOCKS4 reply: CD (Socks4Reply), and DSTPORT / DSTIP (0 and 0.0.0.0 unless a RESOLVE answer). */
+export interface Socks4ReplyMessage {
+  code: number;
+  port: number;
+  /** Dotted quad. */
+  address: string;
+}
+
+export function encodeSocks4Reply(r: Socks4ReplyMessage): Uint8Array {
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 0xffff) throw malformed('socks4 reply: bad port');
+  const ip = parseIPv4(r.address);
+  if (ip === null) throw malformed('socks4 reply: bad IPv4 address');
+  const out = new Uint8Array(SOCKS4_REPLY_BYTES);
+  out[0] = 0;
+  out[1] = byteValue(r.code, 'socks4 reply: code');
+  out[2] = r.port >>> 8;
+  out[3] = r.port & 0xff;
+  out.set(ip, 4);
+  return out;
+}
+
+/** ERR_MALFORMED for a VN other than 0. */
+export function decodeSocks4Reply(bytes: Uint8Array): Decoded<Socks4ReplyMessage> | null {
+  if (bytes.length < 1) return null;
+  if (bytes[0] !== 0) throw malformed(`socks4 reply: version ${bytes[0]!}, expected 0`);
+  if (bytes.length < SOCKS4_REPLY_BYTES) return null;
+  return {
+    value: { code: bytes[1]!, port: (bytes[2]! << 8) | bytes[3]!, address: formatIPv4(bytes.subarray(4, 8)) },
+    length: SOCKS4_REPLY_BYTES,
+  };
+}
+
+/** A SOCKS4 reply with DSTPORT 0 and DSTIP 0.0.0.0. */
+export function socks4ReplyBytes(code: number): Uint8Array {
+  return encodeSocks4Reply({ code, port: 0, address: '0.0.0.0' });
 }
 
 // ---------------------------------------------------------------- helpers

@@ -20,19 +20,25 @@ export const SocksReply = {
 } as const;
 export type SocksReply = (typeof SocksReply)[keyof typeof SocksReply];
 
-/** The reply for a stream that ended with END `reason` before CONNECTED; GENERAL_FAILURE for reasons without a closer code. */
+/**
+ * The reply for a stream that ended with END `reason` before CONNECTED, as
+ * Tor maps it: DONE and CONNRESET before CONNECTED mean the destination
+ * closed on us (connection refused); GENERAL_FAILURE for reasons without a
+ * closer code. docs/protocol.md §10.
+ */
 export function socksReplyForEnd(reason: number): SocksReply {
   switch (reason) {
     case EndReason.RESOLVEFAILED:
+    case EndReason.NOROUTE:
       return SocksReply.HOST_UNREACHABLE;
     case EndReason.CONNECTREFUSED:
+    case EndReason.DONE:
+    case EndReason.CONNRESET:
       return SocksReply.CONNECTION_REFUSED;
     case EndReason.EXITPOLICY:
       return SocksReply.NOT_ALLOWED;
     case EndReason.TIMEOUT:
       return SocksReply.TTL_EXPIRED;
-    case EndReason.NOROUTE:
-      return SocksReply.NETWORK_UNREACHABLE;
     default:
       return SocksReply.GENERAL_FAILURE;
   }

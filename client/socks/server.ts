@@ -1,7 +1,9 @@
 /**
- * The client's SOCKS5 port: accepts local applications, runs the sans-IO
- * handshake (./handshake.ts), hands the request to a connector (the onion
- * client) and splices the client socket to the stream it returns.
+ * The client's SOCKS port (SOCKS5, SOCKS4, SOCKS4a): accepts local
+ * applications, runs the sans-IO handshake (./handshake.ts), hands a CONNECT
+ * to a connector (the onion client) and splices the client socket to the
+ * stream it returns; a RESOLVE or RESOLVE_PTR goes to a resolver and gets one
+ * reply.
  *
  * Failures stay per connection: garbage, a slow client or a failed stream
  * close that one socket; nothing is logged (no destinations, no addresses).
@@ -11,16 +13,25 @@ import net from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
 import { SocksReply, socksReplyForEnd } from './replies.js';
-import { SocksServerHandshake, type SocksRequest } from './handshake.js';
-import { replyBytes } from './messages.js';
+import { SocksServerHandshake, failureReply, resolvedReply, successReply, type SocksRequest, type SocksResolveAnswer } from './handshake.js';
 
 /**
- * Opens the stream for a request. Resolves once the remote end is CONNECTED;
- * rejects with StreamEndedError(reason) or another AlliumError. `signal`
- * (optional to use) aborts when the client socket or the server goes away
- * before the stream is handed over.
+ * Opens the stream for a CONNECT request. Resolves once the remote end is
+ * CONNECTED; rejects with StreamEndedError(reason) or another AlliumError.
+ * `signal` (optional to use) aborts when the client socket or the server goes
+ * away before the stream is handed over. `earlyData`: bytes the application
+ * sent right after its request, before any reply; the connector must deliver
+ * them first on the stream (the onion client sends them as optimistic DATA
+ * right after BEGIN, docs/protocol.md §12).
  */
-export type SocksConnector = (request: SocksRequest, signal?: AbortSignal) => Promise<Duplex>;
+export type SocksConnector = (request: SocksRequest, signal?: AbortSignal, earlyData?: Uint8Array) => Promise<Duplex>;
+
+/**
+ * Answers a RESOLVE (a hostname → an address) or RESOLVE_PTR (an address → a
+ * name) request; resolves with the answer, or null when the lookup failed
+ * (RESOLVED with an error). Rejects like a connector for anything else.
+ */
+export type SocksResolver = (request: SocksRequest, signal?: AbortSignal) => Promise<SocksResolveAnswer | null>;
 
 export interface SocksServerOptions {
   /** Default '127.0.0.1'. */
@@ -28,6 +39,8 @@ export interface SocksServerOptions {
   /** 0 picks a free port. */
   port: number;
   connect: SocksConnector;
+  /** RESOLVE / RESOLVE_PTR; without it they get COMMAND_NOT_SUPPORTED (SOCKS4: REJECTED). */
+  resolve?: SocksResolver;
   /** Bound on greeting + auth + request. Default 10000. */
   handshakeTimeoutMs?: number;
   /** Simultaneous client sockets; more are closed at once. Default 1024. */
@@ -45,7 +58,8 @@ const DEFAULT_MAX_CONNECTIONS = 1024;
 /** After a failure reply, how long to wait for the client to close before destroying. */
 const LINGER_MS = 2_000;
 
-export function replyCodeFor(err: unknown): number {
+/** The SOCKS5 reply code for a failed request (./replies.ts). */
+export function replyCodeFor(err: unknown): SocksReply {
   if (err instanceof StreamEndedError) return socksReplyForEnd(err.reason);
   if (err instanceof AlliumError && err.code === 'ERR_TIMEOUT') return SocksReply.TTL_EXPIRED;
   return SocksReply.GENERAL_FAILURE;
@@ -69,7 +83,7 @@ export async function startSocksServer(opts: SocksServerOptions): Promise<SocksS
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     try {
-      serveConnection(socket, opts.connect, handshakeTimeoutMs);
+      serveConnection(socket, opts, handshakeTimeoutMs);
     } catch {
       socket.destroy();
     }
@@ -108,7 +122,7 @@ export async function startSocksServer(opts: SocksServerOptions): Promise<SocksS
   };
 }
 
-function serveConnection(socket: net.Socket, connect: SocksConnector, handshakeTimeoutMs: number): void {
+function serveConnection(socket: net.Socket, opts: SocksServerOptions, handshakeTimeoutMs: number): void {
   const handshake = new SocksServerHandshake();
   const abort = new AbortController();
   let finished = false; // handshake over (success or failure): ignore further 'data'
@@ -144,7 +158,8 @@ function serveConnection(socket: net.Socket, connect: SocksConnector, handshakeT
     // after `earlyData`, until the stream is up.
     socket.off('data', onData);
     socket.pause();
-    openStream(socket, connect, step.request, step.earlyData, abort.signal);
+    if (step.request.command === 'connect') openStream(socket, opts.connect, step.request, step.earlyData, abort.signal);
+    else answerResolve(socket, opts.resolve, step.request, abort.signal);
   };
   socket.on('data', onData);
   socket.on('end', () => {
@@ -165,7 +180,7 @@ function openStream(
 ): void {
   let pending: Promise<Duplex>;
   try {
-    pending = connect(request, signal);
+    pending = connect(request, signal, earlyData);
   } catch (err) {
     pending = Promise.reject(err);
   }
@@ -178,8 +193,7 @@ function openStream(
         remote.destroy();
         return;
       }
-      socket.write(replyBytes(SocksReply.SUCCEEDED));
-      if (earlyData !== undefined && earlyData.length > 0) remote.write(earlyData);
+      socket.write(successReply(request));
       pipeline(socket, remote, socket, () => {
         // Done or failed: make sure neither side lingers.
         remote.destroy();
@@ -188,8 +202,25 @@ function openStream(
     },
     (err: unknown) => {
       if (socket.destroyed) return;
-      closeAfter(socket, replyBytes(replyCodeFor(err)));
+      closeAfter(socket, failureReply(request, replyCodeFor(err)));
     },
+  );
+}
+
+function answerResolve(socket: net.Socket, resolve: SocksResolver | undefined, request: SocksRequest, signal: AbortSignal): void {
+  if (resolve === undefined) {
+    closeAfter(socket, failureReply(request, SocksReply.COMMAND_NOT_SUPPORTED));
+    return;
+  }
+  let pending: Promise<SocksResolveAnswer | null>;
+  try {
+    pending = resolve(request, signal);
+  } catch (err) {
+    pending = Promise.reject(err);
+  }
+  pending.then(
+    (answer) => closeAfter(socket, resolvedReply(request, answer)),
+    (err: unknown) => closeAfter(socket, failureReply(request, replyCodeFor(err))),
   );
 }
 

@@ -90,7 +90,7 @@ export class CircuitEdge implements StreamPort {
     if (streamId === 0 || this.#streams.has(streamId)) throw new ProtocolError(`stream id ${streamId} is in use`);
     if (this.#streams.size >= MAX_STREAMS_PER_CIRCUIT) throw new ProtocolError('too many streams on one circuit');
     this.#recentlyClosed.delete(streamId);
-    const stream = new RelayStream(streamId, this, { kind, flow: this.#flowFactory.stream(), meter: this.#stats });
+    const stream = new RelayStream(streamId, this, { kind, flow: this.#flowFactory.stream(), meter: this.#stats, circuitId: this.#circuitId });
     this.#streams.set(streamId, stream);
     return stream;
   }

@@ -170,3 +170,39 @@ export function unmapIPv4(address: IpAddress): IpAddress {
   if (address.family === 6 && isIPv4Mapped(address.bytes)) return { family: 4, bytes: address.bytes.slice(12) };
   return address;
 }
+
+/**
+ * The reverse-lookup (PTR) name of an address, as RESOLVE carries it for a
+ * reverse lookup (docs/protocol.md §6.6): `d.c.b.a.in-addr.arpa` for IPv4
+ * (RFC 1035 §3.5), 32 nibbles, least significant first, then `ip6.arpa` for
+ * IPv6 (RFC 3596 §2.5).
+ */
+export function reversePointerName(address: IpAddress): string {
+  if (address.family === 4) return `${[...address.bytes].reverse().join('.')}.in-addr.arpa`;
+  const nibbles: string[] = [];
+  for (let i = 15; i >= 0; i--) nibbles.push((address.bytes[i]! & 0xf).toString(16), (address.bytes[i]! >> 4).toString(16));
+  return `${nibbles.join('.')}.ip6.arpa`;
+}
+
+/**
+ * The address a PTR name stands for (the inverse of reversePointerName; case
+ * and one trailing dot ignored), or null for any other name, including
+ * partial names (`2.1.in-addr.arpa`, a network rather than an address).
+ */
+export function parseReversePointerName(name: string): IpAddress | null {
+  const lower = name.toLowerCase().replace(/\.$/, '');
+  if (lower.endsWith('.in-addr.arpa')) {
+    const labels = lower.slice(0, -'.in-addr.arpa'.length).split('.');
+    if (labels.length !== 4) return null;
+    const bytes = parseIPv4(labels.reverse().join('.'));
+    return bytes === null ? null : { family: 4, bytes };
+  }
+  if (lower.endsWith('.ip6.arpa')) {
+    const labels = lower.slice(0, -'.ip6.arpa'.length).split('.');
+    if (labels.length !== 32 || !labels.every((l) => /^[0-9a-f]$/.test(l))) return null;
+    const bytes = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) bytes[15 - i] = parseInt(labels[2 * i]!, 16) | (parseInt(labels[2 * i + 1]!, 16) << 4);
+    return { family: 6, bytes };
+  }
+  return null;
+}

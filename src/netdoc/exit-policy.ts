@@ -171,6 +171,34 @@ export function exitPolicyAllows(policy: ExitPolicy, ip: string, port: number): 
 }
 
 /**
+ * Whether `ip` is allowed on at least one port: the first matching rule
+ * decides each port, as in exitPolicyAllows. Bad input rejects. (An exit
+ * answers a reverse lookup of a private address only if it would let a
+ * stream reach that address at all, docs/protocol.md §6.4.)
+ */
+export function exitPolicyAllowsAddress(policy: ExitPolicy, ip: string): boolean {
+  const parsed = parseIp(ip);
+  if (parsed === null) return false;
+  const destination = unmapIPv4(parsed);
+  // Ports no matching rule has decided yet: sorted, disjoint inclusive ranges.
+  let open: Array<[number, number]> = [[1, MAX_PORT]];
+  for (const rule of policy) {
+    if (open.length === 0) return false;
+    if (!patternMatches(rule.address, destination)) continue;
+    const covered = open.some(([lo, hi]) => rule.portMin <= hi && rule.portMax >= lo);
+    if (covered && rule.action === 'accept') return true;
+    open = open.flatMap(([lo, hi]): Array<[number, number]> => {
+      if (rule.portMax < lo || rule.portMin > hi) return [[lo, hi]];
+      const rest: Array<[number, number]> = [];
+      if (lo < rule.portMin) rest.push([lo, rule.portMin - 1]);
+      if (hi > rule.portMax) rest.push([rule.portMax + 1, hi]);
+      return rest;
+    });
+  }
+  return false;
+}
+
+/**
  * Whether some address could be allowed on `port` — all a client knows before
  * the exit resolves the name. An `accept` covering the port says yes; a
  * `reject *` covering it says no; narrower rejects are passed over.

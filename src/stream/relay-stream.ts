@@ -45,6 +45,8 @@ export interface RelayStreamOptions {
   meter?: ByteMeter | null;
   /** Readable and writable high-water marks in bytes; default 64 KiB. */
   highWaterMark?: number;
+  /** The process-unique event id of the circuit it rides on (src/events.ts); default 0. */
+  circuitId?: number;
 }
 
 interface PendingWrite {
@@ -56,6 +58,8 @@ interface PendingWrite {
 export class RelayStream extends Duplex {
   readonly streamId: number;
   readonly kind: StreamKind;
+  /** The process-unique event id of its circuit (not a wire id), as in stream events; 0 if unknown. */
+  readonly circuitId: number;
   readonly #port: StreamPort;
   readonly #flow: StreamFlowControl;
   readonly #meter: ByteMeter | null;
@@ -75,6 +79,7 @@ export class RelayStream extends Duplex {
     super({ allowHalfOpen: false, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
     this.streamId = streamId;
     this.kind = opts.kind ?? 'client';
+    this.circuitId = opts.circuitId ?? 0;
     this.#port = port;
     this.#flow = opts.flow ?? new FixedWindowStream();
     this.#meter = opts.meter ?? null;

@@ -116,6 +116,9 @@ describe('allium rejects bad options', () => {
     { name: 'ctl without a command', args: ['testnet', 'ctl'], message: /missing required argument 'command'/ },
     { name: 'ctl with a bad nickname', args: ['testnet', 'ctl', 'kill', '../relay3'], message: /letters and digits/ },
     { name: 'ctl with no testnet there', args: ['testnet', 'ctl', 'status', '--data-dir', join(tmp, 'nothing')], message: /no testnet is running there/ },
+    { name: 'control port without authentication', args: ['client', '--authority', AUTH, '--control-port', '0'], message: /--control-port needs --cookie-auth-file or --hashed-control-password/ },
+    { name: 'bad hashed control password', args: ['client', '--authority', AUTH, '--socks-port', '0', '--control-port', '0', '--hashed-control-password', 'secret'], message: /hashed control password is "16:"/ },
+    { name: 'bad http tunnel port', args: ['client', '--authority', AUTH, '--http-tunnel-port', 'x'], message: /--http-tunnel-port/ },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -123,10 +126,27 @@ describe('allium rejects bad options', () => {
       assert.notEqual(r.code, 0, `expected failure, stdout: ${r.stdout}`);
       assert.equal(r.signal, null);
       assert.match(r.stderr, c.message);
-      assert.match(r.stderr, /error:/);
-      assert.equal(r.stdout, '', 'errors go to stderr, not stdout');
+      if (c.name !== 'bad hashed control password') {
+        // Option errors; a bad hash is found when the client starts (its own clear line, below).
+        assert.match(r.stderr, /error:/);
+        assert.equal(r.stdout, '', 'errors go to stderr, not stdout');
+      }
     });
   }
+});
+
+describe('allium client that cannot bootstrap', () => {
+  it('says where it is stuck and why, on stderr and in bootstrap lines, and exits non-zero', { timeout: 20_000 }, async () => {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    const r = await run(['client', '--authority', `http://127.0.0.1:1#${'ab'.repeat(32)}`, '--socks-port', '0', '--ready-timeout', '2000']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Bootstrapped 25% \(requesting_status\): Asking for networkstatus consensus/);
+    assert.match(r.stderr, /Problem bootstrapping\. Stuck at 25% \(requesting_status\).*cannot fetch a consensus from http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    assert.match(r.stderr, /no circuit could be built in 2000 ms; stuck at 25% \(requesting_status\): cannot fetch a consensus/);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; progress: number; warning?: string });
+    assert.ok(lines.every((l) => l.event === 'bootstrap'));
+    assert.ok(lines.some((l) => l.progress === 25 && l.warning !== undefined && /ECONNREFUSED/.test(l.warning)));
+  });
 });
 
 /** True if something accepts TCP connections on host:port (bounded). */

@@ -16,18 +16,34 @@ const EVENTS: TestnetEvent[] = [
   { event: 'node', role: 'relay', nickname: 'relay2', address: '127.2.0.1', port: 1, identity: ID, exit: false },
   { event: 'up', role: 'client', address: '127.0.0.1', port: 9050, socks: '127.0.0.1:9050' },
   { event: 'node', role: 'client', nickname: 'client', address: '127.0.0.1', port: 65535, socks: '127.0.0.1:65535' },
+  { event: 'up', role: 'client', address: '127.0.0.1', port: 9050, socks: '127.0.0.1:9050', httpTunnel: '127.0.0.1:8118', control: '127.0.0.1:9051' },
 ];
 const malformed = (e: unknown) => e instanceof DecodeError && e.code === 'ERR_MALFORMED';
 
 test('every event round-trips through its line', () => {
   for (const event of EVENTS) {
     const line = formatEventLine(event);
-    assert.ok(line.startsWith(`{"event":"${event.event}","role":"${event.role}"`), line);
+    assert.ok(event.event !== 'bootstrap' && line.startsWith(`{"event":"${event.event}","role":"${event.role}"`), line);
     assert.deepEqual(parseEventLine(line), event);
     assert.equal(formatEventLine(parseEventLine(line)!), line);
   }
   // The documented shape (docs/testnet.md).
   assert.equal(formatEventLine(EVENTS[3]!), `{"event":"node","role":"relay","nickname":"relay2","address":"127.2.0.1","port":1,"identity":"${ID}","exit":false}`);
+});
+
+test('bootstrap lines round-trip; bad ones are malformed', () => {
+  const progress = { event: 'bootstrap', progress: 25, tag: 'requesting_status', summary: 'Asking for networkstatus consensus' } as const;
+  const problem = { ...progress, warning: 'cannot fetch a consensus from http://127.100.0.1:7000: connection refused (ERR_LINK_CLOSED)' };
+  for (const event of [progress, problem]) assert.deepEqual(parseEventLine(formatEventLine(event)), event);
+  assert.equal(formatEventLine(progress), '{"event":"bootstrap","progress":25,"tag":"requesting_status","summary":"Asking for networkstatus consensus"}');
+  for (const bad of [
+    '{"event":"bootstrap","progress":101,"tag":"done","summary":"Done"}',
+    '{"event":"bootstrap","progress":5,"tag":"Bad Tag","summary":"x"}',
+    '{"event":"bootstrap","progress":5,"tag":"x","summary":"x","extra":1}',
+    '{"event":"up","role":"client","address":"127.0.0.1","port":1,"socks":"127.0.0.1:1","control":"localhost:9051"}',
+  ]) {
+    assert.throws(() => parseEventLine(bad), malformed, bad);
+  }
 });
 
 test('lines that are not event lines are null', () => {

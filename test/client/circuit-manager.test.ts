@@ -2,8 +2,10 @@
  * The circuit manager against a network in one process (real keys, Noise
  * links and ntor over in-memory pairs; exits connect to a real HTTP server
  * on 127.0.0.1): isolation, circuits built ahead and claimed by new
- * isolation keys, NEWNYM, dirtiness, streams retried where that is safe,
- * and failed relays and guards avoided.
+ * isolation keys, NEWNYM, dirtiness, streams retried where that is safe
+ * (optimistic data sent again with each retry), lookups (RESOLVE) on the
+ * circuits of their key and retried, failed relays and guards avoided, and
+ * failed builds reported.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +13,9 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CircuitManager, type CircuitManagerOptions } from '../../client/circuit-manager.js';
 import { GuardSet } from '../../client/guard-set.js';
+import { RelayStatus } from '../../client/relay-status.js';
 import { EndReason } from '../../src/cell/reasons.js';
-import { StreamEndedError } from '../../src/errors.js';
+import { AlliumError, StreamEndedError } from '../../src/errors.js';
 import { HELLO_BODY, startPayloadServer } from '../support/payload-server.js';
 import { simNetwork, type SimRelaySpec } from '../support/sim-network.js';
 import { sfc32 } from '../support/seeded-random.js';
@@ -215,4 +218,85 @@ test('the guard dies: it is marked down with a retry time and circuits move to t
   const path = manager.circuitStatus().find((c) => c.id === circuitOf(manager, s2))!.path;
   assert.equal(path[0]!.nickname, primary[1], 'the next primary guard');
   assert.equal(await hello(s2), HELLO_BODY);
+});
+
+/** Reads `stream` to its end; resolves with what came after the HTTP header. */
+async function body(stream: Duplex): Promise<string> {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  await within(once(stream, 'end'), WAIT_MS, 'the response');
+  const all = Buffer.concat(chunks).toString();
+  return all.slice(all.indexOf('\r\n\r\n') + 4);
+}
+
+test('optimistic data is sent again when a stream is retried on another exit, and reaches the destination once', async (t) => {
+  const relays = specs();
+  // exit1 and exit2 advertise every port but refuse every destination; exit3 accepts 127.0.0.1.
+  relays[6]!.policy = ['reject *:*'];
+  relays[7]!.policy = ['reject *:*'];
+  const status = new RelayStatus({ random: sfc32(3) });
+  const { net, manager } = await setup(t, { status, preemptive: { minClean: 0, cleanPerPort: 0 } }, relays);
+  const refusing = [net.relay('exit1').entry, net.relay('exit2').entry];
+  const request = Buffer.from('GET /hello HTTP/1.0\r\nHost: x\r\n\r\n');
+  let retried = 0;
+  for (let i = 0; i < 6; i++) {
+    // A new destination each time, so no exit is known to refuse it yet.
+    const server = await startPayloadServer({ host: '127.0.0.1' });
+    t.after(() => server.close());
+    const target = { host: '127.0.0.1', port: server.port };
+    // The request goes only as optimistic data: nothing is written after openStream().
+    const stream = await manager.openStream(target.host, target.port, { isolation: `user${i}`, earlyData: request });
+    const exit = manager.circuitStatus().find((c) => c.id === circuitOf(manager, stream))!.path[2]!.nickname;
+    assert.equal(exit, 'exit3');
+    assert.equal(await body(stream), HELLO_BODY);
+    assert.deepEqual(server.requests.map((r) => r.path), ['/hello'], 'the destination got the request once');
+    if (refusing.some((e) => status.exitRejects(e, target))) retried++;
+  }
+  assert.ok(retried >= 1, `at least one stream was refused first and retried (${retried} of 6)`);
+});
+
+test('lookups: RESOLVE on a circuit of the key, the same circuit its streams use; retried when its circuit dies', async (t) => {
+  const { net, server, manager } = await setup(t);
+  const answers = await within(manager.resolve('localhost', 'alice'), WAIT_MS, 'RESOLVED');
+  assert.ok(answers.some((a) => a.type === 'ipv4' && a.address === '127.0.0.1'), JSON.stringify(answers));
+  const stream = await manager.openStream('127.0.0.1', server.port, { isolation: 'alice' });
+  const circuit = manager.circuitStatus().find((c) => c.id === circuitOf(manager, stream))!;
+  assert.equal(circuit.purpose, 'dirty');
+  const other = await manager.openStream('127.0.0.1', server.port, { isolation: 'bob' });
+  assert.notEqual(circuitOf(manager, other), circuit.id, 'another key, another circuit');
+  stream.destroy();
+  other.destroy();
+  // Kill alice's exit as the lookup starts: its circuit dies under it, and it is answered on another.
+  const lookup = manager.resolve('localhost', 'alice');
+  net.relay(circuit.path[2]!.nickname).kill();
+  const again = await within(lookup, WAIT_MS, 'RESOLVED after the exit died');
+  assert.ok(again.some((a) => a.type === 'ipv4' && a.address === '127.0.0.1'), JSON.stringify(again));
+  await assert.rejects(manager.resolve('bad name', 'alice'), (e: unknown) => e instanceof AlliumError && e.code === 'ERR_CONFIG');
+});
+
+test('failed builds are reported (bootstrap problems), builds ahead and on request alike', async (t) => {
+  const net = simNetwork(specs());
+  t.after(() => net.cleanup());
+  for (const nickname of ['guard1', 'guard2', 'guard3']) net.relay(nickname).kill();
+  const failures: Error[] = [];
+  const manager = new CircuitManager({
+    consensus: () => net.consensus(),
+    transport: net.transport,
+    random: sfc32(8),
+    guards: new GuardSet(null, { random: sfc32(4) }),
+    onBuildFailed: (error) => failures.push(error),
+  });
+  t.after(() => manager.close());
+  manager.start();
+  await until(() => failures.length >= 1, 'a build ahead to fail');
+  const before = failures.length;
+  const refused = await manager.buildCircuit().then(
+    () => assert.fail('no circuit can be built without a guard'),
+    (error: unknown) => error,
+  );
+  assert.ok(failures.length > before && failures.includes(refused as Error), 'the failure on request was reported too');
+  await manager.close();
+  const closed = failures.length;
+  await assert.rejects(manager.buildCircuit());
+  assert.equal(failures.length, closed, 'nothing is reported once the manager is closed');
 });

@@ -16,12 +16,16 @@ import {
   decodeMethodSelection,
   decodeReply,
   decodeRequest,
+  decodeSocks4Reply,
+  decodeSocks4Request,
   encodeAuthReply,
   encodeAuthRequest,
   encodeGreeting,
   encodeMethodSelection,
   encodeReply,
   encodeRequest,
+  encodeSocks4Reply,
+  encodeSocks4Request,
   type AddressType,
   type Decoded,
 } from '../../client/socks/messages.js';
@@ -74,7 +78,23 @@ const DECODERS: [string, Decoder, (rng: Rng) => Uint8Array][] = [
   ['decodeAuthReply', decodeAuthReply, (rng) => encodeAuthReply({ status: rng.int(256) })],
   ['decodeRequest', decodeRequest, (rng) => encodeRequest({ command: rng.pick([1, 2, 3, rng.int(256)]), ...randomAddress(rng), port: rng.int(0x10000) })],
   ['decodeReply', decodeReply, (rng) => encodeReply({ reply: rng.int(256), ...randomAddress(rng), port: rng.int(0x10000) })],
+  ['decodeSocks4Request', decodeSocks4Request, (rng) => encodeSocks4Request(randomSocks4Request(rng))],
+  ['decodeSocks4Reply', decodeSocks4Reply, (rng) => encodeSocks4Reply({ code: rng.int(256), port: rng.int(0x10000), address: Array.from(rng.bytes(4)).join('.') })],
 ];
+
+/** A random SOCKS4 (IPv4 DSTIP, never 0.0.0.x) or SOCKS4a (domain) request. */
+function randomSocks4Request(rng: Rng): { command: number; addressType: 'ipv4' | 'domain'; host: string; port: number; userId: string } {
+  const userId = Buffer.from(rng.bytes(rng.length(rng.bool(0.1) ? 255 : 20)).map((b) => (b === 0 ? 1 : b))).toString('latin1');
+  const command = rng.pick([1, 0xf0, rng.int(256)]);
+  const port = rng.int(0x10000);
+  if (rng.bool()) {
+    const ip = rng.bytes(4);
+    ip[0] = rng.range(1, 255);
+    return { command, addressType: 'ipv4', host: Array.from(ip).join('.'), port, userId };
+  }
+  const host = Array.from({ length: rng.range(1, rng.bool(0.1) ? 255 : 40) }, () => String.fromCharCode(rng.range(0x21, 0x7e))).join('');
+  return { command, addressType: 'domain', host, port, userId };
+}
 
 test('fuzz SOCKS5 message decoders: random, mutated, truncated; streaming laws', () => {
   const rng = new Rng(0x50c50001);
@@ -116,6 +136,11 @@ test('fuzz SOCKS5 messages: decode(encode(x)) equals x', () => {
     const rep = { reply: rng.int(256), ...randomAddress(rng), port: rng.int(0x10000) };
     const repBytes = encodeReply(rep);
     assert.deepEqual(decodeReply(repBytes), { value: rep, length: repBytes.length });
+    const req4 = randomSocks4Request(rng);
+    const req4Bytes = encodeSocks4Request(req4);
+    assert.deepEqual(decodeSocks4Request(req4Bytes), { value: req4, length: req4Bytes.length });
+    const rep4 = { code: rng.int(256), port: rng.int(0x10000), address: Array.from(rng.bytes(4)).join('.') };
+    assert.deepEqual(decodeSocks4Reply(encodeSocks4Reply(rep4)), { value: rep4, length: 8 });
     // IPv6 text: canonical text parses back to the same bytes.
     const v6 = rng.bytes(16);
     for (let j = 0; j < 16; j++) if (rng.bool(0.5)) v6[j] = 0;
@@ -168,6 +193,11 @@ function runHandshake(chunks: Uint8Array[], what: () => string): Outcome | 'thre
 
 function randomClientBytes(rng: Rng): Uint8Array {
   const parts: Uint8Array[] = [];
+  if (rng.bool(0.25)) {
+    parts.push(encodeSocks4Request(randomSocks4Request(rng)));
+    if (rng.bool(0.3)) parts.push(rng.bytes(rng.range(1, 50)));
+    return concatAll(parts);
+  }
   const auth = rng.bool();
   const methods: number[] = auth ? [AuthMethod.USERNAME_PASSWORD, ...(rng.bool() ? [AuthMethod.NO_AUTH] : [])] : [AuthMethod.NO_AUTH];
   if (rng.bool(0.2)) methods.push(rng.int(256));
@@ -208,6 +238,7 @@ test('fuzz SocksServerHandshake: random and mutated client bytes in random chunk
     const g = encodeGreeting({ methods: [rng.pick([AuthMethod.NO_AUTH, AuthMethod.USERNAME_PASSWORD])] });
     compare(concatAll([g, rng.bytes(rng.length(300))]), 'greeting+random');
   }
+  for (let i = 0; i < 300; i++) compare(concatAll([Uint8Array.of(4), rng.bytes(rng.length(300))]), 'socks4+random');
   for (let i = 0; i < 2000; i++) compare(mutate(rng, randomClientBytes(rng)), 'mutated');
   assert.ok(tally.ok > 0 && tally.rejected > 0, JSON.stringify(tally));
 
@@ -229,7 +260,7 @@ test('fuzz SocksServerHandshake: random and mutated client bytes in random chunk
     assert.notEqual(out, 'threw');
     if (out === 'threw') continue;
     assert.equal(out.error, undefined);
-    assert.deepEqual(out.request, { command: 'connect', ...addr, port, ...(auth ? auth : {}) });
+    assert.deepEqual(out.request, { version: 5, command: 'connect', ...addr, port, ...(auth ? auth : {}) });
     assert.deepEqual(out.earlyData, early);
   }
   // Every truncation of a few genuine transcripts just asks for more.

@@ -40,6 +40,10 @@ export interface TestnetProcess {
   readonly authorityIdentity: string;
   readonly dataDir: string;
   readonly relays: TestnetRelay[];
+  /** The client's HTTP tunnel and control port (`host:port`), when asked for; the control cookie file. */
+  readonly httpTunnel: string | null;
+  readonly control: string | null;
+  readonly controlCookieFile: string;
   /** The `ready` line as printed. */
   readonly readyLine: string;
   /** Milliseconds from spawn to the `ready` line. */
@@ -65,6 +69,9 @@ export interface TestnetProcessOptions {
   dataDir?: string;
   /** Keep the data dir (logs, keys) after stop(). Also: env ALLIUM_KEEP_TESTNET=1. */
   keepDataDir?: boolean;
+  /** Give the client an HTTP tunnel port / a control port (any free port). */
+  httpTunnel?: boolean;
+  control?: boolean;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -99,6 +106,8 @@ export async function startTestnetProcess(
   if (opts.relays !== undefined) args.push('--relays', String(opts.relays));
   if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
+  if (opts.httpTunnel === true) args.push('--http-tunnel-port', '0');
+  if (opts.control === true) args.push('--control-port', '0');
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
@@ -141,6 +150,8 @@ export async function startTestnetProcess(
   const exits: NodeExitEvent[] = [];
   let formed = false;
   let authorityIdentity = '';
+  let httpTunnel: string | null = null;
+  let control: string | null = null;
   const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
     lines.on('line', (line) => {
@@ -158,6 +169,9 @@ export async function startTestnetProcess(
           relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
         } else if (event.role === 'authority') {
           authorityIdentity = event.identity;
+        } else {
+          httpTunnel = event.httpTunnel ?? null;
+          control = event.control ?? null;
         }
       } catch (error) {
         reject(error as Error);
@@ -191,6 +205,9 @@ export async function startTestnetProcess(
     authorityIdentity,
     dataDir,
     relays,
+    httpTunnel,
+    control,
+    controlCookieFile: join(dataDir, 'client', 'control_auth_cookie'),
     readyLine,
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,

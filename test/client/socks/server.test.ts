@@ -40,13 +40,16 @@ after(async () => {
   await new Promise<void>((r) => echo.close(() => r()));
 });
 
-/** The test connector: whatever the request names, connect to the loopback echo server. */
+/** The test connector: whatever the request names, connect to the loopback echo server (early data first). */
 function echoConnector(seen?: SocksRequest[]): SocksConnector {
-  return (request) => {
+  return (request, _signal, earlyData) => {
     seen?.push(request);
     return new Promise<Duplex>((resolve, reject) => {
       const s = net.connect(echoPort, '127.0.0.1');
-      s.once('connect', () => resolve(s));
+      s.once('connect', () => {
+        if (earlyData !== undefined) s.write(earlyData);
+        resolve(s);
+      });
       s.once('error', (e) => reject(new AlliumError('ERR_LINK_CLOSED', 'echo connect failed', { cause: e })));
     });
   };
@@ -114,7 +117,7 @@ test('data flows both ways; the request carries the unresolved hostname', async 
     const { socket } = await viaSocks(server.address.port, { host: 'some.host.invalid', port: 8080 });
     const back = await roundTrip(socket, Buffer.from('hello, onion'));
     assert.equal(back.toString(), 'hello, onion');
-    assert.deepEqual(seen, [{ command: 'connect', host: 'some.host.invalid', port: 8080, addressType: 'domain' }]);
+    assert.deepEqual(seen, [{ version: 5, command: 'connect', host: 'some.host.invalid', port: 8080, addressType: 'domain' }]);
   });
 });
 
@@ -134,7 +137,7 @@ test('username/password auth: credentials reach the connector', async () => {
     const { socket } = await viaSocks(server.address.port, { host: '10.1.2.3', port: 443 }, { userId: 'tab-7', password: 'x' });
     assert.equal((await roundTrip(socket, Buffer.from('ping'))).toString(), 'ping');
     assert.deepEqual(seen, [
-      { command: 'connect', host: '10.1.2.3', port: 443, addressType: 'ipv4', username: 'tab-7', password: 'x' },
+      { version: 5, command: 'connect', host: '10.1.2.3', port: 443, addressType: 'ipv4', username: 'tab-7', password: 'x' },
     ]);
   });
 });
@@ -144,7 +147,9 @@ test('connector rejections map to SOCKS reply codes', async () => {
     [new StreamEndedError(EndReason.EXITPOLICY, 'exit policy'), 'NotAllowed'],
     [new StreamEndedError(EndReason.CONNECTREFUSED, 'refused'), 'ConnectionRefused'],
     [new StreamEndedError(EndReason.RESOLVEFAILED, 'no such host'), 'HostUnreachable'],
-    [new StreamEndedError(EndReason.NOROUTE, 'no route'), 'NetworkUnreachable'],
+    [new StreamEndedError(EndReason.NOROUTE, 'no route'), 'HostUnreachable'],
+    [new StreamEndedError(EndReason.DONE, 'closed before CONNECTED'), 'ConnectionRefused'],
+    [new StreamEndedError(EndReason.CONNRESET, 'reset'), 'ConnectionRefused'],
     [new AlliumError('ERR_TIMEOUT', 'slow'), 'TTLExpired'],
     [new AlliumError('ERR_NO_PATH', 'no relays'), 'Failure'],
     [new Error('plain'), 'Failure'],
@@ -278,4 +283,73 @@ test('close() destroys open client sockets, including ones waiting on the connec
   await waitingClosed;
   assert.equal(signal.aborted, true);
   await assert.rejects(rawConnect(server.address.port));
+});
+
+test('SOCKS4 and SOCKS4a through the socks package: the USERID reaches the connector as the username', async () => {
+  const seen: SocksRequest[] = [];
+  await withServer(echoConnector(seen), async (server) => {
+    for (const host of ['10.9.8.7', 'four-a.example']) {
+      const { socket } = await SocksClient.createConnection({
+        proxy: { host: '127.0.0.1', port: server.address.port, type: 4, userId: 'tab-9' },
+        command: 'connect',
+        destination: { host, port: 8080 },
+        timeout: WAIT_MS,
+      });
+      assert.equal((await roundTrip(socket, Buffer.from('v4'))).toString(), 'v4');
+    }
+  });
+  assert.deepEqual(seen, [
+    { version: 4, command: 'connect', host: '10.9.8.7', port: 8080, addressType: 'ipv4', username: 'tab-9', password: '' },
+    { version: 4, command: 'connect', host: 'four-a.example', port: 8080, addressType: 'domain', username: 'tab-9', password: '' },
+  ]);
+});
+
+test('RESOLVE and RESOLVE_PTR go to the resolver; answers and failures get Tor-style replies; without a resolver 0x07', async () => {
+  const asked: Array<[string, string]> = [];
+  const server = await startSocksServer({
+    port: 0,
+    connect: echoConnector(),
+    resolve: async (request) => {
+      asked.push([request.command, request.host]);
+      if (request.host === 'fails.example') return null;
+      if (request.host === 'broken.example') throw new StreamEndedError(EndReason.TIMEOUT, 'slow');
+      return request.command === 'resolve_ptr' ? { type: 'hostname', value: 'name.example' } : { type: 'ipv4', value: '192.0.2.7' };
+    },
+  });
+  try {
+    const ask = async (bytes: number[]) => {
+      const s = await rawConnect(server.address.port);
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      const done = closed(s);
+      s.write(Buffer.from(bytes));
+      await done;
+      return [...Buffer.concat(chunks)];
+    };
+    const name = (n: string) => [n.length, ...Buffer.from(n)];
+    assert.deepEqual(await ask([5, 1, 0, 5, 0xf0, 0, 3, ...name('ok.example'), 0, 0]), [5, 0, 5, 0, 0, 1, 192, 0, 2, 7, 0, 0]);
+    assert.deepEqual(await ask([5, 1, 0, 5, 0xf1, 0, 1, 192, 0, 2, 7, 0, 0]), [5, 0, 5, 0, 0, 3, ...name('name.example'), 0, 0]);
+    assert.deepEqual(await ask([5, 1, 0, 5, 0xf0, 0, 3, ...name('fails.example'), 0, 0]), [5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(await ask([5, 1, 0, 5, 0xf0, 0, 3, ...name('broken.example'), 0, 0]), [5, 0, 5, 6, 0, 1, 0, 0, 0, 0, 0, 0]);
+    // SOCKS4a RESOLVE: the address in DSTIP, port 0.
+    assert.deepEqual(await ask([4, 0xf0, 0, 0, 0, 0, 0, 1, 0, ...Buffer.from('ok.example'), 0]), [0, 90, 0, 0, 192, 0, 2, 7]);
+    assert.deepEqual(asked, [
+      ['resolve', 'ok.example'],
+      ['resolve_ptr', '192.0.2.7'],
+      ['resolve', 'fails.example'],
+      ['resolve', 'broken.example'],
+      ['resolve', 'ok.example'],
+    ]);
+  } finally {
+    await server.close();
+  }
+  await withServer(echoConnector(), async (s) => {
+    const sock = await rawConnect(s.address.port);
+    const chunks: Buffer[] = [];
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    const done = closed(sock);
+    sock.write(Buffer.from([5, 1, 0, 5, 0xf0, 0, 3, 1, 0x61, 0, 0]));
+    await done;
+    assert.deepEqual([...Buffer.concat(chunks)], [5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
+  });
 });

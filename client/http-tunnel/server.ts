@@ -1,0 +1,173 @@
+/**
+ * The client's HTTP tunnel port (docs/protocol.md §12.2), for programs that
+ * speak only HTTP proxies: accepts local applications, runs the sans-IO
+ * request parser (./request.ts), hands the CONNECT to a connector (the onion
+ * client) and splices the socket to the stream it returns; any failure gets
+ * one HTTP answer (./responses.ts) and a close.
+ *
+ * Failures stay per connection; nothing is logged (no destinations, no
+ * client addresses).
+ */
+import net from 'node:net';
+import { pipeline, type Duplex } from 'node:stream';
+import { ConnectRequestParser, type ConnectRequest } from './request.js';
+import { tunnelEstablished, tunnelFailureFor, tunnelFailureResponse } from './responses.js';
+
+/**
+ * Opens the stream for a CONNECT. Resolves once the remote end is CONNECTED;
+ * rejects with StreamEndedError(reason) or another AlliumError. `signal`
+ * aborts when the client goes away first. `earlyData` (bytes after the
+ * header block) must be delivered first on the stream (optimistic data).
+ */
+export type TunnelConnector = (request: ConnectRequest, signal: AbortSignal, earlyData?: Uint8Array) => Promise<Duplex>;
+
+export interface HttpTunnelOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+  connect: TunnelConnector;
+  /** Bound on receiving the whole request header, ms. Default 10000. */
+  headerTimeoutMs?: number;
+  /** Simultaneous client sockets; more are closed at once. Default 1024. */
+  maxConnections?: number;
+}
+
+export interface HttpTunnelServer {
+  readonly address: { host: string; port: number };
+  /** Stop listening and destroy every open client socket (and its stream). */
+  close(): Promise<void>;
+}
+
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CONNECTIONS = 1024;
+/** After a failure answer, how long to wait for the client to close before destroying. */
+const LINGER_MS = 2_000;
+
+export async function startHttpTunnel(opts: HttpTunnelOptions): Promise<HttpTunnelServer> {
+  const headerTimeoutMs = opts.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const sockets = new Set<net.Socket>();
+  let closing = false;
+
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {
+      /* per-socket errors end that socket only */
+    });
+    if (closing || sockets.size >= maxConnections) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    serveConnection(socket, opts.connect, headerTimeoutMs);
+  });
+  server.on('error', () => {
+    /* listen errors are reported through the listen promise below */
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as net.AddressInfo;
+  let closed: Promise<void> | undefined;
+  return {
+    address: { host: bound.address, port: bound.port },
+    close(): Promise<void> {
+      closed ??= (async () => {
+        closing = true;
+        const listening = new Promise<void>((resolve) => server.close(() => resolve()));
+        const gone = [...sockets].map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))));
+        for (const s of sockets) s.destroy();
+        await Promise.all([listening, ...gone]);
+      })();
+      return closed;
+    },
+  };
+}
+
+function serveConnection(socket: net.Socket, connect: TunnelConnector, headerTimeoutMs: number): void {
+  const parser = new ConnectRequestParser();
+  const abort = new AbortController();
+  let finished = false;
+  const timer = setTimeout(() => {
+    if (finished) return;
+    finished = true;
+    closeAfter(socket, tunnelFailureResponse('1.1', 408, 'the request header did not arrive in time'));
+  }, headerTimeoutMs);
+  timer.unref();
+  socket.once('close', () => {
+    clearTimeout(timer);
+    abort.abort();
+  });
+
+  const onData = (chunk: Buffer): void => {
+    if (finished) return;
+    const step = parser.feed(chunk);
+    if (step.kind === 'more') return;
+    finished = true;
+    clearTimeout(timer);
+    socket.off('data', onData);
+    if (step.kind === 'error') {
+      const { status, message } = step.error;
+      closeAfter(socket, tunnelFailureResponse('1.1', status, message, null, status === 405 ? ['Allow: CONNECT'] : []));
+      return;
+    }
+    socket.pause();
+    openTunnel(socket, connect, step.request, step.earlyData, abort.signal);
+  };
+  socket.on('data', onData);
+  socket.on('end', () => {
+    if (!finished) {
+      finished = true;
+      clearTimeout(timer);
+      socket.destroy();
+    }
+  });
+}
+
+function openTunnel(socket: net.Socket, connect: TunnelConnector, request: ConnectRequest, earlyData: Uint8Array, signal: AbortSignal): void {
+  let pending: Promise<Duplex>;
+  try {
+    pending = connect(request, signal, earlyData.length > 0 ? earlyData : undefined);
+  } catch (err) {
+    pending = Promise.reject(err);
+  }
+  pending.then(
+    (remote) => {
+      remote.on('error', () => {
+        /* pipeline reports it */
+      });
+      if (socket.destroyed) {
+        remote.destroy();
+        return;
+      }
+      socket.write(tunnelEstablished(request.httpVersion));
+      pipeline(socket, remote, socket, () => {
+        remote.destroy();
+        socket.destroy();
+      });
+    },
+    (err: unknown) => {
+      if (socket.destroyed) return;
+      const failure = tunnelFailureFor(err);
+      closeAfter(socket, tunnelFailureResponse(request.httpVersion, failure.status, failure.message, failure.endReason));
+    },
+  );
+}
+
+/** Write `last`, half-close, discard what the client still sends, destroy after a short linger. */
+function closeAfter(socket: net.Socket, last: Uint8Array): void {
+  if (socket.destroyed) return;
+  socket.removeAllListeners('data');
+  socket.on('data', () => {});
+  socket.on('end', () => socket.destroy());
+  socket.end(last);
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+}
