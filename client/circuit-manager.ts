@@ -51,6 +51,7 @@ export class CircuitManager {
       transport: opts.transport ?? new TcpTransport(),
       handler: {
         onCircuitCell: (slot, cell) => slot.circuit.receive(cell),
+        onRelayCells: (slot, cells) => slot.circuit.receiveCells(cells),
         onLinkClosed: (slot) => slot.circuit.linkClosed(),
       },
       dialTimeoutMs: LINK_TIMEOUT_MS,

@@ -26,6 +26,8 @@ export async function listenOrPort(address: string, port: number, accept: (socke
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {});
+    // Links batch cells per event-loop turn; Nagle would hold a lone cell back (docs/architecture.md).
+    socket.setNoDelay(true);
     accept(socket).catch((error: Error) => {
       log('inbound link refused: %s', error.message);
       socket.destroy();

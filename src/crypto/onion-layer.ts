@@ -7,7 +7,10 @@
  * digest lets the endpoint of that layer recognize and authenticate cells.
  *
  * This is the per-cell hot path: no allocations beyond what the backend's
- * `update`/`peek`/`clone` return, no copies of the 509-byte payload.
+ * `update`/`peek`/`clone` return, no copies of the 509-byte payload. Cells
+ * that travel together (one link read, one burst of originated cells) go
+ * through `cryptCells`: one keystream call for all of them, exact because the
+ * counter-mode keystream runs on contiguously from one cell to the next.
  */
 import type { CryptoBackend, RunningDigest, StreamCipher } from './backend.js';
 import { crypto } from './crypto.js';
@@ -22,6 +25,16 @@ import {
 
 const TOR1_DIGEST_LENGTH = 20;
 const TOR1_KEY_LENGTH = 16;
+/** Where the 509-byte payload starts in a 514-byte channel cell (docs/protocol.md §2). */
+const CELL_PAYLOAD_OFFSET = 5;
+/** Payloads gathered per keystream call by cryptCells (64 KiB of payload). */
+const GATHER_CELLS = 128;
+
+/**
+ * cryptCells' gather buffer. One per thread (module state), used only inside
+ * one synchronous call, so layers can share it.
+ */
+const gather = new Uint8Array(GATHER_CELLS * CELL_PAYLOAD_LENGTH);
 
 function checkPayload(payload: Uint8Array): void {
   if (!(payload instanceof Uint8Array) || payload.length !== CELL_PAYLOAD_LENGTH) {
@@ -59,11 +72,39 @@ export class OnionLayer {
   }
 
   /**
-   * Originate a cell at this layer: zero `recognized` and the digest field,
-   * feed the whole payload to the running digest, put the first four bytes of
-   * the new digest value in the digest field, then crypt().
+   * crypt() the payloads of `cells[0..count)` in that order, with one
+   * keystream call per up to 128 cells: byte for byte what crypt() on each
+   * payload in turn gives. Each element is a 514-byte channel cell (payload at
+   * byte 5), or with `payloadOffset` 0 a bare 509-byte payload.
    */
-  seal(payload: Uint8Array): void {
+  cryptCells(cells: readonly Uint8Array[], count: number = cells.length, payloadOffset: number = CELL_PAYLOAD_OFFSET): void {
+    const cipher = this.#cipher ?? destroyed();
+    if (!Number.isInteger(count) || count < 0 || count > cells.length) throw new RangeError(`OnionLayer.cryptCells: bad count ${count}`);
+    const end = payloadOffset + CELL_PAYLOAD_LENGTH;
+    for (let first = 0; first < count; first += GATHER_CELLS) {
+      const n = Math.min(GATHER_CELLS, count - first);
+      for (let i = 0; i < n; i++) {
+        const cell = cells[first + i]!;
+        if (!(cell instanceof Uint8Array) || cell.length < end) {
+          throw new RangeError(`OnionLayer.cryptCells: cell ${first + i} is shorter than ${end} bytes`);
+        }
+        gather.set(payloadOffset === 0 && cell.length === CELL_PAYLOAD_LENGTH ? cell : cell.subarray(payloadOffset, end), i * CELL_PAYLOAD_LENGTH);
+      }
+      const out = cipher.update(n === GATHER_CELLS ? gather : gather.subarray(0, n * CELL_PAYLOAD_LENGTH));
+      for (let i = 0; i < n; i++) {
+        cells[first + i]!.set(out.subarray(i * CELL_PAYLOAD_LENGTH, (i + 1) * CELL_PAYLOAD_LENGTH), payloadOffset);
+      }
+    }
+  }
+
+  /**
+   * The first half of seal(), for a cell crypted later: zero `recognized` and
+   * the digest field, take the payload into the running digest, write the
+   * first four bytes of the new digest in the digest field. The caller must
+   * then crypt the payload (crypt() or cryptCells()) in its turn among this
+   * layer's cells; seal() is exactly sealDigest() then crypt().
+   */
+  sealDigest(payload: Uint8Array): void {
     const digest = this.#digest ?? destroyed();
     checkPayload(payload);
     payload[RECOGNIZED_OFFSET] = 0;
@@ -76,6 +117,15 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 2] = value[2]!;
     payload[DIGEST_OFFSET + 3] = value[3]!;
     this.#last = value;
+  }
+
+  /**
+   * Originate a cell at this layer: zero `recognized` and the digest field,
+   * feed the whole payload to the running digest, put the first four bytes of
+   * the new digest value in the digest field, then crypt().
+   */
+  seal(payload: Uint8Array): void {
+    this.sealDigest(payload);
     this.crypt(payload);
   }
 
@@ -87,9 +137,18 @@ export class OnionLayer {
    * is left exactly as it came in either way.
    */
   open(payload: Uint8Array): boolean {
+    return this.openDigest(payload) !== null;
+  }
+
+  /**
+   * open(), giving the new running digest value for a recognized cell (null
+   * otherwise) without a copy: the array is never modified afterwards except
+   * by destroy(), so a caller may keep it as "the digest after this cell".
+   */
+  openDigest(payload: Uint8Array): Uint8Array | null {
     const digest = this.#digest ?? destroyed();
     checkPayload(payload);
-    if ((payload[RECOGNIZED_OFFSET]! | payload[RECOGNIZED_OFFSET + 1]!) !== 0) return false;
+    if ((payload[RECOGNIZED_OFFSET]! | payload[RECOGNIZED_OFFSET + 1]!) !== 0) return null;
 
     const r0 = payload[DIGEST_OFFSET]!;
     const r1 = payload[DIGEST_OFFSET + 1]!;
@@ -114,7 +173,7 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 1] = r1;
     payload[DIGEST_OFFSET + 2] = r2;
     payload[DIGEST_OFFSET + 3] = r3;
-    return diff === 0;
+    return diff === 0 ? value : null;
   }
 
   /** A copy of the 20-byte running digest value after the last seal() or successful open() (zeros before any). */
@@ -158,4 +217,50 @@ export function tor1Layers(keyMaterial: Uint8Array, backend: CryptoBackend = cry
     forward: new OnionLayer(kf, df, backend),
     backward: new OnionLayer(kb, db, backend),
   };
+}
+
+/**
+ * The client's half of docs/protocol.md §4.4 for backward cells that arrived
+ * together: take the backward layers `layers[0], layers[1], …` off each cell
+ * until one recognizes it, with one cryptCells call per layer, leaving every
+ * layer, payload and digest exactly as receiving the cells one at a time
+ * would. For cell i, `hops[i]` is the index of the layer that recognized it,
+ * or -1 if none did (then every layer was taken off), and `digests[i]` that
+ * layer's running digest after the cell (openDigest), or null. Each cell is
+ * a 514-byte channel cell (payload at byte 5); `hops` and `digests` are
+ * overwritten from index 0.
+ */
+export function peelBackward(
+  layers: readonly OnionLayer[],
+  cells: readonly Uint8Array[],
+  hops: number[],
+  digests: Array<Uint8Array | null>,
+): void {
+  hops.length = cells.length;
+  digests.length = cells.length;
+  let pending: Uint8Array[] = cells.slice();
+  let index: number[] = cells.map((_, i) => i);
+  for (let h = 0; h < layers.length && pending.length > 0; h++) {
+    const layer = layers[h]!;
+    layer.cryptCells(pending);
+    const nextCells: Uint8Array[] = [];
+    const nextIndex: number[] = [];
+    for (let j = 0; j < pending.length; j++) {
+      const cell = pending[j]!;
+      const value = layer.openDigest(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH));
+      if (value !== null) {
+        hops[index[j]!] = h;
+        digests[index[j]!] = value;
+      } else {
+        nextCells.push(cell);
+        nextIndex.push(index[j]!);
+      }
+    }
+    pending = nextCells;
+    index = nextIndex;
+  }
+  for (const i of index) {
+    hops[i] = -1;
+    digests[i] = null;
+  }
 }
