@@ -276,11 +276,13 @@ export class OriginCircuit {
       const built = this.#hops.length;
       const hopOf: number[] = [];
       const digestOf: Array<Uint8Array | null> = [];
+      // Built and not extending: a cell the last hop does not recognize ends the circuit.
       peelBackward(
         this.#hops.map((h) => h.backward),
         cells,
         hopOf,
         digestOf,
+        this.#built && this.#pending === null,
       );
       for (let i = 0; i < cells.length; i++) {
         if (this.#closed) return;

@@ -178,7 +178,8 @@ export class RelayCircuit {
       const cell = cells[i]!;
       this.#relayCellsIn++;
       const payload = cellPayload(cell);
-      if (forward.open(payload)) {
+      // With no next hop an unrecognized cell ends the circuit, so the check may be final.
+      if (forward.openDigest(payload, this.#next === null) !== null) {
         this.#handleLocal(payload, cellCommand(cell) === ChannelCommand.RELAY_EARLY);
         continue;
       }

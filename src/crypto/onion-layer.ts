@@ -50,6 +50,8 @@ function destroyed(): never {
 export class OnionLayer {
   #cipher: StreamCipher | null;
   #digest: RunningDigest | null;
+  /** A final open failed (openDigest): the running digest holds a cell it should not. */
+  #spoiled = false;
   /** The full 20-byte running digest after the last seal() or successful open(); zeros before. */
   #last: Uint8Array = new Uint8Array(TOR1_DIGEST_LENGTH);
 
@@ -144,8 +146,15 @@ export class OnionLayer {
    * open(), giving the new running digest value for a recognized cell (null
    * otherwise) without a copy: the array is never modified afterwards except
    * by destroy(), so a caller may keep it as "the digest after this cell".
+   *
+   * `final`: the caller destroys the circuit if this cell is not recognized
+   * (this layer is the last place it can be for, §4.3-§4.5). The check then
+   * takes the cell into the running digest first and compares afterwards,
+   * one state copy fewer; a cell that fails spoils the layer: every later
+   * open gives null and every other use throws ERR_CONFIG, as after destroy().
    */
-  openDigest(payload: Uint8Array): Uint8Array | null {
+  openDigest(payload: Uint8Array, final = false): Uint8Array | null {
+    if (this.#spoiled) return null;
     const digest = this.#digest ?? destroyed();
     checkPayload(payload);
     if ((payload[RECOGNIZED_OFFSET]! | payload[RECOGNIZED_OFFSET + 1]!) !== 0) return null;
@@ -158,16 +167,26 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 1] = 0;
     payload[DIGEST_OFFSET + 2] = 0;
     payload[DIGEST_OFFSET + 3] = 0;
-    // One state copy per recognized cell: the copy computes the candidate value
-    // and is used up; on a match the live digest takes the same bytes.
-    const candidate = digest.clone();
-    candidate.update(payload);
-    const value = candidate.finish();
+    let value: Uint8Array;
+    if (final) {
+      digest.update(payload);
+      value = digest.peek();
+    } else {
+      // One state copy per recognized cell: the copy computes the candidate value
+      // and is used up; on a match the live digest takes the same bytes.
+      const candidate = digest.clone();
+      candidate.update(payload);
+      value = candidate.finish();
+    }
     // Compare all four bytes without an early exit.
     const diff = (value[0]! ^ r0) | (value[1]! ^ r1) | (value[2]! ^ r2) | (value[3]! ^ r3);
     if (diff === 0) {
-      digest.update(payload);
+      if (!final) digest.update(payload);
       this.#last = value;
+    } else if (final) {
+      this.#spoiled = true;
+      this.#cipher = null;
+      this.#digest = null;
     }
     payload[DIGEST_OFFSET] = r0;
     payload[DIGEST_OFFSET + 1] = r1;
@@ -228,13 +247,16 @@ export function tor1Layers(keyMaterial: Uint8Array, backend: CryptoBackend = cry
  * or -1 if none did (then every layer was taken off), and `digests[i]` that
  * layer's running digest after the cell (openDigest), or null. Each cell is
  * a 514-byte channel cell (payload at byte 5); `hops` and `digests` are
- * overwritten from index 0.
+ * overwritten from index 0. `lastIsFinal`: a cell the last layer does not
+ * recognize destroys the circuit (a built circuit), so that layer opens
+ * with `final` (openDigest).
  */
 export function peelBackward(
   layers: readonly OnionLayer[],
   cells: readonly Uint8Array[],
   hops: number[],
   digests: Array<Uint8Array | null>,
+  lastIsFinal = false,
 ): void {
   hops.length = cells.length;
   digests.length = cells.length;
@@ -242,12 +264,13 @@ export function peelBackward(
   let index: number[] = cells.map((_, i) => i);
   for (let h = 0; h < layers.length && pending.length > 0; h++) {
     const layer = layers[h]!;
+    const final = lastIsFinal && h === layers.length - 1;
     layer.cryptCells(pending);
     const nextCells: Uint8Array[] = [];
     const nextIndex: number[] = [];
     for (let j = 0; j < pending.length; j++) {
       const cell = pending[j]!;
-      const value = layer.openDigest(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH));
+      const value = layer.openDigest(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH), final);
       if (value !== null) {
         hops[index[j]!] = h;
         digests[index[j]!] = value;
