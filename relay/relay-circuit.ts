@@ -75,7 +75,7 @@ export interface RelayContext {
 
 /** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
 const spareCells: Uint8Array[] = [];
-const MAX_SPARE_CELLS = 256;
+const MAX_SPARE_CELLS = 1024;
 
 /** A zeroed 514-byte buffer from the pool. */
 function takeCellBuffer(): Uint8Array {
@@ -266,7 +266,8 @@ export class RelayCircuit {
   /**
    * Seal a relay message of our own toward the client on stream `streamId`
    * (0: the circuit). Returns the running digest of our backward layer after
-   * it. Throws what writeRelayMsg throws for a message that cannot be encoded.
+   * it (shared, not to be modified). Throws what writeRelayMsg throws for a
+   * message that cannot be encoded.
    * The cell is built in a pooled buffer and digested now; it waits in the
    * backlog until the end of this turn, so a burst of cells (an exit reading
    * its socket) is crypted with one keystream call.
@@ -282,14 +283,14 @@ export class RelayCircuit {
       returnCellBuffer(cell);
       throw error;
     }
-    this.#layers.backward.sealDigest(payload);
+    const digest = this.#layers.backward.sealDigest(payload);
     this.#relayCellsOut++;
     this.#backlog.push(cell);
     if (!this.#backlogQueued) {
       this.#backlogQueued = true;
       queueMicrotask(this.#flushBacklog);
     }
-    return this.#layers.backward.lastDigest;
+    return digest;
   }
 
   /** Crypt the backlog (cells we sealed) with one keystream call and queue it on the link toward the client. */

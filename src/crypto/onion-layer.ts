@@ -104,9 +104,11 @@ export class OnionLayer {
    * the digest field, take the payload into the running digest, write the
    * first four bytes of the new digest in the digest field. The caller must
    * then crypt the payload (crypt() or cryptCells()) in its turn among this
-   * layer's cells; seal() is exactly sealDigest() then crypt().
+   * layer's cells; seal() is exactly sealDigest() then crypt(). Returns the
+   * new running digest value itself, not a copy: it is never modified
+   * afterwards except by destroy().
    */
-  sealDigest(payload: Uint8Array): void {
+  sealDigest(payload: Uint8Array): Uint8Array {
     const digest = this.#digest ?? destroyed();
     checkPayload(payload);
     payload[RECOGNIZED_OFFSET] = 0;
@@ -119,6 +121,7 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 2] = value[2]!;
     payload[DIGEST_OFFSET + 3] = value[3]!;
     this.#last = value;
+    return value;
   }
 
   /**
