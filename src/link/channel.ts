@@ -343,12 +343,13 @@ export class Channel extends EventEmitter {
         let ok = true;
         for (let n = 0; n < FRAMES_PER_WRITE && this.#frames.length > 0; n++) {
           const frame = this.#frames.shift()!;
-          const [header, ciphertext] = this.#sealer.sealParts(frame.buf.subarray(0, frame.cells * CELL_LENGTH));
+          const [header, body, tag] = this.#sealer.sealParts(frame.buf.subarray(0, frame.cells * CELL_LENGTH));
           this.#queuedCells -= frame.cells;
           this.#cellsOut += frame.cells;
           if (this.#freeBuffers.length < 4) this.#freeBuffers.push(frame.buf);
           socket.write(header);
-          ok = socket.write(ciphertext);
+          socket.write(body);
+          ok = socket.write(tag);
         }
         if (!ok && !this.#socketBlocked) {
           this.#socketBlocked = true;

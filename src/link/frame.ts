@@ -158,23 +158,29 @@ export class FrameSealer {
 
   /** One whole frame (header included) carrying `plaintext`: k whole cells, 1 <= k <= 127. */
   seal(plaintext: Uint8Array): Uint8Array {
-    const [, ciphertext] = this.sealParts(plaintext);
-    return encodeFrame(ciphertext);
+    const [header, body, tag] = this.sealParts(plaintext);
+    const frame = new Uint8Array(header.length + body.length + tag.length);
+    frame.set(header);
+    frame.set(body, header.length);
+    frame.set(tag, header.length + body.length);
+    return frame;
   }
 
   /**
-   * seal() without joining header and ciphertext (for a corked socket that
-   * writes both in one writev): [2-byte length header, ciphertext].
+   * seal() in three pieces, for a corked socket that writes them in one
+   * writev without joining them: [2-byte length header, ciphertext body,
+   * 16-byte tag]. The frame is header || body || tag.
    */
-  sealParts(plaintext: Uint8Array): [Uint8Array, Uint8Array] {
+  sealParts(plaintext: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
     const k = plaintext.length / CELL_LENGTH;
     if (!Number.isInteger(k) || k < 1 || k > MAX_CELLS_PER_FRAME) {
       throw new RangeError(`FrameSealer: ${plaintext.length} bytes is not 1..${MAX_CELLS_PER_FRAME} cells`);
     }
-    const ciphertext = this.#cipher.encryptWithAd(EMPTY, plaintext);
+    const [body, tag] = this.#cipher.encryptWithAdDetached(EMPTY, plaintext);
     this.#frames++;
     if (this.#frames % this.#rekeyInterval === 0) this.#cipher.rekey();
-    return [Uint8Array.of(ciphertext.length >>> 8, ciphertext.length & 0xff), ciphertext];
+    const length = body.length + tag.length;
+    return [Uint8Array.of(length >>> 8, length & 0xff), body, tag];
   }
 
   /** Frames for any number of cells (as one concatenated buffer), 127 cells per frame. */
