@@ -100,6 +100,16 @@ export class OnionLayer {
   }
 
   /**
+   * crypt() over `run`, payloads of 509 bytes laid end to end, with one
+   * keystream call; returns the result in a new array and leaves `run` as it was.
+   */
+  cryptRun(run: Uint8Array): Uint8Array {
+    const cipher = this.#cipher ?? destroyed();
+    if (run.length % CELL_PAYLOAD_LENGTH !== 0) throw new RangeError(`OnionLayer.cryptRun: ${run.length} bytes is not whole payloads`);
+    return cipher.update(run);
+  }
+
+  /**
    * The first half of seal(), for a cell crypted later: zero `recognized` and
    * the digest field, take the payload into the running digest, write the
    * first four bytes of the new digest in the digest field. The caller must
@@ -252,7 +262,8 @@ export function tor1Layers(keyMaterial: Uint8Array, backend: CryptoBackend = cry
  * a 514-byte channel cell (payload at byte 5); `hops` and `digests` are
  * overwritten from index 0. `lastIsFinal`: a cell the last layer does not
  * recognize destroys the circuit (a built circuit), so that layer opens
- * with `final` (openDigest).
+ * with `final` (openDigest), and cells more than one chunk (128 cells) after
+ * the first unrecognized one are marked -1 without being touched.
  */
 export function peelBackward(
   layers: readonly OnionLayer[],
@@ -263,30 +274,75 @@ export function peelBackward(
 ): void {
   hops.length = cells.length;
   digests.length = cells.length;
-  let pending: Uint8Array[] = cells.slice();
-  let index: number[] = cells.map((_, i) => i);
-  for (let h = 0; h < layers.length && pending.length > 0; h++) {
+  // Chunk by chunk, each through every layer: each layer still meets its cells in arrival order.
+  for (let first = 0; first < cells.length; first += GATHER_CELLS) {
+    const count = Math.min(GATHER_CELLS, cells.length - first);
+    peelChunk(layers, cells, first, count, hops, digests, lastIsFinal);
+    if (lastIsFinal && hops.slice(first, first + count).includes(-1)) {
+      // The circuit ends at that cell (the last layer may be spoiled): leave the rest as they are.
+      hops.fill(-1, first + count);
+      digests.fill(null, first + count);
+      return;
+    }
+  }
+}
+
+/**
+ * peelBackward for cells[first .. first+count), count <= GATHER_CELLS. The
+ * payloads are gathered once; each layer crypts the run of those still
+ * unrecognized in one call and the run is compacted in place (copyWithin), so
+ * a cell costs one copy in, one copy out, and byte checks in between.
+ */
+function peelChunk(
+  layers: readonly OnionLayer[],
+  cells: readonly Uint8Array[],
+  first: number,
+  count: number,
+  hops: number[],
+  digests: Array<Uint8Array | null>,
+  lastIsFinal: boolean,
+): void {
+  const P = CELL_PAYLOAD_LENGTH;
+  const index: number[] = [];
+  for (let j = 0; j < count; j++) {
+    const cell = cells[first + j]!;
+    if (!(cell instanceof Uint8Array) || cell.length < CELL_PAYLOAD_OFFSET + P) throw new RangeError(`peelBackward: cell ${first + j} is shorter than 514 bytes`);
+    gather.set(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + P), j * P);
+    index.push(first + j);
+  }
+  let run: Uint8Array = gather.subarray(0, count * P);
+  let pending = count;
+  for (let h = 0; h < layers.length && pending > 0; h++) {
     const layer = layers[h]!;
     const final = lastIsFinal && h === layers.length - 1;
-    layer.cryptCells(pending);
-    const nextCells: Uint8Array[] = [];
-    const nextIndex: number[] = [];
-    for (let j = 0; j < pending.length; j++) {
-      const cell = pending[j]!;
-      const value = layer.openDigest(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH), final);
+    const out = layer.cryptRun(run.subarray(0, pending * P));
+    let kept = 0;
+    for (let j = 0; j < pending; j++) {
+      const at = j * P;
+      let value: Uint8Array | null = null;
+      // Only a zero `recognized` needs a look at the digest (openDigest checks it again).
+      if ((out[at + RECOGNIZED_OFFSET]! | out[at + RECOGNIZED_OFFSET + 1]!) === 0) value = layer.openDigest(out.subarray(at, at + P), final);
       if (value !== null) {
-        hops[index[j]!] = h;
-        digests[index[j]!] = value;
-      } else {
-        nextCells.push(cell);
-        nextIndex.push(index[j]!);
+        const i = index[j]!;
+        hops[i] = h;
+        digests[i] = value;
+        cells[i]!.set(out.subarray(at, at + P), CELL_PAYLOAD_OFFSET);
+        continue;
       }
+      if (kept !== j) {
+        out.copyWithin(kept * P, at, at + P);
+        index[kept] = index[j]!;
+      }
+      kept++;
     }
-    pending = nextCells;
-    index = nextIndex;
+    run = out;
+    pending = kept;
   }
-  for (const i of index) {
+  // Recognized by no layer: every layer was taken off.
+  for (let j = 0; j < pending; j++) {
+    const i = index[j]!;
     hops[i] = -1;
     digests[i] = null;
+    cells[i]!.set(run.subarray(j * P, (j + 1) * P), CELL_PAYLOAD_OFFSET);
   }
 }
