@@ -2,12 +2,13 @@
  * `allium relay`: run an onion router (optionally an exit) that publishes its
  * descriptor to the given authorities.
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AuthorityRef } from '../relay/relay.js';
 import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { collect, collectString, nodeOptions, parseAuthorityRef, parseMs } from './options.js';
+import { collect, collectString, nodeOptions, parseAuthorityRef, parseCount, parseMs } from './options.js';
 import { DEFAULT_EXIT_POLICY_LINES, LOOPBACK_EXIT_RULES, withLoopbackExit } from '../src/netdoc/default-policies.js';
 
 interface RelayOptions {
@@ -20,6 +21,7 @@ interface RelayOptions {
   exitPolicy?: string[];
   allowLoopbackExit: boolean;
   publishInterval?: number;
+  workers: number;
 }
 
 /**
@@ -45,6 +47,7 @@ export function registerRelayCommand(program: Command): void {
     .option('--exit-policy <rule>', 'exit policy rule, e.g. "accept *:80" (repeatable, first match wins)', collectString)
     .option('--allow-loopback-exit', `with --exit, add "${LOOPBACK_EXIT_RULES.join('", "')}" ahead of "reject private:*" (testnets only)`, false)
     .option('--publish-interval <ms>', 'milliseconds between descriptor uploads', parseMs(1000))
+    .option('--workers <n>', 'worker processes carrying the links (1: everything in one process)', parseCount(1, 256), Math.max(1, availableParallelism()))
     .action(async (opts: RelayOptions) => {
       if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {
         say('relay', 'note: --exit-policy/--allow-loopback-exit have no effect without --exit');
@@ -65,6 +68,7 @@ export function registerRelayCommand(program: Command): void {
             exit: opts.exit,
             ...(exitPolicy !== undefined ? { exitPolicy } : {}),
             ...(opts.publishInterval !== undefined ? { publishIntervalMs: opts.publishInterval } : {}),
+            workers: opts.workers,
           });
         },
         (relay) => {

@@ -313,7 +313,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   for (let i = 1; i <= opts.relays; i++) {
     const isExit = i <= opts.exits;
     const nickname = `relay${i}`;
-    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef];
+    // One process per relay: the testnet already runs many nodes on one machine.
+    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef, '--workers', '1'];
     if (isExit) args.push('--exit', '--allow-loopback-exit');
     relays.push(spawnNode(nickname, 'relay', args));
   }

@@ -102,6 +102,7 @@ export class CircuitBuilder {
       transport: opts.transport ?? new TcpTransport(),
       handler: {
         onCircuitCell: (slot, cell) => slot.circuit.receive(cell),
+        onRelayCells: (slot, cells) => slot.circuit.receiveCells(cells),
         onLinkClosed: (slot) => slot.circuit.linkClosed(),
       },
       dialTimeoutMs: LINK_TIMEOUT_MS,

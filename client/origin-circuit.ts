@@ -23,7 +23,7 @@ import { decodeRelayMsg, isCircuitLevel, writeRelayMsg, type RelayMsg } from '..
 import { DestroyReason } from '../src/cell/reasons.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
-import { tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
+import { peelBackward, tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
 import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handshake-params.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
@@ -113,6 +113,10 @@ export class OriginCircuit {
   #relayCellsIn = 0;
   #relayCellsOut = 0;
   #onClose: Array<(error: Error) => void> = [];
+  /** The running digest of the recognizing hop's backward layer after the cell being dispatched. */
+  #digestNow: Uint8Array = new Uint8Array(20);
+  /** For flow control's circuit SENDMEs: a copy of #digestNow. */
+  readonly #receivedDigest = (): Uint8Array => new Uint8Array(this.#digestNow);
 
   private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], options: OriginCircuitOptions) {
     this.#channel = channel;
@@ -286,13 +290,13 @@ export class OriginCircuit {
   /** Handle a cell from the link for this circuit. */
   receive(cell: Uint8Array): void {
     if (this.#closed) return;
+    if (cellCommand(cell) === ChannelCommand.RELAY) {
+      this.#receiveRelayCells([cell]);
+      return;
+    }
     try {
       const command = cellCommand(cell);
       switch (command) {
-        case ChannelCommand.RELAY:
-          this.#relayCellsIn++;
-          this.#receiveRelay(cellPayload(cell));
-          return;
         case ChannelCommand.CREATED2:
           this.#finishHandshake('CREATED2', decodeCreated2(cellPayload(cell)));
           return;
@@ -303,6 +307,59 @@ export class OriginCircuit {
         }
         default:
           throw new ProtocolError(`unexpected cell command ${command}`);
+      }
+    } catch (error) {
+      this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
+    }
+  }
+
+  /**
+   * Cells from the link for this circuit that arrived together (one link
+   * read), in order: runs of RELAY cells have the backward layers taken off
+   * with one keystream call per hop (peelBackward); the result is exactly
+   * that of receive() on each cell in turn.
+   */
+  receiveCells(cells: readonly Uint8Array[]): void {
+    let start = 0;
+    for (let i = 0; i < cells.length; i++) {
+      if (cellCommand(cells[i]!) === ChannelCommand.RELAY) continue;
+      if (i > start) this.#receiveRelayCells(cells.slice(start, i));
+      this.receive(cells[i]!);
+      start = i + 1;
+    }
+    if (start < cells.length) this.#receiveRelayCells(start === 0 ? cells : cells.slice(start));
+  }
+
+  #receiveRelayCells(cells: readonly Uint8Array[]): void {
+    if (this.#closed) return;
+    try {
+      const built = this.#hops.length;
+      const hopOf: number[] = [];
+      const digestOf: Array<Uint8Array | null> = [];
+      // Built and not extending: a cell the last hop does not recognize ends the circuit.
+      peelBackward(
+        this.#hops.map((h) => h.backward),
+        cells,
+        hopOf,
+        digestOf,
+        this.#built && this.#pending === null,
+      );
+      for (let i = 0; i < cells.length; i++) {
+        if (this.#closed) return;
+        this.#relayCellsIn++;
+        const payload = cellPayload(cells[i]!);
+        let hop = hopOf[i]!;
+        let digest: Uint8Array | null = digestOf[i] ?? null;
+        // An EXTENDED2 earlier in this batch added hops the cell has not met yet: try them, as receiving it alone would.
+        for (let h = built; hop < 0 && h < this.#hops.length; h++) {
+          const layer = this.#hops[h]!.backward;
+          layer.crypt(payload);
+          digest = layer.openDigest(payload);
+          if (digest !== null) hop = h;
+        }
+        if (hop < 0 || digest === null) throw new ProtocolError('relay cell recognized by no hop');
+        this.#digestNow = digest;
+        this.#dispatch(hop, payload);
       }
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
@@ -400,18 +457,6 @@ export class OriginCircuit {
     return target.forward.lastDigest;
   }
 
-  #receiveRelay(payload: Uint8Array): void {
-    for (let i = 0; i < this.#hops.length; i++) {
-      const layer = this.#hops[i]!.backward;
-      layer.crypt(payload);
-      if (layer.open(payload)) {
-        this.#dispatch(i, payload);
-        return;
-      }
-    }
-    throw new ProtocolError('relay cell recognized by no hop');
-  }
-
   /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
   #dispatch(hop: number, payload: Uint8Array): void {
     const { command, streamId, data } = decodeRelayCell(payload);
@@ -451,12 +496,15 @@ export class OriginCircuit {
           pending.reject(new StreamEndedError(msg.reason, `stream refused by hop ${hop + 1} (reason ${msg.reason})`));
           return;
         }
-        this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+        this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
         return;
       }
       case 'data':
+        // A copy: the cell is a view into the whole frame, which a slow reader should not keep alive.
+        this.#edgeFor(hop).handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
+        return;
       case 'sendme':
-        this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+        this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
         return;
       case 'begin':
       case 'begin_dir':

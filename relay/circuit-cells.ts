@@ -40,6 +40,10 @@ export function relayCircuitCells(ctx: RelayContext, ntorKeys: NtorV3RelaySecret
           slot.circuit.destroy(DestroyReason.PROTOCOL, `unexpected cell command ${command}`);
       }
     },
+    onRelayCells(slot, cells) {
+      if (slot.side === 'prev') slot.circuit.fromPrevCells(cells);
+      else slot.circuit.fromNextCells(cells);
+    },
     onUnknownCell(cell, link, circuits) {
       switch (cellCommand(cell)) {
         case ChannelCommand.CREATE2:

@@ -13,6 +13,7 @@
 import { debuglog } from 'node:util';
 import type { Duplex } from 'node:stream';
 import {
+  CELL_COMMAND_OFFSET,
   ChannelCommand,
   cellCommand,
   cellPayload,
@@ -34,6 +35,7 @@ import type { Channel } from '../src/link/channel.js';
 import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
+import { CELL_LENGTH } from '../src/constants.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 
 const log = debuglog('allium:relay');
@@ -71,6 +73,22 @@ export interface RelayContext {
   readonly stats?: CircuitStatsRecorder | null;
 }
 
+/** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
+const spareCells: Uint8Array[] = [];
+const MAX_SPARE_CELLS = 1024;
+
+/** A zeroed 514-byte buffer from the pool. */
+function takeCellBuffer(): Uint8Array {
+  const cell = spareCells.pop();
+  if (cell === undefined) return new Uint8Array(CELL_LENGTH);
+  cell.fill(0);
+  return cell;
+}
+
+function returnCellBuffer(cell: Uint8Array): void {
+  if (spareCells.length < MAX_SPARE_CELLS) spareCells.push(cell);
+}
+
 interface Hop {
   channel: Channel;
   id: number;
@@ -93,6 +111,11 @@ export class RelayCircuit {
   #relayCellsOut = 0;
   /** Links this circuit paused because the link it forwards to is full. */
   readonly #held = new Set<Channel>();
+  /** Cells we sealed toward the client, digested but not yet crypted (see sendBackward). */
+  #backlog: Uint8Array[] = [];
+  #backlogQueued = false;
+  /** For flow control's circuit SENDMEs: our forward layer's running digest after the cell being handled. */
+  readonly #receivedDigest = (): Uint8Array => this.#layers.forward.lastDigest;
 
   constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers) {
     this.#ctx = ctx;
@@ -129,43 +152,88 @@ export class RelayCircuit {
 
   /** A RELAY or RELAY_EARLY cell from the client side. */
   fromPrev(cell: Uint8Array): void {
+    this.fromPrevCells([cell]);
+  }
+
+  /**
+   * RELAY and RELAY_EARLY cells from the client side, in arrival order (one
+   * link read): one keystream call takes our layer off all of them, then each
+   * is for us (recognized) or passed on, exactly as one fromPrev() per cell
+   * would do. A RELAY_EARLY cell over the limit destroys the circuit once the
+   * cells before it are handled.
+   */
+  fromPrevCells(cells: readonly Uint8Array[]): void {
     if (this.#closed) return;
-    this.#relayCellsIn++;
-    const early = cellCommand(cell) === ChannelCommand.RELAY_EARLY;
-    if (early && --this.#earlyLeft < 0) {
+    let count = cells.length;
+    for (let i = 0; i < cells.length; i++) {
+      if (cellCommand(cells[i]!) === ChannelCommand.RELAY_EARLY && --this.#earlyLeft < 0) {
+        count = i;
+        break;
+      }
+    }
+    const forward = this.#layers.forward;
+    forward.cryptCells(cells, count);
+    for (let i = 0; i < count; i++) {
+      if (this.#closed) return;
+      const cell = cells[i]!;
+      this.#relayCellsIn++;
+      const payload = cellPayload(cell);
+      // With no next hop an unrecognized cell ends the circuit, so the check may be final.
+      if (forward.openDigest(payload, this.#next === null) !== null) {
+        this.#handleLocal(payload, cellCommand(cell) === ChannelCommand.RELAY_EARLY);
+        continue;
+      }
+      const next = this.#next;
+      if (next === null) {
+        this.destroy(DestroyReason.PROTOCOL, 'unrecognized relay cell at the last hop');
+        return;
+      }
+      setCellCircuitId(cell, next.id);
+      this.#relayCellsOut++;
+      next.room.send(cell);
+      if (next.room.congested) this.#holdBack(this.#prev.channel, next.room);
+    }
+    if (count < cells.length && !this.#closed) {
+      this.#relayCellsIn++;
       this.destroy(DestroyReason.PROTOCOL, 'too many RELAY_EARLY cells');
-      return;
     }
-    const payload = cellPayload(cell);
-    this.#layers.forward.crypt(payload);
-    if (this.#layers.forward.open(payload)) {
-      this.#handleLocal(payload, early);
-      return;
-    }
-    const next = this.#next;
-    if (next === null) {
-      this.destroy(DestroyReason.PROTOCOL, 'unrecognized relay cell at the last hop');
-      return;
-    }
-    setCellCircuitId(cell, next.id);
-    this.#relayCellsOut++;
-    next.room.send(cell);
-    if (next.room.congested) this.#holdBack(this.#prev.channel, next.room);
   }
 
   /** A RELAY cell from the next hop: add our layer and pass it back. */
   fromNext(cell: Uint8Array): void {
+    this.fromNextCells([cell]);
+  }
+
+  /**
+   * RELAY cells from the next hop, in arrival order: our cells waiting in
+   * the backlog go first, then one keystream call adds our layer to all of
+   * these and they are passed back. A RELAY_EARLY cell destroys the circuit
+   * once the cells before it are passed on.
+   */
+  fromNextCells(cells: readonly Uint8Array[]): void {
     if (this.#closed) return;
-    this.#relayCellsIn++;
-    if (cellCommand(cell) !== ChannelCommand.RELAY) {
-      this.destroy(DestroyReason.PROTOCOL, 'RELAY_EARLY travelling backward');
-      return;
+    let count = cells.length;
+    for (let i = 0; i < cells.length; i++) {
+      if (cellCommand(cells[i]!) !== ChannelCommand.RELAY) {
+        count = i;
+        break;
+      }
     }
-    this.#layers.backward.crypt(cellPayload(cell));
-    setCellCircuitId(cell, this.#prev.id);
-    this.#relayCellsOut++;
-    this.#prev.room.send(cell);
-    if (this.#prev.room.congested) this.#holdBack(this.#next!.channel, this.#prev.room);
+    this.#flushBacklog();
+    this.#layers.backward.cryptCells(cells, count);
+    const prev = this.#prev;
+    for (let i = 0; i < count; i++) {
+      const cell = cells[i]!;
+      setCellCircuitId(cell, prev.id);
+      this.#relayCellsIn++;
+      this.#relayCellsOut++;
+      prev.room.send(cell);
+    }
+    if (count > 0 && prev.room.congested && this.#next !== null) this.#holdBack(this.#next.channel, prev.room);
+    if (count < cells.length) {
+      this.#relayCellsIn++;
+      this.destroy(DestroyReason.PROTOCOL, 'RELAY_EARLY travelling backward');
+    }
   }
 
   /** Stop reading `source` until `target` drains; one pending resume per link at a time. */
@@ -198,17 +266,45 @@ export class RelayCircuit {
   /**
    * Seal a relay message of our own toward the client on stream `streamId`
    * (0: the circuit). Returns the running digest of our backward layer after
-   * it. Throws what writeRelayMsg throws for a message that cannot be encoded.
+   * it (shared, not to be modified). Throws what writeRelayMsg throws for a
+   * message that cannot be encoded.
+   * The cell is built in a pooled buffer and digested now; it waits in the
+   * backlog until the end of this turn, so a burst of cells (an exit reading
+   * its socket) is crypted with one keystream call.
    */
   sendBackward(streamId: number, msg: RelayMsg): Uint8Array {
-    const cell = encodeChannelCell(this.#prev.id, ChannelCommand.RELAY);
+    const cell = takeCellBuffer();
+    setCellCircuitId(cell, this.#prev.id);
+    cell[CELL_COMMAND_OFFSET] = ChannelCommand.RELAY;
     const payload = cellPayload(cell);
-    writeRelayMsg(payload, streamId, msg);
-    this.#layers.backward.seal(payload);
+    try {
+      writeRelayMsg(payload, streamId, msg);
+    } catch (error) {
+      returnCellBuffer(cell);
+      throw error;
+    }
+    const digest = this.#layers.backward.sealDigest(payload);
     this.#relayCellsOut++;
-    this.#prev.room.send(cell);
-    return this.#layers.backward.lastDigest;
+    this.#backlog.push(cell);
+    if (!this.#backlogQueued) {
+      this.#backlogQueued = true;
+      queueMicrotask(this.#flushBacklog);
+    }
+    return digest;
   }
+
+  /** Crypt the backlog (cells we sealed) with one keystream call and queue it on the link toward the client. */
+  #flushBacklog = (): void => {
+    this.#backlogQueued = false;
+    const cells = this.#backlog;
+    if (cells.length === 0 || this.#closed) return;
+    this.#backlog = [];
+    this.#layers.backward.cryptCells(cells);
+    for (const cell of cells) {
+      this.#prev.room.send(cell);
+      returnCellBuffer(cell);
+    }
+  };
 
   /**
    * A DESTROY arrived from one side, or that side's link closed: pass it on
@@ -217,6 +313,7 @@ export class RelayCircuit {
    */
   destroyedFrom(side: 'prev' | 'next', reason: number): void {
     if (this.#closed) return;
+    this.#flushBacklog();
     const other = side === 'prev' ? this.#next : this.#prev;
     if (other !== null && !other.channel.closed) other.room.send(encodeDestroy(other.id, reason));
     this.#teardown(reason, true, new CircuitDestroyedError(reason, `circuit destroyed from the ${side === 'prev' ? 'client' : 'next hop'} side (reason ${reason})`));
@@ -226,6 +323,7 @@ export class RelayCircuit {
   destroy(reason: number, why: string): void {
     if (this.#closed) return;
     log('destroying circuit: %s', why);
+    this.#flushBacklog();
     for (const hop of [this.#prev, this.#next]) {
       if (hop !== null && !hop.channel.closed) hop.room.send(encodeDestroy(hop.id, reason));
     }
@@ -308,9 +406,12 @@ export class RelayCircuit {
       case 'drop':
         return; // long-range padding
       case 'data':
+        // A copy: the cell is a view into the whole frame, which a slow reader should not keep alive.
+        this.edge.handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
+        return;
       case 'sendme':
       case 'end':
-        this.edge.handle(streamId, msg, () => this.#layers.forward.lastDigest);
+        this.edge.handle(streamId, msg, this.#receivedDigest);
         return;
       case 'connected':
       case 'extended2':

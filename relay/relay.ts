@@ -16,10 +16,11 @@ import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor
 import { AlliumError } from '../src/errors.js';
 import { relayDirectory } from './dir/dir-server.js';
 import { TcpTransport } from '../src/link/transport.js';
-import { loadRelayKeys } from './keys.js';
+import { loadRelayKeys, type RelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
+import { startRelayWorkers, type RelayWorkers } from './relay-workers.js';
 import { selfDescriptor } from './self-descriptor.js';
 
 export type { AuthorityRef } from './publisher.js';
@@ -41,6 +42,11 @@ export interface RelayConfig {
   /** Bytes per second advertised in the descriptor. */
   bandwidth?: number;
   publishIntervalMs?: number;
+  /**
+   * Worker processes carrying the links (relay-workers.ts); default 1, which
+   * runs everything in this process. More: this process only accepts.
+   */
+  workers?: number;
 }
 
 export interface RelayHandle {
@@ -60,6 +66,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const keys = loadRelayKeys(config.dataDir);
   const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
+  if ((config.workers ?? 1) > 1) return startRelayWithWorkers(config, keys, policyLines, exitPolicy);
 
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
@@ -102,6 +109,64 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
       core.links.close();
       core.links.destroy();
       await listener.close();
+    },
+  };
+}
+
+/**
+ * startRelay with `config.workers` > 1: this process binds the OR port and
+ * publishes the descriptor; every accepted socket goes, unread, to one of the
+ * worker processes, which carry the links and circuits (relay-workers.ts).
+ */
+async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, policyLines: readonly string[], exitPolicy: ExitPolicy): Promise<RelayHandle> {
+  let workers: RelayWorkers | undefined;
+  const listener = await listenOrPort(
+    config.address,
+    config.port,
+    async (socket) => {
+      if (workers === undefined) socket.destroy();
+      else workers.dispatch(socket);
+    },
+    { pauseOnConnect: true },
+  );
+  const port = listener.port;
+  try {
+    workers = await startRelayWorkers(config.workers!, {
+      nickname: config.nickname,
+      dataDir: config.dataDir,
+      address: config.address,
+      port,
+      exit: config.exit,
+      exitPolicy: [...policyLines],
+      ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
+    });
+  } catch (error) {
+    await listener.close();
+    throw error;
+  }
+  const pool = workers;
+  const describe = selfDescriptor({
+    nickname: config.nickname,
+    keys,
+    address: config.address,
+    orPort: port,
+    exitPolicy,
+    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
+  });
+  const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
+  if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+  log('relay %s listening on %s:%d with %d workers', hex(keys.identity.identity).slice(0, 16), config.address, port, pool.size);
+  return {
+    address: config.address,
+    port,
+    identity: keys.identity.identity,
+    nickname: config.nickname,
+    linkStats: () => pool.linkStats(),
+    circuitStats: () => pool.circuitStats(),
+    async close() {
+      publisher.close();
+      await listener.close();
+      await pool.close();
     },
   };
 }

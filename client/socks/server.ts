@@ -80,6 +80,8 @@ export async function startSocksServer(opts: SocksServerOptions): Promise<SocksS
       socket.destroy();
       return;
     }
+    // Replies and stream data go out as they come; Nagle would hold small ones back for the client's delayed ACK.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     try {

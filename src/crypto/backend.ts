@@ -42,6 +42,8 @@ export interface CryptoBackend {
 
   /** ChaCha20-Poly1305 (RFC 8439). Returns ciphertext || 16-byte tag. */
   chachaPolySeal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** chachaPolySeal with the two parts apart, [ciphertext, 16-byte tag], so a large frame is not copied to join them. */
+  chachaPolySealDetached(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): [Uint8Array, Uint8Array];
   /** Returns the plaintext, or null if the tag does not verify. */
   chachaPolyOpen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
 

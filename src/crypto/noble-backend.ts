@@ -83,6 +83,10 @@ export const nobleCrypto: CryptoBackend = {
     return nobleAesCtr(new Uint8Array(key), new Uint8Array(iv));
   },
   chachaPolySeal: (key, nonce, ad, plaintext) => chacha20poly1305(key, nonce, ad).encrypt(plaintext),
+  chachaPolySealDetached(key, nonce, ad, plaintext) {
+    const sealed = chacha20poly1305(key, nonce, ad).encrypt(plaintext);
+    return [sealed.subarray(0, sealed.length - 16), sealed.subarray(sealed.length - 16)];
+  },
   chachaPolyOpen(key, nonce, ad, sealed) {
     try {
       return chacha20poly1305(key, nonce, ad).decrypt(sealed);

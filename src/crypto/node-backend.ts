@@ -105,11 +105,16 @@ export const nodeCrypto: CryptoBackend = {
   },
 
   chachaPolySeal(key, nonce, ad, plaintext) {
+    const [body, tag] = nodeCrypto.chachaPolySealDetached(key, nonce, ad, plaintext);
+    return u8(Buffer.concat([body, tag]));
+  },
+
+  chachaPolySealDetached(key, nonce, ad, plaintext) {
     const c = nc.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
     c.setAAD(ad, { plaintextLength: plaintext.length });
     const body = c.update(plaintext);
     c.final();
-    return u8(Buffer.concat([body, c.getAuthTag()]));
+    return [body, c.getAuthTag()];
   },
 
   chachaPolyOpen(key, nonce, ad, sealed) {

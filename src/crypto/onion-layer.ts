@@ -7,7 +7,10 @@
  * digest lets the endpoint of that layer recognize and authenticate cells.
  *
  * This is the per-cell hot path: no allocations beyond what the backend's
- * `update`/`peek`/`clone` return, no copies of the 509-byte payload.
+ * `update`/`peek`/`clone` return, no copies of the 509-byte payload. Cells
+ * that travel together (one link read, one burst of originated cells) go
+ * through `cryptCells`: one keystream call for all of them, exact because the
+ * counter-mode keystream runs on contiguously from one cell to the next.
  */
 import type { CryptoBackend, RunningDigest, StreamCipher } from './backend.js';
 import { crypto } from './crypto.js';
@@ -22,6 +25,16 @@ import {
 
 const TOR1_DIGEST_LENGTH = 20;
 const TOR1_KEY_LENGTH = 16;
+/** Where the 509-byte payload starts in a 514-byte channel cell (docs/protocol.md §2). */
+const CELL_PAYLOAD_OFFSET = 5;
+/** Payloads gathered per keystream call by cryptCells (64 KiB of payload). */
+const GATHER_CELLS = 128;
+
+/**
+ * cryptCells' gather buffer. One per thread (module state), used only inside
+ * one synchronous call, so layers can share it.
+ */
+const gather = new Uint8Array(GATHER_CELLS * CELL_PAYLOAD_LENGTH);
 
 function checkPayload(payload: Uint8Array): void {
   if (!(payload instanceof Uint8Array) || payload.length !== CELL_PAYLOAD_LENGTH) {
@@ -37,6 +50,8 @@ function destroyed(): never {
 export class OnionLayer {
   #cipher: StreamCipher | null;
   #digest: RunningDigest | null;
+  /** A final open failed (openDigest): the running digest holds a cell it should not. */
+  #spoiled = false;
   /** The full 20-byte running digest after the last seal() or successful open(); zeros before. */
   #last: Uint8Array = new Uint8Array(TOR1_DIGEST_LENGTH);
 
@@ -59,11 +74,51 @@ export class OnionLayer {
   }
 
   /**
-   * Originate a cell at this layer: zero `recognized` and the digest field,
-   * feed the whole payload to the running digest, put the first four bytes of
-   * the new digest value in the digest field, then crypt().
+   * crypt() the payloads of `cells[0..count)` in that order, with one
+   * keystream call per up to 128 cells: byte for byte what crypt() on each
+   * payload in turn gives. Each element is a 514-byte channel cell (payload at
+   * byte 5), or with `payloadOffset` 0 a bare 509-byte payload.
    */
-  seal(payload: Uint8Array): void {
+  cryptCells(cells: readonly Uint8Array[], count: number = cells.length, payloadOffset: number = CELL_PAYLOAD_OFFSET): void {
+    const cipher = this.#cipher ?? destroyed();
+    if (!Number.isInteger(count) || count < 0 || count > cells.length) throw new RangeError(`OnionLayer.cryptCells: bad count ${count}`);
+    const end = payloadOffset + CELL_PAYLOAD_LENGTH;
+    for (let first = 0; first < count; first += GATHER_CELLS) {
+      const n = Math.min(GATHER_CELLS, count - first);
+      for (let i = 0; i < n; i++) {
+        const cell = cells[first + i]!;
+        if (!(cell instanceof Uint8Array) || cell.length < end) {
+          throw new RangeError(`OnionLayer.cryptCells: cell ${first + i} is shorter than ${end} bytes`);
+        }
+        gather.set(payloadOffset === 0 && cell.length === CELL_PAYLOAD_LENGTH ? cell : cell.subarray(payloadOffset, end), i * CELL_PAYLOAD_LENGTH);
+      }
+      const out = cipher.update(n === GATHER_CELLS ? gather : gather.subarray(0, n * CELL_PAYLOAD_LENGTH));
+      for (let i = 0; i < n; i++) {
+        cells[first + i]!.set(out.subarray(i * CELL_PAYLOAD_LENGTH, (i + 1) * CELL_PAYLOAD_LENGTH), payloadOffset);
+      }
+    }
+  }
+
+  /**
+   * crypt() over `run`, payloads of 509 bytes laid end to end, with one
+   * keystream call; returns the result in a new array and leaves `run` as it was.
+   */
+  cryptRun(run: Uint8Array): Uint8Array {
+    const cipher = this.#cipher ?? destroyed();
+    if (run.length % CELL_PAYLOAD_LENGTH !== 0) throw new RangeError(`OnionLayer.cryptRun: ${run.length} bytes is not whole payloads`);
+    return cipher.update(run);
+  }
+
+  /**
+   * The first half of seal(), for a cell crypted later: zero `recognized` and
+   * the digest field, take the payload into the running digest, write the
+   * first four bytes of the new digest in the digest field. The caller must
+   * then crypt the payload (crypt() or cryptCells()) in its turn among this
+   * layer's cells; seal() is exactly sealDigest() then crypt(). Returns the
+   * new running digest value itself, not a copy: it is never modified
+   * afterwards except by destroy().
+   */
+  sealDigest(payload: Uint8Array): Uint8Array {
     const digest = this.#digest ?? destroyed();
     checkPayload(payload);
     payload[RECOGNIZED_OFFSET] = 0;
@@ -76,6 +131,16 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 2] = value[2]!;
     payload[DIGEST_OFFSET + 3] = value[3]!;
     this.#last = value;
+    return value;
+  }
+
+  /**
+   * Originate a cell at this layer: zero `recognized` and the digest field,
+   * feed the whole payload to the running digest, put the first four bytes of
+   * the new digest value in the digest field, then crypt().
+   */
+  seal(payload: Uint8Array): void {
+    this.sealDigest(payload);
     this.crypt(payload);
   }
 
@@ -87,9 +152,25 @@ export class OnionLayer {
    * is left exactly as it came in either way.
    */
   open(payload: Uint8Array): boolean {
+    return this.openDigest(payload) !== null;
+  }
+
+  /**
+   * open(), giving the new running digest value for a recognized cell (null
+   * otherwise) without a copy: the array is never modified afterwards except
+   * by destroy(), so a caller may keep it as "the digest after this cell".
+   *
+   * `final`: the caller destroys the circuit if this cell is not recognized
+   * (this layer is the last place it can be for, §4.3-§4.5). The check then
+   * takes the cell into the running digest first and compares afterwards,
+   * one state copy fewer; a cell that fails spoils the layer: every later
+   * open gives null and every other use throws ERR_CONFIG, as after destroy().
+   */
+  openDigest(payload: Uint8Array, final = false): Uint8Array | null {
+    if (this.#spoiled) return null;
     const digest = this.#digest ?? destroyed();
     checkPayload(payload);
-    if ((payload[RECOGNIZED_OFFSET]! | payload[RECOGNIZED_OFFSET + 1]!) !== 0) return false;
+    if ((payload[RECOGNIZED_OFFSET]! | payload[RECOGNIZED_OFFSET + 1]!) !== 0) return null;
 
     const r0 = payload[DIGEST_OFFSET]!;
     const r1 = payload[DIGEST_OFFSET + 1]!;
@@ -99,22 +180,32 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 1] = 0;
     payload[DIGEST_OFFSET + 2] = 0;
     payload[DIGEST_OFFSET + 3] = 0;
-    // One state copy per recognized cell: the copy computes the candidate value
-    // and is used up; on a match the live digest takes the same bytes.
-    const candidate = digest.clone();
-    candidate.update(payload);
-    const value = candidate.finish();
+    let value: Uint8Array;
+    if (final) {
+      digest.update(payload);
+      value = digest.peek();
+    } else {
+      // One state copy per recognized cell: the copy computes the candidate value
+      // and is used up; on a match the live digest takes the same bytes.
+      const candidate = digest.clone();
+      candidate.update(payload);
+      value = candidate.finish();
+    }
     // Compare all four bytes without an early exit.
     const diff = (value[0]! ^ r0) | (value[1]! ^ r1) | (value[2]! ^ r2) | (value[3]! ^ r3);
     if (diff === 0) {
-      digest.update(payload);
+      if (!final) digest.update(payload);
       this.#last = value;
+    } else if (final) {
+      this.#spoiled = true;
+      this.#cipher = null;
+      this.#digest = null;
     }
     payload[DIGEST_OFFSET] = r0;
     payload[DIGEST_OFFSET + 1] = r1;
     payload[DIGEST_OFFSET + 2] = r2;
     payload[DIGEST_OFFSET + 3] = r3;
-    return diff === 0;
+    return diff === 0 ? value : null;
   }
 
   /** A copy of the 20-byte running digest value after the last seal() or successful open() (zeros before any). */
@@ -158,4 +249,100 @@ export function tor1Layers(keyMaterial: Uint8Array, backend: CryptoBackend = cry
     forward: new OnionLayer(kf, df, backend),
     backward: new OnionLayer(kb, db, backend),
   };
+}
+
+/**
+ * The client's half of docs/protocol.md §4.4 for backward cells that arrived
+ * together: take the backward layers `layers[0], layers[1], …` off each cell
+ * until one recognizes it, with one cryptCells call per layer, leaving every
+ * layer, payload and digest exactly as receiving the cells one at a time
+ * would. For cell i, `hops[i]` is the index of the layer that recognized it,
+ * or -1 if none did (then every layer was taken off), and `digests[i]` that
+ * layer's running digest after the cell (openDigest), or null. Each cell is
+ * a 514-byte channel cell (payload at byte 5); `hops` and `digests` are
+ * overwritten from index 0. `lastIsFinal`: a cell the last layer does not
+ * recognize destroys the circuit (a built circuit), so that layer opens
+ * with `final` (openDigest), and cells more than one chunk (128 cells) after
+ * the first unrecognized one are marked -1 without being touched.
+ */
+export function peelBackward(
+  layers: readonly OnionLayer[],
+  cells: readonly Uint8Array[],
+  hops: number[],
+  digests: Array<Uint8Array | null>,
+  lastIsFinal = false,
+): void {
+  hops.length = cells.length;
+  digests.length = cells.length;
+  // Chunk by chunk, each through every layer: each layer still meets its cells in arrival order.
+  for (let first = 0; first < cells.length; first += GATHER_CELLS) {
+    const count = Math.min(GATHER_CELLS, cells.length - first);
+    peelChunk(layers, cells, first, count, hops, digests, lastIsFinal);
+    if (lastIsFinal && hops.slice(first, first + count).includes(-1)) {
+      // The circuit ends at that cell (the last layer may be spoiled): leave the rest as they are.
+      hops.fill(-1, first + count);
+      digests.fill(null, first + count);
+      return;
+    }
+  }
+}
+
+/**
+ * peelBackward for cells[first .. first+count), count <= GATHER_CELLS. The
+ * payloads are gathered once; each layer crypts the run of those still
+ * unrecognized in one call and the run is compacted in place (copyWithin), so
+ * a cell costs one copy in, one copy out, and byte checks in between.
+ */
+function peelChunk(
+  layers: readonly OnionLayer[],
+  cells: readonly Uint8Array[],
+  first: number,
+  count: number,
+  hops: number[],
+  digests: Array<Uint8Array | null>,
+  lastIsFinal: boolean,
+): void {
+  const P = CELL_PAYLOAD_LENGTH;
+  const index: number[] = [];
+  for (let j = 0; j < count; j++) {
+    const cell = cells[first + j]!;
+    if (!(cell instanceof Uint8Array) || cell.length < CELL_PAYLOAD_OFFSET + P) throw new RangeError(`peelBackward: cell ${first + j} is shorter than 514 bytes`);
+    gather.set(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + P), j * P);
+    index.push(first + j);
+  }
+  let run: Uint8Array = gather.subarray(0, count * P);
+  let pending = count;
+  for (let h = 0; h < layers.length && pending > 0; h++) {
+    const layer = layers[h]!;
+    const final = lastIsFinal && h === layers.length - 1;
+    const out = layer.cryptRun(run.subarray(0, pending * P));
+    let kept = 0;
+    for (let j = 0; j < pending; j++) {
+      const at = j * P;
+      let value: Uint8Array | null = null;
+      // Only a zero `recognized` needs a look at the digest (openDigest checks it again).
+      if ((out[at + RECOGNIZED_OFFSET]! | out[at + RECOGNIZED_OFFSET + 1]!) === 0) value = layer.openDigest(out.subarray(at, at + P), final);
+      if (value !== null) {
+        const i = index[j]!;
+        hops[i] = h;
+        digests[i] = value;
+        cells[i]!.set(out.subarray(at, at + P), CELL_PAYLOAD_OFFSET);
+        continue;
+      }
+      if (kept !== j) {
+        out.copyWithin(kept * P, at, at + P);
+        index[kept] = index[j]!;
+      }
+      kept++;
+    }
+    run = out;
+    pending = kept;
+  }
+  // Recognized by no layer: every layer was taken off.
+  for (let j = 0; j < pending; j++) {
+    const i = index[j]!;
+    hops[i] = -1;
+    digests[i] = null;
+    cells[i]!.set(run.subarray(j * P, (j + 1) * P), CELL_PAYLOAD_OFFSET);
+  }
 }

@@ -4,14 +4,19 @@
  * Duplex, then carries 514-byte cells in encrypted frames (frame.ts).
  *
  * Sending: cells queued in one event-loop turn are sealed together, up to 127
- * per frame, and written with one socket.write per batch. `sendCell` returns
- * false once more than CHANNEL_HIGH_WATER bytes are queued; 'drain' follows
- * when the queue is below half of that again. More than CHANNEL_HARD_CAP
- * queued destroys the channel (ERR_RESOURCE_LIMIT).
+ * per frame, and handed to the socket corked, so one turn's frames leave in
+ * one writev; a lone cell waits at most until the end of the turn
+ * (setImmediate). `sendCell` returns false once more than CHANNEL_HIGH_WATER
+ * bytes are queued; 'drain' follows when the queue is below half of that
+ * again. More than CHANNEL_HARD_CAP queued destroys the channel
+ * (ERR_RESOURCE_LIMIT).
  *
- * Receiving: reading starts when the first 'cell' listener is added (so no
- * cell is emitted before anyone listens), and `pauseReading` stops both the
- * cell events and the socket.
+ * Receiving: reading starts when the first 'cell' or 'cells' listener is
+ * added (so no cell is emitted before anyone listens), and `pauseReading`
+ * stops both the cell events and the socket. With a 'cells' listener, the
+ * cells of all the frames one socket read completed are delivered as one
+ * batch (paused reading takes effect between batches); 'cell' listeners, if
+ * any, see each cell of the batch first and may modify it in place.
  *
  * Any malformed frame, failed authentication or handshake failure destroys
  * the socket and emits 'close' with the error, once. No error escapes.
@@ -21,7 +26,10 @@
  * 'closing' on close() or destroy() (nothing more is sent or delivered), and
  * 'closed' when the socket is gone and 'close' has been emitted.
  *
- * Events: 'cell' (cell: Uint8Array, 514 bytes, an unshared copy), 'drain', 'close' (err?: Error);
+ * Events: 'cell' (cell: Uint8Array, 514 bytes, ours to keep; with a 'cells'
+ * listener it is the same view the batch holds), 'cells' (cells: Uint8Array[],
+ * 514-byte views into a buffer no one else holds, in arrival order), 'drain',
+ * 'close' (err?: Error);
  * and the diagnostics channels `allium:link:open` / `allium:link:close` (src/events.ts).
  */
 import { EventEmitter } from 'node:events';
@@ -85,7 +93,7 @@ export type LinkState = 'open' | 'closing' | 'closed';
 export const CHANNEL_HIGH_WATER = 256 * 1024;
 /** Bytes of queued cells above which the channel is destroyed (ERR_RESOURCE_LIMIT). */
 export const CHANNEL_HARD_CAP = 4 * 1024 * 1024;
-/** Frames sealed into one socket.write. */
+/** Frames sealed before the socket's backpressure is looked at again. */
 const FRAMES_PER_WRITE = 4;
 /** How long a graceful close() waits for the peer before destroying the socket. */
 const CLOSE_GRACE_MS = 5000;
@@ -225,7 +233,7 @@ export class Channel extends EventEmitter {
     return this.#state !== 'open';
   }
 
-  /** Cells delivered as 'cell' events so far. */
+  /** Cells delivered ('cell' events or in 'cells' batches) so far. */
   get cellsIn(): number {
     return this.#cellsIn;
   }
@@ -327,28 +335,32 @@ export class Channel extends EventEmitter {
   /** Seal and write queued cells until the queue is empty or the socket pushes back (unless `force`). */
   #flush(force: boolean): void {
     if (this.#state !== 'open') return;
+    const socket = this.#socket;
+    // Corked: every frame of this flush goes to the kernel in one writev.
+    socket.cork();
     try {
       while (this.#frames.length > 0 && (force || !this.#socketBlocked)) {
-        const sealed: Uint8Array[] = [];
-        let bytes = 0;
-        while (this.#frames.length > 0 && sealed.length < FRAMES_PER_WRITE) {
+        let ok = true;
+        for (let n = 0; n < FRAMES_PER_WRITE && this.#frames.length > 0; n++) {
           const frame = this.#frames.shift()!;
-          const out = this.#sealer.seal(frame.buf.subarray(0, frame.cells * CELL_LENGTH));
-          sealed.push(out);
-          bytes += out.length;
+          const [header, body, tag] = this.#sealer.sealParts(frame.buf.subarray(0, frame.cells * CELL_LENGTH));
           this.#queuedCells -= frame.cells;
           this.#cellsOut += frame.cells;
           if (this.#freeBuffers.length < 4) this.#freeBuffers.push(frame.buf);
+          socket.write(header);
+          socket.write(body);
+          ok = socket.write(tag);
         }
-        const data = sealed.length === 1 ? sealed[0]! : Buffer.concat(sealed, bytes);
-        if (!this.#socket.write(data) && !this.#socketBlocked) {
+        if (!ok && !this.#socketBlocked) {
           this.#socketBlocked = true;
-          this.#socket.once('drain', this.#onSocketDrain);
+          socket.once('drain', this.#onSocketDrain);
         }
       }
     } catch (err) {
       this.destroy(asError(err));
       return;
+    } finally {
+      socket.uncork();
     }
     if (this.#needDrain && !this.closed && this.queuedBytes < CHANNEL_HIGH_WATER / 2) {
       this.#needDrain = false;
@@ -372,7 +384,7 @@ export class Channel extends EventEmitter {
   // ---- receive side ----
 
   #onNewListener = (event: string | symbol): void => {
-    if (event === 'cell' && !this.#readingStarted) queueMicrotask(() => this.#startReading());
+    if ((event === 'cell' || event === 'cells') && !this.#readingStarted) queueMicrotask(() => this.#startReading());
   };
 
   /** Start taking data from the socket; `closing` is close() reading only to see the peer's end of stream. */
@@ -406,6 +418,10 @@ export class Channel extends EventEmitter {
     this.#delivering = true;
     try {
       while (!this.#readPaused && this.#state === 'open') {
+        if (this.listenerCount('cells') > 0) {
+          if (!this.#deliverBatch()) break;
+          continue;
+        }
         if (this.#current === null) {
           const ciphertext = this.#inbox.shift();
           if (ciphertext === undefined) break;
@@ -423,6 +439,44 @@ export class Channel extends EventEmitter {
     } finally {
       this.#delivering = false;
     }
+  }
+
+  /**
+   * Deliver every cell waiting (the frames of one socket read) as one 'cells'
+   * batch. False if there was none. A frame that fails to open ends the link,
+   * after the cells of the frames before it were delivered.
+   */
+  #deliverBatch(): boolean {
+    const cells: Uint8Array[] = [];
+    const current = this.#current;
+    if (current !== null) {
+      for (let at = this.#currentAt; at < current.length; at += CELL_LENGTH) cells.push(current.subarray(at, at + CELL_LENGTH));
+      this.#current = null;
+    }
+    let failure: unknown = null;
+    for (let i = 0; i < this.#inbox.length; i++) {
+      let plaintext: Uint8Array;
+      try {
+        plaintext = this.#opener.open(this.#inbox[i]!);
+      } catch (err) {
+        failure = err;
+        break;
+      }
+      for (let at = 0; at < plaintext.length; at += CELL_LENGTH) cells.push(plaintext.subarray(at, at + CELL_LENGTH));
+    }
+    this.#inbox = [];
+    if (cells.length > 0) {
+      this.#cellsIn += cells.length;
+      if (this.listenerCount('cell') > 0) {
+        for (const cell of cells) {
+          this.emit('cell', cell);
+          if (this.#state !== 'open') return false;
+        }
+      }
+      this.emit('cells', cells);
+    }
+    if (failure !== null) throw failure;
+    return cells.length > 0;
   }
 
   // ---- lifecycle ----

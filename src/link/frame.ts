@@ -15,6 +15,7 @@ import { ProtocolError, malformed, oversized, truncated } from '../errors.js';
 import { TAGLEN, type CipherState } from './noise.js';
 
 export const FRAME_HEADER_LENGTH = 2;
+const EMPTY = new Uint8Array(0);
 /** Largest ciphertext length a frame header can carry. */
 export const MAX_FRAME_CIPHERTEXT = 0xffff;
 /** At most 127 cells per frame: 127 * 514 + 16 = 65294 <= 65535. */
@@ -54,8 +55,8 @@ export function splitCells(plaintext: Uint8Array): Uint8Array[] {
 
 /**
  * Cuts a byte stream into frame ciphertexts. `push` returns every whole frame
- * the bytes complete; a partial frame is kept (needing more bytes is not an
- * error). It never holds more than one frame's worth of partial data. A length
+ * the bytes complete (a frame that lies whole inside one chunk is a view into
+ * that chunk); a partial frame is kept (needing more bytes is not an error). It never holds more than one frame's worth of partial data. A length
  * no valid frame can have throws (the link must then close).
  */
 export class Deframer {
@@ -89,8 +90,8 @@ export class Deframer {
           this.#checkLength(length);
           at += FRAME_HEADER_LENGTH;
           if (chunk.length - at >= length) {
-            // Whole frame in this chunk: copy it out.
-            out.push(chunk.slice(at, at + length));
+            // Whole frame in this chunk: a view, no copy (the chunk must not change while the frame is in use).
+            out.push(chunk.subarray(at, at + length));
             at += length;
             continue;
           }
@@ -157,14 +158,29 @@ export class FrameSealer {
 
   /** One whole frame (header included) carrying `plaintext`: k whole cells, 1 <= k <= 127. */
   seal(plaintext: Uint8Array): Uint8Array {
+    const [header, body, tag] = this.sealParts(plaintext);
+    const frame = new Uint8Array(header.length + body.length + tag.length);
+    frame.set(header);
+    frame.set(body, header.length);
+    frame.set(tag, header.length + body.length);
+    return frame;
+  }
+
+  /**
+   * seal() in three pieces, for a corked socket that writes them in one
+   * writev without joining them: [2-byte length header, ciphertext body,
+   * 16-byte tag]. The frame is header || body || tag.
+   */
+  sealParts(plaintext: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
     const k = plaintext.length / CELL_LENGTH;
     if (!Number.isInteger(k) || k < 1 || k > MAX_CELLS_PER_FRAME) {
       throw new RangeError(`FrameSealer: ${plaintext.length} bytes is not 1..${MAX_CELLS_PER_FRAME} cells`);
     }
-    const frame = encodeFrame(this.#cipher.encryptWithAd(new Uint8Array(0), plaintext));
+    const [body, tag] = this.#cipher.encryptWithAdDetached(EMPTY, plaintext);
     this.#frames++;
     if (this.#frames % this.#rekeyInterval === 0) this.#cipher.rekey();
-    return frame;
+    const length = body.length + tag.length;
+    return [Uint8Array.of(length >>> 8, length & 0xff), body, tag];
   }
 
   /** Frames for any number of cells (as one concatenated buffer), 127 cells per frame. */
@@ -193,7 +209,7 @@ export class FrameOpener {
 
   /** The plaintext of one frame ciphertext. ProtocolError if it fails authentication or is not whole cells. */
   open(ciphertext: Uint8Array): Uint8Array {
-    const plaintext = this.#cipher.decryptWithAd(new Uint8Array(0), ciphertext);
+    const plaintext = this.#cipher.decryptWithAd(EMPTY, ciphertext);
     if (plaintext === null) throw new ProtocolError('link frame failed authentication');
     this.#frames++;
     if (this.#frames % this.#rekeyInterval === 0) this.#cipher.rekey();

@@ -9,7 +9,10 @@
  * - Each link has one circuit table (ChannelCircuits). Cells arriving on a
  *   link are demultiplexed by circuit id to whatever owns the id
  *   (`onCircuitCell`); cells on ids nobody owns go to `onUnknownCell` (a
- *   relay's CREATE2 handling). PADDING is dropped; any other cell on circuit
+ *   relay's CREATE2 handling). The RELAY/RELAY_EARLY cells of one link read
+ *   are grouped per circuit id (`onRelayCells`), each group in arrival
+ *   order; every group is handed over before any other cell of the read is
+ *   looked at, so only relay cells of different circuits change places. PADDING is dropped; any other cell on circuit
  *   id 0 closes the link (§2). When a link closes, `onLinkClosed` runs for
  *   every circuit still in its table.
  * - Bounded: one dial (transport connect + handshake) takes at most
@@ -43,10 +46,23 @@ export interface LinkTarget extends PeerAddress {
 export interface LinkCircuitHandler<C> {
   /** A cell (514 bytes, ours to keep) for a circuit id in `link`'s table. */
   onCircuitCell(slot: CircuitSlot<C>, cell: Uint8Array, link: Channel): void;
+  /**
+   * RELAY and RELAY_EARLY cells (514 bytes each, ours to keep, at least one)
+   * for one circuit id in `link`'s table that arrived in one link read, in
+   * their order, so a circuit can take a layer off all of them at once.
+   * Absent: each goes to onCircuitCell.
+   */
+  onRelayCells?(slot: CircuitSlot<C>, cells: Uint8Array[], link: Channel): void;
   /** A cell for a non-zero circuit id nobody on `link` owns. Default: dropped (§2: it may be in flight after a DESTROY). */
   onUnknownCell?(cell: Uint8Array, link: Channel, circuits: ChannelCircuits<C>): void;
   /** `link` closed: called once for each circuit still in its table. */
   onLinkClosed(slot: CircuitSlot<C>, link: Channel): void;
+}
+
+/** Relay cells of one link read for one circuit slot, in arrival order. */
+interface RelayGroup<C> {
+  slot: CircuitSlot<C>;
+  cells: Uint8Array[];
 }
 
 export interface LinkManagerOptions<C> {
@@ -289,7 +305,7 @@ export class LinkManager<C> {
       if (current === undefined || current.closed) this.#byIdentity.set(key, channel);
     }
     const circuits = this.circuitsOf(channel);
-    channel.on('cell', (cell: Uint8Array) => this.#route(channel, circuits, cell));
+    channel.on('cells', (cells: Uint8Array[]) => this.#routeBatch(channel, circuits, cells));
     channel.once('close', () => {
       this.#links.delete(channel);
       if (key !== null && this.#byIdentity.get(key) === channel) this.#byIdentity.delete(key);
@@ -298,6 +314,53 @@ export class LinkManager<C> {
       this.#stats.cellsOut += channel.cellsOut;
       for (const slot of circuits.all()) this.#handler.onLinkClosed(slot, channel);
     });
+  }
+
+  /**
+   * Demultiplex the cells of one link read (§2): relay cells are gathered
+   * per circuit slot and handed over in groups (onRelayCells) when the read
+   * is done or before any other kind of cell is handled.
+   */
+  #routeBatch(channel: Channel, circuits: ChannelCircuits<C>, cells: Uint8Array[]): void {
+    const handler = this.#handler;
+    if (handler.onRelayCells === undefined) {
+      for (const cell of cells) {
+        if (channel.closed) return;
+        this.#route(channel, circuits, cell);
+      }
+      return;
+    }
+    const groups: RelayGroup<C>[] = [];
+    for (const cell of cells) {
+      const command = cellCommand(cell);
+      if (command === ChannelCommand.RELAY || command === ChannelCommand.RELAY_EARLY) {
+        const slot = circuits.get(cellCircuitId(cell));
+        if (slot !== undefined) {
+          let group: RelayGroup<C> | undefined;
+          for (const g of groups) {
+            if (g.slot === slot) {
+              group = g;
+              break;
+            }
+          }
+          if (group === undefined) groups.push({ slot, cells: [cell] });
+          else group.cells.push(cell);
+          continue;
+        }
+      }
+      if (groups.length > 0) this.#handOver(channel, groups);
+      if (channel.closed) return;
+      this.#route(channel, circuits, cell);
+    }
+    this.#handOver(channel, groups);
+  }
+
+  #handOver(channel: Channel, groups: RelayGroup<C>[]): void {
+    for (const group of groups) {
+      if (channel.closed) break;
+      this.#handler.onRelayCells!(group.slot, group.cells, channel);
+    }
+    groups.length = 0;
   }
 
   /** Demultiplex one cell by circuit id (§2). */

@@ -73,6 +73,15 @@ export class CipherState {
     return out;
   }
 
+  /** encryptWithAd with the ciphertext and the 16-byte tag apart (no copy to join them); same rules (no key: the plaintext and no tag). */
+  encryptWithAdDetached(ad: Uint8Array, plaintext: Uint8Array): [Uint8Array, Uint8Array] {
+    if (this.#k === null) return [new Uint8Array(plaintext), new Uint8Array(0)];
+    if (this.#n >= MAX_COUNTER) throw new AlliumError('ERR_RESOURCE_LIMIT', 'Noise nonce exhausted');
+    const out = this.#backend.chachaPolySealDetached(this.#k, chachaNonce(this.#n), ad, plaintext);
+    this.#n++;
+    return out;
+  }
+
   /** The plaintext, or null if authentication failed (the nonce then does not advance). */
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
     if (this.#k === null) return new Uint8Array(ciphertext);

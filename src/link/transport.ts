@@ -42,6 +42,8 @@ export class TcpTransport implements Transport {
       port: peer.port,
       ...(this.#localAddress !== undefined ? { localAddress: this.#localAddress } : {}),
     });
+    // Cells are batched per event-loop turn already; Nagle would only hold a lone cell back for the peer's delayed ACK.
+    socket.setNoDelay(true);
     // Connection errors surface through the link handshake that reads this socket.
     socket.on('error', () => {});
     opts.signal?.addEventListener('abort', () => socket.destroy(), { once: true });

@@ -69,6 +69,11 @@ test('node:crypto and @noble agree on random inputs', () => {
     const sealed = nodeCrypto.chachaPolySeal(k32, nonce, msg.subarray(0, 5), msg);
     eq(sealed, nobleCrypto.chachaPolySeal(k32, nonce, msg.subarray(0, 5), msg));
     eq(nobleCrypto.chachaPolyOpen(k32, nonce, msg.subarray(0, 5), sealed)!, msg);
+    for (const backend of [nodeCrypto, nobleCrypto]) {
+      const [body, tag] = backend.chachaPolySealDetached(k32, nonce, msg.subarray(0, 5), msg);
+      assert.equal(tag.length, 16);
+      eq(new Uint8Array([...body, ...tag]), sealed);
+    }
     sealed[0]! ^= 1;
     assert.equal(nodeCrypto.chachaPolyOpen(k32, nonce, msg.subarray(0, 5), sealed), null);
     // Streaming AES-CTR, split at different points on each side.

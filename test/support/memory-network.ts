@@ -83,7 +83,7 @@ export async function memoryCircuit(relays: MemoryRelay[], options: OriginCircui
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   const links = new LinkManager<OriginCircuit>({
     transport,
-    handler: { onCircuitCell: (slot, cell) => slot.circuit.receive(cell), onLinkClosed: (slot) => slot.circuit.linkClosed() },
+    handler: { onCircuitCell: (slot, cell) => slot.circuit.receive(cell), onRelayCells: (slot, cells) => slot.circuit.receiveCells(cells), onLinkClosed: (slot) => slot.circuit.linkClosed() },
     dialTimeoutMs: TIMEOUT_MS,
   });
   const guard = relays[0]!.info;

@@ -1,0 +1,177 @@
+/**
+ * A relay on several cores: the main process only accepts connections on the
+ * OR port and hands each accepted socket, unread, to one of N worker
+ * processes (relay-worker.ts) in turn; each worker runs a whole relay core and
+ * owns the links it was given, the circuits made on them and the links it
+ * dials for their EXTEND2s. No cell ever crosses from one worker to another.
+ *
+ * Why processes and not worker_threads: Node cannot move a socket into a
+ * worker thread (there is no handle transfer between threads), while a child
+ * process receives one over IPC (SCM_RIGHTS), as node:cluster does. A relay
+ * with workers holds up to N links to a peer relay instead of one.
+ *
+ * Counters (linkStats, circuitStats) are the sums of what the workers last
+ * reported (once a second). A worker that dies is taken out of the rotation;
+ * its links and circuits are gone with it.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { debuglog } from 'node:util';
+import { AlliumError } from '../src/errors.js';
+import type { CircuitStats, LinkStats } from '../src/events.js';
+
+const log = debuglog('allium:relay');
+
+/** How long a worker may take to load its keys and say it is ready, ms. */
+const WORKER_START_TIMEOUT_MS = 15_000;
+/** How long close() waits for a worker to exit before killing it, ms. */
+const WORKER_CLOSE_TIMEOUT_MS = 5_000;
+
+/** What a worker needs to run the relay's core (sent once, as JSON). */
+export interface WorkerSetup {
+  nickname: string;
+  dataDir: string;
+  address: string;
+  /** The OR port the main process bound (for the descriptor the worker serves). */
+  port: number;
+  exit: boolean;
+  /** Exit policy rule lines, as the relay was configured. */
+  exitPolicy: string[];
+  bandwidth?: number;
+}
+
+/** Main process → worker. 'link' comes with the accepted socket as the IPC handle. */
+export type WorkerRequest = { type: 'setup'; setup: WorkerSetup } | { type: 'link' } | { type: 'close' };
+
+/** Worker → main process. */
+export type WorkerReport =
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  | { type: 'stats'; links: LinkStats; circuits: CircuitStats };
+
+export interface RelayWorkers {
+  /** Workers alive. */
+  readonly size: number;
+  /** Hand an accepted, paused socket to the next worker (the socket is closed here once sent). */
+  dispatch(socket: Socket): void;
+  linkStats(): LinkStats;
+  circuitStats(): CircuitStats;
+  /** Ask every worker to close its links and exit; kill those that do not within 5 s. */
+  close(): Promise<void>;
+}
+
+interface Worker {
+  child: ChildProcess;
+  links: LinkStats;
+  circuits: CircuitStats;
+  alive: boolean;
+}
+
+const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0 };
+const ZERO_CIRCUITS: CircuitStats = { open: 0, built: 0, destroyed: 0, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0 };
+
+function sum<T extends object>(items: T[], zero: T): T {
+  const out = { ...zero } as Record<string, number>;
+  for (const item of items) for (const [k, v] of Object.entries(item)) out[k] = (out[k] ?? 0) + (v as number);
+  return out as T;
+}
+
+function startWorker(setup: WorkerSetup): Promise<Worker> {
+  const script = fileURLToPath(new URL('./relay-worker.js', import.meta.url));
+  const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  const worker: Worker = { child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, alive: true };
+  return new Promise<Worker>((resolve, reject) => {
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(new AlliumError('ERR_TIMEOUT', `relay worker did not start within ${WORKER_START_TIMEOUT_MS} ms`)), WORKER_START_TIMEOUT_MS);
+    child.on('message', (message: WorkerReport) => {
+      switch (message.type) {
+        case 'ready':
+          clearTimeout(timer);
+          resolve(worker);
+          return;
+        case 'failed':
+          fail(new AlliumError('ERR_CONFIG', `relay worker failed to start: ${message.message}`));
+          return;
+        case 'stats':
+          worker.links = message.links;
+          worker.circuits = message.circuits;
+          return;
+      }
+    });
+    child.once('exit', (code, signal) => {
+      worker.alive = false;
+      fail(new AlliumError('ERR_CONFIG', `relay worker exited during start (${signal ?? code})`));
+    });
+    child.on('error', (error) => log('relay worker: %s', error.message));
+    child.send({ type: 'setup', setup } satisfies WorkerRequest);
+  });
+}
+
+/** Fork `count` workers (at least 1) for the relay described by `setup`; resolves once all are ready. */
+export async function startRelayWorkers(count: number, setup: WorkerSetup): Promise<RelayWorkers> {
+  if (!Number.isInteger(count) || count < 1) throw new AlliumError('ERR_CONFIG', `workers: expected a positive integer, got ${count}`);
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(setup)));
+  const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure !== undefined) {
+    for (const w of workers) w.child.kill('SIGKILL');
+    throw failure.reason;
+  }
+  let next = 0;
+  let closing = false;
+  for (const w of workers) {
+    w.child.once('exit', (code, signal) => {
+      w.alive = false;
+      if (!closing) log('relay worker %d exited (%s); %d left', w.child.pid, signal ?? code, workers.filter((x) => x.alive).length);
+    });
+  }
+  const alive = () => workers.filter((w) => w.alive && w.child.connected);
+
+  return {
+    get size() {
+      return alive().length;
+    },
+    dispatch(socket) {
+      const live = alive();
+      if (closing || live.length === 0) {
+        socket.destroy();
+        return;
+      }
+      const worker = live[next++ % live.length]!;
+      worker.child.send({ type: 'link' } satisfies WorkerRequest, socket, (error) => {
+        if (error !== null && error !== undefined) {
+          log('could not hand a link to a worker: %s', error.message);
+          socket.destroy();
+        }
+      });
+    },
+    linkStats: () => sum(workers.map((w) => w.links), ZERO_LINKS),
+    circuitStats: () => sum(workers.map((w) => w.circuits), ZERO_CIRCUITS),
+    async close() {
+      closing = true;
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (w.child.exitCode !== null || w.child.signalCode !== null) {
+                resolve();
+                return;
+              }
+              const timer = setTimeout(() => w.child.kill('SIGKILL'), WORKER_CLOSE_TIMEOUT_MS);
+              w.child.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              if (w.child.connected) w.child.send({ type: 'close' } satisfies WorkerRequest);
+              else w.child.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
