@@ -20,6 +20,8 @@ import { loadRelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
+import type { DosOptions, DosStats } from './dos.js';
+import type { MemoryCapOptions, MemoryCapStats } from './mem-cap.js';
 import { selfDescriptor } from './self-descriptor.js';
 
 export type { AuthorityRef } from './publisher.js';
@@ -41,6 +43,10 @@ export interface RelayConfig {
   /** Bytes per second advertised in the descriptor. */
   bandwidth?: number;
   publishIntervalMs?: number;
+  /** DoS limits (relay/dos.ts; defaults DOS_DEFAULTS). */
+  dos?: DosOptions;
+  /** Memory cap for queued cells and stream buffers (relay/mem-cap.ts). */
+  memoryCap?: MemoryCapOptions;
 }
 
 export interface RelayHandle {
@@ -52,6 +58,10 @@ export interface RelayHandle {
   linkStats(): LinkStats;
   /** The relay's circuits and streams: a read-only snapshot. */
   circuitStats(): CircuitStats;
+  /** Refusals by the DoS limits so far. */
+  dosStats(): DosStats;
+  /** The memory cap: bytes queued at the last check, events, circuits freed. */
+  memoryStats(): MemoryCapStats;
   close(): Promise<void>;
 }
 
@@ -67,13 +77,15 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
     transport: new TcpTransport({ localAddress: config.address }),
+    ...(config.dos !== undefined ? { dos: config.dos } : {}),
+    ...(config.memoryCap !== undefined ? { memoryCap: config.memoryCap } : {}),
     directory: relayDirectory(() => {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
       return encodeDescriptor(describe(), keys.identity.seed);
     }),
   });
   const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
-    core.links.destroy();
+    core.destroy();
     throw error;
   });
   const port = listener.port;
@@ -97,8 +109,11 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     nickname: config.nickname,
     linkStats: () => core.links.stats(),
     circuitStats: () => core.stats(),
+    dosStats: () => core.dos.stats(),
+    memoryStats: () => core.memoryCap.stats(),
     async close() {
       publisher.close();
+      core.memoryCap.close();
       core.links.close();
       core.links.destroy();
       await listener.close();
