@@ -25,6 +25,13 @@ export const STREAM_CONNECT_TIMEOUT_MS = 30_000;
 const BUILD_ATTEMPTS = 3;
 /** A circuit takes no new streams after this long, as Tor's MaxCircuitDirtiness. */
 const MAX_CIRCUIT_DIRTINESS_MS = 10 * 60_000;
+/**
+ * Circuits kept at most. Past it, before a new one is built, circuits with no
+ * open stream are closed, oldest first; a circuit past its dirtiness with no
+ * open stream is closed at the same moment whatever the count. Without this,
+ * every new isolation key (SOCKS credentials) left a circuit behind for good.
+ */
+export const MAX_KEPT_CIRCUITS = 32;
 
 interface Entry {
   circuit: OriginCircuit;
@@ -79,6 +86,7 @@ export class CircuitManager {
     const key = `${isolation}\u0000${port}`;
     let pending = this.#building.get(key);
     if (pending === undefined) {
+      this.#sweep(now);
       pending = this.#buildWithRetries(port, isolation).finally(() => this.#building.delete(key));
       this.#building.set(key, pending);
     }
@@ -95,6 +103,21 @@ export class CircuitManager {
     for (const entries of this.#circuits.values()) for (const e of entries) e.circuit.destroy(DestroyReason.FINISHED, 'client closing');
     this.#circuits.clear();
     this.#links.close();
+  }
+
+  /** Close circuits with no open stream that are past their dirtiness, or beyond MAX_KEPT_CIRCUITS (oldest first). */
+  #sweep(now: number): void {
+    const entries = [...this.#circuits.values()].flat().sort((a, b) => a.builtAt - b.builtAt);
+    let kept = entries.length;
+    for (const e of entries) {
+      // A circuit built moments ago may be about to get the stream it was built for.
+      const idle = !e.circuit.closed && now - e.builtAt > 10_000 && [0, 1, 2].every((hop) => (e.circuit.edge(hop)?.streamCount ?? 0) === 0);
+      if (!idle) continue;
+      if (kept >= MAX_KEPT_CIRCUITS || now - e.builtAt >= MAX_CIRCUIT_DIRTINESS_MS) {
+        e.circuit.destroy(DestroyReason.FINISHED, 'idle circuit closed');
+        kept--;
+      }
+    }
   }
 
   async #buildWithRetries(port: number, isolation: string): Promise<Entry> {
