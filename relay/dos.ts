@@ -34,11 +34,11 @@ export interface DosOptions {
   circuitBurst?: number;
   /** Links an address must hold before its circuit creation is limited. Default 3. */
   circuitMinLinks?: number;
-  /** BEGIN or RESOLVE per second per circuit at an exit. Default 20. */
+  /** BEGIN or RESOLVE per second per circuit at an exit. Default 100. */
   beginRate?: number;
-  /** BEGIN or RESOLVE a circuit may save up. Default 200. */
+  /** BEGIN or RESOLVE a circuit may save up. Default 1000 (a client may open 1000 streams at once). */
   beginBurst?: number;
-  /** Streams open at once per circuit at an exit. Default 512. */
+  /** Streams open at once per circuit at an exit. Default 1024 (the circuit edge's own bound, answered with END instead of a destroyed circuit). */
   maxStreamsPerCircuit?: number;
   /** Clock, ms (tests). Default Date.now. */
   now?: () => number;
@@ -50,9 +50,9 @@ export const DOS_DEFAULTS = Object.freeze({
   circuitRate: 3,
   circuitBurst: 90,
   circuitMinLinks: 3,
-  beginRate: 20,
-  beginBurst: 200,
-  maxStreamsPerCircuit: 512,
+  beginRate: 100,
+  beginBurst: 1000,
+  maxStreamsPerCircuit: 1024,
 });
 
 /** Refusal counters since the relay started. */
