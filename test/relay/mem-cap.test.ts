@@ -9,6 +9,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
+import { ChannelCommand, cellCircuitId } from '../../src/cell/channel-cell.js';
 import { DestroyReason } from '../../src/cell/reasons.js';
 import { RelayCommand } from '../../src/cell/relay-cell.js';
 import { encodeBegin } from '../../src/cell/stream-messages.js';
@@ -121,16 +122,16 @@ test('over the cap, the circuits holding the oldest queued data are freed (DESTR
   // Read again: a freed circuit's queued cells were dropped and DESTROY RESOURCELIMIT follows what the
   // kernel still held; a circuit that was not freed delivers its queued data and stays.
   for (const { peer } of stuck) peer.channel.resumeReading();
-  const freedBy = await Promise.all(
-    stuck.map(({ peer, circs }) =>
-      Promise.all(
-        circs.map(async (circ) => {
-          const reason = await peer.destroyed(circ.id, 1500).catch(() => null);
-          if (reason !== null) assert.equal(reason, DestroyReason.RESOURCELIMIT);
-          return reason !== null;
-        }),
-      ),
-    ),
+  const destroyedOf = (peer: HostilePeer, circ: PeerCircuit) => peer.received.find((c) => cellCircuitId(c) === circ.id && c[4] === ChannelCommand.DESTROY);
+  const destroyedCount = () => stuck.reduce((n, { peer, circs }) => n + circs.filter((c) => destroyedOf(peer, c) !== undefined).length, 0);
+  await until(() => destroyedCount() >= stats.circuitsFreed, 'a DESTROY for every freed circuit', 15_000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const freedBy = stuck.map(({ peer, circs }) =>
+    circs.map((circ) => {
+      const cell = destroyedOf(peer, circ);
+      if (cell !== undefined) assert.equal(cell[5], DestroyReason.RESOURCELIMIT);
+      return cell !== undefined;
+    }),
   );
   const order = freedBy.flat();
   assert.equal(order.filter(Boolean).length, stats.circuitsFreed);
