@@ -35,6 +35,7 @@ function authorityRoutes() {
 }
 
 let upload: ReturnType<typeof authorityRoutes> | null = null;
+let uploads = 0;
 
 export const authorityUploadTarget: FuzzTarget<string> = {
   name: 'authority-upload',
@@ -46,7 +47,8 @@ export const authorityUploadTarget: FuzzTarget<string> = {
   arbitrary: () => descriptorTarget.arbitrary(),
   corpus: () => loadCorpus('descriptor', 'text'),
   run(input) {
-    upload ??= authorityRoutes();
+    // A fresh registry now and then, so that uploads are not all "not newer than the one held".
+    if (upload === null || ++uploads % 200 === 0) upload = authorityRoutes();
     const reply = upload.routes.uploadDescriptor(input);
     check(UPLOAD_STATUSES.has(reply.status), () => `upload answered ${reply.status}`);
     check(upload.registry.size <= 2, () => `registry holds ${upload!.registry.size} relays, above its bound of 2`);
