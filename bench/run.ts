@@ -7,16 +7,19 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ALL = ['onion-layer', 'circuit', 'link', 'relay-load', 'testnet', 'resilience'];
+/** Run only when named: `npm run bench -- soak` (SOAK_MINUTES, default 3), `npm run bench -- load`. */
+const ON_REQUEST = ['soak', 'load'];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of wanted) {
-  if (!ALL.includes(name)) {
-    process.stderr.write(`unknown benchmark ${name}; choose from ${ALL.join(', ')}\n`);
+  if (!ALL.includes(name) && !ON_REQUEST.includes(name)) {
+    process.stderr.write(`unknown benchmark ${name}; choose from ${[...ALL, ...ON_REQUEST].join(', ')}\n`);
     process.exit(2);
   }
   process.stdout.write(`\n## ${name}\n\n`);
   const script = fileURLToPath(new URL(`./${name}.bench.js`, import.meta.url));
-  const result = spawnSync(process.execPath, [script], { stdio: 'inherit', timeout: 5 * 60_000 });
+  const timeout = name === 'soak' ? (Number(process.env.SOAK_MINUTES ?? 3) + 5) * 60_000 : 5 * 60_000;
+  const result = spawnSync(process.execPath, [script], { stdio: 'inherit', timeout });
   if (result.status !== 0) {
     failed++;
     process.stderr.write(`benchmark ${name} failed (${result.signal ?? result.status})\n`);

@@ -9,6 +9,7 @@ import type { AuthorityRef } from '../relay/relay.js';
 import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { collect, collectString, nodeOptions, parseAuthorityRef, parseCount, parseMs } from './options.js';
+import { DOS_DEFAULTS } from '../relay/dos.js';
 import { DEFAULT_EXIT_POLICY_LINES, LOOPBACK_EXIT_RULES, withLoopbackExit } from '../src/netdoc/default-policies.js';
 
 interface RelayOptions {
@@ -22,6 +23,10 @@ interface RelayOptions {
   allowLoopbackExit: boolean;
   publishInterval?: number;
   workers: number;
+  maxLinksPerAddress?: number;
+  circuitRate?: number;
+  circuitBurst?: number;
+  maxMemInQueues?: number;
 }
 
 /**
@@ -48,6 +53,10 @@ export function registerRelayCommand(program: Command): void {
     .option('--allow-loopback-exit', `with --exit, add "${LOOPBACK_EXIT_RULES.join('", "')}" ahead of "reject private:*" (testnets only)`, false)
     .option('--publish-interval <ms>', 'milliseconds between descriptor uploads', parseMs(1000))
     .option('--workers <n>', 'worker processes carrying the links (1: everything in one process)', parseCount(1, 256), Math.max(1, availableParallelism()))
+    .option('--max-links-per-address <n>', `connections one address may hold open (0: no limit; default ${DOS_DEFAULTS.maxLinksPerAddress})`, parseCount(0, 1_000_000))
+    .option('--circuit-rate <n>', `CREATE2 per second per address holding ${DOS_DEFAULTS.circuitMinLinks}+ links (default ${DOS_DEFAULTS.circuitRate})`, parseCount(1, 1_000_000))
+    .option('--circuit-burst <n>', `CREATE2 such an address may save up (default ${DOS_DEFAULTS.circuitBurst})`, parseCount(1, 1_000_000))
+    .option('--max-mem-in-queues <MiB>', 'memory cap for queued cells and stream buffers (default 1/8 of RAM, 64 MiB..4 GiB)', parseCount(1, 1 << 20))
     .action(async (opts: RelayOptions) => {
       if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {
         say('relay', 'note: --exit-policy/--allow-loopback-exit have no effect without --exit');
@@ -69,6 +78,12 @@ export function registerRelayCommand(program: Command): void {
             ...(exitPolicy !== undefined ? { exitPolicy } : {}),
             ...(opts.publishInterval !== undefined ? { publishIntervalMs: opts.publishInterval } : {}),
             workers: opts.workers,
+            dos: {
+              ...(opts.maxLinksPerAddress !== undefined ? { maxLinksPerAddress: opts.maxLinksPerAddress } : {}),
+              ...(opts.circuitRate !== undefined ? { circuitRate: opts.circuitRate } : {}),
+              ...(opts.circuitBurst !== undefined ? { circuitBurst: opts.circuitBurst } : {}),
+            },
+            ...(opts.maxMemInQueues !== undefined ? { memoryCap: { capBytes: opts.maxMemInQueues * 1024 * 1024 } } : {}),
           });
         },
         (relay) => {

@@ -1,12 +1,15 @@
 /**
  * The directory HTTP server (docs/protocol.md §9.2): routes,
- * bounded request bodies, timeouts, and content-encoding negotiation.
+ * bounded request bodies, timeouts (a slow request head or body is dropped),
+ * per-address limits on open connections and on the request rate, and
+ * content-encoding negotiation.
  * It knows nothing about documents; the authority passes the handlers.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { debuglog } from 'node:util';
 import { MAX_DESCRIPTOR_BYTES } from '../src/netdoc/descriptor.js';
+import { ConcurrencyLimiter, RateLimiter } from '../src/net/limits.js';
 
 const log = debuglog('allium:directory');
 
@@ -33,7 +36,18 @@ export interface DirectoryHandlers {
 
 export interface HttpServerOptions {
   requestTimeoutMs?: number;
+  /** Connections one address may hold open at once; more are closed at once (0: no limit). Default 16. */
+  maxConnectionsPerAddress?: number;
+  /** Requests per second per address; past it 429 and the connection closes. Default 10. */
+  requestRate?: number;
+  /** Requests an address may save up. Default 50. */
+  requestBurst?: number;
+  /** Clock for the request rate, ms (tests). Default Date.now. */
+  now?: () => number;
 }
+
+/** Per-address limits of the directory port (docs/protocol.md §9.2). */
+export const DIR_LIMIT_DEFAULTS = Object.freeze({ maxConnectionsPerAddress: 16, requestRate: 10, requestBurst: 50 });
 
 function text(status: number, body: string): Reply {
   return { status, body: `${body}\n`, contentType: 'text/plain; charset=utf-8' };
@@ -144,6 +158,12 @@ const DESCRIPTOR_PATH = /^\/allium\/v1\/descriptor\/([0-9a-fA-F]{64})$/;
 
 export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpServerOptions = {}): Server {
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const perAddress = new ConcurrencyLimiter(opts.maxConnectionsPerAddress ?? DIR_LIMIT_DEFAULTS.maxConnectionsPerAddress);
+  const rate = new RateLimiter({
+    rate: opts.requestRate ?? DIR_LIMIT_DEFAULTS.requestRate,
+    burst: opts.requestBurst ?? DIR_LIMIT_DEFAULTS.requestBurst,
+    ...(opts.now !== undefined ? { now: opts.now } : {}),
+  });
   const server = createServer(
     {
       // Our own body timer answers 408 first; Node's request timeout is only the backstop.
@@ -154,6 +174,10 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
       maxHeaderSize: 8192,
     },
     (req, res) => {
+      if (!rate.take(req.socket.remoteAddress ?? '')) {
+        refuse(req, res, { ...text(429, 'too many requests'), headers: { 'retry-after': '1' } }, true);
+        return;
+      }
       void route(req, res).catch((error: unknown) => {
         log('request failed: %s', (error as Error).message);
         send(req, res, text(500, 'internal error'), true);
@@ -161,6 +185,15 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
     },
   );
   server.maxConnections = MAX_CONNECTIONS;
+  // Per address, counted from accept: past the limit the connection is closed before any byte is read.
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    if (!perAddress.acquire(address)) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => perAddress.release(address));
+  });
   server.maxHeadersCount = 64;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';

@@ -1,6 +1,7 @@
 /**
  * A relay answering CREATE2 on a new circuit id (docs/protocol.md §2, §5):
- * the id must be in the sender's half and the link under its circuit limit;
+ * the id must be in the sender's half, the link under its circuit limit and
+ * the sender's address under its circuit-creation rate (relay/dos.ts);
  * an ntor-v3 handshake makes the circuit's layers and the CREATED2 reply.
  * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT); the
  * link lives on.
@@ -29,7 +30,7 @@ export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, li
     room.send(encodeDestroy(id, DestroyReason.PROTOCOL));
     return;
   }
-  if (circuits.size >= MAX_CIRCUITS_PER_CHANNEL) {
+  if (circuits.size >= MAX_CIRCUITS_PER_CHANNEL || (ctx.admitCreate !== undefined && !ctx.admitCreate(link))) {
     room.send(encodeDestroy(id, DestroyReason.RESOURCELIMIT));
     return;
   }

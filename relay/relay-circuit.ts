@@ -71,6 +71,8 @@ export interface RelayContext {
   readonly directory?: DirectoryHandler | null;
   /** The relay's circuit counters (its stats()). */
   readonly stats?: CircuitStatsRecorder | null;
+  /** DoS defence (relay/dos.ts): may `link` create one more circuit? Absent: always. A refusal is DESTROY RESOURCELIMIT. */
+  admitCreate?(link: Channel): boolean;
 }
 
 /** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
@@ -133,6 +135,11 @@ export class RelayCircuit {
   /** The DESTROY reason (src/cell/reasons.ts) the circuit ended with; null while open. */
   get destroyReason(): number | null {
     return this.#destroyReason;
+  }
+
+  /** Bytes buffered in this hop's streams (0 if it has none); the memory cap's accounting. */
+  streamBytes(): number {
+    return this.#edge?.bufferedBytes() ?? 0;
   }
 
   /** The stream end of this hop, made on first use (exit and directory streams). */

@@ -4,14 +4,26 @@
  * in-memory pair in tests) are handed to `accept`; EXTEND2 reuses or dials
  * links through the manager and its transport; BEGIN and RESOLVE go to the
  * exit code, BEGIN_DIR to the directory handler (relay/dir/dir-server.ts).
+ *
+ * Defences against load (docs/protocol.md §3.6): the DoS guard (dos.ts)
+ * limits links per remote address at accept, circuit creation per address
+ * at CREATE2, and streams per circuit at BEGIN / RESOLVE; the memory cap
+ * (mem-cap.ts) frees the circuits holding the oldest queued data when the
+ * relay holds too much. Sockets without a remote address (in-memory pairs)
+ * are not limited by address.
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { EndReason } from '../src/cell/reasons.js';
+import { AlliumError } from '../src/errors.js';
 import type { Channel } from '../src/link/channel.js';
 import { LinkManager } from '../src/link/link-manager.js';
 import type { Transport } from '../src/link/transport.js';
 import { relayCircuitCells } from './circuit-cells.js';
+import { addressKey, DosGuard, type DosOptions } from './dos.js';
 import { beginExitStream, resolveForClient, type ExitConfig } from './exit.js';
 import type { RelayKeys } from './keys.js';
+import { MemoryCap, type MemoryCapOptions } from './mem-cap.js';
 import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats } from '../src/events.js';
@@ -21,33 +33,56 @@ export interface RelayCoreOptions {
   exit: ExitConfig;
   /** How this relay dials other relays. */
   transport: Transport;
-  /** One link dial or accept, ms; default the manager's (10 s). */
+  /** One link dial or accept (connect and handshake), ms; default the manager's (10 s). Also the handshake timeout of accepted links. */
   dialTimeoutMs?: number;
   /** Links at most; default the manager's (4096). */
   maxLinks?: number;
   /** Serves BEGIN_DIR streams; absent: BEGIN_DIR is refused with END NOTDIRECTORY. */
   directory?: DirectoryHandler | null;
+  /** DoS limits (dos.ts DOS_DEFAULTS for what is not given). */
+  dos?: DosOptions;
+  /** The memory cap for queued cells and stream buffers (mem-cap.ts defaults for what is not given). */
+  memoryCap?: MemoryCapOptions;
 }
 
 export interface RelayCore {
   /** Every link of this relay and its circuit tables. */
   readonly links: LinkManager<RelayCircuit>;
+  /** The relay's DoS defences and their refusal counters. */
+  readonly dos: DosGuard;
+  /** The relay's memory cap and its counters. */
+  readonly memoryCap: MemoryCap;
   /** Run the responder's handshake on an incoming socket and carry the link's circuits. */
   accept(socket: Duplex): Promise<Channel>;
   /** A snapshot of the relay's circuit and stream counters. */
   stats(): CircuitStats;
+  /** Stop the memory cap's timer and destroy every link. */
+  destroy(): void;
 }
 
 export function createRelayCore(opts: RelayCoreOptions): RelayCore {
   const stats = new CircuitStatsRecorder();
+  const dos = new DosGuard(opts.dos);
+  const isExit = opts.exit.policy !== null;
+  /** A BEGIN or RESOLVE at an exit past the per-circuit limits gets END RESOURCELIMIT on its stream. */
+  const admitStream = (circuit: RelayCircuit, streamId: number): boolean => {
+    if (!isExit || dos.admitBegin(circuit, circuit.edge.streamCount) === 'ok') return true;
+    circuit.edge.refuse(streamId, EndReason.RESOURCELIMIT);
+    return false;
+  };
   const ctx: RelayContext = {
     identity: opts.keys.identity.identity,
     circuitsOf: (channel) => links.circuitsOf(channel),
     connectTo: (target) => links.get(target),
-    begin: (circuit, streamId, body) => beginExitStream(opts.exit, circuit, streamId, body),
-    resolve: (circuit, streamId, hostname) => resolveForClient(opts.exit, circuit, streamId, hostname),
+    begin: (circuit, streamId, body) => {
+      if (admitStream(circuit, streamId)) beginExitStream(opts.exit, circuit, streamId, body);
+    },
+    resolve: (circuit, streamId, hostname) => {
+      if (admitStream(circuit, streamId)) resolveForClient(opts.exit, circuit, streamId, hostname);
+    },
     directory: opts.directory ?? null,
     stats,
+    admitCreate: (link) => dos.admitCreate(link),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,
@@ -56,5 +91,35 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
     ...(opts.maxLinks !== undefined ? { maxLinks: opts.maxLinks } : {}),
   });
-  return { links, accept: (socket) => links.accept(socket), stats: () => stats.snapshot() };
+  const memoryCap = new MemoryCap(links, opts.memoryCap);
+
+  function accept(socket: Duplex): Promise<Channel> {
+    const address = addressKey((socket as Partial<Socket>).remoteAddress);
+    if (address === '') return links.accept(socket);
+    if (!dos.admitLink(address)) {
+      socket.destroy();
+      return Promise.reject(new AlliumError('ERR_RESOURCE_LIMIT', 'too many links from one address'));
+    }
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      dos.linkClosed(address);
+    };
+    socket.once('close', release);
+    if (socket.destroyed) release();
+    return links.accept(socket, (link) => dos.tagLink(link, address));
+  }
+
+  return {
+    links,
+    dos,
+    memoryCap,
+    accept,
+    stats: () => stats.snapshot(),
+    destroy() {
+      memoryCap.close();
+      links.destroy();
+    },
+  };
 }

@@ -41,6 +41,8 @@ function start(setup: WorkerSetup): RelayCore {
     exit: { policy: setup.exit ? exitPolicy : null, localAddress: setup.address },
     transport: new TcpTransport({ localAddress: setup.address }),
     directory: relayDirectory(() => encodeDescriptor(describe(), keys.identity.seed)),
+    ...(setup.dos !== undefined ? { dos: setup.dos } : {}),
+    ...(setup.memoryCap !== undefined ? { memoryCap: setup.memoryCap } : {}),
   });
 }
 
@@ -65,7 +67,7 @@ process.on('message', (message: WorkerRequest, handle?: Socket) => {
         report({ type: 'failed', message: (error as Error).message });
         process.exit(1);
       }
-      timer = setInterval(() => report({ type: 'stats', links: core!.links.stats(), circuits: core!.stats() }), REPORT_INTERVAL_MS);
+      timer = setInterval(() => report({ type: 'stats', links: core!.links.stats(), circuits: core!.stats(), dos: core!.dos.stats(), memory: core!.memoryCap.stats() }), REPORT_INTERVAL_MS);
       timer.unref();
       report({ type: 'ready' });
       return;

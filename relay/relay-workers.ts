@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { AlliumError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
+import type { DosOptions, DosStats } from './dos.js';
+import type { MemoryCapOptions, MemoryCapStats } from './mem-cap.js';
 
 const log = debuglog('allium:relay');
 
@@ -39,6 +41,10 @@ export interface WorkerSetup {
   /** Exit policy rule lines, as the relay was configured. */
   exitPolicy: string[];
   bandwidth?: number;
+  /** Each worker applies these limits to the links it carries. */
+  dos?: DosOptions;
+  /** Each worker's own cap (the relay's cap divided among the workers). */
+  memoryCap?: MemoryCapOptions;
 }
 
 /** Main process → worker. 'link' comes with the accepted socket as the IPC handle. */
@@ -48,7 +54,7 @@ export type WorkerRequest = { type: 'setup'; setup: WorkerSetup } | { type: 'lin
 export type WorkerReport =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
-  | { type: 'stats'; links: LinkStats; circuits: CircuitStats };
+  | { type: 'stats'; links: LinkStats; circuits: CircuitStats; dos: DosStats; memory: MemoryCapStats };
 
 export interface RelayWorkers {
   /** Workers alive. */
@@ -57,6 +63,8 @@ export interface RelayWorkers {
   dispatch(socket: Socket): void;
   linkStats(): LinkStats;
   circuitStats(): CircuitStats;
+  dosStats(): DosStats;
+  memoryStats(): MemoryCapStats;
   /** Ask every worker to close its links and exit; kill those that do not within 5 s. */
   close(): Promise<void>;
 }
@@ -65,11 +73,15 @@ interface Worker {
   child: ChildProcess;
   links: LinkStats;
   circuits: CircuitStats;
+  dos: DosStats;
+  memory: MemoryCapStats;
   alive: boolean;
 }
 
 const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0 };
 const ZERO_CIRCUITS: CircuitStats = { open: 0, built: 0, destroyed: 0, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0 };
+const ZERO_DOS: DosStats = { linksRefused: 0, circuitsRefused: 0, beginsRefused: 0, streamsRefused: 0, addressesWithLinks: 0 };
+const ZERO_MEMORY: MemoryCapStats = { capBytes: 0, queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, bytesFreed: 0 };
 
 function sum<T extends object>(items: T[], zero: T): T {
   const out = { ...zero } as Record<string, number>;
@@ -80,7 +92,7 @@ function sum<T extends object>(items: T[], zero: T): T {
 function startWorker(setup: WorkerSetup): Promise<Worker> {
   const script = fileURLToPath(new URL('./relay-worker.js', import.meta.url));
   const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-  const worker: Worker = { child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, alive: true };
+  const worker: Worker = { child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, alive: true };
   return new Promise<Worker>((resolve, reject) => {
     const fail = (error: Error) => {
       clearTimeout(timer);
@@ -100,6 +112,8 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
         case 'stats':
           worker.links = message.links;
           worker.circuits = message.circuits;
+          worker.dos = message.dos;
+          worker.memory = message.memory;
           return;
       }
     });
@@ -152,6 +166,8 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
     },
     linkStats: () => sum(workers.map((w) => w.links), ZERO_LINKS),
     circuitStats: () => sum(workers.map((w) => w.circuits), ZERO_CIRCUITS),
+    dosStats: () => sum(workers.map((w) => w.dos), ZERO_DOS),
+    memoryStats: () => sum(workers.map((w) => w.memory), ZERO_MEMORY),
     async close() {
       closing = true;
       await Promise.all(

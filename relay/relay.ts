@@ -21,6 +21,8 @@ import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
 import { startRelayWorkers, type RelayWorkers } from './relay-workers.js';
+import type { DosOptions, DosStats } from './dos.js';
+import { defaultMemoryCap, type MemoryCapOptions, type MemoryCapStats } from './mem-cap.js';
 import { selfDescriptor } from './self-descriptor.js';
 
 export type { AuthorityRef } from './publisher.js';
@@ -47,6 +49,10 @@ export interface RelayConfig {
    * runs everything in this process. More: this process only accepts.
    */
   workers?: number;
+  /** DoS limits (relay/dos.ts; defaults DOS_DEFAULTS). */
+  dos?: DosOptions;
+  /** Memory cap for queued cells and stream buffers (relay/mem-cap.ts). */
+  memoryCap?: MemoryCapOptions;
 }
 
 export interface RelayHandle {
@@ -58,6 +64,10 @@ export interface RelayHandle {
   linkStats(): LinkStats;
   /** The relay's circuits and streams: a read-only snapshot. */
   circuitStats(): CircuitStats;
+  /** Refusals by the DoS limits so far. */
+  dosStats(): DosStats;
+  /** The memory cap: bytes queued at the last check, events, circuits freed. */
+  memoryStats(): MemoryCapStats;
   close(): Promise<void>;
 }
 
@@ -74,13 +84,15 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
     transport: new TcpTransport({ localAddress: config.address }),
+    ...(config.dos !== undefined ? { dos: config.dos } : {}),
+    ...(config.memoryCap !== undefined ? { memoryCap: config.memoryCap } : {}),
     directory: relayDirectory(() => {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
       return encodeDescriptor(describe(), keys.identity.seed);
     }),
   });
   const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
-    core.links.destroy();
+    core.destroy();
     throw error;
   });
   const port = listener.port;
@@ -104,8 +116,11 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     nickname: config.nickname,
     linkStats: () => core.links.stats(),
     circuitStats: () => core.stats(),
+    dosStats: () => core.dos.stats(),
+    memoryStats: () => core.memoryCap.stats(),
     async close() {
       publisher.close();
+      core.memoryCap.close();
       core.links.close();
       core.links.destroy();
       await listener.close();
@@ -139,6 +154,9 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
       exit: config.exit,
       exitPolicy: [...policyLines],
       ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
+      ...(config.dos !== undefined ? { dos: config.dos } : {}),
+      // One cap for the relay, shared out among the workers.
+      memoryCap: { ...config.memoryCap, capBytes: Math.floor((config.memoryCap?.capBytes ?? defaultMemoryCap()) / config.workers!) },
     });
   } catch (error) {
     await listener.close();
@@ -163,6 +181,8 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
     nickname: config.nickname,
     linkStats: () => pool.linkStats(),
     circuitStats: () => pool.circuitStats(),
+    dosStats: () => pool.dosStats(),
+    memoryStats: () => pool.memoryStats(),
     async close() {
       publisher.close();
       await listener.close();

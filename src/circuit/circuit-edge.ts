@@ -81,6 +81,13 @@ export class CircuitEdge implements StreamPort {
     return this.#streams.size;
   }
 
+  /** Bytes the streams of this edge hold in their readable and writable buffers (the relay's memory cap). */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const stream of this.#streams.values()) n += stream.readableLength + stream.writableLength;
+    return n;
+  }
+
   hasStream(streamId: number): boolean {
     return this.#streams.has(streamId);
   }

@@ -120,6 +120,8 @@ function certificateFor(linkKey: StaticKey, identity: LinkIdentity): Uint8Array 
 interface QueuedFrame {
   buf: Uint8Array;
   cells: number;
+  /** performance.now() when its first cell was queued (the memory cap's age of its data). */
+  since: number;
 }
 
 export class Channel extends EventEmitter {
@@ -248,6 +250,63 @@ export class Channel extends EventEmitter {
     return this.#queuedCells * CELL_LENGTH;
   }
 
+  /** performance.now() when the oldest cell still queued was queued; null when nothing is queued. */
+  get oldestQueuedAt(): number | null {
+    return this.#frames[0]?.since ?? null;
+  }
+
+  /**
+   * The queued cells by circuit id: how many bytes each circuit has waiting
+   * and when its oldest one was queued (performance.now()). A walk over the
+   * queue, for the relay's memory cap (relay/mem-cap.ts), not the cell path.
+   */
+  queuedByCircuit(): Map<number, { bytes: number; since: number }> {
+    const out = new Map<number, { bytes: number; since: number }>();
+    for (const frame of this.#frames) {
+      for (let at = 0; at < frame.cells * CELL_LENGTH; at += CELL_LENGTH) {
+        const b = frame.buf;
+        const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+        const entry = out.get(id);
+        if (entry === undefined) out.set(id, { bytes: CELL_LENGTH, since: frame.since });
+        else entry.bytes += CELL_LENGTH;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Drop every queued cell of circuit `circuitId` (the memory cap freeing a
+   * circuit); returns the bytes freed. Cells already handed to the socket are
+   * not recalled. May emit 'drain' (on a later tick) if the queue fell below
+   * the low-water mark.
+   */
+  dropQueuedCells(circuitId: number): number {
+    let dropped = 0;
+    for (const frame of this.#frames) {
+      const b = frame.buf;
+      let kept = 0;
+      for (let i = 0; i < frame.cells; i++) {
+        const at = i * CELL_LENGTH;
+        const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+        if (id === circuitId) continue;
+        if (kept !== i) b.copyWithin(kept * CELL_LENGTH, at, at + CELL_LENGTH);
+        kept++;
+      }
+      dropped += frame.cells - kept;
+      frame.cells = kept;
+    }
+    if (dropped === 0) return 0;
+    this.#frames = this.#frames.filter((f) => f.cells > 0);
+    this.#queuedCells -= dropped;
+    if (this.#needDrain && !this.closed && this.queuedBytes < CHANNEL_HIGH_WATER / 2) {
+      this.#needDrain = false;
+      process.nextTick(() => {
+        if (!this.closed) this.emit('drain');
+      });
+    }
+    return dropped * CELL_LENGTH;
+  }
+
   /**
    * Queue one 514-byte cell (copied). Returns false once more than the high-water
    * mark is queued (wait for 'drain'), or if the channel is closed (the cell is dropped).
@@ -257,7 +316,7 @@ export class Channel extends EventEmitter {
     if (this.closed) return false;
     let last = this.#frames[this.#frames.length - 1];
     if (last === undefined || last.cells === MAX_CELLS_PER_FRAME) {
-      last = { buf: this.#freeBuffers.pop() ?? new Uint8Array(FRAME_CAPACITY), cells: 0 };
+      last = { buf: this.#freeBuffers.pop() ?? new Uint8Array(FRAME_CAPACITY), cells: 0, since: performance.now() };
       this.#frames.push(last);
     }
     last.buf.set(cell, last.cells * CELL_LENGTH);

@@ -175,6 +175,11 @@ export class LinkManager<C> {
     return this.#links.size;
   }
 
+  /** Every open link (a snapshot; for accounting such as the relay's memory cap). */
+  openLinks(): Channel[] {
+    return [...this.#links];
+  }
+
   /**
    * An open authenticated link to `target`: an existing one whose peer has
    * `target.identity` and `target.linkKey`, else the dial under way for that
@@ -203,8 +208,10 @@ export class LinkManager<C> {
    * Run the responder's handshake on an accepted socket (relays only) and
    * manage the link. Resolves with the link; rejects (and destroys the socket)
    * on handshake failure or timeout, past maxLinks, or once closed.
+   * `onOpen` runs once the handshake is done, before the link's first cell
+   * is delivered (a relay tags the link with its remote address there).
    */
-  async accept(socket: Duplex): Promise<Channel> {
+  async accept(socket: Duplex, onOpen?: (link: Channel) => void): Promise<Channel> {
     if (this.#keys === undefined) {
       socket.destroy();
       throw new AlliumError('ERR_CONFIG', 'only a relay (with keys) accepts links');
@@ -223,6 +230,7 @@ export class LinkManager<C> {
     } finally {
       this.#accepting--;
     }
+    onOpen?.(channel);
     this.#adopt(channel);
     return channel;
   }

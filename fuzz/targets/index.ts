@@ -1,0 +1,39 @@
+/**
+ * Every fuzz target, in the order `npm run fuzz` runs them, and the corpus
+ * each contributes (fuzz/corpus.ts).
+ */
+import type { FuzzInput, FuzzTarget } from '../engine.js';
+import { channelCellTarget, makeCellCorpus, ntorExtensionsTarget, relayCellTarget, relayMsgTarget } from './cells.js';
+import { authorityUploadTarget, dirHttpTarget, makeDirectoryCorpus } from './directory.js';
+import { linkCertificateTarget, linkFramesTarget, linkHandshakeTarget, makeLinkCorpus, ntorServerTarget } from './link.js';
+import { addressTarget, consensusTarget, descriptorTarget, exitPolicyTarget, exitSummaryTarget, makeNetdocCorpus, paramsTarget } from './netdoc.js';
+import { makeSocksCorpus, socks5Target } from './socks.js';
+
+export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
+  linkFramesTarget,
+  linkHandshakeTarget,
+  linkCertificateTarget,
+  channelCellTarget,
+  relayCellTarget,
+  relayMsgTarget,
+  ntorExtensionsTarget,
+  ntorServerTarget,
+  socks5Target,
+  descriptorTarget,
+  consensusTarget,
+  exitPolicyTarget,
+  exitSummaryTarget,
+  paramsTarget,
+  addressTarget,
+  authorityUploadTarget,
+  dirHttpTarget,
+] as FuzzTarget<FuzzInput>[];
+
+export function targetNamed(name: string): FuzzTarget<FuzzInput> | undefined {
+  return TARGETS.find((t) => t.name === name);
+}
+
+/** The whole seed corpus, by target name (deterministic). */
+export function makeCorpus(): Record<string, FuzzInput[]> {
+  return { ...makeCellCorpus(), ...makeLinkCorpus(), ...makeSocksCorpus(), ...makeNetdocCorpus(), ...makeDirectoryCorpus() };
+}

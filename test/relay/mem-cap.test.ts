@@ -1,0 +1,146 @@
+/**
+ * The relay's memory cap (relay/mem-cap.ts, docs/protocol.md §3.6) over real
+ * TCP: clients that never read while the exit pushes data make the relay's
+ * link queues grow; with the cap set low, a check frees the circuits whose
+ * oldest queued cell is oldest — their cells are dropped, DESTROY
+ * RESOURCELIMIT goes both ways — until the total is under the low-water mark,
+ * while a client that reads keeps receiving data.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { ChannelCommand, cellCircuitId } from '../../src/cell/channel-cell.js';
+import { DestroyReason } from '../../src/cell/reasons.js';
+import { RelayCommand } from '../../src/cell/relay-cell.js';
+import { encodeBegin } from '../../src/cell/stream-messages.js';
+import { LinkManager } from '../../src/link/link-manager.js';
+import { TcpTransport } from '../../src/link/transport.js';
+import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
+import { OriginCircuit } from '../../client/origin-circuit.js';
+import { loadRelayKeys } from '../../relay/keys.js';
+import { listenOrPort } from '../../relay/or-listener.js';
+import { createRelayCore } from '../../relay/relay-core.js';
+import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
+import { connect } from 'node:net';
+
+const WAIT_MS = 5000;
+const CAP = 600 * 1024;
+const LOW_WATER = 300 * 1024;
+
+/** A server that writes to every connection until it closes (at most 1 GiB), respecting backpressure. */
+async function firehose(t: TestContext): Promise<number> {
+  const chunk = Buffer.alloc(32 * 1024, 0x61);
+  const { port } = await tcpServer(t, (socket: Socket) => {
+    let left = 1024 * 1024 * 1024;
+    const pump = () => {
+      while (left > 0 && !socket.destroyed) {
+        left -= chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  return port;
+}
+
+async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('over the cap, the circuits holding the oldest queued data are freed (DESTROY RESOURCELIMIT) down to the low-water mark; a reading client keeps flowing', { timeout: 40_000 }, async (t) => {
+  const keys = loadRelayKeys(tempDir(t));
+  const core = createRelayCore({
+    keys,
+    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    dialTimeoutMs: WAIT_MS,
+    // Checked by hand below, so the order of events is the test's.
+    memoryCap: { capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 0 },
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
+  t.after(async () => {
+    core.destroy();
+    await listener.close();
+  });
+  const hose = await firehose(t);
+  const target = (localAddress: string) => ({
+    keys,
+    async open() {
+      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress });
+      socket.on('error', () => {});
+      return socket;
+    },
+  });
+
+  // A client that reads: one circuit, one stream from the firehose, consumed as it comes.
+  const links = new LinkManager<OriginCircuit>({
+    transport: new TcpTransport({ localAddress: '127.0.0.2' }),
+    handler: { onCircuitCell: (slot, cell) => slot.circuit.receive(cell), onLinkClosed: (slot) => slot.circuit.linkClosed() },
+    dialTimeoutMs: WAIT_MS,
+  });
+  t.after(() => links.destroy());
+  const info = { nickname: 'capped', identity: keys.identity.identity, linkKey: keys.linkKey.public, ntorOnionKey: keys.ntor.onionKey, address: '127.0.0.1', orPort: listener.port };
+  const channel = await links.get({ address: '127.0.0.1', port: listener.port, identity: info.identity, linkKey: info.linkKey });
+  const reader = await OriginCircuit.build(channel, links.circuitsOf(channel), [info], WAIT_MS);
+  const readerStream = await reader.openStream('127.0.0.1', hose, WAIT_MS);
+  let readBytes = 0;
+  readerStream.on('data', (chunk: Buffer) => (readBytes += chunk.length));
+  readerStream.on('error', () => {});
+  await until(() => readBytes > 100_000, 'the reading client to receive data');
+
+  // Three clients that never read, each stuck a little after the one before.
+  const stuck: Array<{ peer: HostilePeer; circs: PeerCircuit[] }> = [];
+  for (const [i, address] of ['127.0.0.5', '127.0.0.6', '127.0.0.7'].entries()) {
+    const peer = await HostilePeer.connect(t, target(address));
+    // Several circuits of two streams each: more than the socket buffers between us and the relay hold
+    // (each circuit's window lets the exit send 1000 cells before it needs our SENDME).
+    const circs = [await peer.create(), await peer.create(), await peer.create(), await peer.create()];
+    for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
+    peer.channel.pauseReading();
+    stuck.push({ peer, circs });
+    // Its link queue at the relay fills to the high-water mark and stays there.
+    await until(() => core.memoryCap.queuedBytes() > (i + 1) * 200 * 1024, `stuck client ${i} to back up`, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+  const before = core.memoryCap.queuedBytes();
+  assert.ok(before > CAP, `queued ${before} bytes, not over the cap`);
+
+  const freed = core.memoryCap.check();
+  const after = core.memoryCap.queuedBytes();
+  const stats = core.memoryCap.stats();
+  assert.equal(stats.oomEvents, 1);
+  assert.ok(freed >= before - LOW_WATER - 64 * 1024, `freed ${freed} of ${before}`);
+  assert.ok(after <= LOW_WATER + 64 * 1024, `still ${after} bytes queued`);
+
+  // Read again: a freed circuit's queued cells were dropped and DESTROY RESOURCELIMIT follows what the
+  // kernel still held; a circuit that was not freed delivers its queued data and stays.
+  for (const { peer } of stuck) peer.channel.resumeReading();
+  const destroyedOf = (peer: HostilePeer, circ: PeerCircuit) => peer.received.find((c) => cellCircuitId(c) === circ.id && c[4] === ChannelCommand.DESTROY);
+  const destroyedCount = () => stuck.reduce((n, { peer, circs }) => n + circs.filter((c) => destroyedOf(peer, c) !== undefined).length, 0);
+  await until(() => destroyedCount() >= stats.circuitsFreed, 'a DESTROY for every freed circuit', 15_000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const freedBy = stuck.map(({ peer, circs }) =>
+    circs.map((circ) => {
+      const cell = destroyedOf(peer, circ);
+      if (cell !== undefined) assert.equal(cell[5], DestroyReason.RESOURCELIMIT);
+      return cell !== undefined;
+    }),
+  );
+  const order = freedBy.flat();
+  assert.equal(order.filter(Boolean).length, stats.circuitsFreed);
+  assert.ok(freedBy[0]!.every(Boolean), `the oldest stuck client's circuits are freed first: ${JSON.stringify(freedBy)}`);
+  assert.ok(order.indexOf(false) < 0 || order.slice(order.indexOf(false)).every((f) => !f), `freed circuits are the oldest ones: ${JSON.stringify(freedBy)}`);
+  assert.ok(freedBy[2]!.some((f) => !f), `the youngest stuck client keeps a circuit: ${JSON.stringify(freedBy)}`);
+
+  // The reading client never stopped.
+  const mark = readBytes;
+  await until(() => readBytes > mark + 200_000, 'the reading client to keep receiving');
+  assert.equal(reader.closed, false);
+});
