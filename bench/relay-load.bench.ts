@@ -12,11 +12,13 @@
  * generator does no onion crypto at all (link crypto only), so most of the
  * machine is left to the relay. After a 2 s warm-up it measures for
  * --seconds: cells per second through the relay and the relay's CPU (main
- * process and workers, utime+stime from /proc) per cell.
+ * process and workers, utime+stime from /proc) per cell. On a machine whose
+ * cores other processes also use (see the load average it prints), cells/s
+ * follows the share the relay gets; CPU per cell is the steadier figure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -235,6 +237,8 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   console.log(`relay under load: ${args.links} links x ${args.circuits} circuits, ${args.seconds} s per run, node ${process.version}`);
+  // Other processes on the machine take their share of the cores: say how busy it was.
+  console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${availableParallelism()} cores`);
   const results: Result[] = [];
   for (const workers of args.workers) results.push(await runOnce(args, workers));
   console.log('| workers | cells/s | relay CPU µs/cell | relay cores busy | load generator cores |');
