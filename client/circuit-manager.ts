@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { LinkManager } from '../src/link/link-manager.js';
 import { TcpTransport, type Transport } from '../src/link/transport.js';
 import type { Consensus, ConsensusRelay } from '../src/netdoc/consensus.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 import { summaryAllowsPort } from '../src/netdoc/exit-policy.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import { AlliumError, StreamEndedError } from '../src/errors.js';
@@ -107,7 +108,7 @@ export class CircuitManager {
       }
       const path = choosePath(consensus.relays, port, this.#random);
       try {
-        const circuit = await this.#build(path);
+        const circuit = await this.#build(path, consensus.params);
         const entry: Entry = { circuit, exit: path[2]!, builtAt: Date.now() };
         const list = this.#circuits.get(isolation) ?? [];
         list.push(entry);
@@ -128,9 +129,10 @@ export class CircuitManager {
     throw lastError;
   }
 
-  async #build(path: ConsensusRelay[]): Promise<OriginCircuit> {
+  /** Build through `path`; `params` (the consensus's) decide whether each hop is asked for congestion control. */
+  async #build(path: ConsensusRelay[], params: NetworkParams): Promise<OriginCircuit> {
     const guard = path[0]!;
     const channel = await this.#links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
-    return OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, this.#buildTimeoutMs, { stats: this.#stats });
+    return OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, this.#buildTimeoutMs, { stats: this.#stats, params });
   }
 }

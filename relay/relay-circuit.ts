@@ -35,6 +35,8 @@ import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors
 import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
+import { fixedWindows, type FlowControlFactory } from '../src/flow/flow-control.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 
 const log = debuglog('allium:relay');
 
@@ -69,6 +71,12 @@ export interface RelayContext {
   readonly directory?: DirectoryHandler | null;
   /** The relay's circuit counters (its stats()). */
   readonly stats?: CircuitStatsRecorder | null;
+  /**
+   * The relay's own network parameters: congestion control is agreed with
+   * clients that ask when `cc_alg` is 2, with its `cc_sendme_inc` (§7.2).
+   * Default: every parameter at its default (congestion control on).
+   */
+  readonly params?: NetworkParams;
 }
 
 interface Hop {
@@ -85,6 +93,8 @@ export class RelayCircuit {
   #next: Hop | null = null;
   readonly #layers: HopLayers;
   #edge: CircuitEdge | null = null;
+  /** The flow control this hop agreed on in its handshake (§7.2). */
+  readonly #flow: FlowControlFactory;
   #earlyLeft = MAX_RELAY_EARLY;
   #extending: { timer: NodeJS.Timeout } | null = null;
   #closed = false;
@@ -94,8 +104,10 @@ export class RelayCircuit {
   /** Links this circuit paused because the link it forwards to is full. */
   readonly #held = new Set<Channel>();
 
-  constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers) {
+  /** `flow`: what the CREATE2 handshake agreed on; default Tor's fixed windows. */
+  constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers, flow: FlowControlFactory = fixedWindows) {
     this.#ctx = ctx;
+    this.#flow = flow;
     this.#prev = { channel: prevChannel, id: prevId, room: ChannelRoom.of(prevChannel) };
     this.#layers = layers;
     ctx.circuitsOf(prevChannel).set(prevId, { circuit: this, side: 'prev' });
@@ -121,7 +133,7 @@ export class RelayCircuit {
           congested: () => this.#prev.room.congested,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#ctx.stats ?? null },
+        { circuitId: this.eventId, stats: this.#ctx.stats ?? null, flow: this.#flow },
       );
     }
     return this.#edge;
@@ -309,6 +321,8 @@ export class RelayCircuit {
         return; // long-range padding
       case 'data':
       case 'sendme':
+      case 'xon':
+      case 'xoff':
       case 'end':
         this.edge.handle(streamId, msg, () => this.#layers.forward.lastDigest);
         return;

@@ -15,6 +15,7 @@ import type { RelayKeys } from './keys.js';
 import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats } from '../src/events.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 
 export interface RelayCoreOptions {
   keys: RelayKeys;
@@ -27,6 +28,8 @@ export interface RelayCoreOptions {
   maxLinks?: number;
   /** Serves BEGIN_DIR streams; absent: BEGIN_DIR is refused with END NOTDIRECTORY. */
   directory?: DirectoryHandler | null;
+  /** The relay's own network parameters (congestion control, §7.2); default all at their defaults. */
+  params?: NetworkParams;
 }
 
 export interface RelayCore {
@@ -48,6 +51,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     resolve: (circuit, streamId, hostname) => resolveForClient(opts.exit, circuit, streamId, hostname),
     directory: opts.directory ?? null,
     stats,
+    ...(opts.params !== undefined ? { params: opts.params } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,
