@@ -16,6 +16,7 @@ import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
 import { OriginCircuit, type HopInfo, type OriginCircuitOptions } from '../../client/origin-circuit.js';
 import type { DirectoryHandler } from '../../relay/relay-circuit.js';
 import type { CircuitStats } from '../../src/events.js';
+import type { NetworkParams } from '../../src/netdoc/params.js';
 import { MemoryTransport } from './memory-transport.js';
 
 export interface MemoryRelay {
@@ -39,8 +40,15 @@ export interface MemoryNetwork {
 
 const TIMEOUT_MS = 5000;
 
-/** `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)` gives relay i's BEGIN_DIR handler (default none). */
-export function memoryNetwork(count = 3, opts: { directory?: (index: number) => DirectoryHandler | null } = {}): MemoryNetwork {
+/**
+ * `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)`
+ * gives relay i's BEGIN_DIR handler (default none), `params(i)` its own network
+ * parameters (default all at their defaults: congestion control on).
+ */
+export function memoryNetwork(
+  count = 3,
+  opts: { directory?: (index: number) => DirectoryHandler | null; params?: (index: number) => NetworkParams } = {},
+): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
@@ -52,6 +60,7 @@ export function memoryNetwork(count = 3, opts: { directory?: (index: number) => 
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
       transport,
       dialTimeoutMs: TIMEOUT_MS,
+      ...(opts.params !== undefined ? { params: opts.params(i) } : {}),
     });
     const relay: MemoryRelay = {
       keys,
