@@ -6,8 +6,9 @@ import type { Command } from 'commander';
 import type { AuthorityRef } from '../relay/relay.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { collect, parseAuthorityRef, parseIPv4, parseMs, parsePort } from './options.js';
+import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
 
-interface ClientOptions {
+interface ClientOptions extends LinkShapeOptions {
   authority: AuthorityRef[];
   socksAddress: string;
   socksPort: number;
@@ -16,35 +17,36 @@ interface ClientOptions {
 }
 
 export function registerClientCommand(program: Command): void {
-  program
+  const command = program
     .command('client')
     .description('run a client with a SOCKS5 proxy')
     .requiredOption('--authority <url#identityhex>', 'directory authority to fetch the consensus from (repeatable)', collect(parseAuthorityRef))
     .option('--socks-address <ipv4>', 'IPv4 address for the SOCKS5 listener', parseIPv4, '127.0.0.1')
     .option('--socks-port <port>', 'SOCKS5 port (0 = any free port)', parsePort, 9050)
     .option('--ready-timeout <ms>', 'give up if no 3-hop circuit is built within this time', parseMs(1000), 120_000)
-    .option('--circuit-build-timeout <ms>', 'time limit for building one circuit', parseMs(100))
-    .action(async (opts: ClientOptions) => {
-      await runRole(
-        'client',
-        async () => {
-          // Loaded here so `--help` and option errors never load the role code.
-          const { startClient } = await import('../client/client.js');
-          say('client', `starting; SOCKS5 on ${opts.socksAddress}:${opts.socksPort}`);
-          return startClient({
-            authorities: opts.authority,
-            socksHost: opts.socksAddress,
-            socksPort: opts.socksPort,
-            ...(opts.circuitBuildTimeout !== undefined ? { circuitBuildTimeoutMs: opts.circuitBuildTimeout } : {}),
-          });
-        },
-        async (client) => {
-          const { host, port } = client.socksAddress;
-          say('client', `SOCKS5 listening on ${host}:${port}; building a 3-hop circuit`);
-          await client.whenReady(opts.readyTimeout);
-          say('client', 'circuit built; ready');
-          printUp({ role: 'client', address: host, port, socks: `${host}:${port}` });
-        },
-      );
-    });
+    .option('--circuit-build-timeout <ms>', 'time limit for building one circuit', parseMs(100));
+  linkShapeOptions(command, 'every link to a guard').action(async (opts: ClientOptions) => {
+    await runRole(
+      'client',
+      async () => {
+        // Loaded here so `--help` and option errors never load the role code.
+        const { startClient } = await import('../client/client.js');
+        say('client', `starting; SOCKS5 on ${opts.socksAddress}:${opts.socksPort}`);
+        return startClient({
+          authorities: opts.authority,
+          socksHost: opts.socksAddress,
+          socksPort: opts.socksPort,
+          ...(opts.circuitBuildTimeout !== undefined ? { circuitBuildTimeoutMs: opts.circuitBuildTimeout } : {}),
+          ...(linkShapeOf(opts) !== undefined ? { linkShape: linkShapeOf(opts)! } : {}),
+        });
+      },
+      async (client) => {
+        const { host, port } = client.socksAddress;
+        say('client', `SOCKS5 listening on ${host}:${port}; building a 3-hop circuit`);
+        await client.whenReady(opts.readyTimeout);
+        say('client', 'circuit built; ready');
+        printUp({ role: 'client', address: host, port, socks: `${host}:${port}` });
+      },
+    );
+  });
 }

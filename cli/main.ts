@@ -10,6 +10,7 @@ import { registerAuthorityCommand } from './authority-command.js';
 import { registerClientCommand } from './client-command.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
+import { registerForwardCommand } from './forward-command.js';
 import { describeError } from './lifecycle.js';
 
 function packageVersion(): string {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerRelayCommand(program);
   registerClientCommand(program);
   registerTestnetCommand(program);
+  registerForwardCommand(program);
   return program;
 }
 

@@ -12,6 +12,9 @@ import { ConsensusRefresh } from './consensus-refresh.js';
 import type { AuthorityRef } from './directory-client.js';
 import { FirstCircuit } from './first-circuit.js';
 import { startSocksServer, type SocksServer } from './socks/server.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import { ShapedTransport } from '../src/link/shaped-transport.js';
+import { TcpTransport } from '../src/link/transport.js';
 
 export type { AuthorityRef } from './directory-client.js';
 
@@ -21,6 +24,8 @@ export interface ClientConfig {
   /** 0 picks a free port. */
   socksPort: number;
   circuitBuildTimeoutMs?: number;
+  /** Give every link to a guard a wide-area shape (delay, rate; src/link/shaped-transport.ts). */
+  linkShape?: LinkShape;
 }
 
 export interface ClientHandle {
@@ -39,7 +44,11 @@ export interface ClientHandle {
 export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   if (config.authorities.length === 0) throw new AlliumError('ERR_CONFIG', 'at least one authority is required');
   const consensus = new ConsensusRefresh(config.authorities);
-  const manager = new CircuitManager({ consensus: () => consensus.current, buildTimeoutMs: config.circuitBuildTimeoutMs ?? 30_000 });
+  const manager = new CircuitManager({
+    consensus: () => consensus.current,
+    buildTimeoutMs: config.circuitBuildTimeoutMs ?? 30_000,
+    ...(config.linkShape !== undefined ? { transport: new ShapedTransport(new TcpTransport(), config.linkShape) } : {}),
+  });
   await consensus.start();
   const first = new FirstCircuit(manager, () => consensus.markReady());
   first.start();

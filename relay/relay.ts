@@ -16,6 +16,9 @@ import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor
 import { AlliumError } from '../src/errors.js';
 import { relayDirectory } from './dir/dir-server.js';
 import { TcpTransport } from '../src/link/transport.js';
+import { ShapedTransport } from '../src/link/shaped-transport.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 import { loadRelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
@@ -41,6 +44,10 @@ export interface RelayConfig {
   /** Bytes per second advertised in the descriptor. */
   bandwidth?: number;
   publishIntervalMs?: number;
+  /** Give every link this relay dials a wide-area shape (delay, rate; src/link/shaped-transport.ts). */
+  linkShape?: LinkShape;
+  /** The relay's own network parameters (congestion control, docs/protocol.md §7.2); default all at their defaults. */
+  params?: NetworkParams;
 }
 
 export interface RelayHandle {
@@ -61,12 +68,14 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
 
+  const tcp = new TcpTransport({ localAddress: config.address });
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
   const core = createRelayCore({
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
-    transport: new TcpTransport({ localAddress: config.address }),
+    transport: config.linkShape === undefined ? tcp : new ShapedTransport(tcp, config.linkShape),
+    ...(config.params !== undefined ? { params: config.params } : {}),
     directory: relayDirectory(() => {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
       return encodeDescriptor(describe(), keys.identity.seed);

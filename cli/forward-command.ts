@@ -1,0 +1,50 @@
+/**
+ * `allium forward`: front any TCP service with an emulated wide-area link
+ * (src/link/forwarder.ts). Also runs standalone as bench/wan-forwarder.ts, so
+ * the same delay and rate can be put in front of other implementations (C tor)
+ * for comparison.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { formatEndpoint, parseEndpoint, type Endpoint } from '../src/link/forwarder.js';
+import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
+import { runRole, say } from './lifecycle.js';
+
+interface ForwardOptions extends LinkShapeOptions {
+  listen: Endpoint;
+  connect: Endpoint;
+}
+
+function endpoint(value: string): Endpoint {
+  const e = parseEndpoint(value);
+  if (e === null) throw new InvalidArgumentError('Expected HOST:PORT, [IPv6]:PORT or unix:PATH.');
+  return e;
+}
+
+/** Configures `command` as the forwarder: options and action. Returns it. */
+export function forwardCommand(command: Command): Command {
+  return linkShapeOptions(
+    command
+      .description('forward TCP connections to a target through an emulated WAN link (delay, jitter, rate in both directions)')
+      .requiredOption('--listen <endpoint>', 'where to listen: HOST:PORT (port 0 = any free port) or unix:PATH', endpoint)
+      .requiredOption('--connect <endpoint>', 'the target: HOST:PORT or unix:PATH', endpoint),
+    'the link to the target',
+  ).action(async (opts: ForwardOptions) => {
+    await runRole(
+      'forward',
+      async () => {
+        const { startForwarder } = await import('../src/link/forwarder.js');
+        return startForwarder({ listen: opts.listen, target: opts.connect, shape: linkShapeOf(opts) ?? null });
+      },
+      (forwarder) => {
+        const shape = linkShapeOf(opts);
+        const how = shape === undefined ? 'no shaping' : `delay ${shape.delayMs} ms, jitter ${shape.jitterMs ?? 0} ms, rate ${shape.rateBps === undefined ? 'unlimited' : `${(shape.rateBps ?? 0) / 1e6} Mbit/s`}`;
+        say('forward', `${formatEndpoint(forwarder.address)} → ${formatEndpoint(opts.connect)} (${how})`);
+        process.stdout.write(`forwarding ${formatEndpoint(forwarder.address)}\n`);
+      },
+    );
+  });
+}
+
+export function registerForwardCommand(program: Command): void {
+  forwardCommand(program.command('forward'));
+}
