@@ -7,7 +7,8 @@
  *   node dist/bench/wan-forwarder.js --listen 127.0.0.1:9101 --connect 127.0.0.1:9001 \
  *       --link-delay 20 --link-rate 100
  *
- * Prints `forwarding HOST:PORT` on stdout once listening; stops on Ctrl-C.
+ * Prints one JSON `up` line on stdout once listening (its `listen` field has
+ * the bound port); stops on Ctrl-C.
  * Both directions get the delay and the rate; bytes are never reordered and
  * every queue is bounded (src/link/delay-line.ts).
  */

@@ -7,9 +7,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../src/link/forwarder.js';
 import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
-import { runRole, say } from './lifecycle.js';
+import { printUp, runRole, say } from './lifecycle.js';
+import { parseNickname } from './options.js';
 
 interface ForwardOptions extends LinkShapeOptions {
+  nickname: string;
   listen: Endpoint;
   connect: Endpoint;
 }
@@ -26,7 +28,8 @@ export function forwardCommand(command: Command): Command {
     command
       .description('forward TCP connections to a target through an emulated WAN link (delay, jitter, rate in both directions)')
       .requiredOption('--listen <endpoint>', 'where to listen: HOST:PORT (port 0 = any free port) or unix:PATH', endpoint)
-      .requiredOption('--connect <endpoint>', 'the target: HOST:PORT or unix:PATH', endpoint),
+      .requiredOption('--connect <endpoint>', 'the target: HOST:PORT or unix:PATH', endpoint)
+      .option('--nickname <name>', 'name in its up line', parseNickname, 'forward'),
     'the link to the target',
   ).action(async (opts: ForwardOptions) => {
     await runRole(
@@ -39,7 +42,7 @@ export function forwardCommand(command: Command): Command {
         const shape = linkShapeOf(opts);
         const how = shape === undefined ? 'no shaping' : `delay ${shape.delayMs} ms, jitter ${shape.jitterMs ?? 0} ms, rate ${shape.rateBps === undefined ? 'unlimited' : `${(shape.rateBps ?? 0) / 1e6} Mbit/s`}`;
         say('forward', `${formatEndpoint(forwarder.address)} → ${formatEndpoint(opts.connect)} (${how})`);
-        process.stdout.write(`forwarding ${formatEndpoint(forwarder.address)}\n`);
+        printUp({ role: 'forward', nickname: opts.nickname, listen: formatEndpoint(forwarder.address), connect: formatEndpoint(opts.connect) });
       },
     );
   });

@@ -11,6 +11,7 @@ import { registerClientCommand } from './client-command.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
 import { registerForwardCommand } from './forward-command.js';
+import { registerDestinationCommand } from './destination-command.js';
 import { describeError } from './lifecycle.js';
 
 function packageVersion(): string {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerClientCommand(program);
   registerTestnetCommand(program);
   registerForwardCommand(program);
+  registerDestinationCommand(program);
   return program;
 }
 

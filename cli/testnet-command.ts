@@ -4,36 +4,46 @@
  */
 import type { Command } from 'commander';
 import { runTestnet } from './testnet.js';
-import { parseCount, parseMs, parsePath, parsePort } from './options.js';
+import { collect, parseCount, parseMs, parsePath, parsePort } from './options.js';
+import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
+import { parseParamPair } from './authority-command.js';
 
-interface TestnetCommandOptions {
+interface TestnetCommandOptions extends LinkShapeOptions {
   relays: number;
   exits: number;
   socksPort: number;
   dataDir?: string;
   votingInterval: number;
   startTimeout: number;
+  netns: boolean;
+  param?: string[];
 }
 
 export function registerTestnetCommand(program: Command): void {
-  program
+  const command = program
     .command('testnet')
-    .description('run a loopback test network in the foreground: 1 authority, N relays, 1 client')
+    .description('run a test network in the foreground: 1 authority, N relays, 1 client (on loopback, or with --netns in network namespaces)')
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)
     .option('--socks-port <port>', 'client SOCKS5 port on 127.0.0.1 (0 = any free port)', parsePort, 9050)
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
-    .action(async (opts: TestnetCommandOptions, command: Command) => {
-      if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
-      await runTestnet({
-        relays: opts.relays,
-        exits: opts.exits,
-        socksPort: opts.socksPort,
-        ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-        votingIntervalMs: opts.votingInterval,
-        startTimeoutMs: opts.startTimeout,
-      });
+    .option('--netns', 'each node in its own network namespace on 10.64.0.0/10, plus a destination HTTP server (needs root)', false)
+    .option('--param <key=value>', 'network parameter for the consensus, e.g. cc_alg=0 for fixed windows (repeatable)', collect(parseParamPair));
+  linkShapeOptions(command, 'every link between nodes').action(async (opts: TestnetCommandOptions, cmd: Command) => {
+    if (opts.exits > opts.relays) cmd.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+    const shape = linkShapeOf(opts);
+    await runTestnet({
+      relays: opts.relays,
+      exits: opts.exits,
+      socksPort: opts.socksPort,
+      ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+      votingIntervalMs: opts.votingInterval,
+      startTimeoutMs: opts.startTimeout,
+      netns: opts.netns,
+      ...(shape !== undefined ? { linkShape: shape } : {}),
+      ...(opts.param !== undefined ? { params: opts.param } : {}),
     });
+  });
 }

@@ -2,7 +2,7 @@
  * The machine-readable stdout lines of the roles and of `allium testnet`
  * (docs/testnet.md), one typed definition shared by every writer and reader:
  *
- *   {"event":"up",...}     a role (authority, relay, client) is up: printed once by the role itself
+ *   {"event":"up",...}     a role (authority, relay, client; destination, forward) is up: printed once by the role itself
  *   {"event":"node",...}   the testnet reports one node it started
  *   ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)
  *                          the testnet has formed; always its last stdout line
@@ -46,7 +46,27 @@ export interface ClientNode {
   socks: string;
 }
 
-export type NodeInfo = AuthorityNode | RelayNode | ClientNode;
+/** `allium destination`: an HTTP server for exits to reach (the netns testnet starts one). */
+export interface DestinationNode {
+  role: 'destination';
+  nickname: string;
+  /** IPv4 address it listens on. */
+  address: string;
+  port: number;
+  /** `http://ADDRESS:PORT`. */
+  url: string;
+}
+
+/** `allium forward`: a forwarder (the netns testnet uses one to carry the SOCKS port out of the client's namespace). */
+export interface ForwardNode {
+  role: 'forward';
+  nickname: string;
+  /** Where it listens and what it connects to: `HOST:PORT` or `unix:PATH` (src/link/forwarder.ts). */
+  listen: string;
+  connect: string;
+}
+
+export type NodeInfo = AuthorityNode | RelayNode | ClientNode | DestinationNode | ForwardNode;
 
 /** `up`: printed by a role once it is up. `node`: printed by the testnet for each node. */
 export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & NodeInfo);
@@ -67,6 +87,10 @@ export function formatEventLine(event: TestnetEvent): string {
         port: event.port,
         socks: event.socks,
       });
+    case 'destination':
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, url: event.url });
+    case 'forward':
+      return JSON.stringify({ ...base, nickname: event.nickname, listen: event.listen, connect: event.connect });
   }
 }
 
@@ -76,7 +100,11 @@ const KEYS: Record<NodeInfo['role'], readonly string[]> = {
   authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url'],
   relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit'],
   client: ['event', 'role', 'nickname', 'address', 'port', 'socks'],
+  destination: ['event', 'role', 'nickname', 'address', 'port', 'url'],
+  forward: ['event', 'role', 'nickname', 'listen', 'connect'],
 };
+/** A forwarder endpoint as src/link/forwarder.ts writes it. */
+const ENDPOINT = /^(?:unix:\/.{0,1000}|[0-9.]{7,15}:[0-9]{1,5}|\[[0-9a-fA-F:.]{2,45}\]:[0-9]{1,5})$/;
 
 function check(ok: boolean, line: string, what: string): void {
   if (!ok) throw malformed(`testnet event line: ${what} in ${line.slice(0, 200)}`);
@@ -101,18 +129,22 @@ export function parseEventLine(line: string): TestnetEvent | null {
   const o = value as Record<string, unknown>;
   check(o['event'] === 'up' || o['event'] === 'node', line, 'unknown event');
   const role = o['role'];
-  check(role === 'authority' || role === 'relay' || role === 'client', line, 'unknown role');
+  check(typeof role === 'string' && Object.hasOwn(KEYS, role), line, 'unknown role');
   const allowed = KEYS[role as NodeInfo['role']];
   for (const key of Object.keys(o)) check(allowed.includes(key), line, `unexpected field ${JSON.stringify(key)}`);
   const nickname = o['nickname'];
   if (role === 'client') check(nickname === undefined || (typeof nickname === 'string' && NICKNAME.test(nickname)), line, 'bad nickname');
   else check(typeof nickname === 'string' && NICKNAME.test(nickname), line, 'bad nickname');
+  if (role === 'forward') {
+    for (const key of ['listen', 'connect']) check(typeof o[key] === 'string' && ENDPOINT.test(o[key]), line, `bad ${key}`);
+    return o as unknown as TestnetEvent;
+  }
   check(typeof o['address'] === 'string' && parseIPv4(o['address']) !== null, line, 'bad address');
   const port = o['port'];
   check(typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535, line, 'bad port');
   const endpoint = `${o['address'] as string}:${port as number}`;
-  if (role === 'authority') {
-    check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
+  if (role === 'authority' || role === 'destination') {
+    if (role === 'authority') check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
     check(o['url'] === `http://${endpoint}`, line, 'url does not match address and port');
   } else if (role === 'relay') {
     check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');

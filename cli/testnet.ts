@@ -7,6 +7,12 @@
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
  * log file under the testnet's data directory.
  *
+ * With `netns`, every node runs in its own network namespace instead, on its
+ * own 10.64.0.0/10 address (./netns.ts), next to a destination HTTP server in
+ * a namespace of its own; the SOCKS port still reaches the host on
+ * 127.0.0.1. With `linkShape`, every link gets a one-way delay and a rate
+ * (src/link/shaped-transport.ts; with netns the rate is a tbf on each veth).
+ *
  * stdout carries only machine-readable lines (./testnet-events.ts): one
  * `{"event":"node",…}` JSON line per node, then exactly one `ready` line.
  * Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
@@ -21,6 +27,12 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
+import { linkShapeArgs } from './link-options.js';
+import { NetnsTestnet, netnsUnavailable, removeLeftovers } from './netns.js';
+import { netnsNodes, netnsExitPolicyArgs, NETNS_DESTINATION, type NetnsNode } from './netns-plan.js';
+import { startForwarder, type Forwarder } from '../src/link/forwarder.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import { AlliumError } from '../src/errors.js';
 import { formatEventLine, formatReadyLine, parseEventLine, type NodeInfo, type TestnetEvent } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
@@ -36,6 +48,12 @@ export interface TestnetOptions {
   votingIntervalMs: number;
   /** Bound on the whole start-up, from the first spawn to `ready`. */
   startTimeoutMs: number;
+  /** Each node in its own network namespace (./netns.ts); needs root. */
+  netns?: boolean;
+  /** The shape of every link a relay or the client dials (delay, jitter, rate). */
+  linkShape?: LinkShape;
+  /** `key=value` network parameters for the authority's consensus (e.g. cc_alg=0). */
+  params?: readonly string[];
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -67,13 +85,16 @@ class NodeProcess {
     readonly logPath: string,
     args: string[],
     onExit: (node: NodeProcess) => void,
+    /** How to run `node MAIN_JS role args` (inside a namespace, say); default as is. */
+    wrap: (argv: string[]) => [string, string[]] = (argv) => [argv[0]!, argv.slice(1)],
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#logFd = openSync(logPath, 'a', 0o600);
     // detached: a terminal's Ctrl-C reaches only the testnet, which then
     // stops the children itself, in order. stdin stays a pipe so a child
     // notices a dead parent (end of stdin) even if we are SIGKILLed.
-    this.child = spawn(process.execPath, [MAIN_JS, role, ...args], {
+    const [command, argv] = wrap([process.execPath, MAIN_JS, role, ...args]);
+    this.child = spawn(command, argv, {
       stdio: ['pipe', 'pipe', this.#logFd],
       detached: true,
       env: process.env,
@@ -182,10 +203,13 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const nodes: NodeProcess[] = [];
   let stopping = false;
   let ready = false;
+  let netns: NetnsTestnet | null = null;
+  let hostSocks: Forwarder | null = null;
 
-  // Last resort: whatever path ends this process, no child outlives it.
+  // Last resort: whatever path ends this process, no child outlives it, and no namespace.
   process.on('exit', () => {
     for (const node of nodes) node.kill('SIGKILL');
+    netns?.teardownSync();
   });
 
   const shutdown = async (code: number, reason: string, detail?: string): Promise<never> => {
@@ -209,6 +233,11 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
         return withDeadline(all, Date.now() + KILL_WAIT_MS, 'children').catch(() => {});
       });
       for (const node of nodes) node.closeLog();
+      await hostSocks?.close();
+      if (netns !== null) {
+        netns.teardownSync();
+        progress(`removed the network namespaces ${netns.id}-*`);
+      }
       progress(`stopped; logs and keys are in ${dataDir}`);
       process.exit(code);
     }
@@ -224,11 +253,12 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     void shutdown(ready ? 0 : 1, why);
   });
 
-  const spawnNode = (nickname: string, role: Role, args: string[]): NodeProcess => {
+  const spawnNode = (nickname: string, role: Role, args: string[], inside = nickname): NodeProcess => {
     const dir = join(dataDir, nickname);
-    // The client keeps no state; its directory holds only its log.
-    const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
-    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit);
+    // Only the authority and relays keep state; the others' directories hold their logs.
+    const dataArgs = role === 'authority' || role === 'relay' ? ['--data-dir', dir] : [];
+    const wrap = netns === null ? undefined : (argv: string[]) => netns!.command(inside, argv);
+    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit, wrap);
     nodes.push(node);
     return node;
   };
@@ -247,13 +277,36 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   progress(`data directory ${dataDir}`);
 
+  // 0. With --netns: the namespaces, and a destination for exits to reach.
+  let plan: Map<string, NetnsNode> | null = null;
+  if (opts.netns === true) {
+    const why = netnsUnavailable();
+    if (why !== null) throw new AlliumError('ERR_CONFIG', `allium testnet --netns: ${why}`);
+    const removed = removeLeftovers();
+    if (removed.length > 0) progress(`removed ${removed.length} namespace(s) a crashed testnet left: ${removed.join(' ')}`);
+    plan = netnsNodes(opts.relays);
+    netns = await NetnsTestnet.create({ nodes: [...plan.values()], rateBps: opts.linkShape?.rateBps ?? null });
+    progress(`network namespaces ${netns.id}-* on ${NETNS_DESTINATION.range}, joined by a bridge`);
+  }
+  const addressOf = (nickname: string, loopback: string) => (netns === null ? loopback : netns.addressOf(nickname));
+  // With namespaces the rate is the veths' tbf; the delay stays in user space.
+  const nodeShape = netns === null || opts.linkShape === undefined ? opts.linkShape : { ...opts.linkShape, rateBps: null };
+  const shapeArgs = linkShapeArgs(nodeShape);
+  if (netns !== null) {
+    const dest = spawnNode('dest', 'destination', ['--nickname', 'dest', '--address', netns.addressOf('dest'), '--port', String(NETNS_DESTINATION.port)]);
+    const destUp = await waitUp(dest, 'destination');
+    progress(`destination up at ${destUp.url}`);
+    emit(formatEventLine({ ...destUp, event: 'node' }));
+  }
+
   // 1. The authority.
   const authority = spawnNode('auth1', 'authority', [
     '--nickname', 'auth1',
-    '--address', AUTHORITY_ADDRESS,
+    '--address', addressOf('auth1', AUTHORITY_ADDRESS),
     '--port', '0',
     '--voting-interval', String(opts.votingIntervalMs),
     '--exits-allow-loopback',
+    ...(opts.params ?? []).flatMap((p) => ['--param', p]),
   ]);
   const authUp = await waitUp(authority, 'authority');
   progress(`authority auth1 up at ${authUp.url}`);
@@ -265,8 +318,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   for (let i = 1; i <= opts.relays; i++) {
     const isExit = i <= opts.exits;
     const nickname = `relay${i}`;
-    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef];
-    if (isExit) args.push('--exit', '--allow-loopback-exit');
+    const args = ['--nickname', nickname, '--address', addressOf(nickname, relayAddress(i)), '--port', '0', '--authority', authorityRef, ...shapeArgs];
+    if (isExit) args.push('--exit', ...(netns === null ? ['--allow-loopback-exit'] : netnsExitPolicyArgs()));
     relays.push(spawnNode(nickname, 'relay', args));
   }
   progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
@@ -282,20 +335,36 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const client = spawnNode('client', 'client', [
     '--authority', authorityRef,
     '--socks-address', SOCKS_ADDRESS,
-    '--socks-port', String(opts.socksPort),
+    '--socks-port', String(netns === null ? opts.socksPort : NETNS_DESTINATION.clientSocksPort),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
+    ...shapeArgs,
   ]);
   progress('client started; waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
-  const socks = clientUp.socks;
   emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
+  let socksHost = clientUp.address;
+  let socksPort = clientUp.port;
+  if (netns !== null) {
+    // The SOCKS port leaves the client's namespace through a Unix socket, to 127.0.0.1 on the host.
+    const path = join(dataDir, 'client', 'socks.sock');
+    const bridge = spawnNode('socks', 'forward', ['--nickname', 'socks', '--listen', `unix:${path}`, '--connect', clientUp.socks], 'client');
+    emit(formatEventLine({ ...(await waitUp(bridge, 'forward')), event: 'node' }));
+    hostSocks = await startForwarder({ listen: { host: SOCKS_ADDRESS, port: opts.socksPort }, target: { path }, shape: null }).catch((error: unknown) =>
+      shutdown(1, `cannot listen on ${SOCKS_ADDRESS}:${opts.socksPort}: ${describeError(error)}`),
+    );
+    const bound = hostSocks.address as { host: string; port: number };
+    socksHost = bound.host;
+    socksPort = bound.port;
+  }
+  const socks = `${socksHost}:${socksPort}`;
 
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
-  process.stderr.write(
-    `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
-      `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,
-  );
+  emit(formatReadyLine({ socksHost, socksPort, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  const tryLine =
+    netns === null
+      ? `python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/`
+      : `curl --socks5-hostname ${socks} http://${netns.addressOf('dest')}/ip   (the exit's address; also /hello, /bytes/N)`;
+  process.stderr.write(`\nTry:  ${tryLine}\nStop with Ctrl-C. Logs and keys: ${dataDir}\n\n`);
   return new Promise<void>(() => {});
 }

@@ -6,12 +6,15 @@
  * SENDME at a time; `VegasCircuit` puts it behind CircuitFlowControl with the
  * authenticated SENDMEs of §7.1, every `sendmeInc` cells instead of 100.
  */
+import { debuglog } from 'node:util';
 import type { Sendme } from '../cell/relay-msg.js';
 import { equalBytes } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import type { CongestionParams } from './cc-params.js';
 import type { CircuitFlowControl, CircuitFlowSnapshot } from './flow-control.js';
 import { ClockHealth, PROCESS_CLOCK, RttEstimator, cwndUpdateRate, sendmesPerCwnd } from './rtt.js';
+
+const log = debuglog('allium:cc');
 
 /** A monotonic clock in microseconds. */
 export type MicroClock = () => number;
@@ -158,6 +161,7 @@ export class VegasCircuit implements CircuitFlowControl {
   readonly #clock: MicroClock;
   readonly #owed: Array<{ digest: Uint8Array; sentAtUs: number }> = [];
   #delivered = 0;
+  #sendmes = 0;
   #lastRttUs: number | null = null;
 
   constructor(params: CongestionParams, clock: MicroClock = performanceMicros, health: ClockHealth = PROCESS_CLOCK) {
@@ -181,7 +185,12 @@ export class VegasCircuit implements CircuitFlowControl {
     this.#owed.shift();
     const rtt = Math.max(0, this.#clock() - expected.sentAtUs);
     this.#lastRttUs = rtt;
+    const wasSlowStart = this.vegas.inSlowStart;
     this.vegas.onSendme(rtt, linkBlocked);
+    if (log.enabled && (wasSlowStart !== this.vegas.inSlowStart || ++this.#sendmes % 100 === 0)) {
+      const v = this.vegas;
+      log('vegas cwnd %d inflight %d bdp %d rtt min/ewma/last %d/%d/%d ms%s%s', v.cwnd, v.inflight, v.bdp, v.rtt.minUs / 1000, v.rtt.ewmaUs / 1000, rtt / 1000, v.inSlowStart ? ' slow-start' : '', v.blockedChan ? ' blocked' : '');
+    }
   }
 
   onDelivered(receivedDigest: () => Uint8Array): Sendme | null {

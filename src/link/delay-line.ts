@@ -129,8 +129,14 @@ export class DelayLine {
     const delay = jitter === 0 ? this.#shape.delayMs : Math.max(0, this.#shape.delayMs + (this.#random() * 2 - 1) * jitter);
     const releaseAt = Math.max(this.#txEnd + delay, this.#lastRelease);
     this.#lastRelease = releaseAt;
-    this.#queue.push({ chunk, releaseAt });
     this.#queued += chunk.length;
+    if (this.#head >= this.#queue.length && !this.#held && releaseAt <= now + RELEASE_SLACK_MS) {
+      // Nothing ahead of it and already due (no delay, no rate): straight through.
+      this.#queued -= chunk.length;
+      if (!this.#deliver(chunk)) this.#held = true;
+      return !this.full;
+    }
+    this.#queue.push({ chunk, releaseAt });
     this.#schedule();
     return !this.full;
   }
@@ -175,7 +181,8 @@ export class DelayLine {
       this.#timer = null;
       this.#timerAt = Infinity;
       this.#release();
-    }, Math.max(0, due - this.#timers.now()));
+      // Timers fire in whole milliseconds, never early: ask for the whole ms below, the slack covers the rest.
+    }, Math.max(0, Math.floor(due - this.#timers.now())));
   }
 
   #release(): void {
