@@ -196,6 +196,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     process.stderr.write(`[allium testnet ${seconds}s] ${message}\n`);
   };
   if (opts.exits > opts.relays) throw new Error(`--exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+  const noNetns = opts.netns === true ? netnsUnavailable() : null;
+  if (noNetns !== null) throw new AlliumError('ERR_CONFIG', `allium testnet --netns: ${noNetns}`);
 
   const dataDir = opts.dataDir !== undefined ? resolve(opts.dataDir) : mkdtempSync(join(tmpdir(), 'allium-testnet-'));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -280,8 +282,6 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   // 0. With --netns: the namespaces, and a destination for exits to reach.
   let plan: Map<string, NetnsNode> | null = null;
   if (opts.netns === true) {
-    const why = netnsUnavailable();
-    if (why !== null) throw new AlliumError('ERR_CONFIG', `allium testnet --netns: ${why}`);
     const removed = removeLeftovers();
     if (removed.length > 0) progress(`removed ${removed.length} namespace(s) a crashed testnet left: ${removed.join(' ')}`);
     plan = netnsNodes(opts.relays);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseEventLine, parseReadyLine, type ReadyLine } from '../../cli/testnet-events.js';
+import { parseEventLine, parseReadyLine, type NodeInfo, type ReadyLine } from '../../cli/testnet-events.js';
 
 /** dist/test/support/ → dist/cli/main.js */
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -39,6 +39,8 @@ export interface TestnetProcess {
   readonly authorityIdentity: string;
   readonly dataDir: string;
   readonly relays: TestnetRelay[];
+  /** Every `node` line the testnet printed, in order (destination and forwarder included). */
+  readonly nodes: NodeInfo[];
   /** The `ready` line as printed. */
   readonly readyLine: string;
   /** Milliseconds from spawn to the `ready` line. */
@@ -46,8 +48,8 @@ export interface TestnetProcess {
   readonly pid: number;
   /** Stderr of the testnet process so far (tail). */
   stderrTail(): string;
-  /** Stops the testnet (SIGTERM, then SIGKILL) and removes its data dir unless kept. Idempotent. */
-  stop(): Promise<void>;
+  /** Stops the testnet (`signal`, default SIGTERM, then SIGKILL) and removes its data dir unless kept. Idempotent. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface TestnetProcessOptions {
@@ -60,6 +62,8 @@ export interface TestnetProcessOptions {
   dataDir?: string;
   /** Keep the data dir (logs, keys) after stop(). Also: env ALLIUM_KEEP_TESTNET=1. */
   keepDataDir?: boolean;
+  /** More `allium testnet` options (--netns, --link-delay 20, --param cc_alg=0 ...). */
+  extraArgs?: readonly string[];
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -94,6 +98,7 @@ export async function startTestnetProcess(
   if (opts.relays !== undefined) args.push('--relays', String(opts.relays));
   if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
+  args.push(...(opts.extraArgs ?? []));
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
@@ -116,10 +121,10 @@ export async function startTestnetProcess(
     if (isAlive() && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
   };
   process.once('exit', killOnExit);
-  const stop = (): Promise<void> => {
+  const stop = (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     stopped ??= (async () => {
       if (isAlive() && child.pid !== undefined) {
-        child.kill('SIGTERM');
+        child.kill(signal);
         if (!(await within(exited, STOP_TIMEOUT_MS))) {
           child.kill('SIGKILL');
           await within(exited, KILL_WAIT_MS);
@@ -130,9 +135,10 @@ export async function startTestnetProcess(
     })();
     return stopped;
   };
-  t?.after(stop);
+  t?.after(() => stop());
 
   const relays: TestnetRelay[] = [];
+  const nodes: NodeInfo[] = [];
   let authorityIdentity = '';
   const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
@@ -145,6 +151,8 @@ export async function startTestnetProcess(
         }
         const event = parseEventLine(line);
         if (event?.event !== 'node') return;
+        const { event: _kind, ...node } = event;
+        nodes.push(node as NodeInfo);
         if (event.role === 'relay') {
           relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
         } else if (event.role === 'authority') {
@@ -182,6 +190,7 @@ export async function startTestnetProcess(
     authorityIdentity,
     dataDir,
     relays,
+    nodes,
     readyLine,
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,
