@@ -26,7 +26,7 @@ while (($#)); do
     *) echo "usage: bench/ctor-wan.sh [--delay MS] [--rate MBIT] [--mb N] [--runs N]" >&2; exit 2 ;;
   esac
 done
-export CTOR_DIR=${CTOR_DIR:-/tmp/ctor-wan-testnet} CTOR_BASE_PORT=${CTOR_BASE_PORT:-27000} CTOR_CONFLUX=0
+export CTOR_DIR=${CTOR_DIR:-/tmp/ctor-wan-testnet} CTOR_BASE_PORT=${CTOR_BASE_PORT:-41300} CTOR_CONFLUX=0
 BASE=$CTOR_BASE_PORT
 WORK=$(mktemp -d /tmp/ctor-wan.XXXXXX)
 cp -r "$SRC/." "$WORK/"

@@ -64,6 +64,8 @@ export interface TestnetProcessOptions {
   keepDataDir?: boolean;
   /** More `allium testnet` options (--netns, --link-delay 20, --param cc_alg=0 ...). */
   extraArgs?: readonly string[];
+  /** More environment for the testnet and its nodes (e.g. NODE_DEBUG). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -104,7 +106,7 @@ export async function startTestnetProcess(
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
 
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   child.stdin.on('error', () => {});
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const isAlive = () => child.exitCode === null && child.signalCode === null;
