@@ -11,18 +11,17 @@
 import { DEFAULT_EXIT_POLICY_LINES, withAcceptsBeforePrivate } from '../src/netdoc/default-policies.js';
 import { NETNS_RANGE } from './netns.js';
 
+export { NETNS_RANGE };
+
 export interface NetnsNode {
   nickname: string;
   slot: number;
 }
 
-export const NETNS_DESTINATION = {
-  range: NETNS_RANGE,
-  /** The destination's port. */
-  port: 80,
-  /** The client's SOCKS port inside its namespace. */
-  clientSocksPort: 9050,
-} as const;
+/** The destination's HTTP port. */
+export const NETNS_DESTINATION_PORT = 80;
+/** The client's SOCKS port inside its namespace. */
+export const NETNS_CLIENT_SOCKS_PORT = 9050;
 
 /** The nodes of a namespace testnet with `relays` relays (1..50), by nickname. */
 export function netnsNodes(relays: number): Map<string, NetnsNode> {

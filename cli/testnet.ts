@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
 import { linkShapeArgs } from './link-options.js';
 import { NetnsTestnet, netnsUnavailable, removeLeftovers } from './netns.js';
-import { netnsNodes, netnsExitPolicyArgs, NETNS_DESTINATION, type NetnsNode } from './netns-plan.js';
+import { netnsNodes, netnsExitPolicyArgs, NETNS_CLIENT_SOCKS_PORT, NETNS_DESTINATION_PORT, NETNS_RANGE } from './netns-plan.js';
 import { startForwarder, type Forwarder } from '../src/link/forwarder.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import { AlliumError } from '../src/errors.js';
@@ -280,20 +280,18 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   progress(`data directory ${dataDir}`);
 
   // 0. With --netns: the namespaces, and a destination for exits to reach.
-  let plan: Map<string, NetnsNode> | null = null;
   if (opts.netns === true) {
     const removed = removeLeftovers();
     if (removed.length > 0) progress(`removed ${removed.length} namespace(s) a crashed testnet left: ${removed.join(' ')}`);
-    plan = netnsNodes(opts.relays);
-    netns = await NetnsTestnet.create({ nodes: [...plan.values()], rateBps: opts.linkShape?.rateBps ?? null });
-    progress(`network namespaces ${netns.id}-* on ${NETNS_DESTINATION.range}, joined by a bridge`);
+    netns = await NetnsTestnet.create({ nodes: [...netnsNodes(opts.relays).values()], rateBps: opts.linkShape?.rateBps ?? null });
+    progress(`network namespaces ${netns.id}-* on ${NETNS_RANGE}, joined by a bridge`);
   }
   const addressOf = (nickname: string, loopback: string) => (netns === null ? loopback : netns.addressOf(nickname));
   // With namespaces the rate is the veths' tbf; the delay stays in user space.
   const nodeShape = netns === null || opts.linkShape === undefined ? opts.linkShape : { ...opts.linkShape, rateBps: null };
   const shapeArgs = linkShapeArgs(nodeShape);
   if (netns !== null) {
-    const dest = spawnNode('dest', 'destination', ['--nickname', 'dest', '--address', netns.addressOf('dest'), '--port', String(NETNS_DESTINATION.port)]);
+    const dest = spawnNode('dest', 'destination', ['--nickname', 'dest', '--address', netns.addressOf('dest'), '--port', String(NETNS_DESTINATION_PORT)]);
     const destUp = await waitUp(dest, 'destination');
     progress(`destination up at ${destUp.url}`);
     emit(formatEventLine({ ...destUp, event: 'node' }));
@@ -335,7 +333,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const client = spawnNode('client', 'client', [
     '--authority', authorityRef,
     '--socks-address', SOCKS_ADDRESS,
-    '--socks-port', String(netns === null ? opts.socksPort : NETNS_DESTINATION.clientSocksPort),
+    '--socks-port', String(netns === null ? opts.socksPort : NETNS_CLIENT_SOCKS_PORT),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
     ...shapeArgs,
   ]);
