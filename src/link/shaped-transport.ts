@@ -20,7 +20,6 @@ import type { PeerAddress, Transport, TransportConnectOptions } from './transpor
 export function shapeDuplex(inner: Duplex, shape: LinkShape, timers: LineTimers = REAL_TIMERS): Duplex {
   checkShape(shape);
   let innerEnded = false;
-  let pendingWrite: (() => void) | null = null;
   let innerDraining = false;
 
   const outbound = new DelayLine(
@@ -49,16 +48,9 @@ export function shapeDuplex(inner: Duplex, shape: LinkShape, timers: LineTimers 
       inbound.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
-      if (outbound.push(chunk)) {
-        callback();
-        return;
-      }
-      pendingWrite = () => callback();
-      outbound.onRoom(() => {
-        const done = pendingWrite;
-        pendingWrite = null;
-        done?.();
-      });
+      // A full line holds the write (Node sends no other until this one is done).
+      if (outbound.push(chunk)) callback();
+      else outbound.onRoom(() => callback());
     },
     final(callback) {
       outbound.onEmpty(() => {
