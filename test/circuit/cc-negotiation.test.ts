@@ -18,7 +18,7 @@ import { DecodeError, HandshakeError } from '../../src/errors.js';
 import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../../src/netdoc/params.js';
 import { subscribe } from '../../src/events.js';
 import { memoryCircuit, memoryNetwork } from '../support/memory-network.js';
-import { within } from '../support/edge-pair.js';
+import { until, within } from '../support/edge-pair.js';
 
 const VEGAS: NetworkParams = DEFAULT_NETWORK_PARAMS;
 const FIXED: NetworkParams = { ...DEFAULT_NETWORK_PARAMS, cc_alg: 0 };
@@ -49,15 +49,6 @@ test('the client accepts sendme_inc within 1 of its consensus, and only a respon
   assert.throws(() => readServerMessage(Uint8Array.from([1, 2, 1, 31]), FIXED), HandshakeError, 'not asked for');
   assert.throws(() => readServerMessage(Uint8Array.from([1, 2, 1]), VEGAS), DecodeError);
 });
-
-/** Resolves once `check()` is true, polling every 100 ms; rejects after `ms`. */
-async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function sinkServer(t: TestContext, onSocket: (socket: Socket) => void): Promise<number> {
   const server = createServer((socket) => {
@@ -98,11 +89,15 @@ test('a congestion-controlled download to a stalled reader: XOFF stops the exit,
   assert.equal(circuit.edge(2)!.flow.snapshot().algorithm, 'vegas');
   // Read nothing: the exit must stop at about one XOFF limit plus what was in flight, not send all 2 MB.
   stream.pause();
-  await until(() => stream.readableLength > 500 * 498, 'data past the XOFF limit');
-  // Then nothing more arrives (unchanged over three polls).
+  await until(() => stream.readableLength > 500 * 498, 20_000, 'data past the XOFF limit');
+  // Then nothing more arrives for 300 ms.
   let last = -1;
-  let still = 0;
-  await until(() => (stream.readableLength === last ? ++still >= 3 : ((last = stream.readableLength), (still = 0), false)), 'the exit to stop');
+  let changedAt = 0;
+  const quiet = () => {
+    if (stream.readableLength !== last) [last, changedAt] = [stream.readableLength, performance.now()];
+    return performance.now() - changedAt > 300;
+  };
+  await until(quiet, 20_000, 'the exit to stop');
   assert.ok(last < size, `the exit stopped short of the whole payload (${last} of ${size} bytes waiting)`);
   const chunks: Buffer[] = [];
   stream.on('data', (c: Buffer) => chunks.push(c));

@@ -19,6 +19,7 @@ import type { Socket } from 'node:net';
 import { SocksClient } from 'socks';
 import { netnsUnavailable, removeLeftovers } from '../../cli/netns.js';
 import { CLI_MAIN, startTestnetProcess, type TestnetProcess } from '../support/testnet-process.js';
+import { until } from '../support/edge-pair.js';
 
 const unavailable = netnsUnavailable();
 if (unavailable !== null) process.stdout.write(`# skipping the --netns tests: ${unavailable}\n`);
@@ -37,15 +38,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Resolves once `check()` is true, polling every 100 ms; rejects after `ms`. */
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -111,7 +103,7 @@ test('--netns: a leftover of a killed run is removed at the next start; tools re
   const crashedChildren = childPids(crashed.pid);
   assert.ok(namespacesOf(crashed.pid).length >= 6, 'bridge, destination, authority, 3 relays, client');
   process.kill(crashed.pid, 'SIGKILL');
-  await until(() => crashedChildren.every((pid) => !alive(pid)), 'the killed testnet’s nodes to exit');
+  await until(() => crashedChildren.every((pid) => !alive(pid)), 15_000, 'the killed testnet’s nodes to exit');
   assert.ok(namespacesOf(crashed.pid).length >= 6, 'a killed testnet leaves its namespaces');
 
   const net = await netnsTestnet(t);
