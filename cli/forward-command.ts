@@ -24,28 +24,31 @@ function endpoint(value: string): Endpoint {
 
 /** Configures `command` as the forwarder: options and action. Returns it. */
 export function forwardCommand(command: Command): Command {
-  return linkShapeOptions(
-    command
-      .description('forward TCP connections to a target through an emulated WAN link (delay, jitter, rate in both directions)')
-      .requiredOption('--listen <endpoint>', 'where to listen: HOST:PORT (port 0 = any free port) or unix:PATH', endpoint)
-      .requiredOption('--connect <endpoint>', 'the target: HOST:PORT or unix:PATH', endpoint)
-      .option('--nickname <name>', 'name in its up line', parseNickname, 'forward'),
-    'the link to the target',
-  ).action(async (opts: ForwardOptions) => {
-    await runRole(
-      'forward',
-      async () => {
-        const { startForwarder } = await import('../src/link/forwarder.js');
-        return startForwarder({ listen: opts.listen, target: opts.connect, shape: linkShapeOf(opts) ?? null });
-      },
-      (forwarder) => {
-        const shape = linkShapeOf(opts);
-        const how = shape === undefined ? 'no shaping' : `delay ${shape.delayMs} ms, jitter ${shape.jitterMs ?? 0} ms, rate ${shape.rateBps === undefined ? 'unlimited' : `${(shape.rateBps ?? 0) / 1e6} Mbit/s`}`;
-        say('forward', `${formatEndpoint(forwarder.address)} → ${formatEndpoint(opts.connect)} (${how})`);
-        printUp({ role: 'forward', nickname: opts.nickname, listen: formatEndpoint(forwarder.address), connect: formatEndpoint(opts.connect) });
-      },
-    );
-  });
+  const [linkDelay, linkJitter, linkRate] = linkShapeOptions('the link to the target');
+  return command
+    .description('forward TCP connections to a target through an emulated WAN link (delay, jitter, rate in both directions)')
+    .requiredOption('--listen <endpoint>', 'where to listen: HOST:PORT (port 0 = any free port) or unix:PATH', endpoint)
+    .requiredOption('--connect <endpoint>', 'the target: HOST:PORT or unix:PATH', endpoint)
+    .option('--nickname <name>', 'name in its up line', parseNickname, 'forward')
+    .addOption(linkDelay)
+    .addOption(linkJitter)
+    .addOption(linkRate)
+    .action(async (opts: ForwardOptions) => {
+      await runRole(
+        'forward',
+        async () => {
+          const { startForwarder } = await import('../src/link/forwarder.js');
+          return startForwarder({ listen: opts.listen, target: opts.connect, shape: linkShapeOf(opts) ?? null });
+        },
+        (forwarder) => {
+          const shape = linkShapeOf(opts);
+          const rate = shape?.rateBps === undefined || shape.rateBps === null ? 'unlimited' : `${shape.rateBps / 1e6} Mbit/s`;
+          const how = shape === undefined ? 'no shaping' : `delay ${shape.delayMs} ms, jitter ${shape.jitterMs ?? 0} ms, rate ${rate}`;
+          say('forward', `${formatEndpoint(forwarder.address)} → ${formatEndpoint(opts.connect)} (${how})`);
+          printUp({ role: 'forward', nickname: opts.nickname, listen: formatEndpoint(forwarder.address), connect: formatEndpoint(opts.connect) });
+        },
+      );
+    });
 }
 
 export function registerForwardCommand(program: Command): void {

@@ -4,7 +4,7 @@
  * shared by `allium relay`, `allium client`, `allium testnet` and
  * `allium forward`.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { LinkShape } from '../src/link/delay-line.js';
 
 /** The three options as commander parses them. */
@@ -28,12 +28,13 @@ export function parseMbit(value: string): number {
   return n;
 }
 
-/** Adds the link options to `command`, describing them as applying to `what`. */
-export function linkShapeOptions(command: Command, what: string): Command {
-  return command
-    .option('--link-delay <ms>', `one-way delay added to ${what}, each direction (emulated in user space)`, parseDelayMs)
-    .option('--link-jitter <ms>', 'uniform jitter on that delay, ± ms (bytes are never reordered)', parseDelayMs)
-    .option('--link-rate <mbit>', `line rate of ${what}, Mbit/s each direction`, parseMbit);
+/** The three options, described as applying to `what`, for `command.addOption()`. */
+export function linkShapeOptions(what: string): [Option, Option, Option] {
+  return [
+    new Option('--link-delay <ms>', `one-way delay added to ${what}, each direction (emulated in user space)`).argParser(parseDelayMs),
+    new Option('--link-jitter <ms>', 'uniform jitter on that delay, ± ms (bytes are never reordered)').argParser(parseDelayMs),
+    new Option('--link-rate <mbit>', `line rate of ${what}, Mbit/s each direction`).argParser(parseMbit),
+  ];
 }
 
 /** The LinkShape the options ask for, or undefined when none is given. */

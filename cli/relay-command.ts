@@ -38,7 +38,8 @@ export function exitPolicyFor(opts: { exit: boolean; exitPolicy?: string[]; allo
 }
 
 export function registerRelayCommand(program: Command): void {
-  const command = nodeOptions(program.command('relay').description('run a relay (onion router), optionally an exit'), {
+  const [linkDelay, linkJitter, linkRate] = linkShapeOptions('every link this relay dials');
+  nodeOptions(program.command('relay').description('run a relay (onion router), optionally an exit'), {
     role: 'relay',
     address: 'IPv4 address to listen on and to connect out from',
     port: 'OR port (0 = any free port)',
@@ -48,43 +49,46 @@ export function registerRelayCommand(program: Command): void {
     .option('--exit-policy <rule>', 'exit policy rule, e.g. "accept *:80" (repeatable, first match wins)', collectString)
     .option('--allow-loopback-exit', `with --exit, add "${LOOPBACK_EXIT_RULES.join('", "')}" ahead of "reject private:*" (testnets only)`, false)
     .option('--publish-interval <ms>', 'milliseconds between descriptor uploads', parseMs(1000))
-    .option('--no-congestion-control', 'answer no client with congestion control: every circuit hop here keeps fixed SENDME windows (cc_alg=0)');
-  linkShapeOptions(command, 'every link this relay dials').action(async (opts: RelayOptions) => {
-    if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {
-      say('relay', 'note: --exit-policy/--allow-loopback-exit have no effect without --exit');
-    }
-    await runRole(
-      'relay',
-      async () => {
-        // Loaded here so `--help` and option errors never load the role code.
-        const { startRelay } = await import('../relay/relay.js');
-        say('relay', `starting ${opts.nickname} on ${opts.address}:${opts.port}${opts.exit ? ' (exit)' : ''}`);
-        const exitPolicy = exitPolicyFor(opts);
-        const shape = linkShapeOf(opts);
-        return startRelay({
-          nickname: opts.nickname,
-          dataDir: resolve(opts.dataDir),
-          address: opts.address,
-          port: opts.port,
-          authorities: opts.authority,
-          exit: opts.exit,
-          ...(exitPolicy !== undefined ? { exitPolicy } : {}),
-          ...(opts.publishInterval !== undefined ? { publishIntervalMs: opts.publishInterval } : {}),
-          ...(shape !== undefined ? { linkShape: shape } : {}),
-          ...(opts.congestionControl ? {} : { params: { ...DEFAULT_NETWORK_PARAMS, cc_alg: 0 } }),
-        });
-      },
-      (relay) => {
-        say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);
-        printUp({
-          role: 'relay',
-          nickname: relay.nickname,
-          address: relay.address,
-          port: relay.port,
-          identity: hex(relay.identity),
-          exit: opts.exit,
-        });
-      },
-    );
-  });
+    .option('--no-congestion-control', 'answer no client with congestion control: every circuit hop here keeps fixed SENDME windows (cc_alg=0)')
+    .addOption(linkDelay)
+    .addOption(linkJitter)
+    .addOption(linkRate)
+    .action(async (opts: RelayOptions) => {
+      if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {
+        say('relay', 'note: --exit-policy/--allow-loopback-exit have no effect without --exit');
+      }
+      await runRole(
+        'relay',
+        async () => {
+          // Loaded here so `--help` and option errors never load the role code.
+          const { startRelay } = await import('../relay/relay.js');
+          say('relay', `starting ${opts.nickname} on ${opts.address}:${opts.port}${opts.exit ? ' (exit)' : ''}`);
+          const exitPolicy = exitPolicyFor(opts);
+          const shape = linkShapeOf(opts);
+          return startRelay({
+            nickname: opts.nickname,
+            dataDir: resolve(opts.dataDir),
+            address: opts.address,
+            port: opts.port,
+            authorities: opts.authority,
+            exit: opts.exit,
+            ...(exitPolicy !== undefined ? { exitPolicy } : {}),
+            ...(opts.publishInterval !== undefined ? { publishIntervalMs: opts.publishInterval } : {}),
+            ...(shape !== undefined ? { linkShape: shape } : {}),
+            ...(opts.congestionControl ? {} : { params: { ...DEFAULT_NETWORK_PARAMS, cc_alg: 0 } }),
+          });
+        },
+        (relay) => {
+          say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);
+          printUp({
+            role: 'relay',
+            nickname: relay.nickname,
+            address: relay.address,
+            port: relay.port,
+            identity: hex(relay.identity),
+            exit: opts.exit,
+          });
+        },
+      );
+    });
 }

@@ -20,7 +20,8 @@ interface TestnetCommandOptions extends LinkShapeOptions {
 }
 
 export function registerTestnetCommand(program: Command): void {
-  const command = program
+  const [linkDelay, linkJitter, linkRate] = linkShapeOptions('every link between nodes');
+  program
     .command('testnet')
     .description('run a test network in the foreground: 1 authority, N relays, 1 client (on loopback, or with --netns in network namespaces)')
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
@@ -30,20 +31,22 @@ export function registerTestnetCommand(program: Command): void {
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
     .option('--netns', 'each node in its own network namespace on 10.64.0.0/10, plus a destination HTTP server (needs root)', false)
-    .option('--param <key=value>', 'network parameter for the consensus, e.g. cc_alg=0 for fixed windows (repeatable)', collect(parseParamPair));
-  linkShapeOptions(command, 'every link between nodes').action(async (opts: TestnetCommandOptions, cmd: Command) => {
-    if (opts.exits > opts.relays) cmd.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
-    const shape = linkShapeOf(opts);
-    await runTestnet({
-      relays: opts.relays,
-      exits: opts.exits,
-      socksPort: opts.socksPort,
-      ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-      votingIntervalMs: opts.votingInterval,
-      startTimeoutMs: opts.startTimeout,
-      netns: opts.netns,
-      ...(shape !== undefined ? { linkShape: shape } : {}),
-      ...(opts.param !== undefined ? { params: opts.param } : {}),
+    .addOption(linkDelay)
+    .addOption(linkJitter)
+    .addOption(linkRate)
+    .option('--param <key=value>', 'network parameter for the consensus, e.g. cc_alg=0 for fixed windows (repeatable)', collect(parseParamPair))
+    .action(async (opts: TestnetCommandOptions, command: Command) => {
+      if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+      await runTestnet({
+        relays: opts.relays,
+        exits: opts.exits,
+        socksPort: opts.socksPort,
+        ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+        votingIntervalMs: opts.votingInterval,
+        startTimeoutMs: opts.startTimeout,
+        netns: opts.netns,
+        ...(linkShapeOf(opts) !== undefined ? { linkShape: linkShapeOf(opts)! } : {}),
+        ...(opts.param !== undefined ? { params: opts.param } : {}),
+      });
     });
-  });
 }
