@@ -13,8 +13,9 @@ import { BootstrapTracker, describeBootstrap, describeBootstrapProblem } from '.
 import { formatEventLine } from './testnet-events.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { collect, collectString, parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort } from './options.js';
+import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
 
-interface ClientOptions {
+interface ClientOptions extends LinkShapeOptions {
   authority: AuthorityRef[];
   socksAddress: string;
   socksPort: number;
@@ -34,6 +35,7 @@ interface ClientOptions {
 const PROBLEM_LOG_INTERVAL_MS = 5_000;
 
 export function registerClientCommand(program: Command, version = 'dev'): void {
+  const [linkDelay, linkJitter, linkRate] = linkShapeOptions('every link to a guard');
   program
     .command('client')
     .description('run a client with a SOCKS5/SOCKS4a proxy, and optionally an HTTP CONNECT tunnel and a control port')
@@ -50,6 +52,9 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
     .option('--isolate-dest-addr', 'streams to different hosts never share a circuit', false)
     .option('--isolate-dest-port', 'streams to different ports never share a circuit', false)
     .option('--max-circuit-dirtiness <ms>', 'a circuit takes no new streams this long after its first', parseMs(1000))
+    .addOption(linkDelay)
+    .addOption(linkJitter)
+    .addOption(linkRate)
     .action(async (opts: ClientOptions, command: Command) => {
       if (opts.controlPort !== undefined && opts.cookieAuthFile === undefined && opts.hashedControlPassword === undefined) {
         command.error('error: --control-port needs --cookie-auth-file or --hashed-control-password');
@@ -59,6 +64,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
         async () => {
           // Loaded here so `--help` and option errors never load the role code.
           const { startClient } = await import('../client/client.js');
+          const shape = linkShapeOf(opts);
           say('client', `starting; SOCKS on ${opts.socksAddress}:${opts.socksPort}`);
           const bootstrap = new BootstrapTracker();
           reportBootstrap(bootstrap);
@@ -78,6 +84,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
             ...(opts.controlPort !== undefined ? { controlPort: opts.controlPort } : {}),
             ...(opts.cookieAuthFile !== undefined ? { cookieAuthFile: opts.cookieAuthFile } : {}),
             ...(opts.hashedControlPassword !== undefined ? { hashedControlPasswords: opts.hashedControlPassword } : {}),
+            ...(shape !== undefined ? { linkShape: shape } : {}),
           });
         },
         async (client) => {

@@ -10,6 +10,8 @@ import { registerAuthorityCommand } from './authority-command.js';
 import { registerClientCommand } from './client-command.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
+import { registerForwardCommand } from './forward-command.js';
+import { registerDestinationCommand } from './destination-command.js';
 import { describeError } from './lifecycle.js';
 
 function packageVersion(): string {
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerRelayCommand(program);
   registerClientCommand(program, packageVersion());
   registerTestnetCommand(program);
+  registerForwardCommand(program);
+  registerDestinationCommand(program);
   return program;
 }
 

@@ -36,6 +36,8 @@ export interface NodeSpec {
   args: string[];
   /** The option whose value is the node's listening port (`--port`, `--socks-port`): pinned to the port it first got. */
   portFlag: string;
+  /** With `allium testnet --netns`: the network namespace it runs in (cli/netns.ts); default its own. */
+  inside?: string;
 }
 
 export interface NodeSupervisorOptions {
@@ -214,8 +216,9 @@ export class NodeSupervisor {
     e.state = 'running';
     this.#pinPort(e, proc);
     this.#o.onUp({ ...up, nickname: name });
-    this.#o.progress(`${name} up again at ${up.address}:${up.port} (pid ${proc.child.pid})`);
-    return ok(`${name} started pid=${proc.child.pid} at ${up.address}:${up.port}`);
+    const at = up.role === 'forward' ? up.listen : `${up.address}:${up.port}`;
+    this.#o.progress(`${name} up again at ${at} (pid ${proc.child.pid})`);
+    return ok(`${name} started pid=${proc.child.pid} at ${at}`);
   }
 
   /** Once `proc` is up, start it with the ports it got from now on (a client's tunnel and control ports too). */
@@ -226,7 +229,7 @@ export class NodeSupervisor {
           const at = e.spec.args.indexOf(flag);
           if (port !== undefined && at >= 0 && at + 1 < e.spec.args.length) e.spec.args[at + 1] = port;
         };
-        pin(e.spec.portFlag, String(up.port));
+        if (up.role !== 'forward') pin(e.spec.portFlag, String(up.port));
         // A client's other listeners keep their ports too, so controllers and tunnel users can reconnect.
         if (up.role === 'client') {
           pin('--http-tunnel-port', up.httpTunnel?.slice(up.httpTunnel.lastIndexOf(':') + 1));

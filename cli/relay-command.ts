@@ -11,8 +11,10 @@ import { printUp, runRole, say } from './lifecycle.js';
 import { collect, collectString, nodeOptions, parseAuthorityRef, parseCount, parseMs } from './options.js';
 import { DOS_DEFAULTS } from '../relay/dos.js';
 import { DEFAULT_EXIT_POLICY_LINES, LOOPBACK_EXIT_RULES, withLoopbackExit } from '../src/netdoc/default-policies.js';
+import { DEFAULT_NETWORK_PARAMS } from '../src/netdoc/params.js';
+import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
 
-interface RelayOptions {
+interface RelayOptions extends LinkShapeOptions {
   nickname: string;
   dataDir: string;
   address: string;
@@ -27,6 +29,7 @@ interface RelayOptions {
   circuitRate?: number;
   circuitBurst?: number;
   maxMemInQueues?: number;
+  congestionControl: boolean;
 }
 
 /**
@@ -42,6 +45,7 @@ export function exitPolicyFor(opts: { exit: boolean; exitPolicy?: string[]; allo
 }
 
 export function registerRelayCommand(program: Command): void {
+  const [linkDelay, linkJitter, linkRate] = linkShapeOptions('every link this relay dials');
   nodeOptions(program.command('relay').description('run a relay (onion router), optionally an exit'), {
     role: 'relay',
     address: 'IPv4 address to listen on and to connect out from',
@@ -57,6 +61,10 @@ export function registerRelayCommand(program: Command): void {
     .option('--circuit-rate <n>', `CREATE2 per second per address holding ${DOS_DEFAULTS.circuitMinLinks}+ links (default ${DOS_DEFAULTS.circuitRate})`, parseCount(1, 1_000_000))
     .option('--circuit-burst <n>', `CREATE2 such an address may save up (default ${DOS_DEFAULTS.circuitBurst})`, parseCount(1, 1_000_000))
     .option('--max-mem-in-queues <MiB>', 'memory cap for queued cells and stream buffers (default 1/8 of RAM, 64 MiB..4 GiB)', parseCount(1, 1 << 20))
+    .option('--no-congestion-control', 'answer no client with congestion control: every circuit hop here keeps fixed SENDME windows (cc_alg=0)')
+    .addOption(linkDelay)
+    .addOption(linkJitter)
+    .addOption(linkRate)
     .action(async (opts: RelayOptions) => {
       if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {
         say('relay', 'note: --exit-policy/--allow-loopback-exit have no effect without --exit');
@@ -68,6 +76,7 @@ export function registerRelayCommand(program: Command): void {
           const { startRelay } = await import('../relay/relay.js');
           say('relay', `starting ${opts.nickname} on ${opts.address}:${opts.port}${opts.exit ? ' (exit)' : ''}`);
           const exitPolicy = exitPolicyFor(opts);
+          const shape = linkShapeOf(opts);
           return startRelay({
             nickname: opts.nickname,
             dataDir: resolve(opts.dataDir),
@@ -84,6 +93,8 @@ export function registerRelayCommand(program: Command): void {
               ...(opts.circuitBurst !== undefined ? { circuitBurst: opts.circuitBurst } : {}),
             },
             ...(opts.maxMemInQueues !== undefined ? { memoryCap: { capBytes: opts.maxMemInQueues * 1024 * 1024 } } : {}),
+            ...(shape !== undefined ? { linkShape: shape } : {}),
+            ...(opts.congestionControl ? {} : { params: { ...DEFAULT_NETWORK_PARAMS, cc_alg: 0 } }),
           });
         },
         (relay) => {

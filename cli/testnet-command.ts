@@ -5,9 +5,11 @@
 import type { Command } from 'commander';
 import { runTestnet } from './testnet.js';
 import { registerCtlCommand } from './testnet-ctl-command.js';
-import { parseCount, parseMs, parsePath, parsePort } from './options.js';
+import { collect, parseCount, parseMs, parsePath, parsePort } from './options.js';
+import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
+import { parseParamPair } from './authority-command.js';
 
-interface TestnetCommandOptions {
+interface TestnetCommandOptions extends LinkShapeOptions {
   relays: number;
   exits: number;
   socksPort: number;
@@ -16,13 +18,16 @@ interface TestnetCommandOptions {
   startTimeout: number;
   httpTunnelPort?: number;
   controlPort?: number;
+  netns: boolean;
+  param?: string[];
 }
 
 export function registerTestnetCommand(program: Command): void {
+  const [linkDelay, linkJitter, linkRate] = linkShapeOptions('every link between nodes');
   const testnet = program.command('testnet');
   registerCtlCommand(testnet);
   testnet
-    .description('run a loopback test network in the foreground: 1 authority, N relays, 1 client')
+    .description('run a test network in the foreground: 1 authority, N relays, 1 client (on loopback, or with --netns in network namespaces)')
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)
     .option('--socks-port <port>', 'client SOCKS5 port on 127.0.0.1 (0 = any free port)', parsePort, 9050)
@@ -31,6 +36,11 @@ export function registerTestnetCommand(program: Command): void {
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
+    .option('--netns', 'each node in its own network namespace on 10.64.0.0/10, plus a destination HTTP server (needs root)', false)
+    .addOption(linkDelay)
+    .addOption(linkJitter)
+    .addOption(linkRate)
+    .option('--param <key=value>', 'network parameter for the consensus, e.g. cc_alg=0 for fixed windows (repeatable)', collect(parseParamPair))
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       await runTestnet({
@@ -42,6 +52,9 @@ export function registerTestnetCommand(program: Command): void {
         startTimeoutMs: opts.startTimeout,
         ...(opts.httpTunnelPort !== undefined ? { httpTunnelPort: opts.httpTunnelPort } : {}),
         ...(opts.controlPort !== undefined ? { controlPort: opts.controlPort } : {}),
+        netns: opts.netns,
+        ...(linkShapeOf(opts) !== undefined ? { linkShape: linkShapeOf(opts)! } : {}),
+        ...(opts.param !== undefined ? { params: opts.param } : {}),
       });
     });
 }

@@ -2,7 +2,7 @@
  * The machine-readable stdout lines of the roles and of `allium testnet`
  * (docs/testnet.md), one typed definition shared by every writer and reader:
  *
- *   {"event":"up",...}     a role (authority, relay, client) is up: printed once by the role itself
+ *   {"event":"up",...}     a role (authority, relay, client; destination, forward) is up: printed once by the role itself
  *   {"event":"node",...}   the testnet reports one node it started (again, after `ready`, when a node is restarted)
  *   {"event":"bootstrap",...}  a client's bootstrap progress or problem (client/bootstrap.ts), before its up line
  *   ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)
@@ -52,7 +52,27 @@ export interface ClientNode {
   control?: string;
 }
 
-export type NodeInfo = AuthorityNode | RelayNode | ClientNode;
+/** `allium destination`: an HTTP server for exits to reach (the netns testnet starts one). */
+export interface DestinationNode {
+  role: 'destination';
+  nickname: string;
+  /** IPv4 address it listens on. */
+  address: string;
+  port: number;
+  /** `http://ADDRESS:PORT`. */
+  url: string;
+}
+
+/** `allium forward`: a forwarder (the netns testnet uses one to carry the SOCKS port out of the client's namespace). */
+export interface ForwardNode {
+  role: 'forward';
+  nickname: string;
+  /** Where it listens and what it connects to: `HOST:PORT` or `unix:PATH` (src/link/forwarder.ts). */
+  listen: string;
+  connect: string;
+}
+
+export type NodeInfo = AuthorityNode | RelayNode | ClientNode | DestinationNode | ForwardNode;
 
 /** `exit`: after `ready`, a node of the testnet exited; `expected` when a control command asked for it. */
 export interface NodeExitEvent {
@@ -113,6 +133,10 @@ export function formatEventLine(event: TestnetEvent): string {
         ...(event.httpTunnel !== undefined ? { httpTunnel: event.httpTunnel } : {}),
         ...(event.control !== undefined ? { control: event.control } : {}),
       });
+    case 'destination':
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, url: event.url });
+    case 'forward':
+      return JSON.stringify({ ...base, nickname: event.nickname, listen: event.listen, connect: event.connect });
   }
 }
 
@@ -122,6 +146,8 @@ const KEYS: Record<NodeInfo['role'], readonly string[]> = {
   authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url'],
   relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit'],
   client: ['event', 'role', 'nickname', 'address', 'port', 'socks', 'httpTunnel', 'control'],
+  destination: ['event', 'role', 'nickname', 'address', 'port', 'url'],
+  forward: ['event', 'role', 'nickname', 'listen', 'connect'],
 };
 const BOOTSTRAP_KEYS = ['event', 'progress', 'tag', 'summary', 'warning'];
 const ENDPOINT = /^([0-9.]+):([0-9]{1,5})$/;
@@ -132,6 +158,8 @@ function isEndpoint(value: unknown): boolean {
   const m = ENDPOINT.exec(value);
   return m !== null && parseIPv4(m[1]!) !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
 }
+/** A forwarder endpoint as src/link/forwarder.ts writes it. */
+const FORWARD_ENDPOINT = /^(?:unix:\/.{0,1000}|[0-9.]{7,15}:[0-9]{1,5}|\[[0-9a-fA-F:.]{2,45}\]:[0-9]{1,5})$/;
 
 function check(ok: boolean, line: string, what: string): void {
   if (!ok) throw malformed(`testnet event line: ${what} in ${line.slice(0, 200)}`);
@@ -166,18 +194,22 @@ export function parseEventLine(line: string): TestnetEvent | null {
   }
   check(o['event'] === 'up' || o['event'] === 'node', line, 'unknown event');
   const role = o['role'];
-  check(role === 'authority' || role === 'relay' || role === 'client', line, 'unknown role');
+  check(typeof role === 'string' && Object.hasOwn(KEYS, role), line, 'unknown role');
   const allowed = KEYS[role as NodeInfo['role']];
   for (const key of Object.keys(o)) check(allowed.includes(key), line, `unexpected field ${JSON.stringify(key)}`);
   const nickname = o['nickname'];
   if (role === 'client') check(nickname === undefined || (typeof nickname === 'string' && NICKNAME.test(nickname)), line, 'bad nickname');
   else check(typeof nickname === 'string' && NICKNAME.test(nickname), line, 'bad nickname');
+  if (role === 'forward') {
+    for (const key of ['listen', 'connect']) check(typeof o[key] === 'string' && FORWARD_ENDPOINT.test(o[key]), line, `bad ${key}`);
+    return o as unknown as TestnetEvent;
+  }
   check(typeof o['address'] === 'string' && parseIPv4(o['address']) !== null, line, 'bad address');
   const port = o['port'];
   check(typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535, line, 'bad port');
   const endpoint = `${o['address'] as string}:${port as number}`;
-  if (role === 'authority') {
-    check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
+  if (role === 'authority' || role === 'destination') {
+    if (role === 'authority') check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
     check(o['url'] === `http://${endpoint}`, line, 'url does not match address and port');
   } else if (role === 'relay') {
     check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
@@ -195,7 +227,7 @@ const EXIT_KEYS = ['event', 'nickname', 'role', 'code', 'signal', 'expected'];
 function parseExitEvent(o: Record<string, unknown>, line: string): NodeExitEvent {
   for (const key of Object.keys(o)) check(EXIT_KEYS.includes(key), line, `unexpected field ${JSON.stringify(key)}`);
   check(typeof o['nickname'] === 'string' && NICKNAME.test(o['nickname']), line, 'bad nickname');
-  check(o['role'] === 'authority' || o['role'] === 'relay' || o['role'] === 'client', line, 'unknown role');
+  check(typeof o['role'] === 'string' && Object.hasOwn(KEYS, o['role']), line, 'unknown role');
   const code = o['code'];
   check(code === null || (typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255), line, 'bad code');
   const signal = o['signal'];

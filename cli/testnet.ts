@@ -7,6 +7,12 @@
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
  * log file under the testnet's data directory.
  *
+ * With `netns`, every node runs in its own network namespace instead, on its
+ * own 10.64.0.0/10 address (./netns.ts), next to a destination HTTP server in
+ * a namespace of its own; the SOCKS port still reaches the host on
+ * 127.0.0.1. With `linkShape`, every link gets a one-way delay and a rate
+ * (src/link/shaped-transport.ts; with netns the rate is a tbf on each veth).
+ *
  * stdout carries only machine-readable lines (./testnet-events.ts): one
  * `{"event":"node",…}` JSON line per node, then one `ready` line, then
  * `exit` and `node` lines as nodes exit and are started again.
@@ -25,6 +31,12 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
+import { linkShapeArgs } from './link-options.js';
+import { NetnsTestnet, netnsUnavailable, removeLeftovers } from './netns.js';
+import { netnsNodes, netnsExitPolicyArgs, NETNS_CLIENT_SOCKS_PORT, NETNS_DESTINATION_PORT, NETNS_RANGE } from './netns-plan.js';
+import { startForwarder, type Forwarder } from '../src/link/forwarder.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import { AlliumError } from '../src/errors.js';
 import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
@@ -46,6 +58,12 @@ export interface TestnetOptions {
   httpTunnelPort?: number;
   /** The client's control port (0 = any free port; cookie authentication, the cookie in the client's directory); none when absent. */
   controlPort?: number;
+  /** Each node in its own network namespace (./netns.ts); needs root. */
+  netns?: boolean;
+  /** The shape of every link a relay or the client dials (delay, jitter, rate). */
+  linkShape?: LinkShape;
+  /** `key=value` network parameters for the authority's consensus (e.g. cc_alg=0). */
+  params?: readonly string[];
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -78,13 +96,16 @@ export class NodeProcess {
     args: string[],
     onExit: (node: NodeProcess) => void,
     onBootstrap: (node: NodeProcess, event: BootstrapEvent) => void = () => {},
+    /** How to run `node MAIN_JS role args` (inside a namespace, say); default as is. */
+    wrap: (argv: string[]) => [string, string[]] = (argv) => [argv[0]!, argv.slice(1)],
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#logFd = openSync(logPath, 'a', 0o600);
     // detached: a terminal's Ctrl-C reaches only the testnet, which then
     // stops the children itself, in order. stdin stays a pipe so a child
     // notices a dead parent (end of stdin) even if we are SIGKILLed.
-    this.child = spawn(process.execPath, [MAIN_JS, role, ...args], {
+    const [command, argv] = wrap([process.execPath, MAIN_JS, role, ...args]);
+    this.child = spawn(command, argv, {
       stdio: ['pipe', 'pipe', this.#logFd],
       detached: true,
       env: process.env,
@@ -187,6 +208,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     process.stderr.write(`[allium testnet ${seconds}s] ${message}\n`);
   };
   if (opts.exits > opts.relays) throw new Error(`--exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+  const noNetns = opts.netns === true ? netnsUnavailable() : null;
+  if (noNetns !== null) throw new AlliumError('ERR_CONFIG', `allium testnet --netns: ${noNetns}`);
 
   const dataDir = opts.dataDir !== undefined ? resolve(opts.dataDir) : mkdtempSync(join(tmpdir(), 'allium-testnet-'));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -194,10 +217,14 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const nodes: NodeProcess[] = [];
   let stopping = false;
   let ready = false;
+  let netns: NetnsTestnet | null = null;
+  /** With --netns: listeners on the host's 127.0.0.1 for the client's ports in its namespace. */
+  const hostForwarders: Forwarder[] = [];
 
-  // Last resort: whatever path ends this process, no child outlives it.
+  // Last resort: whatever path ends this process, no child outlives it, and no namespace.
   process.on('exit', () => {
     for (const node of nodes) node.kill('SIGKILL');
+    netns?.teardownSync();
   });
 
   const shutdown = async (code: number, reason: string, detail?: string): Promise<never> => {
@@ -225,6 +252,11 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
         return withDeadline(all, Date.now() + KILL_WAIT_MS, 'children').catch(() => {});
       });
       for (const node of nodes) node.closeLog();
+      for (const forwarder of hostForwarders) await forwarder.close().catch(() => {});
+      if (netns !== null) {
+        netns.teardownSync();
+        progress(`removed the network namespaces ${netns.id}-*`);
+      }
       progress(`stopped; logs and keys are in ${dataDir}`);
       process.exit(code);
     }
@@ -259,10 +291,15 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   let ctl: CtlServer | undefined;
   let stopStdin: (() => void) | null = null;
-  // Every node keeps its keys or state in its own directory, next to its log (the client also its control cookie).
+  // The authority, relays and client keep their keys or state in their own directory, next to their log (the client
+  // also its control cookie); a destination or forwarder only its log. With --netns, a node runs in the namespace
+  // `spec.inside` (default its own).
   const startNode = (spec: NodeSpec): NodeProcess => {
     const dir = join(dataDir, spec.nickname);
-    const node = new NodeProcess(spec.nickname, spec.role, dir, join(dir, `${spec.nickname}.log`), [...spec.args, '--data-dir', dir], onChildExit, onBootstrap);
+    const dataArgs = spec.role === 'destination' || spec.role === 'forward' ? [] : ['--data-dir', dir];
+    const inside = spec.inside ?? spec.nickname;
+    const wrap = netns === null ? undefined : (argv: string[]) => netns!.command(inside, argv);
+    const node = new NodeProcess(spec.nickname, spec.role, dir, join(dir, `${spec.nickname}.log`), [...spec.args, ...dataArgs], onChildExit, onBootstrap, wrap);
     nodes.push(node);
     return node;
   };
@@ -274,8 +311,9 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     startTimeoutMs: opts.startTimeoutMs,
     stopGraceMs: KILL_GRACE_MS,
   });
-  const spawnNode = (nickname: string, role: Role, args: string[], portFlag = '--port'): NodeProcess => {
-    const spec = { nickname, role, args, portFlag };
+  /** `portFlag`: the option naming its listening port (pinned on restart); `inside`: its network namespace with --netns (default its own). */
+  const spawnNode = (nickname: string, role: Role, args: string[], where: { portFlag?: string; inside?: string } = {}): NodeProcess => {
+    const spec: NodeSpec = { nickname, role, args, portFlag: where.portFlag ?? '--port', ...(where.inside !== undefined ? { inside: where.inside } : {}) };
     const node = startNode(spec);
     supervisor.add(spec, node);
     return node;
@@ -295,13 +333,32 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   progress(`data directory ${dataDir}`);
 
+  // 0. With --netns: the namespaces, and a destination for exits to reach.
+  if (opts.netns === true) {
+    const removed = removeLeftovers();
+    if (removed.length > 0) progress(`removed ${removed.length} namespace(s) a crashed testnet left: ${removed.join(' ')}`);
+    netns = await NetnsTestnet.create({ nodes: [...netnsNodes(opts.relays).values()], rateBps: opts.linkShape?.rateBps ?? null });
+    progress(`network namespaces ${netns.id}-* on ${NETNS_RANGE}, joined by a bridge`);
+  }
+  const addressOf = (nickname: string, loopback: string) => (netns === null ? loopback : netns.addressOf(nickname));
+  // With namespaces the rate is the veths' tbf; the delay stays in user space.
+  const nodeShape = netns === null || opts.linkShape === undefined ? opts.linkShape : { ...opts.linkShape, rateBps: null };
+  const shapeArgs = linkShapeArgs(nodeShape);
+  if (netns !== null) {
+    const dest = spawnNode('dest', 'destination', ['--nickname', 'dest', '--address', netns.addressOf('dest'), '--port', String(NETNS_DESTINATION_PORT)]);
+    const destUp = await waitUp(dest, 'destination');
+    progress(`destination up at ${destUp.url}`);
+    emit(formatEventLine({ ...destUp, event: 'node' }));
+  }
+
   // 1. The authority.
   const authority = spawnNode('auth1', 'authority', [
     '--nickname', 'auth1',
-    '--address', AUTHORITY_ADDRESS,
+    '--address', addressOf('auth1', AUTHORITY_ADDRESS),
     '--port', '0',
     '--voting-interval', String(opts.votingIntervalMs),
     '--exits-allow-loopback',
+    ...(opts.params ?? []).flatMap((p) => ['--param', p]),
   ]);
   const authUp = await waitUp(authority, 'authority');
   progress(`authority auth1 up at ${authUp.url}`);
@@ -314,8 +371,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const isExit = i <= opts.exits;
     const nickname = `relay${i}`;
     // One process per relay: the testnet already runs many nodes on one machine.
-    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef, '--workers', '1'];
-    if (isExit) args.push('--exit', '--allow-loopback-exit');
+    const args = ['--nickname', nickname, '--address', addressOf(nickname, relayAddress(i)), '--port', '0', '--authority', authorityRef, '--workers', '1', ...shapeArgs];
+    if (isExit) args.push('--exit', ...(netns === null ? ['--allow-loopback-exit'] : netnsExitPolicyArgs()));
     relays.push(spawnNode(nickname, 'relay', args));
   }
   progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
@@ -331,17 +388,44 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const clientArgs = [
     '--authority', authorityRef,
     '--socks-address', SOCKS_ADDRESS,
-    '--socks-port', String(opts.socksPort),
+    '--socks-port', String(netns === null ? opts.socksPort : NETNS_CLIENT_SOCKS_PORT),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
+    ...shapeArgs,
   ];
-  if (opts.httpTunnelPort !== undefined) clientArgs.push('--http-tunnel-port', String(opts.httpTunnelPort));
+  if (opts.httpTunnelPort !== undefined) clientArgs.push('--http-tunnel-port', String(netns === null ? opts.httpTunnelPort : 0));
   const cookieFile = join(dataDir, 'client', 'control_auth_cookie');
-  if (opts.controlPort !== undefined) clientArgs.push('--control-port', String(opts.controlPort), '--cookie-auth-file', cookieFile);
-  const client = spawnNode('client', 'client', clientArgs, '--socks-port');
+  if (opts.controlPort !== undefined) clientArgs.push('--control-port', String(netns === null ? opts.controlPort : 0), '--cookie-auth-file', cookieFile);
+  const client = spawnNode('client', 'client', clientArgs, { portFlag: '--socks-port' });
   progress('client started; waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
-  const socks = clientUp.socks;
   emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
+  let socksHost = clientUp.address;
+  let socksPort = clientUp.port;
+  let httpTunnel = clientUp.httpTunnel;
+  let control = clientUp.control;
+  if (netns !== null) {
+    // The client's ports leave its namespace through Unix sockets, each to 127.0.0.1 on the host.
+    const bridgeOut = async (name: string, inner: string, hostPort: number): Promise<{ host: string; port: number }> => {
+      const path = join(dataDir, 'client', `${name}.sock`);
+      const bridge = spawnNode(name, 'forward', ['--nickname', name, '--listen', `unix:${path}`, '--connect', inner], { inside: 'client' });
+      emit(formatEventLine({ ...(await waitUp(bridge, 'forward')), event: 'node' }));
+      const host = await startForwarder({ listen: { host: SOCKS_ADDRESS, port: hostPort }, target: { path }, shape: null }).catch((error: unknown) =>
+        shutdown(1, `cannot listen on ${SOCKS_ADDRESS}:${hostPort}: ${describeError(error)}`),
+      );
+      hostForwarders.push(host);
+      return host.address as { host: string; port: number };
+    };
+    ({ host: socksHost, port: socksPort } = await bridgeOut('socks', clientUp.socks, opts.socksPort));
+    if (httpTunnel !== undefined) {
+      const bound = await bridgeOut('tunnel', httpTunnel, opts.httpTunnelPort ?? 0);
+      httpTunnel = `${bound.host}:${bound.port}`;
+    }
+    if (control !== undefined) {
+      const bound = await bridgeOut('control', control, opts.controlPort ?? 0);
+      control = `${bound.host}:${bound.port}`;
+    }
+  }
+  const socks = `${socksHost}:${socksPort}`;
 
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -351,12 +435,17 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     return undefined;
   });
   stopStdin = readCtlStdin(command, (text) => process.stderr.write(text));
-  emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  emit(formatReadyLine({ socksHost, socksPort, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  const target = netns === null ? 'http://127.0.0.1:8000/' : `http://${netns.addressOf('dest')}/ip`;
+  const tryLine =
+    netns === null
+      ? `python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} ${target}`
+      : `curl --socks5-hostname ${socks} ${target}   (the exit's address; also /hello, /bytes/N)`;
   const extras =
-    (clientUp.httpTunnel !== undefined ? `      curl --proxy http://${clientUp.httpTunnel} http://127.0.0.1:8000/   (HTTP CONNECT tunnel)\n` : '') +
-    (clientUp.control !== undefined ? `Control port ${clientUp.control} (cookie ${cookieFile}); e.g. nyx -i ${clientUp.control}\n` : '');
+    (httpTunnel !== undefined ? `      curl --proxy http://${httpTunnel} ${target}   (HTTP CONNECT tunnel)\n` : '') +
+    (control !== undefined ? `Control port ${control} (cookie ${cookieFile}); e.g. nyx -i ${control}\n` : '');
   process.stderr.write(
-    `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
+    `\nTry:  ${tryLine}\n` +
       extras +
       `Poke it:  allium testnet ctl kill relay3 --data-dir ${dataDir}   (stop, kill, start, pause, resume, status, help)${stopStdin !== null ? '; or type the same commands here' : ''}\n` +
       `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,

@@ -22,6 +22,7 @@ import type { Channel } from '../src/link/channel.js';
 import { LinkManager } from '../src/link/link-manager.js';
 import { TcpTransport, type Transport } from '../src/link/transport.js';
 import type { Consensus } from '../src/netdoc/consensus.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 import type { LinkStats } from '../src/events.js';
 import type { BuildTimeoutEstimator } from './build-timeout.js';
 import type { GuardSet } from './guard-set.js';
@@ -152,7 +153,7 @@ export class CircuitBuilder {
       if (consensus === null) throw new AlliumError('ERR_NO_PATH', 'no consensus yet');
       const path = this.#choose(consensus, request);
       try {
-        return await this.#attempt(path, request.deadline);
+        return await this.#attempt(path, request.deadline, consensus.params);
       } catch (error) {
         lastError = error;
         debug('circuit build failed (attempt %d): %s', attempt + 1, (error as Error).message);
@@ -183,7 +184,8 @@ export class CircuitBuilder {
     }
   }
 
-  async #attempt(path: PathRelay[], deadline: number | undefined): Promise<BuiltCircuit> {
+  /** Build through `path`; `params` (the consensus's) decide whether each hop is asked for congestion control (§7.2). */
+  async #attempt(path: PathRelay[], deadline: number | undefined, params: NetworkParams): Promise<BuiltCircuit> {
     const guard = path[0]!;
     const started = this.#now();
     let channel: Channel;
@@ -200,6 +202,7 @@ export class CircuitBuilder {
     try {
       const circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, timeoutMs, {
         stats: this.#o.stats,
+        params,
         onHop: (n) => {
           hops = n;
           if (n === 1) this.#o.guards.markSucceeded(guard);

@@ -13,7 +13,7 @@ import { debuglog } from 'node:util';
 import { AlliumError, StreamEndedError } from '../src/errors.js';
 import { EndReason } from '../src/cell/reasons.js';
 import { subscribe, type CircuitStats, type LinkStats } from '../src/events.js';
-import type { Transport } from '../src/link/transport.js';
+import { TcpTransport, type Transport } from '../src/link/transport.js';
 import type { Consensus } from '../src/netdoc/consensus.js';
 import { RelayStream } from '../src/stream/relay-stream.js';
 import { BootstrapTracker } from './bootstrap.js';
@@ -31,6 +31,8 @@ import { startSocksServer, type SocksServer } from './socks/server.js';
 import { startHttpTunnel, type HttpTunnelServer } from './http-tunnel/server.js';
 import { startControlPort, type ControlPort } from './control/start.js';
 import { EMPTY_STATE, StateFile } from './state-file.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import { ShapedTransport } from '../src/link/shaped-transport.js';
 
 export type { AuthorityRef } from './directory-client.js';
 export type { CircuitInfo, OpenStreamOptions, StreamInfo } from './circuit-manager.js';
@@ -76,6 +78,8 @@ export interface ClientConfig {
   /** For tests: links over another transport, injected randomness. */
   transport?: Transport;
   random?: RandomSource;
+  /** Give every link to a guard a wide-area shape (delay, rate; src/link/shaped-transport.ts); ignored with `transport`. */
+  linkShape?: LinkShape;
 }
 
 export interface ClientHandle {
@@ -177,7 +181,11 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     timeouts,
     random,
     ...(config.circuitBuildTimeoutMs !== undefined ? { fixedBuildTimeoutMs: config.circuitBuildTimeoutMs } : {}),
-    ...(config.transport !== undefined ? { transport: config.transport } : {}),
+    ...(config.transport !== undefined
+      ? { transport: config.transport }
+      : config.linkShape !== undefined
+        ? { transport: new ShapedTransport(new TcpTransport(), config.linkShape) }
+        : {}),
     isolation: { isolateDestAddr: config.isolateDestAddr === true, isolateDestPort: config.isolateDestPort === true },
     ...(config.maxCircuitDirtinessMs !== undefined ? { maxDirtinessMs: config.maxCircuitDirtinessMs } : {}),
     ...(config.streamTimeoutMs !== undefined ? { streamTimeoutMs: config.streamTimeoutMs } : {}),

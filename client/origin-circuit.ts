@@ -3,7 +3,8 @@
  * the guard, the circuit id, and per hop the two onion layers and (once used)
  * an edge with that hop's flow control and streams. Builds itself hop by hop
  * (CREATE2, then EXTEND2 in RELAY_EARLY), opens exit streams (BEGIN, normally
- * at the last hop) and directory streams (BEGIN_DIR, at any hop), and tears
+ * at the last hop) and directory streams (BEGIN_DIR, at any hop), agrees on
+ * each hop's congestion control in its handshake (§7.2), and tears
  * itself down on anything unexpected: a cell no hop recognizes, a command out
  * of place, a bad SENDME.
  */
@@ -24,7 +25,9 @@ import { DestroyReason } from '../src/cell/reasons.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
 import { peelBackward, tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
-import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handshake-params.js';
+import { CIRCUIT_VERIFICATION } from '../src/circuit/handshake-params.js';
+import { clientMessage, hopFlow, readServerMessage } from '../src/circuit/cc-negotiation.js';
+import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../src/netdoc/params.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
@@ -51,7 +54,7 @@ export interface HopInfo {
 interface Pending {
   expect: 'CREATED2' | 'EXTENDED2';
   state: NtorV3ClientState;
-  resolve: (layers: HopLayers) => void;
+  resolve: (layers: HopLayers, flow: FlowControlFactory) => void;
   reject: (error: Error) => void;
 }
 
@@ -67,7 +70,12 @@ interface PendingStream {
 export interface OriginCircuitOptions {
   /** The owning manager's counters. */
   stats?: CircuitStatsRecorder | null;
-  /** Flow control per hop and stream; default Tor's fixed windows. */
+  /**
+   * The consensus parameters: with `cc_alg` 2 each hop is asked for
+   * congestion control (§7.2). Default: every parameter at its default.
+   */
+  params?: NetworkParams;
+  /** Flow control for every hop, instead of what each handshake agrees on (tests). */
   flow?: FlowControlFactory;
   /** Called during build() each time a hop is added, with the number of hops built so far (1 = the guard). */
   onHop?: (hops: number) => void;
@@ -101,6 +109,8 @@ export class OriginCircuit {
   readonly #circuits: ChannelCircuits<OriginCircuit>;
   readonly #options: OriginCircuitOptions;
   readonly #hops: HopLayers[] = [];
+  /** The flow control each hop agreed on. */
+  readonly #hopFlows: FlowControlFactory[] = [];
   /** One edge per hop, made when first used. */
   readonly #edges: Array<CircuitEdge | undefined> = [];
   readonly #connecting = new Map<number, PendingStream>();
@@ -194,7 +204,7 @@ export class OriginCircuit {
           congested: () => this.#room.congested,
           onRoom: (wake) => this.#room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#options.stats ?? null, ...(this.#options.flow !== undefined ? { flow: this.#options.flow } : {}) },
+        { circuitId: this.eventId, stats: this.#options.stats ?? null, flow: this.#options.flow ?? this.#hopFlows[hop]! },
       );
       this.#edges[hop] = edge;
     }
@@ -401,7 +411,8 @@ export class OriginCircuit {
   }
 
   #handshake(hop: HopInfo, expect: Pending['expect'], send: (onionskin: Uint8Array) => void): Promise<void> {
-    const { state, onionskin } = ntorV3ClientStart({ identity: hop.identity, onionKey: hop.ntorOnionKey }, EMPTY_NTOR_MESSAGE, CIRCUIT_VERIFICATION);
+    const message = clientMessage(this.#params);
+    const { state, onionskin } = ntorV3ClientStart({ identity: hop.identity, onionKey: hop.ntorOnionKey }, message, CIRCUIT_VERIFICATION);
     return new Promise<void>((resolve, reject) => {
       if (this.#closed) {
         reject(new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit closed while building'));
@@ -410,8 +421,9 @@ export class OriginCircuit {
       this.#pending = {
         expect,
         state,
-        resolve: (layers) => {
+        resolve: (layers, flow) => {
           this.#hops.push(layers);
+          this.#hopFlows.push(flow);
           resolve();
         },
         reject,
@@ -424,8 +436,19 @@ export class OriginCircuit {
     const pending = this.#pending;
     if (pending === null || pending.expect !== kind) throw new ProtocolError(`unexpected ${kind}`);
     this.#pending = null;
-    const { keyMaterial } = ntorV3ClientFinish(pending.state, reply, TOR1_KEY_MATERIAL_LENGTH);
-    pending.resolve(tor1Layers(keyMaterial));
+    try {
+      const { keyMaterial, serverMessage } = ntorV3ClientFinish(pending.state, reply, TOR1_KEY_MATERIAL_LENGTH);
+      const agreed = readServerMessage(serverMessage, this.#params);
+      pending.resolve(tor1Layers(keyMaterial), hopFlow(agreed, 'client'));
+    } catch (error) {
+      // The build fails with the handshake's error; receive() then destroys the circuit.
+      pending.reject(error as Error);
+      throw error;
+    }
+  }
+
+  get #params(): NetworkParams {
+    return this.#options.params ?? DEFAULT_NETWORK_PARAMS;
   }
 
   // ---- relay cells ----
@@ -504,6 +527,8 @@ export class OriginCircuit {
         this.#edgeFor(hop).handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
         return;
       case 'sendme':
+      case 'xon':
+      case 'xoff':
         this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
         return;
       case 'begin':

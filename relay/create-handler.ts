@@ -2,7 +2,8 @@
  * A relay answering CREATE2 on a new circuit id (docs/protocol.md §2, §5):
  * the id must be in the sender's half, the link under its circuit limit and
  * the sender's address under its circuit-creation rate (relay/dos.ts);
- * an ntor-v3 handshake makes the circuit's layers and the CREATED2 reply.
+ * an ntor-v3 handshake makes the circuit's layers and the CREATED2 reply, and
+ * agrees on the hop's congestion control (src/circuit/cc-negotiation.ts).
  * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT); the
  * link lives on.
  */
@@ -13,7 +14,9 @@ import { DestroyReason } from '../src/cell/reasons.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ServerHandshake, type NtorV3RelaySecret } from '../src/crypto/ntor-v3.js';
 import { tor1Layers } from '../src/crypto/onion-layer.js';
-import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handshake-params.js';
+import { CIRCUIT_VERIFICATION } from '../src/circuit/handshake-params.js';
+import { answerClientMessage, hopFlow, type HopCongestion } from '../src/circuit/cc-negotiation.js';
+import { DEFAULT_NETWORK_PARAMS } from '../src/netdoc/params.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import { MAX_CIRCUITS_PER_CHANNEL, type ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import type { Channel } from '../src/link/channel.js';
@@ -37,8 +40,14 @@ export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, li
   try {
     const body = decodeCreate2(cellPayload(cell));
     if (body.handshakeType !== HANDSHAKE_TYPE_NTOR_V3) throw new ProtocolError(`unsupported handshake type ${body.handshakeType}`);
-    const result = ntorV3ServerHandshake(ntorKeys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
-    new RelayCircuit(ctx, link, id, tor1Layers(result.keyMaterial));
+    let agreed: HopCongestion = null;
+    const reply = (clientMessage: Uint8Array): Uint8Array => {
+      const answer = answerClientMessage(clientMessage, ctx.params ?? DEFAULT_NETWORK_PARAMS);
+      agreed = answer.agreed;
+      return answer.serverMessage;
+    };
+    const result = ntorV3ServerHandshake(ntorKeys, body.handshakeData, CIRCUIT_VERIFICATION, reply, TOR1_KEY_MATERIAL_LENGTH);
+    new RelayCircuit(ctx, link, id, tor1Layers(result.keyMaterial), hopFlow(agreed, 'relay'));
     room.send(encodeChannelCell(id, ChannelCommand.CREATED2, encodeCreated2(result.reply)));
   } catch (error) {
     log('CREATE2 refused: %s', (error as Error).message);

@@ -8,7 +8,9 @@
  * Each such event is logged once and counted.
  *
  * A circuit's age is that of its oldest cell still queued on any of its
- * links; circuits that only hold stream bytes count as young. The check runs
+ * links, or of its streams' held bytes if older: since when they have made
+ * no progress (RelayStream.heldSince), so a stream that flows is young
+ * however full its buffers, and a stuck one ages. The check runs
  * every `checkIntervalMs` and whenever `check()` is called.
  */
 import { totalmem } from 'node:os';
@@ -126,15 +128,16 @@ export class MemoryCap {
         if (slot === undefined || slot.circuit.closed) continue;
         let v = byCircuit.get(slot.circuit);
         if (v === undefined) {
-          v = { circuit: slot.circuit, since: q.since, queues: [] };
+          v = { circuit: slot.circuit, since: Math.min(q.since, slot.circuit.streamHeldSince() ?? Infinity), queues: [] };
           byCircuit.set(slot.circuit, v);
         }
         v.since = Math.min(v.since, q.since);
         v.queues.push({ link, id });
       }
       for (const slot of table.all()) {
-        if (slot.side !== 'prev' || byCircuit.has(slot.circuit) || slot.circuit.closed || slot.circuit.streamBytes() === 0) continue;
-        byCircuit.set(slot.circuit, { circuit: slot.circuit, since: now, queues: [] });
+        if (slot.side !== 'prev' || slot.circuit.closed) continue;
+        if (byCircuit.has(slot.circuit) || slot.circuit.streamBytes() === 0) continue;
+        byCircuit.set(slot.circuit, { circuit: slot.circuit, since: slot.circuit.streamHeldSince() ?? now, queues: [] });
       }
     }
     return [...byCircuit.values()].sort((a, b) => a.since - b.since);

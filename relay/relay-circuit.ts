@@ -37,6 +37,8 @@ import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
 import { CELL_LENGTH } from '../src/constants.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
+import { fixedWindows, type FlowControlFactory } from '../src/flow/flow-control.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 
 const log = debuglog('allium:relay');
 
@@ -73,6 +75,12 @@ export interface RelayContext {
   readonly stats?: CircuitStatsRecorder | null;
   /** DoS defence (relay/dos.ts): may `link` create one more circuit? Absent: always. A refusal is DESTROY RESOURCELIMIT. */
   admitCreate?(link: Channel): boolean;
+  /**
+   * The relay's own network parameters: congestion control is agreed with
+   * clients that ask when `cc_alg` is 2, with its `cc_sendme_inc` (§7.2).
+   * Default: every parameter at its default (congestion control on).
+   */
+  readonly params?: NetworkParams;
 }
 
 /** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
@@ -105,6 +113,8 @@ export class RelayCircuit {
   #next: Hop | null = null;
   readonly #layers: HopLayers;
   #edge: CircuitEdge | null = null;
+  /** The flow control this hop agreed on in its handshake (§7.2). */
+  readonly #flow: FlowControlFactory;
   #earlyLeft = MAX_RELAY_EARLY;
   #extending: { timer: NodeJS.Timeout } | null = null;
   #closed = false;
@@ -119,8 +129,10 @@ export class RelayCircuit {
   /** For flow control's circuit SENDMEs: our forward layer's running digest after the cell being handled. */
   readonly #receivedDigest = (): Uint8Array => this.#layers.forward.lastDigest;
 
-  constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers) {
+  /** `flow`: what the CREATE2 handshake agreed on; default Tor's fixed windows. */
+  constructor(ctx: RelayContext, prevChannel: Channel, prevId: number, layers: HopLayers, flow: FlowControlFactory = fixedWindows) {
     this.#ctx = ctx;
+    this.#flow = flow;
     this.#prev = { channel: prevChannel, id: prevId, room: ChannelRoom.of(prevChannel) };
     this.#layers = layers;
     ctx.circuitsOf(prevChannel).set(prevId, { circuit: this, side: 'prev' });
@@ -142,6 +154,11 @@ export class RelayCircuit {
     return this.#edge?.bufferedBytes() ?? 0;
   }
 
+  /** Since when (performance.now() ms) this hop's streams have held bytes without progress; null if none holds any. The memory cap's age. */
+  streamHeldSince(): number | null {
+    return this.#edge?.heldSince() ?? null;
+  }
+
   /** The stream end of this hop, made on first use (exit and directory streams). */
   get edge(): CircuitEdge {
     if (this.#edge === null) {
@@ -151,7 +168,7 @@ export class RelayCircuit {
           congested: () => this.#prev.room.congested,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#ctx.stats ?? null },
+        { circuitId: this.eventId, stats: this.#ctx.stats ?? null, flow: this.#flow },
       );
     }
     return this.#edge;
@@ -417,6 +434,8 @@ export class RelayCircuit {
         this.edge.handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
         return;
       case 'sendme':
+      case 'xon':
+      case 'xoff':
       case 'end':
         this.edge.handle(streamId, msg, this.#receivedDigest);
         return;

@@ -27,6 +27,7 @@ import { MemoryCap, type MemoryCapOptions } from './mem-cap.js';
 import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats } from '../src/events.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 
 export interface RelayCoreOptions {
   keys: RelayKeys;
@@ -43,6 +44,8 @@ export interface RelayCoreOptions {
   dos?: DosOptions;
   /** The memory cap for queued cells and stream buffers (mem-cap.ts defaults for what is not given). */
   memoryCap?: MemoryCapOptions;
+  /** The relay's own network parameters (congestion control, §7.2); default all at their defaults. */
+  params?: NetworkParams;
 }
 
 export interface RelayCore {
@@ -83,6 +86,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     directory: opts.directory ?? null,
     stats,
     admitCreate: (link) => dos.admitCreate(link),
+    ...(opts.params !== undefined ? { params: opts.params } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,

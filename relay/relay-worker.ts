@@ -10,6 +10,7 @@ import { debuglog } from 'node:util';
 import { encodeDescriptor } from '../src/netdoc/descriptor.js';
 import { parseExitPolicy } from '../src/netdoc/exit-policy.js';
 import { TcpTransport } from '../src/link/transport.js';
+import { ShapedTransport } from '../src/link/shaped-transport.js';
 import { relayDirectory } from './dir/dir-server.js';
 import { loadRelayKeys } from './keys.js';
 import { createRelayCore, type RelayCore } from './relay-core.js';
@@ -36,10 +37,12 @@ function start(setup: WorkerSetup): RelayCore {
     exitPolicy,
     ...(setup.bandwidth !== undefined ? { bandwidth: setup.bandwidth } : {}),
   });
+  const tcp = new TcpTransport({ localAddress: setup.address });
   return createRelayCore({
     keys,
     exit: { policy: setup.exit ? exitPolicy : null, localAddress: setup.address },
-    transport: new TcpTransport({ localAddress: setup.address }),
+    transport: setup.linkShape === undefined ? tcp : new ShapedTransport(tcp, setup.linkShape),
+    ...(setup.params !== undefined ? { params: setup.params } : {}),
     directory: relayDirectory(() => encodeDescriptor(describe(), keys.identity.seed)),
     ...(setup.dos !== undefined ? { dos: setup.dos } : {}),
     ...(setup.memoryCap !== undefined ? { memoryCap: setup.memoryCap } : {}),

@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { AlliumError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 import type { DosOptions, DosStats } from './dos.js';
 import type { MemoryCapOptions, MemoryCapStats } from './mem-cap.js';
 
@@ -45,6 +47,10 @@ export interface WorkerSetup {
   dos?: DosOptions;
   /** Each worker's own cap (the relay's cap divided among the workers). */
   memoryCap?: MemoryCapOptions;
+  /** Each worker gives every link it dials this wide-area shape (src/link/shaped-transport.ts). */
+  linkShape?: LinkShape;
+  /** The relay's own network parameters (congestion control, docs/protocol.md §7.2). */
+  params?: NetworkParams;
 }
 
 /** Main process → worker. 'link' comes with the accepted socket as the IPC handle. */

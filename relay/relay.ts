@@ -16,6 +16,9 @@ import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor
 import { AlliumError } from '../src/errors.js';
 import { relayDirectory } from './dir/dir-server.js';
 import { TcpTransport } from '../src/link/transport.js';
+import { ShapedTransport } from '../src/link/shaped-transport.js';
+import type { LinkShape } from '../src/link/delay-line.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 import { loadRelayKeys, type RelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
@@ -53,6 +56,10 @@ export interface RelayConfig {
   dos?: DosOptions;
   /** Memory cap for queued cells and stream buffers (relay/mem-cap.ts). */
   memoryCap?: MemoryCapOptions;
+  /** Give every link this relay dials a wide-area shape (delay, rate; src/link/shaped-transport.ts). */
+  linkShape?: LinkShape;
+  /** The relay's own network parameters (congestion control, docs/protocol.md §7.2); default all at their defaults. */
+  params?: NetworkParams;
 }
 
 export interface RelayHandle {
@@ -78,12 +85,14 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
   if ((config.workers ?? 1) > 1) return startRelayWithWorkers(config, keys, policyLines, exitPolicy);
 
+  const tcp = new TcpTransport({ localAddress: config.address });
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
   const core = createRelayCore({
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
-    transport: new TcpTransport({ localAddress: config.address }),
+    transport: config.linkShape === undefined ? tcp : new ShapedTransport(tcp, config.linkShape),
+    ...(config.params !== undefined ? { params: config.params } : {}),
     ...(config.dos !== undefined ? { dos: config.dos } : {}),
     ...(config.memoryCap !== undefined ? { memoryCap: config.memoryCap } : {}),
     directory: relayDirectory(() => {
@@ -155,6 +164,8 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
       exitPolicy: [...policyLines],
       ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
       ...(config.dos !== undefined ? { dos: config.dos } : {}),
+      ...(config.linkShape !== undefined ? { linkShape: config.linkShape } : {}),
+      ...(config.params !== undefined ? { params: config.params } : {}),
       // One cap for the relay, shared out among the workers.
       memoryCap: { ...config.memoryCap, capBytes: Math.floor((config.memoryCap?.capBytes ?? defaultMemoryCap()) / config.workers!) },
     });

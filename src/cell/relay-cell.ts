@@ -24,6 +24,8 @@ export const RelayCommand = {
   BEGIN_DIR: 13,
   EXTEND2: 14,
   EXTENDED2: 15,
+  XOFF: 43,
+  XON: 44,
 } as const;
 export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
 

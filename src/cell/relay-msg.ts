@@ -11,7 +11,8 @@
  * Unknown commands (and the obsolete EXTEND / EXTENDED) decode as
  * `unrecognized`, so the role code decides how to reject them. Body layouts
  * live next to their codecs: stream-messages.ts (BEGIN, CONNECTED, END,
- * RESOLVE, RESOLVED), extend2.ts, sendme.ts; the trivial ones are here.
+ * RESOLVE, RESOLVED), extend2.ts, sendme.ts, flow-messages.ts (XON, XOFF);
+ * the trivial ones are here.
  * To add a message: its interface, a union member and one CODECS entry here.
  */
 import { RELAY_DATA_LENGTH } from '../constants.js';
@@ -19,6 +20,7 @@ import { malformed, oversized, truncated } from '../errors.js';
 import { decodeExtend2, decodeExtended2, encodeExtend2, encodeExtended2, type LinkSpecifier } from './extend2.js';
 import { RelayCommand, isCircuitCommand, writeRelayFields, type PaddingSource } from './relay-cell.js';
 import { decodeSendme, encodeSendmeV1 } from './sendme.js';
+import { decodeXoff, decodeXon, encodeXoff, encodeXon } from './flow-messages.js';
 import {
   decodeBegin,
   decodeConnected,
@@ -128,6 +130,23 @@ export interface BeginDir {
   readonly kind: 'begin_dir';
 }
 
+/**
+ * XOFF (43): stop sending on this stream (congestion-controlled circuits
+ * only, docs/protocol.md §7.4). Body: version 0.
+ */
+export interface Xoff {
+  readonly kind: 'xoff';
+}
+
+/**
+ * XON (44): resume sending on this stream; `kbpsEwma` is the receiver's
+ * advisory drain rate in units of 1000 bytes per second (u32), 0 = no limit.
+ */
+export interface Xon {
+  readonly kind: 'xon';
+  readonly kbpsEwma: number;
+}
+
 /** Any other command, body kept as received (a view). */
 export interface Unrecognized {
   readonly kind: 'unrecognized';
@@ -150,6 +169,8 @@ export type RelayMsg =
   | Resolve
   | Resolved
   | BeginDir
+  | Xoff
+  | Xon
   | Unrecognized;
 
 export type RelayMsgKind = RelayMsg['kind'];
@@ -258,6 +279,19 @@ const CODECS: { readonly [K in KnownKind]: MsgCodec<K> } = {
       return { kind: 'begin_dir' };
     },
     encode: () => EMPTY,
+  },
+  xoff: {
+    command: RelayCommand.XOFF,
+    decode: (body) => {
+      decodeXoff(body);
+      return { kind: 'xoff' };
+    },
+    encode: () => encodeXoff(),
+  },
+  xon: {
+    command: RelayCommand.XON,
+    decode: (body) => ({ kind: 'xon', kbpsEwma: decodeXon(body) }),
+    encode: (m) => encodeXon(m.kbpsEwma),
   },
 };
 

@@ -4,25 +4,22 @@
  * relay, the edge of its own hop (exit streams, directory streams). Shared by
  * both roles.
  *
- * It owns the hop's circuit-level flow control (src/flow/flow-control.ts;
- * today Tor's fixed windows with authenticated version-1 SENDMEs), the table
- * of streams, and the dispatch of the stream and flow commands DATA, SENDME
- * and END. Anything out of place — a DATA cell for a stream that never
+ * It owns the hop's circuit-level flow control (src/flow/flow-control.ts:
+ * Tor's fixed windows, or Vegas where the hop's handshake agreed on it), the
+ * table of streams, and the dispatch of the stream and flow commands DATA,
+ * SENDME, XON, XOFF and END. Anything out of place — a DATA cell for a stream that never
  * existed, a SENDME that does not match, a window overrun — throws
  * ProtocolError, and the owner destroys the circuit.
  */
-import type { Data, End, RelayMsg, Sendme } from '../cell/relay-msg.js';
-import { fixedWindows, type CircuitFlowControl, type FlowControlFactory } from '../flow/flow-control.js';
+import type { Data, End, RelayMsg, Sendme, Xoff, Xon } from '../cell/relay-msg.js';
+import { fixedWindows, type CircuitFlowControl, type FlowControlFactory, type StreamFlowMsg } from '../flow/flow-control.js';
 import { RelayStream, type StreamKind, type StreamPort } from '../stream/relay-stream.js';
 import type { CircuitStatsRecorder } from './circuit-stats.js';
 import { ProtocolError } from '../errors.js';
 import { publish } from '../events.js';
 
 /** The messages an edge handles itself; the circuit's dispatcher hands them over. */
-export type EdgeMsg = Data | Sendme | End;
-
-/** A stream SENDME (version 0, no digest), §7. */
-const STREAM_SENDME: Sendme = { kind: 'sendme', version: 0, digest: null };
+export type EdgeMsg = Data | Sendme | Xon | Xoff | End;
 
 /** What the edge needs from the circuit it sits on. */
 export interface EdgeTransport {
@@ -88,6 +85,16 @@ export class CircuitEdge implements StreamPort {
     return n;
   }
 
+  /** The earliest heldSince of this edge's streams (performance.now() ms), or null when none holds bytes (the relay's memory cap). */
+  heldSince(): number | null {
+    let since: number | null = null;
+    for (const stream of this.#streams.values()) {
+      const s = stream.heldSince;
+      if (s !== null && (since === null || s < since)) since = s;
+    }
+    return since;
+  }
+
   hasStream(streamId: number): boolean {
     return this.#streams.has(streamId);
   }
@@ -123,11 +130,12 @@ export class CircuitEdge implements StreamPort {
   }
 
   /**
-   * Handle DATA, SENDME or END addressed to this edge (the circuit's
-   * dispatcher has matched the kind). `receivedDigest` gives the running
-   * digest of the receiving layer after this cell, for circuit SENDMEs.
-   * Throws ProtocolError for stream 0 where a stream is needed, a stream
-   * never opened, a SENDME that does not authenticate, a window overrun.
+   * Handle DATA, SENDME, XON, XOFF or END addressed to this edge (the
+   * circuit's dispatcher has matched the kind). `receivedDigest` gives the
+   * running digest of the receiving layer after this cell, for circuit
+   * SENDMEs. Throws ProtocolError for stream 0 where a stream is needed, a
+   * stream never opened, a SENDME that does not authenticate, a window
+   * overrun, a flow message the hop's flow control has no place for.
    */
   handle(streamId: number, msg: EdgeMsg, receivedDigest: () => Uint8Array): void {
     switch (msg.kind) {
@@ -140,11 +148,16 @@ export class CircuitEdge implements StreamPort {
       }
       case 'sendme':
         if (streamId === 0) {
-          this.#flow.onSendme(msg);
+          this.#flow.onSendme(msg, this.#transport.congested());
           this.#wake();
         } else {
-          this.#stream(streamId)?.receiveSendme();
+          this.#stream(streamId)?.receiveFlowMsg(msg);
         }
+        return;
+      case 'xon':
+      case 'xoff':
+        if (streamId === 0) throw new ProtocolError(`${msg.kind.toUpperCase()} on stream 0`);
+        this.#stream(streamId)?.receiveFlowMsg(msg);
         return;
       case 'end': {
         if (streamId === 0) throw new ProtocolError('END on stream 0');
@@ -188,8 +201,8 @@ export class CircuitEdge implements StreamPort {
     this.#flow.onSent(this.#transport.send(streamId, { kind: 'data', data }));
   }
 
-  sendStreamSendme(streamId: number): void {
-    this.#transport.send(streamId, STREAM_SENDME);
+  sendStreamFlowMsg(streamId: number, msg: StreamFlowMsg): void {
+    this.#transport.send(streamId, msg);
   }
 
   sendEnd(streamId: number, reason: number): void {

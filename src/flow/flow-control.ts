@@ -1,15 +1,18 @@
 /**
  * Flow control behind one interface per circuit hop and one per stream
- * (docs/protocol.md §7), so that the fixed SENDME windows of today and a
- * congestion-control algorithm later (Tor proposal 324, "Vegas") are two
- * implementations that the edge, the circuit and the stream never tell apart.
+ * (docs/protocol.md §7), so that Tor's fixed SENDME windows (`cc_alg` 0) and
+ * congestion control (Tor proposal 324: Vegas per hop, ./vegas.ts, with
+ * XON/XOFF per stream, ./xon-xoff.ts) are implementations that the edge, the
+ * circuit and the stream never tell apart. Which one a hop runs is agreed in
+ * its ntor-v3 handshake (§7.2, src/circuit/cc-negotiation.ts).
  *
- * What an implementation sees, per circuit hop, is everything Vegas needs:
- * every DATA cell sent (with the running digest after it and the time), every
- * circuit SENDME received (with the time, so the round trip of the cell that
- * asked for it can be measured), and every DATA cell delivered. It decides
- * when the hop may send (a window or a congestion window against the cells in
- * flight) and when to answer with a SENDME.
+ * What an implementation sees, per circuit hop: every DATA cell sent (with
+ * the running digest after it), every circuit SENDME received (and whether the
+ * link toward the peer is congested then), and every DATA cell delivered. It
+ * decides when the hop may send and when to answer with a SENDME. Per stream:
+ * every DATA cell sent and delivered, with the bytes waiting for the
+ * application, and every stream SENDME, XON or XOFF; it decides when the
+ * stream may send and what to tell the peer.
  *
  * The fixed-window implementation here is Tor's: circuit 1000 cells with an
  * authenticated (version 1) SENDME every 100, stream 500 cells with a SENDME
@@ -21,7 +24,7 @@ import {
   STREAM_SENDME_INCREMENT,
   STREAM_WINDOW_START,
 } from '../constants.js';
-import type { Sendme } from '../cell/relay-msg.js';
+import type { Sendme, Xoff, Xon } from '../cell/relay-msg.js';
 import { ProtocolError } from '../errors.js';
 import { equalBytes } from '../bytes.js';
 import { DeliverWindow, PackageWindow } from './window.js';
@@ -34,8 +37,12 @@ export interface CircuitFlowSnapshot {
   window: number;
   /** Round trip (ms) from the DATA cell that asked for the latest SENDME to that SENDME; null before the first. */
   lastRttMs: number | null;
-  /** Smallest such round trip seen (ms); null before the first. */
+  /** Smallest such round trip seen (ms); for Vegas the smoothed minimum. Null before the first. */
   minRttMs: number | null;
+  /** 'fixed' windows (§7.1) or 'vegas' (§7.3). */
+  algorithm: 'fixed' | 'vegas';
+  /** Vegas: still in slow start. Always false for fixed windows. */
+  slowStart: boolean;
 }
 
 /**
@@ -51,8 +58,12 @@ export interface CircuitFlowControl {
    * ProtocolError if canSend() was false (a bug in the caller).
    */
   onSent(digest: Uint8Array): void;
-  /** A circuit SENDME arrived. Throws ProtocolError if none was owed or it does not authenticate. */
-  onSendme(sendme: Sendme): void;
+  /**
+   * A circuit SENDME arrived; `linkBlocked`: the link toward the peer has
+   * too much queued right now (a congestion signal for Vegas). Throws
+   * ProtocolError if none was owed or it does not authenticate.
+   */
+  onSendme(sendme: Sendme, linkBlocked?: boolean): void;
   /**
    * One DATA cell arrived (counted even if its stream is gone). Returns the
    * SENDME to send back now, or null. `receivedDigest` gives the running
@@ -63,24 +74,33 @@ export interface CircuitFlowControl {
   snapshot(): CircuitFlowSnapshot;
 }
 
+/** What one end of a stream may tell the other about flow: a stream SENDME (§7.1), or XON / XOFF (§7.4). */
+export type StreamFlowMsg = Sendme | Xon | Xoff;
+
 /**
  * Flow control for one stream (both directions). DATA cells count against it
- * as well as against the circuit hop.
+ * as well as against the circuit hop. `buffered` is always the bytes that
+ * arrived on the stream and wait for the application.
  */
 export interface StreamFlowControl {
   /** True if one more DATA cell may go out on this stream now. */
   canSend(): boolean;
-  /** One DATA cell went out. Throws ProtocolError if canSend() was false. */
-  onSent(): void;
-  /** A stream SENDME arrived. Throws ProtocolError on over-credit. */
-  onSendme(): void;
-  /** One DATA cell arrived for this stream. Throws ProtocolError if the peer overran the window. */
-  onDelivered(): void;
+  /** One DATA cell carrying `bytes` went out. Throws ProtocolError if canSend() was false. */
+  onSent(bytes: number): void;
+  /** A stream SENDME, XON or XOFF arrived. Throws ProtocolError if it has no place here (wrong kind, over-credit, too early). */
+  onFlowMsg(msg: StreamFlowMsg): void;
   /**
-   * The application has consumed what arrived: if a stream SENDME is owed
-   * now, record it as sent and return true (call again until false).
+   * One DATA cell of `bytes` arrived and now waits, `buffered` bytes in all.
+   * Returns a message to send back at once (XOFF), or null. Throws
+   * ProtocolError if the peer overran the window or the buffer limit.
    */
-  takeSendme(): boolean;
+  onDelivered(bytes: number, buffered: number): StreamFlowMsg | null;
+  /**
+   * The application is ready for more, with `buffered` bytes still waiting:
+   * returns the next message owed to the peer (a stream SENDME, an XON), or
+   * null. Call again until null.
+   */
+  takeFlowMsg(buffered: number): StreamFlowMsg | null;
 }
 
 /** Makes the flow-control state of each new circuit hop edge and stream. */
@@ -122,7 +142,7 @@ export class FixedWindowCircuit implements CircuitFlowControl {
     if (this.#package.take()) this.#owed.push({ digest, sentAt: this.#clock() });
   }
 
-  onSendme(sendme: Sendme): void {
+  onSendme(sendme: Sendme, _linkBlocked?: boolean): void {
     if (sendme.version !== 1 || sendme.digest === null) throw new ProtocolError('circuit SENDME without an authenticated digest');
     const expected = this.#owed[0];
     if (expected === undefined || !equalBytes(sendme.digest, expected.digest)) throw new ProtocolError('circuit SENDME digest mismatch');
@@ -141,11 +161,21 @@ export class FixedWindowCircuit implements CircuitFlowControl {
   }
 
   snapshot(): CircuitFlowSnapshot {
-    return { inflight: this.#start - this.#package.value, window: this.#start, lastRttMs: this.#lastRtt, minRttMs: this.#minRtt };
+    return {
+      inflight: this.#start - this.#package.value,
+      window: this.#start,
+      lastRttMs: this.#lastRtt,
+      minRttMs: this.#minRtt,
+      algorithm: 'fixed',
+      slowStart: false,
+    };
   }
 }
 
-/** Tor's fixed stream windows: 500 cells, a version-0 SENDME for every 50 consumed. */
+/** A stream SENDME (version 0, no digest), §7.1. */
+export const STREAM_SENDME: Sendme = Object.freeze({ kind: 'sendme', version: 0, digest: null });
+
+/** Tor's fixed stream windows: 500 cells, a version-0 SENDME for every 50 consumed. XON and XOFF have no place here. */
 export class FixedWindowStream implements StreamFlowControl {
   readonly #package: PackageWindow;
   readonly #deliver: DeliverWindow;
@@ -159,26 +189,28 @@ export class FixedWindowStream implements StreamFlowControl {
     return this.#package.open;
   }
 
-  onSent(): void {
+  onSent(_bytes: number): void {
     this.#package.take();
   }
 
-  onSendme(): void {
+  onFlowMsg(msg: StreamFlowMsg): void {
+    if (msg.kind !== 'sendme') throw new ProtocolError(`${msg.kind.toUpperCase()} on a circuit without congestion control`);
     this.#package.credit();
   }
 
-  onDelivered(): void {
+  onDelivered(_bytes: number, _buffered: number): StreamFlowMsg | null {
     this.#deliver.take();
+    return null;
   }
 
-  takeSendme(): boolean {
-    if (!this.#deliver.sendmeDue) return false;
+  takeFlowMsg(_buffered: number): StreamFlowMsg | null {
+    if (!this.#deliver.sendmeDue) return null;
     this.#deliver.sentSendme();
-    return true;
+    return STREAM_SENDME;
   }
 }
 
-/** Today's flow control: Tor's fixed SENDME windows (§7). */
+/** Tor's fixed SENDME windows (§7.1): a hop whose handshake agreed on no congestion control. */
 export const fixedWindows: FlowControlFactory = {
   circuit: () => new FixedWindowCircuit(),
   stream: () => new FixedWindowStream(),

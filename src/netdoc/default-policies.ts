@@ -42,15 +42,21 @@ export const NON_EXIT_POLICY_LINES: readonly string[] = Object.freeze(['reject p
 export const LOOPBACK_EXIT_RULES: readonly string[] = Object.freeze(['accept 127.0.0.0/8:*', 'accept [::1]:*']);
 
 /**
- * `lines` with LOOPBACK_EXIT_RULES put just before the first `reject private`
- * rule (at the start when there is none), so port rejections listed before it
- * still apply to loopback. Testnets only.
+ * `lines` with `rules` put just before the first `reject private` rule (at
+ * the start when there is none), so port rejections listed before it still
+ * apply to what `rules` open. Testnets only: opening loopback, or a testnet's
+ * own private range.
  */
-export function withLoopbackExit(lines: readonly string[]): string[] {
+export function withAcceptsBeforePrivate(lines: readonly string[], rules: readonly string[]): string[] {
   const out = [...lines];
   const at = out.findIndex((rule) => /^reject private:/.test(rule));
-  out.splice(at < 0 ? 0 : at, 0, ...LOOPBACK_EXIT_RULES);
+  out.splice(at < 0 ? 0 : at, 0, ...rules);
   return out;
+}
+
+/** `lines` with LOOPBACK_EXIT_RULES just before `reject private` (withAcceptsBeforePrivate). Testnets only. */
+export function withLoopbackExit(lines: readonly string[]): string[] {
+  return withAcceptsBeforePrivate(lines, LOOPBACK_EXIT_RULES);
 }
 
 /** A testnet exit's default: the default exit policy that also reaches loopback. */

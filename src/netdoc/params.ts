@@ -32,19 +32,59 @@ const PARAM_VALUE = /^(?:0|-?[1-9][0-9]{0,9})$/;
 export const PARAM_TABLE = {
   /** Tor `cc_alg`. */
   cc_alg: {
-    default: 0,
+    default: 2,
     min: 0,
     max: 2,
-    doc: 'Congestion-control algorithm for new circuits: 0 = fixed SENDME windows (§7); 2 = Vegas (Tor proposal 324), reserved. A node that does not implement the named algorithm uses 0.',
+    doc: 'Congestion-control algorithm clients ask for on new circuits (§7.2): 0 = fixed SENDME windows (§7.1); 2 = Vegas (Tor proposal 324, §7.3). 1 is treated as 0.',
   },
   /** Tor `cc_cwnd_init`. */
-  cc_cwnd_init: { default: 124, min: 31, max: 10_000, doc: 'Congestion control: initial congestion window, in cells. Not read yet (cc_alg 0 only).' },
+  cc_cwnd_init: { default: 124, min: 31, max: 10_000, doc: 'Vegas: initial congestion window, in cells.' },
   /** Tor `cc_cwnd_min`. */
-  cc_cwnd_min: { default: 31, min: 31, max: 1000, doc: 'Congestion control: smallest congestion window, in cells. Not read yet.' },
+  cc_cwnd_min: { default: 124, min: 31, max: 1000, doc: 'Vegas: smallest congestion window, in cells.' },
   /** Tor `cc_cwnd_max`. */
-  cc_cwnd_max: { default: INT32_MAX, min: 500, max: INT32_MAX, doc: 'Congestion control: largest congestion window, in cells. Not read yet.' },
+  cc_cwnd_max: { default: INT32_MAX, min: 500, max: INT32_MAX, doc: 'Vegas: largest congestion window, in cells.' },
+  /** Tor `cc_cwnd_inc`. */
+  cc_cwnd_inc: { default: 1, min: 1, max: 1000, doc: 'Vegas: cells added to (or taken from) the window at each steady-state update.' },
+  /** Tor `cc_cwnd_inc_pct_ss`. */
+  cc_cwnd_inc_pct_ss: { default: 100, min: 1, max: 500, doc: 'Vegas: slow-start growth per SENDME, in percent of cc_sendme_inc.' },
+  /** Tor `cc_cwnd_inc_rate`. */
+  cc_cwnd_inc_rate: { default: 31, min: 1, max: 250, doc: 'Vegas: steady-state window updates per congestion window.' },
   /** Tor `cc_sendme_inc`. */
-  cc_sendme_inc: { default: 31, min: 1, max: 254, doc: 'Congestion control: cells acknowledged by one circuit SENDME. Not read yet.' },
+  cc_sendme_inc: { default: 31, min: 1, max: 254, doc: 'Congestion control: cells acknowledged by one circuit SENDME; a relay announces its value in the handshake (§7.2).' },
+  /** Tor `cc_ewma_cwnd_pct`. */
+  cc_ewma_cwnd_pct: { default: 50, min: 1, max: 255, doc: 'Vegas: N of the RTT average after slow start, in percent of the SENDMEs between window updates.' },
+  /** Tor `cc_ewma_max`. */
+  cc_ewma_max: { default: 10, min: 2, max: INT32_MAX, doc: 'Vegas: largest N of the RTT average.' },
+  /** Tor `cc_ewma_ss`. */
+  cc_ewma_ss: { default: 2, min: 2, max: INT32_MAX, doc: 'Vegas: N of the RTT average in slow start.' },
+  /** Tor `cc_rtt_reset_pct`. */
+  cc_rtt_reset_pct: { default: 100, min: 0, max: 100, doc: 'Vegas: when the window sits at cc_cwnd_min, the minimum RTT is reset to this percentile between it and the average.' },
+  /** Tor `cc_vegas_alpha_exit`. */
+  cc_vegas_alpha_exit: { default: 186, min: 0, max: 1000, doc: 'Vegas: queued cells below which the window grows.' },
+  /** Tor `cc_vegas_beta_exit`. */
+  cc_vegas_beta_exit: { default: 248, min: 0, max: 1000, doc: 'Vegas: queued cells above which the window shrinks.' },
+  /** Tor `cc_vegas_gamma_exit`. */
+  cc_vegas_gamma_exit: { default: 186, min: 0, max: 1000, doc: 'Vegas: queued cells that end slow start.' },
+  /** Tor `cc_vegas_delta_exit`. */
+  cc_vegas_delta_exit: { default: 310, min: 0, max: INT32_MAX, doc: 'Vegas: queued cells above which the window drops to the estimated BDP plus this.' },
+  /** Tor `cc_sscap_exit`. */
+  cc_sscap_exit: { default: 600, min: 100, max: INT32_MAX, doc: 'Vegas: window (cells) above which slow start grows more slowly (RFC 3742).' },
+  /** Tor `cc_ss_max`. */
+  cc_ss_max: { default: 5000, min: 500, max: INT32_MAX, doc: 'Vegas: window (cells) at which slow start ends regardless.' },
+  /** Tor `cc_cwnd_full_gap`. */
+  cc_cwnd_full_gap: { default: 4, min: 0, max: 0x7fff, doc: 'Vegas: the window counts as full with up to this many cc_sendme_inc of it unused.' },
+  /** Tor `cc_cwnd_full_minpct`. */
+  cc_cwnd_full_minpct: { default: 25, min: 0, max: 100, doc: 'Vegas: the window counts as not full once under this percentage is in flight.' },
+  /** Tor `cc_cwnd_full_per_cwnd`. */
+  cc_cwnd_full_per_cwnd: { default: 1, min: 0, max: 1, doc: 'Vegas: 1 = the full state is reset once per window, 0 = at every window update.' },
+  /** Tor `cc_xoff_client`. */
+  cc_xoff_client: { default: 500, min: 1, max: 10_000, doc: 'Stream flow control (§7.4): a client sends XOFF once more than this many cells (x 498 bytes) wait for its application.' },
+  /** Tor `cc_xoff_exit`. */
+  cc_xoff_exit: { default: 500, min: 1, max: 10_000, doc: 'Stream flow control (§7.4): a relay sends XOFF once more than this many cells (x 498 bytes) wait for its destination.' },
+  /** Tor `cc_xon_rate`. */
+  cc_xon_rate: { default: 500, min: 1, max: 5000, doc: 'Stream flow control (§7.4): cells (x 498 bytes) a client must have sent per XON it accepts.' },
+  /** Tor `cc_xon_ewma_cnt`. */
+  cc_xon_ewma_cnt: { default: 2, min: 2, max: 100, doc: 'Stream flow control (§7.4): N of the drain-rate average an XON carries.' },
   /** Tor `circwindow`. */
   circwindow: {
     default: 1000,

@@ -5,14 +5,16 @@
  * Writing turns bytes into DATA cells, at most 498 bytes each, only while the
  * stream's flow control and the circuit hop's have room: a full circuit makes
  * write() wait, so pipe()/pipeline() slow the producer. Reading hands DATA to
- * the consumer; stream SENDMEs go out only as the consumer reads, so a slow
- * reader stops the far end after one window (500 cells) per stream.
+ * the consumer; what the stream tells the far end about flow goes out only as
+ * the consumer reads: stream SENDMEs on fixed windows, so a slow reader stops
+ * the far end after one window (500 cells); on a congestion-controlled hop an
+ * XOFF once too much waits and an XON when the consumer catches up (§7.4).
  *
  * Tor has no half-closed streams: END, sent or received, closes both ways.
  */
 import { Duplex } from 'node:stream';
 import { RELAY_DATA_LENGTH } from '../constants.js';
-import { FixedWindowStream, type StreamFlowControl } from '../flow/flow-control.js';
+import { FixedWindowStream, type StreamFlowControl, type StreamFlowMsg } from '../flow/flow-control.js';
 import { EndReason } from '../cell/reasons.js';
 import { StreamEndedError } from '../errors.js';
 
@@ -32,7 +34,8 @@ export interface StreamPort {
   /** Calls `wake` once, when canSendData() may have become true. */
   waitForRoom(wake: () => void): void;
   sendData(streamId: number, data: Uint8Array): void;
-  sendStreamSendme(streamId: number): void;
+  /** Send a stream SENDME, XON or XOFF on stream `streamId`. */
+  sendStreamFlowMsg(streamId: number, msg: StreamFlowMsg): void;
   sendEnd(streamId: number, reason: number): void;
   /** The stream is finished both ways; forget its id. */
   release(stream: RelayStream): void;
@@ -70,7 +73,11 @@ export class RelayStream extends Duplex {
   #waiting = false;
   /** DATA received in this event-loop turn, not yet handed to the consumer. */
   #inbox: Buffer[] = [];
+  #inboxBytes = 0;
   #flushQueued = false;
+  /** performance.now() when a DATA cell last went out, and when the consumer last asked for more (see heldSince). */
+  #lastSentAt = performance.now();
+  #lastReadAt = performance.now();
   /** END was sent or received: no more cells for this stream in either direction. */
   #ended = false;
 
@@ -117,20 +124,22 @@ export class RelayStream extends Duplex {
    * write per batch instead of one per 498 bytes.
    */
   receiveData(data: Uint8Array): void {
-    this.#flow.onDelivered();
+    const reply = this.#flow.onDelivered(data.length, this.#buffered() + data.length);
     if (this.#ended) return;
+    if (reply !== null) this.#port.sendStreamFlowMsg(this.streamId, reply);
     this.#bytesIn += data.length;
     this.#meter?.bytesIn(data.length);
     this.#inbox.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    this.#inboxBytes += data.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => this.#flushInbox());
     }
   }
 
-  /** A stream-level SENDME arrived. Throws ProtocolError on over-credit. */
-  receiveSendme(): void {
-    this.#flow.onSendme();
+  /** A stream SENDME, XON or XOFF arrived. Throws ProtocolError if the stream's flow control refuses it. */
+  receiveFlowMsg(msg: StreamFlowMsg): void {
+    this.#flow.onFlowMsg(msg);
     this.#pump();
   }
 
@@ -156,9 +165,24 @@ export class RelayStream extends Duplex {
     this.destroy(error);
   }
 
+  /**
+   * performance.now() since when the bytes this stream holds (to send, or
+   * unread by its consumer) have made no progress: the last DATA cell sent
+   * while a write waits, the consumer's last read while bytes wait for it;
+   * null when it holds none. A flowing stream is young, a stuck one old (the
+   * relay's memory cap frees the oldest first, relay/mem-cap.ts).
+   */
+  get heldSince(): number | null {
+    const sending = this.#pending !== null ? this.#lastSentAt : Infinity;
+    const reading = this.readableLength + this.#inboxBytes > 0 ? this.#lastReadAt : Infinity;
+    const since = Math.min(sending, reading);
+    return since === Infinity ? null : since;
+  }
+
   // ---- Duplex ----
 
   override _read(): void {
+    this.#lastReadAt = performance.now();
     // The consumer wants more. Node calls _read again only after a push(), so
     // every owed SENDME must go now, or a drained stream would wait forever.
     this.#grantCredit();
@@ -169,6 +193,8 @@ export class RelayStream extends Duplex {
       callback();
       return;
     }
+    // A write that finds none waiting starts its wait now.
+    this.#lastSentAt = performance.now();
     this.#pending = { chunk, offset: 0, callback };
     this.#pump();
   }
@@ -202,19 +228,28 @@ export class RelayStream extends Duplex {
     const inbox = this.#inbox;
     if (inbox.length === 0) return;
     this.#inbox = [];
+    this.#inboxBytes = 0;
     if (this.destroyed) return;
-    // push() returning false means the consumer is behind: owe the SENDME until _read().
+    // push() returning false means the consumer is behind: owe the SENDME (or XON) until _read().
     if (this.push(inbox.length === 1 ? inbox[0]! : Buffer.concat(inbox))) this.#grantCredit();
   }
 
-  /** Send every owed SENDME. */
+  /** Bytes that arrived and wait for the consumer (read buffer and this turn's inbox). */
+  #buffered(): number {
+    return this.readableLength + this.#inboxBytes;
+  }
+
+  /** Send every flow message owed now that the consumer is ready for more. */
   #grantCredit(): void {
-    while (!this.#ended && this.#flow.takeSendme()) this.#port.sendStreamSendme(this.streamId);
+    if (this.#ended) return;
+    for (let msg = this.#flow.takeFlowMsg(this.#buffered()); msg !== null && !this.#ended; msg = this.#flow.takeFlowMsg(this.#buffered())) {
+      this.#port.sendStreamFlowMsg(this.streamId, msg);
+    }
   }
 
   #pump(): void {
     while (this.#pending !== null && !this.#ended) {
-      if (!this.#flow.canSend()) return; // receiveSendme() pumps again
+      if (!this.#flow.canSend()) return; // receiveFlowMsg() pumps again
       if (!this.#port.canSendData()) {
         if (!this.#waiting) {
           this.#waiting = true;
@@ -227,8 +262,9 @@ export class RelayStream extends Duplex {
       }
       const p = this.#pending;
       const piece = p.chunk.subarray(p.offset, p.offset + RELAY_DATA_LENGTH);
-      this.#flow.onSent();
+      this.#flow.onSent(piece.length);
       this.#port.sendData(this.streamId, piece);
+      this.#lastSentAt = performance.now();
       this.#bytesOut += piece.length;
       this.#meter?.bytesOut(piece.length);
       p.offset += piece.length;

@@ -66,6 +66,9 @@ const SAMPLES: RelayMsg[] = [
   { kind: 'resolved', answers: [{ type: 'error', transient: true, ttl: 3600 }] },
   { kind: 'resolved', answers: [{ type: 'error', transient: false, ttl: 0 }] },
   { kind: 'begin_dir' },
+  { kind: 'xoff' },
+  { kind: 'xon', kbpsEwma: 0 },
+  { kind: 'xon', kbpsEwma: 0xffffffff },
   { kind: 'unrecognized', command: 6, body: ascii('obsolete EXTEND') },
   { kind: 'unrecognized', command: 249, body: ascii('arbitrary bytes') },
   { kind: 'unrecognized', command: 0, body: new Uint8Array(0) },
@@ -75,7 +78,7 @@ const SAMPLES: RelayMsg[] = [
 /** Tor's numbers (tor-spec, "Relay cells"). */
 const COMMANDS: Record<Exclude<RelayMsg['kind'], 'unrecognized'>, number> = {
   begin: 1, data: 2, end: 3, connected: 4, sendme: 5, truncate: 8, truncated: 9, drop: 10,
-  resolve: 11, resolved: 12, begin_dir: 13, extend2: 14, extended2: 15,
+  resolve: 11, resolved: 12, begin_dir: 13, extend2: 14, extended2: 15, xoff: 43, xon: 44,
 };
 
 test('every kind round-trips: decode(encode(msg)) equals msg', () => {
@@ -86,7 +89,7 @@ test('every kind round-trips: decode(encode(msg)) equals msg', () => {
     assert.ok(body.length <= 498);
     assert.deepEqual(decodeRelayMsg(command, body), msg, `${msg.kind} ${hex(body)}`);
   }
-  assert.equal(kinds.size, 14, 'a sample for every kind');
+  assert.equal(kinds.size, 16, 'a sample for every kind');
 });
 
 test("relayCommandOf gives Tor's numbers; the RelayCommand table agrees", () => {
@@ -129,7 +132,7 @@ test('writeRelayMsg writes the cell encodeRelayCell(encodeRelayMsg(msg)) would, 
 });
 
 test('unknown commands decode as unrecognized, and an unrecognized message cannot claim a known command', () => {
-  for (const command of [0, 6, 7, 16, 41, 200, 255]) {
+  for (const command of [0, 6, 7, 16, 41, 42, 45, 200, 255]) {
     assert.deepEqual(decodeRelayMsg(command, h('0102')), { kind: 'unrecognized', command, body: h('0102') });
   }
   assert.throws(() => encodeRelayMsg({ kind: 'unrecognized', command: 2, body: new Uint8Array(1) }), RangeError);
@@ -206,6 +209,10 @@ test("Tor's bodies decode to what they mean and re-encode to the same bytes", ()
     [5, '', { kind: 'sendme', version: 0, digest: null }],
     [5, '01 0014 f01234989823478bcdefabcdef01234567890123', { kind: 'sendme', version: 1, digest: h('f01234989823478bcdefabcdef01234567890123') }],
     [2, '474554202f20485454502f312e310d0a0d0a', { kind: 'data', data: ascii('GET / HTTP/1.1\r\n\r\n') }],
+    // Proposal 324 §4.1 trunnel layouts: xoff_cell { u8 version IN [0] }, xon_cell { u8 version IN [0]; u32 kbps_ewma }.
+    [43, '00', { kind: 'xoff' }],
+    [44, '00 00000000', { kind: 'xon', kbpsEwma: 0 }],
+    [44, '00 00003039', { kind: 'xon', kbpsEwma: 12345 }],
     [249, '617262697472617279206279746573', { kind: 'unrecognized', command: 249, body: ascii('arbitrary bytes') }],
   ];
   for (const [command, bodyHex, msg] of vectors) {
@@ -259,6 +266,9 @@ test('truncated bodies are ERR_TRUNCATED', () => {
     [14, '00 0003 0010 0102'], // EXTEND2: part of the handshake
     [15, '00'], // EXTENDED2: part of the length
     [15, '0005 0102'], // EXTENDED2: part of the handshake
+    [43, ''], // XOFF: no version
+    [44, ''], // XON: no version
+    [44, '00 0000'], // XON: part of the rate
   ];
   for (const [command, body] of cases) assert.throws(() => decodeRelayMsg(command, h(body)), code('ERR_TRUNCATED'), `${command} ${body}`);
   // Every strict prefix of a valid multi-field body (RESOLVED is a list: a cut between answers is a shorter list).
@@ -304,6 +314,10 @@ test('malformed bodies (bad lengths, trailing bytes, bad enum values) are ERR_MA
     [13, '00', 'BEGIN_DIR with a body'],
     [14, '00 0003 0000 00', 'EXTEND2 trailing byte'],
     [15, '0000 00', 'EXTENDED2 trailing byte'],
+    [43, '01', 'XOFF version 1'],
+    [43, '00 00', 'XOFF trailing byte'],
+    [44, '01 00000000', 'XON version 1'],
+    [44, '00 00000000 00', 'XON trailing byte'],
   ];
   for (const [command, body, what] of cases) assert.throws(() => decodeRelayMsg(command, h(body)), code('ERR_MALFORMED'), what);
 });
@@ -327,6 +341,8 @@ test('encode rejects what the format cannot carry', () => {
     ['EXTEND2 handshake type over u16', { kind: 'extend2', specifiers: [], handshakeType: 0x10000, handshakeData: new Uint8Array(0) }],
     ['EXTEND2 specifier over 255 bytes', { kind: 'extend2', specifiers: [{ type: 1, body: new Uint8Array(256) }], handshakeType: 3, handshakeData: new Uint8Array(0) }],
     ['TRUNCATED reason over u8', { kind: 'truncated', reason: 300 }],
+    ['XON rate over u32', { kind: 'xon', kbpsEwma: 2 ** 32 }],
+    ['XON negative rate', { kind: 'xon', kbpsEwma: -1 }],
     ['RESOLVE bad hostname', { kind: 'resolve', hostname: 'a/b' }],
     ['RESOLVED error with others', { kind: 'resolved', answers: [{ type: 'error', transient: true, ttl: 1 }, { type: 'ipv4', address: '1.2.3.4', ttl: 1 }] }],
     ['RESOLVED ipv4 holding IPv6', { kind: 'resolved', answers: [{ type: 'ipv4', address: '::1', ttl: 1 }] }],

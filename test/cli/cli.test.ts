@@ -55,7 +55,7 @@ describe('allium --help', () => {
   it('main command lists every subcommand', async () => {
     const r = await run(['--help']);
     assert.equal(r.code, 0, r.stderr);
-    for (const sub of ['authority', 'relay', 'client', 'testnet']) assert.match(r.stdout, new RegExp(`\\b${sub}\\b`));
+    for (const sub of ['authority', 'relay', 'client', 'testnet', 'forward', 'destination']) assert.match(r.stdout, new RegExp(`\\b${sub}\\b`));
   });
 
   it('no arguments prints usage and fails', async () => {
@@ -65,10 +65,12 @@ describe('allium --help', () => {
   });
 
   const expected: Record<string, string[]> = {
-    authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback'],
-    relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit'],
-    client: ['--authority', '--socks-address', '--socks-port', '--data-dir', '--isolate-dest-addr', '--isolate-dest-port', '--max-circuit-dirtiness', '--circuit-build-timeout'],
-    testnet: ['--relays', '--exits', '--socks-port', '--data-dir', 'ctl'],
+    authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback', '--param'],
+    relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit', '--no-congestion-control', '--link-delay', '--link-jitter', '--link-rate'],
+    client: ['--authority', '--socks-address', '--socks-port', '--data-dir', '--isolate-dest-addr', '--isolate-dest-port', '--max-circuit-dirtiness', '--circuit-build-timeout', '--link-delay', '--link-rate'],
+    testnet: ['--relays', '--exits', '--socks-port', '--data-dir', 'ctl', '--netns', '--link-delay', '--link-jitter', '--link-rate', '--param'],
+    forward: ['--listen', '--connect', '--link-delay', '--link-jitter', '--link-rate'],
+    destination: ['--address', '--port'],
   };
   for (const [sub, options] of Object.entries(expected)) {
     it(`${sub} --help names its options`, async () => {
@@ -119,6 +121,13 @@ describe('allium rejects bad options', () => {
     { name: 'control port without authentication', args: ['client', '--authority', AUTH, '--control-port', '0'], message: /--control-port needs --cookie-auth-file or --hashed-control-password/ },
     { name: 'bad hashed control password', args: ['client', '--authority', AUTH, '--socks-port', '0', '--control-port', '0', '--hashed-control-password', 'secret'], message: /hashed control password is "16:"/ },
     { name: 'bad http tunnel port', args: ['client', '--authority', AUTH, '--http-tunnel-port', 'x'], message: /--http-tunnel-port/ },
+    { name: 'negative link delay', args: ['testnet', '--link-delay', '-5'], message: /--link-delay.*milliseconds/ },
+    { name: 'link delay not a number', args: [...relayBase, '--link-delay', '20ms'], message: /--link-delay.*milliseconds/ },
+    { name: 'zero link rate', args: ['client', '--authority', AUTH, '--link-rate', '0'], message: /--link-rate.*more than 0/ },
+    { name: 'bad --param', args: ['testnet', '--param', 'cc_alg'], message: /--param.*KEY=INTEGER/ },
+    { name: 'bad --param value', args: ['authority', '--nickname', 'a', '--data-dir', join(tmp, 'a'), '--param', 'cc_alg=two'], message: /KEY=INTEGER/ },
+    { name: 'forward without --connect', args: ['forward', '--listen', '127.0.0.1:0'], message: /required option '--connect/ },
+    { name: 'forward to a bad endpoint', args: ['forward', '--listen', '127.0.0.1:0', '--connect', 'nowhere'], message: /HOST:PORT/ },
   ];
   for (const c of cases) {
     it(c.name, async () => {

@@ -17,6 +17,8 @@ const EVENTS: TestnetEvent[] = [
   { event: 'up', role: 'client', address: '127.0.0.1', port: 9050, socks: '127.0.0.1:9050' },
   { event: 'node', role: 'client', nickname: 'client', address: '127.0.0.1', port: 65535, socks: '127.0.0.1:65535' },
   { event: 'up', role: 'client', address: '127.0.0.1', port: 9050, socks: '127.0.0.1:9050', httpTunnel: '127.0.0.1:8118', control: '127.0.0.1:9051' },
+  { event: 'up', role: 'destination', nickname: 'dest', address: '10.127.0.1', port: 80, url: 'http://10.127.0.1:80' },
+  { event: 'node', role: 'forward', nickname: 'socks', listen: 'unix:/tmp/allium-testnet-x/client/socks.sock', connect: '127.0.0.1:9050' },
 ];
 const malformed = (e: unknown) => e instanceof DecodeError && e.code === 'ERR_MALFORMED';
 
@@ -75,6 +77,13 @@ test('truncated, malformed and ill-typed event lines are DecodeErrors', () => {
     { event: 'up', role: 'authority', nickname: 'auth1', address: '127.100.0.1', port: 7000, identity: ID, url: 'http://127.100.0.1:7001' },
     { event: 'up', role: 'client', address: '127.0.0.1', port: 9050, socks: '127.0.0.1:9051' },
     { event: 'up', role: 'client', address: '127.0.0.1', port: 9050 },
+    { event: 'up', role: 'destination', nickname: 'dest', address: '10.127.0.1', port: 80, url: 'http://10.127.0.1:81' },
+    { event: 'up', role: 'destination', nickname: 'dest', address: '10.127.0.1', port: 80 },
+    { event: 'up', role: 'forward', nickname: 'socks', listen: 'unix:relative/path', connect: '127.0.0.1:9050' },
+    { event: 'up', role: 'forward', nickname: 'socks', listen: 'unix:/x', connect: 'localhost:9050' },
+    { event: 'up', role: 'forward', nickname: 'socks', listen: 'unix:/x' },
+    { event: 'up', role: 'forward', nickname: 'socks', listen: 'unix:/x', connect: '127.0.0.1:1', address: '127.0.0.1' },
+    { event: 'up', role: 'toString', nickname: 'x', address: '127.0.0.1', port: 1 },
   ];
   for (const v of variants) assert.throws(() => parseEventLine(JSON.stringify(v)), malformed, JSON.stringify(v));
   for (const bad of ['{', '{}', '{"event":"up"}', '{"event":"up","role":"relay"}', `{"event":"up",${'"x":1,'.repeat(10_000)}"role":"relay"}`, '{"__proto__":{"event":"up"}}']) {

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FixedWindowCircuit, FixedWindowStream, fixedWindows, type CircuitFlowControl } from '../../src/flow/flow-control.js';
+import { FixedWindowCircuit, FixedWindowStream, STREAM_SENDME, fixedWindows, type CircuitFlowControl } from '../../src/flow/flow-control.js';
 import { ProtocolError } from '../../src/errors.js';
 
 const protocolError = (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_PROTOCOL';
@@ -23,7 +23,7 @@ function sendCells(fc: CircuitFlowControl, n: number, from = 1): void {
 test('circuit: 1000 cells may be in flight; each SENDME must echo the digest after the 100th, 200th ... cell', () => {
   let now = 0;
   const fc = new FixedWindowCircuit(1000, 100, () => now);
-  assert.deepEqual(fc.snapshot(), { inflight: 0, window: 1000, lastRttMs: null, minRttMs: null });
+  assert.deepEqual(fc.snapshot(), { inflight: 0, window: 1000, lastRttMs: null, minRttMs: null, algorithm: 'fixed', slowStart: false });
   sendCells(fc, 1000);
   assert.equal(fc.canSend(), false);
   assert.throws(() => fc.onSent(digestOf(1001)), protocolError);
@@ -35,10 +35,10 @@ test('circuit: 1000 cells may be in flight; each SENDME must echo the digest aft
   now = 42;
   fc.onSendme({ kind: 'sendme', version: 1, digest: digestOf(100) });
   assert.equal(fc.canSend(), true);
-  assert.deepEqual(fc.snapshot(), { inflight: 900, window: 1000, lastRttMs: 42, minRttMs: 42 });
+  assert.deepEqual(fc.snapshot(), { inflight: 900, window: 1000, lastRttMs: 42, minRttMs: 42, algorithm: 'fixed', slowStart: false });
   now = 50;
   fc.onSendme({ kind: 'sendme', version: 1, digest: digestOf(200) });
-  assert.deepEqual(fc.snapshot(), { inflight: 800, window: 1000, lastRttMs: 50, minRttMs: 42 });
+  assert.deepEqual(fc.snapshot(), { inflight: 800, window: 1000, lastRttMs: 50, minRttMs: 42, algorithm: 'fixed', slowStart: false });
   sendCells(fc, 200, 1001);
   assert.equal(fc.canSend(), false);
   // The next owed digests: 300 ... 1000, then 1100 and 1200.
@@ -72,29 +72,31 @@ test('circuit: a SENDME is due after every 100th delivered cell and carries the 
   assert.equal(more, 100);
 });
 
-test('stream: 500 cells, a SENDME per 50 consumed, over-credit and overrun are ProtocolErrors', () => {
+test('stream: 500 cells, a SENDME per 50 consumed, over-credit and overrun are ProtocolErrors; XON/XOFF have no place', () => {
   const fs = fixedWindows.stream();
   for (let i = 0; i < 500; i++) {
     assert.equal(fs.canSend(), true);
-    fs.onSent();
+    fs.onSent(498);
   }
   assert.equal(fs.canSend(), false);
-  assert.throws(() => fs.onSent(), protocolError);
-  fs.onSendme();
+  assert.throws(() => fs.onSent(498), protocolError);
+  fs.onFlowMsg(STREAM_SENDME);
   assert.equal(fs.canSend(), true);
-  fs.onSendme();
+  fs.onFlowMsg(STREAM_SENDME);
   assert.throws(() => {
-    for (let i = 0; i < 20; i++) fs.onSendme();
+    for (let i = 0; i < 20; i++) fs.onFlowMsg(STREAM_SENDME);
   }, protocolError);
+  assert.throws(() => fs.onFlowMsg({ kind: 'xoff' }), protocolError);
+  assert.throws(() => fs.onFlowMsg({ kind: 'xon', kbpsEwma: 0 }), protocolError);
 
   const rx = new FixedWindowStream();
-  assert.equal(rx.takeSendme(), false);
-  for (let i = 0; i < 49; i++) rx.onDelivered();
-  assert.equal(rx.takeSendme(), false);
-  rx.onDelivered();
-  assert.equal(rx.takeSendme(), true);
-  assert.equal(rx.takeSendme(), false);
+  assert.equal(rx.takeFlowMsg(0), null);
+  for (let i = 0; i < 49; i++) assert.equal(rx.onDelivered(498, 498 * (i + 1)), null, 'never an XOFF');
+  assert.equal(rx.takeFlowMsg(0), null);
+  rx.onDelivered(498, 0);
+  assert.deepEqual(rx.takeFlowMsg(0), { kind: 'sendme', version: 0, digest: null });
+  assert.equal(rx.takeFlowMsg(0), null);
   // The SENDME reopened the window to 500: exactly 500 more fit, then one more overruns.
-  for (let i = 0; i < 500; i++) rx.onDelivered();
-  assert.throws(() => rx.onDelivered(), protocolError);
+  for (let i = 0; i < 500; i++) rx.onDelivered(498, 0);
+  assert.throws(() => rx.onDelivered(498, 0), protocolError);
 });

@@ -253,7 +253,7 @@ function randomAnswer(rng: Rng): ResolvedAnswer {
 
 /** A random valid message of any kind. */
 function randomRelayMsg(rng: Rng): RelayMsg {
-  switch (rng.int(14)) {
+  switch (rng.int(16)) {
     case 0:
       return { kind: 'begin', ...randomBegin(rng) };
     case 1:
@@ -285,9 +285,13 @@ function randomRelayMsg(rng: Rng): RelayMsg {
       return { kind: 'resolved', answers: Array.from({ length: rng.int(6) }, () => randomAnswer(rng)) };
     case 12:
       return { kind: 'begin_dir' };
+    case 13:
+      return { kind: 'xoff' };
+    case 14:
+      return { kind: 'xon', kbpsEwma: rng.u32() };
     default: {
       let command = rng.int(256);
-      while (command >= 1 && command <= 15 && command !== 6 && command !== 7) command = rng.int(256);
+      while ((command >= 1 && command <= 15 && command !== 6 && command !== 7) || command === 43 || command === 44) command = rng.int(256);
       return { kind: 'unrecognized', command, body: rng.bytes(rng.length(RELAY_DATA_LENGTH)) };
     }
   }

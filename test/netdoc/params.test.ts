@@ -47,7 +47,15 @@ test('the table: every default lies within its bounds; Tor values where Tor has 
     [PARAM_TABLE.circwindow.default, PARAM_TABLE.circwindow.min, PARAM_TABLE.circwindow.max],
     [1000, 100, 1000],
   );
-  assert.equal(PARAM_TABLE.cc_alg.default, 0);
+  // Tor 0.4.8's congestion-control defaults (congestion_control_common.c, _vegas.c, _flow.c).
+  const tor: Partial<Record<KnownParam, number>> = {
+    cc_alg: 2, cc_cwnd_init: 124, cc_cwnd_min: 124, cc_cwnd_max: INT32_MAX, cc_cwnd_inc: 1, cc_cwnd_inc_pct_ss: 100,
+    cc_cwnd_inc_rate: 31, cc_sendme_inc: 31, cc_ewma_cwnd_pct: 50, cc_ewma_max: 10, cc_ewma_ss: 2, cc_rtt_reset_pct: 100,
+    cc_vegas_alpha_exit: 186, cc_vegas_beta_exit: 248, cc_vegas_gamma_exit: 186, cc_vegas_delta_exit: 310,
+    cc_sscap_exit: 600, cc_ss_max: 5000, cc_cwnd_full_gap: 4, cc_cwnd_full_minpct: 25, cc_cwnd_full_per_cwnd: 1,
+    cc_xoff_client: 500, cc_xoff_exit: 500, cc_xon_rate: 500, cc_xon_ewma_cnt: 2,
+  };
+  for (const [key, value] of Object.entries(tor)) assert.equal(PARAM_TABLE[key as KnownParam].default, value, key);
   assert.ok(Object.isFrozen(DEFAULT_NETWORK_PARAMS));
 });
 

@@ -16,7 +16,10 @@ import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
 import { OriginCircuit, type HopInfo, type OriginCircuitOptions } from '../../client/origin-circuit.js';
 import type { DirectoryHandler } from '../../relay/relay-circuit.js';
 import type { CircuitStats } from '../../src/events.js';
+import type { NetworkParams } from '../../src/netdoc/params.js';
 import { MemoryTransport } from './memory-transport.js';
+import { ShapedTransport } from '../../src/link/shaped-transport.js';
+import type { LinkShape } from '../../src/link/delay-line.js';
 
 export interface MemoryRelay {
   keys: RelayKeys;
@@ -39,8 +42,15 @@ export interface MemoryNetwork {
 
 const TIMEOUT_MS = 5000;
 
-/** `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)` gives relay i's BEGIN_DIR handler (default none). */
-export function memoryNetwork(count = 3, opts: { directory?: (index: number) => DirectoryHandler | null } = {}): MemoryNetwork {
+/**
+ * `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)`
+ * gives relay i's BEGIN_DIR handler (default none), `params(i)` its own network
+ * parameters (default all at their defaults: congestion control on).
+ */
+export function memoryNetwork(
+  count = 3,
+  opts: { directory?: (index: number) => DirectoryHandler | null; params?: (index: number) => NetworkParams; linkShape?: LinkShape } = {},
+): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
@@ -50,8 +60,9 @@ export function memoryNetwork(count = 3, opts: { directory?: (index: number) => 
       keys,
       directory: opts.directory?.(i) ?? null,
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
-      transport,
+      transport: opts.linkShape === undefined ? transport : new ShapedTransport(transport, opts.linkShape),
       dialTimeoutMs: TIMEOUT_MS,
+      ...(opts.params !== undefined ? { params: opts.params(i) } : {}),
     });
     const relay: MemoryRelay = {
       keys,
@@ -78,11 +89,18 @@ export function memoryNetwork(count = 3, opts: { directory?: (index: number) => 
   return { relays, transport, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A fresh anonymous client (its own link manager) with a link to relays[0] and a circuit through all relays. */
-export async function memoryCircuit(relays: MemoryRelay[], options: OriginCircuitOptions = {}): Promise<{ circuit: OriginCircuit; channel: Channel; links: LinkManager<OriginCircuit> }> {
-  const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
+/**
+ * A fresh anonymous client (its own link manager) with a link to relays[0]
+ * and a circuit through all relays; `linkShape` shapes its link to the guard.
+ */
+export async function memoryCircuit(
+  relays: MemoryRelay[],
+  options: OriginCircuitOptions = {},
+  linkShape?: LinkShape,
+): Promise<{ circuit: OriginCircuit; channel: Channel; links: LinkManager<OriginCircuit> }> {
+  const memory = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   const links = new LinkManager<OriginCircuit>({
-    transport,
+    transport: linkShape === undefined ? memory : new ShapedTransport(memory, linkShape),
     handler: { onCircuitCell: (slot, cell) => slot.circuit.receive(cell), onRelayCells: (slot, cells) => slot.circuit.receiveCells(cells), onLinkClosed: (slot) => slot.circuit.linkClosed() },
     dialTimeoutMs: TIMEOUT_MS,
   });

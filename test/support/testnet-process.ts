@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseEventLine, parseReadyLine, type NodeExitEvent, type ReadyLine } from '../../cli/testnet-events.js';
+import { parseEventLine, parseReadyLine, type NodeExitEvent, type NodeInfo, type ReadyLine } from '../../cli/testnet-events.js';
 import { CTL_SOCKET, sendCtlCommand } from '../../cli/testnet-ctl.js';
 
 /** dist/test/support/ → dist/cli/main.js */
@@ -44,6 +44,8 @@ export interface TestnetProcess {
   readonly httpTunnel: string | null;
   readonly control: string | null;
   readonly controlCookieFile: string;
+  /** Every `node` line the testnet printed, in order (destination and forwarder included). */
+  readonly nodes: NodeInfo[];
   /** The `ready` line as printed. */
   readonly readyLine: string;
   /** Milliseconds from spawn to the `ready` line. */
@@ -55,8 +57,8 @@ export interface TestnetProcess {
   ctl(command: string, timeoutMs?: number): Promise<{ ok: boolean; lines: string[] }>;
   /** `exit` lines printed after `ready`, in order. */
   readonly exits: NodeExitEvent[];
-  /** Stops the testnet (SIGTERM, then SIGKILL) and removes its data dir unless kept. Idempotent. */
-  stop(): Promise<void>;
+  /** Stops the testnet (`signal`, default SIGTERM, then SIGKILL) and removes its data dir unless kept. Idempotent. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface TestnetProcessOptions {
@@ -72,6 +74,10 @@ export interface TestnetProcessOptions {
   /** Give the client an HTTP tunnel port / a control port (any free port). */
   httpTunnel?: boolean;
   control?: boolean;
+  /** More `allium testnet` options (--netns, --link-delay 20, --param cc_alg=0 ...). */
+  extraArgs?: readonly string[];
+  /** More environment for the testnet and its nodes (e.g. NODE_DEBUG). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -108,12 +114,13 @@ export async function startTestnetProcess(
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
   if (opts.httpTunnel === true) args.push('--http-tunnel-port', '0');
   if (opts.control === true) args.push('--control-port', '0');
+  args.push(...(opts.extraArgs ?? []));
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
 
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   child.stdin.on('error', () => {});
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const isAlive = () => child.exitCode === null && child.signalCode === null;
@@ -130,10 +137,10 @@ export async function startTestnetProcess(
     if (isAlive() && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
   };
   process.once('exit', killOnExit);
-  const stop = (): Promise<void> => {
+  const stop = (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     stopped ??= (async () => {
       if (isAlive() && child.pid !== undefined) {
-        child.kill('SIGTERM');
+        child.kill(signal);
         if (!(await within(exited, STOP_TIMEOUT_MS))) {
           child.kill('SIGKILL');
           await within(exited, KILL_WAIT_MS);
@@ -144,11 +151,12 @@ export async function startTestnetProcess(
     })();
     return stopped;
   };
-  t?.after(stop);
+  t?.after(() => stop());
 
   const relays: TestnetRelay[] = [];
   const exits: NodeExitEvent[] = [];
   let formed = false;
+  const nodes: NodeInfo[] = [];
   let authorityIdentity = '';
   let httpTunnel: string | null = null;
   let control: string | null = null;
@@ -165,11 +173,13 @@ export async function startTestnetProcess(
         const event = parseEventLine(line);
         if (event?.event === 'exit') exits.push(event);
         if (event?.event !== 'node' || formed) return;
+        const { event: _kind, ...node } = event;
+        nodes.push(node as NodeInfo);
         if (event.role === 'relay') {
           relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
         } else if (event.role === 'authority') {
           authorityIdentity = event.identity;
-        } else {
+        } else if (event.role === 'client') {
           httpTunnel = event.httpTunnel ?? null;
           control = event.control ?? null;
         }
@@ -208,6 +218,7 @@ export async function startTestnetProcess(
     httpTunnel,
     control,
     controlCookieFile: join(dataDir, 'client', 'control_auth_cookie'),
+    nodes,
     readyLine,
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,
