@@ -5,7 +5,8 @@
  * 127.0.0.1 with the same openStream() that programs can call directly.
  */
 import type { Duplex } from 'node:stream';
-import { AlliumError } from '../src/errors.js';
+import { AlliumError, malformed } from '../src/errors.js';
+import { parseDestination } from '../src/net/hostname.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
 import { CircuitManager } from './circuit-manager.js';
 import { ConsensusRefresh } from './consensus-refresh.js';
@@ -27,7 +28,13 @@ export interface ClientHandle {
   readonly socksAddress: { host: string; port: number };
   /** Resolves once a three-hop circuit is built; rejects after `timeoutMs`. */
   whenReady(timeoutMs: number): Promise<void>;
-  /** Open a stream to host:port through the network; hostnames are resolved by the exit. */
+  /**
+   * Open a stream to host:port through the network; hostnames are resolved by
+   * the exit. `host` must be a hostname or IP literal (src/net/hostname.ts):
+   * anything else rejects with DecodeError ERR_MALFORMED before any circuit
+   * is used. The stream half-closes (end() sends FIN, reading goes on) when the
+   * exit supports it (docs/protocol.md §6.4).
+   */
   openStream(host: string, port: number, opts?: { isolation?: string }): Promise<Duplex>;
   /** The client's links (to its guards): a read-only snapshot. */
   linkStats(): LinkStats;
@@ -44,7 +51,11 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const first = new FirstCircuit(manager, () => consensus.markReady());
   first.start();
 
-  const openStream = (host: string, port: number, opts?: { isolation?: string }) => manager.openStream(host, port, opts?.isolation ?? '');
+  const openStream = async (host: string, port: number, opts?: { isolation?: string }): Promise<Duplex> => {
+    const destination = parseDestination(host);
+    if (destination.type === 'invalid') throw malformed(`not a valid destination: ${destination.why}`);
+    return manager.openStream(destination.host, port, opts?.isolation ?? '');
+  };
 
   let socks: SocksServer;
   try {

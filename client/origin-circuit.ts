@@ -19,8 +19,9 @@ import {
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { targetToSpecifiers } from '../src/cell/extend2.js';
 import { decodeRelayCell } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
-import { DestroyReason } from '../src/cell/reasons.js';
+import { decodeRelayMsg, encodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
+import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import { BeginFlag, endReasonOf } from '../src/cell/stream-messages.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
 import { tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
@@ -32,7 +33,7 @@ import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 import type { Channel } from '../src/link/channel.js';
-import { AlliumError, CircuitDestroyedError, ProtocolError, StreamEndedError } from '../src/errors.js';
+import { AlliumError, CircuitDestroyedError, DecodeError, ProtocolError, StreamEndedError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 
 const log = debuglog('allium:client');
@@ -57,6 +58,9 @@ interface Pending {
 interface PendingStream {
   /** The hop the stream was asked of (index into path). */
   hop: number;
+  stream: RelayStream;
+  /** BEGIN asked for half-close (BeginFlag.HALF_CLOSE). */
+  halfClose: boolean;
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -74,7 +78,16 @@ export interface OriginCircuitOptions {
 export interface StreamOptions {
   /** Which hop (0 = guard) carries the stream; default the last. */
   hop?: number;
+  /**
+   * Ask the exit for half-close (BeginFlag.HALF_CLOSE, docs/protocol.md
+   * §6.4); default true. It is used only if the exit agrees in CONNECTED.
+   */
+  halfClose?: boolean;
 }
+
+const CONNECTED_COMMAND = relayCommandOf('connected');
+const END_COMMAND = relayCommandOf('end');
+const FIN_COMMAND = relayCommandOf('fin');
 
 export class OriginCircuit {
   readonly id: number;
@@ -180,12 +193,16 @@ export class OriginCircuit {
 
   /**
    * Open a stream to host:port through the exit (BEGIN at `opts.hop`, default
-   * the last hop); resolves once the hop says CONNECTED. Rejects with
-   * StreamEndedError (the END reason) if refused, AlliumError ERR_TIMEOUT after
-   * `timeoutMs`, CircuitDestroyedError if the circuit goes away.
+   * the last hop); resolves once the hop says CONNECTED, with half-close on if
+   * both asked for it. Rejects with StreamEndedError (the END reason) if
+   * refused, AlliumError ERR_TIMEOUT after `timeoutMs`, ERR_RESOURCE_LIMIT if
+   * the hop has too many streams, ERR_CONFIG for a host BEGIN cannot carry,
+   * CircuitDestroyedError if the circuit goes away. (Hostnames are checked by
+   * the caller: src/net/hostname.ts.)
    */
   openStream(host: string, port: number, timeoutMs: number, opts: StreamOptions = {}): Promise<RelayStream> {
-    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags: 0 });
+    const flags = opts.halfClose === false ? 0 : BeginFlag.HALF_CLOSE;
+    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags });
   }
 
   /**
@@ -207,16 +224,18 @@ export class OriginCircuit {
     } catch (cause) {
       throw new AlliumError('ERR_CONFIG', `cannot request this stream: ${(cause as Error).message}`, { cause });
     }
+    if (edge.full) throw new AlliumError('ERR_RESOURCE_LIMIT', 'too many streams on this hop');
     const streamId = this.#allocateStreamId();
     const stream = edge.addStream(streamId, 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
+    const halfClose = request.kind === 'begin' && (request.flags & BeginFlag.HALF_CLOSE) !== 0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#connecting.delete(streamId);
-        stream.destroy();
+        stream.destroy(new StreamEndedError(EndReason.MISC, 'no CONNECTED in time')); // END MISC (§6.7)
         reject(new AlliumError('ERR_TIMEOUT', 'stream did not connect in time'));
       }, timeoutMs);
-      this.#connecting.set(streamId, { hop, resolve, reject, timer });
+      this.#connecting.set(streamId, { hop, stream, halfClose, resolve, reject, timer });
       this.#send(hop, streamId, request);
     });
     edge.opened(stream);
@@ -342,10 +361,46 @@ export class OriginCircuit {
     throw new ProtocolError('relay cell recognized by no hop');
   }
 
+  /**
+   * The message of a cell from `hop`, or null when it was dealt with at the
+   * stream (docs/protocol.md §6.7): a CONNECTED that does not decode fails
+   * only the stream waiting for it (END TORPROTOCOL); an END or FIN that does
+   * not decode goes to its stream (CircuitEdge.handleMalformed; an END
+   * still ends a stream waiting for CONNECTED). Any other decoding error is
+   * the circuit's.
+   */
+  #decode(hop: number, command: number, streamId: number, data: Uint8Array): RelayMsg | null {
+    try {
+      return decodeRelayMsg(command, data);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      const pending = this.#connecting.get(streamId);
+      if (pending !== undefined && pending.hop === hop) {
+        if (command === END_COMMAND) return { kind: 'end', reason: endReasonOf(data) };
+        if (command === CONNECTED_COMMAND || command === FIN_COMMAND) {
+          this.#failPending(streamId, pending, `malformed relay command ${command} (${error.message})`);
+          return null;
+        }
+      }
+      if ((command === END_COMMAND || command === FIN_COMMAND) && this.#edgeFor(hop).handleMalformed(streamId, command, data, () => this.#hops[hop]!.backward.lastDigest)) return null;
+      throw error;
+    }
+  }
+
+  /** A stream still waiting for CONNECTED broke the stream rules: END TORPROTOCOL to the hop, and the opener gets the same reason. */
+  #failPending(streamId: number, pending: PendingStream, why: string): void {
+    this.#connecting.delete(streamId);
+    clearTimeout(pending.timer);
+    const error = new StreamEndedError(EndReason.TORPROTOCOL, `stream refused: ${why}`);
+    pending.stream.destroy(error); // sends END TORPROTOCOL
+    pending.reject(error);
+  }
+
   /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
   #dispatch(hop: number, payload: Uint8Array): void {
     const { command, streamId, data } = decodeRelayCell(payload);
-    const msg = decodeRelayMsg(command, data);
+    const msg = this.#decode(hop, command, streamId, data);
+    if (msg === null) return;
     if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
     if (this.#pending !== null && msg.kind !== 'extended2' && msg.kind !== 'drop') {
       throw new ProtocolError(`${msg.kind} from hop ${hop + 1} while building`);
@@ -362,6 +417,8 @@ export class OriginCircuit {
         if (pending === undefined || pending.hop !== hop) throw new ProtocolError(`CONNECTED for stream ${streamId} from hop ${hop + 1}`);
         this.#connecting.delete(streamId);
         clearTimeout(pending.timer);
+        // Half-close only if we asked and the hop agreed; other flags are ignored.
+        if (pending.halfClose && msg.flags !== undefined && (msg.flags & BeginFlag.HALF_CLOSE) !== 0) pending.stream.enableHalfClose();
         pending.resolve();
         return;
       }
@@ -379,8 +436,17 @@ export class OriginCircuit {
       }
       case 'data':
       case 'sendme':
+      case 'fin': {
+        const pending = this.#connecting.get(streamId);
+        if (pending !== undefined && pending.hop === hop) {
+          // Before CONNECTED the hop may send nothing on the stream. DATA still counts against the circuit window.
+          if (msg.kind === 'data') this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
+          this.#failPending(streamId, pending, `${msg.kind.toUpperCase()} before CONNECTED`);
+          return;
+        }
         this.#edgeFor(hop).handle(streamId, msg, () => this.#hops[hop]!.backward.lastDigest);
         return;
+      }
       case 'begin':
       case 'begin_dir':
       case 'extend2':

@@ -6,9 +6,12 @@
  * Methods: username/password (RFC 1929), preferred when offered, with any
  * credentials accepted (they are the stream-isolation key, as in Tor), and
  * no-auth. Commands: CONNECT only. Hostnames are never resolved here: a domain
- * goes through as a string. docs/protocol.md.
+ * goes through as a string, once src/net/hostname.ts has found it a valid
+ * hostname or IP literal; anything else gets reply 0x04 (host unreachable)
+ * before a byte leaves the machine. docs/protocol.md §12.
  */
-import { AlliumError, DecodeError, ProtocolError, oversized } from '../../src/errors.js';
+import { AlliumError, DecodeError, ProtocolError, malformed, oversized } from '../../src/errors.js';
+import { parseDestination } from '../../src/net/hostname.js';
 import { SocksReply } from './replies.js';
 import { concat } from '../../src/bytes.js';
 import {
@@ -30,6 +33,7 @@ import {
 
 export interface SocksRequest {
   command: 'connect';
+  /** Canonical (src/net/hostname.ts): a lower-case hostname, or an IP address in canonical text (no brackets). */
   host: string;
   port: number;
   addressType: AddressType;
@@ -155,9 +159,15 @@ export class SocksServerHandshake {
         const d = decodeRequest(b);
         if (d === null) return 'more';
         this.#take(d.length);
+        const destination = parseDestination(d.value.host);
+        if (destination.type === 'invalid') {
+          // Not a name any exit could look up: refused here, as an exit would (RESOLVEFAILED → 0x04).
+          out.push(replyBytes(SocksReply.HOST_UNREACHABLE));
+          return this.#fail(out, malformed(`socks request: not a valid destination (${destination.why})`));
+        }
         const request: SocksRequest = {
           command: 'connect',
-          host: d.value.host,
+          host: destination.host,
           port: d.value.port,
           addressType: d.value.addressType,
         };

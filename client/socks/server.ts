@@ -1,15 +1,18 @@
 /**
  * The client's SOCKS5 port: accepts local applications, runs the sans-IO
  * handshake (./handshake.ts), hands the request to a connector (the onion
- * client) and splices the client socket to the stream it returns.
+ * client) and splices the client socket to the stream it returns
+ * (src/stream/splice.ts: half-close both ways, a reset when the stream fails).
  *
  * Failures stay per connection: garbage, a slow client or a failed stream
  * close that one socket; nothing is logged (no destinations, no addresses).
- * docs/protocol.md.
+ * docs/protocol.md §12.
  */
 import net from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
+import { EndReason } from '../../src/cell/reasons.js';
+import { splice } from '../../src/stream/splice.js';
 import { SocksReply, socksReplyForEnd } from './replies.js';
 import { SocksServerHandshake, type SocksRequest } from './handshake.js';
 import { replyBytes } from './messages.js';
@@ -36,7 +39,7 @@ export interface SocksServerOptions {
 
 export interface SocksServer {
   readonly address: { host: string; port: number };
-  /** Stop listening and destroy every open client socket (and its stream). */
+  /** Stop listening and reset every open client socket (its stream ends too). */
   close(): Promise<void>;
 }
 
@@ -100,7 +103,8 @@ export async function startSocksServer(opts: SocksServerOptions): Promise<SocksS
         const gone = [...sockets].map(
           (s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))),
         );
-        for (const s of sockets) s.destroy();
+        // A reset, not a FIN: an application must not take a transfer cut short for a complete one.
+        for (const s of sockets) s.resetAndDestroy();
         await Promise.all([listening, ...gone]);
       })();
       return closed;
@@ -180,11 +184,8 @@ function openStream(
       }
       socket.write(replyBytes(SocksReply.SUCCEEDED));
       if (earlyData !== undefined && earlyData.length > 0) remote.write(earlyData);
-      pipeline(socket, remote, socket, () => {
-        // Done or failed: make sure neither side lingers.
-        remote.destroy();
-        socket.destroy();
-      });
+      // The application failing is not the destination's business: END MISC, as Tor's clients send.
+      splice(socket, remote, { socketError: () => new StreamEndedError(EndReason.MISC, 'application connection failed') });
     },
     (err: unknown) => {
       if (socket.destroyed) return;
