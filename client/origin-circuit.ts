@@ -72,6 +72,8 @@ export interface OriginCircuitOptions {
   stats?: CircuitStatsRecorder | null;
   /** Flow control per hop and stream; default Tor's fixed windows. */
   flow?: FlowControlFactory;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
+  halfClosedIdleMs?: number;
 }
 
 /** Options for OriginCircuit.openStream(). */
@@ -176,7 +178,12 @@ export class OriginCircuit {
           congested: () => this.#room.congested,
           onRoom: (wake) => this.#room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#options.stats ?? null, ...(this.#options.flow !== undefined ? { flow: this.#options.flow } : {}) },
+        {
+          circuitId: this.eventId,
+          stats: this.#options.stats ?? null,
+          ...(this.#options.flow !== undefined ? { flow: this.#options.flow } : {}),
+          ...(this.#options.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: this.#options.halfClosedIdleMs } : {}),
+        },
       );
       this.#edges[hop] = edge;
     }

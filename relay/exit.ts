@@ -28,11 +28,19 @@ const RESOLVE_TIMEOUT_MS = 5_000;
 /** The TTL (seconds) the exit puts in CONNECTED and RESOLVED answers. */
 const CONNECTED_TTL_S = 300;
 
+/** A name lookup: every address of `host`, or a rejection with a system error code (ENOTFOUND, EAI_AGAIN…). */
+export type ExitLookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+/** The system resolver (getaddrinfo), addresses in the order it gives them. */
+const systemLookup: ExitLookup = (host) => lookup(host, { all: true, verbatim: true });
+
 export interface ExitConfig {
   /** Null for a relay that is not an exit: every BEGIN is refused. */
   policy: ExitPolicy | null;
   /** The relay's own address: outgoing connections are made from it. */
   localAddress: string;
+  /** How names are looked up; default the system resolver. (Tests give one that needs no DNS.) */
+  lookup?: ExitLookup;
 }
 
 /** The END reason for a failed lookup or connection, from Node's system error code. */
@@ -62,8 +70,8 @@ function reasonForError(error: NodeJS.ErrnoException): number {
  * Rejects with StreamEndedError carrying the END reason: TIMEOUT,
  * RESOLVEFAILED, or whatever the system error maps to.
  */
-async function resolve(host: string): Promise<string> {
-  const results = await resolveAll(host);
+async function resolve(config: ExitConfig, host: string): Promise<string> {
+  const results = await resolveAll(config, host);
   // Like Tor's exits, prefer an IPv4 address when the name has both.
   const chosen = results.find((r) => r.family === 4) ?? results[0];
   if (chosen === undefined) throw new StreamEndedError(EndReason.RESOLVEFAILED, 'no address');
@@ -71,7 +79,7 @@ async function resolve(host: string): Promise<string> {
 }
 
 /** Every address of `host` (an IP address resolves to itself), with resolve()'s limit and errors. */
-async function resolveAll(host: string): Promise<Array<{ address: string; family: number }>> {
+async function resolveAll(config: ExitConfig, host: string): Promise<Array<{ address: string; family: number }>> {
   const ip = parseIp(host);
   if (ip !== null) return [{ address: host, family: ip.family }];
   let timer: NodeJS.Timeout | undefined;
@@ -79,7 +87,7 @@ async function resolveAll(host: string): Promise<Array<{ address: string; family
     timer = setTimeout(() => reject(new StreamEndedError(EndReason.TIMEOUT, 'resolve timed out')), RESOLVE_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+    return await Promise.race([(config.lookup ?? systemLookup)(host), timeout]);
   } catch (error) {
     if (error instanceof StreamEndedError) throw error;
     throw new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'resolve failed');
@@ -103,7 +111,7 @@ export function resolveForClient(config: ExitConfig, circuit: RelayCircuit, stre
     failed(false);
     return;
   }
-  resolveAll(hostname).then(
+  resolveAll(config, hostname).then(
     (results) => {
       // One RESOLVED body holds at most 498 bytes: 10 bytes per IPv4 answer, 22 per IPv6.
       const answers: ResolvedAnswer[] = results
@@ -150,7 +158,7 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
   // The stream exists from now on, so an END or DATA from the client while we connect is in order.
   const stream = edge.addStream(streamId, 'exit');
   stream.on('error', (error: Error) => log('exit stream closed: %s', error.message));
-  resolve(destination.host).then(
+  resolve(config, destination.host).then(
     (address) => {
       if (stream.destroyed || circuit.closed) return;
       if (isUnspecified(address) || !exitPolicyAllows(policy, address, body.port)) {

@@ -69,6 +69,8 @@ export interface RelayContext {
   readonly directory?: DirectoryHandler | null;
   /** The relay's circuit counters (its stats()). */
   readonly stats?: CircuitStatsRecorder | null;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS. */
+  readonly halfClosedIdleMs?: number;
 }
 
 interface Hop {
@@ -121,7 +123,11 @@ export class RelayCircuit {
           congested: () => this.#prev.room.congested,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#ctx.stats ?? null },
+        {
+          circuitId: this.eventId,
+          stats: this.#ctx.stats ?? null,
+          ...(this.#ctx.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: this.#ctx.halfClosedIdleMs } : {}),
+        },
       );
     }
     return this.#edge;

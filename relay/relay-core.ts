@@ -27,6 +27,8 @@ export interface RelayCoreOptions {
   maxLinks?: number;
   /** Serves BEGIN_DIR streams; absent: BEGIN_DIR is refused with END NOTDIRECTORY. */
   directory?: DirectoryHandler | null;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
+  halfClosedIdleMs?: number;
 }
 
 export interface RelayCore {
@@ -48,6 +50,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     resolve: (circuit, streamId, hostname) => resolveForClient(opts.exit, circuit, streamId, hostname),
     directory: opts.directory ?? null,
     stats,
+    ...(opts.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: opts.halfClosedIdleMs } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,

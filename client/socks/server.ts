@@ -12,7 +12,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
 import { EndReason } from '../../src/cell/reasons.js';
-import { splice } from '../../src/stream/splice.js';
+import { resetSocket, splice } from '../../src/stream/splice.js';
 import { SocksReply, socksReplyForEnd } from './replies.js';
 import { SocksServerHandshake, type SocksRequest } from './handshake.js';
 import { replyBytes } from './messages.js';
@@ -104,7 +104,7 @@ export async function startSocksServer(opts: SocksServerOptions): Promise<SocksS
           (s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))),
         );
         // A reset, not a FIN: an application must not take a transfer cut short for a complete one.
-        for (const s of sockets) s.resetAndDestroy();
+        for (const s of sockets) resetSocket(s);
         await Promise.all([listening, ...gone]);
       })();
       return closed;

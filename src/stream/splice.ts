@@ -27,6 +27,19 @@ import type { Duplex } from 'node:stream';
 /** How long a socket whose stream is finished may take to close its side, once it has written everything. */
 export const SPLICE_LINGER_MS = 10_000;
 
+/**
+ * End `socket` as a failure: a reset (RST), so its peer sees an error. Once
+ * the socket has sent its FIN a reset is no longer possible (the system
+ * refuses it, and Node would then leave the descriptor open), so it is
+ * closed instead: the peer already has its EOF, and whatever it sends next
+ * is answered with a reset by the system.
+ */
+export function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded || socket.connecting) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
 export interface SpliceOptions {
   /** The error to destroy the stream with when the socket fails; its END reason (StreamEndedError) is what the far edge sees. */
   socketError: (error: Error) => Error;
@@ -42,9 +55,7 @@ export function splice(socket: Socket, stream: Duplex, opts: SpliceOptions): voi
   socket.pipe(stream);
   stream.pipe(socket);
 
-  stream.on('error', () => {
-    if (!socket.destroyed) socket.resetAndDestroy();
-  });
+  stream.on('error', () => resetSocket(socket));
   socket.on('error', (error: Error) => {
     if (!stream.destroyed) stream.destroy(opts.socketError(error));
   });
@@ -57,7 +68,7 @@ export function splice(socket: Socket, stream: Duplex, opts: SpliceOptions): voi
     if (socket.destroyed || stream.errored !== null) return; // failures are handled by the 'error' listeners
     if (!stream.readableEnded) {
       // Closed without an end of its data and without an error: treat as a failure.
-      socket.resetAndDestroy();
+      resetSocket(socket);
       return;
     }
     // Finished both ways on the wire; the socket's peer may still be sending.
