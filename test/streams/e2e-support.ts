@@ -136,6 +136,29 @@ export interface KernelSocket {
   state: string;
 }
 
+/** An IPv4 TCP connection as /proc/net/tcp lists it. */
+export interface KernelConnection {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  state: string;
+}
+
+/** Every IPv4 TCP socket of this system (network namespace), from /proc/net/tcp. */
+export function ipv4Connections(): KernelConnection[] {
+  const out: KernelConnection[] = [];
+  const address = (hex: string) => [3, 2, 1, 0].map((i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16)).join('.');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4) continue;
+    const [la, lp] = f[1]!.split(':');
+    const [ra, rp] = f[2]!.split(':');
+    out.push({ localAddress: address(la!), localPort: parseInt(lp!, 16), remoteAddress: address(ra!), remotePort: parseInt(rp!, 16), state: TCP_STATES[f[3]!] ?? f[3]! });
+  }
+  return out;
+}
+
 /** Whether this system shows its TCP sockets in /proc/net/tcp (Linux). */
 export function canListSockets(): boolean {
   return existsSync('/proc/net/tcp');
