@@ -24,6 +24,7 @@ import { payloadBytes } from '../support/payload-server.js';
 import { clientAgainstFake, destination, until, within } from './harness.js';
 import { drainSocket, socksConnect, writeAll } from './e2e-support.js';
 import type { OriginCircuit } from '../../client/origin-circuit.js';
+import type { Channel } from '../../src/link/channel.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -37,6 +38,7 @@ function resources(): Map<string, number> {
 interface World {
   network: MemoryNetwork;
   circuit: OriginCircuit;
+  channel: Channel;
   socks: SocksServer;
   /** Streams the SOCKS port opens ask for half-close unless this is false. */
   halfClose: { on: boolean };
@@ -50,7 +52,7 @@ async function world(t: TestContext): Promise<World> {
   const halfClose = { on: true };
   const socks = await startSocksServer({ port: 0, connect: (request) => circuit.openStream(request.host, request.port, 5000, { halfClose: halfClose.on }) });
   t.after(() => socks.close());
-  return { network, circuit, socks, halfClose };
+  return { network, circuit, channel, socks, halfClose };
 }
 
 async function app(w: World, port: number): Promise<Socket> {
@@ -128,10 +130,21 @@ test('half-close both ways, exact bytes; without the extension streams end as be
     }
   });
 
+  await t.test('the link under the circuit is lost mid-download: the application gets a reset, never a clean EOF', async () => {
+    const dest = await destination(t, (s) => s.write(payloadBytes(2 * 1024 * 1024, 'lost')));
+    const socket = await app(w, dest.port);
+    const reading = drainSocket(socket);
+    await until(() => socket.bytesRead > 0, 'the first bytes');
+    w.channel.destroy();
+    const got = await reading;
+    assert.equal(got.error?.code, 'ECONNRESET', `after ${got.data.length} bytes`);
+    await until(() => dest.sockets.size === 0, "the exit to drop the destination's connection");
+  });
+
   await t.test('afterwards: no stream at any relay or at the client, no socket and no timer left in the process', async () => {
     await until(() => w.network.relays.every((r) => r.stats().streams === 0), 'every relay to forget its streams');
     assert.equal(w.circuit.streamCount, 0);
-    assert.equal(exitStats().streamsOpened, 3);
+    assert.equal(exitStats().streamsOpened, 4);
     await until(() => {
       const now = resources();
       return ['TCPSocketWrap', 'Timeout'].every((kind) => (now.get(kind) ?? 0) <= (before.get(kind) ?? 0));

@@ -68,6 +68,7 @@ type Outcome =
   | { kind: 'dropped' }
   | { kind: 'ended-with-first-byte' }
   | { kind: 'refused-with-its-reason' }
+  | { kind: 'resolved-error' }
   | { kind: 'not-sent' };
 
 /** The outcome a row's answer column states. */
@@ -80,6 +81,7 @@ function expected(answer: string): Outcome {
   if (answer.startsWith("the stream ends, with the reason in the END's first byte")) return { kind: 'ended-with-first-byte' };
   if (answer.startsWith('the stream is refused with its reason')) return { kind: 'refused-with-its-reason' };
   if (answer.startsWith('nothing is sent')) return { kind: 'not-sent' };
+  if (answer.startsWith('RESOLVED with one non-transient error answer')) return { kind: 'resolved-error' };
   throw new Error(`an answer this test does not know: ${answer}`);
 }
 
@@ -276,6 +278,24 @@ const scenarios: Record<string, (t: TestContext) => Promise<Outcome>> = {
       peer.sendRelay(circ, RelayCommand.BEGIN_DIR, 3);
       return 3;
     }),
+
+  'resolve-refused': async (t) => {
+    for (const [hostname, relay] of [
+      ['localhost', { policy: null }],
+      ['1.0.0.127.in-addr.arpa', {}],
+    ] as const) {
+      const target = streamRelay(t, relay);
+      const peer = await HostilePeer.connect(t, target);
+      const circ = await peer.create();
+      peer.sendRelay(circ, RelayCommand.RESOLVE, 6, ascii(`${hostname}\0`));
+      const heard = await hearUntil(peer, circ, (h) => h.kind === 'relay' && h.cell.streamId === 6, 'RESOLVED');
+      const last = heard[heard.length - 1]!;
+      assert.ok(last.kind === 'relay' && last.cell.command === RelayCommand.RESOLVED, hostname);
+      assert.equal(Buffer.from(last.cell.data.subarray(0, 2)).toString('hex'), 'f100', `${hostname}: one non-transient error`);
+      await assertRelayCircuitWorks(peer, circ, 6); // the id is free again
+    }
+    return { kind: 'resolved-error' };
+  },
 
   'stream-zero': async (t) => {
     const outcomes = new Set<string>();
@@ -531,10 +551,12 @@ const scenarios: Record<string, (t: TestContext) => Promise<Outcome>> = {
 
   'end-before-connected': async (t) => {
     const c = await fresh(t);
-    for (const reason of [EndReason.EXITPOLICY, EndReason.CONNECTREFUSED, 200]) {
+    // An unknown reason, and an END that does not decode (a byte after CONNECTREFUSED), refuse just the same.
+    for (const body of [[EndReason.EXITPOLICY], [EndReason.CONNECTREFUSED], [200], [EndReason.CONNECTREFUSED, 0xee]]) {
+      const reason = body[0]!;
       const opening = c.victim.circuit.openStream('127.0.0.1', 80, WAIT_MS);
       const begin = await c.nextBegin(c.victim.fc);
-      c.fake.sendRelay(c.victim.fc, RelayCommand.END, begin.streamId, Uint8Array.of(reason));
+      c.fake.sendRelay(c.victim.fc, RelayCommand.END, begin.streamId, Uint8Array.from(body));
       await assert.rejects(opening, (e: unknown) => e instanceof StreamEndedError && e.reason === reason);
     }
     assert.equal(c.victim.circuit.closed, false);
