@@ -194,3 +194,39 @@ test('the client uses half-close only when the exit agreed in CONNECTED; end() s
   (await plain).destroy();
   assert.equal(victim.circuit.closed, false);
 });
+
+test('END after CONNECTED, every reason: DONE gives the application every byte and a clean EOF, any other reason a reset', { timeout: 30_000 }, async (t) => {
+  const c = await clientAgainstFake(t);
+  const victim = await c.build();
+  let next: Promise<number> = Promise.resolve(0);
+  const socks = await startSocksServer({
+    port: 0,
+    connect: async () => {
+      const opening = victim.circuit.openStream('127.0.0.1', 80, 5000);
+      const begin = await c.nextBegin(victim.fc);
+      c.fake.sendRelay(victim.fc, RelayCommand.CONNECTED, begin.streamId, encodeConnected('127.0.0.1', 300, BeginFlag.HALF_CLOSE));
+      next = Promise.resolve(begin.streamId);
+      return opening;
+    },
+  });
+  t.after(() => socks.close());
+  const reasons = [...Object.values(EndReason), 0, 15, 200, 255];
+  for (const reason of reasons) {
+    const { reply, socket } = await socksConnect(socks.address.port, 'example.com', 80, { timeoutMs: 5000 });
+    assert.equal(reply, 0);
+    const streamId = await next;
+    const reading = drainSocket(socket, 5000);
+    c.fake.sendRelay(victim.fc, RelayCommand.DATA, streamId, new TextEncoder().encode('abc'));
+    c.fake.sendRelay(victim.fc, RelayCommand.END, streamId, Uint8Array.of(reason));
+    const got = await reading;
+    if (reason === EndReason.DONE) {
+      assert.equal(got.error, null, 'DONE: a clean EOF');
+      assert.equal(got.data.toString(), 'abc');
+    } else {
+      assert.equal(got.error?.code, 'ECONNRESET', `reason ${reason}: a reset`);
+    }
+    socket.destroy();
+  }
+  assert.equal(victim.circuit.closed, false, 'the circuit carried every one of them');
+  await until(() => victim.circuit.streamCount === 0, 'the streams to be forgotten');
+});
