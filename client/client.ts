@@ -33,7 +33,8 @@ export interface ClientHandle {
    * the exit. `host` must be a hostname or IP literal (src/net/hostname.ts):
    * anything else rejects with DecodeError ERR_MALFORMED before any circuit
    * is used. The stream half-closes (end() sends FIN, reading goes on) when the
-   * exit supports it (docs/protocol.md §6.4).
+   * exit supports it (docs/protocol.md §6.4); it is then finished once both
+   * sides have ended it (or on destroy()), as a TCP connection is.
    */
   openStream(host: string, port: number, opts?: { isolation?: string }): Promise<Duplex>;
   /** The client's links (to its guards): a read-only snapshot. */
