@@ -43,6 +43,8 @@ export interface RelayCoreOptions {
   dos?: DosOptions;
   /** The memory cap for queued cells and stream buffers (mem-cap.ts defaults for what is not given). */
   memoryCap?: MemoryCapOptions;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
+  halfClosedIdleMs?: number;
 }
 
 export interface RelayCore {
@@ -83,6 +85,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     directory: opts.directory ?? null,
     stats,
     admitCreate: (link) => dos.admitCreate(link),
+    ...(opts.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: opts.halfClosedIdleMs } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,

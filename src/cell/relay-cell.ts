@@ -24,6 +24,8 @@ export const RelayCommand = {
   BEGIN_DIR: 13,
   EXTEND2: 14,
   EXTENDED2: 15,
+  /** Allium's own (docs/protocol.md §6.4): no more DATA in this direction (half-close, negotiated in BEGIN/CONNECTED). */
+  FIN: 240,
 } as const;
 export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
 

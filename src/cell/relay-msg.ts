@@ -70,6 +70,8 @@ export interface Connected {
   readonly address: string | null;
   /** Seconds, u32; 0 (and not sent) when `address` is null. */
   readonly ttl: number;
+  /** Allium: the BEGIN flags the exit accepts (BeginFlag), non-zero; absent when none. Only with an address. */
+  readonly flags?: number;
 }
 
 /** SENDME (5): flow-control credit. Version 1 carries the 20-byte digest; version 0 carries nothing. */
@@ -128,6 +130,15 @@ export interface BeginDir {
   readonly kind: 'begin_dir';
 }
 
+/**
+ * FIN (240, Allium's, docs/protocol.md §6.4): the sender sends no more DATA on
+ * this stream and still receives. Only on streams that negotiated half-close.
+ * Empty body.
+ */
+export interface Fin {
+  readonly kind: 'fin';
+}
+
 /** Any other command, body kept as received (a view). */
 export interface Unrecognized {
   readonly kind: 'unrecognized';
@@ -150,6 +161,7 @@ export type RelayMsg =
   | Resolve
   | Resolved
   | BeginDir
+  | Fin
   | Unrecognized;
 
 export type RelayMsgKind = RelayMsg['kind'];
@@ -192,7 +204,7 @@ const CODECS: { readonly [K in KnownKind]: MsgCodec<K> } = {
   connected: {
     command: RelayCommand.CONNECTED,
     decode: (body) => ({ kind: 'connected', ...decodeConnected(body) }),
-    encode: (m) => encodeConnected(m.address, m.ttl),
+    encode: (m) => encodeConnected(m.address, m.ttl, m.flags ?? 0),
   },
   sendme: {
     command: RelayCommand.SENDME,
@@ -256,6 +268,14 @@ const CODECS: { readonly [K in KnownKind]: MsgCodec<K> } = {
     decode: (body) => {
       expectEmpty(body, 'BEGIN_DIR');
       return { kind: 'begin_dir' };
+    },
+    encode: () => EMPTY,
+  },
+  fin: {
+    command: RelayCommand.FIN,
+    decode: (body) => {
+      expectEmpty(body, 'FIN');
+      return { kind: 'fin' };
     },
     encode: () => EMPTY,
   },
