@@ -10,7 +10,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
-import { AlliumError, StreamEndedError } from '../src/errors.js';
+import { AlliumError, StreamEndedError, malformed } from '../src/errors.js';
+import { parseDestination } from '../src/net/hostname.js';
 import { EndReason } from '../src/cell/reasons.js';
 import { subscribe, type CircuitStats, type LinkStats } from '../src/events.js';
 import { TcpTransport, type Transport } from '../src/link/transport.js';
@@ -93,7 +94,14 @@ export interface ClientHandle {
   readonly bootstrap: BootstrapTracker;
   /** Resolves once a three-hop circuit is built; rejects after `timeoutMs`. */
   whenReady(timeoutMs: number): Promise<void>;
-  /** Open a stream to host:port through the network; hostnames are resolved by the exit. */
+  /**
+   * Open a stream to host:port through the network; hostnames are resolved by
+   * the exit. `host` must be a hostname or IP literal (src/net/hostname.ts):
+   * anything else rejects with DecodeError ERR_MALFORMED before any circuit
+   * is used. The stream half-closes (end() sends FIN, reading goes on) when the
+   * exit supports it (docs/protocol.md §6.4); it is then finished once both
+   * sides have ended it (or on destroy()), as a TCP connection is.
+   */
   openStream(host: string, port: number, opts?: OpenStreamOptions): Promise<Duplex>;
   /**
    * Look `host` up through an exit (RESOLVE): forward, a hostname → an
@@ -211,9 +219,11 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   });
 
   const openStream = async (host: string, port: number, opts: OpenStreamOptions = {}, protocol: ClientProtocol = 'UNKNOWN'): Promise<Duplex> => {
-    const entry = streams.add(host, port, protocol, 'connect');
+    const destination = parseDestination(host);
+    if (destination.type === 'invalid') throw malformed(`not a valid destination: ${destination.why}`);
+    const entry = streams.add(destination.host, port, protocol, 'connect');
     try {
-      const stream = await manager.openStream(host, port, opts);
+      const stream = await manager.openStream(destination.host, port, opts);
       streams.succeeded(entry, stream instanceof RelayStream ? stream.circuitId : 0);
       const onClose = () => streams.closed(entry, stream instanceof RelayStream ? (stream.endReason ?? EndReason.DONE) : EndReason.DONE);
       if (stream.destroyed) onClose();

@@ -20,8 +20,9 @@ import {
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { targetToSpecifiers } from '../src/cell/extend2.js';
 import { decodeRelayCell } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, isCircuitLevel, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
-import { DestroyReason } from '../src/cell/reasons.js';
+import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
+import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import { BeginFlag, endReasonOf, type ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
 import { peelBackward, tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
@@ -35,8 +36,7 @@ import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 import type { Channel } from '../src/link/channel.js';
-import type { ResolvedAnswer } from '../src/cell/stream-messages.js';
-import { AlliumError, CircuitDestroyedError, ProtocolError, StreamEndedError } from '../src/errors.js';
+import { AlliumError, CircuitDestroyedError, DecodeError, ProtocolError, StreamEndedError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 
 const log = debuglog('allium:client');
@@ -61,6 +61,9 @@ interface Pending {
 interface PendingStream {
   /** The hop the stream was asked of (index into path). */
   hop: number;
+  stream: RelayStream;
+  /** BEGIN asked for half-close (BeginFlag.HALF_CLOSE). */
+  halfClose: boolean;
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -79,6 +82,8 @@ export interface OriginCircuitOptions {
   flow?: FlowControlFactory;
   /** Called during build() each time a hop is added, with the number of hops built so far (1 = the guard). */
   onHop?: (hops: number) => void;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
+  halfClosedIdleMs?: number;
 }
 
 /** Options for OriginCircuit.openStream(). */
@@ -91,6 +96,11 @@ export interface StreamOptions {
    * refused they are lost with it: a caller that retries sends them again.
    */
   earlyData?: Uint8Array;
+  /**
+   * Ask the exit for half-close (BeginFlag.HALF_CLOSE, docs/protocol.md
+   * §6.4); default true. It is used only if the exit agrees in CONNECTED.
+   */
+  halfClose?: boolean;
 }
 
 interface PendingResolve {
@@ -98,6 +108,10 @@ interface PendingResolve {
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
+
+const CONNECTED_COMMAND = relayCommandOf('connected');
+const END_COMMAND = relayCommandOf('end');
+const FIN_COMMAND = relayCommandOf('fin');
 
 export class OriginCircuit {
   readonly id: number;
@@ -204,7 +218,12 @@ export class OriginCircuit {
           congested: () => this.#room.congested,
           onRoom: (wake) => this.#room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#options.stats ?? null, flow: this.#options.flow ?? this.#hopFlows[hop]! },
+        {
+          circuitId: this.eventId,
+          stats: this.#options.stats ?? null,
+          flow: this.#options.flow ?? this.#hopFlows[hop]!,
+          ...(this.#options.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: this.#options.halfClosedIdleMs } : {}),
+        },
       );
       this.#edges[hop] = edge;
     }
@@ -221,12 +240,16 @@ export class OriginCircuit {
 
   /**
    * Open a stream to host:port through the exit (BEGIN at `opts.hop`, default
-   * the last hop); resolves once the hop says CONNECTED. Rejects with
-   * StreamEndedError (the END reason) if refused, AlliumError ERR_TIMEOUT after
-   * `timeoutMs`, CircuitDestroyedError if the circuit goes away.
+   * the last hop); resolves once the hop says CONNECTED, with half-close on if
+   * both asked for it. Rejects with StreamEndedError (the END reason) if
+   * refused, AlliumError ERR_TIMEOUT after `timeoutMs`, ERR_RESOURCE_LIMIT if
+   * the hop has too many streams, ERR_CONFIG for a host BEGIN cannot carry,
+   * CircuitDestroyedError if the circuit goes away. (Hostnames are checked by
+   * the caller: src/net/hostname.ts.)
    */
   openStream(host: string, port: number, timeoutMs: number, opts: StreamOptions = {}): Promise<RelayStream> {
-    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags: 0 }, opts.earlyData);
+    const flags = opts.halfClose === false ? 0 : BeginFlag.HALF_CLOSE;
+    return this.#open(opts.hop ?? this.#hops.length - 1, timeoutMs, { kind: 'begin', host, port, flags }, opts.earlyData);
   }
 
   /**
@@ -272,6 +295,7 @@ export class OriginCircuit {
     if (this.#closed) throw new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit is closed');
     const edge = this.edge(hop);
     if (edge === undefined || !this.#built) throw new AlliumError('ERR_CONFIG', `no hop ${hop} on this circuit`);
+    if (edge.full) throw new AlliumError('ERR_RESOURCE_LIMIT', 'too many streams on this hop');
     const streamId = this.#allocateStreamId();
     let cell: Uint8Array;
     try {
@@ -282,13 +306,14 @@ export class OriginCircuit {
     }
     const stream = edge.addStream(streamId, 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
+    const halfClose = request.kind === 'begin' && (request.flags & BeginFlag.HALF_CLOSE) !== 0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#connecting.delete(streamId);
-        stream.destroy();
+        stream.destroy(new StreamEndedError(EndReason.MISC, 'no CONNECTED in time')); // END MISC (§6.7)
         reject(new AlliumError('ERR_TIMEOUT', 'stream did not connect in time'));
       }, timeoutMs);
-      this.#connecting.set(streamId, { hop, resolve, reject, timer });
+      this.#connecting.set(streamId, { hop, stream, halfClose, resolve, reject, timer });
       this.#sendCell(hop, cell);
       // Optimistic data goes right behind BEGIN; the exit holds it until it has connected.
       if (earlyData !== undefined && earlyData.length > 0) stream.write(earlyData);
@@ -480,10 +505,48 @@ export class OriginCircuit {
     return target.forward.lastDigest;
   }
 
+  /**
+   * The message of a cell from `hop`, or null when it was dealt with at the
+   * stream (docs/protocol.md §6.7): a CONNECTED that does not decode fails
+   * only the stream waiting for it (END TORPROTOCOL); an END or FIN that does
+   * not decode goes to its stream (CircuitEdge.handleMalformed; an END
+   * still ends a stream waiting for CONNECTED). Any other decoding error is
+   * the circuit's.
+   */
+  #decode(hop: number, command: number, streamId: number, data: Uint8Array): RelayMsg | null {
+    try {
+      return decodeRelayMsg(command, data);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      const pending = this.#connecting.get(streamId);
+      if (pending !== undefined && pending.hop === hop) {
+        if (command === END_COMMAND) return { kind: 'end', reason: endReasonOf(data) };
+        if (command === CONNECTED_COMMAND || command === FIN_COMMAND) {
+          this.#failPending(streamId, pending, `malformed relay command ${command} (${error.message})`);
+          return null;
+        }
+      }
+      // A RESOLVE still waiting for its answer is ended by an END, however malformed (the 'end' case rejects it).
+      if (command === END_COMMAND && hop === this.#hops.length - 1 && this.#resolving.has(streamId)) return { kind: 'end', reason: endReasonOf(data) };
+      if ((command === END_COMMAND || command === FIN_COMMAND) && this.#edgeFor(hop).handleMalformed(streamId, command, data, this.#receivedDigest)) return null;
+      throw error;
+    }
+  }
+
+  /** A stream still waiting for CONNECTED broke the stream rules: END TORPROTOCOL to the hop, and the opener gets the same reason. */
+  #failPending(streamId: number, pending: PendingStream, why: string): void {
+    this.#connecting.delete(streamId);
+    clearTimeout(pending.timer);
+    const error = new StreamEndedError(EndReason.TORPROTOCOL, `stream refused: ${why}`);
+    pending.stream.destroy(error); // sends END TORPROTOCOL
+    pending.reject(error);
+  }
+
   /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
   #dispatch(hop: number, payload: Uint8Array): void {
     const { command, streamId, data } = decodeRelayCell(payload);
-    const msg = decodeRelayMsg(command, data);
+    const msg = this.#decode(hop, command, streamId, data);
+    if (msg === null) return;
     if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
     if (this.#pending !== null && msg.kind !== 'extended2' && msg.kind !== 'drop') {
       throw new ProtocolError(`${msg.kind} from hop ${hop + 1} while building`);
@@ -500,6 +563,8 @@ export class OriginCircuit {
         if (pending === undefined || pending.hop !== hop) throw new ProtocolError(`CONNECTED for stream ${streamId} from hop ${hop + 1}`);
         this.#connecting.delete(streamId);
         clearTimeout(pending.timer);
+        // Half-close only if we asked and the hop agreed; other flags are ignored.
+        if (pending.halfClose && msg.flags !== undefined && (msg.flags & BeginFlag.HALF_CLOSE) !== 0) pending.stream.enableHalfClose();
         pending.resolve();
         return;
       }
@@ -523,14 +588,24 @@ export class OriginCircuit {
         return;
       }
       case 'data':
-        // A copy: the cell is a view into the whole frame, which a slow reader should not keep alive.
-        this.#edgeFor(hop).handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
-        return;
       case 'sendme':
       case 'xon':
       case 'xoff':
-        this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
+      case 'fin': {
+        const pending = this.#connecting.get(streamId);
+        // Before CONNECTED the hop may send no DATA or FIN on the stream. Flow messages are in order: a stream
+        // SENDME (fixed windows) acknowledges optimistic data (§6.4) the exit has taken in while connecting, and
+        // on a congestion-controlled hop an XOFF/XON may pace that data (§7.4).
+        if (pending !== undefined && pending.hop === hop && (msg.kind === 'data' || msg.kind === 'fin')) {
+          // DATA still counts against the circuit window.
+          if (msg.kind === 'data') this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
+          this.#failPending(streamId, pending, `${msg.kind.toUpperCase()} before CONNECTED`);
+          return;
+        }
+        // A copy of DATA: the cell is a view into the whole frame, which a slow reader should not keep alive.
+        this.#edgeFor(hop).handle(streamId, msg.kind === 'data' ? { kind: 'data', data: msg.data.slice() } : msg, this.#receivedDigest);
         return;
+      }
       case 'begin':
       case 'begin_dir':
       case 'extend2':

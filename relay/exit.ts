@@ -1,18 +1,24 @@
 /**
- * The exit side of a stream (docs/protocol.md §6.4): BEGIN → resolve the host
- * here, at the exit → check the exit policy → TCP connect from the relay's own
- * address → CONNECTED, then bytes both ways through the stream Duplex with
- * backpressure; END on either side closes both.
+ * The exit side of a stream (docs/protocol.md §6.4, §6.7): BEGIN → check the
+ * name (src/net/hostname.ts) → resolve it here, at the exit → check the exit
+ * policy → TCP connect from the relay's own address → CONNECTED (with the
+ * half-close flag when the client asked for it), then bytes both ways
+ * through src/stream/splice.ts: the destination's EOF is a FIN (or END DONE
+ * for a client without half-close), an END DONE from the client half-closes
+ * the destination after every byte reached it, and a failure on either side
+ * resets the other. Every refusal ends just that stream.
  */
 import { connect, type Socket } from 'node:net';
 import { lookup, lookupService } from 'node:dns/promises';
 import { debuglog } from 'node:util';
 import { EndReason } from '../src/cell/reasons.js';
-import type { BeginBody, ResolvedAnswer } from '../src/cell/stream-messages.js';
+import { BeginFlag, type BeginBody, type ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { exitPolicyAllows, exitPolicyAllowsAddress, type ExitPolicy } from '../src/netdoc/exit-policy.js';
 import { StreamEndedError } from '../src/errors.js';
 import { formatIp, parseIp, parseReversePointerName, unmapIPv4 } from '../src/net/address.js';
 import { isPrivateIp } from '../src/net/prefix.js';
+import { parseDestination } from '../src/net/hostname.js';
+import { splice } from '../src/stream/splice.js';
 import type { RelayCircuit } from './relay-circuit.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 
@@ -26,17 +32,32 @@ function isUnspecified(address: string): boolean {
 
 export const EXIT_CONNECT_TIMEOUT_MS = 10_000;
 const RESOLVE_TIMEOUT_MS = 5_000;
-/** How long a socket whose stream ended cleanly may take to flush and close. */
-const EXIT_LINGER_MS = 10_000;
 /** The TTL (seconds) the exit puts in CONNECTED and RESOLVED answers. */
 const CONNECTED_TTL_S = 300;
+
+/** A name lookup: every address of `host`, or a rejection with a system error code (ENOTFOUND, EAI_AGAIN…). */
+export type ExitLookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+/** The system resolver (getaddrinfo), addresses in the order it gives them. */
+const systemLookup: ExitLookup = (host) => lookup(host, { all: true, verbatim: true });
 
 export interface ExitConfig {
   /** Null for a relay that is not an exit: every BEGIN is refused. */
   policy: ExitPolicy | null;
   /** The relay's own address: outgoing connections are made from it. */
   localAddress: string;
+  /** How names are looked up; default the system resolver. (Tests give one that needs no DNS.) */
+  lookup?: ExitLookup;
+  /** How long a destination socket may outlive its stream's close on the wire (ms); default EXIT_LINGER_MS. */
+  lingerMs?: number;
 }
+
+/**
+ * A destination socket whose stream has closed on the wire (END either way,
+ * FIN both ways) is destroyed this long after, whether or not the
+ * destination has taken every byte (src/stream/splice.ts): 10 s.
+ */
+export const EXIT_LINGER_MS = 10_000;
 
 /** The END reason for a failed lookup or connection, from Node's system error code. */
 function reasonForError(error: NodeJS.ErrnoException): number {
@@ -65,8 +86,8 @@ function reasonForError(error: NodeJS.ErrnoException): number {
  * Rejects with StreamEndedError carrying the END reason: TIMEOUT,
  * RESOLVEFAILED, or whatever the system error maps to.
  */
-async function resolve(host: string): Promise<string> {
-  const results = await resolveAll(host);
+async function resolve(config: ExitConfig, host: string): Promise<string> {
+  const results = await resolveAll(config, host);
   // Like Tor's exits, prefer an IPv4 address when the name has both.
   const chosen = results.find((r) => r.family === 4) ?? results[0];
   if (chosen === undefined) throw new StreamEndedError(EndReason.RESOLVEFAILED, 'no address');
@@ -74,7 +95,7 @@ async function resolve(host: string): Promise<string> {
 }
 
 /** Every address of `host` (an IP address resolves to itself), with resolve()'s limit and errors. */
-async function resolveAll(host: string): Promise<Array<{ address: string; family: number }>> {
+async function resolveAll(config: ExitConfig, host: string): Promise<Array<{ address: string; family: number }>> {
   const ip = parseIp(host);
   if (ip !== null) return [{ address: host, family: ip.family }];
   let timer: NodeJS.Timeout | undefined;
@@ -82,7 +103,7 @@ async function resolveAll(host: string): Promise<Array<{ address: string; family
     timer = setTimeout(() => reject(new StreamEndedError(EndReason.TIMEOUT, 'resolve timed out')), RESOLVE_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+    return await Promise.race([(config.lookup ?? systemLookup)(host), timeout]);
   } catch (error) {
     if (error instanceof StreamEndedError) throw error;
     throw new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'resolve failed');
@@ -149,7 +170,7 @@ export function resolveForClient(config: ExitConfig, circuit: RelayCircuit, stre
     reverseLookup(formatIp(ip)).then((name) => answer([{ type: 'hostname', hostname: name, ttl: CONNECTED_TTL_S }]), failedWith);
     return;
   }
-  resolveAll(hostname).then(
+  resolveAll(config, hostname).then(
     (results) => {
       // One RESOLVED body holds at most 498 bytes: 10 bytes per IPv4 answer, 22 per IPv6.
       const answers: ResolvedAnswer[] = results
@@ -162,17 +183,35 @@ export function resolveForClient(config: ExitConfig, circuit: RelayCircuit, stre
   );
 }
 
+/**
+ * BEGIN at this exit for `streamId` (a fresh id; the circuit has checked).
+ * Refusals end the stream alone (§6.7): not an exit → EXITPOLICY; a name no
+ * resolver should be asked (src/net/hostname.ts) → RESOLVEFAILED, as Tor's
+ * exits answer; the hop full → RESOURCELIMIT; then resolve, policy and
+ * connect failures with their reasons.
+ */
 export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, streamId: number, body: BeginBody): void {
   const edge = circuit.edge;
   if (config.policy === null) {
     edge.refuse(streamId, EndReason.EXITPOLICY);
     return;
   }
+  const destination = parseDestination(body.host);
+  if (destination.type === 'invalid') {
+    log('BEGIN refused: not a valid destination (%s)', destination.why);
+    edge.refuse(streamId, EndReason.RESOLVEFAILED);
+    return;
+  }
+  if (edge.full) {
+    edge.refuse(streamId, EndReason.RESOURCELIMIT);
+    return;
+  }
   const policy = config.policy;
+  const halfClose = (body.flags & BeginFlag.HALF_CLOSE) !== 0;
   // The stream exists from now on, so an END or DATA from the client while we connect is in order.
   const stream = edge.addStream(streamId, 'exit');
   stream.on('error', (error: Error) => log('exit stream closed: %s', error.message));
-  resolve(body.host).then(
+  resolve(config, destination.host).then(
     (address) => {
       if (stream.destroyed || circuit.closed) return;
       // The unspecified address (0.0.0.0, ::) is no destination, whatever the policy says;
@@ -182,7 +221,7 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
         edge.refuse(streamId, EndReason.EXITPOLICY);
         return;
       }
-      open(config, stream, streamId, address, body.port, circuit);
+      open(config, stream, streamId, address, body.port, circuit, halfClose);
     },
     (error: StreamEndedError) => {
       if (stream.destroyed || circuit.closed) return;
@@ -192,29 +231,41 @@ export function beginExitStream(config: ExitConfig, circuit: RelayCircuit, strea
   );
 }
 
-function open(config: ExitConfig, stream: RelayStream, streamId: number, address: string, port: number, circuit: RelayCircuit): void {
+function open(
+  config: ExitConfig,
+  stream: RelayStream,
+  streamId: number,
+  address: string,
+  port: number,
+  circuit: RelayCircuit,
+  halfClose: boolean,
+): void {
   const family = parseIp(address)?.family;
   const socket: Socket = connect({
     host: address,
     port,
     ...(family === 4 ? { localAddress: config.localAddress } : {}),
     timeout: EXIT_CONNECT_TIMEOUT_MS,
+    // The destination's EOF must not end our side before the client has said so.
+    allowHalfOpen: true,
   });
   let connected = false;
-  const fail = (reason: number) => {
+  const refuse = (reason: number) => {
     socket.destroy();
     if (stream.destroyed || circuit.closed) return;
-    if (!connected) {
-      stream.abort(new StreamEndedError(reason, 'connect failed'));
-      circuit.edge.refuse(streamId, reason);
-    } else {
-      stream.destroy(new StreamEndedError(reason, 'connection lost'));
-    }
+    stream.abort(new StreamEndedError(reason, 'connect failed'));
+    circuit.edge.refuse(streamId, reason);
   };
-  socket.on('timeout', () => fail(EndReason.TIMEOUT));
+  socket.on('timeout', () => {
+    if (!connected) refuse(EndReason.TIMEOUT);
+  });
   socket.on('error', (error: NodeJS.ErrnoException) => {
     log('exit connection error %s', error.code ?? 'unknown');
-    fail(reasonForError(error));
+    if (!connected) refuse(reasonForError(error)); // after CONNECTED, splice() turns it into END
+  });
+  // The client gave up (END) or the circuit went while we were connecting.
+  stream.once('close', () => {
+    if (!connected) socket.destroy();
   });
   socket.once('connect', () => {
     connected = true;
@@ -224,15 +275,17 @@ function open(config: ExitConfig, stream: RelayStream, streamId: number, address
       socket.destroy();
       return;
     }
-    circuit.sendBackward(streamId, { kind: 'connected', address, ttl: CONNECTED_TTL_S });
+    circuit.sendBackward(streamId, {
+      kind: 'connected',
+      address,
+      ttl: CONNECTED_TTL_S,
+      ...(halfClose ? { flags: BeginFlag.HALF_CLOSE } : {}),
+    });
+    if (halfClose) stream.enableHalfClose();
     circuit.edge.opened(stream);
-    socket.pipe(stream);
-    stream.pipe(socket);
-  });
-  stream.on('close', () => {
-    // After a clean END the pipe has already called socket.end(): let what is
-    // queued reach the destination, bounded by the socket timeout. Otherwise drop it.
-    if (connected && !stream.errored && socket.writableEnded) socket.setTimeout(EXIT_LINGER_MS);
-    else socket.destroy();
+    splice(socket, stream, {
+      socketError: (error) => new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'destination connection failed'),
+      endLingerMs: config.lingerMs ?? EXIT_LINGER_MS,
+    });
   });
 }

@@ -81,6 +81,8 @@ export interface RelayContext {
    * Default: every parameter at its default (congestion control on).
    */
   readonly params?: NetworkParams;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS. */
+  readonly halfClosedIdleMs?: number;
 }
 
 /** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
@@ -168,7 +170,12 @@ export class RelayCircuit {
           congested: () => this.#prev.room.congested,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
-        { circuitId: this.eventId, stats: this.#ctx.stats ?? null, flow: this.#flow },
+        {
+          circuitId: this.eventId,
+          stats: this.#ctx.stats ?? null,
+          flow: this.#flow,
+          ...(this.#ctx.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: this.#ctx.halfClosedIdleMs } : {}),
+        },
       );
     }
     return this.#edge;
@@ -386,14 +393,17 @@ export class RelayCircuit {
   }
 
   /**
-   * The message in a cell for us. A stream request (BEGIN, BEGIN_DIR,
-   * RESOLVE) whose body does not decode is refused on its own stream with END
-   * TORPROTOCOL, and gives null; any other decoding error is the circuit's.
+   * The message in a cell for us, or null when its stream has dealt with it
+   * (docs/protocol.md §6.7): a stream request (BEGIN, BEGIN_DIR, RESOLVE)
+   * whose body does not decode is refused on its own stream with END
+   * TORPROTOCOL; an END or FIN that does not decode goes to its stream
+   * (CircuitEdge.handleMalformed). Any other decoding error is the circuit's.
    */
   #decode(cell: DecodedRelayCell): RelayMsg | null {
     try {
       return decodeRelayMsg(cell.command, cell.data);
     } catch (error) {
+      if (error instanceof DecodeError && this.edge.handleMalformed(cell.streamId, cell.command, cell.data, this.#receivedDigest)) return null;
       if (!(error instanceof DecodeError) || !STREAM_REQUESTS.has(cell.command)) throw error;
       this.#checkNewStream(cell.streamId, `relay command ${cell.command}`);
       log('malformed stream request refused: %s', error.message);
@@ -415,8 +425,9 @@ export class RelayCircuit {
         return;
       case 'begin':
         this.#checkNewStream(streamId, 'BEGIN');
-        if (this.#next !== null) throw new ProtocolError('BEGIN at a middle hop');
-        this.#ctx.begin(this, streamId, msg);
+        // Exit streams leave at the last hop only: a BEGIN here is that stream's mistake, not the circuit's.
+        if (this.#next !== null) this.edge.refuse(streamId, EndReason.TORPROTOCOL);
+        else this.#ctx.begin(this, streamId, msg);
         return;
       case 'begin_dir':
         this.#checkNewStream(streamId, 'BEGIN_DIR');
@@ -437,6 +448,7 @@ export class RelayCircuit {
       case 'xon':
       case 'xoff':
       case 'end':
+      case 'fin':
         this.edge.handle(streamId, msg, this.#receivedDigest);
         return;
       case 'connected':
@@ -460,6 +472,10 @@ export class RelayCircuit {
     const handler = this.#ctx.directory;
     if (handler === undefined || handler === null) {
       this.edge.refuse(streamId, EndReason.NOTDIRECTORY);
+      return;
+    }
+    if (this.edge.full) {
+      this.edge.refuse(streamId, EndReason.RESOURCELIMIT);
       return;
     }
     const stream = this.edge.addStream(streamId, 'dir');

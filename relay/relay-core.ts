@@ -46,6 +46,8 @@ export interface RelayCoreOptions {
   memoryCap?: MemoryCapOptions;
   /** The relay's own network parameters (congestion control, §7.2); default all at their defaults. */
   params?: NetworkParams;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
+  halfClosedIdleMs?: number;
 }
 
 export interface RelayCore {
@@ -87,6 +89,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     stats,
     admitCreate: (link) => dos.admitCreate(link),
     ...(opts.params !== undefined ? { params: opts.params } : {}),
+    ...(opts.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: opts.halfClosedIdleMs } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,

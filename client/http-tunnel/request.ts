@@ -15,7 +15,7 @@
  * Bounded: the request line is at most MAX_REQUEST_LINE_BYTES, the whole
  * header block at most MAX_HEADER_BYTES, at most MAX_HEADER_FIELDS fields.
  */
-import { parseIPv6, parseIp, formatIp } from '../../src/net/address.js';
+import { parseDestination } from '../../src/net/hostname.js';
 
 /** Longest request line, CRLF excluded (bytes). */
 export const MAX_REQUEST_LINE_BYTES = 2048;
@@ -26,7 +26,7 @@ export const MAX_HEADER_FIELDS = 64;
 
 /** A CONNECT request. */
 export interface ConnectRequest {
-  /** A hostname as sent, or an IP address in canonical text (brackets removed). */
+  /** Canonical (src/net/hostname.ts): a lower-case hostname, or an IP address in canonical text (brackets removed). */
   host: string;
   /** 1..65535. */
   port: number;
@@ -47,8 +47,6 @@ export type ParseStep =
   | { kind: 'request'; request: ConnectRequest; /** Bytes after the header block (a copy). */ earlyData: Uint8Array }
   | { kind: 'error'; error: TunnelRequestError };
 
-/** Hostnames the tunnel carries to BEGIN: letters, digits, `.`, `-`, `_`, 1-255 bytes. */
-const HOSTNAME = /^[A-Za-z0-9._-]{1,255}$/;
 /** RFC 9110 token characters (method and field names). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Field values: visible ASCII, Latin-1 obs-text, space and tab; no controls. */
@@ -129,7 +127,9 @@ function parseHead(lines: string[]): ConnectRequest | TunnelRequestError {
   if (versionMatch[1] !== '1') return { status: 505, message: 'only HTTP/1.0 and HTTP/1.1 are spoken here' };
   if (method !== 'CONNECT') return { status: 405, message: 'this port is a tunnel: only CONNECT is served' };
   const authority = parseAuthority(target);
-  if (authority === null) return { status: 400, message: 'the CONNECT target is not host:port with a port from 1 to 65535' };
+  if (authority === null) {
+    return { status: 400, message: 'the CONNECT target is not host:port with a valid hostname or IP address and a port from 1 to 65535' };
+  }
 
   let proxyAuthorization: string | null = null;
   for (const field of lines.slice(1)) {
@@ -151,7 +151,12 @@ function parseHead(lines: string[]): ConnectRequest | TunnelRequestError {
   return { host: authority.host, port: authority.port, httpVersion: versionMatch[2] === '0' ? '1.0' : '1.1', proxyAuthorization };
 }
 
-/** `host:port` or `[v6]:port` → host and port; null for anything else. */
+/**
+ * `host:port` or `[v6]:port` → host (canonical, src/net/hostname.ts) and
+ * port; null for anything else: a host that is no valid hostname or IP
+ * literal (as SOCKS refuses it, before any stream), IPv6 without brackets,
+ * anything but IPv6 in brackets, a port outside 1..65535.
+ */
 export function parseAuthority(target: string): { host: string; port: number } | null {
   const colon = target.lastIndexOf(':');
   if (colon <= 0) return null;
@@ -160,13 +165,9 @@ export function parseAuthority(target: string): { host: string; port: number } |
   const port = Number(portText);
   if (port < 1 || port > 65535) return null;
   const hostText = target.slice(0, colon);
-  if (hostText.startsWith('[')) {
-    if (!hostText.endsWith(']')) return null;
-    const v6 = hostText.slice(1, -1);
-    return parseIPv6(v6) === null ? null : { host: formatIp(parseIp(v6)!), port };
-  }
-  if (!HOSTNAME.test(hostText)) return null;
-  const ip = parseIp(hostText);
-  if (ip !== null && ip.family === 6) return null; // IPv6 needs brackets
-  return { host: ip !== null ? formatIp(ip) : hostText, port };
+  const destination = parseDestination(hostText);
+  if (destination.type === 'invalid') return null;
+  // IPv6 needs brackets (its colons would read as the port's), and only IPv6 goes in them.
+  if ((destination.type === 'ipv6') !== hostText.startsWith('[')) return null;
+  return { host: destination.host, port };
 }

@@ -2,14 +2,19 @@
  * The client's HTTP tunnel port (docs/protocol.md §12.2), for programs that
  * speak only HTTP proxies: accepts local applications, runs the sans-IO
  * request parser (./request.ts), hands the CONNECT to a connector (the onion
- * client) and splices the socket to the stream it returns; any failure gets
- * one HTTP answer (./responses.ts) and a close.
+ * client) and splices the socket to the stream it returns
+ * (src/stream/splice.ts: half-close both ways, a reset when the stream
+ * fails); any failure before the tunnel is open gets one HTTP answer
+ * (./responses.ts) and a close.
  *
  * Failures stay per connection; nothing is logged (no destinations, no
  * client addresses).
  */
 import net from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { EndReason } from '../../src/cell/reasons.js';
+import { StreamEndedError } from '../../src/errors.js';
+import { resetSocket, splice } from '../../src/stream/splice.js';
 import { ConnectRequestParser, type ConnectRequest } from './request.js';
 import { tunnelEstablished, tunnelFailureFor, tunnelFailureResponse } from './responses.js';
 
@@ -35,7 +40,7 @@ export interface HttpTunnelOptions {
 
 export interface HttpTunnelServer {
   readonly address: { host: string; port: number };
-  /** Stop listening and destroy every open client socket (and its stream). */
+  /** Stop listening and reset every open client socket (its stream ends too). */
   close(): Promise<void>;
 }
 
@@ -81,7 +86,8 @@ export async function startHttpTunnel(opts: HttpTunnelOptions): Promise<HttpTunn
         closing = true;
         const listening = new Promise<void>((resolve) => server.close(() => resolve()));
         const gone = [...sockets].map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))));
-        for (const s of sockets) s.destroy();
+        // A reset, not a FIN: an application must not take a tunnel cut short for a complete one.
+        for (const s of sockets) resetSocket(s);
         await Promise.all([listening, ...gone]);
       })();
       return closed;
@@ -139,17 +145,16 @@ function openTunnel(socket: net.Socket, connect: TunnelConnector, request: Conne
   pending.then(
     (remote) => {
       remote.on('error', () => {
-        /* pipeline reports it */
+        /* splice() reports it; this only keeps an early error from escaping */
       });
       if (socket.destroyed) {
         remote.destroy();
         return;
       }
       socket.write(tunnelEstablished(request.httpVersion));
-      pipeline(socket, remote, socket, () => {
-        remote.destroy();
-        socket.destroy();
-      });
+      // The early data went with BEGIN (the connector's optimistic data). The application
+      // failing is not the destination's business: END MISC, as Tor's clients send.
+      splice(socket, remote, { socketError: () => new StreamEndedError(EndReason.MISC, 'application connection failed') });
     },
     (err: unknown) => {
       if (socket.destroyed) return;

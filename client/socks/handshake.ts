@@ -14,9 +14,13 @@
  * no-auth. A SOCKS4 USERID is the username (password ''). Commands: CONNECT,
  * and Tor's RESOLVE (0xF0, SOCKS5 and SOCKS4a) and RESOLVE_PTR (0xF1, SOCKS5,
  * an IP address). Hostnames are never resolved here: a domain goes through as
- * a string. docs/protocol.md §12.
+ * a string, once src/net/hostname.ts has found it a valid hostname or IP
+ * literal (CONNECT and RESOLVE, SOCKS5 and SOCKS4a); anything else gets the
+ * failure reply (SOCKS5 0x04 host unreachable, SOCKS4 0x5B rejected) before a
+ * byte leaves the machine. docs/protocol.md §12.
  */
-import { AlliumError, DecodeError, ProtocolError, oversized } from '../../src/errors.js';
+import { AlliumError, DecodeError, ProtocolError, malformed, oversized } from '../../src/errors.js';
+import { parseDestination } from '../../src/net/hostname.js';
 import { SocksReply } from './replies.js';
 import { concat } from '../../src/bytes.js';
 import { formatIp, parseIp } from '../../src/net/address.js';
@@ -51,8 +55,9 @@ export interface SocksRequest {
   version: 4 | 5;
   command: SocksCommand;
   /**
-   * A hostname (resolved at the exit), or an IP address as text. For
-   * RESOLVE_PTR always an IP address (canonical text, src/net/address.ts).
+   * A hostname (resolved at the exit), or an IP address, in canonical text
+   * (src/net/hostname.ts): a lower-case hostname, or canonical IP text (no
+   * brackets). For RESOLVE_PTR always an IP address.
    */
   host: string;
   /** 0..65535; never 0 for a SOCKS4 CONNECT. Meaningless (often 0) for RESOLVE and RESOLVE_PTR. */
@@ -223,8 +228,21 @@ export class SocksServerHandshake {
     }
   }
 
-  /** The request is complete: attach the credentials and hand over what follows as early data. */
+  /**
+   * The request is complete: check its destination, attach the credentials
+   * and hand over what follows as early data. A CONNECT or RESOLVE whose host
+   * is no hostname or IP literal (src/net/hostname.ts) is refused here, as an
+   * exit would refuse it (RESOLVEFAILED): SOCKS5 0x04, SOCKS4 0x5B.
+   */
   #finish(out: Uint8Array[], request: SocksRequest): HandshakeStep {
+    if (request.command !== 'resolve_ptr') {
+      const destination = parseDestination(request.host);
+      if (destination.type === 'invalid') {
+        out.push(failureReply(request, SocksReply.HOST_UNREACHABLE));
+        return this.#fail(out, malformed(`socks request: not a valid destination (${destination.why})`));
+      }
+      request.host = destination.host;
+    }
     if (this.#username !== undefined) {
       request.username = this.#username;
       request.password = this.#password ?? '';

@@ -2,16 +2,19 @@
  * The client's SOCKS port (SOCKS5, SOCKS4, SOCKS4a): accepts local
  * applications, runs the sans-IO handshake (./handshake.ts), hands a CONNECT
  * to a connector (the onion client) and splices the client socket to the
- * stream it returns; a RESOLVE or RESOLVE_PTR goes to a resolver and gets one
+ * stream it returns (src/stream/splice.ts: half-close both ways, a reset when
+ * the stream fails); a RESOLVE or RESOLVE_PTR goes to a resolver and gets one
  * reply.
  *
  * Failures stay per connection: garbage, a slow client or a failed stream
  * close that one socket; nothing is logged (no destinations, no addresses).
- * docs/protocol.md.
+ * docs/protocol.md §12.
  */
 import net from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
+import { EndReason } from '../../src/cell/reasons.js';
+import { resetSocket, splice } from '../../src/stream/splice.js';
 import { SocksReply, socksReplyForEnd } from './replies.js';
 import { SocksServerHandshake, failureReply, resolvedReply, successReply, type SocksRequest, type SocksResolveAnswer } from './handshake.js';
 
@@ -49,7 +52,7 @@ export interface SocksServerOptions {
 
 export interface SocksServer {
   readonly address: { host: string; port: number };
-  /** Stop listening and destroy every open client socket (and its stream). */
+  /** Stop listening and reset every open client socket (its stream ends too). */
   close(): Promise<void>;
 }
 
@@ -116,7 +119,8 @@ export async function startSocksServer(opts: SocksServerOptions): Promise<SocksS
         const gone = [...sockets].map(
           (s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))),
         );
-        for (const s of sockets) s.destroy();
+        // A reset, not a FIN: an application must not take a transfer cut short for a complete one.
+        for (const s of sockets) resetSocket(s);
         await Promise.all([listening, ...gone]);
       })();
       return closed;
@@ -189,18 +193,16 @@ function openStream(
   pending.then(
     (remote) => {
       remote.on('error', () => {
-        /* pipeline reports it; this only keeps an early error from escaping */
+        /* splice() reports it; this only keeps an early error from escaping */
       });
       if (socket.destroyed) {
         remote.destroy();
         return;
       }
       socket.write(successReply(request));
-      pipeline(socket, remote, socket, () => {
-        // Done or failed: make sure neither side lingers.
-        remote.destroy();
-        socket.destroy();
-      });
+      // The early data went with BEGIN (the connector's optimistic data). The application
+      // failing is not the destination's business: END MISC, as Tor's clients send.
+      splice(socket, remote, { socketError: () => new StreamEndedError(EndReason.MISC, 'application connection failed') });
     },
     (err: unknown) => {
       if (socket.destroyed) return;

@@ -26,6 +26,8 @@ export const RelayCommand = {
   EXTENDED2: 15,
   XOFF: 43,
   XON: 44,
+  /** Allium's own (docs/protocol.md §6.4): no more DATA in this direction (half-close, negotiated in BEGIN/CONNECTED). */
+  FIN: 240,
 } as const;
 export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
 

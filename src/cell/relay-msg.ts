@@ -72,6 +72,8 @@ export interface Connected {
   readonly address: string | null;
   /** Seconds, u32; 0 (and not sent) when `address` is null. */
   readonly ttl: number;
+  /** Allium: the BEGIN flags the exit accepts (BeginFlag), non-zero; absent when none. Only with an address. */
+  readonly flags?: number;
 }
 
 /** SENDME (5): flow-control credit. Version 1 carries the 20-byte digest; version 0 carries nothing. */
@@ -147,6 +149,15 @@ export interface Xon {
   readonly kbpsEwma: number;
 }
 
+/**
+ * FIN (240, Allium's, docs/protocol.md §6.4): the sender sends no more DATA on
+ * this stream and still receives. Only on streams that negotiated half-close.
+ * Empty body.
+ */
+export interface Fin {
+  readonly kind: 'fin';
+}
+
 /** Any other command, body kept as received (a view). */
 export interface Unrecognized {
   readonly kind: 'unrecognized';
@@ -171,6 +182,7 @@ export type RelayMsg =
   | BeginDir
   | Xoff
   | Xon
+  | Fin
   | Unrecognized;
 
 export type RelayMsgKind = RelayMsg['kind'];
@@ -213,7 +225,7 @@ const CODECS: { readonly [K in KnownKind]: MsgCodec<K> } = {
   connected: {
     command: RelayCommand.CONNECTED,
     decode: (body) => ({ kind: 'connected', ...decodeConnected(body) }),
-    encode: (m) => encodeConnected(m.address, m.ttl),
+    encode: (m) => encodeConnected(m.address, m.ttl, m.flags ?? 0),
   },
   sendme: {
     command: RelayCommand.SENDME,
@@ -292,6 +304,14 @@ const CODECS: { readonly [K in KnownKind]: MsgCodec<K> } = {
     command: RelayCommand.XON,
     decode: (body) => ({ kind: 'xon', kbpsEwma: decodeXon(body) }),
     encode: (m) => encodeXon(m.kbpsEwma),
+  },
+  fin: {
+    command: RelayCommand.FIN,
+    decode: (body) => {
+      expectEmpty(body, 'FIN');
+      return { kind: 'fin' };
+    },
+    encode: () => EMPTY,
   },
 };
 

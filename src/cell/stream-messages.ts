@@ -1,7 +1,8 @@
 /**
  * Stream message bodies (docs/protocol.md §6.6), Tor's formats:
  *   BEGIN:     "host:port" NUL [ flags (4) ]   (IPv6 hosts in brackets; flags omitted when 0)
- *   CONNECTED: empty | IPv4 (4) TTL (4) | 0x00000000 | 6 | IPv6 (16) | TTL (4)
+ *   CONNECTED: empty | IPv4 (4) TTL (4) [ flags (4) ] | 0x00000000 | 6 | IPv6 (16) | TTL (4) [ flags (4) ]
+ *              (flags: Allium's answer to BEGIN flags it accepts, §6.4; only after an address)
  *   END:       reason (1) [ IPv4 (4) or IPv6 (16) [ TTL (4) ] ]   (the address only with EXITPOLICY)
  *   RESOLVE:   hostname NUL   (an in-addr.arpa / ip6.arpa name for a reverse lookup)
  *   RESOLVED:  { type (1) | length (1) | value (length) | TTL (4) }*
@@ -16,9 +17,25 @@ import { EndReason } from './reasons.js';
 export interface BeginBody {
   host: string;
   port: number;
-  /** Tor's BEGIN flags (bit 1 IPv6 okay, bit 2 IPv4 not okay, bit 3 IPv6 preferred); a u32. */
+  /** Tor's BEGIN flags (bit 1 IPv6 okay, bit 2 IPv4 not okay, bit 3 IPv6 preferred) and Allium's (BeginFlag); a u32. */
   flags: number;
 }
+
+/**
+ * BEGIN flags (docs/protocol.md §6.4, §6.6). Tor numbers bits from 1 (the
+ * least significant); its exits ignore bits they do not know. Allium takes
+ * its own from the top, away from Tor's.
+ */
+export const BeginFlag = {
+  IPV6_OK: 1 << 0,
+  IPV4_NOT_OK: 1 << 1,
+  IPV6_PREFERRED: 1 << 2,
+  /**
+   * Allium, bit 32: the client can half-close (FIN, §6.4). An exit that can
+   * too answers with the same bit in CONNECTED's flags.
+   */
+  HALF_CLOSE: 0x8000_0000,
+} as const;
 
 /** Hostnames Allium carries: letters, digits, `.`, `-`, `_`, 1-255 bytes (IPv4 literals fit too). */
 const HOST_RE = /^[A-Za-z0-9._-]{1,255}$/;
@@ -73,6 +90,11 @@ export interface ConnectedBody {
   address: string | null;
   /** Seconds the address may be cached; 0 when `address` is null. */
   ttl: number;
+  /**
+   * Allium: the BEGIN flags (BeginFlag) the exit accepts, a non-zero u32;
+   * absent when none (and then not sent). Only with an address.
+   */
+  flags?: number;
 }
 
 /** The IPv6 form of CONNECTED starts with these four zero bytes, then the address type 6. */
@@ -80,23 +102,33 @@ const CONNECTED_IPV6_TYPE = 6;
 
 /**
  * CONNECTED body: empty for a null address (the TTL is not sent), otherwise
- * the IPv4 or IPv6 form. RangeError for text that is not an IP address, for
- * 0.0.0.0 (its bytes would read as the IPv6 marker), or a TTL outside u32.
+ * the IPv4 or IPv6 form, then `flags` when non-zero. RangeError for text
+ * that is not an IP address, for 0.0.0.0 (its bytes would read as the IPv6
+ * marker), a TTL or flags outside u32, or flags without an address.
  */
-export function encodeConnected(address: string | null, ttl = 300): Uint8Array {
-  if (address === null) return new Uint8Array(0);
+export function encodeConnected(address: string | null, ttl = 300, flags = 0): Uint8Array {
+  if (address === null) {
+    if (flags !== 0) throw new RangeError('CONNECTED: flags are only sent after an address');
+    return new Uint8Array(0);
+  }
   const a = addressBytes(address, 'CONNECTED');
-  const w = new Writer(25);
+  const w = new Writer(29);
   if (a.length === 4) {
     if (a.every((b) => b === 0)) throw new RangeError('CONNECTED: 0.0.0.0 cannot be sent');
     w.bytes(a);
   } else {
     w.u32(0).u8(CONNECTED_IPV6_TYPE).bytes(a);
   }
-  return w.u32(ttl).finish();
+  w.u32(ttl);
+  if (flags !== 0) w.u32(flags);
+  return w.finish();
 }
 
-/** ERR_TRUNCATED if a form ends early, ERR_MALFORMED for an address type other than 6 or trailing bytes. */
+/**
+ * ERR_TRUNCATED if a form ends early, ERR_MALFORMED for an address type
+ * other than 6, flags of zero, or bytes after the flags (or after the TTL,
+ * unless exactly 4: the flags).
+ */
 export function decodeConnected(data: Uint8Array): ConnectedBody {
   if (data.length === 0) return { address: null, ttl: 0 };
   const r = new Reader(data, 'CONNECTED');
@@ -107,6 +139,11 @@ export function decodeConnected(data: Uint8Array): ConnectedBody {
     a = r.bytes(16);
   }
   const ttl = r.u32();
+  if (r.remaining === 4) {
+    const flags = r.u32();
+    if (flags === 0) throw malformed('CONNECTED: flags of zero are not sent');
+    return { address: addressText(a), ttl, flags };
+  }
   expectEnd(r, 'CONNECTED');
   return { address: addressText(a), ttl };
 }
@@ -136,6 +173,15 @@ export function encodeEnd(reason: number | EndBody): Uint8Array {
     throw new RangeError('END: a TTL is only sent with an address');
   }
   return w.finish();
+}
+
+/**
+ * The reason of an END body whatever follows it: its first byte, MISC when
+ * empty. For an END that does not decode, which still ends its stream (Tor:
+ * "the RELAY_END message should be processed anyway"). Never throws.
+ */
+export function endReasonOf(data: Uint8Array): number {
+  return data.length === 0 ? EndReason.MISC : data[0]!;
 }
 
 /** The END reason only (an empty body is MISC, as in Tor); validates the body like `decodeEndBody`. */

@@ -7,19 +7,28 @@
  * It owns the hop's circuit-level flow control (src/flow/flow-control.ts:
  * Tor's fixed windows, or Vegas where the hop's handshake agreed on it), the
  * table of streams, and the dispatch of the stream and flow commands DATA,
- * SENDME, XON, XOFF and END. Anything out of place — a DATA cell for a stream that never
- * existed, a SENDME that does not match, a window overrun — throws
- * ProtocolError, and the owner destroys the circuit.
+ * SENDME, XON, XOFF, END and FIN. Anything out of place for the circuit — a
+ * DATA cell for a stream that never existed, a SENDME that does not match, a
+ * window overrun, an XON/XOFF the hop's flow control has no place for — throws
+ * ProtocolError, and the owner destroys the circuit; what is out of place for
+ * one stream only (DATA after its FIN, a FIN it did not negotiate) ends that
+ * stream (docs/protocol.md §6.7).
  */
-import type { Data, End, RelayMsg, Sendme, Xoff, Xon } from '../cell/relay-msg.js';
+import { relayCommandOf, type Data, type End, type Fin, type RelayMsg, type Sendme, type Xoff, type Xon } from '../cell/relay-msg.js';
+import { EndReason } from '../cell/reasons.js';
+import { endReasonOf } from '../cell/stream-messages.js';
 import { fixedWindows, type CircuitFlowControl, type FlowControlFactory, type StreamFlowMsg } from '../flow/flow-control.js';
 import { RelayStream, type StreamKind, type StreamPort } from '../stream/relay-stream.js';
 import type { CircuitStatsRecorder } from './circuit-stats.js';
-import { ProtocolError } from '../errors.js';
+import { ProtocolError, StreamEndedError } from '../errors.js';
 import { publish } from '../events.js';
 
 /** The messages an edge handles itself; the circuit's dispatcher hands them over. */
-export type EdgeMsg = Data | Sendme | Xon | Xoff | End;
+export type EdgeMsg = Data | Sendme | Xon | Xoff | End | Fin;
+
+const FIN: Fin = { kind: 'fin' };
+const END_COMMAND = relayCommandOf('end');
+const FIN_COMMAND = relayCommandOf('fin');
 
 /** What the edge needs from the circuit it sits on. */
 export interface EdgeTransport {
@@ -42,10 +51,15 @@ export interface EdgeOptions {
   circuitId?: number;
   /** The owning manager's counters. */
   stats?: CircuitStatsRecorder | null;
+  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (src/stream/relay-stream.ts). */
+  halfClosedIdleMs?: number;
+  /** Clock for that limit (ms); default Date.now. */
+  now?: () => number;
 }
 
 const RECENTLY_CLOSED_LIMIT = 256;
-const MAX_STREAMS_PER_CIRCUIT = 1024;
+/** Streams open at once on one hop of a circuit; a request beyond it is refused with END RESOURCELIMIT. */
+export const MAX_STREAMS_PER_CIRCUIT = 1024;
 
 export class CircuitEdge implements StreamPort {
   readonly #transport: EdgeTransport;
@@ -53,6 +67,7 @@ export class CircuitEdge implements StreamPort {
   readonly #flow: CircuitFlowControl;
   readonly #circuitId: number;
   readonly #stats: CircuitStatsRecorder | null;
+  readonly #streamOptions: { halfClosedIdleMs?: number; now?: () => number };
   readonly #streams = new Map<number, RelayStream>();
   /** Streams that reported `allium:stream:open`; they report `allium:stream:close` once. */
   readonly #opened = new WeakSet<RelayStream>();
@@ -67,6 +82,10 @@ export class CircuitEdge implements StreamPort {
     this.#flow = this.#flowFactory.circuit();
     this.#circuitId = opts.circuitId ?? 0;
     this.#stats = opts.stats ?? null;
+    this.#streamOptions = {
+      ...(opts.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: opts.halfClosedIdleMs } : {}),
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
+    };
   }
 
   /** This hop's circuit-level flow control, for diagnostics. */
@@ -99,12 +118,23 @@ export class CircuitEdge implements StreamPort {
     return this.#streams.has(streamId);
   }
 
-  /** Create the local half of stream `streamId`. Throws ProtocolError if the id is 0 or in use, or the circuit has too many streams. */
+  /** True when the hop has MAX_STREAMS_PER_CIRCUIT streams: a new request is refused (END RESOURCELIMIT). */
+  get full(): boolean {
+    return this.#streams.size >= MAX_STREAMS_PER_CIRCUIT;
+  }
+
+  /** Create the local half of stream `streamId`. Throws ProtocolError if the id is 0 or in use, or the hop is full (check `full` first). */
   addStream(streamId: number, kind: StreamKind = 'client'): RelayStream {
     if (streamId === 0 || this.#streams.has(streamId)) throw new ProtocolError(`stream id ${streamId} is in use`);
-    if (this.#streams.size >= MAX_STREAMS_PER_CIRCUIT) throw new ProtocolError('too many streams on one circuit');
+    if (this.full) throw new ProtocolError('too many streams on one circuit');
     this.#recentlyClosed.delete(streamId);
-    const stream = new RelayStream(streamId, this, { kind, flow: this.#flowFactory.stream(), meter: this.#stats, circuitId: this.#circuitId });
+    const stream = new RelayStream(streamId, this, {
+      kind,
+      flow: this.#flowFactory.stream(),
+      meter: this.#stats,
+      circuitId: this.#circuitId,
+      ...this.#streamOptions,
+    });
     this.#streams.set(streamId, stream);
     return stream;
   }
@@ -130,12 +160,14 @@ export class CircuitEdge implements StreamPort {
   }
 
   /**
-   * Handle DATA, SENDME, XON, XOFF or END addressed to this edge (the
+   * Handle DATA, SENDME, XON, XOFF, END or FIN addressed to this edge (the
    * circuit's dispatcher has matched the kind). `receivedDigest` gives the
    * running digest of the receiving layer after this cell, for circuit
    * SENDMEs. Throws ProtocolError for stream 0 where a stream is needed, a
    * stream never opened, a SENDME that does not authenticate, a window
-   * overrun, a flow message the hop's flow control has no place for.
+   * overrun, a flow message the hop's flow control has no place for. Cells
+   * for a stream that closed recently are dropped (DATA still counts against
+   * the circuit window).
    */
   handle(streamId: number, msg: EdgeMsg, receivedDigest: () => Uint8Array): void {
     switch (msg.kind) {
@@ -168,7 +200,31 @@ export class CircuitEdge implements StreamPort {
         }
         return;
       }
+      case 'fin':
+        if (streamId === 0) throw new ProtocolError('FIN on stream 0');
+        this.#stream(streamId)?.receiveFin();
+        return;
     }
+  }
+
+  /**
+   * A stream message whose body did not decode (the dispatcher caught the
+   * DecodeError), docs/protocol.md §6.7: an END still ends its stream, with
+   * the reason in its first byte (as Tor processes a malformed END); a FIN
+   * ends its stream with END TORPROTOCOL. Returns false for any other command,
+   * whose error is the circuit's. Throws ProtocolError as handle() does.
+   */
+  handleMalformed(streamId: number, command: number, data: Uint8Array, receivedDigest: () => Uint8Array): boolean {
+    if (command === END_COMMAND) {
+      this.handle(streamId, { kind: 'end', reason: endReasonOf(data) }, receivedDigest);
+      return true;
+    }
+    if (command === FIN_COMMAND) {
+      if (streamId === 0) throw new ProtocolError('FIN on stream 0');
+      this.#stream(streamId)?.destroy(new StreamEndedError(EndReason.TORPROTOCOL, 'malformed FIN'));
+      return true;
+    }
+    return false;
   }
 
   /** The circuit is gone: fail every stream. */
@@ -207,6 +263,14 @@ export class CircuitEdge implements StreamPort {
 
   sendEnd(streamId: number, reason: number): void {
     this.#transport.send(streamId, { kind: 'end', reason });
+  }
+
+  sendFin(streamId: number): void {
+    this.#transport.send(streamId, FIN);
+  }
+
+  wireClosed(stream: RelayStream): void {
+    if (this.#streams.get(stream.streamId) === stream) this.#forget(stream.streamId);
   }
 
   release(stream: RelayStream): void {

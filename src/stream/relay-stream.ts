@@ -1,6 +1,6 @@
 /**
  * One stream at either end of a circuit hop (a client, an exit, a relay's
- * directory) as a Node Duplex (docs/protocol.md §6.4, §6.5, §7).
+ * directory) as a Node Duplex (docs/protocol.md §6.4, §6.5, §6.7, §7).
  *
  * Writing turns bytes into DATA cells, at most 498 bytes each, only while the
  * stream's flow control and the circuit hop's have room: a full circuit makes
@@ -10,7 +10,20 @@
  * the far end after one window (500 cells); on a congestion-controlled hop an
  * XOFF once too much waits and an XON when the consumer catches up (§7.4).
  *
- * Tor has no half-closed streams: END, sent or received, closes both ways.
+ * How it ends (§6.4, §6.7):
+ * - end() on a stream that negotiated half-close (enableHalfClose(), after
+ *   BEGIN and CONNECTED agreed) sends FIN: no more DATA from us, and reading
+ *   goes on. A FIN received ends the readable side once every DATA before it
+ *   has been read; writing goes on. FIN both ways closes the stream.
+ * - end() on any other stream sends END DONE, which closes both directions
+ *   (Tor's behaviour); what was already received is still read out.
+ * - END DONE received: everything received before it is read out, then the
+ *   readable side ends; anything written from then on is dropped (the far end
+ *   is gone) and the stream closes once its reader has seen the end.
+ * - END with another reason, a protocol violation on the stream, an idle
+ *   half-closed stream, or the circuit going away: the stream is destroyed
+ *   with StreamEndedError / CircuitDestroyedError, so whoever holds a socket
+ *   for it can reset that socket instead of ending it cleanly.
  */
 import { Duplex } from 'node:stream';
 import { RELAY_DATA_LENGTH } from '../constants.js';
@@ -20,6 +33,20 @@ import { StreamEndedError } from '../errors.js';
 
 /** What a stream carries: 'client' at an origin, 'exit' (BEGIN) or 'dir' (BEGIN_DIR) at a relay. */
 export type StreamKind = 'client' | 'exit' | 'dir';
+
+/**
+ * A half-closed stream (one FIN sent or received, §6.4) that carries no DATA
+ * either way for this long is reclaimed with END TIMEOUT: 5 minutes.
+ */
+export const HALF_CLOSED_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * The event a RelayStream emits (no arguments) once it is closed on the wire
+ * (END sent or received, FIN both ways, or the circuit gone): nothing more
+ * will cross the circuit for it either way. src/stream/splice.ts bounds the
+ * life of a socket from then on.
+ */
+export const WIRE_CLOSE_EVENT = 'wireclose';
 
 /** Counts application bytes as they pass (a manager's stats). */
 export interface ByteMeter {
@@ -37,7 +64,15 @@ export interface StreamPort {
   /** Send a stream SENDME, XON or XOFF on stream `streamId`. */
   sendStreamFlowMsg(streamId: number, msg: StreamFlowMsg): void;
   sendEnd(streamId: number, reason: number): void;
-  /** The stream is finished both ways; forget its id. */
+  /** Allium's FIN (§6.4): no more DATA from us on this stream. */
+  sendFin(streamId: number): void;
+  /**
+   * The stream is closed on the wire (END sent or received, or FIN both
+   * ways): no cell for it will be sent or expected any more; its id may be
+   * reused. The stream object may live on while its reader drains it.
+   */
+  wireClosed(stream: RelayStream): void;
+  /** The stream object is finished (destroyed); count it and publish its close. */
   release(stream: RelayStream): void;
 }
 
@@ -50,6 +85,10 @@ export interface RelayStreamOptions {
   highWaterMark?: number;
   /** The process-unique event id of the circuit it rides on (src/events.ts); default 0. */
   circuitId?: number;
+  /** Reclaim a half-closed stream idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS; 0 never. */
+  halfClosedIdleMs?: number;
+  /** The clock for the idle limit (ms); default Date.now. */
+  now?: () => number;
 }
 
 interface PendingWrite {
@@ -66,6 +105,8 @@ export class RelayStream extends Duplex {
   readonly #port: StreamPort;
   readonly #flow: StreamFlowControl;
   readonly #meter: ByteMeter | null;
+  readonly #idleMs: number;
+  readonly #now: () => number;
   #bytesIn = 0;
   #bytesOut = 0;
   #endReason: number | null = null;
@@ -78,22 +119,40 @@ export class RelayStream extends Duplex {
   /** performance.now() when a DATA cell last went out, and when the consumer last asked for more (see heldSince). */
   #lastSentAt = performance.now();
   #lastReadAt = performance.now();
-  /** END was sent or received: no more cells for this stream in either direction. */
-  #ended = false;
+  /** The readable side has been ended (push(null)). */
+  #eof = false;
+  /** Both edges agreed to half-close (BeginFlag.HALF_CLOSE). */
+  #halfClose = false;
+  #finSent = false;
+  #finReceived = false;
+  /** No more cells for this stream in either direction: END sent or received, or FIN both ways. */
+  #wireClosed = false;
+  /** Armed while half-closed: reclaims the stream after #idleMs without DATA. */
+  #idleTimer: NodeJS.Timeout | null = null;
+  #lastActive = 0;
 
   constructor(streamId: number, port: StreamPort, opts: RelayStreamOptions = {}) {
     const highWaterMark = opts.highWaterMark ?? 64 * 1024;
-    super({ allowHalfOpen: false, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
+    // allowHalfOpen: the ends of the two directions are this class's business (above).
+    super({ allowHalfOpen: true, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
     this.streamId = streamId;
     this.kind = opts.kind ?? 'client';
     this.circuitId = opts.circuitId ?? 0;
     this.#port = port;
     this.#flow = opts.flow ?? new FixedWindowStream();
     this.#meter = opts.meter ?? null;
+    this.#idleMs = opts.halfClosedIdleMs ?? HALF_CLOSED_IDLE_TIMEOUT_MS;
+    this.#now = opts.now ?? Date.now;
   }
 
+  /** True once the stream is closed on the wire (END sent or received, FIN both ways, or circuit gone). */
   get ended(): boolean {
-    return this.#ended;
+    return this.#wireClosed;
+  }
+
+  /** True if both edges agreed to half-close (§6.4). */
+  get halfClose(): boolean {
+    return this.#halfClose;
   }
 
   /** Application bytes received (DATA bodies), including any the consumer has not read yet. */
@@ -108,10 +167,20 @@ export class RelayStream extends Duplex {
 
   /**
    * The END reason (src/cell/reasons.ts) sent or received, once the stream
-   * ended; DESTROY if the circuit went away under it; null while it is open.
+   * ended; DONE after FIN both ways; DESTROY if the circuit went away under
+   * it; null while it is open.
    */
   get endReason(): number | null {
     return this.#endReason;
+  }
+
+  /**
+   * Both edges agreed to half-close (the client asked in BEGIN, the exit
+   * answered in CONNECTED): from now on end() sends FIN, and a FIN received
+   * ends only the readable side. Call before any data flows.
+   */
+  enableHalfClose(): void {
+    this.#halfClose = true;
   }
 
   // ---- from the circuit ----
@@ -121,12 +190,18 @@ export class RelayStream extends Duplex {
    * overran our window. `data` must not be reused by the caller (cells from a
    * link are unshared copies). Cells that arrive together (one link read) are
    * handed to the consumer as one chunk, so the application socket sees one
-   * write per batch instead of one per 498 bytes.
+   * write per batch instead of one per 498 bytes. DATA after the peer's FIN
+   * ends the stream with END TORPROTOCOL.
    */
   receiveData(data: Uint8Array): void {
     const reply = this.#flow.onDelivered(data.length, this.#buffered() + data.length);
-    if (this.#ended) return;
+    if (this.#wireClosed) return;
+    if (this.#finReceived) {
+      this.#violation('DATA after FIN');
+      return;
+    }
     if (reply !== null) this.#port.sendStreamFlowMsg(this.streamId, reply);
+    if (this.#idleTimer !== null) this.#lastActive = this.#now();
     this.#bytesIn += data.length;
     this.#meter?.bytesIn(data.length);
     this.#inbox.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
@@ -143,16 +218,34 @@ export class RelayStream extends Duplex {
     this.#pump();
   }
 
-  /** The peer ended the stream. */
+  /**
+   * The peer's FIN: it sends no more DATA. The readable side ends after what
+   * came before it. A FIN on a stream that did not negotiate half-close, or a
+   * second FIN, ends the stream with END TORPROTOCOL.
+   */
+  receiveFin(): void {
+    if (this.#wireClosed) return;
+    if (!this.#halfClose || this.#finReceived) {
+      this.#violation(this.#halfClose ? 'a second FIN' : 'FIN on a stream that did not negotiate half-close');
+      return;
+    }
+    this.#finReceived = true;
+    this.#endOfInput();
+    if (this.#finSent) this.#closeWire(EndReason.DONE);
+    else this.#armIdle();
+  }
+
+  /** The peer ended the stream (both directions). */
   receiveEnd(reason: number): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#endReason = reason;
+    if (this.#wireClosed) return;
+    this.#closeWire(reason);
     if (reason === EndReason.DONE) {
-      this.#flushInbox();
-      this.push(null);
+      this.#endOfInput();
       this.#dropPendingWrite();
-      this.end();
+      // Nothing more crosses the wire: once the reader has seen the end, the
+      // stream is finished both ways (later writes are dropped meanwhile).
+      if (this.readableEnded) this.destroy();
+      else this.once('end', () => this.destroy());
     } else {
       this.destroy(new StreamEndedError(reason, `stream ended by peer (reason ${reason})`));
     }
@@ -160,8 +253,7 @@ export class RelayStream extends Duplex {
 
   /** The circuit went away under the stream. */
   abort(error: Error): void {
-    if (!this.#ended) this.#endReason = error instanceof StreamEndedError ? error.reason : EndReason.DESTROY;
-    this.#ended = true;
+    if (!this.#wireClosed) this.#closeWire(error instanceof StreamEndedError ? error.reason : EndReason.DESTROY);
     this.destroy(error);
   }
 
@@ -189,8 +281,8 @@ export class RelayStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#ended) {
-      callback();
+    if (this.#wireClosed) {
+      callback(); // the far end is gone: dropped, as TCP drops writes after the peer's close
       return;
     }
     // A write that finds none waiting starts its wait now.
@@ -200,27 +292,78 @@ export class RelayStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.#ended) {
-      this.#ended = true;
-      this.#endReason = EndReason.DONE;
-      this.#port.sendEnd(this.streamId, EndReason.DONE);
-      // END closes both ways: nothing more will be read, so end the readable
-      // too, letting the stream close and release its id.
-      this.push(null);
+    if (!this.#wireClosed) {
+      if (this.#halfClose) {
+        this.#finSent = true;
+        this.#port.sendFin(this.streamId);
+        if (this.#finReceived) this.#closeWire(EndReason.DONE);
+        else this.#armIdle();
+      } else {
+        this.#closeWire(EndReason.DONE);
+        this.#port.sendEnd(this.streamId, EndReason.DONE);
+        // END closes both ways: what already arrived is still read, then the readable ends.
+        this.#endOfInput();
+      }
     }
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.#ended) {
-      this.#ended = true;
+    if (!this.#wireClosed) {
       const reason = error === null ? EndReason.DONE : error instanceof StreamEndedError ? error.reason : EndReason.MISC;
-      this.#endReason = reason;
+      this.#closeWire(reason);
       this.#port.sendEnd(this.streamId, reason);
     }
+    this.#clearIdle();
+    this.#inbox = [];
     this.#dropPendingWrite();
     this.#port.release(this);
     callback(error);
+  }
+
+  // ---- internals ----
+
+  /** Hand over what arrived, then end the readable side (once). */
+  #endOfInput(): void {
+    this.#flushInbox();
+    if (this.#eof) return;
+    this.#eof = true;
+    this.push(null);
+  }
+
+  #closeWire(reason: number): void {
+    if (this.#wireClosed) return;
+    this.#wireClosed = true;
+    this.#endReason = reason;
+    this.#clearIdle();
+    this.#port.wireClosed(this);
+    this.emit(WIRE_CLOSE_EVENT);
+  }
+
+  /** The peer broke the rules of this stream: END TORPROTOCOL, and the reader sees an error. */
+  #violation(what: string): void {
+    this.destroy(new StreamEndedError(EndReason.TORPROTOCOL, `stream protocol violation: ${what}`));
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer !== null || this.#idleMs <= 0 || this.#wireClosed) return;
+    this.#lastActive = this.#now();
+    const check = (): void => {
+      const idle = this.#now() - this.#lastActive;
+      if (idle >= this.#idleMs) {
+        this.#idleTimer = null;
+        this.destroy(new StreamEndedError(EndReason.TIMEOUT, `half-closed stream idle for ${idle} ms`));
+        return;
+      }
+      this.#idleTimer = setTimeout(check, this.#idleMs - idle).unref();
+    };
+    this.#idleTimer = setTimeout(check, this.#idleMs).unref();
+  }
+
+  #clearIdle(): void {
+    if (this.#idleTimer === null) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
   }
 
   #flushInbox(): void {
@@ -229,7 +372,7 @@ export class RelayStream extends Duplex {
     if (inbox.length === 0) return;
     this.#inbox = [];
     this.#inboxBytes = 0;
-    if (this.destroyed) return;
+    if (this.destroyed || this.#eof) return;
     // push() returning false means the consumer is behind: owe the SENDME (or XON) until _read().
     if (this.push(inbox.length === 1 ? inbox[0]! : Buffer.concat(inbox))) this.#grantCredit();
   }
@@ -239,16 +382,20 @@ export class RelayStream extends Duplex {
     return this.readableLength + this.#inboxBytes;
   }
 
-  /** Send every flow message owed now that the consumer is ready for more. */
+  /**
+   * Send every flow message owed now that the consumer is ready for more.
+   * None once the peer has finished sending (its FIN): a stream SENDME or an
+   * XON would only let it send DATA it has promised not to send.
+   */
   #grantCredit(): void {
-    if (this.#ended) return;
-    for (let msg = this.#flow.takeFlowMsg(this.#buffered()); msg !== null && !this.#ended; msg = this.#flow.takeFlowMsg(this.#buffered())) {
+    if (this.#finReceived || this.#wireClosed) return;
+    for (let msg = this.#flow.takeFlowMsg(this.#buffered()); msg !== null && !this.#wireClosed; msg = this.#flow.takeFlowMsg(this.#buffered())) {
       this.#port.sendStreamFlowMsg(this.streamId, msg);
     }
   }
 
   #pump(): void {
-    while (this.#pending !== null && !this.#ended) {
+    while (this.#pending !== null && !this.#wireClosed) {
       if (!this.#flow.canSend()) return; // receiveFlowMsg() pumps again
       if (!this.#port.canSendData()) {
         if (!this.#waiting) {
@@ -267,6 +414,7 @@ export class RelayStream extends Duplex {
       this.#lastSentAt = performance.now();
       this.#bytesOut += piece.length;
       this.#meter?.bytesOut(piece.length);
+      if (this.#idleTimer !== null) this.#lastActive = this.#now();
       p.offset += piece.length;
       if (p.offset >= p.chunk.length) {
         this.#pending = null;

@@ -148,10 +148,14 @@ export class HostilePeer {
     this.send(encodeChannelCell(id, command, payload));
   }
 
-  /** A valid ntor-v3 onionskin for this relay, and a function that finishes it into layers. */
-  onionskin(): { onionskin: Uint8Array; finish: (reply: Uint8Array) => HopLayers } {
+  /**
+   * A valid ntor-v3 onionskin for this relay, and a function that finishes it
+   * into layers. `message`: the client's handshake message (default empty: no
+   * congestion control asked for, §7.2).
+   */
+  onionskin(message: Uint8Array = EMPTY_NTOR_MESSAGE): { onionskin: Uint8Array; finish: (reply: Uint8Array) => HopLayers } {
     const { keys } = this.target;
-    const { state, onionskin } = ntorV3ClientStart({ identity: keys.identity.identity, onionKey: keys.ntor.onionKey }, EMPTY_NTOR_MESSAGE, CIRCUIT_VERIFICATION);
+    const { state, onionskin } = ntorV3ClientStart({ identity: keys.identity.identity, onionKey: keys.ntor.onionKey }, message, CIRCUIT_VERIFICATION);
     return { onionskin, finish: (reply) => tor1Layers(ntorV3ClientFinish(state, reply, TOR1_KEY_MATERIAL_LENGTH).keyMaterial) };
   }
 
@@ -159,9 +163,9 @@ export class HostilePeer {
     this.sendCell(id, ChannelCommand.CREATE2, encodeCreate2({ handshakeType, handshakeData }));
   }
 
-  /** CREATE2 with a valid onionskin; resolves once CREATED2 arrives (rejects on DESTROY or timeout). */
-  async create(id = this.freshId()): Promise<PeerCircuit> {
-    const { onionskin, finish } = this.onionskin();
+  /** CREATE2 with a valid onionskin (with `message`, as onionskin()); resolves once CREATED2 arrives (rejects on DESTROY or timeout). */
+  async create(id = this.freshId(), message?: Uint8Array): Promise<PeerCircuit> {
+    const { onionskin, finish } = this.onionskin(message);
     this.sendCreate2(id, onionskin);
     const reply = await this.next((c) => cellCircuitId(c) === id && (c[4] === ChannelCommand.CREATED2 || c[4] === ChannelCommand.DESTROY), 'CREATED2');
     if (reply[4] !== ChannelCommand.CREATED2) throw new Error(`CREATE2 ${id.toString(16)} answered with DESTROY reason ${reply[5]}`);

@@ -79,11 +79,11 @@ test('slowloris on the SOCKS port: a normal SOCKS5 CONNECT is served meanwhile',
   const socks = await startSocksServer({
     port: 0,
     handshakeTimeoutMs: 10_000,
-    // The connector delivers optimistic data (bytes sent right behind the request), as the client's does.
+    // The bytes that came with the request (the 'ping', when it shares a read with it) are the connector's to deliver first.
     connect: async (_request, _signal, earlyData) => {
       const s = connect({ host: '127.0.0.1', port: echoPort });
       await once(s, 'connect');
-      if (earlyData !== undefined && earlyData.length > 0) s.write(earlyData);
+      if (earlyData !== undefined) s.write(earlyData);
       return s;
     },
   });

@@ -33,6 +33,8 @@ const SAMPLES: RelayMsg[] = [
   { kind: 'connected', address: '127.0.0.1', ttl: 3600 },
   { kind: 'connected', address: '2001:db8::1122', ttl: 0 },
   { kind: 'connected', address: '::ffff:1.2.3.4', ttl: 7 },
+  { kind: 'connected', address: '127.0.0.1', ttl: 300, flags: 0x80000000 },
+  { kind: 'connected', address: '2001:db8::1122', ttl: 300, flags: 0x80000001 },
   { kind: 'sendme', version: 0, digest: null },
   { kind: 'sendme', version: 1, digest: new Uint8Array(20).fill(7) },
   {
@@ -69,6 +71,7 @@ const SAMPLES: RelayMsg[] = [
   { kind: 'xoff' },
   { kind: 'xon', kbpsEwma: 0 },
   { kind: 'xon', kbpsEwma: 0xffffffff },
+  { kind: 'fin' },
   { kind: 'unrecognized', command: 6, body: ascii('obsolete EXTEND') },
   { kind: 'unrecognized', command: 249, body: ascii('arbitrary bytes') },
   { kind: 'unrecognized', command: 0, body: new Uint8Array(0) },
@@ -79,6 +82,7 @@ const SAMPLES: RelayMsg[] = [
 const COMMANDS: Record<Exclude<RelayMsg['kind'], 'unrecognized'>, number> = {
   begin: 1, data: 2, end: 3, connected: 4, sendme: 5, truncate: 8, truncated: 9, drop: 10,
   resolve: 11, resolved: 12, begin_dir: 13, extend2: 14, extended2: 15, xoff: 43, xon: 44,
+  fin: 240, // Allium's own (docs/protocol.md §6.4)
 };
 
 test('every kind round-trips: decode(encode(msg)) equals msg', () => {
@@ -89,7 +93,7 @@ test('every kind round-trips: decode(encode(msg)) equals msg', () => {
     assert.ok(body.length <= 498);
     assert.deepEqual(decodeRelayMsg(command, body), msg, `${msg.kind} ${hex(body)}`);
   }
-  assert.equal(kinds.size, 16, 'a sample for every kind');
+  assert.equal(kinds.size, 17, 'a sample for every kind');
 });
 
 test("relayCommandOf gives Tor's numbers; the RelayCommand table agrees", () => {
@@ -271,10 +275,16 @@ test('truncated bodies are ERR_TRUNCATED', () => {
     [44, '00 0000'], // XON: part of the rate
   ];
   for (const [command, body] of cases) assert.throws(() => decodeRelayMsg(command, h(body)), code('ERR_TRUNCATED'), `${command} ${body}`);
-  // Every strict prefix of a valid multi-field body (RESOLVED is a list: a cut between answers is a shorter list).
+  // Every strict prefix of a valid multi-field body (RESOLVED is a list: a cut between answers is a shorter list;
+  // CONNECTED's flags are optional: a cut right before them is the form without).
   for (const msg of SAMPLES.filter((m) => ['connected', 'extend2', 'extended2'].includes(m.kind))) {
     const { command, body } = encodeRelayMsg(msg);
     for (let n = 1; n < body.length; n++) {
+      if (msg.kind === 'connected' && msg.flags !== undefined && n >= body.length - 4) {
+        // Without its flags: the shorter form; with part of them: bytes after the TTL.
+        if (n > body.length - 4) assert.throws(() => decodeRelayMsg(command, body.subarray(0, n)), code('ERR_MALFORMED'), `${msg.kind} cut at ${n}`);
+        continue;
+      }
       assert.throws(() => decodeRelayMsg(command, body.subarray(0, n)), code('ERR_TRUNCATED'), `${msg.kind} cut at ${n}`);
     }
   }
@@ -297,6 +307,10 @@ test('malformed bodies (bad lengths, trailing bytes, bad enum values) are ERR_MA
     [3, '04 7f000007 0000010000', 'END EXITPOLICY with 9 bytes'],
     [4, '00000000 07 20010db8000000000000000000001122 00000e10', 'CONNECTED address type 7'],
     [4, '7f000001 00000e10 00', 'CONNECTED trailing byte'],
+    [4, '7f000001 00000e10 00000000', 'CONNECTED flags of zero'],
+    [4, '7f000001 00000e10 80000000 00', 'CONNECTED byte after the flags'],
+    [4, '7f000001 00000e10 800000', 'CONNECTED flags of 3 bytes'],
+    [240, '00', 'FIN with a body'],
     [5, '02 0000', 'SENDME version 2'],
     [5, '01 0001 09', 'SENDME v1 digest of 1 byte'],
     [5, '01 0014 f01234989823478bcdefabcdef01234567890123 00', 'SENDME trailing byte'],

@@ -95,9 +95,10 @@ test('BEGIN_DIR at a relay without a directory gets END NOTDIRECTORY; the circui
   }
   assert.equal(circuit.closed, false);
   await echoRoundTrip(await circuit.openStream('127.0.0.1', port, 5000), 20_000);
-  // BEGIN (exit) stays a last-hop request: at a middle hop it destroys the circuit.
-  await assert.rejects(circuit.openStream('127.0.0.1', port, 5000, { hop: 1 }), (e: unknown) => e instanceof CircuitDestroyedError && e.reason === DestroyReason.PROTOCOL);
-  assert.equal(circuit.closed, true);
+  // BEGIN (exit) stays a last-hop request: at a middle hop it is refused on its stream (END TORPROTOCOL); the circuit lives.
+  await assert.rejects(circuit.openStream('127.0.0.1', port, 5000, { hop: 1 }), (e: unknown) => e instanceof StreamEndedError && e.reason === EndReason.TORPROTOCOL);
+  assert.equal(circuit.closed, false);
+  await echoRoundTrip(await circuit.openStream('127.0.0.1', port, 5000), 20_000);
 });
 
 test("the relay's default directory serves its descriptor over BEGIN_DIR, 404 for other paths", { timeout: 30_000 }, async (t) => {

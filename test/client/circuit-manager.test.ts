@@ -75,12 +75,17 @@ async function until(check: () => boolean, what: string, ms = WAIT_MS): Promise<
   }
 }
 
-/** GET /hello over `stream`; resolves with the body. */
+/**
+ * GET /hello over `stream`; resolves with the body. The server closes its
+ * side after the answer; on a half-closed stream (docs/protocol.md §6.4) ours
+ * stays open until we end it too, as a TCP client closes after the answer.
+ */
 async function hello(stream: Duplex): Promise<string> {
   const chunks: Buffer[] = [];
   stream.on('data', (c: Buffer) => chunks.push(c));
   stream.write('GET /hello HTTP/1.0\r\nHost: x\r\n\r\n');
   await within(once(stream, 'end'), WAIT_MS, 'the response');
+  stream.end();
   const all = Buffer.concat(chunks).toString();
   return all.slice(all.indexOf('\r\n\r\n') + 4);
 }

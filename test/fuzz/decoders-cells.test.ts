@@ -224,9 +224,13 @@ test('fuzz ntor-v3 extensions: decodeNtorExtensions; round trip', () => {
 
 function randomIPv6(rng: Rng): string {
   if (rng.bool(0.2)) return `::ffff:${rng.range(1, 255)}.${rng.int(256)}.${rng.int(256)}.${rng.int(256)}`;
-  // Canonical text, as the decoders return it: node:net picks the compression.
-  const groups = Array.from({ length: 8 }, () => (rng.bool(0.4) ? 0 : rng.int(0x10000)).toString(16));
-  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+  // Canonical text, as the decoders return it: node:net picks the compression. (It writes an address whose
+  // first 96 bits are zero in the deprecated IPv4-compatible form, ::a.b.c.d, which RFC 5952 does not: redraw.)
+  for (;;) {
+    const groups = Array.from({ length: 8 }, () => (rng.bool(0.4) ? 0 : rng.int(0x10000)).toString(16));
+    const text = new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+    if (!/^::[0-9.]+$/.test(text)) return text;
+  }
 }
 
 function randomIPv4(rng: Rng): string {
@@ -253,7 +257,7 @@ function randomAnswer(rng: Rng): ResolvedAnswer {
 
 /** A random valid message of any kind. */
 function randomRelayMsg(rng: Rng): RelayMsg {
-  switch (rng.int(16)) {
+  switch (rng.int(17)) {
     case 0:
       return { kind: 'begin', ...randomBegin(rng) };
     case 1:
@@ -289,9 +293,11 @@ function randomRelayMsg(rng: Rng): RelayMsg {
       return { kind: 'xoff' };
     case 14:
       return { kind: 'xon', kbpsEwma: rng.u32() };
+    case 15:
+      return { kind: 'fin' };
     default: {
       let command = rng.int(256);
-      while ((command >= 1 && command <= 15 && command !== 6 && command !== 7) || command === 43 || command === 44) command = rng.int(256);
+      while ((command >= 1 && command <= 15 && command !== 6 && command !== 7) || command === 43 || command === 44 || command === 240) command = rng.int(256);
       return { kind: 'unrecognized', command, body: rng.bytes(rng.length(RELAY_DATA_LENGTH)) };
     }
   }

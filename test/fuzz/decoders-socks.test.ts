@@ -51,6 +51,16 @@ function randomAddress(rng: Rng): { addressType: AddressType; host: string } {
   }
 }
 
+/** What a genuine client sends: IP addresses, or a valid lower-case hostname (src/net/hostname.ts), which the handshake passes on as it is. */
+function randomGenuineAddress(rng: Rng): { addressType: AddressType; host: string } {
+  const addr = randomAddress(rng);
+  if (addr.addressType !== 'domain') return addr;
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  const label = (chars: string) => Array.from({ length: rng.range(1, 20) }, () => chars[rng.int(chars.length)]!).join('');
+  const labels = Array.from({ length: rng.range(0, 3) }, () => label(`${letters}0123456789`));
+  return { addressType: 'domain', host: [...labels, label(letters)].join('.') };
+}
+
 function randomBinary(rng: Rng, max: number): string {
   return Buffer.from(rng.bytes(rng.length(max))).toString('latin1');
 }
@@ -246,7 +256,7 @@ test('fuzz SocksServerHandshake: random and mutated client bytes in random chunk
   for (let i = 0; i < 300; i++) {
     const early = rng.bool() ? rng.bytes(rng.range(1, 100)) : new Uint8Array(0);
     const auth = rng.bool() ? { username: randomBinary(rng, 255), password: randomBinary(rng, 255) } : undefined;
-    const addr = randomAddress(rng);
+    const addr = randomGenuineAddress(rng);
     const port = rng.int(0x10000);
     const input = concatAll([
       encodeGreeting({ methods: auth ? [AuthMethod.NO_AUTH, AuthMethod.USERNAME_PASSWORD] : [AuthMethod.NO_AUTH] }),

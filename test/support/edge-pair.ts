@@ -66,12 +66,12 @@ export function makeSide(name: string, sendSeed: Uint8Array, recvSeed: Uint8Arra
 
 /**
  * Decode a relay message and hand it to `edge` the way a circuit's dispatcher
- * does for DATA, SENDME and END. Returns false (and does nothing) for any
+ * does for DATA, SENDME, END and FIN. Returns false (and does nothing) for any
  * other kind, which the circuit would handle itself.
  */
 export function handleRaw(edge: CircuitEdge, command: number, streamId: number, data: Uint8Array, digest: () => Uint8Array): boolean {
   const msg = decodeRelayMsg(command, data);
-  if (msg.kind !== 'data' && msg.kind !== 'sendme' && msg.kind !== 'end') return false;
+  if (msg.kind !== 'data' && msg.kind !== 'sendme' && msg.kind !== 'end' && msg.kind !== 'fin') return false;
   edge.handle(streamId, msg, digest);
   return true;
 }

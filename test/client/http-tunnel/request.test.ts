@@ -42,7 +42,13 @@ test('LF line ends, one leading empty line, HTTP/1.0, IPv4 and bracketed IPv6 ta
   const b = parse('CONNECT [2001:DB8::1]:8443 HTTP/1.1\r\n\r\n');
   assert.deepEqual(b.kind === 'request' && b.request, { host: '2001:db8::1', port: 8443, httpVersion: '1.1', proxyAuthorization: null });
   assert.deepEqual(parseAuthority('a-b_c.example:1'), { host: 'a-b_c.example', port: 1 });
+  // Hostnames as src/net/hostname.ts has them: lower case, a trailing dot kept.
+  assert.deepEqual(parseAuthority('WWW.Example.COM.:443'), { host: 'www.example.com.', port: 443 });
   for (const bad of ['example.com', 'example.com:0', 'example.com:65536', ':80', '[::1:80', '::1:80', 'a b:80', 'ex/ample:80', '[not]:80', 'x:+80']) {
+    assert.equal(parseAuthority(bad), null, bad);
+  }
+  // Not a hostname any exit could look up (the SOCKS port refuses the same names): no stream is opened.
+  for (const bad of ['*:80', 'a*b.example:443', '-a.example:80', 'a..example:80', '127.1:80', '0x7f.0.0.1:80', '[1.2.3.4]:80', 'b\u00fccher.example:80', `${'a'.repeat(64)}.example:80`]) {
     assert.equal(parseAuthority(bad), null, bad);
   }
 });

@@ -138,7 +138,20 @@ test('handshake input is bounded', () => {
     encodeRequest({ command: 1, addressType: 'domain', host: 'd'.repeat(255), port: 1 }),
   );
   assert.equal(big.length, MAX_HANDSHAKE_BYTES);
-  assert.equal(new SocksServerHandshake().feed(big).request?.host, 'd'.repeat(255));
+  // It completes (no ERR_OVERSIZED); a 255-byte name is no hostname (253 at most, src/net/hostname.ts), so it is refused with 0x04.
+  const step = new SocksServerHandshake().feed(big);
+  assert.ok(step.error instanceof DecodeError && step.error.code === 'ERR_MALFORMED');
+  assert.equal(hex(step.send!.subarray(-10)), '05040001000000000000');
+  // The longest valid name: 253 bytes and a trailing dot.
+  const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}.`;
+  const fits = new SocksServerHandshake().feed(
+    concat(
+      encodeGreeting({ methods: new Array<number>(255).fill(0x02) }),
+      encodeAuthRequest({ username: 'u'.repeat(255), password: 'p'.repeat(255) }),
+      encodeRequest({ command: 1, addressType: 'domain', host: longest, port: 1 }),
+    ),
+  );
+  assert.equal(fits.request?.host, longest);
   // A tighter bound trips on an incomplete handshake that grows past it.
   const hs = new SocksServerHandshake({ maxHandshakeBytes: 64 });
   assert.equal(hs.feed(fromHex('05ff')).needMore, true);

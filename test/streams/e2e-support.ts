@@ -1,0 +1,225 @@
+/**
+ * For the end-to-end stream tests: a SOCKS5 client that reports the reply
+ * code (our own codecs, half-open sockets, bytes after the reply kept), the
+ * kernel's view of the sockets on some ports (/proc/net/tcp), and reading a
+ * socket to its end or its error. No side effects at import.
+ */
+import assert from 'node:assert/strict';
+import net, { type Socket } from 'node:net';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { decodeAuthReply, decodeMethodSelection, decodeReply, encodeAuthRequest, encodeGreeting, encodeRequest } from '../../client/socks/messages.js';
+import { parseIp } from '../../src/net/address.js';
+
+export interface SocksOutcome {
+  /** RFC 1928 REP code. */
+  reply: number;
+  /** The connected socket (reply 0), ready for data; bytes that came with the reply are unshifted. */
+  socket: Socket;
+}
+
+/**
+ * CONNECT through the SOCKS5 port at 127.0.0.1:`socksPort`. `host` goes as
+ * a domain unless it is an IP address. `user` selects username/password
+ * (the isolation key). The socket is half-open (`allowHalfOpen`), as an
+ * application that uses shutdown(SHUT_WR) has it. Rejects after `timeoutMs`.
+ */
+export async function socksConnect(socksPort: number, host: string, port: number, opts: { user?: string; timeoutMs?: number } = {}): Promise<SocksOutcome> {
+  const socket = net.connect({ host: '127.0.0.1', port: socksPort, allowHalfOpen: true });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  const ip = parseIp(host);
+  const addressType = ip === null ? 'domain' : ip.family === 4 ? 'ipv4' : 'ipv6';
+  const parts = [encodeGreeting({ methods: [opts.user !== undefined ? 0x02 : 0x00] })];
+  if (opts.user !== undefined) parts.push(encodeAuthRequest({ username: opts.user, password: 'x' }));
+  parts.push(encodeRequest({ command: 1, addressType, host, port }));
+  socket.write(Buffer.concat(parts));
+  const reply = await new Promise<number>((resolve, reject) => {
+    let buffer = Buffer.alloc(0);
+    let stage: 'method' | 'auth' | 'reply' = 'method';
+    const timer = setTimeout(() => reject(new Error(`no SOCKS reply for ${host}:${port}`)), opts.timeoutMs ?? 30_000);
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        if (stage === 'method') {
+          const d = decodeMethodSelection(buffer);
+          if (d === null) return;
+          buffer = buffer.subarray(d.length);
+          stage = opts.user !== undefined ? 'auth' : 'reply';
+        } else if (stage === 'auth') {
+          const d = decodeAuthReply(buffer);
+          if (d === null) return;
+          buffer = buffer.subarray(d.length);
+          stage = 'reply';
+        } else {
+          const d = decodeReply(buffer);
+          if (d === null) return;
+          clearTimeout(timer);
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          socket.pause();
+          const rest = buffer.subarray(d.length);
+          if (rest.length > 0) socket.unshift(rest);
+          resolve(d.value.reply);
+          return;
+        }
+      }
+    };
+    const onClose = () => {
+      clearTimeout(timer);
+      reject(new Error(`SOCKS connection closed before a reply (${host}:${port})`));
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+  return { reply, socket };
+}
+
+/** What a socket delivered until its end (`error` null) or its failure. */
+export interface Drained {
+  data: Buffer;
+  error: NodeJS.ErrnoException | null;
+}
+
+/** Read `socket` to its end or error, bounded by `timeoutMs` (then it is destroyed and the promise rejects). */
+export function drainSocket(socket: Socket, timeoutMs = 60_000): Promise<Drained> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`socket neither ended nor failed within ${timeoutMs} ms (${Buffer.concat(chunks).length} bytes read)`));
+    }, timeoutMs);
+    let error: NodeJS.ErrnoException | null = null;
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (e: NodeJS.ErrnoException) => (error ??= e));
+    const done = () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks), error });
+    };
+    socket.once('end', () => {
+      if (error === null) done();
+    });
+    socket.once('close', done);
+    socket.resume();
+  });
+}
+
+/** Write `data` in chunks with backpressure; resolves when all of it is handed to the kernel. */
+export async function writeAll(socket: Socket, data: Uint8Array, chunkBytes = 64 * 1024): Promise<void> {
+  for (let offset = 0; offset < data.length; offset += chunkBytes) {
+    if (socket.destroyed) throw new Error('socket destroyed while writing');
+    if (!socket.write(data.subarray(offset, offset + chunkBytes))) {
+      await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// the kernel's sockets
+
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+};
+
+export interface KernelSocket {
+  local: number;
+  remote: number;
+  state: string;
+}
+
+/** An IPv4 TCP connection as /proc/net/tcp lists it. */
+export interface KernelConnection {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  state: string;
+}
+
+/** Every IPv4 TCP socket of this system (network namespace), from /proc/net/tcp. */
+export function ipv4Connections(): KernelConnection[] {
+  const out: KernelConnection[] = [];
+  const address = (hex: string) => [3, 2, 1, 0].map((i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16)).join('.');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4) continue;
+    const [la, lp] = f[1]!.split(':');
+    const [ra, rp] = f[2]!.split(':');
+    out.push({ localAddress: address(la!), localPort: parseInt(lp!, 16), remoteAddress: address(ra!), remotePort: parseInt(rp!, 16), state: TCP_STATES[f[3]!] ?? f[3]! });
+  }
+  return out;
+}
+
+/** Whether this system shows its TCP sockets in /proc/net/tcp (Linux). */
+export function canListSockets(): boolean {
+  return existsSync('/proc/net/tcp');
+}
+
+/**
+ * TCP sockets (IPv4 and IPv6) with a local or remote port in `ports` that
+ * are still open: every state but LISTEN and TIME_WAIT (the latter holds no
+ * descriptor and no process's memory: it is the kernel's own wait).
+ */
+export function openSocketsOn(ports: Iterable<number>): KernelSocket[] {
+  const wanted = new Set(ports);
+  const found: KernelSocket[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4) continue;
+      const local = parseInt(f[1]!.split(':')[1]!, 16);
+      const remote = parseInt(f[2]!.split(':')[1]!, 16);
+      const state = TCP_STATES[f[3]!] ?? f[3]!;
+      if (state === 'LISTEN' || state === 'TIME_WAIT') continue;
+      if (wanted.has(local) || wanted.has(remote)) found.push({ local, remote, state });
+    }
+  }
+  return found;
+}
+
+/** Wait (bounded) until no socket is open on `ports`; returns what is left (empty on success). */
+export async function socketsGone(ports: Iterable<number>, timeoutMs = 15_000): Promise<KernelSocket[]> {
+  const list = [...ports];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = openSocketsOn(list);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The two ports of a connected socket, taken while it is connected (they are gone once it is reset). */
+export function portsOf(socket: Socket): { local: number; remote: number } {
+  assert.ok(socket.localPort !== undefined && socket.remotePort !== undefined, 'the socket is connected');
+  return { local: socket.localPort, remote: socket.remotePort };
+}
+
+/**
+ * Assert that a connection (`ports`: portsOf() while it was connected),
+ * drained with drainSocket, failed with a reset, never a clean end. Node
+ * reports a reset as ECONNRESET, except that libuv turns a reset that
+ * arrives while the last read was a partial one into a clean EOF (it takes
+ * the hang-up for an end of input). The kernel knows which it was: after the
+ * peer's FIN the connection waits in CLOSE_WAIT until we close it; after a
+ * reset it is gone from /proc/net/tcp. So a clean 'end' passes only if the
+ * kernel saw a reset. Call as soon as drainSocket resolves, before the
+ * socket is closed.
+ */
+export function assertReset(ports: { local: number; remote: number }, got: Drained, what: string): void {
+  if (got.error?.code === 'ECONNRESET') return;
+  assert.equal(got.error, null, `${what}: ${got.error?.message}`);
+  assert.ok(canListSockets(), `${what}: a clean end, and no /proc/net/tcp to tell a reset from a FIN`);
+  const left = ipv4Connections().find((c) => c.localPort === ports.local && c.remotePort === ports.remote);
+  assert.equal(left, undefined, `${what}: the connection ended with a FIN (${left?.state}), not a reset`);
+}
