@@ -84,11 +84,15 @@ export function parseAuthorityRef(value: string): AuthorityRef {
 /**
  * The options every long-running node (authority, relay) has: `--nickname`,
  * `--data-dir` (where its keys live), `--address` and `--port`. Returns `command`.
+ * With `required: false` the first two are declared optional and the caller
+ * checks them with `requireOptions` (a command with subcommands cannot have
+ * mandatory options: commander would demand them of the subcommands too).
  */
-export function nodeOptions(command: Command, what: { role: string; address: string; port: string }): Command {
+export function nodeOptions(command: Command, what: { role: string; address: string; port: string; required?: boolean }): Command {
+  const declare = what.required === false ? command.option.bind(command) : command.requiredOption.bind(command);
+  declare('--nickname <name>', `${what.role} nickname (1-19 letters or digits)`, parseNickname);
+  declare('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath);
   return command
-    .requiredOption('--nickname <name>', `${what.role} nickname (1-19 letters or digits)`, parseNickname)
-    .requiredOption('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath)
     .option('--address <ipv4>', what.address, parseIPv4, '127.0.0.1')
     .option('--port <port>', what.port, parsePort, 0);
 }
@@ -101,4 +105,11 @@ export function collect<T>(parse: (value: string) => T): (value: string, previou
 /** Commander reducer for repeatable options. */
 export function collectString(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** Fails `command` the way commander does for a missing mandatory option, for each flag whose value is undefined. */
+export function requireOptions(command: Command, values: Record<string, unknown>, flags: Record<string, string>): void {
+  for (const [key, flag] of Object.entries(flags)) {
+    if (values[key] === undefined) command.error(`error: required option '${flag}' not specified`);
+  }
 }

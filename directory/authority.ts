@@ -8,12 +8,12 @@
 import type { AddressInfo } from 'node:net';
 import { debuglog } from 'node:util';
 import { equalBytes, hex } from '../src/bytes.js';
-import { crypto } from '../src/crypto/crypto.js';
 import { AlliumError } from '../src/errors.js';
 import { parseConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { b64, isIPv4, NICKNAME } from '../src/netdoc/text.js';
 import { checkParamsConfig } from './consensus-builder.js';
+import { AuthorityKeys } from './authority-keys.js';
 import { ConsensusPublisher, compress, type Published } from './consensus-publisher.js';
 import { DataDir } from './data-dir.js';
 import { directoryRoutes } from './directory-routes.js';
@@ -54,6 +54,8 @@ export interface AuthorityConfig {
   maxRelays?: number;
   /** Network parameters for the consensus `params` line (docs/protocol.md §8.5); default none. */
   params?: ReadonlyMap<string, number>;
+  /** Lifetime of the signing keys the authority makes itself while its identity key is online; default 30 days (§9.1). */
+  signingKeyLifetimeMs?: number;
 }
 
 export interface AuthorityHandle {
@@ -97,8 +99,12 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   checkConfig(config);
   const now = config.now ?? Date.now;
   const dir = new DataDir(config.dataDir);
-  const seed = dir.loadOrCreateIdentitySeed(() => crypto.randomBytes(32));
-  const identity = crypto.ed25519PublicKey(seed);
+  const keys = new AuthorityKeys({
+    dataDir: config.dataDir,
+    now,
+    ...(config.signingKeyLifetimeMs !== undefined ? { signingKeyLifetimeMs: config.signingKeyLifetimeMs } : {}),
+  });
+  const identity = keys.identity;
   const identityHex = hex(identity);
   const probeIntervalMs = config.probeIntervalMs ?? Math.min(600_000, Math.max(10_000, 5 * config.votingIntervalMs));
   const probeTimeoutMs = config.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
@@ -131,7 +137,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   const publisher = new ConsensusPublisher({
     registry,
     dir,
-    seed,
+    keys,
     authorities: () => authorities,
     now,
     votingIntervalMs: config.votingIntervalMs,

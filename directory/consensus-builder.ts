@@ -9,7 +9,7 @@ import {
   summaryRejectsAll,
   type ExitPolicy,
 } from '../src/netdoc/exit-policy.js';
-import { CONSENSUS_METHOD, MAX_CONSENSUS_LINE, type ConsensusAuthority, type ConsensusBody, type ConsensusRelay } from '../src/netdoc/consensus.js';
+import { MAX_CONSENSUS_LINE, type ConsensusAuthority, type ConsensusBody, type ConsensusRelay } from '../src/netdoc/consensus.js';
 import { AlliumError } from '../src/errors.js';
 import { formatParams, type RawParams } from '../src/netdoc/params.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
@@ -100,7 +100,7 @@ export function buildConsensusBody(input: BuildInput): ConsensusBody {
     };
   });
   return {
-    consensusMethod: CONSENSUS_METHOD,
+    consensusMethod: 1,
     rawParams: new Map(input.params ?? []),
     validAfter,
     freshUntil,

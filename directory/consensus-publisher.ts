@@ -8,6 +8,7 @@ import { debuglog } from 'node:util';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { encodeConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
 import { buildConsensusBody } from './consensus-builder.js';
+import type { AuthorityKeys } from './authority-keys.js';
 import type { DataDir } from './data-dir.js';
 import type { Registry } from './registry.js';
 
@@ -28,8 +29,8 @@ export function compress(text: string): Published {
 export interface ConsensusPublisherOptions {
   registry: Registry;
   dir: DataDir;
-  /** The authority's Ed25519 seed (signs the consensus). */
-  seed: Uint8Array;
+  /** The authority's keys (its signing key signs the consensus). */
+  keys: AuthorityKeys;
   /** Every authority listed in the consensus (read at each publication). */
   authorities: () => ConsensusAuthority[];
   now: () => number;
@@ -112,7 +113,7 @@ export class ConsensusPublisher {
       exitsAllowLoopback: this.#opts.exitsAllowLoopback,
       params: this.#opts.params,
     });
-    const text = encodeConsensus(body, [this.#opts.seed]);
+    const text = encodeConsensus(body, [this.#opts.keys.signerFor(body.validUntil)]);
     this.#published = compress(text);
     try {
       dir.saveConsensus(text);

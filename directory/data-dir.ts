@@ -1,6 +1,6 @@
 /**
  * The authority's data directory (docs/protocol.md §9.5):
- *   <dataDir>/keys/authority_identity_key   32-byte Ed25519 seed, mode 0600
+ *   <dataDir>/keys/                         the authority's keys (authority-keys.ts)
  *   <dataDir>/descriptors/<identity hex>    the last accepted descriptor of each relay
  *   <dataDir>/consensus                     the last published consensus
  * Directories are created 0700; files are replaced atomically (write, rename).
@@ -8,9 +8,6 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlliumError } from '../src/errors.js';
-import { loadOrCreateSecret } from '../src/key-file.js';
-
-export const IDENTITY_KEY_FILE = 'authority_identity_key';
 
 export class DataDir {
   readonly root: string;
@@ -28,11 +25,6 @@ export class DataDir {
       if (!statSync(dir).isDirectory()) throw new AlliumError('ERR_CONFIG', `${dir} is not a directory`);
     }
     chmodSync(this.keysDir, 0o700);
-  }
-
-  /** The authority's identity seed, created (0600) if missing (src/key-file.ts). */
-  loadOrCreateIdentitySeed(create: () => Uint8Array): Uint8Array {
-    return loadOrCreateSecret(join(this.keysDir, IDENTITY_KEY_FILE), create);
   }
 
   #writeAtomic(path: string, text: string): void {

@@ -15,6 +15,7 @@ import { encodeConsensus, type ConsensusBody } from '../../src/netdoc/consensus.
 import { crypto } from '../../src/crypto/crypto.js';
 import { AlliumError } from '../../src/errors.js';
 import { subscribe, type ConsensusEvent } from '../../src/events.js';
+import { liveAuthoritySigner } from '../netdoc/helpers.js';
 
 async function serve(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
   const server = createServer(handler);
@@ -33,7 +34,7 @@ function consensusText(seed: Uint8Array, now: number): string {
     authorities: [{ nickname: 'auth1', identity: crypto.ed25519PublicKey(seed), address: '127.100.0.1', dirPort: 80 }],
     relays: [],
   };
-  return encodeConsensus(body, [seed]);
+  return encodeConsensus(body, [liveAuthoritySigner(seed)]);
 }
 
 const isAllium = (code?: string) => (e: unknown) => e instanceof AlliumError && (code === undefined || e.code === code);
@@ -119,7 +120,7 @@ test('allium:consensus fires when a new consensus is accepted, with its time, re
     relays: [relay(1), relay(2)],
   };
   // Signed by 2 of the 3 trusted authorities, plus one stranger whose signature counts for nothing.
-  const text = encodeConsensus(body, [seeds[0]!, seeds[2]!, crypto.randomBytes(32)]);
+  const text = encodeConsensus(body, [seeds[0]!, seeds[2]!, crypto.randomBytes(32)].map(liveAuthoritySigner));
   const url = await serve(t, (_req, res) => res.end(text));
   const events: ConsensusEvent[] = [];
   const unsubscribe = subscribe('allium:consensus', (e) => events.push(e));

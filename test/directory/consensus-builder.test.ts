@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { buildConsensusBody, checkParamsConfig, policyAllowsLoopback } from '../../directory/consensus-builder.js';
 import { parseExitPolicy, formatSummary } from '../../src/netdoc/exit-policy.js';
 import { TESTNET_EXIT_POLICY_LINES, DEFAULT_EXIT_POLICY_LINES } from '../../src/netdoc/default-policies.js';
-import { CONSENSUS_METHOD, encodeConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
+import { encodeConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
 import { AlliumError } from '../../src/errors.js';
-import { crypto } from '../../src/crypto/crypto.js';
-import { makeDescriptor, relayKeys, seedOf, T0 } from '../netdoc/helpers.js';
+import { authoritySigner, makeDescriptor, relayKeys, T0 } from '../netdoc/helpers.js';
 
-const auth = { nickname: 'a', identity: crypto.ed25519PublicKey(seedOf(250)), address: '127.0.0.1', dirPort: 80 };
+const auth = { nickname: 'a', identity: authoritySigner(250).cert.identity, address: '127.0.0.1', dirPort: 80 };
 
 function build(relays: { n: number; bw: number; policy: readonly string[] }[], exitsAllowLoopback = false) {
   return buildConsensusBody({
@@ -29,7 +28,7 @@ test('times are whole seconds: fresh after one interval, valid for the lifetime'
   assert.equal(body.validAfter, T0);
   assert.equal(body.freshUntil, T0 + 2000);
   assert.equal(body.validUntil, T0 + 60_000);
-  assert.ok(verifyConsensus(encodeConsensus(body, [seedOf(250)]), [auth.identity], T0 + 1000));
+  assert.ok(verifyConsensus(encodeConsensus(body, [authoritySigner(250)]), [auth.identity], T0 + 1000));
 });
 
 test('flags: Exit, Guard by median in a larger network, Fast', () => {
@@ -62,11 +61,11 @@ test('loopback exits get the Exit flag only when the authority allows it', () =>
 
 test('method and params: method 1, configured params written as given, none by default; bad config refused', () => {
   const plain = build([]);
-  assert.equal(plain.consensusMethod, CONSENSUS_METHOD);
+  assert.equal(plain.consensusMethod, 1);
   assert.equal(plain.rawParams?.size, 0);
   const params = new Map([['circwindow', 5], ['future-knob', 9]]);
   const body = buildConsensusBody({ now: T0, freshMs: 1000, lifetimeMs: 60_000, authorities: [auth], exitsAllowLoopback: false, running: [], params });
-  const text = encodeConsensus(body, [seedOf(250)]);
+  const text = encodeConsensus(body, [authoritySigner(250)]);
   assert.match(text, /\nconsensus-method 1\n/);
   assert.match(text, /\nparams circwindow=5 future-knob=9\n/);
   const c = verifyConsensus(text, [auth.identity], T0);

@@ -21,6 +21,7 @@ import {
   type ConsensusBody,
   type ConsensusRelay,
 } from '../../src/netdoc/consensus.js';
+import { makeAuthorityCert, type AuthoritySigner } from '../../src/netdoc/authority-cert.js';
 import { formatParams, INT32_MAX, INT32_MIN, networkParams, PARAM_TABLE, parseParams, type KnownParam } from '../../src/netdoc/params.js';
 import {
   exitPolicyAllows,
@@ -82,8 +83,14 @@ function consensusSlots(text: string): number[] {
   return Array.from({ length: footer }, (_, i) => i + 1);
 }
 
-/** Re-signs a consensus whose body was edited, with the given authority seeds. */
-function resignConsensus(text: string, seeds: Uint8Array[]): string {
+/** A signer for authority keys `k`: a signing key derived from its seed, certified from T0 − 1 day to T0 + 30 days. */
+function signerOf(k: { seed: Uint8Array }): AuthoritySigner {
+  const signingSeed = crypto.sha256(concat(utf8('fuzz signing key'), k.seed));
+  return { signingSeed, cert: makeAuthorityCert(k.seed, signingSeed, T0 - 86_400_000, T0 + 30 * 86_400_000) };
+}
+
+/** Re-signs a consensus whose body was edited, with the given authority signers. */
+function resignConsensus(text: string, seeds: AuthoritySigner[]): string {
   const end = text.indexOf('\ndirectory-footer\n') + '\ndirectory-footer\n'.length;
   const body = text.slice(0, end);
   return body + seeds.map((s) => signConsensusBody(body, s)).join('');
@@ -315,10 +322,10 @@ test('fuzz consensus: parseConsensus / verifyConsensus on random and mutated tex
   const pool = Array.from({ length: 8 }, () => relayKeys(rng));
   const texts = Array.from({ length: 8 }, (_, i) => {
     const signers = auths.slice(0, rng.range(1, 3));
-    return encodeConsensus(randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, i < 2 ? 1 : 8), signers.map((s) => s.seed));
+    return encodeConsensus(randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, i < 2 ? 1 : 8), signers.map(signerOf));
   });
   // Unknown lines where §8.1 allows them (header and router entries): same consensus, signatures still verify.
-  const seeds = auths.map((a) => a.seed);
+  const seeds = auths.map(signerOf);
   for (let i = 0; i < 150; i++) {
     const base = texts[rng.int(8)]!;
     let text = base;
@@ -356,7 +363,7 @@ test('fuzz consensus: parseConsensus / verifyConsensus on random and mutated tex
   for (let i = 0; i < 100; i++) {
     const body = randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, 8);
     const signers = auths.slice(0, rng.range(2, 3));
-    const text = encodeConsensus(body, signers.map((s) => s.seed));
+    const text = encodeConsensus(body, signers.map(signerOf));
     const parsed = parseConsensus(text);
     const expected = { ...body, authorities: byIdentity(body.authorities), relays: byIdentity(body.relays) };
     assert.deepEqual(
@@ -420,7 +427,7 @@ test('regression: times past 9999-12-31 23:59:59 are a DocumentError, not a Rang
   const text = encodeDescriptor(randomDescriptor(rng, k, 1), k.seed).replace(/^published .*$/m, 'published 9999-12-31 23:59:60');
   assert.throws(() => parseDescriptor(text), { name: 'DocumentError', code: 'ERR_MALFORMED' });
   const auth = relayKeys(rng);
-  const c = encodeConsensus(randomConsensusBody(rng, [auth], [], 0), [auth.seed]).replace(/^valid-until .*$/m, 'valid-until 9999-99-99 99:99:99');
+  const c = encodeConsensus(randomConsensusBody(rng, [auth], [], 0), [signerOf(auth)]).replace(/^valid-until .*$/m, 'valid-until 9999-99-99 99:99:99');
   assert.throws(() => parseConsensus(c), { name: 'DocumentError', code: 'ERR_MALFORMED' });
 });
 
