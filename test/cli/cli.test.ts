@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -124,6 +124,40 @@ describe('allium rejects bad options', () => {
       assert.equal(r.stdout, '', 'errors go to stderr, not stdout');
     });
   }
+});
+
+describe('allium authority keygen / new-signing-key', () => {
+  it('keygen makes 0600 keys and prints the URL#IDENTITY line; new-signing-key certifies a new key with an identity kept elsewhere', async () => {
+    const dir = join(tmp, 'keygen');
+    const r = await run(['authority', 'keygen', '--data-dir', dir, '--address', '127.100.0.9', '--port', '7009']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = /^http:\/\/127\.100\.0\.9:7009#([0-9a-f]{64})\n$/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    const identity = m[1]!;
+    const idFile = join(dir, 'keys', 'authority_identity_key');
+    const signingFile = join(dir, 'keys', 'authority_signing_key');
+    assert.equal(statSync(idFile).mode & 0o777, 0o600);
+    assert.equal(statSync(signingFile).mode & 0o777, 0o600);
+    const first = readFileSync(signingFile);
+    assert.equal(first.length, 32 + 201);
+    assert.equal(first.subarray(33, 65).toString('hex'), identity, 'the certificate names the identity');
+    // Move the identity key offline, then certify a new signing key with it.
+    const offline = join(tmp, 'offline-identity');
+    renameSync(idFile, offline);
+    const again = await run(['authority', 'new-signing-key', '--data-dir', dir, '--identity-key', offline, '--signing-key-lifetime', '86400000']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^signing-key [0-9a-f]{64} expires \d{4}-/);
+    const second = readFileSync(signingFile);
+    assert.equal(second.subarray(33, 65).toString('hex'), identity);
+    assert.notDeepEqual(second.subarray(65, 97), first.subarray(65, 97), 'a new signing key');
+    assert.equal(existsSync(idFile), false);
+    // Without an identity key it says which file it could not read.
+    const none = await run(['authority', 'new-signing-key', '--data-dir', dir]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /cannot read identity key .*authority_identity_key/);
+    const missing = await run(['authority', 'keygen']);
+    assert.match(missing.stderr, /required option '--data-dir/);
+  });
 });
 
 /** True if something accepts TCP connections on host:port (bounded). */
