@@ -1,7 +1,8 @@
 /**
  * `allium authority`: run a directory authority. It accepts relay
- * descriptors, probes each relay with a real link handshake, and publishes a
- * signed consensus every voting interval.
+ * descriptors, probes each relay with a real link handshake, and votes with
+ * the other authorities (`--authority`, `--authorities-file`) every voting
+ * interval, publishing the consensus a majority of them signed.
  *
  * `allium authority keygen` makes an authority's keys (identity and a first
  * signing key) and prints the `URL#IDENTITY` line relays and clients are
@@ -14,7 +15,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { nodeOptions, parseIPv4, parseMs, parsePath, parsePort, requireOptions } from './options.js';
+import type { AuthorityRef } from '../directory/authority-list.js';
+import { collect, nodeOptions, parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort, parseSecondsMs, requireOptions } from './options.js';
 
 /** How long the authority waits for one relay's link handshake. */
 const PROBE_TIMEOUT_MS = 5_000;
@@ -32,6 +34,8 @@ interface AuthorityOptions {
   consensusLifetime?: number;
   exitsAllowLoopback: boolean;
   signingKeyLifetime: number;
+  authority?: AuthorityRef[];
+  authoritiesFile?: string;
 }
 
 interface KeygenOptions {
@@ -63,11 +67,14 @@ export function registerAuthorityCommand(program: Command): void {
     required: false,
   })
     .enablePositionalOptions()
-    .option('--voting-interval <ms>', 'milliseconds between consensus publications', parseMs(100), 60_000)
-    .option('--consensus-lifetime <ms>', 'how long each consensus stays valid (default: 3 voting intervals, at least 60000)', parseMs(100))
+    .option('--authority <url#identityhex>', 'an authority that votes with this one (repeatable; this one may be listed too)', collect(parseAuthorityRef))
+    .option('--authorities-file <file>', 'a file of URL#IDENTITYHEX lines, one per voting authority, re-read when it changes (instead of --authority)', parsePath)
+    .option('--voting-interval <ms>', 'milliseconds between consensuses, a whole number of seconds', parseSecondsMs(1000), 60_000)
+    .option('--consensus-lifetime <ms>', 'how long each consensus stays valid, whole seconds (default: 3 voting intervals, at least 60000)', parseSecondsMs(1000))
     .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false);
   lifetimeOption(authority).action(async (opts: AuthorityOptions, command: Command) => {
     requireOptions(command, { ...opts }, { nickname: '--nickname <name>', dataDir: '--data-dir <dir>' });
+    if (opts.authority !== undefined && opts.authoritiesFile !== undefined) command.error('error: give --authority or --authorities-file, not both');
     const nickname = opts.nickname!;
     const dataDir = resolve(opts.dataDir!);
     await runRole(
@@ -86,6 +93,8 @@ export function registerAuthorityCommand(program: Command): void {
           probe: linkProbe(PROBE_TIMEOUT_MS),
           exitsAllowLoopback: opts.exitsAllowLoopback,
           signingKeyLifetimeMs: opts.signingKeyLifetime,
+          ...(opts.authority !== undefined ? { authorities: opts.authority } : {}),
+          ...(opts.authoritiesFile !== undefined ? { authoritiesFile: resolve(opts.authoritiesFile) } : {}),
         });
       },
       (handle) => {

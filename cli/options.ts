@@ -41,6 +41,16 @@ export function parseMs(min: number, max = 24 * 3600_000): (value: string) => nu
   };
 }
 
+/** A duration in milliseconds that is a whole number of seconds, in [min, max]. */
+export function parseSecondsMs(min: number, max = 24 * 3600_000): (value: string) => number {
+  const inRange = parseMs(min, max);
+  return (value: string) => {
+    const n = inRange(value);
+    if (n % 1000 !== 0) throw new InvalidArgumentError('Must be a whole number of seconds (a multiple of 1000 ms).');
+    return n;
+  };
+}
+
 /** An integer count in [min, max]. */
 export function parseCount(min: number, max: number): (value: string) => number {
   return (value: string) => {

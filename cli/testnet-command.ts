@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { runTestnet } from './testnet.js';
-import { parseCount, parseMs, parsePath, parsePort } from './options.js';
+import { parseCount, parseMs, parsePath, parsePort, parseSecondsMs } from './options.js';
 
 interface TestnetCommandOptions {
   relays: number;
@@ -23,7 +23,7 @@ export function registerTestnetCommand(program: Command): void {
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)
     .option('--socks-port <port>', 'client SOCKS5 port on 127.0.0.1 (0 = any free port)', parsePort, 9050)
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
-    .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
+    .option('--voting-interval <ms>', 'authority voting interval in milliseconds, a whole number of seconds', parseSecondsMs(1000, 60_000), 1000)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);

@@ -293,7 +293,7 @@ test('authority: restart keeps identity, descriptors and consensus; key file 060
 });
 
 test('authority: publishes on its own every voting interval', async () => {
-  const a = await startAuthority(config(tempDir(), { votingIntervalMs: 200, consensusLifetimeMs: 60_000 }));
+  const a = await startAuthority(config(tempDir(), { votingIntervalMs: 1000, consensusLifetimeMs: 60_000 }));
   try {
     const deadline = Date.now() + 5000;
     let status = 404;
@@ -311,4 +311,6 @@ test('authority: bad configuration is refused', async () => {
   await assert.rejects(startAuthority(config(tempDir(), { nickname: 'no-good' })), { code: 'ERR_CONFIG' });
   await assert.rejects(startAuthority(config(tempDir(), { host: 'localhost' })), { code: 'ERR_CONFIG' });
   await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 0 })), { code: 'ERR_CONFIG' });
+  await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 1500 })), /whole number of seconds/);
+  await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 2000, consensusLifetimeMs: 1000 })), /at least the voting interval/);
 });
