@@ -16,7 +16,7 @@ import type { Command } from 'commander';
 import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import type { AuthorityRef } from '../directory/authority-list.js';
-import { collect, nodeOptions, parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort, parseSecondsMs, requireOptions } from './options.js';
+import { collect, nodeOptions, parseAuthorityRef, parseIdentityHex, parseIPv4, parseMs, parsePath, parsePort, parseSecondsMs, requireOptions } from './options.js';
 
 /** How long the authority waits for one relay's link handshake. */
 const PROBE_TIMEOUT_MS = 5_000;
@@ -36,6 +36,8 @@ interface AuthorityOptions {
   signingKeyLifetime: number;
   authority?: AuthorityRef[];
   authoritiesFile?: string;
+  badExit?: Uint8Array[];
+  testnetFlagThresholds: boolean;
 }
 
 interface KeygenOptions {
@@ -71,7 +73,9 @@ export function registerAuthorityCommand(program: Command): void {
     .option('--authorities-file <file>', 'a file of URL#IDENTITYHEX lines, one per voting authority, re-read when it changes (instead of --authority)', parsePath)
     .option('--voting-interval <ms>', 'milliseconds between consensuses, a whole number of seconds', parseSecondsMs(1000), 60_000)
     .option('--consensus-lifetime <ms>', 'how long each consensus stays valid, whole seconds (default: 3 voting intervals, at least 60000)', parseSecondsMs(1000))
-    .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false);
+    .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false)
+    .option('--bad-exit <identityhex>', 'vote BadExit for this relay (repeatable); with any, the authority votes on BadExit', collect(parseIdentityHex))
+    .option('--testnet-flag-thresholds', 'flag thresholds for a network minutes old: Stable and HSDir after 30 s (testnets only)', false);
   lifetimeOption(authority).action(async (opts: AuthorityOptions, command: Command) => {
     requireOptions(command, { ...opts }, { nickname: '--nickname <name>', dataDir: '--data-dir <dir>' });
     if (opts.authority !== undefined && opts.authoritiesFile !== undefined) command.error('error: give --authority or --authorities-file, not both');
@@ -82,6 +86,7 @@ export function registerAuthorityCommand(program: Command): void {
       async () => {
         // Loaded here so `--help` and option errors never load the role code.
         const { startAuthority, linkProbe } = await import('../directory/authority.js');
+        const { TESTNET_FLAG_THRESHOLDS } = await import('../directory/flags.js');
         say('authority', `starting ${nickname} on ${opts.address}:${opts.port}`);
         return startAuthority({
           nickname,
@@ -94,6 +99,8 @@ export function registerAuthorityCommand(program: Command): void {
           exitsAllowLoopback: opts.exitsAllowLoopback,
           signingKeyLifetimeMs: opts.signingKeyLifetime,
           ...(opts.authority !== undefined ? { authorities: opts.authority } : {}),
+          ...(opts.badExit !== undefined ? { badExits: opts.badExit } : {}),
+          ...(opts.testnetFlagThresholds ? { flagThresholds: TESTNET_FLAG_THRESHOLDS } : {}),
           ...(opts.authoritiesFile !== undefined ? { authoritiesFile: resolve(opts.authoritiesFile) } : {}),
         });
       },

@@ -72,6 +72,12 @@ export function parsePath(value: string): string {
   return value;
 }
 
+/** A relay or authority identity: 64 hex digits → 32 bytes. */
+export function parseIdentityHex(value: string): Uint8Array {
+  if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new InvalidArgumentError(`Identity must be ${IDENTITY_BYTES * 2} hex digits.`);
+  return fromHex(value);
+}
+
 /** `http://HOST:PORT#IDENTITYHEX` → an AuthorityRef. */
 export function parseAuthorityRef(value: string): AuthorityRef {
   const hash = value.lastIndexOf('#');

@@ -254,6 +254,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     '--port', '0',
     '--voting-interval', String(opts.votingIntervalMs),
     '--exits-allow-loopback',
+    '--testnet-flag-thresholds',
   ]);
   const authUp = await waitUp(authority, 'authority');
   progress(`authority auth1 up at ${authUp.url}`);

@@ -21,7 +21,9 @@ import { directoryRoutes } from './directory-routes.js';
 import { createDirectoryServer } from './http-server.js';
 import { startProbeScheduler } from './probe-scheduler.js';
 import { compress, type Published } from './published.js';
+import { TOR_FLAG_THRESHOLDS, type FlagThresholds } from './flags.js';
 import { Registry } from './registry.js';
+import { RelayHistory } from './relay-history.js';
 import { buildVote, checkParamsConfig } from './vote-builder.js';
 import { Voting, type RoundReport } from './voting.js';
 import { makeTimetable, type Timetable } from './voting-schedule.js';
@@ -71,6 +73,10 @@ export interface AuthorityConfig {
   signingKeyLifetimeMs?: number;
   /** Clock-skew tolerance for other authorities' certificates (§9.5); default 60 s. */
   clockSkewMs?: number;
+  /** Flag thresholds (§9.4); default Tor's (TOR_FLAG_THRESHOLDS). */
+  flagThresholds?: FlagThresholds;
+  /** Relays (identities) the operator marks BadExit; when given (even empty) the authority votes on BadExit (§9.4). */
+  badExits?: readonly Uint8Array[];
 }
 
 export interface AuthorityHandle {
@@ -130,6 +136,8 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   const probeIntervalMs = config.probeIntervalMs ?? Math.min(600_000, Math.max(10_000, 5 * config.votingIntervalMs));
   const probeTimeoutMs = config.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
 
+  const history = new RelayHistory({ maxRelays: 10 * (config.maxRelays ?? DEFAULT_MAX_RELAYS) });
+  const badExits = config.badExits === undefined ? undefined : new Set(config.badExits.map((id) => hex(id)));
   const registry = new Registry({
     now,
     probe: config.probe,
@@ -137,7 +145,9 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
     probeConcurrency: PROBE_CONCURRENCY,
     runningWindowMs: 2 * probeIntervalMs + probeTimeoutMs,
     maxRelays: config.maxRelays ?? DEFAULT_MAX_RELAYS,
+    onProbed: (entry, ok, at) => history.record(entry.identityHex, ok, at),
     onAccepted: (entry) => {
+      history.seen(entry.identityHex, now());
       try {
         dir.saveDescriptor(entry.identityHex, entry.text);
       } catch (error) {
@@ -182,9 +192,21 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
         validAfter: times.validAfter,
         freshUntil: times.freshUntil,
         validUntil: times.validUntil,
-        relays: registry.entries().map((e) => ({ descriptor: e.descriptor, digest: e.digest, running: registry.isRunning(e, t) })),
+        relays: registry.entries().map((e) => {
+          const stats = history.stats(e.identityHex, t);
+          const measured = history.measured(e.identityHex, t);
+          return {
+            descriptor: e.descriptor,
+            digest: e.digest,
+            running: registry.isRunning(e, t),
+            ...(stats !== undefined ? { stats } : {}),
+            ...(measured !== undefined ? { measured } : {}),
+          };
+        }),
         exitsAllowLoopback: config.exitsAllowLoopback === true,
         methods: SUPPORTED_METHODS,
+        thresholds: config.flagThresholds ?? TOR_FLAG_THRESHOLDS,
+        ...(badExits !== undefined ? { badExits } : {}),
         ...(config.params !== undefined ? { params: config.params } : {}),
       });
     },

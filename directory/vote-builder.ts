@@ -18,11 +18,8 @@ import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import type { Vote, VoteRelay } from '../src/netdoc/vote.js';
 import { formatIp } from '../src/net/address.js';
 import { hex } from '../src/bytes.js';
-
-/** With fewer Running relays than this, every Running relay is a Guard. */
-export const SMALL_NETWORK_GUARD_THRESHOLD = 8;
-/** Bytes per second at or above which a relay is Fast. */
-export const FAST_MIN_BANDWIDTH = 50_000;
+import { assignFlags, TOR_FLAG_THRESHOLDS, votedFlags, type FlagThresholds } from './flags.js';
+import type { UptimeStats } from './relay-history.js';
 
 /** What the authority knows about one relay when it votes. */
 export interface RelayStatus {
@@ -32,6 +29,8 @@ export interface RelayStatus {
   running: boolean;
   /** Bytes per second this authority measured (§9.4), if it has a measurement. */
   measured?: number;
+  /** Its uptime statistics (§9.4), if this authority has tested it. */
+  stats?: UptimeStats;
 }
 
 export interface VoteInput {
@@ -48,6 +47,10 @@ export interface VoteInput {
   params?: RawParams;
   /** The consensus methods this authority supports (§9.6). */
   methods: readonly number[];
+  /** Flag thresholds (§9.4); default Tor's. */
+  thresholds?: FlagThresholds;
+  /** Identities (hex) the operator marks BadExit; undefined: this authority does not vote on BadExit. */
+  badExits?: ReadonlySet<string>;
 }
 
 /**
@@ -81,32 +84,23 @@ export function policyAllowsLoopback(policy: ExitPolicy): boolean {
   return false;
 }
 
-function lowerMedian(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
-}
-
-/** The flags this authority votes on. */
-export const VOTED_FLAGS = ['Exit', 'Fast', 'Guard', 'Running', 'Valid'] as const;
-
-/** Builds this authority's vote (unsigned). */
+/** Builds this authority's vote (unsigned): every relay it holds, with the flags §9.4 gives. */
 export function buildVote(input: VoteInput): Vote {
-  const weight = (r: RelayStatus) => r.measured ?? r.descriptor.bandwidth;
-  const running = input.relays.filter((r) => r.running);
-  const median = lowerMedian(running.map(weight));
-  const everyoneGuards = running.length < SMALL_NETWORK_GUARD_THRESHOLD;
-
-  const relays: VoteRelay[] = input.relays.map((status) => {
+  const votesBadExit = input.badExits !== undefined;
+  const summaries = input.relays.map((r) => summarizeExitPolicy(r.descriptor.exitPolicy, { loopbackCounts: input.exitsAllowLoopback }));
+  const flags = assignFlags(
+    input.relays.map((r, i) => ({
+      running: r.running,
+      bandwidth: r.measured ?? r.descriptor.bandwidth,
+      exitEligible: !summaryRejectsAll(summaries[i]!) && (input.exitsAllowLoopback || !policyAllowsLoopback(r.descriptor.exitPolicy)),
+      badExit: input.badExits?.has(hex(r.descriptor.identity)) === true,
+      stats: r.stats,
+    })),
+    input.thresholds ?? TOR_FLAG_THRESHOLDS,
+    votesBadExit,
+  );
+  const relays: VoteRelay[] = input.relays.map((status, i) => {
     const d = status.descriptor;
-    const exitSummary = summarizeExitPolicy(d.exitPolicy, { loopbackCounts: input.exitsAllowLoopback });
-    const flags = new Set<string>(['Valid']);
-    if (status.running) {
-      flags.add('Running');
-      const loopbackOk = input.exitsAllowLoopback || !policyAllowsLoopback(d.exitPolicy);
-      if (!summaryRejectsAll(exitSummary) && loopbackOk) flags.add('Exit');
-      if (everyoneGuards || weight(status) >= median) flags.add('Guard');
-      if (weight(status) >= FAST_MIN_BANDWIDTH) flags.add('Fast');
-    }
     const relay: VoteRelay = {
       nickname: d.nickname,
       identity: d.identity,
@@ -115,9 +109,9 @@ export function buildVote(input: VoteInput): Vote {
       linkKey: d.linkKey,
       ntorOnionKey: d.ntorOnionKey,
       descriptorDigest: status.digest,
-      flags: [...flags].sort(),
+      flags: flags[i]!,
       bandwidth: d.bandwidth,
-      exitSummary,
+      exitSummary: summaries[i]!,
     };
     if (status.measured !== undefined) relay.measured = status.measured;
     return relay;
@@ -129,7 +123,7 @@ export function buildVote(input: VoteInput): Vote {
     validAfter: input.validAfter,
     freshUntil: input.freshUntil,
     validUntil: input.validUntil,
-    knownFlags: [...VOTED_FLAGS],
+    knownFlags: votedFlags(votesBadExit),
     rawParams: new Map(input.params ?? []),
     authority: input.authority,
     relays,

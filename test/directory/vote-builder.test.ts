@@ -39,34 +39,33 @@ test('times, methods and known flags; the vote encodes, signs and parses back', 
   assert.equal(v.validAfter, T0);
   assert.equal(v.freshUntil, T0 + 1000);
   assert.deepEqual(v.consensusMethods, [1, 2]);
-  assert.deepEqual(v.knownFlags, ['Exit', 'Fast', 'Guard', 'Running', 'Valid']);
+  assert.deepEqual(v.knownFlags, ['Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Stable', 'Valid']);
   const parsed = parseVote(encodeVote(v, signer));
   assert.deepEqual(parsed.relays.map((r) => r.flags), [['Fast', 'Guard', 'Running', 'Valid']]);
 });
 
-test('flags: Exit, Guard by median in a larger network, Fast; not Running: listed with Valid only', () => {
+test('flags: Exit, Fast in the top 7/8; no Guard or Stable without uptime history; not Running: listed with Valid only', () => {
   const relays = Array.from({ length: 10 }, (_, i) => ({ n: i + 1, bw: (i + 1) * 20_000, policy: i < 3 ? DEFAULT_EXIT_POLICY_LINES : ['reject *:*'] }));
   const v = vote([...relays, { n: 11, bw: 1e9, policy: DEFAULT_EXIT_POLICY_LINES, running: false }]);
   const flags = new Map(v.relays.map((r) => [r.nickname, r.flags.join(' ')]));
-  assert.equal(flags.get('r1'), 'Exit Running Valid'); // 20 kB/s: below the median, not Fast
-  assert.equal(flags.get('r3'), 'Exit Fast Running Valid');
+  assert.equal(flags.get('r1'), 'Exit Running Valid'); // 20 kB/s: the slowest eighth, not Fast
+  assert.equal(flags.get('r2'), 'Exit Fast Running Valid'); // 40 kB/s is the 1/8 quantile of 20k..200k
   assert.equal(flags.get('r4'), 'Fast Running Valid');
-  assert.equal(flags.get('r5'), 'Fast Guard Running Valid'); // lower median of 20k..200k is 100k
-  assert.equal(flags.get('r10'), 'Fast Guard Running Valid');
+  assert.equal(flags.get('r10'), 'Fast Running Valid');
   assert.equal(flags.get('r11'), 'Valid');
 });
 
 test('a measured bandwidth replaces the advertised one for the thresholds and is written as Measured', () => {
   const v = vote([
-    { n: 1, bw: 1e6, policy: ['reject *:*'], measured: 10_000 },
-    { n: 2, bw: 10_000, policy: ['reject *:*'], measured: 900_000 },
+    { n: 1, bw: 1e6, policy: ['reject *:*'], measured: 2000 },
+    { n: 2, bw: 2000, policy: ['reject *:*'], measured: 900_000 },
   ]);
   const byNick = new Map(v.relays.map((r) => [r.nickname, r]));
-  assert.equal(byNick.get('r1')!.flags.includes('Fast'), false);
+  assert.equal(byNick.get('r1')!.flags.includes('Fast'), false); // measured below 4 kB/s: not even active
   assert.equal(byNick.get('r2')!.flags.includes('Fast'), true);
-  assert.equal(byNick.get('r1')!.measured, 10_000);
+  assert.equal(byNick.get('r1')!.measured, 2000);
   assert.equal(byNick.get('r1')!.bandwidth, 1e6);
-  assert.match(encodeVote(v, signer), /\nw bandwidth=1000000 Measured=10000\n/);
+  assert.match(encodeVote(v, signer), /\nw bandwidth=1000000 Measured=2000\n/);
 });
 
 test('loopback exits get the Exit flag only when the authority allows it', () => {
