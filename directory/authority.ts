@@ -182,8 +182,8 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
     self: () => self,
     ...(config.clockSkewMs !== undefined ? { clockSkewMs: config.clockSkewMs } : {}),
     ...(initial !== undefined ? { initial } : {}),
-    makeVote: async (times) => {
-      await probesSettled(Math.min(probeTimeoutMs + 1000, Math.floor(timetable.voteDelayMs / 2)));
+    prepareVote: (deadline) => probesSettled(Math.max(0, deadline - now())),
+    makeVote: (times) => {
       registry.expire();
       const t = now();
       return buildVote({

@@ -53,7 +53,9 @@ export interface VotingOptions {
   /** This authority's `authority` line (its actual address and port). */
   self: () => ConsensusAuthority;
   /** This authority's unsigned vote for a round, made at the round's vote time. */
-  makeVote: (times: RoundTimes) => Promise<Vote>;
+  makeVote: (times: RoundTimes) => Vote | Promise<Vote>;
+  /** Runs from half a vote delay before the vote time until at most the vote time (e.g. lets reachability tests under way finish). */
+  prepareVote?: (deadline: number) => Promise<void>;
   /** Clock-skew tolerance when checking other authorities' certificates; default 60 s. */
   clockSkewMs?: number;
   /** A stored consensus to serve until the first publication. */
@@ -162,6 +164,9 @@ export class Voting {
     while (!this.#closed) {
       const t = roundTimes(this.#opts.timetable, nextRound(this.#opts.timetable, this.#opts.now()));
       const round = this.#round(t.validAfter);
+      await this.#sleepUntil(t.voteAt - Math.floor(this.#opts.timetable.voteDelayMs / 2));
+      if (this.#closed) return;
+      await this.#step('prepare', () => this.#opts.prepareVote?.(t.voteAt));
       await this.#sleepUntil(t.voteAt);
       if (this.#closed) return;
       const set = this.#opts.authorities.current();

@@ -1,6 +1,6 @@
 /**
  * Authorities voting over real HTTP (docs/protocol.md §9.5-§9.8), in this
- * process, with a 1 s voting interval: identical consensuses with every
+ * process, with a 2 s voting interval: identical consensuses with every
  * signature; a minority cannot add a relay; with one of three down the
  * consensus still forms with two signatures; with two down none forms; a
  * split brain never gives clients two different consensuses for one period;
@@ -17,10 +17,13 @@ import { verifyConsensus, type VerifiedConsensus } from '../../src/netdoc/consen
 import { formatTime } from '../../src/netdoc/text.js';
 import { makeAuthorityCert } from '../../src/netdoc/authority-cert.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { bodyOf, fakeRelay, http, startCluster, type Cluster } from '../support/authority-cluster.js';
+import { bodyOf, CLUSTER_INTERVAL_MS as I, CLUSTER_LIFETIME_MS as LIFETIME, fakeRelay, http, startCluster, type Cluster } from '../support/authority-cluster.js';
 import { relayKeys, seedOf } from '../netdoc/helpers.js';
 
-const ROUND_WAIT_MS = 8000;
+/** Bound on waiting for something that takes a round or two (generous: a loaded machine slows every round). */
+const ROUND_WAIT_MS = 10 * I;
+/** Long enough for two whole rounds to pass. */
+const TWO_ROUNDS_MS = 2 * I + I / 2;
 const names = (c: VerifiedConsensus) => c.relays.map((r) => r.nickname).sort();
 
 /** Waits until every listed authority serves the same verified consensus (same valid-after) satisfying `ok`; returns the texts. */
@@ -36,7 +39,7 @@ async function sameConsensus(cluster: Cluster, which: number[], ok: (c: Verified
   throw new Error(`timed out waiting for ${what}; last seen ${seen}`);
 }
 
-test('three authorities: byte-identical consensuses with three signatures; a relay only one of them lists is left out', { timeout: 60_000 }, async (t) => {
+test('three authorities: byte-identical consensuses with three signatures; a relay only one of them lists is left out', { timeout: 120_000 }, async (t) => {
   const cluster = await startCluster(t, 3);
   const [r1, r2, r3] = await Promise.all([fakeRelay(t, 101), fakeRelay(t, 102), fakeRelay(t, 103)]);
   assert.deepEqual(await cluster.upload(r1.descriptor()), [200, 200, 200]);
@@ -62,7 +65,7 @@ test('three authorities: byte-identical consensuses with three signatures; a rel
   assert.equal((await http(`${cluster.authorities[1]!.url}/allium/v1/signature/${va}`)).status, 200);
 });
 
-test('one of three down: the consensus forms with two signatures; two of three down: no new consensus', { timeout: 60_000 }, async (t) => {
+test('one of three down: the consensus forms with two signatures; two of three down: no new consensus', { timeout: 120_000 }, async (t) => {
   const cluster = await startCluster(t, 3);
   const r1 = await fakeRelay(t, 111);
   await cluster.upload(r1.descriptor());
@@ -77,16 +80,16 @@ test('one of three down: the consensus forms with two signatures; two of three d
 
   await cluster.stop(1);
   const lastBefore = (await cluster.consensus(0))!.consensus.validAfter;
-  // Three rounds later auth1 still serves a consensus no newer than the one before (it cannot form one alone).
-  await new Promise((r) => setTimeout(r, 3500));
+  // Two rounds later auth1 still serves a consensus no newer than the one before (it cannot form one alone).
+  await new Promise((r) => setTimeout(r, TWO_ROUNDS_MS));
   const now = await cluster.consensus(0);
-  assert.ok(now === null || now.consensus.validAfter <= lastBefore + 1000, `auth1 published alone: ${now?.consensus.validAfter} > ${lastBefore}`);
+  assert.ok(now === null || now.consensus.validAfter <= lastBefore + I, `auth1 published alone: ${now?.consensus.validAfter} > ${lastBefore}`);
   const report = cluster.authorities[0]!.lastRound()!;
   assert.equal(report.published, false);
   assert.match(report.problem!, /only 1 of 3 votes/);
 });
 
-test('split brain: a minority never publishes a consensus clients accept; 2|2 publishes nothing; for each period at most one body is accepted', { timeout: 90_000 }, async (t) => {
+test('split brain: a minority never publishes a consensus clients accept; 2|2 publishes nothing; for each period at most one body is accepted', { timeout: 180_000 }, async (t) => {
   const cluster = await startCluster(t, 4);
   const r1 = await fakeRelay(t, 121);
   await cluster.upload(r1.descriptor());
@@ -95,6 +98,9 @@ test('split brain: a minority never publishes a consensus clients accept; 2|2 pu
   // Watch every authority: every consensus a client would accept, by period.
   const accepted = new Map<number, Set<string>>();
   let watching = true;
+  t.after(() => {
+    watching = false;
+  });
   const watcher = (async () => {
     while (watching) {
       for (let i = 0; i < 4; i++) {
@@ -113,19 +119,19 @@ test('split brain: a minority never publishes a consensus clients accept; 2|2 pu
   const cut = Date.now();
   // The relay changes its descriptor during the partition: only the majority side sees it.
   await cluster.upload(r1.descriptor({ bandwidth: 2_000_000, published: Math.floor(Date.now() / 1000) * 1000 + 1000 }), [1, 2, 3]);
-  await cluster.waitFor(1, (c) => c.signatures.length === 3 && c.validAfter > cut + 1000, ROUND_WAIT_MS, 'the majority side to publish');
+  await cluster.waitFor(1, (c) => c.signatures.length === 3 && c.validAfter > cut + I, ROUND_WAIT_MS, 'the majority side to publish');
   const minority = await cluster.consensus(0);
-  assert.ok(minority === null || minority.consensus.validAfter <= cut + 1000, 'the minority published a consensus clients accept');
+  assert.ok(minority === null || minority.consensus.validAfter <= cut + I, 'the minority published a consensus clients accept');
   assert.match(cluster.authorities[0]!.lastRound()!.problem!, /only 1 of 4 votes/);
 
   // 2 | 2: nobody has a majority; nothing new is accepted anywhere.
   cluster.heal();
   cluster.partition([0, 1], [2, 3]);
   const split = Date.now();
-  await new Promise((r) => setTimeout(r, 3500));
+  await new Promise((r) => setTimeout(r, TWO_ROUNDS_MS));
   for (let i = 0; i < 4; i++) {
     const got = await cluster.consensus(i);
-    assert.ok(got === null || got.consensus.validAfter <= split + 1000, `auth${i + 1} published during a 2|2 split`);
+    assert.ok(got === null || got.consensus.validAfter <= split + I, `auth${i + 1} published during a 2|2 split`);
   }
 
   // Healed: one consensus again, everywhere.
@@ -137,18 +143,18 @@ test('split brain: a minority never publishes a consensus clients accept; 2|2 pu
   for (const [va, bodies] of accepted) assert.equal(bodies.size, 1, `two different accepted consensuses for ${formatTime(va)}`);
 });
 
-test('non-transitive reachability (A–B, B–C, not A–C): votes travel through B, so all compute the same consensus', { timeout: 60_000 }, async (t) => {
+test('non-transitive reachability (A–B, B–C, not A–C): votes travel through B, so all compute the same consensus', { timeout: 120_000 }, async (t) => {
   const cluster = await startCluster(t, 3);
   const r1 = await fakeRelay(t, 131);
   await cluster.upload(r1.descriptor());
   cluster.partition([0], [2]);
   const cut = Date.now();
-  const texts = await sameConsensus(cluster, [0, 1, 2], (c) => c.validAfter > cut + 1000 && c.relays.length === 1, 'one consensus for all three');
+  const texts = await sameConsensus(cluster, [0, 1, 2], (c) => c.validAfter > cut + I && c.relays.length === 1, 'one consensus for all three');
   assert.equal(bodyOf(texts[0]!), bodyOf(texts[2]!));
   for (const text of texts) assert.ok(verifyConsensus(text, cluster.identities, Date.now()).verifiedSigners.length >= 2);
 });
 
-test('malformed, forged, unknown, late and conflicting votes and signatures get a 4xx and change nothing', { timeout: 60_000 }, async (t) => {
+test('malformed, forged, unknown, late and conflicting votes and signatures get a 4xx and change nothing', { timeout: 120_000 }, async (t) => {
   // The test holds the keys of a third configured authority ("auth3"), which it does not run.
   const seed3 = seedOf(141);
   const signing3 = crypto.sha256(new TextEncoder().encode('auth3 signing'));
@@ -168,15 +174,15 @@ test('malformed, forged, unknown, late and conflicting votes and signatures get 
 
   const post = (path: string, body: string) => http(`${a.url}${path}`, { method: 'POST', body });
   // Votes for the round after next, as auth3 would make them.
-  const nextVa = Math.ceil((Date.now() + 2000) / 1000) * 1000;
+  const nextVa = Math.ceil((Date.now() + 2 * I) / I) * I;
   const voteBy = (signer: typeof signer3, identity: Uint8Array, over: Partial<Vote> = {}): string => {
     const k = relayKeys(143);
     const v: Vote = {
       consensusMethods: [1, 2],
       published: nextVa - 1000,
       validAfter: nextVa,
-      freshUntil: nextVa + 1000,
-      validUntil: nextVa + 6000,
+      freshUntil: nextVa + I,
+      validUntil: nextVa + LIFETIME,
       knownFlags: ['Running', 'Valid'],
       rawParams: new Map(),
       authority: { nickname: 'auth3', identity, address: '127.0.0.1', dirPort: 9 },
@@ -240,13 +246,13 @@ test('malformed, forged, unknown, late and conflicting votes and signatures get 
 
   // Nothing changed: the next consensuses still list relay142 alone, with two signatures.
   const after = Date.now();
-  const later = await cluster.waitFor(0, (c) => c.validAfter > after + 1000, ROUND_WAIT_MS, 'a later consensus');
+  const later = await cluster.waitFor(0, (c) => c.validAfter > after + I, ROUND_WAIT_MS, 'a later consensus');
   assert.deepEqual(names(later.consensus), ['relay142']);
   assert.equal(later.consensus.signatures.length, 2);
   assert.equal((await cluster.consensus(1))!.consensus.signatures.length, 2);
 });
 
-test('a configured authority sending two different votes for one round: the first counts, the second is refused', { timeout: 60_000 }, async (t) => {
+test('a configured authority sending two different votes for one round: the first counts, the second is refused', { timeout: 120_000 }, async (t) => {
   const seed3 = seedOf(151);
   const signing3 = seedOf(152);
   const now = Math.floor(Date.now() / 1000) * 1000;
@@ -254,8 +260,8 @@ test('a configured authority sending two different votes for one round: the firs
   const cluster = await startCluster(t, 2, { extraIdentities: [{ url: 'http://127.0.0.1:9', identity: signer3.cert.identity }] });
   const relay = await fakeRelay(t, 153);
   await cluster.upload(relay.descriptor(), [0]);
-  // Aim at a round whose votes are accepted now: from 1.5 s before valid-after until 375 ms before it.
-  let va = Math.ceil((Date.now() + 600) / 1000) * 1000;
+  // Aim at a round whose votes are accepted now: from 1.5 intervals before valid-after until 3/8 of one before it.
+  let va = Math.ceil((Date.now() + (3 * I) / 8 + 200) / I) * I;
   const make = (bandwidth: number) => {
     const k = relayKeys(153);
     return encodeVote(
@@ -263,8 +269,8 @@ test('a configured authority sending two different votes for one round: the firs
         consensusMethods: [1, 2],
         published: va - 1000,
         validAfter: va,
-        freshUntil: va + 1000,
-        validUntil: va + 6000,
+        freshUntil: va + I,
+        validUntil: va + LIFETIME,
         knownFlags: ['Running', 'Valid'],
         rawParams: new Map(),
         authority: { nickname: 'auth3', identity: signer3.cert.identity, address: '127.0.0.1', dirPort: 9 },
@@ -290,7 +296,7 @@ test('a configured authority sending two different votes for one round: the firs
   let first = await post(make(1000));
   for (let tries = 0; first.status === 409 && tries < 3; tries++) {
     // The machine was slow: aim at the round now open.
-    va = Math.ceil((Date.now() + 600) / 1000) * 1000;
+    va = Math.ceil((Date.now() + (3 * I) / 8 + 200) / I) * I;
     first = await post(make(1000));
   }
   assert.equal(first.status, 200, first.body);

@@ -19,6 +19,10 @@ import { parseConsensus, verifyConsensus, type VerifiedConsensus } from '../../s
 import { encodeDescriptor, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
 import { makeDescriptor, relayKeys } from '../netdoc/helpers.js';
 
+/** The cluster's voting interval and consensus lifetime (a quarter interval for each of the vote and distribution delays). */
+export const CLUSTER_INTERVAL_MS = 2000;
+export const CLUSTER_LIFETIME_MS = 12_000;
+
 /** A TCP forwarder from 127.0.0.1:<port> to a target that can be set later; `cut()` drops every connection and refuses new ones. */
 export class LinkProxy {
   readonly #server: Server;
@@ -172,7 +176,7 @@ export interface ClusterOptions {
 }
 
 /**
- * Starts `n` authorities (1 s voting interval, 6 s lifetime unless
+ * Starts `n` authorities (a 2 s voting interval, 12 s lifetime unless
  * configured) that vote with each other through proxies. Each has its own
  * authorities list naming the others by proxy URL.
  */
@@ -197,8 +201,8 @@ export async function startCluster(t: Pick<TestContext, 'after'>, n: number, opt
         dataDir: join(root, `auth${i + 1}`),
         host: '127.0.0.1',
         port: 0,
-        votingIntervalMs: 1000,
-        consensusLifetimeMs: 6000,
+        votingIntervalMs: CLUSTER_INTERVAL_MS,
+        consensusLifetimeMs: CLUSTER_LIFETIME_MS,
         probe: tcpProbe,
         probeTimeoutMs: 1000,
         probeIntervalMs: 1000,
