@@ -40,6 +40,7 @@ export interface RelayConfig {
   exitPolicy?: string[];
   /** Bytes per second advertised in the descriptor. */
   bandwidth?: number;
+  /** Re-upload an unchanged descriptor this often (a changed one goes out at once, §9.3); default 10 min. */
   publishIntervalMs?: number;
 }
 
@@ -86,8 +87,13 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     exitPolicy,
     ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
   });
-  const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
-  if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+  const publisher = new DescriptorPublisher({
+    authorities: config.authorities,
+    seed: keys.identity.seed,
+    make: describe,
+    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
+  });
+  if (config.authorities.length > 0) publisher.start();
   log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
 
   return {
