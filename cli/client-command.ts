@@ -1,11 +1,13 @@
 /**
- * `allium client`: fetch the consensus from the authorities, build circuits,
- * and offer a SOCKS5 proxy (hostnames resolved at the exit).
+ * `allium client`: fetch the consensus from the authorities (cached in
+ * `--data-dir`), build circuits, and offer a SOCKS5 proxy (hostnames
+ * resolved at the exit). It says on stderr when it has no usable consensus, and why.
  */
 import type { Command } from 'commander';
 import type { AuthorityRef } from '../relay/relay.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { collect, parseAuthorityRef, parseIPv4, parseMs, parsePort } from './options.js';
+import { resolve } from 'node:path';
+import { collect, parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort } from './options.js';
 
 interface ClientOptions {
   authority: AuthorityRef[];
@@ -13,6 +15,7 @@ interface ClientOptions {
   socksPort: number;
   readyTimeout: number;
   circuitBuildTimeout?: number;
+  dataDir?: string;
 }
 
 export function registerClientCommand(program: Command): void {
@@ -24,6 +27,7 @@ export function registerClientCommand(program: Command): void {
     .option('--socks-port <port>', 'SOCKS5 port (0 = any free port)', parsePort, 9050)
     .option('--ready-timeout <ms>', 'give up if no 3-hop circuit is built within this time', parseMs(1000), 120_000)
     .option('--circuit-build-timeout <ms>', 'time limit for building one circuit', parseMs(100))
+    .option('--data-dir <dir>', 'cache the consensus here (cached-consensus, mode 0600) and start from it when it is still valid', parsePath)
     .action(async (opts: ClientOptions) => {
       await runRole(
         'client',
@@ -36,6 +40,8 @@ export function registerClientCommand(program: Command): void {
             socksHost: opts.socksAddress,
             socksPort: opts.socksPort,
             ...(opts.circuitBuildTimeout !== undefined ? { circuitBuildTimeoutMs: opts.circuitBuildTimeout } : {}),
+            ...(opts.dataDir !== undefined ? { dataDir: resolve(opts.dataDir) } : {}),
+            onDirectoryProblem: (problem) => say('client', problem === null ? 'a valid consensus is in use again' : `no usable consensus: ${problem}`),
           });
         },
         async (client) => {

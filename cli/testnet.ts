@@ -226,8 +226,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   const spawnNode = (nickname: string, role: Role, args: string[]): NodeProcess => {
     const dir = join(dataDir, nickname);
-    // The client keeps no state; its directory holds only its log.
-    const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
+    const dataArgs = ['--data-dir', dir];
     const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit);
     nodes.push(node);
     return node;

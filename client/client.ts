@@ -1,19 +1,22 @@
 /**
  * startClient(): the client role, wiring only. Keeps a verified consensus
- * (consensus-refresh.ts), builds circuits through the circuit manager, tries
+ * (consensus-refresh.ts, cached on disk when given a data directory), builds
+ * circuits through the circuit manager, tries
  * a first circuit until one is built (first-circuit.ts), and serves SOCKS5 on
  * 127.0.0.1 with the same openStream() that programs can call directly.
  */
 import type { Duplex } from 'node:stream';
 import { AlliumError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
+import type { VerifiedConsensus } from '../src/netdoc/consensus.js';
 import { CircuitManager } from './circuit-manager.js';
-import { ConsensusRefresh } from './consensus-refresh.js';
+import { ConsensusRefresh, type DirectoryStatus } from './consensus-refresh.js';
 import type { AuthorityRef } from './directory-client.js';
 import { FirstCircuit } from './first-circuit.js';
 import { startSocksServer, type SocksServer } from './socks/server.js';
 
 export type { AuthorityRef } from './directory-client.js';
+export type { DirectoryStatus } from './consensus-refresh.js';
 
 export interface ClientConfig {
   authorities: AuthorityRef[];
@@ -21,6 +24,14 @@ export interface ClientConfig {
   /** 0 picks a free port. */
   socksPort: number;
   circuitBuildTimeoutMs?: number;
+  /** Where to cache the consensus (`cached-consensus`, mode 0600); no cache if undefined. */
+  dataDir?: string;
+  /** Clock-skew tolerance for consensus times and certificates (§11); default 60 s. */
+  clockSkewMs?: number;
+  /** Longest wait between consensus fetches once ready; default 30 s. */
+  maxConsensusRefreshMs?: number;
+  /** Called when the client loses a usable consensus, with the reason (and with null when it has one again). */
+  onDirectoryProblem?: (message: string | null) => void;
 }
 
 export interface ClientHandle {
@@ -33,18 +44,33 @@ export interface ClientHandle {
   linkStats(): LinkStats;
   /** The client's circuits and streams: a read-only snapshot. */
   circuitStats(): CircuitStats;
+  /** The consensus in use (null if none is valid now). */
+  consensus(): VerifiedConsensus | null;
+  /** The consensus in use and, if there is none, why (§11). */
+  directoryStatus(): DirectoryStatus;
   close(): Promise<void>;
 }
 
 export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   if (config.authorities.length === 0) throw new AlliumError('ERR_CONFIG', 'at least one authority is required');
-  const consensus = new ConsensusRefresh(config.authorities);
+  const consensus = new ConsensusRefresh({
+    authorities: config.authorities,
+    ...(config.dataDir !== undefined ? { cacheDir: config.dataDir } : {}),
+    ...(config.clockSkewMs !== undefined ? { clockSkewMs: config.clockSkewMs } : {}),
+    ...(config.maxConsensusRefreshMs !== undefined ? { maxRefreshMs: config.maxConsensusRefreshMs } : {}),
+    ...(config.onDirectoryProblem !== undefined ? { onProblem: config.onDirectoryProblem } : {}),
+  });
   const manager = new CircuitManager({ consensus: () => consensus.current, buildTimeoutMs: config.circuitBuildTimeoutMs ?? 30_000 });
   await consensus.start();
   const first = new FirstCircuit(manager, () => consensus.markReady());
   first.start();
 
-  const openStream = (host: string, port: number, opts?: { isolation?: string }) => manager.openStream(host, port, opts?.isolation ?? '');
+  /** Without a usable consensus a stream fails at once, saying why (§11). */
+  const openStream = async (host: string, port: number, opts?: { isolation?: string }) => {
+    const problem = consensus.problem;
+    if (problem !== null) throw new AlliumError('ERR_NO_PATH', `cannot build circuits: ${problem}`);
+    return manager.openStream(host, port, opts?.isolation ?? '');
+  };
 
   let socks: SocksServer;
   try {
@@ -69,13 +95,18 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     whenReady(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new AlliumError('ERR_TIMEOUT', 'no circuit could be built in time')), timeoutMs);
+        timer = setTimeout(() => {
+          const problem = consensus.problem;
+          reject(new AlliumError('ERR_TIMEOUT', problem === null ? 'no circuit could be built in time' : `cannot bootstrap: ${problem}`));
+        }, timeoutMs);
       });
       return Promise.race([first.ready, timeout]).finally(() => clearTimeout(timer));
     },
     openStream,
     linkStats: () => manager.linkStats(),
     circuitStats: () => manager.stats(),
+    consensus: () => consensus.current,
+    directoryStatus: () => consensus.status(),
     async close() {
       consensus.close();
       first.close();

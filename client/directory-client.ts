@@ -1,11 +1,13 @@
 /**
- * Fetching the consensus (docs/protocol.md §9): ask each configured authority
- * in turn, accept gzip, cap the body before and after decompression, and
- * trust the document only if a majority of the configured authorities signed it.
- * Publishes `allium:consensus` when it accepts a consensus other than the one in use.
+ * Fetching the consensus (docs/protocol.md §11): ask the configured
+ * authorities in turn (starting at a random one), accept gzip, cap the body
+ * before and after decompression, and trust the document only if more than
+ * half of the configured authorities signed it with certificates that chain
+ * to their identities, within its validity window (§8.4). Publishes
+ * `allium:consensus` when it accepts a consensus other than the one in use.
  */
 import { dirRequest } from '../src/dirclient/http.js';
-import { AlliumError, DocumentError } from '../src/errors.js';
+import { AlliumError, DocumentError, type AlliumErrorCode } from '../src/errors.js';
 import { publish } from '../src/events.js';
 import { MAX_CONSENSUS_BYTES, verifyConsensus, type Consensus, type VerifiedConsensus } from '../src/netdoc/consensus.js';
 
@@ -17,6 +19,28 @@ export interface AuthorityRef {
 export { MAX_CONSENSUS_BYTES };
 const FETCH_TIMEOUT_MS = 10_000;
 
+/** No authority gave an acceptable consensus; `failures` says why for each one asked, in order. */
+export class ConsensusFetchError extends AlliumError {
+  readonly failures: readonly { url: string; error: AlliumError }[];
+  constructor(failures: { url: string; error: AlliumError }[]) {
+    const last = failures[failures.length - 1];
+    const code: AlliumErrorCode = last?.error.code ?? 'ERR_CONFIG';
+    const why = failures.map((f) => `${f.url}: ${f.error.message}`).join('; ');
+    super(code, failures.length === 0 ? 'no authorities configured' : `no authority gave an acceptable consensus (${why})`);
+    this.name = 'ConsensusFetchError';
+    this.failures = failures;
+  }
+}
+
+export interface FetchConsensusOptions {
+  /** Clock-skew tolerance (§11); default 60 s (DEFAULT_CLOCK_SKEW_MS). */
+  clockSkewMs?: number;
+  /** Uniform in [0, 1): picks the authority asked first; default Math.random. */
+  random?: () => number;
+  /** Per-request time limit; default 10 s. */
+  timeoutMs?: number;
+}
+
 function decodeText(body: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(body);
@@ -25,29 +49,42 @@ function decodeText(body: Uint8Array): string {
   }
 }
 
+/** The authorities in the order to ask them: from a random start, round the list. */
+function rotation<T>(list: readonly T[], random: () => number): T[] {
+  const start = Math.min(list.length - 1, Math.floor(random() * list.length));
+  return [...list.slice(start), ...list.slice(0, start)];
+}
+
+/** A consensus as fetched: verified, with the exact text (for the cache). */
+export type FetchedConsensus = VerifiedConsensus & { text: string };
+
 /**
- * Fetch and verify the consensus from the first authority that serves a valid
- * one (§8.4 verification against all of `authorities`). Rejects with the last
- * authority's AlliumError if none does. `current` is the consensus in use, if
- * any: `allium:consensus` is published only when the accepted one has another
+ * Fetch and verify the consensus from the first authority that serves one
+ * acceptable for all of `authorities` (§8.4). Rejects with a
+ * ConsensusFetchError naming, for each authority asked, why its answer was
+ * refused (its code is the last one's: ERR_BAD_SIGNATURE, ERR_DOCUMENT,
+ * ERR_LINK_CLOSED, …). `current` is the consensus in use, if any:
+ * `allium:consensus` is published only when the accepted one has another
  * valid-after time (a refetch of the same consensus is not news).
  */
 export async function fetchConsensus(
-  authorities: AuthorityRef[],
+  authorities: readonly AuthorityRef[],
   now: () => number = Date.now,
   current: Consensus | null = null,
-): Promise<VerifiedConsensus> {
+  opts: FetchConsensusOptions = {},
+): Promise<FetchedConsensus> {
   const trusted = authorities.map((a) => a.identity);
-  let lastError: unknown = new AlliumError('ERR_CONFIG', 'no authorities configured');
-  for (const authority of authorities) {
+  const failures: { url: string; error: AlliumError }[] = [];
+  for (const authority of rotation(authorities, opts.random ?? Math.random)) {
     try {
       const body = await dirRequest(new URL('/allium/v1/consensus', authority.url), {
         what: 'consensus fetch',
         maxBodyBytes: MAX_CONSENSUS_BYTES,
-        timeoutMs: FETCH_TIMEOUT_MS,
+        timeoutMs: opts.timeoutMs ?? FETCH_TIMEOUT_MS,
         acceptGzip: true,
       });
-      const consensus = verifyConsensus(decodeText(body), trusted, now());
+      const text = decodeText(body);
+      const consensus: FetchedConsensus = { ...verifyConsensus(text, trusted, now(), opts.clockSkewMs === undefined ? {} : { clockSkewMs: opts.clockSkewMs }), text };
       if (current?.validAfter === consensus.validAfter) return consensus;
       publish('allium:consensus', () => ({
         validAfter: consensus.validAfter,
@@ -56,8 +93,8 @@ export async function fetchConsensus(
       }));
       return consensus;
     } catch (error) {
-      lastError = error;
+      failures.push({ url: authority.url, error: error instanceof AlliumError ? error : new AlliumError('ERR_MALFORMED', (error as Error).message) });
     }
   }
-  throw lastError;
+  throw new ConsensusFetchError(failures);
 }
