@@ -137,6 +137,14 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   const probeTimeoutMs = config.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
 
   const history = new RelayHistory({ maxRelays: 10 * (config.maxRelays ?? DEFAULT_MAX_RELAYS) });
+  const restoredHistory = history.load(dir.loadHistory());
+  const saveHistory = () => {
+    try {
+      dir.saveHistory(history.toJSON());
+    } catch (error) {
+      log('could not store the relay history: %s', (error as Error).message);
+    }
+  };
   const badExits = config.badExits === undefined ? undefined : new Set(config.badExits.map((id) => hex(id)));
   const registry = new Registry({
     now,
@@ -185,6 +193,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
     prepareVote: (deadline) => probesSettled(Math.max(0, deadline - now())),
     makeVote: (times) => {
       registry.expire();
+      saveHistory();
       const t = now();
       return buildVote({
         authority: self,
@@ -234,7 +243,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
 
   const probes = startProbeScheduler(registry, probeIntervalMs);
   voting.start();
-  log('authority %s (%s) serving %s; %d stored descriptors', config.nickname, identityHex.slice(0, 16), url, restored);
+  log('authority %s (%s) serving %s; %d stored descriptors, history of %d relays', config.nickname, identityHex.slice(0, 16), url, restored, restoredHistory);
 
   let closed = false;
   return {
@@ -243,6 +252,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
     nickname: config.nickname,
     async publishNow() {
       await probesSettled(probeTimeoutMs + 1000);
+      saveHistory();
       await voting.runLoneRound();
     },
     lastRound: () => voting.lastReport,
@@ -258,6 +268,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
         server.closeAllConnections();
       });
       await stopping;
+      saveHistory();
     },
   };
 }

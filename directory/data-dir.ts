@@ -5,6 +5,7 @@
  *   <dataDir>/consensus                     the last published consensus
  *   <dataDir>/votes/<round>/<identity hex>  the votes held for a round (this authority's own included)
  *   <dataDir>/signed/<round>                the SHA-256 (base64) of the consensus body this authority signed for a round
+ *   <dataDir>/history.json                  uptime and bandwidth history of the relays (relay-history.ts)
  * A round is named by its valid-after time in seconds since the epoch.
  * Directories are created 0700; files are replaced atomically (write, rename).
  */
@@ -19,6 +20,7 @@ export class DataDir {
   readonly consensusPath: string;
   readonly votesDir: string;
   readonly signedDir: string;
+  readonly historyPath: string;
 
   constructor(root: string) {
     this.root = root;
@@ -27,6 +29,7 @@ export class DataDir {
     this.consensusPath = join(root, 'consensus');
     this.votesDir = join(root, 'votes');
     this.signedDir = join(root, 'signed');
+    this.historyPath = join(root, 'history.json');
     for (const dir of [root, this.keysDir, this.descriptorsDir, this.votesDir, this.signedDir]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (!statSync(dir).isDirectory()) throw new AlliumError('ERR_CONFIG', `${dir} is not a directory`);
@@ -128,6 +131,20 @@ export class DataDir {
       for (const name of names) {
         if (/^[0-9]{1,12}$/.test(name) && Number(name) * 1000 < validAfter) rmSync(join(dir, name), { recursive: true, force: true });
       }
+    }
+  }
+
+  /** Stores the relays' history (JSON). */
+  saveHistory(json: unknown): void {
+    this.#writeAtomic(this.historyPath, `${JSON.stringify(json)}\n`);
+  }
+
+  /** The stored history, parsed, or undefined if there is none or it is not JSON. */
+  loadHistory(): unknown {
+    try {
+      return JSON.parse(readFileSync(this.historyPath, 'utf8')) as unknown;
+    } catch {
+      return undefined;
     }
   }
 }

@@ -166,6 +166,10 @@ export interface Cluster {
   waitFor(i: number, ok: (c: VerifiedConsensus, text: string) => boolean, timeoutMs: number, what: string): Promise<{ text: string; consensus: VerifiedConsensus }>;
   /** Stops authority i. */
   stop(i: number): Promise<void>;
+  /** Starts stopped authority i again on its data directory (a new port; the others reach it through the same proxies). */
+  restart(i: number): Promise<void>;
+  /** Authority i's data directory. */
+  dataDir(i: number): string;
 }
 
 export interface ClusterOptions {
@@ -194,23 +198,22 @@ export async function startCluster(t: Pick<TestContext, 'after'>, n: number, opt
   const files = Array.from({ length: n }, (_, i) => join(root, `authorities-${i}`));
   const authorities: AuthorityHandle[] = [];
   const stopped = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    authorities.push(
-      await startAuthority({
-        nickname: `auth${i + 1}`,
-        dataDir: join(root, `auth${i + 1}`),
-        host: '127.0.0.1',
-        port: 0,
-        votingIntervalMs: CLUSTER_INTERVAL_MS,
-        consensusLifetimeMs: CLUSTER_LIFETIME_MS,
-        probe: tcpProbe,
-        probeTimeoutMs: 1000,
-        probeIntervalMs: 1000,
-        authoritiesFile: files[i]!,
-        ...opts.config,
-      }),
-    );
-  }
+  const dataDir = (i: number) => join(root, `auth${i + 1}`);
+  const start = (i: number) =>
+    startAuthority({
+      nickname: `auth${i + 1}`,
+      dataDir: dataDir(i),
+      host: '127.0.0.1',
+      port: 0,
+      votingIntervalMs: CLUSTER_INTERVAL_MS,
+      consensusLifetimeMs: CLUSTER_LIFETIME_MS,
+      probe: tcpProbe,
+      probeTimeoutMs: 1000,
+      probeIntervalMs: 1000,
+      authoritiesFile: files[i]!,
+      ...opts.config,
+    });
+  for (let i = 0; i < n; i++) authorities.push(await start(i));
   const ports = authorities.map((a) => Number(new URL(a.url).port));
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) proxies[i]![j]!.target = ports[j]!;
   for (let i = 0; i < n; i++) {
@@ -274,6 +277,13 @@ export async function startCluster(t: Pick<TestContext, 'after'>, n: number, opt
       stopped.add(i);
       await authorities[i]!.close();
     },
+    async restart(i) {
+      authorities[i] = await start(i);
+      stopped.delete(i);
+      const port = Number(new URL(authorities[i]!.url).port);
+      for (let j = 0; j < n; j++) if (j !== i) proxies[j]![i]!.target = port;
+    },
+    dataDir,
   };
 }
 
