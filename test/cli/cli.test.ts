@@ -68,7 +68,7 @@ describe('allium --help', () => {
     authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback'],
     relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit'],
     client: ['--authority', '--socks-address', '--socks-port'],
-    testnet: ['--relays', '--exits', '--socks-port', '--data-dir'],
+    testnet: ['--authorities', '--relays', '--exits', '--socks-port', '--data-dir'],
   };
   for (const [sub, options] of Object.entries(expected)) {
     it(`${sub} --help names its options`, async () => {
@@ -111,6 +111,9 @@ describe('allium rejects bad options', () => {
     { name: 'bad nickname', args: [...relayBase.slice(0, 1), '--nickname', 'bad name!', ...relayBase.slice(3)], message: /Nickname/ },
     { name: 'bad voting interval', args: ['authority', '--nickname', 'a', '--data-dir', join(tmp, 'a'), '--voting-interval', 'soon'], message: /--voting-interval/ },
     { name: 'too few relays', args: ['testnet', '--relays', '2'], message: /--relays.*between 3 and/ },
+    { name: 'too many authorities', args: ['testnet', '--authorities', '10'], message: /--authorities.*between 1 and 9/ },
+    { name: 'no authorities', args: ['testnet', '--authorities', '0'], message: /--authorities.*between 1 and 9/ },
+    { name: 'voting interval not whole seconds', args: ['testnet', '--voting-interval', '1500'], message: /whole number of seconds/ },
     { name: 'more exits than relays', args: ['testnet', '--relays', '3', '--exits', '4'], message: /cannot exceed/ },
     { name: 'unexpected argument', args: ['testnet', 'extra'], message: /too many arguments|unknown/i },
   ];
@@ -183,6 +186,7 @@ describe('allium testnet', () => {
     assert.equal(tn.socksHost, '127.0.0.1');
     assert.ok(tn.socksPort > 0);
     assert.match(tn.authorityUrl, /^http:\/\/127\.100\.0\.1:\d+$/);
+    assert.deepEqual(tn.authorities.map((a) => new URL(a.url).hostname), ['127.100.0.1', '127.100.0.2', '127.100.0.3']);
     assert.equal(tn.relays.length, 5);
     assert.equal(tn.relays.filter((r) => r.exit).length, 2);
     assert.deepEqual(tn.relays.map((r) => r.address), ['127.1.0.1', '127.2.0.1', '127.3.0.1', '127.4.0.1', '127.5.0.1']);
@@ -216,8 +220,10 @@ describe('allium testnet', () => {
 
     await tn.stop();
     for (const relay of tn.relays) assert.equal(await listening(relay.address, relay.port), false, `${relay.nickname} still listening`);
-    const auth = new URL(tn.authorityUrl);
-    assert.equal(await listening(auth.hostname, Number(auth.port)), false, 'authority still listening');
+    for (const a of tn.authorities) {
+      const auth = new URL(a.url);
+      assert.equal(await listening(auth.hostname, Number(auth.port)), false, `${a.nickname} still listening`);
+    }
     assert.equal(await listening(tn.socksHost, tn.socksPort), false, 'client still listening');
   });
 });
