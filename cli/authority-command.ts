@@ -18,8 +18,10 @@ import { printUp, runRole, say } from './lifecycle.js';
 import type { AuthorityRef } from '../directory/authority-list.js';
 import { collect, nodeOptions, parseAuthorityRef, parseIdentityHex, parseIPv4, parseMs, parsePath, parsePort, parseSecondsMs, requireOptions } from './options.js';
 
-/** How long the authority waits for one relay's link handshake. */
+/** How long the authority waits for one relay's link handshake and one-hop circuit. */
 const PROBE_TIMEOUT_MS = 5_000;
+/** How long one bandwidth measurement may take. */
+const MEASURE_TIMEOUT_MS = 10_000;
 /** The default lifetime of a signing key certificate, as an option value. */
 const DEFAULT_SIGNING_KEY_LIFETIME_MS = 30 * 24 * 3600_000;
 /** The longest lifetime a certificate may state (§8.6): 400 days. */
@@ -38,6 +40,7 @@ interface AuthorityOptions {
   authoritiesFile?: string;
   badExit?: Uint8Array[];
   testnetFlagThresholds: boolean;
+  measureInterval: number;
 }
 
 interface KeygenOptions {
@@ -75,6 +78,7 @@ export function registerAuthorityCommand(program: Command): void {
     .option('--consensus-lifetime <ms>', 'how long each consensus stays valid, whole seconds (default: 3 voting intervals, at least 60000)', parseSecondsMs(1000))
     .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false)
     .option('--bad-exit <identityhex>', 'vote BadExit for this relay (repeatable); with any, the authority votes on BadExit', collect(parseIdentityHex))
+    .option('--measure-interval <ms>', 'measure each relay\'s bandwidth again after this long', parseMs(1000), 3600_000)
     .option('--testnet-flag-thresholds', 'flag thresholds for a network minutes old: Stable and HSDir after 30 s (testnets only)', false);
   lifetimeOption(authority).action(async (opts: AuthorityOptions, command: Command) => {
     requireOptions(command, { ...opts }, { nickname: '--nickname <name>', dataDir: '--data-dir <dir>' });
@@ -85,9 +89,10 @@ export function registerAuthorityCommand(program: Command): void {
       'authority',
       async () => {
         // Loaded here so `--help` and option errors never load the role code.
-        const { startAuthority, linkProbe } = await import('../directory/authority.js');
+        const { startAuthority, RelayTester } = await import('../directory/authority.js');
         const { TESTNET_FLAG_THRESHOLDS } = await import('../directory/flags.js');
         say('authority', `starting ${nickname} on ${opts.address}:${opts.port}`);
+        const tester = new RelayTester({ probeTimeoutMs: PROBE_TIMEOUT_MS, measureTimeoutMs: MEASURE_TIMEOUT_MS });
         return startAuthority({
           nickname,
           dataDir,
@@ -95,7 +100,10 @@ export function registerAuthorityCommand(program: Command): void {
           port: opts.port,
           votingIntervalMs: opts.votingInterval,
           consensusLifetimeMs: opts.consensusLifetime ?? Math.max(3 * opts.votingInterval, 60_000),
-          probe: linkProbe(PROBE_TIMEOUT_MS),
+          probe: tester.probe,
+          measure: tester.measure,
+          closeWith: tester,
+          measureIntervalMs: opts.measureInterval,
           exitsAllowLoopback: opts.exitsAllowLoopback,
           signingKeyLifetimeMs: opts.signingKeyLifetime,
           ...(opts.authority !== undefined ? { authorities: opts.authority } : {}),

@@ -271,6 +271,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
         '--authorities-file', authoritiesFile,
         '--exits-allow-loopback',
         '--testnet-flag-thresholds',
+        '--measure-interval', '30000',
       ]),
     );
   }

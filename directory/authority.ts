@@ -1,8 +1,9 @@
 /**
  * startAuthority(): a directory authority (docs/protocol.md §9), wiring only.
  * It keeps its keys in its data directory (authority-keys.ts), accepts relay
- * descriptors over HTTP (directory-routes.ts) into the registry, probes each
- * relay (probe-scheduler.ts), and votes with the other configured
+ * descriptors over HTTP (directory-routes.ts) into the registry, tests each
+ * relay's reachability (probe-scheduler.ts) and measures its bandwidth
+ * (measurer.ts) with a link and a one-hop circuit (relay-tester.ts), and votes with the other configured
  * authorities every voting interval (voting.ts), publishing the consensus
  * more than half of them signed.
  */
@@ -22,13 +23,14 @@ import { createDirectoryServer } from './http-server.js';
 import { startProbeScheduler } from './probe-scheduler.js';
 import { compress, type Published } from './published.js';
 import { TOR_FLAG_THRESHOLDS, type FlagThresholds } from './flags.js';
+import { Measurer } from './measurer.js';
 import { Registry } from './registry.js';
 import { RelayHistory } from './relay-history.js';
 import { buildVote, checkParamsConfig } from './vote-builder.js';
 import { Voting, type RoundReport } from './voting.js';
 import { makeTimetable, type Timetable } from './voting-schedule.js';
 
-export { linkProbe } from './probe-scheduler.js';
+export { RelayTester } from './relay-tester.js';
 export type { AuthorityRef } from './authority-list.js';
 
 const log = debuglog('allium:directory');
@@ -54,8 +56,16 @@ export interface AuthorityConfig {
   /** Vote and distribution delays of the timetable (§9.5); default a quarter interval each. */
   voteDelayMs?: number;
   distDelayMs?: number;
-  /** Reachability check of a relay. */
+  /** Reachability check of a relay (§9.4); RelayTester.probe in a deployed authority. */
   probe: (d: RelayDescriptor) => Promise<boolean>;
+  /** Bandwidth measurement of a relay in bytes/s (§9.4), RelayTester.measure in a deployed authority; none if undefined. */
+  measure?: (d: RelayDescriptor) => Promise<number | undefined>;
+  /** Each relay is measured again after this long; default 1 h. */
+  measureIntervalMs?: number;
+  /** Bytes the measurements may pull per minute; default 16 MiB. */
+  measureBudgetBytesPerMinute?: number;
+  /** Closed with the authority (the relay tester's links). */
+  closeWith?: { close(): void };
   now?: () => number;
   /** Testnet: relays whose exit policy allows loopback destinations still get the Exit flag, and loopback accepts count in summaries. */
   exitsAllowLoopback?: boolean;
@@ -242,6 +252,18 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
   self = { nickname: config.nickname, identity, address: config.host, dirPort: port };
 
   const probes = startProbeScheduler(registry, probeIntervalMs);
+  const measurer =
+    config.measure === undefined
+      ? undefined
+      : new Measurer({
+          registry,
+          history,
+          now,
+          measure: config.measure,
+          ...(config.measureIntervalMs !== undefined ? { intervalMs: config.measureIntervalMs } : {}),
+          ...(config.measureBudgetBytesPerMinute !== undefined ? { budgetBytesPerMinute: config.measureBudgetBytesPerMinute } : {}),
+        });
+  measurer?.start();
   voting.start();
   log('authority %s (%s) serving %s; %d stored descriptors, history of %d relays', config.nickname, identityHex.slice(0, 16), url, restored, restoredHistory);
 
@@ -261,6 +283,7 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
       if (closed) return;
       closed = true;
       const stopping = voting.close();
+      const measuring = measurer?.stop();
       probes.stop();
       registry.close();
       await new Promise<void>((resolve) => {
@@ -268,6 +291,8 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
         server.closeAllConnections();
       });
       await stopping;
+      await measuring;
+      config.closeWith?.close();
       saveHistory();
     },
   };

@@ -2,7 +2,8 @@
  * The relay's directory handler for BEGIN_DIR streams (docs/protocol.md §6.5):
  * one HTTP/1.0 request per stream, answered from a table of fixed paths, then
  * the stream is ended. By default the only document is the relay's own
- * signed descriptor at `/allium/v1/descriptor/self`.
+ * signed descriptor at `/allium/v1/descriptor/self`, and the bandwidth-test
+ * document authorities measure it with (src/dirclient/bandwidth-test.ts).
  *
  * Bounded: the request head is at most 8 KiB and must arrive within 10 s;
  * a request body is not read. Answers: 200 (GET or HEAD of a known path),
@@ -12,6 +13,7 @@
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import type { DirectoryHandler } from '../relay-circuit.js';
+import { BANDWIDTH_TEST_BYTES, BANDWIDTH_TEST_PATH } from '../../src/dirclient/bandwidth-test.js';
 
 const log = debuglog('allium:dir');
 
@@ -108,7 +110,18 @@ export function serveDirectory(documents: ReadonlyMap<string, DirDocument>, opts
   };
 }
 
-/** The relay's default directory: its own signed descriptor at DIR_SELF_DESCRIPTOR_PATH. */
+/** The bandwidth-test body: made once, served to every request. */
+let bandwidthTestBody: string | undefined;
+
+/**
+ * The relay's default directory: its own signed descriptor at
+ * DIR_SELF_DESCRIPTOR_PATH and the bandwidth-test document (§9.4).
+ */
 export function relayDirectory(descriptor: () => string): DirectoryHandler {
-  return serveDirectory(new Map([[DIR_SELF_DESCRIPTOR_PATH, descriptor]]));
+  return serveDirectory(
+    new Map<string, DirDocument>([
+      [DIR_SELF_DESCRIPTOR_PATH, descriptor],
+      [BANDWIDTH_TEST_PATH, () => (bandwidthTestBody ??= 'x'.repeat(BANDWIDTH_TEST_BYTES))],
+    ]),
+  );
 }

@@ -25,6 +25,7 @@ import { withLoopbackExit, DEFAULT_EXIT_POLICY_LINES } from '../../src/netdoc/de
 import { AlliumError } from '../../src/errors.js';
 import { hex } from '../../src/bytes.js';
 import { TESTNET_FLAG_THRESHOLDS } from '../../directory/flags.js';
+import { RelayTester } from '../../directory/relay-tester.js';
 import { CLUSTER_INTERVAL_MS as I, startCluster } from '../support/authority-cluster.js';
 import { HELLO_BODY, startPayloadServer } from '../support/payload-server.js';
 
@@ -52,8 +53,11 @@ async function hello(client: ClientHandle, port: number, isolation: string): Pro
 }
 
 test('authorities and relays failing: two signatures suffice, a dead relay is dropped, two authorities down leave clients on their cached consensus until it expires', { timeout: 180_000 }, async (t) => {
+  // Reachability as deployed authorities test it: a link handshake and a one-hop circuit.
+  const tester = new RelayTester({ probeTimeoutMs: 2000, measureTimeoutMs: 5000 });
+  t.after(() => tester.close());
   const cluster = await startCluster(t, 3, {
-    config: { consensusLifetimeMs: LIFETIME_MS, exitsAllowLoopback: true, flagThresholds: TESTNET_FLAG_THRESHOLDS },
+    config: { consensusLifetimeMs: LIFETIME_MS, exitsAllowLoopback: true, flagThresholds: TESTNET_FLAG_THRESHOLDS, probe: tester.probe },
   });
   const root = mkdtempSync(join(tmpdir(), 'allium-faults-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
