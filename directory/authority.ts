@@ -28,6 +28,8 @@ import { Registry } from './registry.js';
 import { RelayHistory } from './relay-history.js';
 import { buildVote, checkParamsConfig } from './vote-builder.js';
 import { Voting, type RoundReport } from './voting.js';
+import { renderStatusPage } from './status-page.js';
+import { DEFAULT_CLOCK_SKEW_MS } from '../src/netdoc/consensus.js';
 import { makeTimetable, type Timetable } from './voting-schedule.js';
 
 export { RelayTester } from './relay-tester.js';
@@ -236,6 +238,29 @@ export async function startAuthority(config: AuthorityConfig): Promise<Authority
       registry,
       voting,
       self: () => ({ nickname: self.nickname, identity: b64(identity), identityHex, address: self.address, dirPort: self.dirPort, url }),
+      statusPage: () => {
+        const t = now();
+        return renderStatusPage({
+          nickname: config.nickname,
+          identityHex,
+          url,
+          now: t,
+          consensus: voting.published?.text,
+          authorities: authorities.current()?.identities ?? null,
+          relays: registry.entries().map((e) => ({
+            identityHex: e.identityHex,
+            nickname: e.descriptor.nickname,
+            address: e.descriptor.address,
+            orPort: e.descriptor.orPort,
+            advertised: e.descriptor.bandwidth,
+            running: registry.isRunning(e, t),
+            measured: history.measured(e.identityHex, t),
+            stats: history.stats(e.identityHex, t),
+          })),
+          rounds: voting.reports,
+          clockSkewMs: config.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
+        });
+      },
     }),
     config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs },
   );

@@ -24,7 +24,7 @@ export interface AuthoritySelf {
 
 const textReply = (status: number, body: string): Reply => ({ status, body: `${body}\n` });
 
-export function directoryRoutes(opts: { registry: Registry; voting: Voting; self: () => AuthoritySelf }): DirectoryHandlers {
+export function directoryRoutes(opts: { registry: Registry; voting: Voting; self: () => AuthoritySelf; statusPage: () => string }): DirectoryHandlers {
   const { registry, voting } = opts;
   return {
     uploadDescriptor(text) {
@@ -59,5 +59,6 @@ export function directoryRoutes(opts: { registry: Registry; voting: Voting; self
       return answer;
     },
     getSignature: (validAfterSeconds) => voting.getSignature(validAfterSeconds),
+    getStatusPage: () => ({ status: 200, body: opts.statusPage(), contentType: 'text/html; charset=utf-8' }),
   };
 }

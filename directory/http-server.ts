@@ -39,6 +39,8 @@ export interface DirectoryHandlers {
   uploadSignature(text: string): Reply;
   /** This authority's detached signature for round `validAfterSeconds`. */
   getSignature(validAfterSeconds: number): Reply;
+  /** The HTML status page at `/` (§9.10). */
+  getStatusPage(): Reply;
 }
 
 export interface HttpServerOptions {
@@ -229,6 +231,12 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
       if (!isGet) return only('GET, HEAD');
       req.resume();
       send(req, res, handlers.getSignature(Number(sg[1])));
+      return;
+    }
+    if (path === '/') {
+      if (!isGet) return only('GET, HEAD');
+      req.resume();
+      send(req, res, handlers.getStatusPage());
       return;
     }
     if (path === '/allium/v1/authority') {

@@ -63,6 +63,23 @@ test('three authorities: byte-identical consensuses with three signatures; a rel
   assert.match(vote.body, /^@type allium-vote 1\n/);
   assert.ok(vote.body.includes('r relay103 '), 'auth1 voted for relay103');
   assert.equal((await http(`${cluster.authorities[1]!.url}/allium/v1/signature/${va}`)).status, 200);
+
+  // The status page (§9.10) of each authority: relays, flags, weights, uptime, times and signers.
+  for (const a of cluster.authorities) {
+    const page = await http(`${a.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /^<!doctype html>/);
+    assert.match(page.body, /signatures that count<\/th><td>3 of 3 authorities<\/td>/);
+    for (const nick of ['auth1', 'auth2', 'auth3']) assert.match(page.body, new RegExp(`<tr><td>${nick}</td><td>[0-9a-f]{16}</td><td>counts</td>`));
+    assert.match(page.body, /<td>relay101<\/td><td>[0-9a-f]{16}<\/td><td>127\.0\.0\.1:\d+<\/td><td>[A-Za-z ]*Running Stable Valid<\/td><td>[0-9.]+ [kM]?B\/s \(unmeasured\)<\/td>/);
+    // relay103 is known to auth1 alone, which shows it outside the consensus.
+    if (a === cluster.authorities[0]) assert.match(page.body, /<td>relay103<\/td>.*<td>\(not in the consensus\)<\/td>/);
+    else assert.ok(!page.body.includes('relay103'));
+    assert.match(page.body, /<th>valid-after<\/th><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/td>/);
+    assert.match(page.body, /<td>up \d+ s<\/td>/);
+    assert.match(page.body, /<td>published<\/td>/);
+  }
+  assert.equal((await http(`${cluster.authorities[0]!.url}/`, { method: 'POST', body: 'x' })).status, 405);
 });
 
 test('one of three down: the consensus forms with two signatures; two of three down: no new consensus', { timeout: 120_000 }, async (t) => {
