@@ -39,11 +39,14 @@ const FLAG = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 /** An extra `w` item: keyword `=` 1-10 digits. */
 const W_ITEM = /^([A-Za-z0-9][A-Za-z0-9-]{0,63})=(\d{1,10})$/;
 
+/** The flags authorities assign (§9.4): known good, so the grammar check can skip them. */
+const ASSIGNED_FLAGS = new Set(['BadExit', 'Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Stable', 'Valid']);
+
 /** Flags must be keywords in strictly ascending ASCII order; unknown ones are allowed so new flags can be added (§8.4). */
 export function checkFlags(flags: readonly string[], what: string): void {
   let last = '';
   for (const f of flags) {
-    if (!FLAG.test(f)) throw malformedDoc(what, `bad flag ${JSON.stringify(f.slice(0, 20))}`);
+    if (!ASSIGNED_FLAGS.has(f) && !FLAG.test(f)) throw malformedDoc(what, `bad flag ${JSON.stringify(f.slice(0, 20))}`);
     if (last !== '' && f <= last) throw malformedDoc(what, 'flags not sorted or repeated');
     last = f;
   }
