@@ -11,6 +11,7 @@ import type { CircuitStats, LinkStats } from '../src/events.js';
 import type { VerifiedConsensus } from '../src/netdoc/consensus.js';
 import { CircuitManager } from './circuit-manager.js';
 import { ConsensusRefresh, type DirectoryStatus } from './consensus-refresh.js';
+import { RelayConsensusFetcher } from './dir-via-relay.js';
 import type { AuthorityRef } from './directory-client.js';
 import { FirstCircuit } from './first-circuit.js';
 import { startSocksServer, type SocksServer } from './socks/server.js';
@@ -32,6 +33,8 @@ export interface ClientConfig {
   maxConsensusRefreshMs?: number;
   /** Called when the client loses a usable consensus, with the reason (and with null when it has one again). */
   onDirectoryProblem?: (message: string | null) => void;
+  /** Refresh the consensus through the directory guard's cache before asking the authorities (§11); default true. */
+  directoryViaGuard?: boolean;
 }
 
 export interface ClientHandle {
@@ -59,6 +62,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     ...(config.clockSkewMs !== undefined ? { clockSkewMs: config.clockSkewMs } : {}),
     ...(config.maxConsensusRefreshMs !== undefined ? { maxRefreshMs: config.maxConsensusRefreshMs } : {}),
     ...(config.onDirectoryProblem !== undefined ? { onProblem: config.onDirectoryProblem } : {}),
+    ...(config.directoryViaGuard === false ? {} : { relayFetcher: new RelayConsensusFetcher(config.clockSkewMs === undefined ? {} : { clockSkewMs: config.clockSkewMs }) }),
   });
   const manager = new CircuitManager({ consensus: () => consensus.current, buildTimeoutMs: config.circuitBuildTimeoutMs ?? 30_000 });
   await consensus.start();

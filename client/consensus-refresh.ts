@@ -10,6 +10,10 @@
  *   of the rest of its life (at most `maxRefreshMs`), so clients do not all
  *   ask at once; a fetch that fails, or that finds no newer consensus,
  *   is retried after RETRY_MS, doubling up to `maxRefreshMs`.
+ * - Once it has a consensus it asks its directory guard first (a one-hop
+ *   circuit to the relay's directory cache, dir-via-relay.ts) and the
+ *   authorities only when that fails, or after three fetches through the
+ *   guard that brought nothing newer.
  * - Only a consensus newer than the one in use replaces it; each one
  *   accepted is written to the cache.
  * - A consensus is used only within its validity window (± the clock-skew
@@ -19,8 +23,11 @@
 import { debuglog } from 'node:util';
 import { DEFAULT_CLOCK_SKEW_MS, verifyConsensus, type VerifiedConsensus } from '../src/netdoc/consensus.js';
 import { formatTime } from '../src/netdoc/text.js';
+import { crypto } from '../src/crypto/crypto.js';
+import { publish } from '../src/events.js';
 import { ConsensusCache } from './consensus-cache.js';
-import { fetchConsensus, type AuthorityRef } from './directory-client.js';
+import { fetchConsensus, type AuthorityRef, type FetchedConsensus } from './directory-client.js';
+import { directoryGuard, relayName, type RelayConsensusFetcher } from './dir-via-relay.js';
 
 const log = debuglog('allium:client');
 
@@ -44,12 +51,20 @@ export interface ConsensusRefreshOptions {
   maxRefreshMs?: number;
   /** Called with a message when the client has no usable consensus (and with null once it has one again). */
   onProblem?: (message: string | null) => void;
+  /** Fetch through the directory guard's cache first, once there is a consensus (§11); authorities only if undefined. */
+  relayFetcher?: RelayConsensusFetcher;
 }
+
+/** Where the consensus in use came from. */
+export type ConsensusSource = 'cache' | 'authority' | 'relay';
+
+/** After this many relay fetches in a row that bring nothing newer, the authorities are asked. */
+const RELAY_FRUITLESS_LIMIT = 3;
 
 /** Where the consensus in use came from and how fetching goes, for operators and tests. */
 export interface DirectoryStatus {
   /** The consensus in use: its times and signers, or null. */
-  consensus: { validAfter: number; freshUntil: number; validUntil: number; relays: number; signers: number; source: 'cache' | 'network' } | null;
+  consensus: { validAfter: number; freshUntil: number; validUntil: number; relays: number; signers: number; source: ConsensusSource } | null;
   /** Why there is no usable consensus, or why the last fetch failed; null if all is well. */
   problem: string | null;
 }
@@ -62,7 +77,10 @@ export class ConsensusRefresh {
   readonly #maxRefresh: number;
   readonly #cache: ConsensusCache | undefined;
   #consensus: VerifiedConsensus | null = null;
-  #source: 'cache' | 'network' = 'network';
+  #source: ConsensusSource = 'authority';
+  /** Picks the directory guard (§11): fixed for the life of this client. */
+  readonly #guardKey = crypto.randomBytes(32);
+  #relayFruitless = 0;
   #lastFailure: string | null = null;
   #reported: string | null = null;
   #failures = 0;
@@ -89,9 +107,11 @@ export class ConsensusRefresh {
   /** Why there is no usable consensus (null if there is one). */
   get problem(): string | null {
     if (this.current !== null) return null;
-    const fetch = this.#lastFailure ?? 'no consensus fetched yet';
-    if (this.#consensus !== null) return `the consensus in use expired at ${formatTime(this.#consensus.validUntil)} and no newer one was accepted: ${fetch}`;
-    return `no valid consensus: ${fetch}`;
+    if (this.#consensus !== null) {
+      const why = this.#lastFailure ?? 'no newer one has been fetched yet';
+      return `the consensus in use expired at ${formatTime(this.#consensus.validUntil)} and no newer one was accepted: ${why}`;
+    }
+    return `no valid consensus: ${this.#lastFailure ?? 'no consensus fetched yet'}`;
   }
 
   status(): DirectoryStatus {
@@ -119,6 +139,7 @@ export class ConsensusRefresh {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#opts.relayFetcher?.close();
   }
 
   #loadCache(): void {
@@ -138,29 +159,54 @@ export class ConsensusRefresh {
     }
   }
 
+  /** Through the directory guard: the consensus it serves, or why not. */
+  async #viaRelay(): Promise<{ fetched?: FetchedConsensus; failure?: string }> {
+    const c = this.current;
+    const fetcher = this.#opts.relayFetcher;
+    if (c === null || fetcher === undefined || this.#relayFruitless >= RELAY_FRUITLESS_LIMIT) return {};
+    const guard = directoryGuard(c, this.#guardKey);
+    if (guard === undefined) return {};
+    try {
+      return { fetched: await fetcher.fetch(guard, this.#opts.authorities) };
+    } catch (error) {
+      return { failure: `through the directory guard ${relayName(guard)}: ${(error as Error).message}` };
+    }
+  }
+
   #refresh = async (): Promise<void> => {
     let newer = false;
-    try {
-      const fetched = await fetchConsensus(this.#opts.authorities, this.#now, this.#consensus, {
-        clockSkewMs: this.#skew,
-        random: this.#random,
-      });
-      this.#lastFailure = null;
-      if (this.#consensus === null || fetched.validAfter > this.#consensus.validAfter) {
-        newer = true;
-        const { text, ...consensus } = fetched;
-        this.#consensus = consensus;
-        this.#source = 'network';
-        try {
-          this.#cache?.save(text);
-        } catch (error) {
-          log('could not cache the consensus: %s', (error as Error).message);
-        }
+    const relay = await this.#viaRelay();
+    let fetched = relay.fetched;
+    let source: ConsensusSource = 'relay';
+    let failure: string | null = null;
+    const fruitless = fetched !== undefined && this.#consensus !== null && fetched.validAfter <= this.#consensus.validAfter;
+    this.#relayFruitless = fruitless ? this.#relayFruitless + 1 : 0;
+    if (fetched === undefined) {
+      // No guard yet, the guard failed, or it kept serving nothing newer: ask the authorities.
+      try {
+        fetched = await fetchConsensus(this.#opts.authorities, this.#now, this.#consensus, { clockSkewMs: this.#skew, random: this.#random });
+        source = 'authority';
+        this.#relayFruitless = 0;
+      } catch (error) {
+        failure = relay.failure === undefined ? (error as Error).message : `${relay.failure}; ${(error as Error).message}`;
       }
-    } catch (error) {
-      this.#lastFailure = (error as Error).message;
-      log('consensus fetch failed: %s', this.#lastFailure);
     }
+    if (fetched !== undefined && (this.#consensus === null || fetched.validAfter > this.#consensus.validAfter)) {
+      newer = true;
+      const { text, ...consensus } = fetched;
+      this.#consensus = consensus;
+      this.#source = source;
+      if (source === 'relay') {
+        publish('allium:consensus', () => ({ validAfter: consensus.validAfter, relays: consensus.relays.length, signatures: consensus.verifiedSigners.length }));
+      }
+      try {
+        this.#cache?.save(text);
+      } catch (error) {
+        log('could not cache the consensus: %s', (error as Error).message);
+      }
+    }
+    this.#lastFailure = failure;
+    if (failure !== null) log('consensus fetch failed: %s', failure);
     this.#report();
     if (!this.#closed) this.#timer = setTimeout(this.#refresh, this.#nextDelay(newer));
   };

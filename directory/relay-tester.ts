@@ -10,7 +10,9 @@
  *   of its bandwidth-test document (a fixed 256 KiB, §6.5); the rate is the
  *   body's bytes over the time from the request to the end of the answer.
  *
- * Every test uses a fresh link, closed when the test ends.
+ * Every test has its own link manager, so its own fresh link, closed when the
+ * test ends: tests of the same relay that overlap (two authorities in one
+ * process, a probe during a measurement) never share or close each other's link.
  */
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
@@ -86,27 +88,39 @@ function readAnswer(stream: Duplex, limit: number): Promise<number> {
 }
 
 export class RelayTester {
-  readonly #probes: LinkManager<OriginCircuit>;
-  readonly #measures: LinkManager<OriginCircuit>;
+  readonly #transport: Transport;
   readonly #probeTimeoutMs: number;
   readonly #measureTimeoutMs: number;
+  /** The managers of the tests under way (closed by close()). */
+  readonly #active = new Set<LinkManager<OriginCircuit>>();
 
   constructor(opts: RelayTesterOptions = {}) {
-    const transport = opts.transport ?? new TcpTransport();
+    this.#transport = opts.transport ?? new TcpTransport();
     this.#probeTimeoutMs = opts.probeTimeoutMs ?? 10_000;
     this.#measureTimeoutMs = opts.measureTimeoutMs ?? 10_000;
-    this.#probes = manager(transport, this.#probeTimeoutMs);
-    this.#measures = manager(transport, this.#measureTimeoutMs);
+  }
+
+  /** A link manager for one test, forgotten (and its links closed) when the test ends. */
+  #manager(timeoutMs: number): LinkManager<OriginCircuit> {
+    const links = manager(this.#transport, timeoutMs);
+    this.#active.add(links);
+    return links;
+  }
+
+  #done(links: LinkManager<OriginCircuit>): void {
+    links.close();
+    this.#active.delete(links);
   }
 
   /** A reachability test: true if a link handshake and a one-hop circuit both succeed in time. Never rejects. */
   probe = async (d: RelayDescriptor): Promise<boolean> => {
     let channel: Channel | undefined;
     const started = Date.now();
+    const links = this.#manager(this.#probeTimeoutMs);
     try {
-      channel = await this.#probes.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
+      channel = await links.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
       const left = Math.max(1, this.#probeTimeoutMs - (Date.now() - started));
-      const circuit = await OriginCircuit.build(channel, this.#probes.circuitsOf(channel), [hopOf(d)], left);
+      const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left);
       circuit.destroy(DestroyReason.FINISHED, 'reachability test done');
       return true;
     } catch (error) {
@@ -114,6 +128,7 @@ export class RelayTester {
       return false;
     } finally {
       channel?.close();
+      this.#done(links);
     }
   };
 
@@ -128,10 +143,11 @@ export class RelayTester {
     let timer: NodeJS.Timeout | undefined;
     const deadline = Date.now() + this.#measureTimeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
+    const links = this.#manager(this.#measureTimeoutMs);
     try {
       // Every step is bounded by what is left of the time limit.
-      channel = await this.#measures.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
-      circuit = await OriginCircuit.build(channel, this.#measures.circuitsOf(channel), [hopOf(d)], left());
+      channel = await links.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
+      circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left());
       const stream = await circuit.openDirStream(0, left());
       timer = setTimeout(() => stream.destroy(new AlliumError('ERR_TIMEOUT', 'bandwidth test ran out of time')), left());
       const body = readAnswer(stream, BANDWIDTH_TEST_BYTES);
@@ -148,11 +164,13 @@ export class RelayTester {
       clearTimeout(timer);
       circuit?.destroy(DestroyReason.FINISHED, 'bandwidth test done');
       channel?.close();
+      this.#done(links);
     }
   };
 
+  /** Closes the links of tests under way (they then fail). */
   close(): void {
-    this.#probes.close();
-    this.#measures.close();
+    for (const links of this.#active) links.close();
+    this.#active.clear();
   }
 }

@@ -4,8 +4,9 @@
  * manager runs the handshake and carries the link's circuits; EXTEND2 reuses
  * or dials links through the manager over TCP; BEGIN goes to the exit code.
  * BEGIN_DIR goes to the directory handler (relay/dir/dir-server.ts), which
- * serves this relay's descriptor. The descriptor (self-descriptor.ts) is
- * published at start and periodically.
+ * serves this relay's descriptor and the consensus it caches (dir-cache.ts).
+ * The descriptor (self-descriptor.ts) is published to every authority
+ * (publisher.ts).
  */
 import { debuglog } from 'node:util';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
@@ -15,6 +16,7 @@ import type { CircuitStats, LinkStats } from '../src/events.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { AlliumError } from '../src/errors.js';
 import { relayDirectory } from './dir/dir-server.js';
+import { RelayConsensusCache } from './dir-cache.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { loadRelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
@@ -64,14 +66,19 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
 
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
+  // A relay that knows the authorities caches the consensus for clients (§6.5).
+  const cache = config.authorities.length > 0 ? new RelayConsensusCache({ authorities: config.authorities }) : undefined;
   const core = createRelayCore({
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
     transport: new TcpTransport({ localAddress: config.address }),
-    directory: relayDirectory(() => {
-      if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
-      return encodeDescriptor(describe(), keys.identity.seed);
-    }),
+    directory: relayDirectory(
+      () => {
+        if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
+        return encodeDescriptor(describe(), keys.identity.seed);
+      },
+      () => cache?.document() ?? null,
+    ),
   });
   const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
     core.links.destroy();
@@ -94,6 +101,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
   });
   if (config.authorities.length > 0) publisher.start();
+  cache?.start();
   log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
 
   return {
@@ -105,6 +113,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     circuitStats: () => core.stats(),
     async close() {
       publisher.close();
+      cache?.close();
       core.links.close();
       core.links.destroy();
       await listener.close();

@@ -4,6 +4,8 @@
  * relays (two exits) on their own loopback /16s, and real clients building
  * circuits to a real HTTP server.
  *
+ * - with the authorities' HTTP ports closed to it, a client that has a guard
+ *   keeps refreshing its consensus through the guard's directory cache;
  * - one authority down: the next consensus has two signatures and the client takes it;
  * - a relay that stops answering loses Running, leaves the consensus, and
  *   the client no longer builds circuits through it;
@@ -26,7 +28,7 @@ import { AlliumError } from '../../src/errors.js';
 import { hex } from '../../src/bytes.js';
 import { TESTNET_FLAG_THRESHOLDS } from '../../directory/flags.js';
 import { RelayTester } from '../../directory/relay-tester.js';
-import { CLUSTER_INTERVAL_MS as I, startCluster } from '../support/authority-cluster.js';
+import { CLUSTER_INTERVAL_MS as I, LinkProxy, startCluster } from '../support/authority-cluster.js';
 import { HELLO_BODY, startPayloadServer } from '../support/payload-server.js';
 
 const LIFETIME_MS = 10_000;
@@ -100,6 +102,35 @@ test('authorities and relays failing: two signatures suffice, a dead relay is dr
   assert.equal(first.verifiedSigners.length, 3);
   assert.equal(statSync(join(root, 'client', 'cached-consensus')).mode & 0o777, 0o600);
 
+  // A client that reaches the authorities only through proxies: once it has a consensus (and so a
+  // directory guard), the proxies are cut, and it keeps refreshing through its guard's cache.
+  const proxies = await Promise.all(
+    cluster.authorities.map(async (a) => {
+      const p = new LinkProxy();
+      await p.listen();
+      p.target = Number(new URL(a.url).port);
+      return p;
+    }),
+  );
+  t.after(() => Promise.all(proxies.map((p) => p.close())));
+  const guarded = await startClient({
+    authorities: cluster.authorities.map((a, i) => ({ url: `http://127.0.0.1:${proxies[i]!.port}`, identity: a.identity })),
+    socksHost: '127.0.0.1',
+    socksPort: 0,
+    clockSkewMs: 0,
+    maxConsensusRefreshMs: I,
+  });
+  t.after(() => guarded.close());
+  await guarded.whenReady(60_000);
+  for (const p of proxies) p.cut();
+  const closedAt = Date.now();
+  await until(() => {
+    const s = guarded.directoryStatus().consensus;
+    return s !== null && s.validAfter > closedAt && s.source === 'relay';
+  }, WAIT_MS, 'a newer consensus through the directory guard');
+  assert.equal(await hello(guarded, server.port, 'guarded'), HELLO_BODY);
+  await guarded.close();
+
   // One of three authorities down: the consensus still forms, with two signatures, and the client takes it.
   await cluster.stop(2);
   const stopped = Date.now();
@@ -133,7 +164,7 @@ test('authorities and relays failing: two signatures suffice, a dead relay is dr
 
   // A restarted client with no authority reachable works from its disk cache while it is valid.
   const unreachable = refs.map((r) => ({ url: 'http://127.0.0.1:1', identity: r.identity }));
-  const restarted = await startClient({ authorities: unreachable, socksHost: '127.0.0.1', socksPort: 0, dataDir: join(root, 'client'), clockSkewMs: 0 });
+  const restarted = await startClient({ authorities: unreachable, socksHost: '127.0.0.1', socksPort: 0, dataDir: join(root, 'client'), clockSkewMs: 0, maxConsensusRefreshMs: I });
   t.after(() => restarted.close());
   assert.equal(restarted.directoryStatus().consensus?.source, 'cache');
   await restarted.whenReady(30_000);
@@ -156,7 +187,7 @@ test('authorities and relays failing: two signatures suffice, a dead relay is dr
   // auth1 still serves the old consensus, now outside its window; auth2 and auth3 are gone.
   assert.match(why, /outside its validity window: expired at/);
   assert.match(why, /ECONNREFUSED|closed|connect/i);
-  assert.match(restarted.directoryStatus().problem!, /no authority gave an acceptable consensus \(http:\/\/127\.0\.0\.1:1: /);
+  await until(() => /no authority gave an acceptable consensus \(http:\/\/127\.0\.0\.1:1: /.test(restarted.directoryStatus().problem ?? ''), WAIT_MS, 'the restarted client to ask the (unreachable) authorities');
   assert.ok(problems.some((p) => p !== null && /expired at/.test(p)), JSON.stringify(problems));
   assert.equal(client.consensus(), null);
 });
