@@ -1,7 +1,9 @@
 /**
  * `allium testnet`: a whole Allium network on loopback, in the foreground.
  *
- * One authority on 127.100.0.1, N relays each on its own loopback /16
+ * A authorities (default 3) on 127.100.0.1 … 127.100.0.A, voting with each
+ * other through an authorities file the testnet writes once they are all up,
+ * N relays each on its own loopback /16
  * (127.1.0.1 … 127.N.0.1; the first E of them exits that may reach loopback),
  * and a client whose SOCKS5 port is on 127.0.0.1. Every node is a child
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
@@ -19,7 +21,7 @@
  * ./testnet-ctl.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,6 +36,8 @@ type Role = NodeInfo['role'];
 type UpEvent<R extends Role> = Extract<NodeInfo, { role: R }> & { event: 'up' };
 
 export interface TestnetOptions {
+  /** Directory authorities, 1..9. */
+  authorities: number;
   relays: number;
   exits: number;
   socksPort: number;
@@ -48,7 +52,14 @@ export interface TestnetOptions {
   controlPort?: number;
 }
 
-export const AUTHORITY_ADDRESS = '127.100.0.1';
+/** Authority i (1-based) listens on 127.100.0.i. */
+export function authorityAddress(i: number): string {
+  return `127.100.0.${i}`;
+}
+/** The first authority's address. */
+export const AUTHORITY_ADDRESS = authorityAddress(1);
+/** The file every authority reads the list of voting authorities from (in the testnet's data directory). */
+export const AUTHORITIES_FILE = 'authorities';
 export const SOCKS_ADDRESS = '127.0.0.1';
 /** Relay i (1-based) listens on 127.i.0.1. */
 export function relayAddress(i: number): string {
@@ -206,7 +217,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
       progress(reason);
       if (detail !== undefined) process.stderr.write(`${detail.replace(/^/gm, '    | ')}\n`);
       progress(`stopping ${nodes.filter((n) => n.alive).length} node(s)`);
-      // Client first, then relays, then the authority.
+      // Client first, then relays, then the authorities.
       const order = [...nodes].reverse();
       supervisor.close();
       stopStdin?.();
@@ -295,41 +306,50 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   progress(`data directory ${dataDir}`);
 
-  // 1. The authority.
-  const authority = spawnNode('auth1', 'authority', [
-    '--nickname', 'auth1',
-    '--address', AUTHORITY_ADDRESS,
-    '--port', '0',
-    '--voting-interval', String(opts.votingIntervalMs),
-    '--exits-allow-loopback',
-  ]);
-  const authUp = await waitUp(authority, 'authority');
-  progress(`authority auth1 up at ${authUp.url}`);
-  emit(formatEventLine({ ...authUp, event: 'node' }));
-  const authorityRef = `${authUp.url}#${authUp.identity}`;
+  // 1. The authorities, all at once; they vote once the file listing them all exists.
+  const authoritiesFile = join(dataDir, AUTHORITIES_FILE);
+  const authorities: NodeProcess[] = [];
+  for (let i = 1; i <= opts.authorities; i++) {
+    const nickname = `auth${i}`;
+    authorities.push(
+      spawnNode(nickname, 'authority', [
+        '--nickname', nickname,
+        '--address', authorityAddress(i),
+        '--port', '0',
+        '--voting-interval', String(opts.votingIntervalMs),
+        '--authorities-file', authoritiesFile,
+        '--exits-allow-loopback',
+        '--testnet-flag-thresholds',
+        '--measure-interval', '30000',
+      ]),
+    );
+  }
+  const authUps: UpEvent<'authority'>[] = [];
+  for (const authority of authorities) {
+    const up = await waitUp(authority, 'authority');
+    authUps.push(up);
+    progress(`authority ${authority.nickname} up at ${up.url}`);
+  }
+  const authorityRefs = authUps.map((up) => `${up.url}#${up.identity}`);
+  writeFileSync(`${authoritiesFile}.tmp`, `${authorityRefs.join('\n')}\n`, { mode: 0o600 });
+  renameSync(`${authoritiesFile}.tmp`, authoritiesFile);
+  for (const up of authUps) emit(formatEventLine({ ...up, event: 'node' }));
+  const authUp = authUps[0]!;
+  const authorityArgs = authorityRefs.flatMap((ref) => ['--authority', ref]);
 
-  // 2. The relays, all at once.
+  // 2. The relays, all at once, and the client with them (it polls the authorities until the
+  //    consensus lists enough relays; its up line means a 3-hop circuit is built).
   const relays: NodeProcess[] = [];
   for (let i = 1; i <= opts.relays; i++) {
     const isExit = i <= opts.exits;
     const nickname = `relay${i}`;
     // One process per relay: the testnet already runs many nodes on one machine.
-    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef, '--workers', '1'];
+    const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', ...authorityArgs, '--workers', '1'];
     if (isExit) args.push('--exit', '--allow-loopback-exit');
     relays.push(spawnNode(nickname, 'relay', args));
   }
-  progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
-  const relayUps: UpEvent<'relay'>[] = [];
-  for (const relay of relays) {
-    const up = await waitUp(relay, 'relay');
-    relayUps.push(up);
-    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
-  }
-  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
-
-  // 3. The client; its up line means a 3-hop circuit is built.
   const clientArgs = [
-    '--authority', authorityRef,
+    ...authorityArgs,
     '--socks-address', SOCKS_ADDRESS,
     '--socks-port', String(opts.socksPort),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
@@ -338,7 +358,17 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const cookieFile = join(dataDir, 'client', 'control_auth_cookie');
   if (opts.controlPort !== undefined) clientArgs.push('--control-port', String(opts.controlPort), '--cookie-auth-file', cookieFile);
   const client = spawnNode('client', 'client', clientArgs, '--socks-port');
-  progress('client started; waiting for the consensus and a 3-hop circuit');
+  progress(`started ${opts.relays} relays (${opts.exits} exits) and the client; waiting for the relays to come up`);
+  const relayUps: UpEvent<'relay'>[] = [];
+  for (const relay of relays) {
+    const up = await waitUp(relay, 'relay');
+    relayUps.push(up);
+    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
+  }
+  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
+
+  // 3. The client's up line: a consensus with enough relays, and a 3-hop circuit.
+  progress('waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   const socks = clientUp.socks;
   emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));

@@ -120,7 +120,9 @@ test('authority: upload, probe, publish, verify, fetch compressed', async () => 
     const byNick = new Map(c.relays.map((r) => [r.nickname, r]));
     assert.deepEqual([...byNick.keys()].sort(), ['exit1', 'middle1']); // dead1 is not Running
     const exit = byNick.get('exit1')!;
-    assert.deepEqual(exit.flags, ['Exit', 'Fast', 'Guard', 'Running', 'Valid']);
+    // Two relays up since their first probe: both MTBFs are at least the lower median, so both are Stable;
+    // 10 kB/s is the 1/8 quantile of the two bandwidths, so both are Fast (§9.4).
+    assert.deepEqual(exit.flags, ['Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid']);
     assert.deepEqual(exit.identity, exitKeys.identity);
     assert.deepEqual(exit.linkKey, exitKeys.linkKey);
     assert.deepEqual(exit.ntorOnionKey, exitKeys.ntorOnionKey);
@@ -128,7 +130,7 @@ test('authority: upload, probe, publish, verify, fetch compressed', async () => 
     assert.equal(exit.orPort, relayPort.port);
     assert.equal(summaryAllowsPort(exit.exitSummary, 443), true);
     const middle = byNick.get('middle1')!;
-    assert.deepEqual(middle.flags, ['Guard', 'Running', 'Valid']); // small network: every Running relay guards
+    assert.deepEqual(middle.flags, ['Fast', 'Guard', 'Running', 'Stable', 'Valid']); // small network: every Running relay guards
     assert.equal(summaryAllowsPort(middle.exitSummary, 80), false);
 
     const gz = await fetchConsensus(a, 'gzip');
@@ -293,7 +295,7 @@ test('authority: restart keeps identity, descriptors and consensus; key file 060
 });
 
 test('authority: publishes on its own every voting interval', async () => {
-  const a = await startAuthority(config(tempDir(), { votingIntervalMs: 200, consensusLifetimeMs: 60_000 }));
+  const a = await startAuthority(config(tempDir(), { votingIntervalMs: 1000, consensusLifetimeMs: 60_000 }));
   try {
     const deadline = Date.now() + 5000;
     let status = 404;
@@ -311,4 +313,26 @@ test('authority: bad configuration is refused', async () => {
   await assert.rejects(startAuthority(config(tempDir(), { nickname: 'no-good' })), { code: 'ERR_CONFIG' });
   await assert.rejects(startAuthority(config(tempDir(), { host: 'localhost' })), { code: 'ERR_CONFIG' });
   await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 0 })), { code: 'ERR_CONFIG' });
+  await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 1500 })), /whole number of seconds/);
+  await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 2000, consensusLifetimeMs: 1000 })), /at least the voting interval/);
+});
+
+test('authority: an operator-listed bad exit is voted BadExit, and the consensus then drops its Exit flag', async () => {
+  const relayPort = await listener();
+  const exitKeys = relayKeys(51);
+  const a = await startAuthority(config(tempDir(), { badExits: [exitKeys.identity] }));
+  try {
+    const exitText = descriptorText(exitKeys, relayPort.port, { nickname: 'exit51', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
+    const otherText = descriptorText(relayKeys(52), relayPort.port, { nickname: 'exit52', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
+    assert.equal((await post(a, exitText)).status, 200);
+    assert.equal((await post(a, otherText)).status, 200);
+    await a.publishNow();
+    const c = verifyConsensus((await fetchConsensus(a)).body.toString('utf8'), [a.identity], Date.now());
+    const flags = new Map(c.relays.map((r) => [r.nickname, r.flags.join(' ')]));
+    assert.equal(flags.get('exit51'), 'BadExit Fast Guard Running Stable Valid');
+    assert.equal(flags.get('exit52'), 'Exit Fast Guard Running Stable Valid');
+  } finally {
+    await a.close();
+    await new Promise<void>((r) => relayPort.server.close(() => r()));
+  }
 });
