@@ -32,7 +32,7 @@ import { directoryGuard, relayName, type RelayConsensusFetcher } from './dir-via
 const log = debuglog('allium:client');
 
 /** Refetch interval until the client is ready, and the first retry delay after it, ms. */
-export const RETRY_MS = 500;
+export const RETRY_MS = 250;
 /** Longest wait between fetches, ms. */
 export const REFRESH_MS = 30_000;
 /** Longest wait between fetches while bootstrapping and every authority fails, ms. */
