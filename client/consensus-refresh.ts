@@ -67,6 +67,8 @@ export interface DirectoryStatus {
   consensus: { validAfter: number; freshUntil: number; validUntil: number; relays: number; signers: number; source: ConsensusSource } | null;
   /** Why there is no usable consensus, or why the last fetch failed; null if all is well. */
   problem: string | null;
+  /** Consensuses that came as a diff from the previous one (§8.9). */
+  diffsApplied: number;
 }
 
 export class ConsensusRefresh {
@@ -77,6 +79,9 @@ export class ConsensusRefresh {
   readonly #maxRefresh: number;
   readonly #cache: ConsensusCache | undefined;
   #consensus: VerifiedConsensus | null = null;
+  /** The exact text of #consensus (a diff's base, §8.9). */
+  #text: string | undefined;
+  #diffs = 0;
   #source: ConsensusSource = 'authority';
   /** Picks the directory guard (§11): fixed for the life of this client. */
   readonly #guardKey = crypto.randomBytes(32);
@@ -114,9 +119,15 @@ export class ConsensusRefresh {
     return `no valid consensus: ${this.#lastFailure ?? 'no consensus fetched yet'}`;
   }
 
+  /** How many consensuses came as diffs (§8.9). */
+  get diffsApplied(): number {
+    return this.#diffs;
+  }
+
   status(): DirectoryStatus {
     const c = this.current;
     return {
+      diffsApplied: this.#diffs,
       consensus:
         c === null
           ? null
@@ -153,6 +164,7 @@ export class ConsensusRefresh {
         { clockSkewMs: this.#skew },
       );
       this.#source = 'cache';
+      this.#text = text;
       log('using the cached consensus, valid until %s', formatTime(this.#consensus.validUntil));
     } catch (error) {
       log('the cached consensus is not usable: %s', (error as Error).message);
@@ -167,7 +179,9 @@ export class ConsensusRefresh {
     const guard = directoryGuard(c, this.#guardKey);
     if (guard === undefined) return {};
     try {
-      return { fetched: await fetcher.fetch(guard, this.#opts.authorities) };
+      const fetched = await fetcher.fetch(guard, this.#opts.authorities, this.#text);
+      if (fetched.viaDiff) this.#diffs++;
+      return { fetched };
     } catch (error) {
       return { failure: `through the directory guard ${relayName(guard)}: ${(error as Error).message}` };
     }
@@ -195,6 +209,7 @@ export class ConsensusRefresh {
       newer = true;
       const { text, ...consensus } = fetched;
       this.#consensus = consensus;
+      this.#text = text;
       this.#source = source;
       if (source === 'relay') {
         publish('allium:consensus', () => ({ validAfter: consensus.validAfter, relays: consensus.relays.length, signatures: consensus.verifiedSigners.length }));

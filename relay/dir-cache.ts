@@ -3,7 +3,8 @@
  * the consensus from the authorities, verifies it as a client would (more
  * than half of the configured authorities, certificates, validity window),
  * and serves it, plain or gzip, on BEGIN_DIR streams, so clients can refresh
- * through their guard instead of asking the authorities.
+ * through their guard instead of asking the authorities — as a diff from the
+ * consensus a client holds when that is one of the last four (§8.9).
  *
  * It fetches right away, then as soon as the consensus it holds stops being
  * fresh (fresh-until plus up to 2 s of jitter: caches fetch before clients),
@@ -14,6 +15,8 @@ import { debuglog } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { fetchConsensus, type AuthorityRef } from '../src/dirclient/consensus-fetch.js';
 import { DEFAULT_CLOCK_SKEW_MS, type VerifiedConsensus } from '../src/netdoc/consensus.js';
+import { consensusDigest, makeConsensusDiff } from '../src/netdoc/consensus-diff.js';
+import { hex } from '../src/bytes.js';
 import type { DirBody } from './dir/dir-server.js';
 
 const log = debuglog('allium:relay');
@@ -21,6 +24,8 @@ const log = debuglog('allium:relay');
 const RETRY_MS = 1000;
 const MAX_WAIT_MS = 30_000;
 const JITTER_MS = 2000;
+/** Earlier consensuses kept to diff from (§8.9). */
+const DIFF_BASES = 4;
 
 export interface ConsensusCacheOptions {
   authorities: readonly AuthorityRef[];
@@ -34,7 +39,10 @@ export class RelayConsensusCache {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #skew: number;
-  #held: { consensus: VerifiedConsensus; body: DirBody } | undefined;
+  #held: { consensus: VerifiedConsensus; text: string; body: DirBody } | undefined;
+  /** Earlier consensus texts by SHA-256 (hex), oldest first, and the diffs made from them to the current one. */
+  readonly #bases = new Map<string, string>();
+  readonly #diffs = new Map<string, DirBody>();
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -53,6 +61,24 @@ export class RelayConsensusCache {
     return held.body;
   }
 
+  /**
+   * The diff from the earlier consensus whose SHA-256 is `digestHex` to the
+   * current one (§8.9), made once and kept; null if that consensus is not
+   * one of the last DIFF_BASES or there is no valid current one.
+   */
+  diffFrom(digestHex: string): DirBody | null {
+    const held = this.#held;
+    const base = this.#bases.get(digestHex);
+    if (held === undefined || base === undefined || this.document() === null) return null;
+    let diff = this.#diffs.get(digestHex);
+    if (diff === undefined) {
+      const text = makeConsensusDiff(base, held.text);
+      diff = { text, gzip: gzipSync(Buffer.from(text, 'utf8')) };
+      this.#diffs.set(digestHex, diff);
+    }
+    return diff;
+  }
+
   start(): void {
     void this.#fetch();
   }
@@ -68,7 +94,12 @@ export class RelayConsensusCache {
       const fetched = await fetchConsensus(this.#opts.authorities, this.#now, this.#held?.consensus ?? null, { clockSkewMs: this.#skew, random: this.#random });
       if (this.#held === undefined || fetched.validAfter > this.#held.consensus.validAfter) {
         const { text, ...consensus } = fetched;
-        this.#held = { consensus, body: { text, gzip: gzipSync(Buffer.from(text, 'utf8')) } };
+        if (this.#held !== undefined) {
+          this.#bases.set(hex(consensusDigest(this.#held.text)), this.#held.text);
+          while (this.#bases.size > DIFF_BASES) this.#bases.delete(this.#bases.keys().next().value!);
+        }
+        this.#diffs.clear();
+        this.#held = { consensus, text, body: { text, gzip: gzipSync(Buffer.from(text, 'utf8')) } };
         newer = true;
       }
     } catch (error) {
