@@ -10,7 +10,9 @@
  * - sign: three signatures over the body (one SHA-256, three Ed25519);
  * - gzip: compressing the signed consensus (what authorities serve);
  * - client gunzip and client parse+verify: what a client does with it.
- * Sizes: raw and gzip-compressed, for the vote and the consensus.
+ * - the diff to the next consensus after 1 % churn: making it (the relay's
+ *   cache) and applying it (the client).
+ * Sizes: raw and gzip-compressed, for the vote, the consensus and the diff.
  * Goals (the issue): build under 2 s, client parse+verify under 200 ms.
  */
 import { writeFileSync } from 'node:fs';
@@ -22,6 +24,8 @@ import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { parseExitPolicy } from '../src/netdoc/exit-policy.js';
 import { DEFAULT_EXIT_POLICY_LINES, NON_EXIT_POLICY_LINES } from '../src/netdoc/default-policies.js';
 import { encodeVote, verifyVote, type Vote } from '../src/netdoc/vote.js';
+import { applyConsensusDiff, makeConsensusDiff } from '../src/netdoc/consensus-diff.js';
+import type { ConsensusBody, ConsensusRelay } from '../src/netdoc/consensus.js';
 import { buildVote, type RelayStatus } from '../directory/vote-builder.js';
 import { computeConsensus, SUPPORTED_METHODS } from '../directory/consensus-algorithm.js';
 import type { UptimeStats } from '../directory/relay-history.js';
@@ -146,6 +150,17 @@ function main(): void {
   const trusted = signers.map((s) => s.cert.identity);
   const verified = measure('client parse + verify', () => verifyConsensus(unzipped, trusted, VA + 1000));
   const voteGz = gzipSync(Buffer.from(voteText, 'utf8'));
+
+  // The next consensus after 1 % churn: 50 relays with a new descriptor and weight, 25 gone, 25 new.
+  const bodyNow = computeConsensus(parsedVotes);
+  const changed = bodyNow.relays.map((r, i): ConsensusRelay => (i % 200 === 0 ? { ...r, descriptorDigest: crypto.randomBytes(32), bandwidth: r.bandwidth + 1 } : r));
+  const kept = changed.filter((_, i) => i % 400 !== 7);
+  const fresh = Array.from({ length: 25 }, (_, i) => ({ ...bodyNow.relays[i]!, nickname: `newrelay${i}`, identity: crypto.randomBytes(32) }));
+  const nextBody: ConsensusBody = { ...bodyNow, validAfter: VA + 3600_000, freshUntil: VA + 7200_000, validUntil: VA + 4 * 3600_000, relays: [...kept, ...fresh] };
+  const nextText = assembleConsensus(encodeConsensusBody(nextBody), signers.map((s) => signConsensusBody(encodeConsensusBody(nextBody), s)));
+  const diff = measure('diff after 1 % churn (make)', () => makeConsensusDiff(text, nextText));
+  measure('client applies the diff', () => applyConsensusDiff(text, diff));
+  const diffGz = gzipSync(Buffer.from(diff, 'utf8'));
   const dump = process.env['ALLIUM_BENCH_DUMP'];
   if (dump !== undefined) {
     writeFileSync(`${dump}.txt`, text);
@@ -162,6 +177,8 @@ function main(): void {
     'vote gzip': voteGz.length,
     'consensus raw': text.length,
     'consensus gzip': gz.length,
+    'diff after 1 % churn': diff.length,
+    'diff after 1 % churn, gzip': diffGz.length,
   };
   console.table(Object.entries(sizes).map(([what, bytes]) => ({ what, bytes: bytes.toLocaleString('en-US'), 'bytes/relay': (bytes / RELAYS).toFixed(1) })));
   console.log(`\nconsensus: ${verified.relays.length} relays listed, method ${verified.consensusMethod}, ${verified.verifiedSigners.length} signatures; weights ${verified.bandwidthWeights === undefined ? 'none' : 'present'}`);

@@ -32,7 +32,7 @@ import { directoryGuard, relayName, type RelayConsensusFetcher } from './dir-via
 const log = debuglog('allium:client');
 
 /** Refetch interval until the client is ready, and the first retry delay after it, ms. */
-export const RETRY_MS = 500;
+export const RETRY_MS = 250;
 /** Longest wait between fetches, ms. */
 export const REFRESH_MS = 30_000;
 /** Longest wait between fetches while bootstrapping and every authority fails, ms. */
@@ -69,6 +69,8 @@ export interface DirectoryStatus {
   consensus: { validAfter: number; freshUntil: number; validUntil: number; relays: number; signers: number; source: ConsensusSource } | null;
   /** Why there is no usable consensus, or why the last fetch failed; null if all is well. */
   problem: string | null;
+  /** Consensuses that came as a diff from the previous one (§8.9). */
+  diffsApplied: number;
 }
 
 export class ConsensusRefresh {
@@ -79,6 +81,9 @@ export class ConsensusRefresh {
   readonly #maxRefresh: number;
   readonly #cache: ConsensusCache | undefined;
   #consensus: VerifiedConsensus | null = null;
+  /** The exact text of #consensus (a diff's base, §8.9). */
+  #text: string | undefined;
+  #diffs = 0;
   #source: ConsensusSource = 'authority';
   /** Picks the directory guard (§11): fixed for the life of this client. */
   readonly #guardKey = crypto.randomBytes(32);
@@ -116,9 +121,15 @@ export class ConsensusRefresh {
     return `no valid consensus: ${this.#lastFailure ?? 'no consensus fetched yet'}`;
   }
 
+  /** How many consensuses came as diffs (§8.9). */
+  get diffsApplied(): number {
+    return this.#diffs;
+  }
+
   status(): DirectoryStatus {
     const c = this.current;
     return {
+      diffsApplied: this.#diffs,
       consensus:
         c === null
           ? null
@@ -155,6 +166,7 @@ export class ConsensusRefresh {
         { clockSkewMs: this.#skew },
       );
       this.#source = 'cache';
+      this.#text = text;
       log('using the cached consensus, valid until %s', formatTime(this.#consensus.validUntil));
     } catch (error) {
       log('the cached consensus is not usable: %s', (error as Error).message);
@@ -169,7 +181,9 @@ export class ConsensusRefresh {
     const guard = directoryGuard(c, this.#guardKey);
     if (guard === undefined) return {};
     try {
-      return { fetched: await fetcher.fetch(guard, this.#opts.authorities) };
+      const fetched = await fetcher.fetch(guard, this.#opts.authorities, this.#text);
+      if (fetched.viaDiff) this.#diffs++;
+      return { fetched };
     } catch (error) {
       return { failure: `through the directory guard ${relayName(guard)}: ${(error as Error).message}` };
     }
@@ -199,6 +213,7 @@ export class ConsensusRefresh {
       newer = true;
       const { text, ...consensus } = fetched;
       this.#consensus = consensus;
+      this.#text = text;
       this.#source = source;
       if (source === 'relay') {
         publish('allium:consensus', () => ({ validAfter: consensus.validAfter, relays: consensus.relays.length, signatures: consensus.verifiedSigners.length }));

@@ -2,7 +2,9 @@
  * Fetching the consensus through a relay's directory cache (docs/protocol.md
  * §6.5, §11): a one-hop circuit to the relay, a BEGIN_DIR stream, `GET
  * /allium/v1/consensus` asking for gzip, the answer bounded before and after
- * decompression, and the same verification as a consensus from an authority
+ * decompression — asking first for a diff from the consensus the client holds
+ * (§8.9), and for the whole consensus when the relay has none — and the same
+ * verification as a consensus from an authority
  * (more than half of the configured authorities signed it, within its
  * window). The relay is the client's directory guard: among the Guard relays
  * of its consensus, the one whose identity hashes lowest with a key the
@@ -20,9 +22,12 @@ import { TcpTransport, type Transport } from '../src/link/transport.js';
 import { MAX_CONSENSUS_BYTES, verifyConsensus, type Consensus, type ConsensusRelay } from '../src/netdoc/consensus.js';
 import { compareBytes } from '../src/netdoc/text.js';
 import { OriginCircuit } from './origin-circuit.js';
+import { applyConsensusDiff, consensusDigest } from '../src/netdoc/consensus-diff.js';
 
 /** The path of the consensus on a relay's directory streams. */
 export const RELAY_CONSENSUS_PATH = '/allium/v1/consensus';
+/** The prefix of a diff's path; the 64 hex digits of the base consensus's SHA-256 follow (§8.9). */
+export const RELAY_CONSENSUS_DIFF_PREFIX = '/allium/v1/consensus-diff/';
 const MAX_HEAD_BYTES = 8192;
 
 /** The directory guard for `key`: the Running, Valid Guard relay whose SHA-256(key ‖ identity) is smallest, or undefined. */
@@ -49,6 +54,46 @@ function splitAnswer(answer: Buffer): { status: number; headers: Map<string, str
     if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
   return { status: Number(m[1]), headers, body: answer.subarray(end + 4) };
+}
+
+/** Sends `request` on `stream` and reads the whole answer, bounded in size and time. */
+function readAnswer(stream: import('node:stream').Duplex, request: string, timeoutMs: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      stream.destroy();
+      reject(new AlliumError('ERR_TIMEOUT', 'directory fetch through a relay timed out'));
+    }, timeoutMs);
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_CONSENSUS_BYTES + MAX_HEAD_BYTES) {
+        clearTimeout(timer);
+        stream.destroy();
+        reject(new AlliumError('ERR_OVERSIZED', `directory answer larger than ${MAX_CONSENSUS_BYTES} bytes`));
+      } else chunks.push(chunk);
+    });
+    stream.once('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    stream.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    stream.write(request);
+  });
+}
+
+/** The body as sent, gunzipped (bounded) when the answer says gzip. */
+function decode(body: Buffer, encoding: string | undefined): Uint8Array {
+  if (encoding === undefined || encoding === 'identity') return body;
+  if (encoding !== 'gzip') throw new AlliumError('ERR_MALFORMED', `unexpected Content-Encoding ${JSON.stringify(encoding.slice(0, 40))}`);
+  try {
+    return gunzipSync(body, { maxOutputLength: MAX_CONSENSUS_BYTES });
+  } catch (cause) {
+    throw new AlliumError((cause as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? 'ERR_OVERSIZED' : 'ERR_MALFORMED', 'a directory answer could not be decompressed', { cause });
+  }
 }
 
 export interface RelayFetcherOptions {
@@ -80,57 +125,51 @@ export class RelayConsensusFetcher {
   }
 
   /**
-   * The consensus `relay` serves, verified against `authorities`. Rejects
-   * with an AlliumError naming what failed (no cache: ERR_DOCUMENT with the
-   * HTTP status; a refused consensus: as verifyConsensus).
+   * The consensus `relay` serves, verified against `authorities`. With
+   * `base` (the whole text of the consensus the client holds) it asks for a
+   * diff from it first and builds the consensus from that; if the relay has
+   * no such diff, or the diff does not apply, it asks for the whole
+   * consensus. Rejects with an AlliumError naming what failed (no cache:
+   * ERR_DOCUMENT with the HTTP status; a refused consensus: as verifyConsensus).
    */
-  async fetch(relay: ConsensusRelay, authorities: readonly AuthorityRef[]): Promise<FetchedConsensus> {
+  async fetch(relay: ConsensusRelay, authorities: readonly AuthorityRef[], base?: string): Promise<FetchedConsensus & { viaDiff: boolean }> {
     const deadline = Date.now() + this.#timeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
     let channel: Channel | undefined;
     let circuit: OriginCircuit | undefined;
-    let timer: NodeJS.Timeout | undefined;
     try {
       channel = await this.#links.get({ address: relay.address, port: relay.orPort, identity: relay.identity, linkKey: relay.linkKey });
       circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), [relay], left());
-      const stream = await circuit.openDirStream(0, left());
-      const answer = await new Promise<Buffer>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        timer = setTimeout(() => {
-          stream.destroy();
-          reject(new AlliumError('ERR_TIMEOUT', 'directory fetch through a relay timed out'));
-        }, left());
-        stream.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_CONSENSUS_BYTES + MAX_HEAD_BYTES) {
-            stream.destroy();
-            reject(new AlliumError('ERR_OVERSIZED', `directory answer larger than ${MAX_CONSENSUS_BYTES} bytes`));
-          } else chunks.push(chunk);
-        });
-        stream.once('end', () => resolve(Buffer.concat(chunks)));
-        stream.once('error', reject);
-        stream.write(`GET ${RELAY_CONSENSUS_PATH} HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n`);
-      });
-      const { status, headers, body } = splitAnswer(answer);
-      if (status !== 200) throw new AlliumError('ERR_DOCUMENT', `the relay's directory answered ${status}`);
-      const encoding = headers.get('content-encoding');
-      let bytes: Uint8Array = body;
-      if (encoding === 'gzip') {
+      const built = circuit;
+      const get = async (path: string): Promise<{ status: number; text: string }> => {
+        const stream = await built.openDirStream(0, left());
+        const answer = await readAnswer(stream, `GET ${path} HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n`, left());
+        const { status, headers, body } = splitAnswer(answer);
+        if (status !== 200) return { status, text: '' };
+        return { status, text: decodeText(decode(body, headers.get('content-encoding'))) };
+      };
+      let text: string | undefined;
+      let viaDiff = false;
+      if (base !== undefined) {
         try {
-          bytes = gunzipSync(body, { maxOutputLength: MAX_CONSENSUS_BYTES });
-        } catch (cause) {
-          throw new AlliumError((cause as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? 'ERR_OVERSIZED' : 'ERR_MALFORMED', 'consensus from a relay could not be decompressed', { cause });
+          const diff = await get(`${RELAY_CONSENSUS_DIFF_PREFIX}${hex(consensusDigest(base))}`);
+          if (diff.status === 200) {
+            text = applyConsensusDiff(base, diff.text);
+            viaDiff = true;
+          }
+        } catch {
+          // a diff that does not apply: take the whole consensus
         }
-      } else if (encoding !== undefined && encoding !== 'identity') {
-        throw new AlliumError('ERR_MALFORMED', `unexpected Content-Encoding ${JSON.stringify(encoding.slice(0, 40))}`);
       }
-      const text = decodeText(bytes);
+      if (text === undefined) {
+        const full = await get(RELAY_CONSENSUS_PATH);
+        if (full.status !== 200) throw new AlliumError('ERR_DOCUMENT', `the relay's directory answered ${full.status}`);
+        text = full.text;
+      }
       const now = (this.#opts.now ?? Date.now)();
       const verified = verifyConsensus(text, authorities.map((a) => a.identity), now, this.#opts.clockSkewMs === undefined ? {} : { clockSkewMs: this.#opts.clockSkewMs });
-      return { ...verified, text };
+      return { ...verified, text, viaDiff };
     } finally {
-      clearTimeout(timer);
       circuit?.destroy(DestroyReason.FINISHED, 'directory fetch done');
       channel?.close();
     }

@@ -8,7 +8,6 @@
 import { compareBytes } from '../src/netdoc/text.js';
 import { formatSummary } from '../src/netdoc/exit-policy.js';
 import { AlliumError } from '../src/errors.js';
-import { b64 } from '../src/netdoc/text.js';
 import type { ConsensusAuthority, ConsensusBody, ConsensusRelay } from '../src/netdoc/consensus.js';
 import type { Vote, VoteRelay } from '../src/netdoc/vote.js';
 import { computeBandwidthWeights } from './bandwidth-weights.js';
@@ -39,9 +38,18 @@ export function chooseMethod(votes: readonly Vote[], supported: readonly number[
   return best;
 }
 
-/** The descriptor-derived fields of an entry: votes that list the same descriptor agree on all of them. */
+/** Bytes as a string usable as a map key (one char per byte). */
+function keyOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/**
+ * The descriptor-derived fields of an entry. The descriptor digest fixes the
+ * nickname, address, port and keys (they are the descriptor's); the exit
+ * summary also depends on the voter, so it is part of the key.
+ */
 function descriptorKey(r: ConsensusRelay): string {
-  return [r.nickname, r.address, r.orPort, b64(r.linkKey), b64(r.ntorOnionKey), b64(r.descriptorDigest), formatSummary(r.exitSummary)].join(' ');
+  return `${keyOf(r.descriptorDigest)}${r.nickname} ${r.address} ${r.orPort} ${keyOf(r.linkKey)}${keyOf(r.ntorOnionKey)}${formatSummary(r.exitSummary)}`;
 }
 
 /**
@@ -95,7 +103,7 @@ export function computeConsensus(votes: readonly Vote[], supported: readonly num
   const seen = new Set<string>();
   for (const v of votes) {
     if (v.validAfter !== validAfter) throw new AlliumError('ERR_CONFIG', 'votes of different rounds');
-    const id = b64(v.authority.identity);
+    const id = keyOf(v.authority.identity);
     if (seen.has(id)) throw new AlliumError('ERR_CONFIG', 'two votes by one authority');
     seen.add(id);
   }
@@ -115,7 +123,7 @@ export function computeConsensus(votes: readonly Vote[], supported: readonly num
   const listings = new Map<string, { entry: VoteRelay; known: readonly string[] }[]>();
   for (const v of votes) {
     for (const r of v.relays) {
-      const id = b64(r.identity);
+      const id = keyOf(r.identity);
       const list = listings.get(id);
       if (list === undefined) listings.set(id, [{ entry: r, known: v.knownFlags }]);
       else list.push({ entry: r, known: v.knownFlags });

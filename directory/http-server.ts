@@ -19,6 +19,8 @@ export const MAX_UPLOAD_BYTES = MAX_DESCRIPTOR_BYTES;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const HEADERS_TIMEOUT_MS = 5_000;
 export const MAX_CONNECTIONS = 1024;
+/** Vote bodies (up to 8 MiB each) read at once; more get 503, so uploads cannot pile up memory (§9.2). */
+export const MAX_VOTE_UPLOADS = 16;
 
 export interface Reply {
   status: number;
@@ -178,6 +180,7 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
     burst: opts.requestBurst ?? DIR_LIMIT_DEFAULTS.requestBurst,
     ...(opts.now !== undefined ? { now: opts.now } : {}),
   });
+  let voteUploads = 0;
   const server = createServer(
     {
       // Our own body timer answers 408 first; Node's request timeout is only the backstop.
@@ -247,7 +250,17 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
     if (path === '/allium/v1/vote' || path === '/allium/v1/signature') {
       if (method !== 'POST') return only('POST');
       const vote = path === '/allium/v1/vote';
-      const body = await readBody(req, res, vote ? MAX_VOTE_BYTES : MAX_DETACHED_SIGNATURE_BYTES, requestTimeoutMs);
+      if (vote && voteUploads >= MAX_VOTE_UPLOADS) {
+        refuse(req, res, text(503, 'too many vote uploads under way'), true);
+        return;
+      }
+      if (vote) voteUploads++;
+      let body: string | undefined;
+      try {
+        body = await readBody(req, res, vote ? MAX_VOTE_BYTES : MAX_DETACHED_SIGNATURE_BYTES, requestTimeoutMs);
+      } finally {
+        if (vote) voteUploads--;
+      }
       if (body === undefined) return;
       send(req, res, vote ? handlers.uploadVote(body) : handlers.uploadSignature(body));
       return;

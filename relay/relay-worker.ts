@@ -45,6 +45,7 @@ function start(setup: WorkerSetup): RelayCore {
     directory: relayDirectory(
       () => encodeDescriptor(describe(), keys.identity.seed),
       () => served.document(),
+      (digestHex) => served.diffFrom(digestHex),
     ),
     ...(setup.dos !== undefined ? { dos: setup.dos } : {}),
     ...(setup.memoryCap !== undefined ? { memoryCap: setup.memoryCap } : {}),

@@ -97,6 +97,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
         return encodeDescriptor(describe(), keys.identity.seed);
       },
       () => cache?.document() ?? null,
+      (digestHex) => cache?.diffFrom(digestHex) ?? null,
     ),
   });
   const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {

@@ -78,7 +78,10 @@ export function parseDirRequest(head: string): DirRequest {
  * one request; the answer is written and the stream ended. `timeoutMs`
  * bounds the wait for the request head (default DIR_REQUEST_TIMEOUT_MS).
  */
-export function serveDirectory(documents: ReadonlyMap<string, DirDocument>, opts: { timeoutMs?: number } = {}): DirectoryHandler {
+export function serveDirectory(
+  documents: ReadonlyMap<string, DirDocument>,
+  opts: { timeoutMs?: number; /** Documents under path prefixes (a path not in `documents`): undefined if none matches. */ dynamic?: (path: string) => DirDocument | undefined } = {},
+): DirectoryHandler {
   const timeoutMs = opts.timeoutMs ?? DIR_REQUEST_TIMEOUT_MS;
   return (stream: Duplex) => {
     let head = Buffer.alloc(0);
@@ -121,7 +124,7 @@ export function serveDirectory(documents: ReadonlyMap<string, DirDocument>, opts
         answer(request.status, null);
         return;
       }
-      const document = documents.get(request.path);
+      const document = documents.get(request.path) ?? opts.dynamic?.(request.path);
       const text = document === undefined ? null : document();
       if (text === null) answer(404, null);
       else if (request.method !== 'GET' && request.method !== 'HEAD') answer(405, null);
@@ -141,18 +144,33 @@ let bandwidthTestBody: string | undefined;
 
 /** Where a relay serves the consensus it caches (§6.5). */
 export const DIR_CONSENSUS_PATH = '/allium/v1/consensus';
+/** Where it serves a diff from an earlier consensus (§8.9): the prefix, then the 64 hex digits of that consensus's SHA-256. */
+export const DIR_CONSENSUS_DIFF_PREFIX = '/allium/v1/consensus-diff/';
+const DIFF_PATH = /^\/allium\/v1\/consensus-diff\/([0-9a-f]{64})$/;
 
 /**
  * The relay's default directory: its own signed descriptor at
  * DIR_SELF_DESCRIPTOR_PATH, the bandwidth-test document (§9.4), and — when
- * it caches one — the consensus at DIR_CONSENSUS_PATH (gzip if asked for).
+ * it caches one — the consensus at DIR_CONSENSUS_PATH (gzip if asked for)
+ * and diffs to it from recent ones under DIR_CONSENSUS_DIFF_PREFIX (§8.9).
  */
-export function relayDirectory(descriptor: () => string, consensus: () => DirBody | null = () => null): DirectoryHandler {
+export function relayDirectory(
+  descriptor: () => string,
+  consensus: () => DirBody | null = () => null,
+  /** The diff from the consensus whose SHA-256 is the given hex to the current one, or null (404). */
+  diffFrom: (digestHex: string) => DirBody | null = () => null,
+): DirectoryHandler {
   return serveDirectory(
     new Map<string, DirDocument>([
       [DIR_SELF_DESCRIPTOR_PATH, descriptor],
       [BANDWIDTH_TEST_PATH, () => (bandwidthTestBody ??= 'x'.repeat(BANDWIDTH_TEST_BYTES))],
       [DIR_CONSENSUS_PATH, consensus],
     ]),
+    {
+      dynamic: (path) => {
+        const m = DIFF_PATH.exec(path);
+        return m === null ? undefined : () => diffFrom(m[1]!);
+      },
+    },
   );
 }

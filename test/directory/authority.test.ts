@@ -336,3 +336,34 @@ test('authority: an operator-listed bad exit is voted BadExit, and the consensus
     await new Promise<void>((r) => relayPort.server.close(() => r()));
   }
 });
+
+test('authority: at most 16 vote bodies are read at once; the 17th gets 503 and the server keeps answering', async () => {
+  const a = await startAuthority(config(tempDir(), { requestTimeoutMs: 2000 }));
+  const port = Number(new URL(a.url).port);
+  const slow: ReturnType<typeof connect>[] = [];
+  try {
+    // Each from its own loopback address, as votes come from different authorities: the per-address
+    // connection limit (16, §9.2) must not be what refuses the 17th.
+    for (let i = 0; i < 16; i++) {
+      const s = connect({ host: '127.0.0.1', port, localAddress: `127.0.1.${i + 1}` });
+      s.on('error', () => {});
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      s.write('POST /allium/v1/vote HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n@type allium-vote 1\n');
+      slow.push(s);
+    }
+    // Once the server has all sixteen under way, the next upload is refused (a 400 means it was
+    // read: the server had not reached all sixteen yet; ask again, for at most 5 s).
+    const deadline = Date.now() + 5000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await http(`${a.url}/allium/v1/vote`, { method: 'POST', body: 'x' })).status;
+      if (status !== 400) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, 503);
+    assert.equal((await http(`${a.url}/allium/v1/authority`)).status, 200);
+  } finally {
+    for (const s of slow) s.destroy();
+    await a.close();
+  }
+});
