@@ -2,7 +2,9 @@
  * `allium client`: fetch the consensus from the authorities, build circuits,
  * and offer a SOCKS5 / SOCKS4 / SOCKS4a proxy (hostnames resolved at the
  * exit), and on request an HTTP CONNECT tunnel port and a control port.
- * With `--data-dir`, its guards and learned build times survive restarts.
+ * With `--data-dir`, its guards, learned build times and the consensus
+ * (cached-consensus) survive restarts. It says on stderr when it has no
+ * usable consensus, and why.
  * Bootstrap progress goes to stderr in Tor's words and to stdout as
  * `bootstrap` event lines (./testnet-events.ts).
  */
@@ -48,7 +50,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
     .option('--hashed-control-password <16:hex>', 'control port password authentication, as `tor --hash-password` prints (repeatable)', collectString)
     .option('--ready-timeout <ms>', 'give up if no 3-hop circuit is built within this time', parseMs(1000), 120_000)
     .option('--circuit-build-timeout <ms>', 'a fixed time limit for building one circuit (default: learned from build times, at most 10 s until then)', parseMs(100))
-    .option('--data-dir <dir>', 'directory for the state file (guards, build times; created 0700, file 0600); default: keep them in memory', parsePath)
+    .option('--data-dir <dir>', 'directory for the state file (guards, build times) and the cached consensus (created 0700, files 0600); default: keep them in memory', parsePath)
     .option('--isolate-dest-addr', 'streams to different hosts never share a circuit', false)
     .option('--isolate-dest-port', 'streams to different ports never share a circuit', false)
     .option('--max-circuit-dirtiness <ms>', 'a circuit takes no new streams this long after its first', parseMs(1000))
@@ -85,6 +87,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
             ...(opts.cookieAuthFile !== undefined ? { cookieAuthFile: opts.cookieAuthFile } : {}),
             ...(opts.hashedControlPassword !== undefined ? { hashedControlPasswords: opts.hashedControlPassword } : {}),
             ...(shape !== undefined ? { linkShape: shape } : {}),
+            onDirectoryProblem: (problem) => say('client', problem === null ? 'a valid consensus is in use again' : `no usable consensus: ${problem}`),
           });
         },
         async (client) => {

@@ -28,6 +28,8 @@ export function buildProgram(): Command {
     .description('Allium: an onion-routing network in the spirit of Tor')
     .version(packageVersion())
     .exitOverride()
+    // Options after a subcommand belong to it (`allium authority keygen --data-dir …`).
+    .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: false });
   registerAuthorityCommand(program);

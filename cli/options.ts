@@ -41,6 +41,16 @@ export function parseMs(min: number, max = 24 * 3600_000): (value: string) => nu
   };
 }
 
+/** A duration in milliseconds that is a whole number of seconds, in [min, max]. */
+export function parseSecondsMs(min: number, max = 24 * 3600_000): (value: string) => number {
+  const inRange = parseMs(min, max);
+  return (value: string) => {
+    const n = inRange(value);
+    if (n % 1000 !== 0) throw new InvalidArgumentError('Must be a whole number of seconds (a multiple of 1000 ms).');
+    return n;
+  };
+}
+
 /** An integer count in [min, max]. */
 export function parseCount(min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -60,6 +70,12 @@ export function parseNickname(value: string): string {
 export function parsePath(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('Path must not be empty.');
   return value;
+}
+
+/** A relay or authority identity: 64 hex digits → 32 bytes. */
+export function parseIdentityHex(value: string): Uint8Array {
+  if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new InvalidArgumentError(`Identity must be ${IDENTITY_BYTES * 2} hex digits.`);
+  return fromHex(value);
 }
 
 /** `http://HOST:PORT#IDENTITYHEX` → an AuthorityRef. */
@@ -84,11 +100,15 @@ export function parseAuthorityRef(value: string): AuthorityRef {
 /**
  * The options every long-running node (authority, relay) has: `--nickname`,
  * `--data-dir` (where its keys live), `--address` and `--port`. Returns `command`.
+ * With `required: false` the first two are declared optional and the caller
+ * checks them with `requireOptions` (a command with subcommands cannot have
+ * mandatory options: commander would demand them of the subcommands too).
  */
-export function nodeOptions(command: Command, what: { role: string; address: string; port: string }): Command {
+export function nodeOptions(command: Command, what: { role: string; address: string; port: string; required?: boolean }): Command {
+  const declare = what.required === false ? command.option.bind(command) : command.requiredOption.bind(command);
+  declare('--nickname <name>', `${what.role} nickname (1-19 letters or digits)`, parseNickname);
+  declare('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath);
   return command
-    .requiredOption('--nickname <name>', `${what.role} nickname (1-19 letters or digits)`, parseNickname)
-    .requiredOption('--data-dir <dir>', 'directory for keys and state (created 0700; keys 0600)', parsePath)
     .option('--address <ipv4>', what.address, parseIPv4, '127.0.0.1')
     .option('--port <port>', what.port, parsePort, 0);
 }
@@ -101,4 +121,11 @@ export function collect<T>(parse: (value: string) => T): (value: string, previou
 /** Commander reducer for repeatable options. */
 export function collectString(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** Fails `command` the way commander does for a missing mandatory option, for each flag whose value is undefined. */
+export function requireOptions(command: Command, values: Record<string, unknown>, flags: Record<string, string>): void {
+  for (const [key, flag] of Object.entries(flags)) {
+    if (values[key] === undefined) command.error(`error: required option '${flag}' not specified`);
+  }
 }

@@ -1,15 +1,16 @@
 /**
- * `allium testnet`: run a whole loopback network (1 authority, N relays, a
- * client with a SOCKS5 port) in the foreground; see cli/testnet.ts.
+ * `allium testnet`: run a whole loopback network (3 voting authorities, N
+ * relays, a client with a SOCKS5 port) in the foreground; see cli/testnet.ts.
  */
 import type { Command } from 'commander';
 import { runTestnet } from './testnet.js';
 import { registerCtlCommand } from './testnet-ctl-command.js';
-import { collect, parseCount, parseMs, parsePath, parsePort } from './options.js';
+import { collect, parseCount, parseMs, parsePath, parsePort, parseSecondsMs } from './options.js';
 import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
 import { parseParamPair } from './authority-command.js';
 
 interface TestnetCommandOptions extends LinkShapeOptions {
+  authorities: number;
   relays: number;
   exits: number;
   socksPort: number;
@@ -27,14 +28,15 @@ export function registerTestnetCommand(program: Command): void {
   const testnet = program.command('testnet');
   registerCtlCommand(testnet);
   testnet
-    .description('run a test network in the foreground: 1 authority, N relays, 1 client (on loopback, or with --netns in network namespaces)')
+    .description('run a test network in the foreground: A voting authorities, N relays, 1 client (on loopback, or with --netns in network namespaces)')
+    .option('--authorities <n>', 'number of directory authorities, each on its own 127.100.0.N, or with --netns in its own namespace (1-9)', parseCount(1, 9), 3)
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)
     .option('--socks-port <port>', 'client SOCKS5 port on 127.0.0.1 (0 = any free port)', parsePort, 9050)
     .option('--http-tunnel-port <port>', 'also give the client an HTTP CONNECT tunnel port on 127.0.0.1 (0 = any free port)', parsePort)
     .option('--control-port <port>', 'also give the client a control port on 127.0.0.1 with cookie authentication (0 = any free port)', parsePort)
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
-    .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
+    .option('--voting-interval <ms>', 'authority voting interval in milliseconds, a whole number of seconds', parseSecondsMs(1000, 60_000), 1000)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
     .option('--netns', 'each node in its own network namespace on 10.64.0.0/10, plus a destination HTTP server (needs root)', false)
     .addOption(linkDelay)
@@ -44,6 +46,7 @@ export function registerTestnetCommand(program: Command): void {
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       await runTestnet({
+        authorities: opts.authorities,
         relays: opts.relays,
         exits: opts.exits,
         socksPort: opts.socksPort,

@@ -1,7 +1,9 @@
 /**
  * `allium testnet`: a whole Allium network on loopback, in the foreground.
  *
- * One authority on 127.100.0.1, N relays each on its own loopback /16
+ * A authorities (default 3) on 127.100.0.1 … 127.100.0.A, voting with each
+ * other through an authorities file the testnet writes once they are all up,
+ * N relays each on its own loopback /16
  * (127.1.0.1 … 127.N.0.1; the first E of them exits that may reach loopback),
  * and a client whose SOCKS5 port is on 127.0.0.1. Every node is a child
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
@@ -25,7 +27,7 @@
  * ./testnet-ctl.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -46,6 +48,8 @@ type Role = NodeInfo['role'];
 type UpEvent<R extends Role> = Extract<NodeInfo, { role: R }> & { event: 'up' };
 
 export interface TestnetOptions {
+  /** Directory authorities, 1..9. */
+  authorities: number;
   relays: number;
   exits: number;
   socksPort: number;
@@ -62,11 +66,18 @@ export interface TestnetOptions {
   netns?: boolean;
   /** The shape of every link a relay or the client dials (delay, jitter, rate). */
   linkShape?: LinkShape;
-  /** `key=value` network parameters for the authority's consensus (e.g. cc_alg=0). */
+  /** `key=value` network parameters every authority votes for (e.g. cc_alg=0). */
   params?: readonly string[];
 }
 
-export const AUTHORITY_ADDRESS = '127.100.0.1';
+/** Authority i (1-based) listens on 127.100.0.i. */
+export function authorityAddress(i: number): string {
+  return `127.100.0.${i}`;
+}
+/** The first authority's address. */
+export const AUTHORITY_ADDRESS = authorityAddress(1);
+/** The file every authority reads the list of voting authorities from (in the testnet's data directory). */
+export const AUTHORITIES_FILE = 'authorities';
 export const SOCKS_ADDRESS = '127.0.0.1';
 /** Relay i (1-based) listens on 127.i.0.1. */
 export function relayAddress(i: number): string {
@@ -233,7 +244,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
       progress(reason);
       if (detail !== undefined) process.stderr.write(`${detail.replace(/^/gm, '    | ')}\n`);
       progress(`stopping ${nodes.filter((n) => n.alive).length} node(s)`);
-      // Client first, then relays, then the authority.
+      // Client first, then relays, then the authorities.
       const order = [...nodes].reverse();
       supervisor.close();
       stopStdin?.();
@@ -337,7 +348,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   if (opts.netns === true) {
     const removed = removeLeftovers();
     if (removed.length > 0) progress(`removed ${removed.length} namespace(s) a crashed testnet left: ${removed.join(' ')}`);
-    netns = await NetnsTestnet.create({ nodes: [...netnsNodes(opts.relays).values()], rateBps: opts.linkShape?.rateBps ?? null });
+    netns = await NetnsTestnet.create({ nodes: [...netnsNodes(opts.relays, opts.authorities).values()], rateBps: opts.linkShape?.rateBps ?? null });
     progress(`network namespaces ${netns.id}-* on ${NETNS_RANGE}, joined by a bridge`);
   }
   const addressOf = (nickname: string, loopback: string) => (netns === null ? loopback : netns.addressOf(nickname));
@@ -351,42 +362,52 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     emit(formatEventLine({ ...destUp, event: 'node' }));
   }
 
-  // 1. The authority.
-  const authority = spawnNode('auth1', 'authority', [
-    '--nickname', 'auth1',
-    '--address', addressOf('auth1', AUTHORITY_ADDRESS),
-    '--port', '0',
-    '--voting-interval', String(opts.votingIntervalMs),
-    '--exits-allow-loopback',
-    ...(opts.params ?? []).flatMap((p) => ['--param', p]),
-  ]);
-  const authUp = await waitUp(authority, 'authority');
-  progress(`authority auth1 up at ${authUp.url}`);
-  emit(formatEventLine({ ...authUp, event: 'node' }));
-  const authorityRef = `${authUp.url}#${authUp.identity}`;
+  // 1. The authorities, all at once (with --netns each in its own namespace); they vote once the
+  //    file listing them all exists.
+  const authoritiesFile = join(dataDir, AUTHORITIES_FILE);
+  const authorities: NodeProcess[] = [];
+  for (let i = 1; i <= opts.authorities; i++) {
+    const nickname = `auth${i}`;
+    authorities.push(
+      spawnNode(nickname, 'authority', [
+        '--nickname', nickname,
+        '--address', addressOf(nickname, authorityAddress(i)),
+        '--port', '0',
+        '--voting-interval', String(opts.votingIntervalMs),
+        '--authorities-file', authoritiesFile,
+        '--exits-allow-loopback',
+        '--testnet-flag-thresholds',
+        '--measure-interval', '30000',
+        ...(opts.params ?? []).flatMap((p) => ['--param', p]),
+      ]),
+    );
+  }
+  const authUps: UpEvent<'authority'>[] = [];
+  for (const authority of authorities) {
+    const up = await waitUp(authority, 'authority');
+    authUps.push(up);
+    progress(`authority ${authority.nickname} up at ${up.url}`);
+  }
+  const authorityRefs = authUps.map((up) => `${up.url}#${up.identity}`);
+  writeFileSync(`${authoritiesFile}.tmp`, `${authorityRefs.join('\n')}\n`, { mode: 0o600 });
+  renameSync(`${authoritiesFile}.tmp`, authoritiesFile);
+  for (const up of authUps) emit(formatEventLine({ ...up, event: 'node' }));
+  const authUp = authUps[0]!;
+  const authorityArgs = authorityRefs.flatMap((ref) => ['--authority', ref]);
 
-  // 2. The relays, all at once.
+  // 2. The relays, all at once, and the client with them (it polls the authorities until the
+  //    consensus lists enough relays; its up line means a 3-hop circuit is built).
   const relays: NodeProcess[] = [];
   for (let i = 1; i <= opts.relays; i++) {
     const isExit = i <= opts.exits;
     const nickname = `relay${i}`;
     // One process per relay: the testnet already runs many nodes on one machine.
-    const args = ['--nickname', nickname, '--address', addressOf(nickname, relayAddress(i)), '--port', '0', '--authority', authorityRef, '--workers', '1', ...shapeArgs];
+    const args = ['--nickname', nickname, '--address', addressOf(nickname, relayAddress(i)), '--port', '0', ...authorityArgs, '--workers', '1', ...shapeArgs];
     if (isExit) args.push('--exit', ...(netns === null ? ['--allow-loopback-exit'] : netnsExitPolicyArgs()));
     relays.push(spawnNode(nickname, 'relay', args));
   }
-  progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
-  const relayUps: UpEvent<'relay'>[] = [];
-  for (const relay of relays) {
-    const up = await waitUp(relay, 'relay');
-    relayUps.push(up);
-    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
-  }
-  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
-
-  // 3. The client; its up line means a 3-hop circuit is built.
   const clientArgs = [
-    '--authority', authorityRef,
+    ...authorityArgs,
     '--socks-address', SOCKS_ADDRESS,
     '--socks-port', String(netns === null ? opts.socksPort : NETNS_CLIENT_SOCKS_PORT),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
@@ -396,7 +417,17 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const cookieFile = join(dataDir, 'client', 'control_auth_cookie');
   if (opts.controlPort !== undefined) clientArgs.push('--control-port', String(netns === null ? opts.controlPort : 0), '--cookie-auth-file', cookieFile);
   const client = spawnNode('client', 'client', clientArgs, { portFlag: '--socks-port' });
-  progress('client started; waiting for the consensus and a 3-hop circuit');
+  progress(`started ${opts.relays} relays (${opts.exits} exits) and the client; waiting for the relays to come up`);
+  const relayUps: UpEvent<'relay'>[] = [];
+  for (const relay of relays) {
+    const up = await waitUp(relay, 'relay');
+    relayUps.push(up);
+    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
+  }
+  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
+
+  // 3. The client's up line: a consensus with enough relays, and a 3-hop circuit.
+  progress('waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
   let socksHost = clientUp.address;

@@ -1,6 +1,6 @@
 /**
  * startClient(): the client role, wiring only. Keeps a verified consensus
- * (consensus-refresh.ts), keeps its guards and learned build times in its
+ * (consensus-refresh.ts, cached on disk when given a data directory), keeps its guards and learned build times in its
  * data directory (state-file.ts), builds and keeps circuits through the
  * circuit manager, reports bootstrap progress (bootstrap.ts), and serves
  * local applications: SOCKS5, SOCKS4 and SOCKS4a on 127.0.0.1 (socks/),
@@ -15,12 +15,13 @@ import { parseDestination } from '../src/net/hostname.js';
 import { EndReason } from '../src/cell/reasons.js';
 import { subscribe, type CircuitStats, type LinkStats } from '../src/events.js';
 import { TcpTransport, type Transport } from '../src/link/transport.js';
-import type { Consensus } from '../src/netdoc/consensus.js';
+import type { VerifiedConsensus } from '../src/netdoc/consensus.js';
 import { RelayStream } from '../src/stream/relay-stream.js';
 import { BootstrapTracker } from './bootstrap.js';
 import { BuildTimeoutEstimator } from './build-timeout.js';
 import { CircuitManager, type CircuitInfo, type OpenStreamOptions, type PreemptiveOptions, type StreamInfo } from './circuit-manager.js';
-import { ConsensusRefresh } from './consensus-refresh.js';
+import { ConsensusRefresh, type DirectoryStatus } from './consensus-refresh.js';
+import { RelayConsensusFetcher } from './dir-via-relay.js';
 import type { AuthorityRef } from './directory-client.js';
 import { GuardSet, type GuardStatus } from './guard-set.js';
 import { socksIsolation, tunnelIsolation } from './isolation.js';
@@ -39,6 +40,7 @@ export type { AuthorityRef } from './directory-client.js';
 export type { CircuitInfo, OpenStreamOptions, StreamInfo } from './circuit-manager.js';
 export type { GuardStatus } from './guard-set.js';
 export type { LookupAnswer } from './resolve.js';
+export type { DirectoryStatus } from './consensus-refresh.js';
 
 const debug = debuglog('allium:client');
 /** State changes are written at most this often, ms. */
@@ -81,6 +83,14 @@ export interface ClientConfig {
   random?: RandomSource;
   /** Give every link to a guard a wide-area shape (delay, rate; src/link/shaped-transport.ts); ignored with `transport`. */
   linkShape?: LinkShape;
+  /** Clock-skew tolerance for consensus times and certificates (§11); default 60 s. */
+  clockSkewMs?: number;
+  /** Longest wait between consensus fetches once ready; default 30 s. */
+  maxConsensusRefreshMs?: number;
+  /** Called when the client loses a usable consensus, with the reason (and with null when it has one again). */
+  onDirectoryProblem?: (message: string | null) => void;
+  /** Refresh the consensus through the directory guard's cache before asking the authorities (§11); default true. */
+  directoryViaGuard?: boolean;
 }
 
 export interface ClientHandle {
@@ -125,12 +135,14 @@ export interface ClientHandle {
   buildTimes(): number[];
   /** The build timeout in force, ms. */
   buildTimeoutMs(): number;
-  /** The newest consensus, or null before the first. */
-  consensus(): Consensus | null;
   /** The client's links (to its guards): a read-only snapshot. */
   linkStats(): LinkStats;
   /** The client's circuits and streams: a read-only snapshot. */
   circuitStats(): CircuitStats;
+  /** The consensus in use (null if none is valid now). */
+  consensus(): VerifiedConsensus | null;
+  /** The consensus in use and, if there is none, why (§11). */
+  directoryStatus(): DirectoryStatus;
   close(): Promise<void>;
 }
 
@@ -167,8 +179,18 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const guards = new GuardSet(loaded.state, { log, onChange: scheduleSave, random });
   if (loaded.state.guards.length > 0) log(`loaded ${loaded.state.guards.length} guards (${loaded.state.confirmed.length} confirmed) from ${stateFile!.path}`);
 
-  const consensus = new ConsensusRefresh(config.authorities, (error) => {
-    if (error !== null) {
+  const consensus = new ConsensusRefresh({
+    authorities: config.authorities,
+    ...(config.dataDir !== undefined ? { cacheDir: config.dataDir } : {}),
+    ...(config.clockSkewMs !== undefined ? { clockSkewMs: config.clockSkewMs } : {}),
+    ...(config.maxConsensusRefreshMs !== undefined ? { maxRefreshMs: config.maxConsensusRefreshMs } : {}),
+    ...(config.onDirectoryProblem !== undefined ? { onProblem: config.onDirectoryProblem } : {}),
+    ...(config.directoryViaGuard === false ? {} : { relayFetcher: new RelayConsensusFetcher(config.clockSkewMs === undefined ? {} : { clockSkewMs: config.clockSkewMs }) }),
+    onFetch: (error) => onConsensusFetch(error),
+  });
+  const onConsensusFetch = (error: Error | null): void => {
+    // A failed fetch matters to bootstrap only while there is no usable consensus (a cached one may do).
+    if (error !== null && consensus.current === null) {
       if (bootstrap.status.progress < 75) bootstrap.problem(`cannot fetch a consensus from ${authorityList(config.authorities)}: ${describeError(error)}`);
       return;
     }
@@ -181,7 +203,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     } else {
       bootstrap.problem(`the consensus lists ${c.relays.length} relays (${exits} exits); a circuit needs three, one of them an exit`);
     }
-  });
+  };
   const manager = new CircuitManager({
     consensus: () => consensus.current,
     guards,
@@ -218,11 +240,18 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     stopLinkWatch();
   });
 
+  /** Without a usable consensus a stream or lookup fails at once, saying why (§11). */
+  const noUsableConsensus = (): void => {
+    const problem = consensus.problem;
+    if (problem !== null) throw new AlliumError('ERR_NO_PATH', `cannot build circuits: ${problem}`);
+  };
+
   const openStream = async (host: string, port: number, opts: OpenStreamOptions = {}, protocol: ClientProtocol = 'UNKNOWN'): Promise<Duplex> => {
     const destination = parseDestination(host);
     if (destination.type === 'invalid') throw malformed(`not a valid destination: ${destination.why}`);
     const entry = streams.add(destination.host, port, protocol, 'connect');
     try {
+      noUsableConsensus();
       const stream = await manager.openStream(destination.host, port, opts);
       streams.succeeded(entry, stream instanceof RelayStream ? stream.circuitId : 0);
       const onClose = () => streams.closed(entry, stream instanceof RelayStream ? (stream.endReason ?? EndReason.DONE) : EndReason.DONE);
@@ -240,6 +269,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     const entry = streams.add(host, 0, protocol, 'resolve');
     try {
       const plan = planLookup(host, reverse);
+      if (!('answer' in plan)) noUsableConsensus();
       const answer = 'answer' in plan ? plan.answer : pickAnswer(await manager.resolve(plan.ask, opts.isolation ?? ''), reverse);
       if (answer === null) {
         streams.failed(entry, EndReason.RESOLVEFAILED);
@@ -337,7 +367,10 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           const s = bootstrap.status;
-          const why = s.warning !== null ? `; stuck at ${s.progress}% (${s.tag}): ${s.warning}` : ` (at ${s.progress}%, ${s.tag})`;
+          const problem = consensus.problem;
+          let why = s.warning !== null ? `; stuck at ${s.progress}% (${s.tag}): ${s.warning}` : ` (at ${s.progress}%, ${s.tag})`;
+          // Before 75 % the warning already says why no consensus was accepted; later, a lost consensus is news.
+          if (problem !== null && s.progress >= 75) why += `; ${problem}`;
           reject(new AlliumError('ERR_TIMEOUT', `no circuit could be built in ${timeoutMs} ms${why}`));
         }, timeoutMs);
       });
@@ -353,9 +386,10 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     guardStatus: () => manager.guardStatus(),
     buildTimes: () => manager.buildTimes(),
     buildTimeoutMs: () => manager.buildTimeoutMs,
-    consensus: () => consensus.current,
     linkStats: () => manager.linkStats(),
     circuitStats: () => manager.stats(),
+    consensus: () => consensus.current,
+    directoryStatus: () => consensus.status(),
     async close() {
       await stopAll();
       clearTimeout(saveTimer);

@@ -8,10 +8,12 @@
  * and Exit, M = neither. A weight is an integer in 0..WEIGHT_SCALE; a relay's
  * weight in a position is bandwidth × W / WEIGHT_SCALE.
  *
- * Until the consensus carries its own weights, the client computes them from
- * the consensus with the same balancing rules the directory would use
+ * A consensus that carries a `bandwidth-weights` line (method 2, §9.7) is
+ * weighed by it (`fromBandwidthWeights`); without one, the client computes
+ * the weights from the consensus with Tor's balancing rules
  * (`computePositionWeights`).
  */
+import type { BandwidthWeights } from '../src/netdoc/bandwidth-weights.js';
 
 /** The denominator of every weight (Tor's default `bwweightscale`). */
 export const WEIGHT_SCALE = 10_000;
@@ -198,13 +200,37 @@ export function computePositionWeights(totals: ClassTotals): PositionWeights {
 }
 
 /**
- * The weights the client uses for a consensus: the consensus's own, once it
- * carries them (a later consensus method), else computed from its relays
- * (`computePositionWeights(classTotals(relays))`).
+ * The position weights of a consensus `bandwidth-weights` line (§8.4, §9.7),
+ * rescaled from its `bwweightscale` to WEIGHT_SCALE (rounded). The weights
+ * the client reads are Tor's: Wgg, Wgm, Wgd, Wmg, Wmm, Wme, Wmd, Weg, Wem, Wee, Wed.
+ */
+export function fromBandwidthWeights(bw: BandwidthWeights): PositionWeights {
+  const rescale = (w: number): number => clampWeight((w * WEIGHT_SCALE) / bw.scale);
+  return Object.freeze({
+    Wgg: rescale(bw.Wgg),
+    Wgm: rescale(bw.Wgm),
+    Wgd: rescale(bw.Wgd),
+    Wmg: rescale(bw.Wmg),
+    Wmm: rescale(bw.Wmm),
+    Wme: rescale(bw.Wme),
+    Wmd: rescale(bw.Wmd),
+    Weg: rescale(bw.Weg),
+    Wem: rescale(bw.Wem),
+    Wee: rescale(bw.Wee),
+    Wed: rescale(bw.Wed),
+  });
+}
+
+/**
+ * The weights the client uses for a consensus: the consensus's own
+ * `bandwidth-weights` line when it carries one (consensus method 2, §9.7),
+ * else computed from its relays (`computePositionWeights(classTotals(relays))`;
+ * authorities omit the line when Tor's rules give no solution).
  */
 export function positionWeightsFor(consensus: {
   relays: readonly { flags: readonly string[]; bandwidth: number }[];
-  positionWeights?: PositionWeights;
+  bandwidthWeights?: BandwidthWeights;
 }): PositionWeights {
-  return consensus.positionWeights ?? computePositionWeights(classTotals(consensus.relays));
+  if (consensus.bandwidthWeights !== undefined) return fromBandwidthWeights(consensus.bandwidthWeights);
+  return computePositionWeights(classTotals(consensus.relays));
 }

@@ -1,12 +1,14 @@
 /**
  * What the authority answers on its HTTP directory port (docs/protocol.md §9):
  * descriptor uploads into the registry, the consensus in the encoding the
- * client asked for, single descriptors, and the authority's own entry.
+ * client asked for, single descriptors, the authority's own entry, and the
+ * votes and signatures the authorities exchange (voting.ts).
  */
 import { debuglog } from 'node:util';
 import type { DirectoryHandlers, Reply } from './http-server.js';
-import type { Published } from './consensus-publisher.js';
+import type { Published } from './published.js';
 import type { Registry } from './registry.js';
+import type { Voting } from './voting.js';
 
 const log = debuglog('allium:directory');
 
@@ -22,8 +24,8 @@ export interface AuthoritySelf {
 
 const textReply = (status: number, body: string): Reply => ({ status, body: `${body}\n` });
 
-export function directoryRoutes(opts: { registry: Registry; published: () => Published | undefined; self: () => AuthoritySelf }): DirectoryHandlers {
-  const { registry } = opts;
+export function directoryRoutes(opts: { registry: Registry; voting: Voting; self: () => AuthoritySelf; statusPage: () => string }): DirectoryHandlers {
+  const { registry, voting } = opts;
   return {
     uploadDescriptor(text) {
       const outcome = registry.submit(text);
@@ -32,7 +34,7 @@ export function directoryRoutes(opts: { registry: Registry; published: () => Pub
       return textReply(outcome.status, outcome.reason);
     },
     getConsensus(encoding) {
-      const published = opts.published();
+      const published: Published | undefined = voting.published;
       if (published === undefined) return textReply(404, 'no consensus yet');
       if (encoding === 'gzip') return { status: 200, body: published.gzip, headers: { 'content-encoding': 'gzip', vary: 'accept-encoding' } };
       if (encoding === 'deflate') return { status: 200, body: published.deflate, headers: { 'content-encoding': 'deflate', vary: 'accept-encoding' } };
@@ -45,5 +47,18 @@ export function directoryRoutes(opts: { registry: Registry; published: () => Pub
     getAuthority() {
       return { status: 200, body: `${JSON.stringify(opts.self())}\n`, contentType: 'application/json' };
     },
+    uploadVote(text) {
+      const answer = voting.receiveVote(text);
+      if (answer.status !== 200) log('refused vote (%d): %s', answer.status, answer.body.trim());
+      return answer;
+    },
+    getVote: (validAfterSeconds, identityHex) => voting.getVote(validAfterSeconds, identityHex),
+    uploadSignature(text) {
+      const answer = voting.receiveSignature(text);
+      if (answer.status !== 200) log('refused signature (%d): %s', answer.status, answer.body.trim());
+      return answer;
+    },
+    getSignature: (validAfterSeconds) => voting.getSignature(validAfterSeconds),
+    getStatusPage: () => ({ status: 200, body: opts.statusPage(), contentType: 'text/html; charset=utf-8' }),
   };
 }

@@ -10,6 +10,8 @@ import type { Socket } from 'node:net';
 import { debuglog } from 'node:util';
 import { MAX_DESCRIPTOR_BYTES } from '../src/netdoc/descriptor.js';
 import { ConcurrencyLimiter, RateLimiter } from '../src/net/limits.js';
+import { MAX_DETACHED_SIGNATURE_BYTES } from '../src/netdoc/detached-signature.js';
+import { MAX_VOTE_BYTES } from '../src/netdoc/vote.js';
 
 const log = debuglog('allium:directory');
 
@@ -17,6 +19,8 @@ export const MAX_UPLOAD_BYTES = MAX_DESCRIPTOR_BYTES;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const HEADERS_TIMEOUT_MS = 5_000;
 export const MAX_CONNECTIONS = 1024;
+/** Vote bodies (up to 8 MiB each) read at once; more get 503, so uploads cannot pile up memory (§9.2). */
+export const MAX_VOTE_UPLOADS = 16;
 
 export interface Reply {
   status: number;
@@ -32,6 +36,16 @@ export interface DirectoryHandlers {
   getConsensus(encoding: 'gzip' | 'deflate' | 'identity'): Reply;
   getDescriptor(identityHex: string): Reply;
   getAuthority(): Reply;
+  /** A vote uploaded by another authority (§9.5); body bounded by MAX_VOTE_BYTES. */
+  uploadVote(text: string): Reply;
+  /** A vote held for round `validAfterSeconds` by the authority `identityHex`. */
+  getVote(validAfterSeconds: number, identityHex: string): Reply;
+  /** A detached signature uploaded by another authority (§9.5). */
+  uploadSignature(text: string): Reply;
+  /** This authority's detached signature for round `validAfterSeconds`. */
+  getSignature(validAfterSeconds: number): Reply;
+  /** The HTML status page at `/` (§9.10). */
+  getStatusPage(): Reply;
 }
 
 export interface HttpServerOptions {
@@ -155,6 +169,8 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number, time
 }
 
 const DESCRIPTOR_PATH = /^\/allium\/v1\/descriptor\/([0-9a-fA-F]{64})$/;
+const VOTE_PATH = /^\/allium\/v1\/vote\/([0-9]{1,12})\/([0-9a-fA-F]{64})$/;
+const SIGNATURE_PATH = /^\/allium\/v1\/signature\/([0-9]{1,12})$/;
 
 export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpServerOptions = {}): Server {
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -164,6 +180,7 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
     burst: opts.requestBurst ?? DIR_LIMIT_DEFAULTS.requestBurst,
     ...(opts.now !== undefined ? { now: opts.now } : {}),
   });
+  let voteUploads = 0;
   const server = createServer(
     {
       // Our own body timer answers 408 first; Node's request timeout is only the backstop.
@@ -228,6 +245,44 @@ export function createDirectoryServer(handlers: DirectoryHandlers, opts: HttpSer
       if (!isGet) return only('GET, HEAD');
       req.resume();
       send(req, res, handlers.getDescriptor(m[1]!.toLowerCase()));
+      return;
+    }
+    if (path === '/allium/v1/vote' || path === '/allium/v1/signature') {
+      if (method !== 'POST') return only('POST');
+      const vote = path === '/allium/v1/vote';
+      if (vote && voteUploads >= MAX_VOTE_UPLOADS) {
+        refuse(req, res, text(503, 'too many vote uploads under way'), true);
+        return;
+      }
+      if (vote) voteUploads++;
+      let body: string | undefined;
+      try {
+        body = await readBody(req, res, vote ? MAX_VOTE_BYTES : MAX_DETACHED_SIGNATURE_BYTES, requestTimeoutMs);
+      } finally {
+        if (vote) voteUploads--;
+      }
+      if (body === undefined) return;
+      send(req, res, vote ? handlers.uploadVote(body) : handlers.uploadSignature(body));
+      return;
+    }
+    const v = VOTE_PATH.exec(path);
+    if (v !== null) {
+      if (!isGet) return only('GET, HEAD');
+      req.resume();
+      send(req, res, handlers.getVote(Number(v[1]), v[2]!.toLowerCase()));
+      return;
+    }
+    const sg = SIGNATURE_PATH.exec(path);
+    if (sg !== null) {
+      if (!isGet) return only('GET, HEAD');
+      req.resume();
+      send(req, res, handlers.getSignature(Number(sg[1])));
+      return;
+    }
+    if (path === '/') {
+      if (!isGet) return only('GET, HEAD');
+      req.resume();
+      send(req, res, handlers.getStatusPage());
       return;
     }
     if (path === '/allium/v1/authority') {

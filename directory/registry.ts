@@ -34,6 +34,8 @@ export interface RegistryOptions {
   allowPrivateAddresses?: boolean;
   /** Called after each accepted descriptor (persistence). */
   onAccepted?: (entry: RegistryEntry) => void;
+  /** Called with the outcome of every probe of a relay still held, at the time it finished (uptime history). */
+  onProbed?: (entry: RegistryEntry, ok: boolean, at: number) => void;
   onRemoved?: (identityHex: string) => void;
 }
 
@@ -222,6 +224,7 @@ export class Registry {
     current.lastProbeAt = now;
     current.lastProbeOk = ok;
     if (ok) current.lastSuccessAt = now;
+    this.#opts.onProbed?.(current, ok, now);
     log('probe %s %s:%d → %s', entry.identityHex.slice(0, 16), entry.descriptor.address, entry.descriptor.orPort, ok ? 'reachable' : 'unreachable');
   }
 }

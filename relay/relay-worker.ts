@@ -1,6 +1,7 @@
 /**
  * One worker of a multi-core relay (relay-workers.ts): a child process that
- * runs a whole relay core (links, circuits, exit streams, directory) for the
+ * runs a whole relay core (links, circuits, exit streams, directory: its
+ * descriptor and the consensus the main process hands it) for the
  * links the main process hands it. Every circuit lives in the worker that
  * accepted its first link; EXTEND2 dials from that worker. Not run directly:
  * the main process forks it and talks over IPC (WorkerRequest / WorkerReport).
@@ -11,6 +12,7 @@ import { encodeDescriptor } from '../src/netdoc/descriptor.js';
 import { parseExitPolicy } from '../src/netdoc/exit-policy.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { ShapedTransport } from '../src/link/shaped-transport.js';
+import { ServedConsensus } from './dir-cache.js';
 import { relayDirectory } from './dir/dir-server.js';
 import { loadRelayKeys } from './keys.js';
 import { createRelayCore, type RelayCore } from './relay-core.js';
@@ -43,13 +45,19 @@ function start(setup: WorkerSetup): RelayCore {
     exit: { policy: setup.exit ? exitPolicy : null, localAddress: setup.address },
     transport: setup.linkShape === undefined ? tcp : new ShapedTransport(tcp, setup.linkShape),
     ...(setup.params !== undefined ? { params: setup.params } : {}),
-    directory: relayDirectory(() => encodeDescriptor(describe(), keys.identity.seed)),
+    directory: relayDirectory(
+      () => encodeDescriptor(describe(), keys.identity.seed),
+      () => served.document(),
+      (digestHex) => served.diffFrom(digestHex),
+    ),
     ...(setup.dos !== undefined ? { dos: setup.dos } : {}),
     ...(setup.memoryCap !== undefined ? { memoryCap: setup.memoryCap } : {}),
   });
 }
 
 let core: RelayCore | null = null;
+/** The consensus the main process fetched, served on BEGIN_DIR. */
+const served = new ServedConsensus();
 let timer: NodeJS.Timeout | null = null;
 
 function stop(): void {
@@ -85,6 +93,9 @@ process.on('message', (message: WorkerRequest, handle?: Socket) => {
         log('inbound link refused: %s', error.message);
         handle.destroy();
       });
+      return;
+    case 'consensus':
+      served.set(message.text, message.validUntil);
       return;
     case 'close':
       stop();

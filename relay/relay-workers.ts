@@ -10,6 +10,10 @@
  * process receives one over IPC (SCM_RIGHTS), as node:cluster does. A relay
  * with workers holds up to N links to a peer relay instead of one.
  *
+ * The directory cache (fetching and verifying the consensus) runs once, in
+ * the main process; each newer consensus is sent to every worker, which
+ * serves it to the BEGIN_DIR streams on its links (setConsensus).
+ *
  * Counters (linkStats, circuitStats) are the sums of what the workers last
  * reported (once a second). A worker that dies is taken out of the rotation;
  * its links and circuits are gone with it.
@@ -53,8 +57,17 @@ export interface WorkerSetup {
   params?: NetworkParams;
 }
 
-/** Main process → worker. 'link' comes with the accepted socket as the IPC handle. */
-export type WorkerRequest = { type: 'setup'; setup: WorkerSetup } | { type: 'link' } | { type: 'close' };
+/**
+ * Main process → worker. 'link' comes with the accepted socket as the IPC
+ * handle. 'consensus' hands over the consensus the main process's directory
+ * cache fetched and verified (dir-cache.ts), for the worker to serve on
+ * BEGIN_DIR; valid-until in ms.
+ */
+export type WorkerRequest =
+  | { type: 'setup'; setup: WorkerSetup }
+  | { type: 'link' }
+  | { type: 'consensus'; text: string; validUntil: number }
+  | { type: 'close' };
 
 /** Worker → main process. */
 export type WorkerReport =
@@ -67,6 +80,8 @@ export interface RelayWorkers {
   readonly size: number;
   /** Hand an accepted, paused socket to the next worker (the socket is closed here once sent). */
   dispatch(socket: Socket): void;
+  /** Every worker serves this consensus on BEGIN_DIR from now on (valid-until in ms). */
+  setConsensus(text: string, validUntil: number): void;
   linkStats(): LinkStats;
   circuitStats(): CircuitStats;
   dosStats(): DosStats;
@@ -169,6 +184,9 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
           socket.destroy();
         }
       });
+    },
+    setConsensus(text, validUntil) {
+      for (const w of alive()) w.child.send({ type: 'consensus', text, validUntil } satisfies WorkerRequest);
     },
     linkStats: () => sum(workers.map((w) => w.links), ZERO_LINKS),
     circuitStats: () => sum(workers.map((w) => w.circuits), ZERO_CIRCUITS),

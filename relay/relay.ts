@@ -4,8 +4,9 @@
  * manager runs the handshake and carries the link's circuits; EXTEND2 reuses
  * or dials links through the manager over TCP; BEGIN goes to the exit code.
  * BEGIN_DIR goes to the directory handler (relay/dir/dir-server.ts), which
- * serves this relay's descriptor. The descriptor (self-descriptor.ts) is
- * published at start and periodically.
+ * serves this relay's descriptor and the consensus it caches (dir-cache.ts).
+ * The descriptor (self-descriptor.ts) is published to every authority
+ * (publisher.ts).
  */
 import { debuglog } from 'node:util';
 import { parseExitPolicy, type ExitPolicy } from '../src/netdoc/exit-policy.js';
@@ -15,6 +16,7 @@ import type { CircuitStats, LinkStats } from '../src/events.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { AlliumError } from '../src/errors.js';
 import { relayDirectory } from './dir/dir-server.js';
+import { RelayConsensusCache } from './dir-cache.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { ShapedTransport } from '../src/link/shaped-transport.js';
 import type { LinkShape } from '../src/link/delay-line.js';
@@ -46,6 +48,7 @@ export interface RelayConfig {
   exitPolicy?: string[];
   /** Bytes per second advertised in the descriptor. */
   bandwidth?: number;
+  /** Re-upload an unchanged descriptor this often (a changed one goes out at once, §9.3); default 10 min. */
   publishIntervalMs?: number;
   /**
    * Worker processes carrying the links (relay-workers.ts); default 1, which
@@ -88,6 +91,8 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const tcp = new TcpTransport({ localAddress: config.address });
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
+  // A relay that knows the authorities caches the consensus for clients (§6.5).
+  const cache = config.authorities.length > 0 ? new RelayConsensusCache({ authorities: config.authorities }) : undefined;
   const core = createRelayCore({
     keys,
     exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
@@ -95,10 +100,14 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     ...(config.params !== undefined ? { params: config.params } : {}),
     ...(config.dos !== undefined ? { dos: config.dos } : {}),
     ...(config.memoryCap !== undefined ? { memoryCap: config.memoryCap } : {}),
-    directory: relayDirectory(() => {
-      if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
-      return encodeDescriptor(describe(), keys.identity.seed);
-    }),
+    directory: relayDirectory(
+      () => {
+        if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
+        return encodeDescriptor(describe(), keys.identity.seed);
+      },
+      () => cache?.document() ?? null,
+      (digestHex) => cache?.diffFrom(digestHex) ?? null,
+    ),
   });
   const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
     core.destroy();
@@ -114,8 +123,14 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     exitPolicy,
     ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
   });
-  const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
-  if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+  const publisher = new DescriptorPublisher({
+    authorities: config.authorities,
+    seed: keys.identity.seed,
+    make: describe,
+    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
+  });
+  if (config.authorities.length > 0) publisher.start();
+  cache?.start();
   log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
 
   return {
@@ -130,6 +145,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     async close() {
       publisher.close();
       core.memoryCap.close();
+      cache?.close();
       core.links.close();
       core.links.destroy();
       await listener.close();
@@ -138,8 +154,9 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
 }
 
 /**
- * startRelay with `config.workers` > 1: this process binds the OR port and
- * publishes the descriptor; every accepted socket goes, unread, to one of the
+ * startRelay with `config.workers` > 1: this process binds the OR port,
+ * publishes the descriptor and keeps the directory cache (handing each newer
+ * consensus to the workers); every accepted socket goes, unread, to one of the
  * worker processes, which carry the links and circuits (relay-workers.ts).
  */
 async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, policyLines: readonly string[], exitPolicy: ExitPolicy): Promise<RelayHandle> {
@@ -182,8 +199,19 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
     exitPolicy,
     ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
   });
-  const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
-  if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+  const publisher = new DescriptorPublisher({
+    authorities: config.authorities,
+    seed: keys.identity.seed,
+    make: describe,
+    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
+  });
+  if (config.authorities.length > 0) publisher.start();
+  // One directory cache for the relay, here; the workers serve what it fetched.
+  const cache =
+    config.authorities.length > 0
+      ? new RelayConsensusCache({ authorities: config.authorities, onChange: (text, validUntil) => pool.setConsensus(text, validUntil) })
+      : undefined;
+  cache?.start();
   log('relay %s listening on %s:%d with %d workers', hex(keys.identity.identity).slice(0, 16), config.address, port, pool.size);
   return {
     address: config.address,
@@ -196,6 +224,7 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
     memoryStats: () => pool.memoryStats(),
     async close() {
       publisher.close();
+      cache?.close();
       await listener.close();
       await pool.close();
     },

@@ -9,6 +9,7 @@ import { AlliumError } from '../../src/errors.js';
 import { directoryRoutes } from '../../directory/directory-routes.js';
 import { negotiateEncoding } from '../../directory/http-server.js';
 import { Registry } from '../../directory/registry.js';
+import type { Voting } from '../../directory/voting.js';
 import { parseDirRequest } from '../../relay/dir/dir-server.js';
 import { loadCorpus } from '../corpus.js';
 import { check, type FuzzTarget } from '../engine.js';
@@ -28,7 +29,9 @@ function authorityRoutes() {
   });
   const routes = directoryRoutes({
     registry,
-    published: () => undefined,
+    // The upload route touches only the registry; votes and signatures have their own document targets.
+    voting: { published: undefined } as unknown as Voting,
+    statusPage: () => '',
     self: () => ({ nickname: 'fuzz', identity: '', identityHex: '', address: '127.0.0.1', dirPort: 1, url: 'http://127.0.0.1:1' }),
   });
   return { registry, routes };

@@ -6,7 +6,18 @@ import type { FuzzInput, FuzzTarget } from '../engine.js';
 import { channelCellTarget, makeCellCorpus, ntorExtensionsTarget, relayCellTarget, relayMsgTarget } from './cells.js';
 import { authorityUploadTarget, dirHttpTarget, makeDirectoryCorpus } from './directory.js';
 import { linkCertificateTarget, linkFramesTarget, linkHandshakeTarget, makeLinkCorpus, ntorServerTarget } from './link.js';
-import { addressTarget, consensusTarget, descriptorTarget, exitPolicyTarget, exitSummaryTarget, makeNetdocCorpus, paramsTarget } from './netdoc.js';
+import {
+  addressTarget,
+  authorityCertTarget,
+  consensusTarget,
+  descriptorTarget,
+  detachedSignatureTarget,
+  exitPolicyTarget,
+  exitSummaryTarget,
+  makeNetdocCorpus,
+  paramsTarget,
+  voteTarget,
+} from './netdoc.js';
 import { makeSocksCorpus, socks5Target } from './socks.js';
 
 export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
@@ -21,6 +32,9 @@ export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   socks5Target,
   descriptorTarget,
   consensusTarget,
+  voteTarget,
+  detachedSignatureTarget,
+  authorityCertTarget,
   exitPolicyTarget,
   exitSummaryTarget,
   paramsTarget,

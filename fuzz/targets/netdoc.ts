@@ -16,10 +16,13 @@ import { encodeDescriptor, LINK_CERT_CONTEXT, parseDescriptor, type RelayDescrip
 import { CONSENSUS_FLAGS, encodeConsensus, encodeConsensusBody, parseConsensus, verifyConsensus, type ConsensusBody } from '../../src/netdoc/consensus.js';
 import { formatExitPolicy, formatExitRule, formatSummary, parseExitPolicy, parseExitRule, parseSummary, type ExitRule, type ExitSummary } from '../../src/netdoc/exit-policy.js';
 import { formatParams, INT32_MAX, INT32_MIN, PARAM_TABLE, parseParams } from '../../src/netdoc/params.js';
+import { certTimeProblem, decodeAuthorityCert, makeAuthorityCert, type AuthoritySigner } from '../../src/netdoc/authority-cert.js';
+import { encodeDetachedSignature, verifyDetachedSignature } from '../../src/netdoc/detached-signature.js';
+import { encodeVote, encodeVoteBody, parseVote, verifyVote, type Vote } from '../../src/netdoc/vote.js';
 import { canonicalIp, formatIp, parseIp } from '../../src/net/address.js';
 import { formatPrefix, parsePrefix } from '../../src/net/prefix.js';
 import { fixedSecret, loadCorpus } from '../corpus.js';
-import { check, law, sameValue, type FuzzTarget } from '../engine.js';
+import { check, law, sameValue, type FuzzInput, type FuzzTarget } from '../engine.js';
 import { bytes, ipv4, ipv6, port, printable, u32 } from './arbitraries.js';
 
 /** The documents' clock: 2030-01-02 03:04:05 UTC. */
@@ -42,7 +45,17 @@ function docKeys(label: string): DocKeys {
 }
 
 const RELAYS = ['relay-a', 'relay-b', 'relay-c'].map(docKeys);
-const AUTHORITIES = ['auth-1', 'auth-2', 'auth-3'].map(docKeys);
+const DAY_MS = 86_400_000;
+/** An authority's keys and the signer (signing key and certificate, valid around DOC_NOW) it signs documents with. */
+const AUTHORITIES = ['auth-1', 'auth-2', 'auth-3'].map((label) => {
+  const keys = docKeys(label);
+  const signingSeed = fixedSecret(`${label}-signing`);
+  const signer: AuthoritySigner = { signingSeed, cert: makeAuthorityCert(keys.seed, signingSeed, DOC_NOW - DAY_MS, DOC_NOW + 30 * DAY_MS) };
+  return { ...keys, signingSeed, signer };
+});
+const SIGNER_BY_IDENTITY = new Map(AUTHORITIES.map((a) => [hex(a.identity), a]));
+/** Clock-skew tolerance the targets verify with, ms. */
+const SKEW_MS = 60_000;
 const TRUSTED = AUTHORITIES.map((a) => a.identity);
 const SEED_BY_IDENTITY = new Map(RELAYS.map((k) => [hex(k.identity), k.seed]));
 
@@ -272,7 +285,7 @@ const consensusDoc = fc
         exitSummary: r.exitSummary,
       })),
     };
-    return encodeConsensus(body, c.signers.map((s) => s.seed));
+    return encodeConsensus(body, c.signers.map((s) => s.signer));
   });
 
 export const consensusTarget: FuzzTarget<string> = {
@@ -295,7 +308,129 @@ export const consensusTarget: FuzzTarget<string> = {
   },
 };
 
-export function makeNetdocCorpus(): Record<string, string[]> {
+// ---- votes ----
+
+const voteRelay = fc.record({ relay: consensusRelay, measured: fc.option(u32, { nil: undefined }) });
+
+const voteDoc = fc
+  .record({
+    voter: fc.constantFrom(...AUTHORITIES),
+    nickname,
+    address: ipv4,
+    dirPort: port,
+    relays: fc.uniqueArray(voteRelay, { maxLength: 3, selector: (r) => hex(r.relay.keys.identity) }),
+    knownFlags: fc.subarray([...CONSENSUS_FLAGS]),
+    methods: fc.uniqueArray(fc.integer({ min: 2, max: 40 }), { maxLength: 3 }),
+    params,
+    fresh: fc.integer({ min: 1, max: 3600 }),
+    valid: fc.integer({ min: 0, max: 3 * 3600 }),
+    age: fc.integer({ min: 0, max: 600 }),
+  })
+  .map((v) => {
+    const validAfter = DOC_NOW - 60_000;
+    const known = new Set<string>(v.knownFlags);
+    const vote: Vote = {
+      consensusMethods: [1, ...[...v.methods].sort((a, b) => a - b)],
+      published: validAfter - v.age * 1000,
+      validAfter,
+      freshUntil: validAfter + v.fresh * 1000,
+      validUntil: validAfter + (v.fresh + v.valid) * 1000 + 120_000,
+      knownFlags: v.knownFlags,
+      rawParams: new Map([...new Map(v.params)].sort(([a], [b]) => (a < b ? -1 : 1))),
+      authority: { nickname: v.nickname, identity: v.voter.identity, address: v.address, dirPort: v.dirPort },
+      relays: v.relays.map(({ relay: r, measured }) => ({
+        nickname: r.nickname,
+        identity: r.keys.identity,
+        address: r.address,
+        orPort: r.orPort,
+        linkKey: r.keys.linkKey,
+        ntorOnionKey: r.keys.ntorOnionKey,
+        descriptorDigest: r.digest,
+        flags: [...new Set(r.flags)].filter((f) => known.has(f)).sort(),
+        bandwidth: r.bandwidth,
+        exitSummary: r.exitSummary,
+        ...(measured !== undefined ? { measured } : {}),
+      })),
+    };
+    return encodeVote(vote, v.voter.signer);
+  });
+
+export const voteTarget: FuzzTarget<string> = {
+  name: 'vote',
+  generatedPerBatch: 100,
+  description: 'parseVote, then verifyVote (certificate and signature at DOC_NOW); the parsed vote re-encodes to what parses the same, and a verified body is the canonical one its voter signed',
+  kind: 'text',
+  modules: ['src/netdoc/vote.ts', 'src/netdoc/relay-entry.ts', 'src/netdoc/dir-signature.ts', 'src/netdoc/text.ts'],
+  maxRandomLength: 4000,
+  arbitrary: () => voteDoc,
+  corpus: () => loadCorpus('vote', 'text'),
+  run(input) {
+    const parsed = parseVote(input);
+    law('vote round trip', () => {
+      const reparsed = parseVote(`${encodeVoteBody(parsed)}${input.slice(parsed.bodyText.length)}`);
+      sameValue('vote', { ...reparsed, bodyText: '', digest: null }, { ...parsed, bodyText: '', digest: null });
+    });
+    verifyVote(input, DOC_NOW, SKEW_MS);
+    check(SIGNER_BY_IDENTITY.has(hex(parsed.authority.identity)), () => 'verified a vote by an unknown authority');
+    check(encodeVoteBody(parsed) === parsed.bodyText, () => 'a verified vote body is not canonical');
+  },
+};
+
+// ---- detached signatures ----
+
+const detachedDoc = fc
+  .record({ signer: fc.constantFrom(...AUTHORITIES), age: fc.integer({ min: 0, max: 3600 }), digest: bytes(32, 32) })
+  .map((d) => encodeDetachedSignature(DOC_NOW - d.age * 1000, d.digest, d.signer.signer));
+
+export const detachedSignatureTarget: FuzzTarget<string> = {
+  name: 'detached-signature',
+  description: 'verifyDetachedSignature (grammar, certificate, signature over the digest at DOC_NOW); an accepted document re-encodes to exactly its text',
+  kind: 'text',
+  modules: ['src/netdoc/detached-signature.ts', 'src/netdoc/dir-signature.ts'],
+  maxRandomLength: 1200,
+  arbitrary: () => detachedDoc,
+  corpus: () => loadCorpus('detached-signature', 'text'),
+  run(input) {
+    const d = verifyDetachedSignature(input, DOC_NOW, SKEW_MS);
+    const by = SIGNER_BY_IDENTITY.get(hex(d.signature.identity));
+    check(by !== undefined, () => 'verified a signature by an unknown authority');
+    law('detached signature round trip', () =>
+      check(encodeDetachedSignature(d.validAfter, d.digest, by!.signer) === input, () => 'an accepted detached signature does not re-encode to its text'),
+    );
+  },
+};
+
+// ---- authority key certificates ----
+
+const certBytes = fc
+  .record({ a: fc.constantFrom(...AUTHORITIES), published: fc.integer({ min: -400, max: 400 }), lifetime: fc.integer({ min: 1, max: 399 }) })
+  .map(({ a, published, lifetime }) => {
+    const from = DOC_NOW + published * DAY_MS;
+    return makeAuthorityCert(a.seed, a.signingSeed, from, from + lifetime * DAY_MS).bytes;
+  });
+
+export const authorityCertTarget: FuzzTarget<Uint8Array> = {
+  name: 'authority-cert',
+  generatedPerBatch: 100,
+  description: 'decodeAuthorityCert (length, version, fields, both signatures) and its time window; an accepted certificate is re-made byte for byte by its identity key',
+  kind: 'bytes',
+  modules: ['src/netdoc/authority-cert.ts'],
+  maxRandomLength: 260,
+  arbitrary: () => certBytes,
+  corpus: () => loadCorpus('authority-cert', 'bytes'),
+  run(input) {
+    const cert = decodeAuthorityCert(input);
+    const problem = certTimeProblem(cert, DOC_NOW, SKEW_MS);
+    check(problem === null || typeof problem === 'string', () => 'certTimeProblem is not total');
+    const a = SIGNER_BY_IDENTITY.get(hex(cert.identity));
+    if (a === undefined || !Buffer.from(crypto.ed25519PublicKey(a.signingSeed)).equals(cert.signingKey)) return;
+    law('authority certificate round trip', () =>
+      check(Buffer.from(makeAuthorityCert(a.seed, a.signingSeed, cert.published, cert.expires).bytes).equals(input), () => 'an accepted certificate is not re-made byte for byte'),
+    );
+  },
+};
+
+export function makeNetdocCorpus(): Record<string, FuzzInput[]> {
   return {
     'exit-policy': [
       'reject private:*\naccept *:80\naccept *:443\nreject *:*',
@@ -307,5 +442,8 @@ export function makeNetdocCorpus(): Record<string, string[]> {
     address: ['127.0.0.1', '::1', '[2001:db8::1]', '10.0.0.0/8', '[fe80::]/10', '::ffff:1.2.3.4', '2001:db8::/32'],
     descriptor: fc.sample(descriptor, { seed: 64, numRuns: 16 }),
     consensus: fc.sample(consensusDoc, { seed: 65, numRuns: 12 }),
+    vote: fc.sample(voteDoc, { seed: 66, numRuns: 12 }),
+    'detached-signature': fc.sample(detachedDoc, { seed: 67, numRuns: 6 }),
+    'authority-cert': fc.sample(certBytes, { seed: 68, numRuns: 6 }),
   };
 }

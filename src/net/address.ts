@@ -33,23 +33,33 @@ export interface IpAddress {
 /** Longest IPv6 text: eight groups of four plus seven colons, or six groups and a dotted quad. */
 export const MAX_IPV6_TEXT = 45;
 
-const DEC_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
 const IPV6_CHARS = /^[0-9A-Fa-f:.]+$/;
 
-/** Dotted-quad IPv4 text → 4 bytes, or null. */
+/** Dotted-quad IPv4 text → 4 bytes, or null. Four decimal octets 0-255 without leading zeros; one pass, no regular expression. */
 export function parseIPv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
+  const n = text.length;
+  if (n < 7 || n > 15) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!DEC_OCTET.test(part)) return null;
-    const n = Number(part);
-    if (n > 255) return null;
-    out[i] = n;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46; // a '.' after the end closes the last octet
+    if (c === 46) {
+      if (digits === 0 || part > 3) return null;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return null; // leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return null;
+    } else {
+      return null;
+    }
   }
-  return out;
+  return part === 4 ? out : null;
 }
 
 /** Groups of a `::`-free run of hex groups ("" is no groups), or null. */

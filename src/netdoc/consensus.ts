@@ -1,15 +1,17 @@
 /**
  * The consensus (docs/protocol.md §8.4): the list of usable relays
- * with their keys, flags and exit summaries, the consensus method and the
- * network parameters (§8.5), signed by directory authorities.
+ * with their keys, flags and exit summaries, the consensus method, the
+ * network parameters (§8.5) and the bandwidth weights, signed by directory
+ * authorities with their signing keys (§8.6).
  * Every authority signs the same body bytes (everything up to and including
  * the `directory-footer` line), so one document carries many signatures.
  * Unknown lines are skipped where §8.1 allows them.
  */
-import { utf8 } from '../bytes.js';
-import { crypto } from '../crypto/crypto.js';
 import { DocumentError } from '../errors.js';
-import { formatSummary, parseSummary, type ExitSummary } from './exit-policy.js';
+import type { AuthoritySigner } from './authority-cert.js';
+import { bandwidthWeights, formatWeightsLine, parseWeightsLine, type BandwidthWeights, type RawWeights } from './bandwidth-weights.js';
+import { bodyDigest, checkSignature, parseSignatureArgs, signatureLine, SIGNATURE_KEYWORD, type DirSignature } from './dir-signature.js';
+import { relayEntryLines, takeRelayEntry, type ConsensusRelay } from './relay-entry.js';
 import {
   b64,
   compareBytes,
@@ -24,22 +26,10 @@ import {
   unb64,
   type DocumentType,
 } from './text.js';
-import { MAX_BANDWIDTH } from './descriptor.js';
 import { formatParams, networkParams, parseParams, type NetworkParams, type RawParams } from './params.js';
 
-export interface ConsensusRelay {
-  nickname: string;
-  identity: Uint8Array;
-  address: string;
-  orPort: number;
-  linkKey: Uint8Array;
-  ntorOnionKey: Uint8Array;
-  descriptorDigest: Uint8Array;
-  /** Sorted (ASCII), distinct keywords; CONSENSUS_FLAGS are the ones Allium reads, others are kept and ignored. */
-  flags: string[];
-  bandwidth: number;
-  exitSummary: ExitSummary;
-}
+export type { ConsensusRelay } from './relay-entry.js';
+export type { BandwidthWeights } from './bandwidth-weights.js';
 
 export interface ConsensusAuthority {
   nickname: string;
@@ -58,6 +48,8 @@ export interface ConsensusBody {
   validUntil: number;
   authorities: ConsensusAuthority[];
   relays: ConsensusRelay[];
+  /** The `bandwidth-weights` line (§8.4, §9.7); absent: no line (every position weighs a relay by its bandwidth alone). */
+  bandwidthWeights?: BandwidthWeights;
 }
 
 export interface Consensus extends ConsensusBody {
@@ -65,31 +57,40 @@ export interface Consensus extends ConsensusBody {
   rawParams: RawParams;
   /** Every known parameter, defaulted and clamped (§8.5). */
   params: NetworkParams;
-  signatures: { identity: Uint8Array; signature: Uint8Array }[];
+  /** The raw `bandwidth-weights` pairs as written (empty if the line is absent). */
+  rawBandwidthWeights: RawWeights;
+  signatures: DirSignature[];
 }
 
 /** A consensus that passed `verifyConsensus`. */
 export interface VerifiedConsensus extends Consensus {
-  /** The distinct trusted authorities whose signature verified. */
+  /** The distinct trusted authorities whose signature counted, in signature order. */
   verifiedSigners: Uint8Array[];
 }
 
 export const CONSENSUS_TYPE_LINE = '@type allium-consensus 1';
-export const MAX_CONSENSUS_BYTES = 1024 * 1024;
+/** Large enough for 10 000 relays (about 3.3 MB) with room to grow. */
+export const MAX_CONSENSUS_BYTES = 8 * 1024 * 1024;
 export const MAX_CONSENSUS_LINE = 4096;
 export const MAX_AUTHORITIES = 32;
 export const MAX_SIGNATURES = 64;
-/** The flags Allium assigns and reads today, in ASCII order; a consensus may carry others (§8.4). */
-export const CONSENSUS_FLAGS = ['Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid'] as const;
+/** The flags Allium assigns today, in ASCII order; a consensus may carry others (§8.4, §9.4). */
+export const CONSENSUS_FLAGS = ['BadExit', 'Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Stable', 'Valid'] as const;
 export type ConsensusFlag = (typeof CONSENSUS_FLAGS)[number];
 
-/** The consensus method a version-1 authority writes (the highest it supports). A client accepts any method ≥ 1 (§8.4). */
-export const CONSENSUS_METHOD = 1;
+/** The highest consensus method this code computes (§9.6): 1 = the voting rules, 2 = also bandwidth weights. A client accepts any method ≥ 1. */
+export const CONSENSUS_METHOD = 2;
 export const MAX_CONSENSUS_METHOD_VALUE = 0x7fff_ffff;
+/**
+ * How far the client's clock may be from the authorities' (§11): a
+ * consensus is accepted from valid-after − this until valid-until + this,
+ * and a certificate likewise around its published and expires times.
+ */
+export const DEFAULT_CLOCK_SKEW_MS = 60_000;
 
 const WHAT = 'consensus';
 const FOOTER = 'directory-footer';
-const SIGNATURE = 'directory-signature';
+const WEIGHTS = 'bandwidth-weights';
 /** Framing and known keywords of the consensus (§8.4); any other keyword is an unknown line. */
 const CONSENSUS: DocumentType = {
   what: WHAT,
@@ -109,8 +110,9 @@ const CONSENSUS: DocumentType = {
     's',
     'w',
     'p',
+    WEIGHTS,
     FOOTER,
-    SIGNATURE,
+    SIGNATURE_KEYWORD,
   ]),
 };
 
@@ -121,44 +123,30 @@ function checkMethod(method: number): number {
   return method;
 }
 
-/** A flag is a keyword (§8.1); flags this code does not know are kept and mean nothing to it. */
-const FLAG = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
-
-/** Flags must be keywords in strictly ascending ASCII order; unknown ones are allowed so new flags can be added (§8.4). */
-function checkFlags(flags: readonly string[]): void {
-  let last = '';
-  for (const f of flags) {
-    if (!FLAG.test(f)) throw malformedDoc(WHAT, `bad flag ${JSON.stringify(f.slice(0, 20))}`);
-    if (last !== '' && f <= last) throw malformedDoc(WHAT, 'flags not sorted or repeated');
-    last = f;
-  }
-}
-
-/** `w bandwidth=N [key=N ...]`: bandwidth first, then keys in ascending ASCII order, each once; later keys are for future use and ignored here (§8.4). */
-function parseWeightLine(args: readonly string[]): number {
-  const [first, ...rest] = args;
-  if (first === undefined || !first.startsWith('bandwidth=')) throw malformedDoc(WHAT, 'w line must start with "bandwidth=N"');
-  let last = '';
-  for (const item of rest) {
-    const eq = item.indexOf('=');
-    const key = item.slice(0, eq);
-    if (eq <= 0 || !FLAG.test(key) || !/^\d{1,10}$/.test(item.slice(eq + 1))) {
-      throw malformedDoc(WHAT, `bad w item ${JSON.stringify(item.slice(0, 20))}`);
-    }
-    if (last !== '' && key <= last) throw malformedDoc(WHAT, 'w items not sorted or repeated');
-    last = key;
-  }
-  return parseUint(first.slice('bandwidth='.length), MAX_BANDWIDTH, WHAT);
-}
-
 function checkTimes(b: { validAfter: number; freshUntil: number; validUntil: number }): void {
   if (!(b.validAfter <= b.freshUntil && b.freshUntil <= b.validUntil)) {
     throw malformedDoc(WHAT, 'times must satisfy valid-after ≤ fresh-until ≤ valid-until');
   }
 }
 
-function checkKey(value: Uint8Array, len: number, name: string): void {
-  if (!(value instanceof Uint8Array) || value.length !== len) throw malformedDoc(WHAT, `${name} must be ${len} bytes`);
+/** The `authority` line of `a`, each field checked. */
+export function authorityLine(a: ConsensusAuthority, what: string): string {
+  parseNickname(a.nickname, what);
+  if (!(a.identity instanceof Uint8Array) || a.identity.length !== 32) throw malformedDoc(what, 'authority identity must be 32 bytes');
+  parseAddress(a.address, what);
+  parsePortNumber(String(a.dirPort), what);
+  return `authority ${a.nickname} ${b64(a.identity)} ${a.address} ${a.dirPort}`;
+}
+
+/** Parses the four arguments of an `authority` line. */
+export function parseAuthorityArgs(args: readonly string[], what: string): ConsensusAuthority {
+  const [nick, id, addr, port] = args as [string, string, string, string];
+  return {
+    nickname: parseNickname(nick, what),
+    identity: unb64(id, `${what} authority identity`, 32),
+    address: parseAddress(addr, what),
+    dirPort: parsePortNumber(port, what),
+  };
 }
 
 /**
@@ -188,55 +176,38 @@ export function encodeConsensusBody(body: ConsensusBody): string {
   ];
   const authorities = [...body.authorities].sort((a, b) => compareBytes(a.identity, b.identity));
   authorities.forEach((a, i) => {
-    parseNickname(a.nickname, WHAT);
-    checkKey(a.identity, 32, 'authority identity');
-    parseAddress(a.address, WHAT);
-    parsePortNumber(String(a.dirPort), WHAT);
     if (i > 0 && compareBytes(authorities[i - 1]!.identity, a.identity) === 0) throw malformedDoc(WHAT, 'duplicate authority');
-    out.push(`authority ${a.nickname} ${b64(a.identity)} ${a.address} ${a.dirPort}`);
+    out.push(authorityLine(a, WHAT));
   });
   const relays = [...body.relays].sort((a, b) => compareBytes(a.identity, b.identity));
   relays.forEach((r, i) => {
-    parseNickname(r.nickname, WHAT);
-    checkKey(r.identity, 32, 'relay identity');
-    checkKey(r.linkKey, 32, 'link key');
-    checkKey(r.ntorOnionKey, 32, 'ntor key');
-    checkKey(r.descriptorDigest, 32, 'descriptor digest');
-    parseAddress(r.address, WHAT);
-    parsePortNumber(String(r.orPort), WHAT);
-    parseUint(String(r.bandwidth), MAX_BANDWIDTH, WHAT);
-    checkFlags(r.flags);
     if (i > 0 && compareBytes(relays[i - 1]!.identity, r.identity) === 0) throw malformedDoc(WHAT, 'duplicate relay');
-    const summary = formatSummary(r.exitSummary);
-    parseSummary(summary);
-    out.push(
-      `r ${r.nickname} ${b64(r.identity)} ${r.address} ${r.orPort}`,
-      `k ${b64(r.linkKey)} ${b64(r.ntorOnionKey)}`,
-      `d ${b64(r.descriptorDigest)}`,
-      r.flags.length === 0 ? 's' : `s ${r.flags.join(' ')}`,
-      `w bandwidth=${r.bandwidth}`,
-      `p ${summary}`,
-    );
+    for (const line of relayEntryLines(r, WHAT, r.unmeasured === true ? [['Unmeasured', 1]] : [])) out.push(line);
   });
+  if (body.bandwidthWeights !== undefined) out.push([WEIGHTS, ...formatWeightsLine(body.bandwidthWeights, WHAT)].join(' '));
   out.push(FOOTER);
-  if (out.some((l) => l.length > MAX_CONSENSUS_LINE)) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: a line longer than ${MAX_CONSENSUS_LINE}`);
-  return out.map((l) => `${l}\n`).join('');
+  for (const l of out) if (l.length > MAX_CONSENSUS_LINE) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: a line longer than ${MAX_CONSENSUS_LINE}`);
+  return `${out.join('\n')}\n`;
 }
 
-/** One `directory-signature` line (with its LF) by the authority whose seed is given. */
-export function signConsensusBody(bodyText: string, identitySeed: Uint8Array): string {
+/** One `directory-signature` line (with its LF) by `signer` over the body text (§8.6). */
+export function signConsensusBody(bodyText: string, signer: AuthoritySigner): string {
   if (!bodyText.endsWith(`\n${FOOTER}\n`)) throw malformedDoc(WHAT, 'body must end with the directory-footer line');
-  const identity = crypto.ed25519PublicKey(identitySeed);
-  const sig = crypto.ed25519Sign(identitySeed, utf8(bodyText));
-  return `${SIGNATURE} ${b64(identity)} ${b64(sig)}\n`;
+  return signatureLine(bodyDigest(bodyText), signer);
 }
 
-export function encodeConsensus(body: ConsensusBody, signerSeeds: Uint8Array[]): string {
-  if (signerSeeds.length < 1 || signerSeeds.length > MAX_SIGNATURES) throw malformedDoc(WHAT, `needs 1..${MAX_SIGNATURES} signatures`);
-  const text = encodeConsensusBody(body);
-  const out = text + signerSeeds.map((s) => signConsensusBody(text, s)).join('');
+/** The body followed by the signature lines, checked against the size and signature-count limits. */
+export function assembleConsensus(bodyText: string, signatureLines: readonly string[]): string {
+  if (signatureLines.length < 1 || signatureLines.length > MAX_SIGNATURES) throw malformedDoc(WHAT, `needs 1..${MAX_SIGNATURES} signatures`);
+  const out = bodyText + signatureLines.join('');
   if (out.length > MAX_CONSENSUS_BYTES) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: larger than ${MAX_CONSENSUS_BYTES} bytes`);
   return out;
+}
+
+export function encodeConsensus(body: ConsensusBody, signers: readonly AuthoritySigner[]): string {
+  const text = encodeConsensusBody(body);
+  const digest = bodyDigest(text);
+  return assembleConsensus(text, signers.map((s) => signatureLine(digest, s)));
 }
 
 /**
@@ -252,17 +223,12 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
   const validUntil = parseTime(c.take('valid-until', 2).join(' '), WHAT);
   checkTimes({ validAfter, freshUntil, validUntil });
   const rawParams = parseParams(c.take('params'), WHAT);
+  const params = networkParams(rawParams);
 
   const authorities: ConsensusAuthority[] = [];
   while (c.peekKeyword() === 'authority') {
     if (authorities.length >= MAX_AUTHORITIES) throw malformedDoc(WHAT, `more than ${MAX_AUTHORITIES} authorities`);
-    const [nick, id, addr, port] = c.take('authority', 4) as [string, string, string, string];
-    const a: ConsensusAuthority = {
-      nickname: parseNickname(nick, WHAT),
-      identity: unb64(id, `${WHAT} authority identity`, 32),
-      address: parseAddress(addr, WHAT),
-      dirPort: parsePortNumber(port, WHAT),
-    };
+    const a = parseAuthorityArgs(c.take('authority', 4), WHAT);
     const prev = authorities[authorities.length - 1];
     if (prev !== undefined && compareBytes(prev.identity, a.identity) >= 0) throw malformedDoc(WHAT, 'authorities not sorted by identity or repeated');
     authorities.push(a);
@@ -271,91 +237,105 @@ export function parseConsensus(text: string): Consensus & { bodyText: string } {
 
   const relays: ConsensusRelay[] = [];
   while (c.peekKeyword() === 'r') {
-    const [nick, id, addr, port] = c.take('r', 4) as [string, string, string, string];
-    const [lk, nk] = c.take('k', 2) as [string, string];
-    const digest = c.take('d', 1)[0]!;
-    const flags = c.take('s');
-    checkFlags(flags);
-    const bandwidth = parseWeightLine(c.take('w'));
-    const summaryText = c.takeRest('p');
-    const r: ConsensusRelay = {
-      nickname: parseNickname(nick, WHAT),
-      identity: unb64(id, `${WHAT} relay identity`, 32),
-      address: parseAddress(addr, WHAT),
-      orPort: parsePortNumber(port, WHAT),
-      linkKey: unb64(lk, `${WHAT} link key`, 32),
-      ntorOnionKey: unb64(nk, `${WHAT} ntor key`, 32),
-      descriptorDigest: unb64(digest, `${WHAT} descriptor digest`, 32),
-      flags,
-      bandwidth,
-      exitSummary: parseSummary(summaryText),
-    };
+    const { relay, wExtras } = takeRelayEntry(c, WHAT);
+    if (wExtras.get('Unmeasured') === 1) relay.unmeasured = true;
     const prev = relays[relays.length - 1];
-    if (prev !== undefined && compareBytes(prev.identity, r.identity) >= 0) throw malformedDoc(WHAT, 'relays not sorted by identity or repeated');
-    relays.push(r);
+    if (prev !== undefined && compareBytes(prev.identity, relay.identity) >= 0) throw malformedDoc(WHAT, 'relays not sorted by identity or repeated');
+    relays.push(relay);
+  }
+  let rawBandwidthWeights: RawWeights = new Map();
+  let weights: BandwidthWeights | undefined;
+  if (c.peekKeyword() === WEIGHTS) {
+    rawBandwidthWeights = parseWeightsLine(c.take(WEIGHTS), WHAT);
+    weights = bandwidthWeights(rawBandwidthWeights, params.bwweightscale);
   }
   c.take(FOOTER, 0);
   const bodyEnd = c.offset;
 
   // Nothing after the footer is signed, so nothing unknown may stand there.
   c.forbidUnknown();
-  const signatures: { identity: Uint8Array; signature: Uint8Array }[] = [];
+  const signatures: DirSignature[] = [];
   while (!c.done) {
     if (signatures.length >= MAX_SIGNATURES) throw malformedDoc(WHAT, `more than ${MAX_SIGNATURES} signatures`);
-    const [id, sig] = c.take(SIGNATURE, 2) as [string, string];
-    signatures.push({ identity: unb64(id, `${WHAT} signer`, 32), signature: unb64(sig, `${WHAT} signature`, 64) });
+    signatures.push(parseSignatureArgs(c.take(SIGNATURE_KEYWORD), WHAT));
   }
   if (signatures.length === 0) throw malformedDoc(WHAT, 'no directory-signature line (truncated?)');
   return {
     consensusMethod,
     rawParams,
-    params: networkParams(rawParams),
+    params,
     validAfter,
     freshUntil,
     validUntil,
     authorities,
     relays,
+    ...(weights !== undefined ? { bandwidthWeights: weights } : {}),
+    rawBandwidthWeights,
     signatures,
     bodyText: text.slice(0, bodyEnd),
   };
 }
 
+/** Options of `verifyConsensus`. */
+export interface VerifyConsensusOptions {
+  /** Clock-skew tolerance in ms (§11); default DEFAULT_CLOCK_SKEW_MS. */
+  clockSkewMs?: number;
+  /** Names for trusted identities in error messages (hex → name); default the first 8 hex digits. */
+  names?: ReadonlyMap<string, string>;
+}
+
+const hexOf = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
 /**
- * Parses and checks a consensus: a strict majority (more than half) of the
- * distinct `trusted` identities must have a valid signature on the body
- * (unknown signers and repeated signatures count for nothing) →
- * else ERR_BAD_SIGNATURE; and validAfter ≤ now ≤ validUntil → else ERR_DOCUMENT.
+ * Parses and checks a consensus (§8.4 Verification):
+ * 1. a strict majority (more than half) of the distinct `trusted` identities
+ *    must have a signature that counts — its certificate names the identity,
+ *    both certificate signatures verify, the certificate is within its time
+ *    window (± clock skew), and the signature verifies with the certified
+ *    signing key. Unknown signers and repeated signers count for nothing.
+ *    Otherwise ERR_BAD_SIGNATURE, naming for every trusted authority whose
+ *    signature did not count why not (no signature, forged certificate,
+ *    certificate expired at …, signature does not verify);
+ * 2. valid-after − skew ≤ now ≤ valid-until + skew, else ERR_DOCUMENT
+ *    ("not valid until …" / "expired at …").
+ * Grammar failures are ERR_MALFORMED / ERR_OVERSIZED.
  */
-export function verifyConsensus(text: string, trusted: Uint8Array[], now: number): VerifiedConsensus {
+export function verifyConsensus(text: string, trusted: readonly Uint8Array[], now: number, opts: VerifyConsensusOptions = {}): VerifiedConsensus {
+  const skew = opts.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
   const parsed = parseConsensus(text);
-  const trustedHex = new Set(trusted.map((t) => Buffer.from(t).toString('hex')));
+  const trustedHex = new Set(trusted.map(hexOf));
   if (trustedHex.size === 0) throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: no trusted authorities configured`);
-  const body = utf8(parsed.bodyText);
+  const name = (id: string) => opts.names?.get(id) ?? id.slice(0, 8);
+  const digest = bodyDigest(parsed.bodyText);
   const good = new Set<string>();
+  const problems = new Map<string, string>();
   const verifiedSigners: Uint8Array[] = [];
   for (const s of parsed.signatures) {
-    const id = Buffer.from(s.identity).toString('hex');
+    const id = hexOf(s.identity);
     if (!trustedHex.has(id) || good.has(id)) continue;
-    if (crypto.ed25519Verify(s.identity, body, s.signature)) {
+    const check = checkSignature(s, digest, now, skew);
+    if (check.ok) {
       good.add(id);
-      verifiedSigners.push(s.identity);
+      problems.delete(id);
+      verifiedSigners.push(check.cert.identity);
+    } else if (!problems.has(id)) {
+      problems.set(id, check.reason);
     }
   }
   if (good.size * 2 <= trustedHex.size) {
-    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: ${good.size} of ${trustedHex.size} trusted authorities signed; need more than half`);
+    const need = Math.floor(trustedHex.size / 2) + 1;
+    const why = [...trustedHex].filter((id) => !good.has(id)).map((id) => `${name(id)}: ${problems.get(id) ?? 'no signature'}`);
+    throw new DocumentError(
+      'ERR_BAD_SIGNATURE',
+      `${WHAT}: signed by ${good.size} of ${trustedHex.size} trusted authorities, need ${need} (${why.join('; ')})`,
+    );
   }
-  if (now < parsed.validAfter) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: not valid yet`);
-  if (now > parsed.validUntil) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: expired`);
-  return {
-    consensusMethod: parsed.consensusMethod,
-    rawParams: parsed.rawParams,
-    params: parsed.params,
-    validAfter: parsed.validAfter,
-    freshUntil: parsed.freshUntil,
-    validUntil: parsed.validUntil,
-    authorities: parsed.authorities,
-    relays: parsed.relays,
-    signatures: parsed.signatures,
-    verifiedSigners,
-  };
+  if (now + skew < parsed.validAfter) {
+    throw new DocumentError('ERR_DOCUMENT', `${WHAT}: outside its validity window: not valid until ${formatTime(parsed.validAfter)} (clock-skew tolerance ${skew / 1000} s)`);
+  }
+  if (now - skew > parsed.validUntil) {
+    throw new DocumentError('ERR_DOCUMENT', `${WHAT}: outside its validity window: expired at ${formatTime(parsed.validUntil)} (clock-skew tolerance ${skew / 1000} s)`);
+  }
+  const { bodyText: _bodyText, ...consensus } = parsed;
+  return { ...consensus, verifiedSigners };
 }

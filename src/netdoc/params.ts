@@ -30,6 +30,13 @@ const PARAM_VALUE = /^(?:0|-?[1-9][0-9]{0,9})$/;
  * Adding one: add a row here and to §8.5; readers get it through `NetworkParams`.
  */
 export const PARAM_TABLE = {
+  /** Tor `bwweightscale`. */
+  bwweightscale: {
+    default: 10_000,
+    min: 1,
+    max: INT32_MAX,
+    doc: 'The scale of the bandwidth-weights values (§8.4, §9.7): a weight W means W / bwweightscale of a relay\'s bandwidth.',
+  },
   /** Tor `cc_alg`. */
   cc_alg: {
     default: 2,

@@ -16,13 +16,47 @@ export function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64').replace(/=+$/, '');
 }
 
-/** Strict decode: only [A-Za-z0-9+/], no padding, canonical (re-encodes to the same text), exact length if given. */
+/** Value of each base64 character (standard alphabet), -1 for anything else. */
+const B64_VALUE = (() => {
+  const table = new Int8Array(128).fill(-1);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
+  return table;
+})();
+
+/**
+ * Strict decode: only [A-Za-z0-9+/], no padding, canonical (the unused low
+ * bits of the last character are zero, so re-encoding gives the same text),
+ * exact length if given. One pass over the text, no intermediate strings.
+ */
 export function unb64(text: string, what: string, length?: number): Uint8Array {
-  if (!/^[A-Za-z0-9+/]*$/.test(text) || text.length % 4 === 1) throw malformedDoc(what, 'bad base64');
-  const bytes = new Uint8Array(Buffer.from(text, 'base64'));
-  if (b64(bytes) !== text) throw malformedDoc(what, 'non-canonical base64');
-  if (length !== undefined && bytes.length !== length) throw malformedDoc(what, `expected ${length} bytes, got ${bytes.length}`);
-  return bytes;
+  const n = text.length;
+  if (n % 4 === 1) throw malformedDoc(what, 'bad base64');
+  const size = Math.floor((n * 3) / 4);
+  if (length !== undefined && size !== length) {
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 127 || B64_VALUE[c]! < 0) throw malformedDoc(what, 'bad base64');
+    }
+    throw malformedDoc(what, `expected ${length} bytes, got ${size}`);
+  }
+  const out = new Uint8Array(size);
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    const v = c > 127 ? -1 : B64_VALUE[c]!;
+    if (v < 0) throw malformedDoc(what, 'bad base64');
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >>> bits) & 0xff;
+    }
+  }
+  if ((acc & ((1 << bits) - 1)) !== 0) throw malformedDoc(what, 'non-canonical base64');
+  return out;
 }
 
 /** 9999-12-31 23:59:59 UTC, the last time the grammar can write. */
@@ -222,12 +256,12 @@ export class LineCursor {
     this.skipUnknown();
     const line = this.#lines[this.#at];
     if (line === undefined) throw malformedDoc(this.#what, `missing "${keyword}" (truncated?)`);
-    const parts = line.split(' ');
-    if (parts[0] !== keyword) {
-      throw malformedDoc(this.#what, `line ${this.#at + 1}: expected "${keyword}", found ${JSON.stringify(parts[0]!.slice(0, 40))}`);
+    const args = line.split(' ');
+    const first = args.shift()!;
+    if (first !== keyword) {
+      throw malformedDoc(this.#what, `line ${this.#at + 1}: expected "${keyword}", found ${JSON.stringify(first.slice(0, 40))}`);
     }
-    const args = parts.slice(1);
-    if (args.some((a) => a.length === 0)) throw malformedDoc(this.#what, `line ${this.#at + 1}: stray whitespace`);
+    for (const a of args) if (a.length === 0) throw malformedDoc(this.#what, `line ${this.#at + 1}: stray whitespace`);
     if (argCount !== undefined && args.length !== argCount) {
       throw malformedDoc(this.#what, `line ${this.#at + 1}: "${keyword}" takes ${argCount} argument(s), found ${args.length}`);
     }

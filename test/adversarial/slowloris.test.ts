@@ -52,6 +52,11 @@ test('slowloris on the authority port: past 16 connections per address they are 
     getConsensus: () => ({ status: 404, body: 'none\n' }),
     getDescriptor: () => ({ status: 404, body: 'none\n' }),
     getAuthority: () => ({ status: 200, body: '{"nickname":"auth"}\n', contentType: 'application/json' }),
+    uploadVote: () => ({ status: 400, body: 'no\n' }),
+    getVote: () => ({ status: 404, body: 'none\n' }),
+    uploadSignature: () => ({ status: 400, body: 'no\n' }),
+    getSignature: () => ({ status: 404, body: 'none\n' }),
+    getStatusPage: () => ({ status: 200, body: '<html></html>\n', contentType: 'text/html; charset=utf-8' }),
   };
   const server = createDirectoryServer(handlers);
   server.listen(0, '127.0.0.1');
@@ -146,6 +151,11 @@ test('the authority answers 429 past the per-address request rate, and serves th
       getConsensus: () => ({ status: 404, body: 'none\n' }),
       getDescriptor: () => ({ status: 404, body: 'none\n' }),
       getAuthority: () => ({ status: 200, body: 'me\n' }),
+      uploadVote: () => ({ status: 400, body: 'no\n' }),
+      getVote: () => ({ status: 404, body: 'none\n' }),
+      uploadSignature: () => ({ status: 400, body: 'no\n' }),
+      getSignature: () => ({ status: 404, body: 'none\n' }),
+      getStatusPage: () => ({ status: 200, body: '<html></html>\n', contentType: 'text/html; charset=utf-8' }),
     },
     { requestRate: 1, requestBurst: 2, now: () => now },
   );

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { DIR_MAX_REQUEST_BYTES, DIR_SELF_DESCRIPTOR_PATH, parseDirRequest, relayDirectory, serveDirectory } from '../../relay/dir/dir-server.js';
+import { acceptsGzip, DIR_MAX_REQUEST_BYTES, DIR_SELF_DESCRIPTOR_PATH, parseDirRequest, relayDirectory, serveDirectory } from '../../relay/dir/dir-server.js';
 import { duplexPair } from '../support/duplex-pair.js';
 import { within } from '../support/edge-pair.js';
 
@@ -80,4 +80,29 @@ test('a client that closes without a request leaves no timer behind', async () =
   client.end();
   server.on('end', () => server.destroy());
   await within(once(server, 'close'), 'server side closed');
+});
+
+test('the cached consensus: 404 without one, plain or gzip by Accept-Encoding', async () => {
+  const { gzipSync, gunzipSync } = await import('node:zlib');
+  const text = '@type allium-consensus 1\nconsensus-method 2\n';
+  const handler = relayDirectory(() => DESCRIPTOR, () => ({ text, gzip: gzipSync(Buffer.from(text)) }));
+  const plain = await ask(['GET /allium/v1/consensus HTTP/1.0\r\n\r\n'], handler);
+  assert.equal(statusOf(plain), 200);
+  assert.ok(plain.endsWith(`\r\n\r\n${text}`));
+  assert.ok(!plain.includes('Content-Encoding'));
+  const [client, server] = duplexPair();
+  handler(server);
+  const got: Buffer[] = [];
+  client.on('data', (c: Buffer) => got.push(c));
+  client.write('GET /allium/v1/consensus HTTP/1.0\r\nAccept-Encoding: deflate, gzip\r\n\r\n');
+  await within(once(client, 'end'), 'answer');
+  client.destroy();
+  const answer = Buffer.concat(got);
+  const end = answer.indexOf('\r\n\r\n');
+  assert.match(answer.subarray(0, end).toString('latin1'), /\r\nContent-Encoding: gzip\r\n/);
+  assert.equal(gunzipSync(answer.subarray(end + 4)).toString('utf8'), text);
+  assert.equal(statusOf(await ask(['GET /allium/v1/consensus HTTP/1.0\r\n\r\n'], relayDirectory(() => DESCRIPTOR, () => null))), 404);
+  assert.equal(acceptsGzip('GET / HTTP/1.0\r\naccept-encoding: gzip;q=0'), false);
+  assert.equal(acceptsGzip('GET / HTTP/1.0\r\nAccept-Encoding: br, GZIP;q=0.5'), true);
+  assert.equal(acceptsGzip('GET / HTTP/1.0\r\nX: gzip'), false);
 });

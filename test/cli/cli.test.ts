@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -68,7 +68,7 @@ describe('allium --help', () => {
     authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback', '--param'],
     relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit', '--no-congestion-control', '--link-delay', '--link-jitter', '--link-rate'],
     client: ['--authority', '--socks-address', '--socks-port', '--data-dir', '--isolate-dest-addr', '--isolate-dest-port', '--max-circuit-dirtiness', '--circuit-build-timeout', '--link-delay', '--link-rate'],
-    testnet: ['--relays', '--exits', '--socks-port', '--data-dir', 'ctl', '--netns', '--link-delay', '--link-jitter', '--link-rate', '--param'],
+    testnet: ['--authorities', '--relays', '--exits', '--socks-port', '--data-dir', 'ctl', '--netns', '--link-delay', '--link-jitter', '--link-rate', '--param'],
     forward: ['--listen', '--connect', '--link-delay', '--link-jitter', '--link-rate'],
     destination: ['--address', '--port'],
   };
@@ -113,6 +113,9 @@ describe('allium rejects bad options', () => {
     { name: 'bad nickname', args: [...relayBase.slice(0, 1), '--nickname', 'bad name!', ...relayBase.slice(3)], message: /Nickname/ },
     { name: 'bad voting interval', args: ['authority', '--nickname', 'a', '--data-dir', join(tmp, 'a'), '--voting-interval', 'soon'], message: /--voting-interval/ },
     { name: 'too few relays', args: ['testnet', '--relays', '2'], message: /--relays.*between 3 and/ },
+    { name: 'too many authorities', args: ['testnet', '--authorities', '10'], message: /--authorities.*between 1 and 9/ },
+    { name: 'no authorities', args: ['testnet', '--authorities', '0'], message: /--authorities.*between 1 and 9/ },
+    { name: 'voting interval not whole seconds', args: ['testnet', '--voting-interval', '1500'], message: /whole number of seconds/ },
     { name: 'more exits than relays', args: ['testnet', '--relays', '3', '--exits', '4'], message: /cannot exceed/ },
     { name: 'unexpected argument', args: ['testnet', 'extra'], message: /too many arguments|unknown/i },
     { name: 'ctl without a command', args: ['testnet', 'ctl'], message: /missing required argument 'command'/ },
@@ -158,6 +161,40 @@ describe('allium client that cannot bootstrap', () => {
   });
 });
 
+describe('allium authority keygen / new-signing-key', () => {
+  it('keygen makes 0600 keys and prints the URL#IDENTITY line; new-signing-key certifies a new key with an identity kept elsewhere', async () => {
+    const dir = join(tmp, 'keygen');
+    const r = await run(['authority', 'keygen', '--data-dir', dir, '--address', '127.100.0.9', '--port', '7009']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = /^http:\/\/127\.100\.0\.9:7009#([0-9a-f]{64})\n$/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    const identity = m[1]!;
+    const idFile = join(dir, 'keys', 'authority_identity_key');
+    const signingFile = join(dir, 'keys', 'authority_signing_key');
+    assert.equal(statSync(idFile).mode & 0o777, 0o600);
+    assert.equal(statSync(signingFile).mode & 0o777, 0o600);
+    const first = readFileSync(signingFile);
+    assert.equal(first.length, 32 + 201);
+    assert.equal(first.subarray(33, 65).toString('hex'), identity, 'the certificate names the identity');
+    // Move the identity key offline, then certify a new signing key with it.
+    const offline = join(tmp, 'offline-identity');
+    renameSync(idFile, offline);
+    const again = await run(['authority', 'new-signing-key', '--data-dir', dir, '--identity-key', offline, '--signing-key-lifetime', '86400000']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^signing-key [0-9a-f]{64} expires \d{4}-/);
+    const second = readFileSync(signingFile);
+    assert.equal(second.subarray(33, 65).toString('hex'), identity);
+    assert.notDeepEqual(second.subarray(65, 97), first.subarray(65, 97), 'a new signing key');
+    assert.equal(existsSync(idFile), false);
+    // Without an identity key it says which file it could not read.
+    const none = await run(['authority', 'new-signing-key', '--data-dir', dir]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /cannot read identity key .*authority_identity_key/);
+    const missing = await run(['authority', 'keygen']);
+    assert.match(missing.stderr, /required option '--data-dir/);
+  });
+});
+
 /** True if something accepts TCP connections on host:port (bounded). */
 function listening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -181,6 +218,7 @@ describe('allium testnet', () => {
     assert.equal(tn.socksHost, '127.0.0.1');
     assert.ok(tn.socksPort > 0);
     assert.match(tn.authorityUrl, /^http:\/\/127\.100\.0\.1:\d+$/);
+    assert.deepEqual(tn.authorities.map((a) => new URL(a.url).hostname), ['127.100.0.1', '127.100.0.2', '127.100.0.3']);
     assert.equal(tn.relays.length, 5);
     assert.equal(tn.relays.filter((r) => r.exit).length, 2);
     assert.deepEqual(tn.relays.map((r) => r.address), ['127.1.0.1', '127.2.0.1', '127.3.0.1', '127.4.0.1', '127.5.0.1']);
@@ -214,8 +252,10 @@ describe('allium testnet', () => {
 
     await tn.stop();
     for (const relay of tn.relays) assert.equal(await listening(relay.address, relay.port), false, `${relay.nickname} still listening`);
-    const auth = new URL(tn.authorityUrl);
-    assert.equal(await listening(auth.hostname, Number(auth.port)), false, 'authority still listening');
+    for (const a of tn.authorities) {
+      const auth = new URL(a.url);
+      assert.equal(await listening(auth.hostname, Number(auth.port)), false, `${a.nickname} still listening`);
+    }
     assert.equal(await listening(tn.socksHost, tn.socksPort), false, 'client still listening');
   });
 });

@@ -10,6 +10,7 @@ import {
   type ClassTotals,
   type PositionWeights,
 } from '../../client/position-weights.js';
+import { bandwidthWeights, WEIGHT_KEYS } from '../../src/netdoc/bandwidth-weights.js';
 import { sfc32 } from '../support/seeded-random.js';
 
 /** Bandwidth each position gets under `w`. */
@@ -104,6 +105,20 @@ test('classes: BadExit counts as no Exit; totals start at 1 and skip relays not 
   assert.equal(positionWeight(w, 'guard', 'E'), 0);
   assert.equal(positionWeight(w, 'exit', 'D'), w.Wed);
   assert.equal(positionWeight(w, 'middle', 'M'), S);
-  // A consensus that carries its own weights is used as is.
-  assert.equal(positionWeightsFor({ relays: [], positionWeights: w }), w);
+  // Without a bandwidth-weights line the weights are computed from the relays.
+  assert.deepEqual(positionWeightsFor({ relays: [{ flags: ['Guard', 'Running', 'Valid'], bandwidth: 10 }] }), computePositionWeights(classTotals([{ flags: ['Guard', 'Running', 'Valid'], bandwidth: 10 }])));
+});
+
+test('a consensus that carries bandwidth-weights is weighed by them, rescaled from bwweightscale', () => {
+  const raw = new Map<string, number>(WEIGHT_KEYS.map((k, i) => [k, i * 100]));
+  const relays = [{ flags: ['Guard', 'Running', 'Valid'], bandwidth: 10 }];
+  const same = positionWeightsFor({ relays, bandwidthWeights: bandwidthWeights(raw, 10_000) });
+  for (const k of ['Wgg', 'Wgm', 'Wgd', 'Wmg', 'Wmm', 'Wme', 'Wmd', 'Weg', 'Wem', 'Wee', 'Wed'] as const) {
+    assert.equal(same[k], raw.get(k), k);
+  }
+  // bwweightscale 1000: each weight counts ten times as much out of WEIGHT_SCALE; above the scale clamps to it.
+  const scaled = positionWeightsFor({ relays, bandwidthWeights: bandwidthWeights(new Map([['Wgg', 250], ['Wmm', 5000]]), 1000) });
+  assert.equal(scaled.Wgg, 2500);
+  assert.equal(scaled.Wmm, S);
+  assert.equal(scaled.Wee, S, 'a missing key takes the scale');
 });

@@ -120,7 +120,9 @@ test('authority: upload, probe, publish, verify, fetch compressed', async () => 
     const byNick = new Map(c.relays.map((r) => [r.nickname, r]));
     assert.deepEqual([...byNick.keys()].sort(), ['exit1', 'middle1']); // dead1 is not Running
     const exit = byNick.get('exit1')!;
-    assert.deepEqual(exit.flags, ['Exit', 'Fast', 'Guard', 'Running', 'Valid']);
+    // Two relays up since their first probe: both MTBFs are at least the lower median, so both are Stable;
+    // 10 kB/s is the 1/8 quantile of the two bandwidths, so both are Fast (§9.4).
+    assert.deepEqual(exit.flags, ['Exit', 'Fast', 'Guard', 'Running', 'Stable', 'Valid']);
     assert.deepEqual(exit.identity, exitKeys.identity);
     assert.deepEqual(exit.linkKey, exitKeys.linkKey);
     assert.deepEqual(exit.ntorOnionKey, exitKeys.ntorOnionKey);
@@ -128,7 +130,7 @@ test('authority: upload, probe, publish, verify, fetch compressed', async () => 
     assert.equal(exit.orPort, relayPort.port);
     assert.equal(summaryAllowsPort(exit.exitSummary, 443), true);
     const middle = byNick.get('middle1')!;
-    assert.deepEqual(middle.flags, ['Guard', 'Running', 'Valid']); // small network: every Running relay guards
+    assert.deepEqual(middle.flags, ['Fast', 'Guard', 'Running', 'Stable', 'Valid']); // small network: every Running relay guards
     assert.equal(summaryAllowsPort(middle.exitSummary, 80), false);
 
     const gz = await fetchConsensus(a, 'gzip');
@@ -293,7 +295,7 @@ test('authority: restart keeps identity, descriptors and consensus; key file 060
 });
 
 test('authority: publishes on its own every voting interval', async () => {
-  const a = await startAuthority(config(tempDir(), { votingIntervalMs: 200, consensusLifetimeMs: 60_000 }));
+  const a = await startAuthority(config(tempDir(), { votingIntervalMs: 1000, consensusLifetimeMs: 60_000 }));
   try {
     const deadline = Date.now() + 5000;
     let status = 404;
@@ -311,4 +313,57 @@ test('authority: bad configuration is refused', async () => {
   await assert.rejects(startAuthority(config(tempDir(), { nickname: 'no-good' })), { code: 'ERR_CONFIG' });
   await assert.rejects(startAuthority(config(tempDir(), { host: 'localhost' })), { code: 'ERR_CONFIG' });
   await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 0 })), { code: 'ERR_CONFIG' });
+  await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 1500 })), /whole number of seconds/);
+  await assert.rejects(startAuthority(config(tempDir(), { votingIntervalMs: 2000, consensusLifetimeMs: 1000 })), /at least the voting interval/);
+});
+
+test('authority: an operator-listed bad exit is voted BadExit, and the consensus then drops its Exit flag', async () => {
+  const relayPort = await listener();
+  const exitKeys = relayKeys(51);
+  const a = await startAuthority(config(tempDir(), { badExits: [exitKeys.identity] }));
+  try {
+    const exitText = descriptorText(exitKeys, relayPort.port, { nickname: 'exit51', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
+    const otherText = descriptorText(relayKeys(52), relayPort.port, { nickname: 'exit52', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
+    assert.equal((await post(a, exitText)).status, 200);
+    assert.equal((await post(a, otherText)).status, 200);
+    await a.publishNow();
+    const c = verifyConsensus((await fetchConsensus(a)).body.toString('utf8'), [a.identity], Date.now());
+    const flags = new Map(c.relays.map((r) => [r.nickname, r.flags.join(' ')]));
+    assert.equal(flags.get('exit51'), 'BadExit Fast Guard Running Stable Valid');
+    assert.equal(flags.get('exit52'), 'Exit Fast Guard Running Stable Valid');
+  } finally {
+    await a.close();
+    await new Promise<void>((r) => relayPort.server.close(() => r()));
+  }
+});
+
+test('authority: at most 16 vote bodies are read at once; the 17th gets 503 and the server keeps answering', async () => {
+  const a = await startAuthority(config(tempDir(), { requestTimeoutMs: 2000 }));
+  const port = Number(new URL(a.url).port);
+  const slow: ReturnType<typeof connect>[] = [];
+  try {
+    // Each from its own loopback address, as votes come from different authorities: the per-address
+    // connection limit (16, §9.2) must not be what refuses the 17th.
+    for (let i = 0; i < 16; i++) {
+      const s = connect({ host: '127.0.0.1', port, localAddress: `127.0.1.${i + 1}` });
+      s.on('error', () => {});
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      s.write('POST /allium/v1/vote HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n@type allium-vote 1\n');
+      slow.push(s);
+    }
+    // Once the server has all sixteen under way, the next upload is refused (a 400 means it was
+    // read: the server had not reached all sixteen yet; ask again, for at most 5 s).
+    const deadline = Date.now() + 5000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await http(`${a.url}/allium/v1/vote`, { method: 'POST', body: 'x' })).status;
+      if (status !== 400) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, 503);
+    assert.equal((await http(`${a.url}/allium/v1/authority`)).status, 200);
+  } finally {
+    for (const s of slow) s.destroy();
+    await a.close();
+  }
 });

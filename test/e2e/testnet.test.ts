@@ -1,6 +1,6 @@
 /**
  * End to end through real processes, started exactly as `npm start` starts
- * them: one `allium testnet` process (authority, 5 relays, client), a real
+ * them: one `allium testnet` process (3 authorities, 5 relays, client), a real
  * HTTP server on 127.0.0.1, and curl / the `socks` package as applications.
  */
 import { test } from 'node:test';
@@ -17,6 +17,7 @@ import { startTestnetProcess } from '../support/testnet-process.js';
 import { payloadSha256, startPayloadServer, HELLO_BODY } from '../support/payload-server.js';
 import { crypto } from '../../src/crypto/crypto.js';
 import { encodeDescriptor } from '../../src/netdoc/descriptor.js';
+import { parseConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { signLinkCertificate } from '../../src/link/link-handshake.js';
 import { fromHex, hex } from '../../src/bytes.js';
@@ -169,7 +170,7 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
 
   await t.test('the programmatic API opens a stream the same way the SOCKS port does', async () => {
     const client = await startClient({
-      authorities: [{ url: net.authorityUrl, identity: fromHex(net.authorityIdentity) }],
+      authorities: net.authorities.map((a) => ({ url: a.url, identity: fromHex(a.identity) })),
       socksHost: '127.0.0.1',
       socksPort: 0,
     });
@@ -188,6 +189,39 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
     } finally {
       await client.close();
     }
+  });
+
+  await t.test('the three authorities serve byte-identical consensuses, each with three signatures', async () => {
+    assert.equal(net.authorities.length, 3);
+    const trusted = net.authorities.map((a) => fromHex(a.identity));
+    const get = (url: string) =>
+      new Promise<string>((resolve, reject) => {
+        const req = request(new URL('/allium/v1/consensus', url), { timeout: 10_000 });
+        req.on('response', (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.end();
+      });
+    // Poll (bounded) until all three serve the same round: they publish it at the same moment, give or take.
+    const deadline = Date.now() + 30_000;
+    let texts: string[] = [];
+    while (Date.now() < deadline) {
+      texts = await Promise.all(net.authorities.map((a) => get(a.url)));
+      if (new Set(texts).size === 1 && parseConsensus(texts[0]!).signatures.length === 3) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(texts[0], texts[1]);
+    assert.equal(texts[1], texts[2]);
+    const c = verifyConsensus(texts[0]!, trusted, Date.now());
+    assert.equal(c.verifiedSigners.length, 3);
+    assert.equal(c.authorities.length, 3);
+    assert.equal(c.relays.length, 5);
+    assert.ok(c.bandwidthWeights !== undefined, 'a testnet consensus carries bandwidth weights');
   });
 
   await t.test('the authority refuses a descriptor with a bad signature', async () => {

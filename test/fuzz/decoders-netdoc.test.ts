@@ -21,6 +21,7 @@ import {
   type ConsensusBody,
   type ConsensusRelay,
 } from '../../src/netdoc/consensus.js';
+import { decodeAuthorityCert, makeAuthorityCert, type AuthoritySigner } from '../../src/netdoc/authority-cert.js';
 import { formatParams, INT32_MAX, INT32_MIN, networkParams, PARAM_TABLE, parseParams, type KnownParam } from '../../src/netdoc/params.js';
 import {
   exitPolicyAllows,
@@ -37,7 +38,9 @@ import {
 } from '../../src/netdoc/exit-policy.js';
 import { parseAddress, parseNickname, parsePortNumber, parseTime, parseUint, splitDocument, unb64, b64, formatTime } from '../../src/netdoc/text.js';
 import { formatIPv6, parseIPv4, parseIPv6 } from '../../src/net/address.js';
-import { Rng, describeText, expectTyped, mutateText, outcomes, randomText } from './fuzz-util.js';
+import { Rng, describeText, expectTyped, mutate, mutateText, outcomes, randomText } from './fuzz-util.js';
+import { encodeVote, MAX_VOTE_BYTES, parseVote, verifyVote, type Vote } from '../../src/netdoc/vote.js';
+import { encodeDetachedSignature, parseDetachedSignature, verifyDetachedSignature } from '../../src/netdoc/detached-signature.js';
 
 const T0 = Date.UTC(2030, 0, 2, 3, 4, 5);
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -82,8 +85,14 @@ function consensusSlots(text: string): number[] {
   return Array.from({ length: footer }, (_, i) => i + 1);
 }
 
-/** Re-signs a consensus whose body was edited, with the given authority seeds. */
-function resignConsensus(text: string, seeds: Uint8Array[]): string {
+/** A signer for authority keys `k`: a signing key derived from its seed, certified from T0 − 1 day to T0 + 30 days. */
+function signerOf(k: { seed: Uint8Array }): AuthoritySigner {
+  const signingSeed = crypto.sha256(concat(utf8('fuzz signing key'), k.seed));
+  return { signingSeed, cert: makeAuthorityCert(k.seed, signingSeed, T0 - 86_400_000, T0 + 30 * 86_400_000) };
+}
+
+/** Re-signs a consensus whose body was edited, with the given authority signers. */
+function resignConsensus(text: string, seeds: AuthoritySigner[]): string {
   const end = text.indexOf('\ndirectory-footer\n') + '\ndirectory-footer\n'.length;
   const body = text.slice(0, end);
   return body + seeds.map((s) => signConsensusBody(body, s)).join('');
@@ -315,10 +324,10 @@ test('fuzz consensus: parseConsensus / verifyConsensus on random and mutated tex
   const pool = Array.from({ length: 8 }, () => relayKeys(rng));
   const texts = Array.from({ length: 8 }, (_, i) => {
     const signers = auths.slice(0, rng.range(1, 3));
-    return encodeConsensus(randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, i < 2 ? 1 : 8), signers.map((s) => s.seed));
+    return encodeConsensus(randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, i < 2 ? 1 : 8), signers.map(signerOf));
   });
   // Unknown lines where §8.1 allows them (header and router entries): same consensus, signatures still verify.
-  const seeds = auths.map((a) => a.seed);
+  const seeds = auths.map(signerOf);
   for (let i = 0; i < 150; i++) {
     const base = texts[rng.int(8)]!;
     let text = base;
@@ -356,7 +365,7 @@ test('fuzz consensus: parseConsensus / verifyConsensus on random and mutated tex
   for (let i = 0; i < 100; i++) {
     const body = randomConsensusBody(rng, auths.slice(0, rng.range(1, 3)), pool, 8);
     const signers = auths.slice(0, rng.range(2, 3));
-    const text = encodeConsensus(body, signers.map((s) => s.seed));
+    const text = encodeConsensus(body, signers.map(signerOf));
     const parsed = parseConsensus(text);
     const expected = { ...body, authorities: byIdentity(body.authorities), relays: byIdentity(body.relays) };
     assert.deepEqual(
@@ -420,7 +429,7 @@ test('regression: times past 9999-12-31 23:59:59 are a DocumentError, not a Rang
   const text = encodeDescriptor(randomDescriptor(rng, k, 1), k.seed).replace(/^published .*$/m, 'published 9999-12-31 23:59:60');
   assert.throws(() => parseDescriptor(text), { name: 'DocumentError', code: 'ERR_MALFORMED' });
   const auth = relayKeys(rng);
-  const c = encodeConsensus(randomConsensusBody(rng, [auth], [], 0), [auth.seed]).replace(/^valid-until .*$/m, 'valid-until 9999-99-99 99:99:99');
+  const c = encodeConsensus(randomConsensusBody(rng, [auth], [], 0), [signerOf(auth)]).replace(/^valid-until .*$/m, 'valid-until 9999-99-99 99:99:99');
   assert.throws(() => parseConsensus(c), { name: 'DocumentError', code: 'ERR_MALFORMED' });
 });
 
@@ -444,4 +453,58 @@ test('fuzz params lines: parseParams on random and mutated pairs; clamped values
     }
   }
   assert.ok(tally.ok > 500 && tally.rejected > 500, JSON.stringify(tally));
+});
+
+test('fuzz votes, detached signatures and authority certificates: typed errors only; round trips; a changed byte never verifies', () => {
+  const rng = new Rng(0xd0c00007);
+  const auths = Array.from({ length: 2 }, () => relayKeys(rng));
+  const pool = Array.from({ length: 6 }, () => relayKeys(rng));
+  const votes = auths.map((a) => {
+    const body = randomConsensusBody(rng, [a], pool, 6);
+    const vote: Vote = {
+      consensusMethods: [1, 2],
+      published: body.validAfter - 1000,
+      validAfter: body.validAfter,
+      freshUntil: body.validAfter + 1000,
+      validUntil: body.validAfter + 60_000,
+      knownFlags: [...CONSENSUS_FLAGS],
+      rawParams: body.rawParams!,
+      authority: body.authorities[0]!,
+      relays: body.relays.map((r) => (rng.bool() ? { ...r, measured: rng.int(2 ** 30) } : r)),
+    };
+    return { vote, text: encodeVote(vote, signerOf(a)) };
+  });
+  const tally = outcomes();
+  for (const { vote, text } of votes) {
+    const back = verifyVote(text, T0, 0);
+    assert.deepEqual(back.relays, byIdentity(vote.relays));
+    assert.deepEqual(back.authority, vote.authority);
+    for (let n = 0; n < text.length; n += 7) expectTyped(() => parseVote(text.slice(0, n)), () => `parseVote truncated at ${n}`, tally);
+    for (let i = 0; i < 800; i++) {
+      const mutated = mutateText(rng, text);
+      const ok = expectTyped(() => verifyVote(mutated, T0, 0), () => `verifyVote on ${describeText(mutated)}`, tally);
+      if (ok !== undefined) assert.equal(ok.bodyText, back.bodyText, `accepted a changed vote ${describeText(mutated)}`);
+    }
+  }
+  for (let i = 0; i < 300; i++) expectTyped(() => parseVote(randomText(rng, 1500)), () => 'parseVote on random text', tally);
+  assert.throws(() => parseVote(`${votes[0]!.text}${'x'.repeat(MAX_VOTE_BYTES)}`), { code: 'ERR_OVERSIZED' });
+
+  const digest = rng.bytes(32);
+  const sig = encodeDetachedSignature(T0, digest, signerOf(auths[0]!));
+  assert.deepEqual(verifyDetachedSignature(sig, T0, 0).digest, digest);
+  for (let n = 0; n < sig.length; n++) expectTyped(() => parseDetachedSignature(sig.slice(0, n)), () => `parseDetachedSignature truncated at ${n}`, tally);
+  for (let i = 0; i < 1500; i++) {
+    const mutated = mutateText(rng, sig);
+    const ok = expectTyped(() => verifyDetachedSignature(mutated, T0, 0), () => `verifyDetachedSignature on ${describeText(mutated)}`, tally);
+    if (ok !== undefined) assert.deepEqual(ok.digest, digest, `accepted a changed signature ${describeText(mutated)}`);
+  }
+  assert.throws(() => parseDetachedSignature(sig + 'x'.repeat(2048)), { code: 'ERR_OVERSIZED' });
+
+  const cert = signerOf(auths[0]!).cert.bytes;
+  for (let i = 0; i < 1500; i++) {
+    const bytes = rng.bool(0.2) ? rng.bytes(rng.int(260)) : mutate(rng, cert);
+    const ok = expectTyped(() => decodeAuthorityCert(bytes), () => `decodeAuthorityCert(${Buffer.from(bytes).toString('hex')})`, tally);
+    if (ok !== undefined) assert.deepEqual(ok.bytes, cert, 'a changed certificate decoded');
+  }
+  assert.ok(tally.rejected > 3000, JSON.stringify(tally));
 });

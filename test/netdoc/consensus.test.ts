@@ -7,6 +7,7 @@ import {
   signConsensusBody,
   verifyConsensus,
   MAX_CONSENSUS_BYTES,
+  DEFAULT_CLOCK_SKEW_MS,
   type ConsensusBody,
   type ConsensusRelay,
 } from '../../src/netdoc/consensus.js';
@@ -16,11 +17,12 @@ import { utf8 } from '../../src/bytes.js';
 import { b64 } from '../../src/netdoc/text.js';
 import { DocumentError } from '../../src/errors.js';
 import { DEFAULT_NETWORK_PARAMS } from '../../src/netdoc/params.js';
-import { relayKeys, seedOf, T0 } from './helpers.js';
+import { authoritySigner, relayKeys, T0 } from './helpers.js';
+import type { AuthoritySigner } from '../../src/netdoc/authority-cert.js';
 
 const code = (c: string) => (e: unknown) => e instanceof DocumentError && e.code === c;
-const authSeeds = [seedOf(201), seedOf(202), seedOf(203)];
-const authIds = authSeeds.map((s) => crypto.ed25519PublicKey(s));
+const authSigners = [authoritySigner(201), authoritySigner(202), authoritySigner(203)];
+const authIds = authSigners.map((s) => s.cert.identity);
 
 function relay(n: number, over: Partial<ConsensusRelay> = {}): ConsensusRelay {
   const k = relayKeys(n);
@@ -47,7 +49,7 @@ const body: ConsensusBody = {
   relays: [relay(1), relay(2, { flags: [], exitSummary: parseSummary('reject 1-65535') }), relay(3)],
 };
 
-const one = encodeConsensus(body, [authSeeds[0]!]);
+const one = encodeConsensus(body, [authSigners[0]!]);
 
 test('round trip, relays sorted by identity', () => {
   const c = parseConsensus(one);
@@ -75,55 +77,62 @@ test('round trip, relays sorted by identity', () => {
   assert.equal(c.signatures.length, 1);
   assert.match(one, /\ns\n/); // a relay without flags
   assert.match(one, /\nw bandwidth=1000\np accept 80,443\n/);
-  assert.ok(one.endsWith(signConsensusBody(c.bodyText, authSeeds[0]!)));
+  assert.ok(one.endsWith(signConsensusBody(c.bodyText, authSigners[0]!)));
   assert.deepEqual(verifyConsensus(one, [authIds[0]!], T0).relays.length, 3);
 });
 
 test('many authorities sign the same body', () => {
   const bodyText = encodeConsensusBody(body);
-  const text = bodyText + authSeeds.map((s) => signConsensusBody(bodyText, s)).join('');
-  assert.equal(text, encodeConsensus(body, authSeeds));
+  const text = bodyText + authSigners.map((s) => signConsensusBody(bodyText, s)).join('');
+  assert.equal(text, encodeConsensus(body, authSigners));
   assert.equal(parseConsensus(text).signatures.length, 3);
 });
 
 test('majority rule', () => {
-  const text = (seeds: Uint8Array[]) => encodeConsensus(body, seeds);
-  assert.ok(verifyConsensus(text([authSeeds[0]!]), [authIds[0]!], T0));
-  assert.ok(verifyConsensus(text([authSeeds[0]!, authSeeds[2]!]), authIds, T0));
-  assert.ok(verifyConsensus(text(authSeeds), authIds, T0));
-  assert.throws(() => verifyConsensus(text([authSeeds[1]!]), authIds, T0), code('ERR_BAD_SIGNATURE'));
+  const text = (seeds: AuthoritySigner[]) => encodeConsensus(body, seeds);
+  assert.ok(verifyConsensus(text([authSigners[0]!]), [authIds[0]!], T0));
+  assert.ok(verifyConsensus(text([authSigners[0]!, authSigners[2]!]), authIds, T0));
+  assert.ok(verifyConsensus(text(authSigners), authIds, T0));
+  assert.throws(() => verifyConsensus(text([authSigners[1]!]), authIds, T0), code('ERR_BAD_SIGNATURE'));
   // An untrusted signer does not count, even alongside a trusted one.
-  assert.throws(() => verifyConsensus(text([authSeeds[0]!, seedOf(99)]), authIds, T0), code('ERR_BAD_SIGNATURE'));
+  assert.throws(() => verifyConsensus(text([authSigners[0]!, authoritySigner(99)]), authIds, T0), code('ERR_BAD_SIGNATURE'));
   // Duplicated trusted list entries do not lower the bar: 1 of {a,b,b} distinct is 1 of 2.
-  assert.throws(() => verifyConsensus(text([authSeeds[0]!]), [authIds[0]!, authIds[1]!, authIds[1]!], T0), code('ERR_BAD_SIGNATURE'));
+  assert.throws(() => verifyConsensus(text([authSigners[0]!]), [authIds[0]!, authIds[1]!, authIds[1]!], T0), code('ERR_BAD_SIGNATURE'));
   // A repeated signature line counts once.
   const bodyText = encodeConsensusBody(body);
-  const sig = signConsensusBody(bodyText, authSeeds[0]!);
+  const sig = signConsensusBody(bodyText, authSigners[0]!);
   assert.throws(() => verifyConsensus(bodyText + sig + sig, authIds, T0), code('ERR_BAD_SIGNATURE'));
   // A bad signature from a trusted authority does not count.
   const bad = Buffer.from(sig.split(' ')[2]!.trim(), 'base64');
   bad[3]! ^= 1;
-  const badLine = `directory-signature ${b64(authIds[1]!)} ${b64(bad)}\n`;
+  const badLine = `directory-signature ${b64(authSigners[1]!.cert.bytes)} ${b64(bad)}\n`;
   assert.throws(() => verifyConsensus(bodyText + sig + badLine, authIds, T0), code('ERR_BAD_SIGNATURE'));
-  assert.ok(verifyConsensus(bodyText + sig + badLine + signConsensusBody(bodyText, authSeeds[2]!), authIds, T0));
+  assert.ok(verifyConsensus(bodyText + sig + badLine + signConsensusBody(bodyText, authSigners[2]!), authIds, T0));
   // A changed body breaks every signature.
-  assert.throws(() => verifyConsensus(text([authSeeds[0]!]).replace('bandwidth=1000', 'bandwidth=1001'), [authIds[0]!], T0), code('ERR_BAD_SIGNATURE'));
+  assert.throws(() => verifyConsensus(text([authSigners[0]!]).replace('bandwidth=1000', 'bandwidth=1001'), [authIds[0]!], T0), code('ERR_BAD_SIGNATURE'));
   assert.throws(() => verifyConsensus(one, [], T0), code('ERR_BAD_SIGNATURE'));
 });
 
 test('validity window', () => {
-  assert.ok(verifyConsensus(one, [authIds[0]!], body.validUntil));
-  assert.ok(verifyConsensus(one, [authIds[0]!], body.validAfter));
-  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validUntil + 1), code('ERR_DOCUMENT'));
-  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validAfter - 1), code('ERR_DOCUMENT'));
-  assert.throws(() => encodeConsensus({ ...body, freshUntil: body.validUntil + 1000 }, [authSeeds[0]!]), code('ERR_MALFORMED'));
-  assert.throws(() => encodeConsensus({ ...body, validAfter: body.validAfter + 1 }, [authSeeds[0]!]), code('ERR_MALFORMED'));
+  const exact = { clockSkewMs: 0 };
+  assert.ok(verifyConsensus(one, [authIds[0]!], body.validUntil, exact));
+  assert.ok(verifyConsensus(one, [authIds[0]!], body.validAfter, exact));
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validUntil + 1, exact), /outside its validity window: expired at/);
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validAfter - 1, exact), /outside its validity window: not valid until/);
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validUntil + 1, exact), code('ERR_DOCUMENT'));
+  // The default clock-skew tolerance: 60 s either side.
+  assert.ok(verifyConsensus(one, [authIds[0]!], body.validUntil + DEFAULT_CLOCK_SKEW_MS));
+  assert.ok(verifyConsensus(one, [authIds[0]!], body.validAfter - DEFAULT_CLOCK_SKEW_MS));
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validUntil + DEFAULT_CLOCK_SKEW_MS + 1000), code('ERR_DOCUMENT'));
+  assert.throws(() => verifyConsensus(one, [authIds[0]!], body.validAfter - DEFAULT_CLOCK_SKEW_MS - 1000), code('ERR_DOCUMENT'));
+  assert.throws(() => encodeConsensus({ ...body, freshUntil: body.validUntil + 1000 }, [authSigners[0]!]), code('ERR_MALFORMED'));
+  assert.throws(() => encodeConsensus({ ...body, validAfter: body.validAfter + 1 }, [authSigners[0]!]), code('ERR_MALFORMED'));
 });
 
 test('grammar violations are malformed', () => {
   const resign = (t: string) => {
     const end = t.indexOf('directory-footer\n') + 'directory-footer\n'.length;
-    return t.slice(0, end) + signConsensusBody(t.slice(0, end), authSeeds[0]!);
+    return t.slice(0, end) + signConsensusBody(t.slice(0, end), authSigners[0]!);
   };
   const edit = (from: string, to: string) => {
     assert.ok(one.includes(from), from);
@@ -191,7 +200,7 @@ test('encode refuses duplicates and bad fields', () => {
 /** Re-signs edited consensus text with authority 0, so only the grammar is under test. */
 function resignBody(t: string): string {
   const end = t.indexOf('directory-footer\n') + 'directory-footer\n'.length;
-  return t.slice(0, end) + signConsensusBody(t.slice(0, end), authSeeds[0]!);
+  return t.slice(0, end) + signConsensusBody(t.slice(0, end), authSigners[0]!);
 }
 
 function editOne(from: string, to: string): string {
@@ -200,21 +209,21 @@ function editOne(from: string, to: string): string {
 }
 
 test('method and params lines: written by the encoder, read back', () => {
-  assert.match(one, /^@type allium-consensus 1\nconsensus-method 1\nvalid-after .*\nfresh-until .*\nvalid-until .*\nparams\nauthority /);
+  assert.match(one, /^@type allium-consensus 1\nconsensus-method 2\nvalid-after .*\nfresh-until .*\nvalid-until .*\nparams\nauthority /);
   const c = parseConsensus(one);
-  assert.equal(c.consensusMethod, 1);
+  assert.equal(c.consensusMethod, 2);
   assert.equal(c.rawParams.size, 0);
   assert.deepEqual(c.params, DEFAULT_NETWORK_PARAMS);
   // Clients accept any method ≥ 1: a later method only adds lines and params (§8.4).
-  const later = verifyConsensus(editOne('consensus-method 1\n', 'consensus-method 7\n'), [authIds[0]!], T0);
+  const later = verifyConsensus(editOne('consensus-method 2\n', 'consensus-method 7\n'), [authIds[0]!], T0);
   assert.equal(later.consensusMethod, 7);
-  assert.equal(parseConsensus(encodeConsensus({ ...body, consensusMethod: 2147483647 }, [authSeeds[0]!])).consensusMethod, 2147483647);
-  for (const bad of ['consensus-method 0', 'consensus-method 01', 'consensus-method -1', 'consensus-method 2147483648', 'consensus-method', 'consensus-method 1 2', 'consensus-method x']) {
-    assert.throws(() => parseConsensus(editOne('consensus-method 1', bad)), code('ERR_MALFORMED'), bad);
+  assert.equal(parseConsensus(encodeConsensus({ ...body, consensusMethod: 2147483647 }, [authSigners[0]!])).consensusMethod, 2147483647);
+  for (const bad of ['consensus-method 0', 'consensus-method 01', 'consensus-method -1', 'consensus-method 2147483648', 'consensus-method', 'consensus-method 2 2', 'consensus-method x']) {
+    assert.throws(() => parseConsensus(editOne('consensus-method 2', bad)), code('ERR_MALFORMED'), bad);
   }
-  assert.throws(() => parseConsensus(editOne('consensus-method 1\n', '')), code('ERR_MALFORMED'));
-  assert.throws(() => parseConsensus(editOne('consensus-method 1\n', 'consensus-method 1\nconsensus-method 1\n')), code('ERR_MALFORMED'));
-  assert.throws(() => parseConsensus(editOne('consensus-method 1\nvalid-after', 'valid-after')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 2\n', '')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 2\n', 'consensus-method 2\nconsensus-method 2\n')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 2\nvalid-after', 'valid-after')), code('ERR_MALFORMED'));
   assert.throws(() => parseConsensus(editOne('params\n', '')), code('ERR_MALFORMED'));
   assert.throws(() => parseConsensus(editOne('params\n', 'params\nparams\n')), code('ERR_MALFORMED'));
   for (const consensusMethod of [0, -1, 1.5, 2 ** 31]) {
@@ -227,7 +236,7 @@ test('unknown lines (§8.1): skipped in the header and inside router entries; si
   const base = parseConsensus(one);
   // [text to replace, replacement, an unknown line in it]
   const accepted: [string, string, string][] = [
-    ['consensus-method 1\n', 'vote-status consensus\nconsensus-method 1\n', 'vote-status consensus'], // right after the first line
+    ['consensus-method 2\n', 'vote-status consensus\nconsensus-method 2\n', 'vote-status consensus'], // right after the first line
     ['params\n', 'params\nknown-flags Exit Fast Guard HSDir Running Stable Valid\n', 'known-flags Exit Fast'],
     ['params\n', 'shared-rand-current-value 9 AAAA\nparams\n', 'shared-rand-current-value 9'],
     ['valid-until', 'voting-delay 300 300\nvalid-until', 'voting-delay 300 300'],
@@ -285,13 +294,13 @@ test('unknown lines (§8.1): refused before the first line, after the footer, am
   for (const [from, to] of refused) assert.throws(() => parseConsensus(editOne(from, to)), code('ERR_MALFORMED'), `${from} → ${to}`);
   // After the footer only signature lines: an unknown line there would not be signed.
   const bodyText = encodeConsensusBody(body);
-  const sig0 = signConsensusBody(bodyText, authSeeds[0]!);
-  const sig1 = signConsensusBody(bodyText, authSeeds[1]!);
+  const sig0 = signConsensusBody(bodyText, authSigners[0]!);
+  const sig1 = signConsensusBody(bodyText, authSigners[1]!);
   assert.ok(verifyConsensus(bodyText + sig0 + sig1, authIds, T0));
   for (const text of [bodyText + 'foo\n' + sig0 + sig1, bodyText + sig0 + 'foo\n' + sig1, bodyText + sig0 + sig1 + 'foo\n', bodyText + 'directory-footer\n' + sig0]) {
     assert.throws(() => parseConsensus(text), code('ERR_MALFORMED'));
   }
   // Unknown lines count toward the document and line limits.
   assert.throws(() => parseConsensus(editOne('params\n', `params\nfoo ${'x'.repeat(4100)}\n`)), code('ERR_OVERSIZED'));
-  assert.throws(() => parseConsensus(editOne('params\n', `params\n${'foo x\n'.repeat(180_000)}`)), code('ERR_OVERSIZED'));
+  assert.throws(() => parseConsensus(editOne('params\n', `params\n${'foo x\n'.repeat(Math.ceil(MAX_CONSENSUS_BYTES / 6) + 1)}`)), code('ERR_OVERSIZED'));
 });

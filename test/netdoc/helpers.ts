@@ -3,6 +3,7 @@ import { concat, utf8 } from '../../src/bytes.js';
 import { crypto } from '../../src/crypto/crypto.js';
 import { LINK_CERT_CONTEXT, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
+import { makeAuthorityCert, type AuthoritySigner } from '../../src/netdoc/authority-cert.js';
 
 export interface RelayKeys {
   seed: Uint8Array;
@@ -50,4 +51,22 @@ export function makeDescriptor(keys: RelayKeys, over: Partial<RelayDescriptor> =
     exitPolicy: parseExitPolicy(['reject private:*', 'accept *:80', 'reject *:*']),
     ...over,
   };
+}
+
+/**
+ * Authority `n`'s signer (docs/protocol.md §8.6): identity seed `seedOf(n)`,
+ * a signing seed derived from n, certified from T0 − 1 day to T0 + 30 days.
+ */
+export function authoritySigner(n: number, over: { published?: number; expires?: number } = {}): AuthoritySigner {
+  const signingSeed = crypto.sha256(utf8(`allium test signing key ${n}`));
+  const published = over.published ?? T0 - 86_400_000;
+  const expires = over.expires ?? T0 + 30 * 86_400_000;
+  return { signingSeed, cert: makeAuthorityCert(seedOf(n), signingSeed, published, expires) };
+}
+
+/** A signer for `identitySeed` whose certificate is valid from an hour ago to an hour from now (real clock). */
+export function liveAuthoritySigner(identitySeed: Uint8Array): AuthoritySigner {
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const signingSeed = crypto.randomBytes(32);
+  return { signingSeed, cert: makeAuthorityCert(identitySeed, signingSeed, now - 3_600_000, now + 3_600_000) };
 }

@@ -16,13 +16,12 @@ import {
   type KnownParam,
 } from '../../src/netdoc/params.js';
 import { encodeConsensus, encodeConsensusBody, MAX_CONSENSUS_LINE, parseConsensus, signConsensusBody, verifyConsensus, type ConsensusBody } from '../../src/netdoc/consensus.js';
-import { crypto } from '../../src/crypto/crypto.js';
 import { DocumentError } from '../../src/errors.js';
-import { seedOf, T0 } from './helpers.js';
+import { authoritySigner, T0 } from './helpers.js';
 
 const code = (c: string) => (e: unknown) => e instanceof DocumentError && e.code === c;
-const seed = seedOf(230);
-const identity = crypto.ed25519PublicKey(seed);
+const seed = authoritySigner(230);
+const identity = seed.cert.identity;
 const body: ConsensusBody = {
   validAfter: T0,
   freshUntil: T0 + 60_000,

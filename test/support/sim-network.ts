@@ -128,6 +128,7 @@ export function simNetwork(specs: SimRelaySpec[]): SimNetwork {
           validUntil: now + 3 * 3600_000,
           authorities: [],
           relays: relays.map((r) => ({ ...r.entry })),
+          rawBandwidthWeights: new Map(),
           signatures: [],
         };
       }

@@ -1,6 +1,7 @@
 /**
- * Runs `node dist/cli/main.js testnet --socks-port 0 --data-dir <tmp>` as one
- * child process for end-to-end tests and benchmarks, waits (bounded) for its
+ * Runs `node dist/cli/main.js testnet --socks-port 0 --data-dir <tmp>` (three
+ * voting authorities unless told otherwise) as one child process for
+ * end-to-end tests and benchmarks, waits (bounded) for its
  * `ready` line (stdout is read with cli/testnet-events.ts), and tears it down
  * with the test (t.after), also on failure. If the network does not form in time, the error carries the tail of the
  * testnet's stderr and of every node's log. No side effects at import.
@@ -32,12 +33,22 @@ export interface TestnetRelay {
   exit: boolean;
 }
 
+export interface TestnetAuthority {
+  nickname: string;
+  url: string;
+  /** 64 hex digits. */
+  identity: string;
+}
+
 export interface TestnetProcess {
   /** SOCKS5 listener of the testnet's client, always on 127.0.0.1. */
   readonly socksHost: string;
   readonly socksPort: number;
+  /** The first authority (the one the `ready` line names). */
   readonly authorityUrl: string;
   readonly authorityIdentity: string;
+  /** Every authority, in order (auth1, auth2, …). */
+  readonly authorities: TestnetAuthority[];
   readonly dataDir: string;
   readonly relays: TestnetRelay[];
   /** The client's HTTP tunnel and control port (`host:port`), when asked for; the control cookie file. */
@@ -62,6 +73,8 @@ export interface TestnetProcess {
 }
 
 export interface TestnetProcessOptions {
+  /** Directory authorities (default: the testnet's, 3). */
+  authorities?: number;
   relays?: number;
   exits?: number;
   votingIntervalMs?: number;
@@ -109,6 +122,7 @@ export async function startTestnetProcess(
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'allium-test-testnet-'));
   const keep = opts.keepDataDir === true || process.env['ALLIUM_KEEP_TESTNET'] === '1';
   const args = [CLI_MAIN, 'testnet', '--socks-port', '0', '--data-dir', dataDir];
+  if (opts.authorities !== undefined) args.push('--authorities', String(opts.authorities));
   if (opts.relays !== undefined) args.push('--relays', String(opts.relays));
   if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
@@ -154,10 +168,10 @@ export async function startTestnetProcess(
   t?.after(() => stop());
 
   const relays: TestnetRelay[] = [];
+  const authorities: TestnetAuthority[] = [];
   const exits: NodeExitEvent[] = [];
   let formed = false;
   const nodes: NodeInfo[] = [];
-  let authorityIdentity = '';
   let httpTunnel: string | null = null;
   let control: string | null = null;
   const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
@@ -178,7 +192,7 @@ export async function startTestnetProcess(
         if (event.role === 'relay') {
           relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
         } else if (event.role === 'authority') {
-          authorityIdentity = event.identity;
+          authorities.push({ nickname: event.nickname, url: event.url, identity: event.identity });
         } else if (event.role === 'client') {
           httpTunnel = event.httpTunnel ?? null;
           control = event.control ?? null;
@@ -212,7 +226,8 @@ export async function startTestnetProcess(
     socksHost: readyFields.socksHost,
     socksPort: readyFields.socksPort,
     authorityUrl: readyFields.authorityUrl,
-    authorityIdentity,
+    authorityIdentity: authorities.find((a) => a.url === readyFields.authorityUrl)?.identity ?? '',
+    authorities,
     dataDir,
     relays,
     httpTunnel,

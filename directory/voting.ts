@@ -1,0 +1,530 @@
+/**
+ * The authority's part in the voting protocol (docs/protocol.md §9.5-§9.8):
+ * every round it makes and uploads its vote, collects the other authorities'
+ * votes (pushed to it, then pulled), computes the consensus from them, signs
+ * it and exchanges signatures, and at valid-after publishes the consensus
+ * with every signature it collected — if more than half of all authorities
+ * signed.
+ *
+ * Safety (§9.8): an authority signs at most one consensus body per round,
+ * recorded on disk before its signature leaves the process, and only a body
+ * it computed itself; it holds at most one vote per authority per round; it
+ * never makes two different votes for one round (its own vote is stored
+ * before it is uploaded and reused after a restart).
+ *
+ * Every request to another authority goes through src/dirclient/http.ts and
+ * is bounded by the time left in its phase.
+ */
+import { debuglog } from 'node:util';
+import { hex } from '../src/bytes.js';
+import { dirRequest } from '../src/dirclient/http.js';
+import { AlliumError, DocumentError } from '../src/errors.js';
+import { assembleConsensus, DEFAULT_CLOCK_SKEW_MS, encodeConsensusBody, parseConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
+import { bodyDigest } from '../src/netdoc/dir-signature.js';
+import {
+  encodeDetachedSignature,
+  MAX_DETACHED_SIGNATURE_BYTES,
+  verifyDetachedSignature,
+  type DetachedSignature,
+} from '../src/netdoc/detached-signature.js';
+import { b64, formatTime } from '../src/netdoc/text.js';
+import { encodeVote, MAX_VOTE_BYTES, verifyVote, type ParsedVote, type Vote } from '../src/netdoc/vote.js';
+import type { AuthorityKeys } from './authority-keys.js';
+import type { AuthorityList, AuthorityRef, VotingSet } from './authority-list.js';
+import { computeConsensus } from './consensus-algorithm.js';
+import type { DataDir } from './data-dir.js';
+import { compress, type Published } from './published.js';
+import { acceptsVotes, nextRound, roundTimes, type RoundTimes, type Timetable } from './voting-schedule.js';
+
+const log = debuglog('allium:directory');
+
+/** An HTTP answer: status and a short text body. */
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+export interface VotingOptions {
+  keys: AuthorityKeys;
+  timetable: Timetable;
+  authorities: AuthorityList;
+  dir: DataDir;
+  now: () => number;
+  /** This authority's `authority` line (its actual address and port). */
+  self: () => ConsensusAuthority;
+  /** This authority's unsigned vote for a round, made at the round's vote time. */
+  makeVote: (times: RoundTimes) => Vote | Promise<Vote>;
+  /** Runs from half a vote delay before the vote time until at most the vote time (e.g. lets reachability tests under way finish). */
+  prepareVote?: (deadline: number) => Promise<void>;
+  /** Clock-skew tolerance when checking other authorities' certificates; default 60 s. */
+  clockSkewMs?: number;
+  /** A stored consensus to serve until the first publication. */
+  initial?: Published;
+}
+
+interface HeldVote {
+  text: string;
+  vote: ParsedVote;
+}
+
+interface Round {
+  times: RoundTimes;
+  /** Votes held, by authority identity (hex). */
+  votes: Map<string, HeldVote>;
+  /** The consensus body this authority computed and signed, and its SHA-256. */
+  body?: string;
+  relayCount?: number;
+  digest?: Uint8Array;
+  /** Signature lines over `body`, by authority identity (hex), this authority's included. */
+  signatures: Map<string, string>;
+  /** Signatures that arrived before `body` was computed (at most one per authority). */
+  early: Map<string, DetachedSignature>;
+  /** This authority's detached signature document. */
+  ownSignature?: string;
+  published: boolean;
+}
+
+/** What happened in the last round, for the status page and tests. */
+export interface RoundReport {
+  validAfter: number;
+  votes: number;
+  signatures: number;
+  authorities: number;
+  /** Relays in the consensus computed, if one was. */
+  relays?: number;
+  published: boolean;
+  /** Why nothing was published, if nothing was. */
+  problem?: string;
+}
+
+const majority = (count: number, of: number): boolean => count * 2 > of;
+const MIN_REQUEST_MS = 50;
+/** Round reports kept for the status page and tests. */
+const REPORTS_KEPT = 32;
+const MAX_REQUEST_MS = 10_000;
+
+export class Voting {
+  readonly #opts: VotingOptions;
+  readonly #skew: number;
+  readonly #selfHex: string;
+  readonly #rounds = new Map<number, Round>();
+  #published: Published | undefined;
+  #publishedValidAfter = -Infinity;
+  readonly #reports: RoundReport[] = [];
+  #closed = false;
+  #loop: Promise<void> = Promise.resolve();
+  #wake: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: VotingOptions) {
+    this.#opts = opts;
+    this.#skew = opts.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
+    this.#selfHex = hex(opts.keys.identity);
+    this.#published = opts.initial;
+    if (opts.initial !== undefined) {
+      try {
+        this.#publishedValidAfter = parseConsensus(opts.initial.text).validAfter;
+      } catch {
+        // a stored consensus that does not parse was already refused by the caller
+      }
+    }
+  }
+
+  /** The consensus being served, if any. */
+  get published(): Published | undefined {
+    return this.#published;
+  }
+
+  /** The outcome of the last round that reached its publication time. */
+  get lastReport(): RoundReport | undefined {
+    return this.#reports[this.#reports.length - 1];
+  }
+
+  /** The outcomes of the last REPORTS_KEPT rounds, oldest first. */
+  get reports(): readonly RoundReport[] {
+    return [...this.#reports];
+  }
+
+  /** Runs the rounds on the timetable until close(). */
+  start(): void {
+    this.#loop = this.#run().catch((error: unknown) => log('voting stopped: %s', (error as Error).message));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  // ---------------------------------------------------------------------------
+  // The timetable
+
+  async #run(): Promise<void> {
+    while (!this.#closed) {
+      const t = roundTimes(this.#opts.timetable, nextRound(this.#opts.timetable, this.#opts.now()));
+      const round = this.#round(t.validAfter);
+      await this.#sleepUntil(t.voteAt - Math.floor(this.#opts.timetable.voteDelayMs / 2));
+      if (this.#closed) return;
+      await this.#step('prepare', () => this.#opts.prepareVote?.(t.voteAt));
+      await this.#sleepUntil(t.voteAt);
+      if (this.#closed) return;
+      const set = this.#opts.authorities.current();
+      if (set === null) {
+        log('round %s: the list of authorities is not known yet; not voting', formatTime(t.validAfter));
+        await this.#sleepUntil(t.publishAt);
+        continue;
+      }
+      await this.#step('vote', () => this.#vote(round, set));
+      await this.#sleepUntil(t.fetchVotesAt);
+      await this.#step('fetch votes', () => this.#fetchVotes(round));
+      await this.#sleepUntil(t.computeAt);
+      await this.#step('compute', () => this.#compute(round));
+      await this.#sleepUntil(t.fetchSignaturesAt);
+      await this.#step('fetch signatures', () => this.#fetchSignatures(round));
+      await this.#sleepUntil(t.publishAt);
+      if (this.#closed) return;
+      this.#publish(round, true);
+      this.#prune(t.validAfter);
+    }
+  }
+
+  async #step(what: string, run: () => Promise<void> | void): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await run();
+    } catch (error) {
+      log('%s failed: %s', what, (error as Error).message);
+    }
+  }
+
+  #sleepUntil(at: number): Promise<void> {
+    const ms = at - this.#opts.now();
+    if (ms <= 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#timer = setTimeout(resolve, ms);
+    });
+  }
+
+  #round(validAfter: number): Round {
+    let round = this.#rounds.get(validAfter);
+    if (round === undefined) {
+      round = { times: roundTimes(this.#opts.timetable, validAfter), votes: new Map(), signatures: new Map(), early: new Map(), published: false };
+      this.#rounds.set(validAfter, round);
+      this.#restoreVotes(round);
+    }
+    return round;
+  }
+
+  /** Votes stored by an earlier run of this authority for this round (its own included). */
+  #restoreVotes(round: Round): void {
+    for (const [id, text] of this.#opts.dir.loadVotes(round.times.validAfter)) {
+      try {
+        const vote = verifyVote(text, this.#opts.now(), this.#skew);
+        if (hex(vote.authority.identity) === id && vote.validAfter === round.times.validAfter) round.votes.set(id, { text, vote });
+      } catch (error) {
+        log('ignoring a stored vote: %s', (error as Error).message);
+      }
+    }
+  }
+
+  #prune(validAfter: number): void {
+    const keepFrom = validAfter - this.#opts.timetable.intervalMs;
+    for (const va of this.#rounds.keys()) if (va < keepFrom) this.#rounds.delete(va);
+    try {
+      this.#opts.dir.pruneRounds(validAfter - this.#opts.timetable.lifetimeMs);
+    } catch (error) {
+      log('could not prune stored rounds: %s', (error as Error).message);
+    }
+  }
+
+  #timeLeft(until: number): number {
+    return Math.min(MAX_REQUEST_MS, Math.max(MIN_REQUEST_MS, until - this.#opts.now()));
+  }
+
+  // ---------------------------------------------------------------------------
+  // Phases
+
+  async #vote(round: Round, set: VotingSet): Promise<void> {
+    const va = round.times.validAfter;
+    let own = round.votes.get(this.#selfHex);
+    if (own === undefined) {
+      const vote = await this.#opts.makeVote(round.times);
+      const text = encodeVote(vote, this.#opts.keys.signerFor(vote.validUntil));
+      // Stored before it leaves: after a restart the same vote is reused, never a second one.
+      this.#opts.dir.saveVote(va, this.#selfHex, text);
+      own = { text, vote: verifyVote(text, this.#opts.now(), this.#skew) };
+      round.votes.set(this.#selfHex, own);
+    }
+    const body = own.text;
+    const timeoutMs = this.#timeLeft(round.times.fetchVotesAt);
+    await Promise.all(set.peers.map((peer) => this.#post(peer, '/allium/v1/vote', body, 'vote upload', timeoutMs)));
+  }
+
+  async #fetchVotes(round: Round): Promise<void> {
+    const set = this.#opts.authorities.current();
+    if (set === null) return;
+    const missing = [...set.identities].filter((id) => !round.votes.has(id));
+    if (missing.length === 0) return;
+    const timeoutMs = this.#timeLeft(round.times.computeAt);
+    const va = round.times.validAfter / 1000;
+    await Promise.all(
+      missing.flatMap((id) =>
+        set.peers.map(async (peer) => {
+          const text = await this.#get(peer, `/allium/v1/vote/${va}/${id}`, MAX_VOTE_BYTES, 'vote fetch', timeoutMs);
+          if (text === undefined || round.votes.has(id)) return;
+          const answer = this.#acceptVote(text, true);
+          if (answer.status !== 200) log('vote of %s fetched from %s refused: %s', id.slice(0, 8), peer.url, answer.body.trim());
+        }),
+      ),
+    );
+  }
+
+  async #compute(round: Round): Promise<void> {
+    const set = this.#opts.authorities.current();
+    if (set === null) return;
+    const va = round.times.validAfter;
+    const votes = [...round.votes].filter(([id]) => set.identities.has(id)).map(([, held]) => held.vote);
+    if (!majority(votes.length, set.count)) {
+      this.#report(round, set, `only ${votes.length} of ${set.count} votes; a consensus needs more than half`);
+      log('round %s: only %d of %d votes, no consensus', formatTime(va), votes.length, set.count);
+      return;
+    }
+    const consensus = computeConsensus(votes);
+    const body = encodeConsensusBody(consensus);
+    const digest = bodyDigest(body);
+    const signed = this.#opts.dir.loadSigned(va);
+    if (signed !== undefined && signed !== b64(digest)) {
+      // This authority signed another body for this round before (a restart with other votes): never a second one.
+      this.#report(round, set, 'already signed another consensus for this round');
+      log('round %s: refusing to sign a second, different consensus', formatTime(va));
+      return;
+    }
+    const signer = this.#opts.keys.signerFor(round.times.validUntil);
+    this.#opts.dir.saveSigned(va, b64(digest));
+    const doc = encodeDetachedSignature(va, digest, signer);
+    round.body = body;
+    round.relayCount = consensus.relays.length;
+    round.digest = digest;
+    round.ownSignature = doc;
+    round.signatures.set(this.#selfHex, verifyDetachedSignature(doc, this.#opts.now(), this.#skew).line);
+    for (const [id, early] of round.early) this.#addSignature(round, id, early);
+    round.early.clear();
+    log('round %s: computed a consensus of %d votes (%s)', formatTime(va), votes.length, b64(digest).slice(0, 12));
+    const timeoutMs = this.#timeLeft(round.times.fetchSignaturesAt);
+    await Promise.all(set.peers.map((peer) => this.#post(peer, '/allium/v1/signature', doc, 'signature upload', timeoutMs)));
+  }
+
+  async #fetchSignatures(round: Round): Promise<void> {
+    const set = this.#opts.authorities.current();
+    if (set === null || round.body === undefined) return;
+    const timeoutMs = this.#timeLeft(round.times.publishAt);
+    const va = round.times.validAfter / 1000;
+    await Promise.all(
+      set.peers
+        .filter((peer) => !round.signatures.has(hex(peer.identity)))
+        .map(async (peer) => {
+          const text = await this.#get(peer, `/allium/v1/signature/${va}`, MAX_DETACHED_SIGNATURE_BYTES, 'signature fetch', timeoutMs);
+          if (text !== undefined) this.receiveSignature(text);
+        }),
+    );
+  }
+
+  /** Publishes the round's consensus if more than half of all authorities signed it. */
+  #publish(round: Round, report: boolean): void {
+    const set = this.#opts.authorities.current();
+    if (set === null || round.body === undefined) {
+      if (report && set !== null && this.lastReport?.validAfter !== round.times.validAfter) this.#report(round, set, 'no consensus computed');
+      return;
+    }
+    const va = round.times.validAfter;
+    if (va < this.#publishedValidAfter) return;
+    const lines = [...round.signatures].filter(([id]) => set.identities.has(id)).sort(([a], [b]) => (a < b ? -1 : 1));
+    if (!majority(lines.length, set.count)) {
+      if (report) {
+        this.#report(round, set, `only ${lines.length} of ${set.count} authorities signed`);
+        log('round %s: only %d of %d signatures; keeping the previous consensus', formatTime(va), lines.length, set.count);
+      }
+      return;
+    }
+    const text = assembleConsensus(round.body, lines.map(([, line]) => line));
+    if (this.#published?.text === text) return;
+    this.#published = compress(text);
+    this.#publishedValidAfter = va;
+    round.published = true;
+    this.#report(round, set);
+    try {
+      this.#opts.dir.saveConsensus(text);
+    } catch (error) {
+      log('could not store the consensus: %s', (error as Error).message);
+    }
+    log('round %s: published with %d of %d signatures', formatTime(va), lines.length, set.count);
+  }
+
+  #report(round: Round, set: VotingSet, problem?: string): void {
+    const report: RoundReport = {
+      validAfter: round.times.validAfter,
+      votes: [...round.votes.keys()].filter((id) => set.identities.has(id)).length,
+      signatures: [...round.signatures.keys()].filter((id) => set.identities.has(id)).length,
+      authorities: set.count,
+      ...(round.relayCount !== undefined ? { relays: round.relayCount } : {}),
+      published: round.published,
+      ...(problem !== undefined ? { problem } : {}),
+    };
+    const last = this.#reports[this.#reports.length - 1];
+    if (last?.validAfter === report.validAfter) this.#reports[this.#reports.length - 1] = report;
+    else this.#reports.push(report);
+    if (this.#reports.length > REPORTS_KEPT) this.#reports.shift();
+  }
+
+  // ---------------------------------------------------------------------------
+  // A lone authority on demand
+
+  /**
+   * A lone authority (it is the only one configured) runs a whole round now:
+   * votes, computes, signs and publishes, for valid-after = now rounded down
+   * to the second (or one second after the last one published). A test and
+   * operations hook; voting authorities keep to the timetable (ERR_CONFIG).
+   */
+  async runLoneRound(): Promise<void> {
+    const set = this.#opts.authorities.current();
+    if (set === null || set.count !== 1) throw new AlliumError('ERR_CONFIG', 'only a lone authority can publish outside the timetable');
+    const t = this.#opts.timetable;
+    const va = Math.max(Math.floor(this.#opts.now() / 1000) * 1000, this.#publishedValidAfter + 1000);
+    const times: RoundTimes = { ...roundTimes(t, va), freshUntil: va + t.intervalMs, validUntil: va + t.lifetimeMs };
+    const round = this.#round(va);
+    round.times = times;
+    await this.#vote(round, set);
+    await this.#compute(round);
+    this.#publish(round, true);
+  }
+
+  // ---------------------------------------------------------------------------
+  // What other authorities send
+
+  /**
+   * A vote uploaded by another authority (§9.2): 200 accepted or duplicate;
+   * 400 malformed; 403 a signature or certificate that does not count, or a
+   * voter that is not a configured authority; 409 not the round being voted
+   * now, or a second, different vote by the same authority. Nothing changes
+   * unless the answer is 200.
+   */
+  receiveVote(text: string): Answer {
+    return this.#acceptVote(text, false);
+  }
+
+  #acceptVote(text: string, pulled: boolean): Answer {
+    let vote: ParsedVote;
+    try {
+      vote = verifyVote(text, this.#opts.now(), this.#skew);
+    } catch (error) {
+      return refusal(error);
+    }
+    const id = hex(vote.authority.identity);
+    const set = this.#opts.authorities.current();
+    if (set === null || !set.identities.has(id)) return { status: 403, body: 'not a configured authority\n' };
+    const va = vote.validAfter;
+    const round = this.#rounds.get(va);
+    const open = acceptsVotes(this.#opts.timetable, va, this.#opts.now());
+    if (!(pulled ? round !== undefined : open)) return { status: 409, body: `not accepting votes for ${formatTime(va)} now\n` };
+    const t = roundTimes(this.#opts.timetable, va);
+    if (vote.freshUntil !== t.freshUntil || vote.validUntil !== t.validUntil) {
+      return { status: 409, body: 'times do not follow the timetable (voting interval and consensus lifetime must match)\n' };
+    }
+    const target = round ?? this.#round(va);
+    const held = target.votes.get(id);
+    if (held !== undefined) {
+      if (held.text === text) return { status: 200, body: 'duplicate\n' };
+      log('authority %s sent a second, different vote for %s; keeping the first', id.slice(0, 8), formatTime(va));
+      return { status: 409, body: 'a different vote by this authority is already held for this round\n' };
+    }
+    if (id === this.#selfHex) return { status: 409, body: 'this authority makes its own vote\n' };
+    try {
+      this.#opts.dir.saveVote(va, id, text);
+    } catch (error) {
+      log('could not store a vote: %s', (error as Error).message);
+    }
+    target.votes.set(id, { text, vote });
+    return { status: 200, body: 'accepted\n' };
+  }
+
+  /** A vote this authority holds (its own or another's), for `GET /allium/v1/vote/<round>/<identity>`. */
+  getVote(validAfterSeconds: number, identityHex: string): Answer {
+    const held = this.#rounds.get(validAfterSeconds * 1000)?.votes.get(identityHex);
+    return held === undefined ? { status: 404, body: 'no such vote held\n' } : { status: 200, body: held.text };
+  }
+
+  /**
+   * A detached signature uploaded by another authority (§9.2): 200 accepted,
+   * duplicate, or held until this authority has computed its consensus; 400
+   * malformed; 403 a signature that does not count or a signer that is not a
+   * configured authority; 409 a round this authority is not in, or a
+   * signature over another consensus than the one it computed.
+   */
+  receiveSignature(text: string): Answer {
+    let sig: DetachedSignature;
+    try {
+      sig = verifyDetachedSignature(text, this.#opts.now(), this.#skew);
+    } catch (error) {
+      return refusal(error);
+    }
+    const id = hex(sig.signature.identity);
+    const set = this.#opts.authorities.current();
+    if (set === null || !set.identities.has(id)) return { status: 403, body: 'not a configured authority\n' };
+    const round = this.#rounds.get(sig.validAfter);
+    if (round === undefined) return { status: 409, body: `no round ${formatTime(sig.validAfter)} under way here\n` };
+    if (round.digest === undefined) {
+      if (id === this.#selfHex) return { status: 409, body: 'this authority makes its own signature\n' };
+      round.early.set(id, sig);
+      return { status: 200, body: 'held\n' };
+    }
+    return this.#addSignature(round, id, sig);
+  }
+
+  #addSignature(round: Round, id: string, sig: DetachedSignature): Answer {
+    if (b64(sig.digest) !== b64(round.digest!)) return { status: 409, body: 'a signature over another consensus than the one computed here\n' };
+    const held = round.signatures.get(id);
+    if (held !== undefined) return { status: 200, body: 'duplicate\n' };
+    round.signatures.set(id, sig.line);
+    // A signature that arrives after publication is added to what is served.
+    if (round.published) this.#publish(round, false);
+    return { status: 200, body: 'accepted\n' };
+  }
+
+  /** This authority's detached signature for a round, for `GET /allium/v1/signature/<round>`. */
+  getSignature(validAfterSeconds: number): Answer {
+    const doc = this.#rounds.get(validAfterSeconds * 1000)?.ownSignature;
+    return doc === undefined ? { status: 404, body: 'no signature for that round\n' } : { status: 200, body: doc };
+  }
+
+  // ---------------------------------------------------------------------------
+  // Requests to other authorities
+
+  async #post(peer: AuthorityRef, path: string, body: string, what: string, timeoutMs: number): Promise<void> {
+    try {
+      await dirRequest(new URL(path, peer.url), { what, method: 'POST', body, maxBodyBytes: 4096, timeoutMs });
+    } catch (error) {
+      log('%s to %s failed: %s', what, peer.url, (error as Error).message);
+    }
+  }
+
+  async #get(peer: AuthorityRef, path: string, maxBodyBytes: number, what: string, timeoutMs: number): Promise<string | undefined> {
+    try {
+      const bytes = await dirRequest(new URL(path, peer.url), { what, maxBodyBytes, timeoutMs, acceptGzip: true });
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      if (status !== 404) log('%s from %s failed: %s', what, peer.url, (error as Error).message);
+      return undefined;
+    }
+  }
+}
+
+/** The answer for a document that failed to parse or verify. */
+function refusal(error: unknown): Answer {
+  const message = (error as Error).message;
+  if (error instanceof DocumentError && error.code === 'ERR_BAD_SIGNATURE') return { status: 403, body: `${message}\n` };
+  if (error instanceof AlliumError) return { status: 400, body: `${message}\n` };
+  throw error;
+}

@@ -1,0 +1,140 @@
+/**
+ * One relay entry of a consensus or a vote (docs/protocol.md §8.4, §8.7):
+ * the block of lines an `r` line starts.
+ *
+ *   r <nickname> <base64 identity> <IPv4> <orport>
+ *   k <base64 link-key> <base64 ntor-onion-key>
+ *   d <base64 descriptor digest>
+ *   s [flags]
+ *   w bandwidth=<n> [<key>=<n> ...]
+ *   p <exit summary>
+ *
+ * The consensus and the vote share this grammar; they differ only in the
+ * extra `w` items they write (`Unmeasured=1` in a consensus, `Measured=<n>`
+ * in a vote).
+ */
+import { formatSummary, parseSummary, type ExitSummary } from './exit-policy.js';
+import { MAX_BANDWIDTH } from './descriptor.js';
+import { b64, malformedDoc, parseAddress, parseNickname, parsePortNumber, parseUint, unb64, type LineCursor } from './text.js';
+
+export interface ConsensusRelay {
+  nickname: string;
+  identity: Uint8Array;
+  address: string;
+  orPort: number;
+  linkKey: Uint8Array;
+  ntorOnionKey: Uint8Array;
+  descriptorDigest: Uint8Array;
+  /** Sorted (ASCII), distinct keywords; CONSENSUS_FLAGS are the ones Allium assigns, others are kept and ignored. */
+  flags: string[];
+  /** Bytes per second: the consensus weight (§9.6), or in a vote the relay's advertised bandwidth. */
+  bandwidth: number;
+  /** Consensus only: fewer than a majority of the voters measured this relay, so `bandwidth` is the advertised median (§9.6). */
+  unmeasured?: boolean;
+  exitSummary: ExitSummary;
+}
+
+/** A flag is a keyword (§8.1); flags this code does not know are kept and mean nothing to it. */
+const FLAG = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+/** An extra `w` item: keyword `=` 1-10 digits. */
+const W_ITEM = /^([A-Za-z0-9][A-Za-z0-9-]{0,63})=(\d{1,10})$/;
+
+/** The flags authorities assign (§9.4): known good, so the grammar check can skip them. */
+const ASSIGNED_FLAGS = new Set(['BadExit', 'Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Stable', 'Valid']);
+
+/** Flags must be keywords in strictly ascending ASCII order; unknown ones are allowed so new flags can be added (§8.4). */
+export function checkFlags(flags: readonly string[], what: string): void {
+  let last = '';
+  for (const f of flags) {
+    if (!ASSIGNED_FLAGS.has(f) && !FLAG.test(f)) throw malformedDoc(what, `bad flag ${JSON.stringify(f.slice(0, 20))}`);
+    if (last !== '' && f <= last) throw malformedDoc(what, 'flags not sorted or repeated');
+    last = f;
+  }
+}
+
+function checkKey(value: Uint8Array, len: number, name: string, what: string): void {
+  if (!(value instanceof Uint8Array) || value.length !== len) throw malformedDoc(what, `${name} must be ${len} bytes`);
+}
+
+/**
+ * The six lines of `r`'s entry, each field checked against the grammar;
+ * `wExtras` are appended to the `w` line as `key=value` (keys in strictly ascending ASCII order).
+ * Throws DocumentError ERR_MALFORMED.
+ */
+export function relayEntryLines(r: ConsensusRelay, what: string, wExtras: readonly (readonly [string, number])[] = []): string[] {
+  parseNickname(r.nickname, what);
+  checkKey(r.identity, 32, 'relay identity', what);
+  checkKey(r.linkKey, 32, 'link key', what);
+  checkKey(r.ntorOnionKey, 32, 'ntor key', what);
+  checkKey(r.descriptorDigest, 32, 'descriptor digest', what);
+  parseAddress(r.address, what);
+  parsePortNumber(String(r.orPort), what);
+  parseUint(String(r.bandwidth), MAX_BANDWIDTH, what);
+  checkFlags(r.flags, what);
+  let w = `w bandwidth=${r.bandwidth}`;
+  let last = '';
+  for (const [key, value] of wExtras) {
+    const item = `${key}=${value}`;
+    if (!W_ITEM.test(item)) throw malformedDoc(what, `bad w item ${JSON.stringify(item.slice(0, 20))}`);
+    if (last !== '' && key <= last) throw malformedDoc(what, 'w items not sorted or repeated');
+    last = key;
+    w += ` ${item}`;
+  }
+  const summary = formatSummary(r.exitSummary);
+  parseSummary(summary);
+  return [
+    `r ${r.nickname} ${b64(r.identity)} ${r.address} ${r.orPort}`,
+    `k ${b64(r.linkKey)} ${b64(r.ntorOnionKey)}`,
+    `d ${b64(r.descriptorDigest)}`,
+    r.flags.length === 0 ? 's' : `s ${r.flags.join(' ')}`,
+    w,
+    `p ${summary}`,
+  ];
+}
+
+/** A parsed entry and the extra items of its `w` line (keys as written; later items are for future use). */
+export interface ParsedRelayEntry {
+  relay: ConsensusRelay;
+  wExtras: Map<string, number>;
+}
+
+/**
+ * Takes one entry at the cursor (which must be at an `r` line). Unknown
+ * lines inside the entry are skipped by the cursor (§8.1). The `w` line must
+ * start with `bandwidth=N`; its other items must be `key=N` in strictly ascending ASCII order of key (§8.4).
+ * Throws DocumentError ERR_MALFORMED.
+ */
+export function takeRelayEntry(c: LineCursor, what: string): ParsedRelayEntry {
+  const [nick, id, addr, port] = c.take('r', 4) as [string, string, string, string];
+  const [lk, nk] = c.take('k', 2) as [string, string];
+  const digest = c.take('d', 1)[0]!;
+  const flags = c.take('s');
+  checkFlags(flags, what);
+  const [first, ...rest] = c.take('w');
+  if (first === undefined || !first.startsWith('bandwidth=')) throw malformedDoc(what, 'w line must start with "bandwidth=N"');
+  const bandwidth = parseUint(first.slice('bandwidth='.length), MAX_BANDWIDTH, what);
+  const wExtras = new Map<string, number>();
+  let last = '';
+  for (const item of rest) {
+    const m = W_ITEM.exec(item);
+    if (m === null) throw malformedDoc(what, `bad w item ${JSON.stringify(item.slice(0, 20))}`);
+    if (wExtras.has(m[1]!)) throw malformedDoc(what, `repeated w item ${m[1]}`);
+    if (last !== '' && m[1]! <= last) throw malformedDoc(what, 'w items not sorted or repeated');
+    last = m[1]!;
+    wExtras.set(m[1]!, Number(m[2]));
+  }
+  const summaryText = c.takeRest('p');
+  const relay: ConsensusRelay = {
+    nickname: parseNickname(nick, what),
+    identity: unb64(id, `${what} relay identity`, 32),
+    address: parseAddress(addr, what),
+    orPort: parsePortNumber(port, what),
+    linkKey: unb64(lk, `${what} link key`, 32),
+    ntorOnionKey: unb64(nk, `${what} ntor key`, 32),
+    descriptorDigest: unb64(digest, `${what} descriptor digest`, 32),
+    flags,
+    bandwidth,
+    exitSummary: parseSummary(summaryText),
+  };
+  return { relay, wExtras };
+}
