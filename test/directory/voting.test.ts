@@ -154,7 +154,10 @@ test('split brain: a minority never publishes a consensus clients accept; 2|2 pu
   // Healed: one consensus again, everywhere.
   cluster.heal();
   const healed = Date.now();
-  await sameConsensus(cluster, [0, 1, 2, 3], (c) => c.validAfter > healed && c.signatures.length === 4, 'agreement after healing');
+  // Agreement means one body everywhere, signed by a majority. All four signatures are usual, but a signature
+  // that reaches an authority after it published (a loaded machine, 2 s rounds) legitimately leaves it out (§9.8).
+  const healedTexts = await sameConsensus(cluster, [0, 1, 2, 3], (c) => c.validAfter > healed && c.signatures.length >= 3, 'agreement after healing');
+  assert.equal(new Set(healedTexts.map((text) => bodyOf(text))).size, 1, 'one body at every authority after healing');
   watching = false;
   await watcher;
   for (const [va, bodies] of accepted) assert.equal(bodies.size, 1, `two different accepted consensuses for ${formatTime(va)}`);
