@@ -473,7 +473,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
       ? `python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} ${target}`
       : `curl --socks5-hostname ${socks} ${target}   (the exit's address; also /hello, /bytes/N)`;
   const extras =
-    (httpTunnel !== undefined ? `      curl --proxy http://${httpTunnel} ${target}   (HTTP CONNECT tunnel)\n` : '') +
+    (httpTunnel !== undefined ? `      curl --proxytunnel --proxy http://${httpTunnel} ${target}   (HTTP CONNECT tunnel)\n` : '') +
     (control !== undefined ? `Control port ${control} (cookie ${cookieFile}); e.g. nyx -i ${control}\n` : '');
   process.stderr.write(
     `\nTry:  ${tryLine}\n` +
