@@ -1,50 +1,43 @@
 /**
  * `allium client`: fetch the consensus from the authorities, build circuits,
- * and offer a SOCKS5 proxy (hostnames resolved at the exit).
+ * and offer a SOCKS5 proxy (hostnames resolved at the exit). Options come
+ * from `--config FILE` and the flags (cli/config/).
  */
 import type { Command } from 'commander';
-import type { AuthorityRef } from '../relay/relay.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { collect, parseAuthorityRef, parseIPv4, parseMs, parsePort } from './options.js';
-
-interface ClientOptions {
-  authority: AuthorityRef[];
-  socksAddress: string;
-  socksPort: number;
-  readyTimeout: number;
-  circuitBuildTimeout?: number;
-}
+import { parseAuthorityRef } from './options.js';
+import { configCommand } from './config/flags.js';
+import { reloadOnSighup } from './config/reload.js';
 
 export function registerClientCommand(program: Command): void {
-  program
-    .command('client')
-    .description('run a client with a SOCKS5 proxy')
-    .requiredOption('--authority <url#identityhex>', 'directory authority to fetch the consensus from (repeatable)', collect(parseAuthorityRef))
-    .option('--socks-address <ipv4>', 'IPv4 address for the SOCKS5 listener', parseIPv4, '127.0.0.1')
-    .option('--socks-port <port>', 'SOCKS5 port (0 = any free port)', parsePort, 9050)
-    .option('--ready-timeout <ms>', 'give up if no 3-hop circuit is built within this time', parseMs(1000), 120_000)
-    .option('--circuit-build-timeout <ms>', 'time limit for building one circuit', parseMs(100))
-    .action(async (opts: ClientOptions) => {
-      await runRole(
-        'client',
-        async () => {
-          // Loaded here so `--help` and option errors never load the role code.
-          const { startClient } = await import('../client/client.js');
-          say('client', `starting; SOCKS5 on ${opts.socksAddress}:${opts.socksPort}`);
-          return startClient({
-            authorities: opts.authority,
-            socksHost: opts.socksAddress,
-            socksPort: opts.socksPort,
-            ...(opts.circuitBuildTimeout !== undefined ? { circuitBuildTimeoutMs: opts.circuitBuildTimeout } : {}),
-          });
-        },
-        async (client) => {
-          const { host, port } = client.socksAddress;
-          say('client', `SOCKS5 listening on ${host}:${port}; building a 3-hop circuit`);
-          await client.whenReady(opts.readyTimeout);
-          say('client', 'circuit built; ready');
-          printUp({ role: 'client', address: host, port, socks: `${host}:${port}` });
-        },
-      );
-    });
+  const command = program.command('client').description('run a client with a SOCKS5 proxy');
+  const config = configCommand(command, 'client');
+  command.action(async () => {
+    const c = config.resolve();
+    if (c === null) return;
+    const socksAddress = c.must<string>('socks.address');
+    const socksPort = c.must<number>('socks.port');
+    await runRole(
+      'client',
+      async () => {
+        // Loaded here so `--help` and option errors never load the role code.
+        const { startClient } = await import('../client/client.js');
+        say('client', `starting; SOCKS5 on ${socksAddress}:${socksPort}`);
+        return startClient({
+          authorities: c.must<string[]>('network.authorities').map(parseAuthorityRef),
+          socksHost: socksAddress,
+          socksPort,
+          circuitBuildTimeoutMs: c.must<number>('client.circuit_build_timeout'),
+        });
+      },
+      async (client) => {
+        const { host, port } = client.socksAddress;
+        say('client', `SOCKS5 listening on ${host}:${port}; building a 3-hop circuit`);
+        reloadOnSighup(config, c, {}, (line) => say('client', line));
+        await client.whenReady(c.must<number>('client.ready_timeout'));
+        say('client', 'circuit built; ready');
+        printUp({ role: 'client', address: host, port, socks: `${host}:${port}` });
+      },
+    );
+  });
 }

@@ -11,6 +11,7 @@ import { registerClientCommand } from './client-command.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
 import { describeError } from './lifecycle.js';
+import { ConfigError } from './config/load.js';
 
 function packageVersion(): string {
   try {
@@ -44,7 +45,8 @@ async function main(): Promise<void> {
       process.exitCode = error.exitCode;
       return;
     }
-    process.stderr.write(`allium: ${describeError(error)}\n`);
+    if (error instanceof ConfigError) process.stderr.write(`allium: error: bad configuration:\n${error.message}\n`);
+    else process.stderr.write(`allium: ${describeError(error)}\n`);
     process.exitCode = 1;
   }
 }

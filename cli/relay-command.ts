@@ -1,83 +1,79 @@
 /**
  * `allium relay`: run an onion router (optionally an exit) that publishes its
- * descriptor to the given authorities.
+ * descriptor to the given authorities. Options come from `--config FILE`
+ * and the flags (cli/config/); SIGHUP reloads what can change.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { AuthorityRef } from '../relay/relay.js';
 import { hex } from '../src/bytes.js';
+import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import { collect, collectString, nodeOptions, parseAuthorityRef, parseMs } from './options.js';
-import { DEFAULT_EXIT_POLICY_LINES, LOOPBACK_EXIT_RULES, withLoopbackExit } from '../src/netdoc/default-policies.js';
-
-interface RelayOptions {
-  nickname: string;
-  dataDir: string;
-  address: string;
-  port: number;
-  authority: AuthorityRef[];
-  exit: boolean;
-  exitPolicy?: string[];
-  allowLoopbackExit: boolean;
-  publishInterval?: number;
-}
+import { configCommand } from './config/flags.js';
+import { reloadOnSighup } from './config/reload.js';
+import { DEFAULT_EXIT_POLICY_LINES, withLoopbackExit } from '../src/netdoc/default-policies.js';
 
 /**
  * The exit policy lines a relay runs with, from its options (undefined: the
- * relay's own default, src/netdoc/default-policies.ts). `--allow-loopback-exit`
+ * relay's own default, src/netdoc/default-policies.ts). `allow_loopback_exit`
  * puts the loopback rules just before the first `reject private` rule
  * (withLoopbackExit), so the port rejections above it still apply to loopback.
  */
-export function exitPolicyFor(opts: { exit: boolean; exitPolicy?: string[]; allowLoopbackExit: boolean }): string[] | undefined {
+export function exitPolicyFor(opts: { exit: boolean; exitPolicy?: readonly string[]; allowLoopbackExit: boolean }): string[] | undefined {
   if (!opts.exit) return undefined;
-  if (!opts.allowLoopbackExit) return opts.exitPolicy;
+  if (!opts.allowLoopbackExit) return opts.exitPolicy === undefined ? undefined : [...opts.exitPolicy];
   return withLoopbackExit(opts.exitPolicy ?? DEFAULT_EXIT_POLICY_LINES);
 }
 
 export function registerRelayCommand(program: Command): void {
-  nodeOptions(program.command('relay').description('run a relay (onion router), optionally an exit'), {
-    role: 'relay',
-    address: 'IPv4 address to listen on and to connect out from',
-    port: 'OR port (0 = any free port)',
-  })
-    .requiredOption('--authority <url#identityhex>', 'directory authority to publish to (repeatable)', collect(parseAuthorityRef))
-    .option('--exit', 'act as an exit relay', false)
-    .option('--exit-policy <rule>', 'exit policy rule, e.g. "accept *:80" (repeatable, first match wins)', collectString)
-    .option('--allow-loopback-exit', `with --exit, add "${LOOPBACK_EXIT_RULES.join('", "')}" ahead of "reject private:*" (testnets only)`, false)
-    .option('--publish-interval <ms>', 'milliseconds between descriptor uploads', parseMs(1000))
-    .action(async (opts: RelayOptions) => {
-      if (!opts.exit && (opts.allowLoopbackExit || opts.exitPolicy !== undefined)) {
-        say('relay', 'note: --exit-policy/--allow-loopback-exit have no effect without --exit');
-      }
-      await runRole(
-        'relay',
-        async () => {
-          // Loaded here so `--help` and option errors never load the role code.
-          const { startRelay } = await import('../relay/relay.js');
-          say('relay', `starting ${opts.nickname} on ${opts.address}:${opts.port}${opts.exit ? ' (exit)' : ''}`);
-          const exitPolicy = exitPolicyFor(opts);
-          return startRelay({
-            nickname: opts.nickname,
-            dataDir: resolve(opts.dataDir),
-            address: opts.address,
-            port: opts.port,
-            authorities: opts.authority,
-            exit: opts.exit,
-            ...(exitPolicy !== undefined ? { exitPolicy } : {}),
-            ...(opts.publishInterval !== undefined ? { publishIntervalMs: opts.publishInterval } : {}),
-          });
-        },
-        (relay) => {
-          say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);
-          printUp({
-            role: 'relay',
-            nickname: relay.nickname,
-            address: relay.address,
-            port: relay.port,
-            identity: hex(relay.identity),
-            exit: opts.exit,
-          });
-        },
-      );
-    });
+  const command = program.command('relay').description('run a relay (onion router), optionally an exit');
+  const config = configCommand(command, 'relay');
+  command.action(async () => {
+    const c = config.resolve();
+    if (c === null) return;
+    const nickname = c.must<string>('relay.nickname');
+    const address = c.must<string>('relay.address');
+    const port = c.must<number>('relay.or_port');
+    const exit = c.must<boolean>('relay.exit');
+    const allowLoopbackExit = c.must<boolean>('relay.allow_loopback_exit');
+    const policyLines = c.get<string[]>('relay.exit_policy');
+    if (!exit && (allowLoopbackExit || policyLines !== undefined)) {
+      say('relay', 'note: relay.exit_policy / relay.allow_loopback_exit have no effect without relay.exit');
+    }
+    await runRole(
+      'relay',
+      async () => {
+        // Loaded here so `--help` and option errors never load the role code.
+        const { startRelay } = await import('../relay/relay.js');
+        say('relay', `starting ${nickname} on ${address}:${port}${exit ? ' (exit)' : ''}`);
+        const exitPolicy = exitPolicyFor({ exit, allowLoopbackExit, ...(policyLines !== undefined ? { exitPolicy: policyLines } : {}) });
+        return startRelay({
+          nickname,
+          dataDir: resolve(c.must<string>('storage.data_dir')),
+          address,
+          port,
+          authorities: c.must<string[]>('network.authorities').map(parseAuthorityRef),
+          exit,
+          ...(exitPolicy !== undefined ? { exitPolicy } : {}),
+          publishIntervalMs: c.must<number>('relay.publish_interval'),
+        });
+      },
+      (relay) => {
+        say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);
+        reloadOnSighup(config, c, {
+          'relay.exit_policy': (lines) => {
+            const policy = exitPolicyFor({ exit, allowLoopbackExit, ...(lines !== undefined ? { exitPolicy: lines as string[] } : {}) });
+            relay.reconfigure({ exitPolicy: policy ?? DEFAULT_EXIT_POLICY_LINES });
+          },
+        }, (line) => say('relay', line));
+        printUp({
+          role: 'relay',
+          nickname: relay.nickname,
+          address: relay.address,
+          port: relay.port,
+          identity: hex(relay.identity),
+          exit,
+        });
+      },
+    );
+  });
 }

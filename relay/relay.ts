@@ -20,7 +20,8 @@ import { loadRelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
-import { selfDescriptor } from './self-descriptor.js';
+import { selfDescriptor, type SelfDescription } from './self-descriptor.js';
+import type { ExitConfig } from './exit.js';
 
 export type { AuthorityRef } from './publisher.js';
 export { createRelayCore, type RelayCore, type RelayCoreOptions } from './relay-core.js';
@@ -52,7 +53,19 @@ export interface RelayHandle {
   linkStats(): LinkStats;
   /** The relay's circuits and streams: a read-only snapshot. */
   circuitStats(): CircuitStats;
+  /**
+   * Change what can change on a running relay (SIGHUP, cli/config/reload.ts)
+   * and republish the descriptor. Throws AlliumError ERR_CONFIG (nothing
+   * changed) for an exit policy on a relay that is not an exit, or a bad rule.
+   */
+  reconfigure(change: RelayReconfig): void;
   close(): Promise<void>;
+}
+
+/** What RelayHandle.reconfigure can change. */
+export interface RelayReconfig {
+  /** New exit policy rule lines (an exit only). */
+  exitPolicy?: readonly string[];
 }
 
 
@@ -63,9 +76,10 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
 
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
+  const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: config.address };
   const core = createRelayCore({
     keys,
-    exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
+    exit: exitConfig,
     transport: new TcpTransport({ localAddress: config.address }),
     directory: relayDirectory(() => {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
@@ -78,14 +92,16 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   });
   const port = listener.port;
 
-  describe = selfDescriptor({
+  // Mutable: reconfigure() changes it and the next descriptor shows it.
+  const self: SelfDescription = {
     nickname: config.nickname,
     keys,
     address: config.address,
     orPort: port,
     exitPolicy,
     ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
-  });
+  };
+  describe = selfDescriptor(self);
   const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
   if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
   log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
@@ -97,6 +113,16 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     nickname: config.nickname,
     linkStats: () => core.links.stats(),
     circuitStats: () => core.stats(),
+    reconfigure(change) {
+      if (change.exitPolicy !== undefined) {
+        if (!config.exit) throw new AlliumError('ERR_CONFIG', 'an exit policy needs an exit relay (relay.exit)');
+        const policy = parseExitPolicy(change.exitPolicy);
+        exitConfig.policy = policy;
+        self.exitPolicy = policy;
+      }
+      self.revision = (self.revision ?? 0) + 1;
+      if (config.authorities.length > 0) void publisher.publishOnce();
+    },
     async close() {
       publisher.close();
       core.links.close();

@@ -20,11 +20,28 @@ export interface SelfDescription {
   exitPolicy: ExitPolicy;
   /** Bytes per second; default DEFAULT_BANDWIDTH. */
   bandwidth?: number;
+  /** Bumped by whoever changes a field above on a running relay, so the next descriptor is newer than the last (§9.2 refuses one that is not). */
+  revision?: number;
 }
 
-/** A function returning this relay's descriptor as of now (published rounded down to the second). */
+/**
+ * A function returning this relay's descriptor as of now: published is now
+ * rounded down to the second, or one second after the last descriptor's when
+ * `revision` changed within the same second (so a changed descriptor is
+ * always newer than the one the authorities hold).
+ */
 export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
   const linkCert = signLinkCertificate(self.keys.identity.seed, self.keys.linkKey.public);
+  let lastPublished = 0;
+  let lastRevision = self.revision ?? 0;
+  const published = () => {
+    let at = Math.floor(Date.now() / 1000) * 1000;
+    const revision = self.revision ?? 0;
+    if (revision !== lastRevision && at <= lastPublished) at = lastPublished + 1000;
+    lastRevision = revision;
+    lastPublished = Math.max(lastPublished, at);
+    return at;
+  };
   return () => ({
     nickname: self.nickname,
     identity: self.keys.identity.identity,
@@ -35,7 +52,7 @@ export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
     orPort: self.orPort,
     bandwidth: self.bandwidth ?? DEFAULT_BANDWIDTH,
     platform: `Allium 0.1.0 on Node ${process.versions.node}`,
-    published: Math.floor(Date.now() / 1000) * 1000,
+    published: published(),
     exitPolicy: self.exitPolicy,
   });
 }

@@ -1,0 +1,125 @@
+/**
+ * Every configuration option of every role, once: its key in the TOML file
+ * (`section.name`), the roles that read it, its kind (./kinds.ts), default,
+ * command-line flag, whether SIGHUP can change it without a restart, and a
+ * one-line description. The file schema (./schema.ts), the flags
+ * (./flags.ts), `--print-config`, SIGHUP and docs/config.md all come from
+ * this table; test/cli/config-docs.test.ts checks that docs/config.md names
+ * every key with its default.
+ *
+ * Names follow torrc where Tor has the option (Nickname → relay.nickname,
+ * ORPort → relay.or_port, ExitPolicy → relay.exit_policy, DataDirectory →
+ * storage.data_dir, SocksPort → socks.port, DirAuthority → network.authorities).
+ */
+import * as k from './kinds.js';
+
+export type Role = 'relay' | 'authority' | 'client';
+export const ROLES: readonly Role[] = ['relay', 'authority', 'client'];
+
+export interface OptionSpec<T = unknown> {
+  /** `section.name` in the TOML file. */
+  key: string;
+  roles: readonly Role[];
+  kind: k.Kind<T>;
+  /** The value when neither the file nor a flag sets it; absent: unset (see defaultDoc). */
+  default?: T;
+  /** docs/config.md's default column when `default` is absent or computed. */
+  defaultDoc?: string;
+  /** The role cannot start without it. */
+  required?: boolean;
+  /** Commander flag text, e.g. `--nickname <name>`. */
+  flag?: string;
+  /** True: SIGHUP applies a new value to the running node. */
+  reload: boolean;
+  doc: string;
+}
+
+function opt<T>(spec: OptionSpec<T>): OptionSpec {
+  return spec as unknown as OptionSpec;
+}
+
+/** The table. Order is the order of --print-config and docs/config.md. */
+export const OPTIONS: readonly OptionSpec[] = [
+  // [storage]
+  opt({
+    key: 'storage.data_dir', roles: ['relay', 'authority'], kind: k.path, required: true, flag: '--data-dir <dir>', reload: false,
+    doc: 'directory for keys and state (created 0700; key files 0600). torrc: DataDirectory',
+  }),
+
+  // [network]
+  opt({
+    key: 'network.authorities', roles: ['relay', 'client'], kind: k.authorities, required: true, flag: '--authority <url#identityhex>', reload: false,
+    doc: 'directory authorities: where a relay publishes its descriptor and a client fetches the consensus (repeatable flag). torrc: DirAuthority',
+  }),
+
+  // [relay]
+  opt({ key: 'relay.nickname', roles: ['relay'], kind: k.nickname, required: true, flag: '--nickname <name>', reload: false, doc: 'the relay\'s nickname. torrc: Nickname' }),
+  opt({
+    key: 'relay.address', roles: ['relay'], kind: k.ipv4, default: '127.0.0.1', flag: '--address <ipv4>', reload: false,
+    doc: 'IPv4 address the OR port listens on, connects out from, and advertises. torrc: Address, ORPort, OutboundBindAddress',
+  }),
+  opt({ key: 'relay.or_port', roles: ['relay'], kind: k.port, default: 0, flag: '--port <port>', reload: false, doc: 'OR port (0 = any free port). torrc: ORPort' }),
+  opt({ key: 'relay.exit', roles: ['relay'], kind: k.bool, default: false, flag: '--exit', reload: false, doc: 'act as an exit relay (opens streams to destinations)' }),
+  opt({
+    key: 'relay.exit_policy', roles: ['relay'], kind: k.exitPolicy, defaultDoc: 'Tor\'s default exit policy for an exit, "reject *:*" otherwise', flag: '--exit-policy <rule>', reload: true,
+    doc: 'exit policy rules, first match wins (repeatable flag); needs relay.exit. torrc: ExitPolicy',
+  }),
+  opt({
+    key: 'relay.allow_loopback_exit', roles: ['relay'], kind: k.bool, default: false, flag: '--allow-loopback-exit', reload: false,
+    doc: 'with relay.exit, accept loopback destinations ahead of "reject private:*" (testnets only)',
+  }),
+  opt({
+    key: 'relay.publish_interval', roles: ['relay'], kind: k.duration(1000), default: 600_000, flag: '--publish-interval <ms>', reload: false,
+    doc: 'time between descriptor uploads',
+  }),
+
+  // [authority]
+  opt({ key: 'authority.nickname', roles: ['authority'], kind: k.nickname, required: true, flag: '--nickname <name>', reload: false, doc: 'the authority\'s nickname' }),
+  opt({
+    key: 'authority.address', roles: ['authority'], kind: k.ipv4, default: '127.0.0.1', flag: '--address <ipv4>', reload: false,
+    doc: 'IPv4 address of the directory HTTP server, also the address published for this authority. torrc: Address',
+  }),
+  opt({ key: 'authority.dir_port', roles: ['authority'], kind: k.port, default: 0, flag: '--port <port>', reload: false, doc: 'directory HTTP port (0 = any free port). torrc: DirPort' }),
+  opt({
+    key: 'authority.voting_interval', roles: ['authority'], kind: k.duration(100), default: 60_000, flag: '--voting-interval <ms>', reload: false,
+    doc: 'time between consensus publications. torrc: V3AuthVotingInterval',
+  }),
+  opt({
+    key: 'authority.consensus_lifetime', roles: ['authority'], kind: k.duration(100), defaultDoc: '3 voting intervals, at least 1 minute', flag: '--consensus-lifetime <ms>', reload: false,
+    doc: 'how long each consensus stays valid',
+  }),
+  opt({
+    key: 'authority.exits_allow_loopback', roles: ['authority'], kind: k.bool, default: false, flag: '--exits-allow-loopback', reload: false,
+    doc: 'count relays whose exit policy accepts loopback as exits (testnets only)',
+  }),
+
+  // [socks]
+  opt({ key: 'socks.address', roles: ['client'], kind: k.ipv4, default: '127.0.0.1', flag: '--socks-address <ipv4>', reload: false, doc: 'IPv4 address of the SOCKS5 listener. torrc: SocksPort' }),
+  opt({ key: 'socks.port', roles: ['client'], kind: k.port, default: 9050, flag: '--socks-port <port>', reload: false, doc: 'SOCKS5 port (0 = any free port). torrc: SocksPort' }),
+
+  // [client]
+  opt({
+    key: 'client.ready_timeout', roles: ['client'], kind: k.duration(1000), default: 120_000, flag: '--ready-timeout <ms>', reload: false,
+    doc: 'give up if no 3-hop circuit is built within this time after start',
+  }),
+  opt({
+    key: 'client.circuit_build_timeout', roles: ['client'], kind: k.duration(100), default: 30_000, flag: '--circuit-build-timeout <ms>', reload: false,
+    doc: 'time limit for building one circuit. torrc: CircuitBuildTimeout',
+  }),
+];
+
+/** The options `role` reads, in table order. */
+export function optionsOf(role: Role): OptionSpec[] {
+  return OPTIONS.filter((o) => o.roles.includes(role));
+}
+
+/** The option `key` of `role`, or undefined. */
+export function optionOf(role: Role, key: string): OptionSpec | undefined {
+  return OPTIONS.find((o) => o.key === key && o.roles.includes(role));
+}
+
+/** `[section, name]` of a key. */
+export function splitKey(key: string): [string, string] {
+  const dot = key.indexOf('.');
+  return [key.slice(0, dot), key.slice(dot + 1)];
+}
