@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['onion-layer', 'circuit', 'link', 'testnet'];
+const ALL = ['onion-layer', 'circuit', 'link', 'testnet', 'metrics'];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of wanted) {

@@ -10,6 +10,8 @@ import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
+import { observe, withMetrics } from './metrics/observe.js';
+import { startNodeLog } from './log/node-log.js';
 
 /** How long the authority waits for one relay's link handshake. */
 const PROBE_TIMEOUT_MS = 5_000;
@@ -24,13 +26,15 @@ export function registerAuthorityCommand(program: Command): void {
     const address = c.must<string>('authority.address');
     const port = c.must<number>('authority.dir_port');
     const votingInterval = c.must<number>('authority.voting_interval');
+    const observed = observe(c);
+    const log = startNodeLog(c);
     await runRole(
       'authority',
       async () => {
         // Loaded here so `--help` and option errors never load the role code.
         const { startAuthority, linkProbe } = await import('../directory/authority.js');
         say('authority', `starting ${nickname} on ${address}:${port}`);
-        return startAuthority({
+        const authority = await startAuthority({
           nickname,
           dataDir: resolve(c.must<string>('storage.data_dir')),
           host: address,
@@ -40,11 +44,13 @@ export function registerAuthorityCommand(program: Command): void {
           probe: linkProbe(PROBE_TIMEOUT_MS),
           exitsAllowLoopback: c.must<boolean>('authority.exits_allow_loopback'),
         });
+        return withMetrics(observed, authority);
       },
-      (authority) => {
+      ({ node: authority, metrics }) => {
         const url = new URL(authority.url);
         say('authority', `${authority.nickname} serving ${authority.url}`);
-        reloadOnSighup(config, c, {}, (line) => say('authority', line));
+        if (metrics !== undefined) say('authority', `metrics on http://${metrics}/metrics`);
+        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line) => say('authority', line));
         printUp({
           role: 'authority',
           nickname: authority.nickname,
@@ -52,6 +58,7 @@ export function registerAuthorityCommand(program: Command): void {
           port: Number(url.port),
           identity: hex(authority.identity),
           url: authority.url,
+          ...(metrics !== undefined ? { metrics } : {}),
         });
       },
     );

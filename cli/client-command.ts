@@ -8,6 +8,8 @@ import { printUp, runRole, say } from './lifecycle.js';
 import { parseAuthorityRef } from './options.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
+import { observe, withMetrics } from './metrics/observe.js';
+import { startNodeLog } from './log/node-log.js';
 
 export function registerClientCommand(program: Command): void {
   const command = program.command('client').description('run a client with a SOCKS5 proxy');
@@ -17,26 +19,31 @@ export function registerClientCommand(program: Command): void {
     if (c === null) return;
     const socksAddress = c.must<string>('socks.address');
     const socksPort = c.must<number>('socks.port');
+    const observed = observe(c);
+    const log = startNodeLog(c);
     await runRole(
       'client',
       async () => {
         // Loaded here so `--help` and option errors never load the role code.
         const { startClient } = await import('../client/client.js');
         say('client', `starting; SOCKS5 on ${socksAddress}:${socksPort}`);
-        return startClient({
+        const client = await startClient({
           authorities: c.must<string[]>('network.authorities').map(parseAuthorityRef),
           socksHost: socksAddress,
           socksPort,
           circuitBuildTimeoutMs: c.must<number>('client.circuit_build_timeout'),
         });
+        observed.attach({ linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats() });
+        return withMetrics(observed, client);
       },
-      async (client) => {
+      async ({ node: client, metrics }) => {
         const { host, port } = client.socksAddress;
         say('client', `SOCKS5 listening on ${host}:${port}; building a 3-hop circuit`);
-        reloadOnSighup(config, c, {}, (line) => say('client', line));
+        if (metrics !== undefined) say('client', `metrics on http://${metrics}/metrics`);
+        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line) => say('client', line));
         await client.whenReady(c.must<number>('client.ready_timeout'));
-        say('client', 'circuit built; ready');
-        printUp({ role: 'client', address: host, port, socks: `${host}:${port}` });
+        say('client', 'Bootstrapped 100%: a 3-hop circuit is built; ready');
+        printUp({ role: 'client', address: host, port, socks: `${host}:${port}`, ...(metrics !== undefined ? { metrics } : {}) });
       },
     );
   });

@@ -10,6 +10,8 @@ import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
+import { observe, withMetrics } from './metrics/observe.js';
+import { startNodeLog } from './log/node-log.js';
 import { DEFAULT_EXIT_POLICY_LINES, withLoopbackExit } from '../src/netdoc/default-policies.js';
 
 /**
@@ -39,6 +41,8 @@ export function registerRelayCommand(program: Command): void {
     if (!exit && (allowLoopbackExit || policyLines !== undefined)) {
       say('relay', 'note: relay.exit_policy / relay.allow_loopback_exit have no effect without relay.exit');
     }
+    const observed = observe(c);
+    const log = startNodeLog(c);
     await runRole(
       'relay',
       async () => {
@@ -46,7 +50,7 @@ export function registerRelayCommand(program: Command): void {
         const { startRelay } = await import('../relay/relay.js');
         say('relay', `starting ${nickname} on ${address}:${port}${exit ? ' (exit)' : ''}`);
         const exitPolicy = exitPolicyFor({ exit, allowLoopbackExit, ...(policyLines !== undefined ? { exitPolicy: policyLines } : {}) });
-        return startRelay({
+        const relay = await startRelay({
           nickname,
           dataDir: resolve(c.must<string>('storage.data_dir')),
           address,
@@ -56,10 +60,15 @@ export function registerRelayCommand(program: Command): void {
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
           publishIntervalMs: c.must<number>('relay.publish_interval'),
         });
+        observed.attach({ linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats() });
+        return withMetrics(observed, relay);
       },
-      (relay) => {
+      ({ node: relay, metrics }) => {
         say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);
+        if (metrics !== undefined) say('relay', `metrics on http://${metrics}/metrics`);
         reloadOnSighup(config, c, {
+          ...observed.appliers,
+          ...log.appliers,
           'relay.exit_policy': (lines) => {
             const policy = exitPolicyFor({ exit, allowLoopbackExit, ...(lines !== undefined ? { exitPolicy: lines as string[] } : {}) });
             relay.reconfigure({ exitPolicy: policy ?? DEFAULT_EXIT_POLICY_LINES });
@@ -72,6 +81,7 @@ export function registerRelayCommand(program: Command): void {
           port: relay.port,
           identity: hex(relay.identity),
           exit,
+          ...(metrics !== undefined ? { metrics } : {}),
         });
       },
     );

@@ -13,6 +13,8 @@ interface TestnetCommandOptions {
   dataDir?: string;
   votingInterval: number;
   startTimeout: number;
+  metrics: boolean;
+  json: boolean;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -25,6 +27,8 @@ export function registerTestnetCommand(program: Command): void {
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
+    .option('--json', 'machine-readable event lines on stdout (they always go to <data dir>/events.jsonl)', false)
+    .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       await runTestnet({
@@ -34,6 +38,8 @@ export function registerTestnetCommand(program: Command): void {
         ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
         votingIntervalMs: opts.votingInterval,
         startTimeoutMs: opts.startTimeout,
+        metrics: opts.metrics,
+        json: opts.json,
       });
     });
 }

@@ -23,6 +23,8 @@ export interface AuthorityNode {
   identity: string;
   /** `http://ADDRESS:PORT`. */
   url: string;
+  /** `HOST:PORT` of its metrics port (metrics and dashboard), when it has one. */
+  metrics?: string;
 }
 
 export interface RelayNode {
@@ -33,6 +35,8 @@ export interface RelayNode {
   port: number;
   identity: string;
   exit: boolean;
+  /** `HOST:PORT` of its metrics port, when it has one. */
+  metrics?: string;
 }
 
 export interface ClientNode {
@@ -44,6 +48,8 @@ export interface ClientNode {
   port: number;
   /** `ADDRESS:PORT` of the SOCKS5 listener. */
   socks: string;
+  /** `HOST:PORT` of its metrics port, when it has one. */
+  metrics?: string;
 }
 
 export type NodeInfo = AuthorityNode | RelayNode | ClientNode;
@@ -54,11 +60,12 @@ export type TestnetEvent = ({ event: 'up' } & NodeInfo) | ({ event: 'node' } & N
 /** The line for an event (no newline), fields in a fixed order. */
 export function formatEventLine(event: TestnetEvent): string {
   const base = { event: event.event, role: event.role };
+  const metrics = event.metrics !== undefined ? { metrics: event.metrics } : {};
   switch (event.role) {
     case 'authority':
-      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, url: event.url });
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, url: event.url, ...metrics });
     case 'relay':
-      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit, ...metrics });
     case 'client':
       return JSON.stringify({
         ...base,
@@ -66,6 +73,7 @@ export function formatEventLine(event: TestnetEvent): string {
         address: event.address,
         port: event.port,
         socks: event.socks,
+        ...metrics,
       });
   }
 }
@@ -73,10 +81,12 @@ export function formatEventLine(event: TestnetEvent): string {
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 const IDENTITY = /^[0-9a-f]{64}$/;
 const KEYS: Record<NodeInfo['role'], readonly string[]> = {
-  authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url'],
-  relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit'],
-  client: ['event', 'role', 'nickname', 'address', 'port', 'socks'],
+  authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url', 'metrics'],
+  relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit', 'metrics'],
+  client: ['event', 'role', 'nickname', 'address', 'port', 'socks', 'metrics'],
 };
+/** `a.b.c.d:PORT` or `[v6]:PORT`. */
+const ENDPOINT = /^(?:[0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$/;
 
 function check(ok: boolean, line: string, what: string): void {
   if (!ok) throw malformed(`testnet event line: ${what} in ${line.slice(0, 200)}`);
@@ -111,6 +121,7 @@ export function parseEventLine(line: string): TestnetEvent | null {
   const port = o['port'];
   check(typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535, line, 'bad port');
   const endpoint = `${o['address'] as string}:${port as number}`;
+  check(o['metrics'] === undefined || (typeof o['metrics'] === 'string' && ENDPOINT.test(o['metrics'])), line, 'bad metrics endpoint');
   if (role === 'authority') {
     check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
     check(o['url'] === `http://${endpoint}`, line, 'url does not match address and port');

@@ -7,9 +7,10 @@
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
  * log file under the testnet's data directory.
  *
- * stdout carries only machine-readable lines (./testnet-events.ts): one
- * `{"event":"node",…}` JSON line per node, then exactly one `ready` line.
- * Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
+ * stdout carries the `ready` line for people; the machine-readable event
+ * lines (./testnet-events.ts: one `{"event":"node",…}` JSON line per node,
+ * then the `ready` line) go to <data dir>/events.jsonl, and with `json` to
+ * stdout instead of the people's view. Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
  * it is a pipe), or any child dying, every child is stopped by PID (SIGTERM,
  * then SIGKILL after a grace period); the process's own 'exit' SIGKILLs any
  * child still alive.
@@ -36,6 +37,10 @@ export interface TestnetOptions {
   votingIntervalMs: number;
   /** Bound on the whole start-up, from the first spawn to `ready`. */
   startTimeoutMs: number;
+  /** Give every node a metrics port (any free port on its own address); default false. */
+  metrics?: boolean;
+  /** Event lines on stdout (for programs); default false: stdout has only the `ready` line. */
+  json?: boolean;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -43,6 +48,13 @@ export const SOCKS_ADDRESS = '127.0.0.1';
 /** Relay i (1-based) listens on 127.i.0.1. */
 export function relayAddress(i: number): string {
   return `127.${i}.0.1`;
+}
+
+/** A node's metrics listen on its own address (the client's on SOCKS_ADDRESS). */
+function metricsAddress(role: Role, args: readonly string[]): string {
+  if (role === 'client') return SOCKS_ADDRESS;
+  const i = args.indexOf('--address');
+  return i >= 0 ? args[i + 1]! : SOCKS_ADDRESS;
 }
 
 /** SIGTERM → SIGKILL grace period per child. */
@@ -162,10 +174,30 @@ function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** One machine-readable line on stdout (./testnet-events.ts). */
-function emit(line: string): void {
-  process.stdout.write(`${line}\n`);
+/** Where the event lines go: always <data dir>/events.jsonl; stdout too with `json`, else only the `ready` line there. */
+function eventSink(dataDir: string, json: boolean): { event(line: string): void; ready(line: string): void } {
+  const fd = openSync(join(dataDir, EVENTS_FILE), 'w', 0o600);
+  const file = (line: string) => {
+    try {
+      writeSync(fd, `${line}\n`);
+    } catch {
+      // best effort, like the node logs
+    }
+  };
+  return {
+    event(line) {
+      file(line);
+      if (json) process.stdout.write(`${line}\n`);
+    },
+    ready(line) {
+      file(line);
+      process.stdout.write(`${line}\n`);
+    },
+  };
 }
+
+/** The event lines' file in the testnet's data directory. */
+export const EVENTS_FILE = 'events.jsonl';
 
 /** Runs the testnet until it is stopped; the returned promise never resolves (the process exits). */
 export async function runTestnet(opts: TestnetOptions): Promise<void> {
@@ -228,7 +260,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const dir = join(dataDir, nickname);
     // The client keeps no state; its directory holds only its log.
     const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
-    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs], onChildExit);
+    const metricsArgs = opts.metrics === true ? ['--metrics-port', '0', '--metrics-address', metricsAddress(role, args)] : [];
+    const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs, ...metricsArgs], onChildExit);
     nodes.push(node);
     return node;
   };
@@ -246,6 +279,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   };
 
   progress(`data directory ${dataDir}`);
+  const sink = eventSink(dataDir, opts.json === true);
+  const emit = sink.event;
 
   // 1. The authority.
   const authority = spawnNode('auth1', 'authority', [
@@ -292,7 +327,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  sink.ready(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
   process.stderr.write(
     `\nTry:  python3 -m http.server -b 127.0.0.1 8000 &  curl --socks5-hostname ${socks} http://127.0.0.1:8000/\n` +
       `Stop with Ctrl-C. Logs and keys: ${dataDir}\n\n`,

@@ -120,13 +120,14 @@ export class OriginCircuit {
     options: OriginCircuitOptions = {},
   ): Promise<OriginCircuit> {
     const circuit = new OriginCircuit(channel, circuits, path, options);
+    const startedAt = performance.now();
     const timer = setTimeout(() => circuit.destroy(DestroyReason.TIMEOUT, 'circuit build timed out'), timeoutMs);
     try {
       await circuit.#create(path[0]!);
       for (let i = 1; i < path.length; i++) await circuit.#extend(path[i]!);
       circuit.#built = true;
       options.stats?.circuitBuilt();
-      publish('allium:circuit:built', () => ({ circuitId: circuit.eventId, role: 'origin', hops: circuit.#hops.length }));
+      publish('allium:circuit:built', () => ({ circuitId: circuit.eventId, role: 'origin', hops: circuit.#hops.length, buildMs: performance.now() - startedAt }));
       return circuit;
     } catch (error) {
       circuit.destroy(DestroyReason.FINISHED, 'build failed');

@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { parseExitRule } from '../../src/netdoc/exit-policy.js';
 import { parseAuthorityRef, parseIPv4, parseNickname } from '../options.js';
 import { hex } from '../../src/bytes.js';
+import { parseIp, formatIp } from '../../src/net/address.js';
+import { formatPrefix, parsePrefix } from '../../src/net/prefix.js';
 import { formatBytes, formatDuration, parseBytes, parseDuration } from './units.js';
 
 /** A zod schema from a function that returns the normalized value or throws an Error whose message is the reason. */
@@ -122,3 +124,29 @@ export const oneOf = <T extends string>(values: readonly [T, ...T[]]): Kind<T> =
   flag: 'string',
   doc: values.map((v) => `"${v}"`).join(' | '),
 });
+
+/** An IPv4 or IPv6 address (listeners that may bind either), normalized. */
+export const ip: Kind<string> = {
+  schema: checked((v) => {
+    const address = parseIp(needString(v, 'an IP address'));
+    if (address === null) throw new Error('not an IP address (e.g. 127.0.0.1 or ::1)');
+    return formatIp(address);
+  }),
+  flag: 'string',
+  doc: 'IPv4 or IPv6 address',
+};
+
+/** Address prefixes ("127.0.0.0/8", "::1", "2001:db8::/32"), normalized to `ADDRESS/BITS`. */
+export const prefixes: Kind<string[]> = {
+  schema: z
+    .array(
+      checked((v) => {
+        const prefix = parsePrefix(needString(v, 'an address prefix'));
+        if (prefix === null) throw new Error('not an address prefix (e.g. 192.0.2.0/24, 2001:db8::/32; no host bits set)');
+        return formatPrefix(prefix);
+      }),
+    )
+    .max(256),
+  flag: 'list',
+  doc: 'list of address prefixes ("192.0.2.0/24", "::1")',
+};

@@ -106,6 +106,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'client.circuit_build_timeout', roles: ['client'], kind: k.duration(100), default: 30_000, flag: '--circuit-build-timeout <ms>', reload: false,
     doc: 'time limit for building one circuit. torrc: CircuitBuildTimeout',
   }),
+
+  // [metrics]
+  opt({
+    key: 'metrics.port', roles: ['relay', 'authority', 'client'], kind: k.port, defaultDoc: 'off', flag: '--metrics-port <port>', reload: false,
+    doc: 'serve Prometheus metrics at /metrics and the dashboard at / on this port (0 = any free port). torrc: MetricsPort',
+  }),
+  opt({
+    key: 'metrics.address', roles: ['relay', 'authority', 'client'], kind: k.ip, default: '127.0.0.1', flag: '--metrics-address <ip>', reload: false,
+    doc: 'address of the metrics listener; one that is not loopback needs metrics.allow',
+  }),
+  opt({
+    key: 'metrics.allow', roles: ['relay', 'authority', 'client'], kind: k.prefixes, defaultDoc: 'loopback only (127.0.0.0/8, ::1)', flag: '--metrics-allow <prefix>', reload: true,
+    doc: 'client addresses that may read the metrics and the dashboard; others get 403 (repeatable flag). torrc: MetricsPortPolicy',
+  }),
+
+  // [log]
+  opt({
+    key: 'log.level', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['debug', 'info', 'notice', 'warn', 'err']), default: 'notice', flag: '--log-level <level>', reload: true,
+    doc: 'least severe level logged: debug, info, notice, warn, err. torrc: Log',
+  }),
+  opt({
+    key: 'log.destination', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['stderr', 'file']), default: 'stderr', flag: '--log-destination <where>', reload: false,
+    doc: 'where log lines go: stderr, or the file log.file',
+  }),
+  opt({
+    key: 'log.file', roles: ['relay', 'authority', 'client'], kind: k.path, defaultDoc: '<storage.data_dir>/<role>.log (a client has no default)', flag: '--log-file <path>', reload: false,
+    doc: 'log file when log.destination is "file" (created 0600, appended to)',
+  }),
+  opt({
+    key: 'log.format', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['text', 'json']), default: 'text', flag: '--log-format <format>', reload: false,
+    doc: 'text: one human-readable line per event; json: one JSON object per line (pino)',
+  }),
+  opt({
+    key: 'log.safe_logging', roles: ['relay', 'authority', 'client'], kind: k.bool, default: true, reload: true,
+    doc: 'replace addresses other than this node\'s own (destinations, clients, peers) by [scrubbed]. torrc: SafeLogging',
+  }),
 ];
 
 /** The options `role` reads, in table order. */

@@ -1,5 +1,5 @@
 /**
- * Runs `node dist/cli/main.js testnet --socks-port 0 --data-dir <tmp>` as one
+ * Runs `node dist/cli/main.js testnet --json --socks-port 0 --data-dir <tmp>` as one
  * child process for end-to-end tests and benchmarks, waits (bounded) for its
  * `ready` line (stdout is read with cli/testnet-events.ts), and tears it down
  * with the test (t.after), also on failure. If the network does not form in time, the error carries the tail of the
@@ -29,6 +29,8 @@ export interface TestnetRelay {
   port: number;
   identity: string;
   exit: boolean;
+  /** `HOST:PORT` of its metrics port (with `metrics: true`). */
+  metrics?: string;
 }
 
 export interface TestnetProcess {
@@ -39,6 +41,8 @@ export interface TestnetProcess {
   readonly authorityIdentity: string;
   readonly dataDir: string;
   readonly relays: TestnetRelay[];
+  /** `HOST:PORT` of each node's metrics port by nickname (auth1, relayN, client), with `metrics: true`. */
+  readonly metrics: ReadonlyMap<string, string>;
   /** The `ready` line as printed. */
   readonly readyLine: string;
   /** Milliseconds from spawn to the `ready` line. */
@@ -60,6 +64,8 @@ export interface TestnetProcessOptions {
   dataDir?: string;
   /** Keep the data dir (logs, keys) after stop(). Also: env ALLIUM_KEEP_TESTNET=1. */
   keepDataDir?: boolean;
+  /** Give every node a metrics port (`allium testnet --metrics`). */
+  metrics?: boolean;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -90,10 +96,12 @@ export async function startTestnetProcess(
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'allium-test-testnet-'));
   const keep = opts.keepDataDir === true || process.env['ALLIUM_KEEP_TESTNET'] === '1';
-  const args = [CLI_MAIN, 'testnet', '--socks-port', '0', '--data-dir', dataDir];
+  // --json: the node lines come on stdout too (they always go to <dataDir>/events.jsonl).
+  const args = [CLI_MAIN, 'testnet', '--json', '--socks-port', '0', '--data-dir', dataDir];
   if (opts.relays !== undefined) args.push('--relays', String(opts.relays));
   if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
+  if (opts.metrics === true) args.push('--metrics');
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
@@ -133,6 +141,7 @@ export async function startTestnetProcess(
   t?.after(stop);
 
   const relays: TestnetRelay[] = [];
+  const metrics = new Map<string, string>();
   let authorityIdentity = '';
   const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
@@ -145,8 +154,9 @@ export async function startTestnetProcess(
         }
         const event = parseEventLine(line);
         if (event?.event !== 'node') return;
+        if (event.metrics !== undefined) metrics.set(event.nickname ?? event.role, event.metrics);
         if (event.role === 'relay') {
-          relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
+          relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit, ...(event.metrics !== undefined ? { metrics: event.metrics } : {}) });
         } else if (event.role === 'authority') {
           authorityIdentity = event.identity;
         }
@@ -182,6 +192,7 @@ export async function startTestnetProcess(
     authorityIdentity,
     dataDir,
     relays,
+    metrics,
     readyLine,
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,
