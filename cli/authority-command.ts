@@ -10,7 +10,8 @@ import { hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
-import { observe, withMetrics } from './metrics/observe.js';
+import { observe, packageVersion, withMetrics } from './metrics/observe.js';
+import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 
 /** How long the authority waits for one relay's link handshake. */
@@ -44,7 +45,12 @@ export function registerAuthorityCommand(program: Command): void {
           probe: linkProbe(PROBE_TIMEOUT_MS),
           exitsAllowLoopback: c.must<boolean>('authority.exits_allow_loopback'),
         });
-        return withMetrics(observed, authority);
+        return withMetrics(observed, authority, () =>
+          nodeDashboard(
+            { role: 'authority', nickname, identity: authority.identity, version: packageVersion(), notices: () => log.logger.recent() },
+            [{ url: authority.url, identity: authority.identity }],
+          ),
+        );
       },
       ({ node: authority, metrics }) => {
         const url = new URL(authority.url);

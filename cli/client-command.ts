@@ -8,7 +8,8 @@ import { printUp, runRole, say } from './lifecycle.js';
 import { parseAuthorityRef } from './options.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
-import { observe, withMetrics } from './metrics/observe.js';
+import { observe, packageVersion, withMetrics } from './metrics/observe.js';
+import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 
 export function registerClientCommand(program: Command): void {
@@ -34,7 +35,9 @@ export function registerClientCommand(program: Command): void {
           circuitBuildTimeoutMs: c.must<number>('client.circuit_build_timeout'),
         });
         observed.attach({ linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats() });
-        return withMetrics(observed, client);
+        return withMetrics(observed, client, () =>
+          nodeDashboard({ role: 'client', version: packageVersion(), linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats(), notices: () => log.logger.recent() }, []),
+        );
       },
       async ({ node: client, metrics }) => {
         const { host, port } = client.socksAddress;

@@ -10,7 +10,8 @@ import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
-import { observe, withMetrics } from './metrics/observe.js';
+import { observe, packageVersion, withMetrics } from './metrics/observe.js';
+import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 import { DEFAULT_EXIT_POLICY_LINES, withLoopbackExit } from '../src/netdoc/default-policies.js';
 
@@ -41,6 +42,7 @@ export function registerRelayCommand(program: Command): void {
     if (!exit && (allowLoopbackExit || policyLines !== undefined)) {
       say('relay', 'note: relay.exit_policy / relay.allow_loopback_exit have no effect without relay.exit');
     }
+    const authorities = c.must<string[]>('network.authorities').map(parseAuthorityRef);
     const observed = observe(c);
     const log = startNodeLog(c);
     await runRole(
@@ -55,13 +57,18 @@ export function registerRelayCommand(program: Command): void {
           dataDir: resolve(c.must<string>('storage.data_dir')),
           address,
           port,
-          authorities: c.must<string[]>('network.authorities').map(parseAuthorityRef),
+          authorities,
           exit,
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
           publishIntervalMs: c.must<number>('relay.publish_interval'),
         });
         observed.attach({ linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats() });
-        return withMetrics(observed, relay);
+        return withMetrics(observed, relay, () =>
+          nodeDashboard(
+            { role: 'relay', nickname, identity: relay.identity, version: packageVersion(), linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats(), notices: () => log.logger.recent() },
+            authorities,
+          ),
+        );
       },
       ({ node: relay, metrics }) => {
         say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);

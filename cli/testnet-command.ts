@@ -15,6 +15,7 @@ interface TestnetCommandOptions {
   startTimeout: number;
   metrics: boolean;
   json: boolean;
+  dashboardPort?: number;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -28,6 +29,7 @@ export function registerTestnetCommand(program: Command): void {
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
     .option('--json', 'machine-readable event lines on stdout (they always go to <data dir>/events.jsonl)', false)
+    .option('--dashboard-port <port>', 'serve one page for the whole network on 127.0.0.1 (0 = any free port; implies --metrics)', parsePort)
     .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
@@ -40,6 +42,7 @@ export function registerTestnetCommand(program: Command): void {
         startTimeoutMs: opts.startTimeout,
         metrics: opts.metrics,
         json: opts.json,
+        ...(opts.dashboardPort !== undefined ? { dashboardPort: opts.dashboardPort } : {}),
       });
     });
 }

@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
+import { startNetworkDashboard } from './dashboard/network-dashboard.js';
 import { formatEventLine, formatReadyLine, parseEventLine, type NodeInfo, type TestnetEvent } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
@@ -41,6 +42,8 @@ export interface TestnetOptions {
   metrics?: boolean;
   /** Event lines on stdout (for programs); default false: stdout has only the `ready` line. */
   json?: boolean;
+  /** Serve one page for the whole network on 127.0.0.1:port (0 = any free port); implies `metrics`. */
+  dashboardPort?: number;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -260,7 +263,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const dir = join(dataDir, nickname);
     // The client keeps no state; its directory holds only its log.
     const dataArgs = role === 'client' ? [] : ['--data-dir', dir];
-    const metricsArgs = opts.metrics === true ? ['--metrics-port', '0', '--metrics-address', metricsAddress(role, args)] : [];
+    const metricsArgs = opts.metrics === true || opts.dashboardPort !== undefined ? ['--metrics-port', '0', '--metrics-address', metricsAddress(role, args)] : [];
     const node = new NodeProcess(nickname, role, dir, join(dir, `${nickname}.log`), [...args, ...dataArgs, ...metricsArgs], onChildExit);
     nodes.push(node);
     return node;
@@ -324,6 +327,18 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const clientUp = await waitUp(client, 'client');
   const socks = clientUp.socks;
   emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
+
+  if (opts.dashboardPort !== undefined) {
+    const ups = new Map<string, { metrics?: string; exit?: boolean }>([['auth1', authUp], ...relayUps.map((u) => [u.nickname, u] as const), ['client', clientUp]]);
+    const dashboard = await startNetworkDashboard(opts.dashboardPort, () =>
+      nodes.map((n) => {
+        const up = ups.get(n.nickname);
+        return { nickname: n.nickname, role: n.role, alive: n.alive, ...(up?.metrics !== undefined ? { metrics: up.metrics } : {}), ...(up?.exit !== undefined ? { exit: up.exit } : {}) };
+      }),
+    ).catch((error: unknown) => shutdown(1, `the dashboard could not listen: ${describeError(error)}`));
+    process.on('exit', () => void dashboard.close());
+    progress(`dashboard on http://127.0.0.1:${dashboard.port}/`);
+  }
 
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);

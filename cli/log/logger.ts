@@ -37,9 +37,21 @@ export interface Logger {
   setSafe(safe: boolean): void;
   /** An address of this node (a listener, an authority) that safe logging leaves readable. */
   addPublic(address: string): void;
+  /** The last RECENT_LINES lines at notice or above, always address-scrubbed (for the dashboard), oldest first. */
+  recent(): RecentLine[];
   /** Flush and release the file. */
   close(): void;
 }
+
+/** A recent log line. */
+export interface RecentLine {
+  /** ms since the epoch. */
+  time: number;
+  level: LogLevel;
+  message: string;
+}
+
+export const RECENT_LINES = 30;
 
 /** `2026-11-30 14:02:33.123` in UTC. */
 function stamp(ms: number): string {
@@ -81,9 +93,14 @@ export function createLogger(settings: LogSettings): Logger {
     },
     out as unknown as NodeJS.WritableStream,
   );
+  const recent: RecentLine[] = [];
   const write = (level: LogLevel) => (message: string) => {
-    const text = safe ? scrubAddresses(message, publicAddresses) : message;
-    (log as unknown as Record<LogLevel, (m: string) => void>)[level](text);
+    const scrubbed = scrubAddresses(message, publicAddresses);
+    (log as unknown as Record<LogLevel, (m: string) => void>)[level](safe ? scrubbed : message);
+    if (LEVEL_VALUES[level] >= LEVEL_VALUES.notice) {
+      recent.push({ time: Date.now(), level, message: scrubbed });
+      if (recent.length > RECENT_LINES) recent.shift();
+    }
   };
   return {
     debug: write('debug'),
@@ -100,6 +117,7 @@ export function createLogger(settings: LogSettings): Logger {
     addPublic(address) {
       publicAddresses.add(publicForm(address));
     },
+    recent: () => [...recent],
     close() {
       out.flushSync?.();
       if (settings.destination === 'file') out.end?.();

@@ -49,7 +49,7 @@ export function startNodeLog(config: EffectiveConfig): NodeLog {
   let uploads = 0;
   const accepted = new Set<number>();
   const off = [
-    subscribe('allium:consensus', (e) => logger.notice(`New consensus: valid after ${new Date(e.validAfter).toISOString()}, ${e.relays} relays, ${e.signatures} signature(s)`)),
+    subscribe('allium:consensus', (e) => logger[config.role === 'client' ? 'notice' : 'info'](`New consensus: valid after ${new Date(e.validAfter).toISOString()}, ${e.relays} relays, ${e.signatures} signature(s)`)),
     subscribe('allium:descriptor:upload', (e) => {
       uploads++;
       if (!e.accepted) logger.warn(`Descriptor upload to authority ${e.authority + 1} failed${e.status !== null ? ` (HTTP ${e.status})` : ' (no answer)'}; retrying at the next publish interval`);

@@ -26,6 +26,8 @@ export function packageVersion(): string {
 
 export interface Observed {
   readonly metrics: NodeMetrics;
+  /** True when `metrics.port` is set (the server will listen). */
+  readonly enabled: boolean;
   /** Give the metrics the running node's snapshots. */
   attach(sources: { linkStats?: () => LinkStats; circuitStats?: () => CircuitStats }): void;
   /** Start the metrics server if `metrics.port` is set; resolves with `HOST:PORT`, or undefined when off. */
@@ -57,6 +59,7 @@ export function observe(config: EffectiveConfig, extend?: MetricsSource['extend'
   let server: MetricsServer | undefined;
   return {
     metrics,
+    enabled: config.get<number>('metrics.port') !== undefined,
     attach(s) {
       sources = s;
     },
@@ -92,12 +95,22 @@ export interface Observable<H> {
   close(): Promise<void>;
 }
 
-/** Start `observed`'s metrics server for a started `node` (closing the node if the port cannot be bound). */
-export async function withMetrics<H extends { close(): Promise<void> }>(observed: Observed, node: H, routes?: Routes): Promise<Observable<H>> {
+/**
+ * Start `observed`'s metrics server for a started `node` (closing the node if
+ * the port cannot be bound), with the node's dashboard (cli/dashboard/) when
+ * `dashboard` makes one.
+ */
+export async function withMetrics<H extends { close(): Promise<void> }>(
+  observed: Observed,
+  node: H,
+  dashboard?: () => { routes: Routes; close(): void },
+): Promise<Observable<H>> {
   let metrics: string | undefined;
+  const page = observed.enabled ? dashboard?.() : undefined;
   try {
-    metrics = await observed.listen(routes);
+    metrics = await observed.listen(page?.routes);
   } catch (error) {
+    page?.close();
     await node.close();
     await observed.close();
     throw error;
@@ -106,6 +119,7 @@ export async function withMetrics<H extends { close(): Promise<void> }>(observed
     node,
     metrics,
     async close() {
+      page?.close();
       await observed.close();
       await node.close();
     },

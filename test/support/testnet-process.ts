@@ -43,6 +43,8 @@ export interface TestnetProcess {
   readonly relays: TestnetRelay[];
   /** `HOST:PORT` of each node's metrics port by nickname (auth1, relayN, client), with `metrics: true`. */
   readonly metrics: ReadonlyMap<string, string>;
+  /** `http://127.0.0.1:PORT/` of the network dashboard, with `dashboard: true`. */
+  readonly dashboardUrl: string | undefined;
   /** The `ready` line as printed. */
   readonly readyLine: string;
   /** Milliseconds from spawn to the `ready` line. */
@@ -66,6 +68,8 @@ export interface TestnetProcessOptions {
   keepDataDir?: boolean;
   /** Give every node a metrics port (`allium testnet --metrics`). */
   metrics?: boolean;
+  /** Serve the network dashboard (`--dashboard-port 0`); its URL is then `dashboardUrl`. */
+  dashboard?: boolean;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -102,6 +106,7 @@ export async function startTestnetProcess(
   if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
   if (opts.metrics === true) args.push('--metrics');
+  if (opts.dashboard === true) args.push('--dashboard-port', '0');
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
@@ -193,12 +198,23 @@ export async function startTestnetProcess(
     dataDir,
     relays,
     metrics,
+    dashboardUrl: opts.dashboard === true ? await dashboardLine(() => stderr) : undefined,
     readyLine,
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,
     stderrTail,
     stop,
   };
+}
+
+/** The dashboard URL from the testnet's stderr (a separate pipe, so it may trail the ready line a little); bounded. */
+async function dashboardLine(stderr: () => string): Promise<string | undefined> {
+  for (let waited = 0; waited < 5_000; waited += 50) {
+    const m = /dashboard on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr());
+    if (m !== null) return m[1];
+    await delay(50);
+  }
+  return undefined;
 }
 
 function delay(ms: number): Promise<void> {
