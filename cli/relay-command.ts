@@ -10,6 +10,7 @@ import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
+import { awaitReachable } from './reachability.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
 import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
@@ -57,6 +58,8 @@ export function registerRelayCommand(program: Command): void {
           dataDir: resolve(c.must<string>('storage.data_dir')),
           address,
           port,
+          ...(c.get<string>('relay.listen_address') !== undefined ? { listenAddress: c.get<string>('relay.listen_address')! } : {}),
+          ...(c.get<number>('relay.listen_port') !== undefined ? { listenPort: c.get<number>('relay.listen_port')! } : {}),
           authorities,
           exit,
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
@@ -70,8 +73,10 @@ export function registerRelayCommand(program: Command): void {
           ),
         );
       },
-      ({ node: relay, metrics }) => {
-        say('relay', `${relay.nickname} listening on ${relay.address}:${relay.port}`);
+      async ({ node: relay, metrics }) => {
+        const { listening } = relay;
+        const advertised = `${relay.address}:${relay.port}`;
+        say('relay', `${relay.nickname} listening on ${listening.address}:${listening.port}${`${listening.address}:${listening.port}` !== advertised ? `, advertising ${advertised}` : ''}`);
         if (metrics !== undefined) say('relay', `metrics on http://${metrics}/metrics`);
         reloadOnSighup(config, c, {
           ...observed.appliers,
@@ -90,6 +95,11 @@ export function registerRelayCommand(program: Command): void {
           exit,
           ...(metrics !== undefined ? { metrics } : {}),
         });
+        const timeoutMs = c.must<number>('relay.reachability_timeout');
+        if (timeoutMs > 0 && authorities.length > 0) {
+          await awaitReachable({ authorities, identity: relay.identity, advertised, timeoutMs, cancelled: () => false });
+          say('relay', `Self-test: the authorities reach ${advertised}; this relay is in the consensus`);
+        }
       },
     );
   });

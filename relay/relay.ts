@@ -31,10 +31,14 @@ const log = debuglog('allium:relay');
 export interface RelayConfig {
   nickname: string;
   dataDir: string;
-  /** IPv4 address to listen on and to connect out from. */
+  /** IPv4 address advertised in the descriptor; also listened on and connected out from unless `listenAddress` is given. */
   address: string;
-  /** 0 picks a free port. */
+  /** OR port advertised; also listened on unless `listenPort` is given. 0 picks a free port (and advertises it). */
   port: number;
+  /** Address the OR port listens on and links are dialled from, when it differs from the advertised one (NAT). */
+  listenAddress?: string;
+  /** Port the OR port listens on, when it differs from the advertised one (port forwarding). 0 picks a free port. */
+  listenPort?: number;
   authorities: AuthorityRef[];
   exit: boolean;
   /** Exit policy rule lines ("accept 127.0.0.0/8:*"); default from `exit`. */
@@ -45,8 +49,11 @@ export interface RelayConfig {
 }
 
 export interface RelayHandle {
+  /** The advertised address and OR port (the descriptor's). */
   readonly address: string;
   readonly port: number;
+  /** Where the OR port actually listens. */
+  readonly listening: { address: string; port: number };
   readonly identity: Uint8Array;
   readonly nickname: string;
   /** The relay's links: a read-only snapshot. */
@@ -76,21 +83,23 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
 
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
-  const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: config.address };
+  const listenAddress = config.listenAddress ?? config.address;
+  const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: listenAddress };
   const core = createRelayCore({
     keys,
     exit: exitConfig,
-    transport: new TcpTransport({ localAddress: config.address }),
+    transport: new TcpTransport({ localAddress: listenAddress }),
     directory: relayDirectory(() => {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
       return encodeDescriptor(describe(), keys.identity.seed);
     }),
   });
-  const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
+  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
     core.links.destroy();
     throw error;
   });
-  const port = listener.port;
+  // Advertised: the configured port, or the one bound when it is 0.
+  const port = config.port !== 0 ? config.port : listener.port;
 
   // Mutable: reconfigure() changes it and the next descriptor shows it.
   const self: SelfDescription = {
@@ -104,11 +113,12 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   describe = selfDescriptor(self);
   const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
   if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
-  log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
+  log('relay %s listening on %s:%d, advertising %s:%d', hex(keys.identity.identity).slice(0, 16), listenAddress, listener.port, config.address, port);
 
   return {
     address: config.address,
     port,
+    listening: { address: listenAddress, port: listener.port },
     identity: keys.identity.identity,
     nickname: config.nickname,
     linkStats: () => core.links.stats(),

@@ -56,9 +56,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt({ key: 'relay.nickname', roles: ['relay'], kind: k.nickname, required: true, flag: '--nickname <name>', reload: false, doc: 'the relay\'s nickname. torrc: Nickname' }),
   opt({
     key: 'relay.address', roles: ['relay'], kind: k.ipv4, default: '127.0.0.1', flag: '--address <ipv4>', reload: false,
-    doc: 'IPv4 address the OR port listens on, connects out from, and advertises. torrc: Address, ORPort, OutboundBindAddress',
+    doc: 'IPv4 address advertised in the descriptor; also listened on and dialled from unless relay.listen_address. torrc: Address',
   }),
-  opt({ key: 'relay.or_port', roles: ['relay'], kind: k.port, default: 0, flag: '--port <port>', reload: false, doc: 'OR port (0 = any free port). torrc: ORPort' }),
+  opt({ key: 'relay.or_port', roles: ['relay'], kind: k.port, default: 0, flag: '--port <port>', reload: false, doc: 'OR port, advertised and (unless relay.listen_port) listened on; 0 = any free port. torrc: ORPort' }),
+  opt({
+    key: 'relay.listen_address', roles: ['relay'], kind: k.ipv4, defaultDoc: 'relay.address', flag: '--listen-address <ipv4>', reload: false,
+    doc: 'address the OR port listens on and links are dialled from, when relay.address is a NAT\'s public address. torrc: ORPort ... NoAdvertise',
+  }),
+  opt({
+    key: 'relay.listen_port', roles: ['relay'], kind: k.port, defaultDoc: 'relay.or_port', flag: '--listen-port <port>', reload: false,
+    doc: 'port the OR port listens on when a port forward maps relay.or_port to it (0 = any free port). torrc: ORPort ... NoAdvertise',
+  }),
+  opt({
+    key: 'relay.reachability_timeout', roles: ['relay'], kind: k.duration(0), default: 600_000, flag: '--reachability-timeout <ms>', reload: false,
+    doc: 'stop with an error if the relay is not in the authorities\' consensus (so they could not reach relay.address:or_port) within this time; 0 = do not check',
+  }),
   opt({ key: 'relay.exit', roles: ['relay'], kind: k.bool, default: false, flag: '--exit', reload: false, doc: 'act as an exit relay (opens streams to destinations)' }),
   opt({
     key: 'relay.exit_policy', roles: ['relay'], kind: k.exitPolicy, defaultDoc: 'Tor\'s default exit policy for an exit, "reject *:*" otherwise', flag: '--exit-policy <rule>', reload: true,

@@ -13,7 +13,9 @@ import { asset } from './assets.js';
 import { nodePage } from './pages.js';
 import { StatusBoard, type StatusSources } from './status.js';
 
+/** Consensus polls for the flags: every 15 s until this node is listed (or, at an authority, lists relays), then every 60 s. */
 export const CONSENSUS_POLL_MS = 15_000;
+export const CONSENSUS_POLL_SETTLED_MS = 60_000;
 const FIRST_POLL_MS = 2_000;
 
 export interface NodeDashboard {
@@ -38,7 +40,9 @@ export function nodeDashboard(
       } catch {
         // shown as "no consensus yet"; the next poll retries
       }
-      if (!closed) timer = setTimeout(poll, CONSENSUS_POLL_MS).unref();
+      const status = board.status().consensus;
+      const settled = status !== null && (status.flags !== null || (status.entries?.length ?? 0) > 0);
+      if (!closed) timer = setTimeout(poll, settled ? CONSENSUS_POLL_SETTLED_MS : CONSENSUS_POLL_MS).unref();
     };
     timer = setTimeout(poll, FIRST_POLL_MS).unref();
   }
