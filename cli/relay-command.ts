@@ -10,6 +10,9 @@ import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
+import { ConfigError } from './config/load.js';
+import { relayRateMetrics } from './metrics/relay-metrics.js';
+import type { BandwidthStats } from '../relay/relay.js';
 import { awaitReachable } from './reachability.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
 import { nodeDashboard } from './dashboard/node-dashboard.js';
@@ -44,7 +47,13 @@ export function registerRelayCommand(program: Command): void {
       say('relay', 'note: relay.exit_policy / relay.allow_loopback_exit have no effect without relay.exit');
     }
     const authorities = c.must<string[]>('network.authorities').map(parseAuthorityRef);
-    const observed = observe(c);
+    const rate = c.get<number>('bandwidth.rate');
+    const burst = c.get<number>('bandwidth.burst');
+    if (burst !== undefined && (rate === undefined || burst < rate)) {
+      throw new ConfigError([{ file: c.file ?? 'allium relay', key: 'bandwidth.burst', value: burst, message: `needs bandwidth.rate, and at least the rate${rate !== undefined ? ` (${rate})` : ''}` }]);
+    }
+    let bandwidthStats: () => BandwidthStats | null = () => null;
+    const observed = observe(c, (registry) => relayRateMetrics(registry, () => bandwidthStats()));
     const log = startNodeLog(c);
     await runRole(
       'relay',
@@ -62,10 +71,12 @@ export function registerRelayCommand(program: Command): void {
           ...(c.get<number>('relay.listen_port') !== undefined ? { listenPort: c.get<number>('relay.listen_port')! } : {}),
           authorities,
           exit,
+          ...(rate !== undefined ? { bandwidthRate: rate, bandwidthBurst: c.get<number>('bandwidth.burst') ?? rate } : {}),
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
           publishIntervalMs: c.must<number>('relay.publish_interval'),
         });
         observed.attach({ linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats() });
+        bandwidthStats = () => relay.bandwidthStats();
         return withMetrics(observed, relay, () =>
           nodeDashboard(
             { role: 'relay', nickname, identity: relay.identity, version: packageVersion(), linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats(), notices: () => log.logger.recent() },
@@ -78,9 +89,13 @@ export function registerRelayCommand(program: Command): void {
         const advertised = `${relay.address}:${relay.port}`;
         say('relay', `${relay.nickname} listening on ${listening.address}:${listening.port}${`${listening.address}:${listening.port}` !== advertised ? `, advertising ${advertised}` : ''}`);
         if (metrics !== undefined) say('relay', `metrics on http://${metrics}/metrics`);
+        // The bucket's current settings, for appliers that change one of the two.
+        const bandwidth = { get rate() { return relay.bandwidthStats()?.rate ?? 0; }, get burst() { return relay.bandwidthStats()?.burst ?? 0; } };
         reloadOnSighup(config, c, {
           ...observed.appliers,
           ...log.appliers,
+          'bandwidth.rate': (value) => relay.reconfigure({ bandwidth: { rate: value as number, burst: Math.max(value as number, bandwidth.burst) } }),
+          'bandwidth.burst': (value) => relay.reconfigure({ bandwidth: { rate: bandwidth.rate, burst: (value as number | undefined) ?? bandwidth.rate } }),
           'relay.exit_policy': (lines) => {
             const policy = exitPolicyFor({ exit, allowLoopbackExit, ...(lines !== undefined ? { exitPolicy: lines as string[] } : {}) });
             relay.reconfigure({ exitPolicy: policy ?? DEFAULT_EXIT_POLICY_LINES });

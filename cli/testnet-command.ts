@@ -16,6 +16,7 @@ interface TestnetCommandOptions {
   metrics: boolean;
   json: boolean;
   dashboardPort?: number;
+  relayBandwidthRate?: string;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -30,6 +31,7 @@ export function registerTestnetCommand(program: Command): void {
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
     .option('--json', 'machine-readable event lines on stdout (they always go to <data dir>/events.jsonl)', false)
     .option('--dashboard-port <port>', 'serve one page for the whole network on 127.0.0.1 (0 = any free port; implies --metrics)', parsePort)
+    .option('--relay-bandwidth-rate <size>', 'every relay\'s bandwidth.rate, e.g. "1 MB" (default: unlimited)')
     .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
@@ -43,6 +45,7 @@ export function registerTestnetCommand(program: Command): void {
         metrics: opts.metrics,
         json: opts.json,
         ...(opts.dashboardPort !== undefined ? { dashboardPort: opts.dashboardPort } : {}),
+        ...(opts.relayBandwidthRate !== undefined ? { relayBandwidthRate: opts.relayBandwidthRate } : {}),
       });
     });
 }

@@ -44,6 +44,8 @@ export interface TestnetOptions {
   json?: boolean;
   /** Serve one page for the whole network on 127.0.0.1:port (0 = any free port); implies `metrics`. */
   dashboardPort?: number;
+  /** Every relay's bandwidth.rate (a size such as "1 MB"); default unlimited. */
+  relayBandwidthRate?: string;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -305,6 +307,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const nickname = `relay${i}`;
     const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef];
     if (isExit) args.push('--exit', '--allow-loopback-exit');
+    if (opts.relayBandwidthRate !== undefined) args.push('--bandwidth-rate', opts.relayBandwidthRate);
     relays.push(spawnNode(nickname, 'relay', args));
   }
   progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);

@@ -22,6 +22,8 @@ import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
 import { selfDescriptor, type SelfDescription } from './self-descriptor.js';
 import type { ExitConfig } from './exit.js';
+import { TokenBucket } from './bandwidth/token-bucket.js';
+import { ThrottledStream, ThrottledTransport } from './bandwidth/throttle.js';
 
 export type { AuthorityRef } from './publisher.js';
 export { createRelayCore, type RelayCore, type RelayCoreOptions } from './relay-core.js';
@@ -43,8 +45,12 @@ export interface RelayConfig {
   exit: boolean;
   /** Exit policy rule lines ("accept 127.0.0.0/8:*"); default from `exit`. */
   exitPolicy?: string[];
-  /** Bytes per second advertised in the descriptor. */
+  /** Bytes per second advertised in the descriptor; default the rate limit, else DEFAULT_BANDWIDTH. */
   bandwidth?: number;
+  /** Token-bucket limit on the bytes read from all OR links together, bytes/s (torrc BandwidthRate); absent: none. */
+  bandwidthRate?: number;
+  /** Bucket size, bytes (torrc BandwidthBurst); default the rate. */
+  bandwidthBurst?: number;
   publishIntervalMs?: number;
 }
 
@@ -66,6 +72,8 @@ export interface RelayHandle {
    * changed) for an exit policy on a relay that is not an exit, or a bad rule.
    */
   reconfigure(change: RelayReconfig): void;
+  /** The rate limit and how often it was reached; null without one. */
+  bandwidthStats(): BandwidthStats | null;
   close(): Promise<void>;
 }
 
@@ -73,6 +81,16 @@ export interface RelayHandle {
 export interface RelayReconfig {
   /** New exit policy rule lines (an exit only). */
   exitPolicy?: readonly string[];
+  /** New rate and burst, bytes/s and bytes (a relay started with a rate limit only). */
+  bandwidth?: { rate: number; burst: number };
+}
+
+/** RelayHandle.bandwidthStats(): the rate limit, if any. */
+export interface BandwidthStats {
+  rate: number;
+  burst: number;
+  /** Times the bucket ran empty (reads waited): Tor's global rate limit reached. */
+  limited: number;
 }
 
 
@@ -84,17 +102,19 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
   const listenAddress = config.listenAddress ?? config.address;
+  const bucket = config.bandwidthRate === undefined ? null : new TokenBucket(config.bandwidthRate, config.bandwidthBurst ?? config.bandwidthRate);
+  const tcp = new TcpTransport({ localAddress: listenAddress });
   const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: listenAddress };
   const core = createRelayCore({
     keys,
     exit: exitConfig,
-    transport: new TcpTransport({ localAddress: listenAddress }),
+    transport: bucket === null ? tcp : new ThrottledTransport(tcp, bucket),
     directory: relayDirectory(() => {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
       return encodeDescriptor(describe(), keys.identity.seed);
     }),
   });
-  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
+  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(bucket === null ? socket : new ThrottledStream(socket, bucket))).catch((error: unknown) => {
     core.links.destroy();
     throw error;
   });
@@ -108,7 +128,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     address: config.address,
     orPort: port,
     exitPolicy,
-    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
+    ...(config.bandwidth !== undefined || bucket !== null ? { bandwidth: config.bandwidth ?? bucket!.rate } : {}),
   };
   describe = selfDescriptor(self);
   const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
@@ -130,9 +150,15 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
         exitConfig.policy = policy;
         self.exitPolicy = policy;
       }
+      if (change.bandwidth !== undefined) {
+        if (bucket === null) throw new AlliumError('ERR_CONFIG', 'a relay started without a bandwidth rate needs a restart to get one');
+        bucket.configure(change.bandwidth.rate, change.bandwidth.burst);
+        if (config.bandwidth === undefined) self.bandwidth = change.bandwidth.rate;
+      }
       self.revision = (self.revision ?? 0) + 1;
       if (config.authorities.length > 0) void publisher.publishOnce();
     },
+    bandwidthStats: () => (bucket === null ? null : { rate: bucket.rate, burst: bucket.burst, limited: bucket.emptied }),
     async close() {
       publisher.close();
       core.links.close();

@@ -85,6 +85,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'time between descriptor uploads',
   }),
 
+  // [bandwidth]
+  opt({
+    key: 'bandwidth.rate', roles: ['relay'], kind: k.bytes(1000), defaultDoc: 'unlimited', flag: '--bandwidth-rate <size>', reload: true,
+    doc: 'average bytes per second the relay reads from all its links together (token bucket); also advertised. torrc: BandwidthRate',
+  }),
+  opt({
+    key: 'bandwidth.burst', roles: ['relay'], kind: k.bytes(1000), defaultDoc: 'bandwidth.rate', flag: '--bandwidth-burst <size>', reload: true,
+    doc: 'largest burst, bytes (the bucket size, at least the rate). torrc: BandwidthBurst',
+  }),
+
   // [authority]
   opt({ key: 'authority.nickname', roles: ['authority'], kind: k.nickname, required: true, flag: '--nickname <name>', reload: false, doc: 'the authority\'s nickname' }),
   opt({

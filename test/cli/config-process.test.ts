@@ -29,7 +29,7 @@ async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T |
   }
 }
 
-function relayToml(authority: string, dataDir: string, policy: string[], port = 0): string {
+function relayToml(authority: string, dataDir: string, policy: string[], port = 0, rate = '2 MB'): string {
   return `[storage]
 data_dir = ${JSON.stringify(dataDir)}
 
@@ -45,6 +45,9 @@ exit_policy = [
 ${policy.map((p) => `  ${JSON.stringify(p)},`).join('\n')}
 ]
 publish_interval = "1 minute"
+
+[bandwidth]
+rate = ${JSON.stringify(rate)}
 `;
 }
 
@@ -71,13 +74,17 @@ it('a relay configured by file only joins the testnet, and SIGHUP changes its ex
 
   const descriptor = () => fetch(`${net.authorityUrl}/allium/v1/descriptor/${up.identity}`).then((r) => r.text());
   assert.match(await descriptor(), /^accept 127\.0\.0\.0\/8:80$/m);
+  assert.match(await descriptor(), /^bandwidth 2000000$/m, 'the rate is advertised');
 
-  // Reload: a new policy (applied) and a new port (needs a restart).
-  writeFileSync(file, relayToml(authority, join(tmp, 'relay-data'), ['accept 127.0.0.0/8:443', 'reject *:*'], 9));
+  // Reload: a new policy and a new rate (applied), and a new port (needs a restart).
+  writeFileSync(file, relayToml(authority, join(tmp, 'relay-data'), ['accept 127.0.0.0/8:443', 'reject *:*'], 9, '3 MB'));
   const mark = relay.stderr().length;
   relay.signal('SIGHUP');
-  await relay.waitStderr(/SIGHUP: reloaded .*relay\.toml: applied relay\.exit_policy; needs a restart to change relay\.or_port/, 10_000, mark);
-  await poll('the new policy at the authority', 15_000, async () => ((await descriptor()).includes('accept 127.0.0.0/8:443\n') ? true : undefined)).catch(async (e) => { throw new Error(`${e.message}\n${await descriptor()}\n${relay.stderr()}`); });
+  await relay.waitStderr(/SIGHUP: reloaded .*relay\.toml: applied relay\.exit_policy, bandwidth\.rate; needs a restart to change relay\.or_port/, 10_000, mark);
+  await poll('the new policy and rate at the authority', 15_000, async () => {
+    const text = await descriptor();
+    return text.includes('accept 127.0.0.0/8:443\n') && text.includes('bandwidth 3000000\n') ? true : undefined;
+  }).catch(async (e) => { throw new Error(`${e.message}\n${await descriptor()}\n${relay.stderr()}`); });
   assert.ok(relay.alive, 'the relay did not restart');
 
   // A file that no longer validates changes nothing.

@@ -70,6 +70,8 @@ export interface TestnetProcessOptions {
   metrics?: boolean;
   /** Serve the network dashboard (`--dashboard-port 0`); its URL is then `dashboardUrl`. */
   dashboard?: boolean;
+  /** Every relay's bandwidth.rate (`--relay-bandwidth-rate`), e.g. "1 MB". */
+  relayBandwidthRate?: string;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -107,6 +109,7 @@ export async function startTestnetProcess(
   if (opts.votingIntervalMs !== undefined) args.push('--voting-interval', String(opts.votingIntervalMs));
   if (opts.metrics === true) args.push('--metrics');
   if (opts.dashboard === true) args.push('--dashboard-port', '0');
+  if (opts.relayBandwidthRate !== undefined) args.push('--relay-bandwidth-rate', opts.relayBandwidthRate);
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
