@@ -5,14 +5,14 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { hex } from '../src/bytes.js';
+import { fromHex, hex } from '../src/bytes.js';
 import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
 import { ConfigError } from './config/load.js';
-import { relayRateMetrics } from './metrics/relay-metrics.js';
-import type { BandwidthStats } from '../relay/relay.js';
+import { relayAccountingMetrics, relayRateMetrics } from './metrics/relay-metrics.js';
+import type { AccountingState, BandwidthStats } from '../relay/relay.js';
 import { awaitReachable } from './reachability.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
 import { nodeDashboard } from './dashboard/node-dashboard.js';
@@ -53,7 +53,11 @@ export function registerRelayCommand(program: Command): void {
       throw new ConfigError([{ file: c.file ?? 'allium relay', key: 'bandwidth.burst', value: burst, message: `needs bandwidth.rate, and at least the rate${rate !== undefined ? ` (${rate})` : ''}` }]);
     }
     let bandwidthStats: () => BandwidthStats | null = () => null;
-    const observed = observe(c, (registry) => relayRateMetrics(registry, () => bandwidthStats()));
+    let accountingStats: () => AccountingState | null = () => null;
+    const observed = observe(c, (registry) => {
+      relayRateMetrics(registry, () => bandwidthStats());
+      relayAccountingMetrics(registry, () => accountingStats());
+    });
     const log = startNodeLog(c);
     await runRole(
       'relay',
@@ -72,11 +76,17 @@ export function registerRelayCommand(program: Command): void {
           authorities,
           exit,
           ...(rate !== undefined ? { bandwidthRate: rate, bandwidthBurst: c.get<number>('bandwidth.burst') ?? rate } : {}),
+          ...(c.get<number>('accounting.max') !== undefined
+            ? { accounting: { maxBytes: c.get<number>('accounting.max')!, periodMs: c.must<number>('accounting.period'), rule: c.must<'max' | 'sum'>('accounting.rule') } }
+            : {}),
+          ...(c.get<string>('relay.contact') !== undefined ? { contact: c.get<string>('relay.contact')! } : {}),
+          family: (c.get<string[]>('relay.family') ?? []).map(fromHex),
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
           publishIntervalMs: c.must<number>('relay.publish_interval'),
         });
         observed.attach({ linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats() });
         bandwidthStats = () => relay.bandwidthStats();
+        accountingStats = () => relay.accountingStats();
         return withMetrics(observed, relay, () =>
           nodeDashboard(
             { role: 'relay', nickname, identity: relay.identity, version: packageVersion(), linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats(), notices: () => log.logger.recent() },
@@ -96,6 +106,8 @@ export function registerRelayCommand(program: Command): void {
           ...log.appliers,
           'bandwidth.rate': (value) => relay.reconfigure({ bandwidth: { rate: value as number, burst: Math.max(value as number, bandwidth.burst) } }),
           'bandwidth.burst': (value) => relay.reconfigure({ bandwidth: { rate: bandwidth.rate, burst: (value as number | undefined) ?? bandwidth.rate } }),
+          'relay.contact': (value) => relay.reconfigure({ contact: (value as string | undefined) ?? null }),
+          'relay.family': (value) => relay.reconfigure({ family: ((value as string[] | undefined) ?? []).map(fromHex) }),
           'relay.exit_policy': (lines) => {
             const policy = exitPolicyFor({ exit, allowLoopbackExit, ...(lines !== undefined ? { exitPolicy: lines as string[] } : {}) });
             relay.reconfigure({ exitPolicy: policy ?? DEFAULT_EXIT_POLICY_LINES });

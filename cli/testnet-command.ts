@@ -17,6 +17,7 @@ interface TestnetCommandOptions {
   json: boolean;
   dashboardPort?: number;
   relayBandwidthRate?: string;
+  relayAccountingMax?: string;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -32,6 +33,7 @@ export function registerTestnetCommand(program: Command): void {
     .option('--json', 'machine-readable event lines on stdout (they always go to <data dir>/events.jsonl)', false)
     .option('--dashboard-port <port>', 'serve one page for the whole network on 127.0.0.1 (0 = any free port; implies --metrics)', parsePort)
     .option('--relay-bandwidth-rate <size>', 'every relay\'s bandwidth.rate, e.g. "1 MB" (default: unlimited)')
+    .option('--relay-accounting-max <size>', 'every relay\'s accounting.max, e.g. "20 MB" (default: no accounting)')
     .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
@@ -46,6 +48,7 @@ export function registerTestnetCommand(program: Command): void {
         json: opts.json,
         ...(opts.dashboardPort !== undefined ? { dashboardPort: opts.dashboardPort } : {}),
         ...(opts.relayBandwidthRate !== undefined ? { relayBandwidthRate: opts.relayBandwidthRate } : {}),
+        ...(opts.relayAccountingMax !== undefined ? { relayAccountingMax: opts.relayAccountingMax } : {}),
       });
     });
 }

@@ -46,6 +46,8 @@ export interface TestnetOptions {
   dashboardPort?: number;
   /** Every relay's bandwidth.rate (a size such as "1 MB"); default unlimited. */
   relayBandwidthRate?: string;
+  /** Every relay's accounting.max (a size such as "20 MB"); default none. */
+  relayAccountingMax?: string;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -308,6 +310,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef];
     if (isExit) args.push('--exit', '--allow-loopback-exit');
     if (opts.relayBandwidthRate !== undefined) args.push('--bandwidth-rate', opts.relayBandwidthRate);
+    if (opts.relayAccountingMax !== undefined) args.push('--accounting-max', opts.relayAccountingMax);
     relays.push(spawnNode(nickname, 'relay', args));
   }
   progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);

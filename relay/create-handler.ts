@@ -2,8 +2,9 @@
  * A relay answering CREATE2 on a new circuit id (docs/protocol.md §2, §5):
  * the id must be in the sender's half and the link under its circuit limit;
  * an ntor-v3 handshake makes the circuit's layers and the CREATED2 reply.
- * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT); the
- * link lives on.
+ * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT), and
+ * every CREATE2 while the relay hibernates with DESTROY HIBERNATING; the link
+ * lives on.
  */
 import { debuglog } from 'node:util';
 import { ChannelCommand, cellPayload, circuitIdBelongsTo, encodeChannelCell, encodeDestroy, cellCircuitId } from '../src/cell/channel-cell.js';
@@ -27,6 +28,10 @@ export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, li
   const room = ChannelRoom.of(link);
   if (!circuitIdBelongsTo(id, !link.isInitiator)) {
     room.send(encodeDestroy(id, DestroyReason.PROTOCOL));
+    return;
+  }
+  if (ctx.hibernating?.() === true) {
+    room.send(encodeDestroy(id, DestroyReason.HIBERNATING));
     return;
   }
   if (circuits.size >= MAX_CIRCUITS_PER_CHANNEL) {

@@ -69,6 +69,8 @@ export interface RelayContext {
   readonly directory?: DirectoryHandler | null;
   /** The relay's circuit counters (its stats()). */
   readonly stats?: CircuitStatsRecorder | null;
+  /** True while the relay hibernates (§8.2.1): every CREATE2 is answered with DESTROY HIBERNATING. */
+  readonly hibernating?: () => boolean;
 }
 
 interface Hop {

@@ -27,6 +27,8 @@ export interface RelayCoreOptions {
   maxLinks?: number;
   /** Serves BEGIN_DIR streams; absent: BEGIN_DIR is refused with END NOTDIRECTORY. */
   directory?: DirectoryHandler | null;
+  /** True while the relay hibernates: new circuits are refused (DESTROY HIBERNATING). */
+  hibernating?: () => boolean;
 }
 
 export interface RelayCore {
@@ -48,6 +50,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     resolve: (circuit, streamId, hostname) => resolveForClient(opts.exit, circuit, streamId, hostname),
     directory: opts.directory ?? null,
     stats,
+    ...(opts.hibernating !== undefined ? { hibernating: opts.hibernating } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,

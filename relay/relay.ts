@@ -23,6 +23,14 @@ import { createRelayCore } from './relay-core.js';
 import { selfDescriptor, type SelfDescription } from './self-descriptor.js';
 import type { ExitConfig } from './exit.js';
 import { TokenBucket } from './bandwidth/token-bucket.js';
+import { Accounting, type AccountingSettings, type AccountingState } from './bandwidth/accounting.js';
+import { CELL_LENGTH } from '../src/constants.js';
+import { publish } from '../src/events.js';
+
+export type { AccountingSettings, AccountingState } from './bandwidth/accounting.js';
+
+/** How often the accounting count is compared with the budget. */
+const ACCOUNTING_CHECK_MS = 1000;
 import { ThrottledStream, ThrottledTransport } from './bandwidth/throttle.js';
 
 export type { AuthorityRef } from './publisher.js';
@@ -51,6 +59,12 @@ export interface RelayConfig {
   bandwidthRate?: number;
   /** Bucket size, bytes (torrc BandwidthBurst); default the rate. */
   bandwidthBurst?: number;
+  /** A byte budget per period, then hibernation (docs/protocol.md §8.2.1); absent: none. */
+  accounting?: AccountingSettings;
+  /** Contact line for the descriptor (torrc ContactInfo). */
+  contact?: string;
+  /** Identities of this relay's family (torrc MyFamily). */
+  family?: readonly Uint8Array[];
   publishIntervalMs?: number;
 }
 
@@ -74,6 +88,8 @@ export interface RelayHandle {
   reconfigure(change: RelayReconfig): void;
   /** The rate limit and how often it was reached; null without one. */
   bandwidthStats(): BandwidthStats | null;
+  /** The accounting period's count and state; null without accounting. */
+  accountingStats(): AccountingState | null;
   close(): Promise<void>;
 }
 
@@ -83,6 +99,10 @@ export interface RelayReconfig {
   exitPolicy?: readonly string[];
   /** New rate and burst, bytes/s and bytes (a relay started with a rate limit only). */
   bandwidth?: { rate: number; burst: number };
+  /** New contact line; null removes it. */
+  contact?: string | null;
+  /** New family (identities); empty removes it. */
+  family?: readonly Uint8Array[];
 }
 
 /** RelayHandle.bandwidthStats(): the rate limit, if any. */
@@ -104,6 +124,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const listenAddress = config.listenAddress ?? config.address;
   const bucket = config.bandwidthRate === undefined ? null : new TokenBucket(config.bandwidthRate, config.bandwidthBurst ?? config.bandwidthRate);
   const tcp = new TcpTransport({ localAddress: listenAddress });
+  let accounting: Accounting | null = null;
   const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: listenAddress };
   const core = createRelayCore({
     keys,
@@ -113,6 +134,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
       if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
       return encodeDescriptor(describe(), keys.identity.seed);
     }),
+    hibernating: () => accounting?.hibernating === true,
   });
   const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(bucket === null ? socket : new ThrottledStream(socket, bucket))).catch((error: unknown) => {
     core.links.destroy();
@@ -129,10 +151,31 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     orPort: port,
     exitPolicy,
     ...(config.bandwidth !== undefined || bucket !== null ? { bandwidth: config.bandwidth ?? bucket!.rate } : {}),
+    ...(config.contact !== undefined ? { contact: config.contact } : {}),
+    ...(config.family !== undefined && config.family.length > 0 ? { family: config.family } : {}),
   };
   describe = selfDescriptor(self);
   const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
   if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+
+  let accountingTimer: NodeJS.Timeout | undefined;
+  if (config.accounting !== undefined) {
+    const cellBytes = () => {
+      const l = core.links.stats();
+      return { read: l.cellsIn * CELL_LENGTH, written: l.cellsOut * CELL_LENGTH };
+    };
+    const acct = new Accounting(config.accounting, cellBytes);
+    accounting = acct;
+    accountingTimer = setInterval(() => {
+      const change = acct.check();
+      if (change === null) return;
+      self.hibernating = change === 'hibernate';
+      self.revision = (self.revision ?? 0) + 1;
+      publish('allium:accounting', () => ({ ...acct.state() }));
+      if (config.authorities.length > 0) void publisher.publishOnce();
+    }, ACCOUNTING_CHECK_MS);
+    accountingTimer.unref();
+  }
   log('relay %s listening on %s:%d, advertising %s:%d', hex(keys.identity.identity).slice(0, 16), listenAddress, listener.port, config.address, port);
 
   return {
@@ -155,11 +198,18 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
         bucket.configure(change.bandwidth.rate, change.bandwidth.burst);
         if (config.bandwidth === undefined) self.bandwidth = change.bandwidth.rate;
       }
+      if (change.contact !== undefined) {
+        if (change.contact === null) delete self.contact;
+        else self.contact = change.contact;
+      }
+      if (change.family !== undefined) self.family = change.family;
       self.revision = (self.revision ?? 0) + 1;
       if (config.authorities.length > 0) void publisher.publishOnce();
     },
     bandwidthStats: () => (bucket === null ? null : { rate: bucket.rate, burst: bucket.burst, limited: bucket.emptied }),
+    accountingStats: () => accounting?.state() ?? null,
     async close() {
+      clearInterval(accountingTimer);
       publisher.close();
       core.links.close();
       core.links.destroy();

@@ -20,6 +20,10 @@ export interface SelfDescription {
   exitPolicy: ExitPolicy;
   /** Bytes per second; default DEFAULT_BANDWIDTH. */
   bandwidth?: number;
+  contact?: string;
+  family?: readonly Uint8Array[];
+  /** Hibernating (§8.2.1): said in the descriptor. */
+  hibernating?: boolean;
   /** Bumped by whoever changes a field above on a running relay, so the next descriptor is newer than the last (§9.2 refuses one that is not). */
   revision?: number;
 }
@@ -54,5 +58,8 @@ export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
     platform: `Allium 0.1.0 on Node ${process.versions.node}`,
     published: published(),
     exitPolicy: self.exitPolicy,
+    ...(self.contact !== undefined ? { contact: self.contact } : {}),
+    ...(self.family !== undefined && self.family.length > 0 ? { family: self.family } : {}),
+    ...(self.hibernating === true ? { hibernating: true } : {}),
   });
 }

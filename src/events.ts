@@ -99,6 +99,16 @@ export interface DescriptorUploadEvent {
   status: number | null;
 }
 
+/** `allium:accounting`: a relay started or stopped hibernating (docs/protocol.md §8.2.1). */
+export interface AccountingEvent {
+  hibernating: boolean;
+  /** Bytes counted in the period, and its budget. */
+  usedBytes: number;
+  maxBytes: number;
+  /** ms since the epoch when the period ends. */
+  periodEnd: number;
+}
+
 /** Every event Allium publishes, by channel name. */
 export interface AlliumEvents {
   'allium:link:open': LinkOpenEvent;
@@ -109,6 +119,7 @@ export interface AlliumEvents {
   'allium:stream:close': StreamCloseEvent;
   'allium:consensus': ConsensusEvent;
   'allium:descriptor:upload': DescriptorUploadEvent;
+  'allium:accounting': AccountingEvent;
 }
 export type AlliumEventName = keyof AlliumEvents;
 

@@ -150,3 +150,30 @@ export const prefixes: Kind<string[]> = {
   flag: 'list',
   doc: 'list of address prefixes ("192.0.2.0/24", "::1")',
 };
+
+/** Relay identities as 64 hex digits (a family), normalized to lowercase, distinct. */
+export const identities: Kind<string[]> = {
+  schema: z
+    .array(
+      checked((v) => {
+        const text = needString(v, '64 hex digits').toLowerCase().replace(/^\$/, '');
+        if (!/^[0-9a-f]{64}$/.test(text)) throw new Error('a relay identity is 64 hex digits (its Ed25519 key, as in its up line or dashboard)');
+        return text;
+      }),
+    )
+    .max(32)
+    .refine((ids) => new Set(ids).size === ids.length, 'lists an identity twice'),
+  flag: 'list',
+  doc: 'list of relay identities (64 hex digits each)',
+};
+
+/** A descriptor's contact line: printable ASCII, runs of spaces folded, 1-200 characters. */
+export const contact: Kind<string> = {
+  schema: checked((v) => {
+    const text = needString(v, 'contact information').trim().replace(/\s+/g, ' ');
+    if (!/^[\x20-\x7e]{1,200}$/.test(text)) throw new Error('contact is 1-200 printable ASCII characters');
+    return text;
+  }),
+  flag: 'string',
+  doc: 'string (1-200 printable ASCII characters)',
+};

@@ -81,6 +81,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'with relay.exit, accept loopback destinations ahead of "reject private:*" (testnets only)',
   }),
   opt({
+    key: 'relay.contact', roles: ['relay'], kind: k.contact, defaultDoc: 'none', flag: '--contact <text>', reload: true,
+    doc: 'how to reach the operator, published in the descriptor. torrc: ContactInfo',
+  }),
+  opt({
+    key: 'relay.family', roles: ['relay'], kind: k.identities, defaultDoc: 'none', flag: '--family <identityhex>', reload: true,
+    doc: 'identities of the other relays you run (repeatable flag); a family counts only between relays that list each other. torrc: MyFamily',
+  }),
+  opt({
     key: 'relay.publish_interval', roles: ['relay'], kind: k.duration(1000), default: 600_000, flag: '--publish-interval <ms>', reload: false,
     doc: 'time between descriptor uploads',
   }),
@@ -93,6 +101,20 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt({
     key: 'bandwidth.burst', roles: ['relay'], kind: k.bytes(1000), defaultDoc: 'bandwidth.rate', flag: '--bandwidth-burst <size>', reload: true,
     doc: 'largest burst, bytes (the bucket size, at least the rate). torrc: BandwidthBurst',
+  }),
+
+  // [accounting]
+  opt({
+    key: 'accounting.max', roles: ['relay'], kind: k.bytes(1_000_000), defaultDoc: 'off', flag: '--accounting-max <size>', reload: false,
+    doc: 'bytes the relay may carry per period (counted by accounting.rule), then it hibernates until the next period. torrc: AccountingMax',
+  }),
+  opt({
+    key: 'accounting.period', roles: ['relay'], kind: k.duration(60_000, 31 * 86_400_000), default: 86_400_000, flag: '--accounting-period <duration>', reload: false,
+    doc: 'length of an accounting period; periods start at multiples of it since the Unix epoch (a day: UTC midnight). torrc: AccountingStart',
+  }),
+  opt({
+    key: 'accounting.rule', roles: ['relay'], kind: k.oneOf(['max', 'sum']), default: 'max', flag: '--accounting-rule <rule>', reload: false,
+    doc: 'max: the larger of bytes read and written counts; sum: both. torrc: AccountingRule',
   }),
 
   // [authority]

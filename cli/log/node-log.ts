@@ -58,6 +58,11 @@ export function startNodeLog(config: EffectiveConfig): NodeLog {
       if (e.accepted) accepted.add(e.authority);
       else accepted.delete(e.authority);
     }),
+    subscribe('allium:accounting', (e) => {
+      const until = new Date(e.periodEnd).toISOString().replace('T', ' ').slice(0, 16);
+      if (e.hibernating) logger.notice(`Hibernating: ${e.usedBytes} of ${e.maxBytes} accounting bytes used this period; accepting no new circuits until ${until} UTC`);
+      else logger.notice(`Waking up: a new accounting period began; accepting circuits again (period ends ${until} UTC)`);
+    }),
     subscribe('allium:link:close', (e) => {
       if (e.code !== null) logger.debug(`Link ${e.linkId} closed: ${e.code} (${e.cellsIn} cells in, ${e.cellsOut} out)`);
     }),

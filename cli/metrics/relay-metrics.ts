@@ -3,7 +3,7 @@
  * tor_relay_load_global_rate_limit_reached_total) and settings.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { BandwidthStats } from '../../relay/relay.js';
+import type { AccountingState, BandwidthStats } from '../../relay/relay.js';
 
 /** Register the rate-limit metrics; `stats` is read at scrape time (null: no limit, nothing reported). */
 export function relayRateMetrics(registry: Registry, stats: () => BandwidthStats | null): void {
@@ -29,6 +29,31 @@ export function relayRateMetrics(registry: Registry, stats: () => BandwidthStats
       if (s === null) return;
       this.set({ kind: 'rate' }, s.rate);
       this.set({ kind: 'burst' }, s.burst);
+    },
+  });
+}
+
+/** Register the accounting metrics; `state` is read at scrape time (null: no accounting, nothing reported). */
+export function relayAccountingMetrics(registry: Registry, state: () => AccountingState | null): void {
+  new Gauge({
+    name: 'allium_accounting_bytes',
+    help: 'Accounting: bytes counted this period (used) and the budget (max)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const s = state();
+      if (s === null) return;
+      this.set({ kind: 'used' }, s.usedBytes);
+      this.set({ kind: 'max' }, s.maxBytes);
+    },
+  });
+  new Gauge({
+    name: 'allium_hibernating',
+    help: '1 while the relay hibernates (accounting budget spent), else 0',
+    registers: [registry],
+    collect() {
+      const s = state();
+      if (s !== null) this.set(s.hibernating ? 1 : 0);
     },
   });
 }

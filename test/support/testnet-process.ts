@@ -72,6 +72,8 @@ export interface TestnetProcessOptions {
   dashboard?: boolean;
   /** Every relay's bandwidth.rate (`--relay-bandwidth-rate`), e.g. "1 MB". */
   relayBandwidthRate?: string;
+  /** Every relay's accounting.max (`--relay-accounting-max`), e.g. "20 MB". */
+  relayAccountingMax?: string;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -110,6 +112,7 @@ export async function startTestnetProcess(
   if (opts.metrics === true) args.push('--metrics');
   if (opts.dashboard === true) args.push('--dashboard-port', '0');
   if (opts.relayBandwidthRate !== undefined) args.push('--relay-bandwidth-rate', opts.relayBandwidthRate);
+  if (opts.relayAccountingMax !== undefined) args.push('--relay-accounting-max', opts.relayAccountingMax);
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
