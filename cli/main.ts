@@ -10,6 +10,7 @@ import { registerAuthorityCommand } from './authority-command.js';
 import { registerClientCommand } from './client-command.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
+import { registerKeysCommand } from './keys-command.js';
 import { describeError } from './lifecycle.js';
 import { ConfigError } from './config/load.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerRelayCommand(program);
   registerClientCommand(program);
   registerTestnetCommand(program);
+  registerKeysCommand(program);
   return program;
 }
 

@@ -81,6 +81,8 @@ export function registerRelayCommand(program: Command): void {
             : {}),
           ...(c.get<string>('relay.contact') !== undefined ? { contact: c.get<string>('relay.contact')! } : {}),
           family: (c.get<string[]>('relay.family') ?? []).map(fromHex),
+          onionKeyLifetimeMs: c.must<number>('relay.onion_key_lifetime'),
+          onionKeyGraceMs: c.must<number>('relay.onion_key_grace'),
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
           publishIntervalMs: c.must<number>('relay.publish_interval'),
         });

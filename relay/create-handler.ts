@@ -19,11 +19,12 @@ import { MAX_CIRCUITS_PER_CHANNEL, type ChannelCircuits } from '../src/circuit/c
 import type { Channel } from '../src/link/channel.js';
 import { ProtocolError } from '../src/errors.js';
 import { RelayCircuit, type RelayContext } from './relay-circuit.js';
+import type { OnionKeySource } from './onion-keys.js';
 
 const log = debuglog('allium:relay');
 
 /** Handle a CREATE2 `cell` for an id no circuit on `link` uses (`circuits` is the link's table). */
-export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, link: Channel, circuits: ChannelCircuits<RelayCircuit>, cell: Uint8Array): void {
+export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret | OnionKeySource, link: Channel, circuits: ChannelCircuits<RelayCircuit>, cell: Uint8Array): void {
   const id = cellCircuitId(cell);
   const room = ChannelRoom.of(link);
   if (!circuitIdBelongsTo(id, !link.isInitiator)) {
@@ -41,7 +42,10 @@ export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, li
   try {
     const body = decodeCreate2(cellPayload(cell));
     if (body.handshakeType !== HANDSHAKE_TYPE_NTOR_V3) throw new ProtocolError(`unsupported handshake type ${body.handshakeType}`);
-    const result = ntorV3ServerHandshake(ntorKeys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
+    // The onionskin names the onion key it was made for (KEYID(B), bytes 32..64): the current or, within its grace, the previous.
+    const keys = 'find' in ntorKeys ? ntorKeys.find(body.handshakeData.subarray(32, 64)) : ntorKeys;
+    if (keys === undefined) throw new ProtocolError('CREATE2 for an onion key this relay does not hold (rotated out)');
+    const result = ntorV3ServerHandshake(keys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
     new RelayCircuit(ctx, link, id, tor1Layers(result.keyMaterial));
     room.send(encodeChannelCell(id, ChannelCommand.CREATED2, encodeCreated2(result.reply)));
   } catch (error) {

@@ -12,6 +12,7 @@ import type { Transport } from '../src/link/transport.js';
 import { relayCircuitCells } from './circuit-cells.js';
 import { beginExitStream, resolveForClient, type ExitConfig } from './exit.js';
 import type { RelayKeys } from './keys.js';
+import type { OnionKeySource } from './onion-keys.js';
 import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats } from '../src/events.js';
@@ -29,6 +30,8 @@ export interface RelayCoreOptions {
   directory?: DirectoryHandler | null;
   /** True while the relay hibernates: new circuits are refused (DESTROY HIBERNATING). */
   hibernating?: () => boolean;
+  /** The onion keys CREATE2 may name (current and previous, relay/onion-keys.ts); default only `keys.ntor`. */
+  onionKeys?: OnionKeySource;
 }
 
 export interface RelayCore {
@@ -54,7 +57,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,
-    handler: relayCircuitCells(ctx, opts.keys.ntor),
+    handler: relayCircuitCells(ctx, opts.onionKeys ?? opts.keys.ntor),
     keys: { linkKey: opts.keys.linkKey, identity: opts.keys.identity },
     ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
     ...(opts.maxLinks !== undefined ? { maxLinks: opts.maxLinks } : {}),

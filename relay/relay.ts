@@ -23,11 +23,17 @@ import { createRelayCore } from './relay-core.js';
 import { selfDescriptor, type SelfDescription } from './self-descriptor.js';
 import type { ExitConfig } from './exit.js';
 import { TokenBucket } from './bandwidth/token-bucket.js';
+import { OnionKeyRing, onionKeyDue } from './onion-keys.js';
+import { join } from 'node:path';
 import { Accounting, type AccountingSettings, type AccountingState } from './bandwidth/accounting.js';
 import { CELL_LENGTH } from '../src/constants.js';
 import { publish } from '../src/events.js';
 
 export type { AccountingSettings, AccountingState } from './bandwidth/accounting.js';
+
+export const DEFAULT_ONION_KEY_LIFETIME_MS = 28 * 86_400_000;
+export const DEFAULT_ONION_KEY_GRACE_MS = 7 * 86_400_000;
+const ONION_KEY_CHECK_MS = 60_000;
 
 /** How often the accounting count is compared with the budget. */
 const ACCOUNTING_CHECK_MS = 1000;
@@ -65,6 +71,10 @@ export interface RelayConfig {
   contact?: string;
   /** Identities of this relay's family (torrc MyFamily). */
   family?: readonly Uint8Array[];
+  /** Rotate the onion key when it is this old (default 28 days, as Tor). */
+  onionKeyLifetimeMs?: number;
+  /** Keep accepting the previous onion key this long after a rotation (default 7 days). */
+  onionKeyGraceMs?: number;
   publishIntervalMs?: number;
 }
 
@@ -124,6 +134,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const listenAddress = config.listenAddress ?? config.address;
   const bucket = config.bandwidthRate === undefined ? null : new TokenBucket(config.bandwidthRate, config.bandwidthBurst ?? config.bandwidthRate);
   const tcp = new TcpTransport({ localAddress: listenAddress });
+  const onionKeys = new OnionKeyRing(join(config.dataDir, 'keys'), keys.identity.identity);
   let accounting: Accounting | null = null;
   const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: listenAddress };
   const core = createRelayCore({
@@ -135,6 +146,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
       return encodeDescriptor(describe(), keys.identity.seed);
     }),
     hibernating: () => accounting?.hibernating === true,
+    onionKeys,
   });
   const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(bucket === null ? socket : new ThrottledStream(socket, bucket))).catch((error: unknown) => {
     core.links.destroy();
@@ -157,6 +169,21 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   describe = selfDescriptor(self);
   const publisher = new DescriptorPublisher(config.authorities, keys.identity.seed, describe);
   if (config.authorities.length > 0) publisher.start(config.publishIntervalMs ?? 10 * 60_000);
+
+  // Onion-key rotation (§8.2.2): checked every ONION_KEY_CHECK_MS (more often for short test lifetimes).
+  const lifetimeMs = config.onionKeyLifetimeMs ?? DEFAULT_ONION_KEY_LIFETIME_MS;
+  const graceMs = config.onionKeyGraceMs ?? DEFAULT_ONION_KEY_GRACE_MS;
+  const rotationTimer = setInterval(() => {
+    const due = onionKeyDue(onionKeys, Date.now(), lifetimeMs, graceMs);
+    if (due === 'drop-previous') onionKeys.dropPrevious();
+    if (due !== 'rotate') return;
+    onionKeys.rotate();
+    self.keys = { ...self.keys, ntor: onionKeys.current };
+    self.revision = (self.revision ?? 0) + 1;
+    publish('allium:key:rotated', () => ({ key: 'onion', previousAcceptedUntil: onionKeys.currentSince + graceMs }));
+    if (config.authorities.length > 0) void publisher.publishOnce();
+  }, Math.min(ONION_KEY_CHECK_MS, Math.max(250, Math.floor(Math.min(lifetimeMs, graceMs) / 4))));
+  rotationTimer.unref();
 
   let accountingTimer: NodeJS.Timeout | undefined;
   if (config.accounting !== undefined) {
@@ -209,6 +236,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     bandwidthStats: () => (bucket === null ? null : { rate: bucket.rate, burst: bucket.burst, limited: bucket.emptied }),
     accountingStats: () => accounting?.state() ?? null,
     async close() {
+      clearInterval(rotationTimer);
       clearInterval(accountingTimer);
       publisher.close();
       core.links.close();

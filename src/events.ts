@@ -109,6 +109,13 @@ export interface AccountingEvent {
   periodEnd: number;
 }
 
+/** `allium:key:rotated`: a relay rotated a key (docs/protocol.md §8.2.2). */
+export interface KeyRotatedEvent {
+  key: 'onion';
+  /** ms since the epoch until which the previous key is still accepted. */
+  previousAcceptedUntil: number;
+}
+
 /** Every event Allium publishes, by channel name. */
 export interface AlliumEvents {
   'allium:link:open': LinkOpenEvent;
@@ -120,6 +127,7 @@ export interface AlliumEvents {
   'allium:consensus': ConsensusEvent;
   'allium:descriptor:upload': DescriptorUploadEvent;
   'allium:accounting': AccountingEvent;
+  'allium:key:rotated': KeyRotatedEvent;
 }
 export type AlliumEventName = keyof AlliumEvents;
 

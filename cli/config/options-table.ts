@@ -89,6 +89,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'identities of the other relays you run (repeatable flag); a family counts only between relays that list each other. torrc: MyFamily',
   }),
   opt({
+    key: 'relay.onion_key_lifetime', roles: ['relay'], kind: k.duration(5_000, 365 * 86_400_000), default: 28 * 86_400_000, flag: '--onion-key-lifetime <duration>', reload: false,
+    doc: 'rotate the ntor onion key when it is this old (docs/protocol.md §8.2.2)',
+  }),
+  opt({
+    key: 'relay.onion_key_grace', roles: ['relay'], kind: k.duration(1_000, 365 * 86_400_000), default: 7 * 86_400_000, flag: '--onion-key-grace <duration>', reload: false,
+    doc: 'keep accepting the previous onion key this long after a rotation, for clients with an older consensus',
+  }),
+  opt({
     key: 'relay.publish_interval', roles: ['relay'], kind: k.duration(1000), default: 600_000, flag: '--publish-interval <ms>', reload: false,
     doc: 'time between descriptor uploads',
   }),

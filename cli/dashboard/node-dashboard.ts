@@ -13,8 +13,8 @@ import { asset } from './assets.js';
 import { nodePage } from './pages.js';
 import { StatusBoard, type StatusSources } from './status.js';
 
-/** Consensus polls for the flags: every 15 s until this node is listed (or, at an authority, lists relays), then every 60 s. */
-export const CONSENSUS_POLL_MS = 15_000;
+/** Consensus polls for the flags: every 3 s until this node is listed (or, at an authority, lists relays), then every 60 s. */
+export const CONSENSUS_POLL_MS = 3_000;
 export const CONSENSUS_POLL_SETTLED_MS = 60_000;
 const FIRST_POLL_MS = 2_000;
 

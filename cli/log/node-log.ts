@@ -63,6 +63,9 @@ export function startNodeLog(config: EffectiveConfig): NodeLog {
       if (e.hibernating) logger.notice(`Hibernating: ${e.usedBytes} of ${e.maxBytes} accounting bytes used this period; accepting no new circuits until ${until} UTC`);
       else logger.notice(`Waking up: a new accounting period began; accepting circuits again (period ends ${until} UTC)`);
     }),
+    subscribe('allium:key:rotated', (e) => {
+      logger.notice(`Onion key rotated; the descriptor now names the new key, and the previous one is accepted until ${new Date(e.previousAcceptedUntil).toISOString().replace('T', ' ').slice(0, 19)} UTC`);
+    }),
     subscribe('allium:link:close', (e) => {
       if (e.code !== null) logger.debug(`Link ${e.linkId} closed: ${e.code} (${e.cellsIn} cells in, ${e.cellsOut} out)`);
     }),

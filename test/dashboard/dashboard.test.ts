@@ -101,7 +101,7 @@ it('the network and relay dashboards show the relays and traffic after a downloa
   await page.waitForFunction(() => {
     const s = (globalThis as unknown as { alliumStatus?: { consensus: { flags: string[] | null } | null; bandwidth: number[][] } }).alliumStatus;
     return s !== undefined && s.consensus?.flags?.includes('Running') === true && s.bandwidth.some((p) => p[2]! > 0);
-  }, undefined, { timeout: 20_000 });
+  }, undefined, { timeout: 30_000 });
   assert.match(await page.locator('#flags').innerText(), /Exit.*Running/);
   assert.match(await page.locator('#nickname').innerText(), new RegExp(busiest.nickname));
   assert.ok((await page.locator('#chart canvas').count()) >= 1);
