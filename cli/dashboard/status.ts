@@ -65,6 +65,8 @@ export class StatusBoard {
   readonly #directions = new Map<number, 'initiated' | 'received'>();
   readonly #off: (() => void)[];
   #consensus: NodeStatus['consensus'] = null;
+  /** Set once setConsensus() has been called: the poll, not the event, says what the consensus is. */
+  #polled = false;
 
   constructor(sources: StatusSources) {
     this.#sources = sources;
@@ -80,7 +82,9 @@ export class StatusBoard {
         this.#open[d]++;
       }),
       subscribe('allium:consensus', (e) => {
-        // A client learns its consensus here; a relay's or authority's own poll (setConsensus) says more.
+        // A client learns its consensus here; a relay's or authority's own poll (setConsensus) says
+        // more (its flags), and another fetch's event in the same process must not undo that.
+        if (this.#polled) return;
         if (this.#consensus === null || this.#consensus.validAfter < e.validAfter) this.#consensus = { validAfter: e.validAfter, relays: e.relays, flags: null };
       }),
       subscribe('allium:link:close', (e) => {
@@ -94,6 +98,7 @@ export class StatusBoard {
 
   /** The consensus this node knows now: its own flags in it, and (at an authority) every entry. */
   setConsensus(c: VerifiedConsensus): void {
+    this.#polled = true;
     const id = this.#sources.identity;
     const me = id !== undefined ? c.relays.find((r) => equalBytes(r.identity, id)) : undefined;
     this.#consensus = {

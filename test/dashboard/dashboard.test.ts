@@ -98,10 +98,15 @@ it('the network and relay dashboards show the relays and traffic after a downloa
     .filter((n) => n.exit === true && n.status !== null)
     .sort((a, b) => Math.max(...b.status!.bandwidth.map((p) => p[2]!)) - Math.max(...a.status!.bandwidth.map((p) => p[2]!)))[0]!;
   await page.goto(`http://${busiest.metrics}/`, { timeout: 15_000 });
-  await page.waitForFunction(() => {
-    const s = (globalThis as unknown as { alliumStatus?: { consensus: { flags: string[] | null } | null; bandwidth: number[][] } }).alliumStatus;
-    return s !== undefined && s.consensus?.flags?.includes('Running') === true && s.bandwidth.some((p) => p[2]! > 0);
-  }, undefined, { timeout: 30_000 });
+  await page
+    .waitForFunction(() => {
+      const s = (globalThis as unknown as { alliumStatus?: { consensus: { flags: string[] | null } | null; bandwidth: number[][] } }).alliumStatus;
+      return s !== undefined && s.consensus?.flags?.includes('Running') === true && s.bandwidth.some((p) => p[2]! > 0);
+    }, undefined, { timeout: 30_000 })
+    .catch(async (error: Error) => {
+      const status = await page.evaluate(() => JSON.stringify((globalThis as unknown as { alliumStatus?: unknown }).alliumStatus ?? null));
+      throw new Error(`${error.message}\n${busiest.nickname} status: ${status.slice(0, 3000)}`);
+    });
   assert.match(await page.locator('#flags').innerText(), /Exit.*Running/);
   assert.match(await page.locator('#nickname').innerText(), new RegExp(busiest.nickname));
   assert.ok((await page.locator('#chart canvas').count()) >= 1);
