@@ -10,7 +10,9 @@ import { registerAuthorityCommand } from './authority-command.js';
 import { registerClientCommand } from './client-command.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
+import { registerKeysCommand } from './keys-command.js';
 import { describeError } from './lifecycle.js';
+import { ConfigError } from './config/load.js';
 
 function packageVersion(): string {
   try {
@@ -32,6 +34,7 @@ export function buildProgram(): Command {
   registerRelayCommand(program);
   registerClientCommand(program, packageVersion());
   registerTestnetCommand(program);
+  registerKeysCommand(program);
   return program;
 }
 
@@ -44,7 +47,8 @@ async function main(): Promise<void> {
       process.exitCode = error.exitCode;
       return;
     }
-    process.stderr.write(`allium: ${describeError(error)}\n`);
+    if (error instanceof ConfigError) process.stderr.write(`allium: error: bad configuration:\n${error.message}\n`);
+    else process.stderr.write(`allium: ${describeError(error)}\n`);
     process.exitCode = 1;
   }
 }

@@ -16,6 +16,11 @@ interface TestnetCommandOptions {
   startTimeout: number;
   httpTunnelPort?: number;
   controlPort?: number;
+  metrics: boolean;
+  json: boolean;
+  dashboardPort?: number;
+  relayBandwidthRate?: string;
+  relayAccountingMax?: string;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -31,6 +36,11 @@ export function registerTestnetCommand(program: Command): void {
     .option('--data-dir <dir>', 'directory for every node\'s keys and logs (default: a fresh dir under the OS temp dir)', parsePath)
     .option('--voting-interval <ms>', 'authority voting interval in milliseconds', parseMs(200, 60_000), 1500)
     .option('--start-timeout <ms>', 'give up if the network has not formed within this time', parseMs(5_000, 600_000), 75_000)
+    .option('--json', 'machine-readable event lines on stdout (they always go to <data dir>/events.jsonl)', false)
+    .option('--dashboard-port <port>', 'serve one page for the whole network on 127.0.0.1 (0 = any free port; implies --metrics)', parsePort)
+    .option('--relay-bandwidth-rate <size>', 'every relay\'s bandwidth.rate, e.g. "1 MB" (default: unlimited)')
+    .option('--relay-accounting-max <size>', 'every relay\'s accounting.max, e.g. "20 MB" (default: no accounting)')
+    .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       await runTestnet({
@@ -42,6 +52,11 @@ export function registerTestnetCommand(program: Command): void {
         startTimeoutMs: opts.startTimeout,
         ...(opts.httpTunnelPort !== undefined ? { httpTunnelPort: opts.httpTunnelPort } : {}),
         ...(opts.controlPort !== undefined ? { controlPort: opts.controlPort } : {}),
+        metrics: opts.metrics,
+        json: opts.json,
+        ...(opts.dashboardPort !== undefined ? { dashboardPort: opts.dashboardPort } : {}),
+        ...(opts.relayBandwidthRate !== undefined ? { relayBandwidthRate: opts.relayBandwidthRate } : {}),
+        ...(opts.relayAccountingMax !== undefined ? { relayAccountingMax: opts.relayAccountingMax } : {}),
       });
     });
 }

@@ -7,12 +7,13 @@
  * process (`node dist/cli/main.js <role> …`) with its own data directory and
  * log file under the testnet's data directory.
  *
- * stdout carries only machine-readable lines (./testnet-events.ts): one
- * `{"event":"node",…}` JSON line per node, then one `ready` line, then
- * `exit` and `node` lines as nodes exit and are started again.
- * Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
- * it is a pipe), or a child dying before the network has formed, every child
- * is stopped by PID (SIGTERM, then SIGKILL after a grace period); the
+ * stdout is for people: the `ready` line, and only that. The machine-readable
+ * event lines (./testnet-events.ts: one `{"event":"node",…}` JSON line per
+ * node, then the `ready` line, then `exit` and `node` lines as nodes exit and
+ * are started again) go to <data dir>/events.jsonl, and with `json` to stdout
+ * as well. Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin
+ * (when it is a pipe), or a child dying before the network has formed, every
+ * child is stopped by PID (SIGTERM, then SIGKILL after a grace period); the
  * process's own 'exit' SIGKILLs any child still alive. Once the network has
  * formed, a node that dies is reported and the rest keep running, and nodes
  * can be stopped, killed and started again by nickname (./node-supervisor.ts,
@@ -25,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
+import { startNetworkDashboard } from './dashboard/network-dashboard.js';
 import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
@@ -46,6 +48,16 @@ export interface TestnetOptions {
   httpTunnelPort?: number;
   /** The client's control port (0 = any free port; cookie authentication, the cookie in the client's directory); none when absent. */
   controlPort?: number;
+  /** Give every node a metrics port (any free port on its own address); default false. */
+  metrics?: boolean;
+  /** Event lines on stdout (for programs); default false: stdout has only the `ready` line. */
+  json?: boolean;
+  /** Serve one page for the whole network on 127.0.0.1:port (0 = any free port); implies `metrics`. */
+  dashboardPort?: number;
+  /** Every relay's bandwidth.rate (a size such as "1 MB"); default unlimited. */
+  relayBandwidthRate?: string;
+  /** Every relay's accounting.max (a size such as "20 MB"); default none. */
+  relayAccountingMax?: string;
 }
 
 export const AUTHORITY_ADDRESS = '127.100.0.1';
@@ -53,6 +65,13 @@ export const SOCKS_ADDRESS = '127.0.0.1';
 /** Relay i (1-based) listens on 127.i.0.1. */
 export function relayAddress(i: number): string {
   return `127.${i}.0.1`;
+}
+
+/** A node's metrics listen on its own address (the client's on SOCKS_ADDRESS). */
+function metricsAddress(role: Role, args: readonly string[]): string {
+  if (role === 'client') return SOCKS_ADDRESS;
+  const i = args.indexOf('--address');
+  return i >= 0 ? args[i + 1]! : SOCKS_ADDRESS;
 }
 
 /** SIGTERM → SIGKILL grace period per child. */
@@ -174,10 +193,30 @@ function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** One machine-readable line on stdout (./testnet-events.ts). */
-function emit(line: string): void {
-  process.stdout.write(`${line}\n`);
+/** Where the event lines go: always <data dir>/events.jsonl; stdout too with `json`, else only the `ready` line there. */
+function eventSink(dataDir: string, json: boolean): { event(line: string): void; ready(line: string): void } {
+  const fd = openSync(join(dataDir, EVENTS_FILE), 'w', 0o600);
+  const file = (line: string) => {
+    try {
+      writeSync(fd, `${line}\n`);
+    } catch {
+      // best effort, like the node logs
+    }
+  };
+  return {
+    event(line) {
+      file(line);
+      if (json) process.stdout.write(`${line}\n`);
+    },
+    ready(line) {
+      file(line);
+      process.stdout.write(`${line}\n`);
+    },
+  };
 }
+
+/** The event lines' file in the testnet's data directory. */
+export const EVENTS_FILE = 'events.jsonl';
 
 /** Runs the testnet until it is stopped; the returned promise never resolves (the process exits). */
 export async function runTestnet(opts: TestnetOptions): Promise<void> {
@@ -190,6 +229,9 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   const dataDir = opts.dataDir !== undefined ? resolve(opts.dataDir) : mkdtempSync(join(tmpdir(), 'allium-testnet-'));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const sink = eventSink(dataDir, opts.json === true);
+  const emit = sink.event;
 
   const nodes: NodeProcess[] = [];
   let stopping = false;
@@ -257,6 +299,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     }
   };
 
+  /** Each node's latest `up` line, by nickname (the network dashboard reads metrics ports and exit flags from it). */
+  const ups = new Map<string, NodeInfo>();
   let ctl: CtlServer | undefined;
   let stopStdin: (() => void) | null = null;
   // Every node keeps its keys or state in its own directory, next to its log (the client also its control cookie).
@@ -268,14 +312,22 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   };
   const supervisor = new NodeSupervisor({
     spawn: startNode,
-    onUp: (up) => emit(formatEventLine({ ...up, event: 'node' })),
+    onUp: (up) => announce(up),
     onExit: (exit) => emit(formatEventLine({ event: 'exit', ...exit })),
     progress,
     startTimeoutMs: opts.startTimeoutMs,
     stopGraceMs: KILL_GRACE_MS,
   });
+  /** A node is up: remember its line and print its `node` line. */
+  const announce = (up: NodeInfo & { nickname: string }) => {
+    ups.set(up.nickname, up);
+    emit(formatEventLine({ ...up, event: 'node' }));
+  };
+  const withMetrics = opts.metrics === true || opts.dashboardPort !== undefined;
   const spawnNode = (nickname: string, role: Role, args: string[], portFlag = '--port'): NodeProcess => {
-    const spec = { nickname, role, args, portFlag };
+    // The metrics port is pinned like the listening port, so a node started again keeps it.
+    const metricsArgs = withMetrics ? ['--metrics-port', '0', '--metrics-address', metricsAddress(role, args)] : [];
+    const spec = { nickname, role, args: [...args, ...metricsArgs], portFlag };
     const node = startNode(spec);
     supervisor.add(spec, node);
     return node;
@@ -305,7 +357,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   ]);
   const authUp = await waitUp(authority, 'authority');
   progress(`authority auth1 up at ${authUp.url}`);
-  emit(formatEventLine({ ...authUp, event: 'node' }));
+  announce(authUp);
   const authorityRef = `${authUp.url}#${authUp.identity}`;
 
   // 2. The relays, all at once.
@@ -316,6 +368,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     // One process per relay: the testnet already runs many nodes on one machine.
     const args = ['--nickname', nickname, '--address', relayAddress(i), '--port', '0', '--authority', authorityRef, '--workers', '1'];
     if (isExit) args.push('--exit', '--allow-loopback-exit');
+    if (opts.relayBandwidthRate !== undefined) args.push('--bandwidth-rate', opts.relayBandwidthRate);
+    if (opts.relayAccountingMax !== undefined) args.push('--accounting-max', opts.relayAccountingMax);
     relays.push(spawnNode(nickname, 'relay', args));
   }
   progress(`started ${opts.relays} relays (${opts.exits} exits); waiting for them to come up`);
@@ -325,7 +379,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     relayUps.push(up);
     progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
   }
-  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
+  for (const up of relayUps) announce(up);
 
   // 3. The client; its up line means a 3-hop circuit is built.
   const clientArgs = [
@@ -341,8 +395,30 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   progress('client started; waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   const socks = clientUp.socks;
-  emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
+  announce({ ...clientUp, nickname: 'client' });
 
+  if (opts.dashboardPort !== undefined) {
+    const dashboard = await startNetworkDashboard(opts.dashboardPort, () => {
+      // One row per nickname: the process started last (a node started again replaces its earlier process).
+      const latest = new Map<string, NodeProcess>();
+      for (const n of nodes) latest.set(n.nickname, n);
+      return [...latest.values()].map((n) => {
+        const up = ups.get(n.nickname);
+        return {
+          nickname: n.nickname,
+          role: n.role,
+          alive: n.alive,
+          ...(up?.metrics !== undefined ? { metrics: up.metrics } : {}),
+          ...(up?.role === 'relay' ? { exit: up.exit } : {}),
+        };
+      });
+    }).catch((error: unknown) => shutdown(1, `the dashboard could not listen: ${describeError(error)}`));
+    process.on('exit', () => void dashboard.close());
+    progress(`dashboard on http://127.0.0.1:${dashboard.port}/`);
+  }
+
+  ready = true;
+  progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const command = (verb: string, nickname: string | undefined) => supervisor.command(verb, nickname);
@@ -351,7 +427,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     return undefined;
   });
   stopStdin = readCtlStdin(command, (text) => process.stderr.write(text));
-  emit(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  sink.ready(formatReadyLine({ socksHost: clientUp.address, socksPort: clientUp.port, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
   const extras =
     (clientUp.httpTunnel !== undefined ? `      curl --proxy http://${clientUp.httpTunnel} http://127.0.0.1:8000/   (HTTP CONNECT tunnel)\n` : '') +
     (clientUp.control !== undefined ? `Control port ${clientUp.control} (cookie ${cookieFile}); e.g. nyx -i ${clientUp.control}\n` : '');

@@ -3,8 +3,9 @@
  * the id must be in the sender's half, the link under its circuit limit and
  * the sender's address under its circuit-creation rate (relay/dos.ts);
  * an ntor-v3 handshake makes the circuit's layers and the CREATED2 reply.
- * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT); the
- * link lives on.
+ * Anything wrong is answered with DESTROY (PROTOCOL or RESOURCELIMIT), and
+ * every CREATE2 while the relay hibernates with DESTROY HIBERNATING; the link
+ * lives on.
  */
 import { debuglog } from 'node:util';
 import { ChannelCommand, cellPayload, circuitIdBelongsTo, encodeChannelCell, encodeDestroy, cellCircuitId } from '../src/cell/channel-cell.js';
@@ -19,15 +20,20 @@ import { MAX_CIRCUITS_PER_CHANNEL, type ChannelCircuits } from '../src/circuit/c
 import type { Channel } from '../src/link/channel.js';
 import { ProtocolError } from '../src/errors.js';
 import { RelayCircuit, type RelayContext } from './relay-circuit.js';
+import type { OnionKeySource } from './onion-keys.js';
 
 const log = debuglog('allium:relay');
 
 /** Handle a CREATE2 `cell` for an id no circuit on `link` uses (`circuits` is the link's table). */
-export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, link: Channel, circuits: ChannelCircuits<RelayCircuit>, cell: Uint8Array): void {
+export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret | OnionKeySource, link: Channel, circuits: ChannelCircuits<RelayCircuit>, cell: Uint8Array): void {
   const id = cellCircuitId(cell);
   const room = ChannelRoom.of(link);
   if (!circuitIdBelongsTo(id, !link.isInitiator)) {
     room.send(encodeDestroy(id, DestroyReason.PROTOCOL));
+    return;
+  }
+  if (ctx.hibernating?.() === true) {
+    room.send(encodeDestroy(id, DestroyReason.HIBERNATING));
     return;
   }
   if (circuits.size >= MAX_CIRCUITS_PER_CHANNEL || (ctx.admitCreate !== undefined && !ctx.admitCreate(link))) {
@@ -37,7 +43,10 @@ export function answerCreate2(ctx: RelayContext, ntorKeys: NtorV3RelaySecret, li
   try {
     const body = decodeCreate2(cellPayload(cell));
     if (body.handshakeType !== HANDSHAKE_TYPE_NTOR_V3) throw new ProtocolError(`unsupported handshake type ${body.handshakeType}`);
-    const result = ntorV3ServerHandshake(ntorKeys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
+    // The onionskin names the onion key it was made for (KEYID(B), bytes 32..64): the current or, within its grace, the previous.
+    const keys = 'find' in ntorKeys ? ntorKeys.find(body.handshakeData.subarray(32, 64)) : ntorKeys;
+    if (keys === undefined) throw new ProtocolError('CREATE2 for an onion key this relay does not hold (rotated out)');
+    const result = ntorV3ServerHandshake(keys, body.handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
     new RelayCircuit(ctx, link, id, tor1Layers(result.keyMaterial));
     room.send(encodeChannelCell(id, ChannelCommand.CREATED2, encodeCreated2(result.reply)));
   } catch (error) {

@@ -73,6 +73,8 @@ export interface RelayContext {
   readonly stats?: CircuitStatsRecorder | null;
   /** DoS defence (relay/dos.ts): may `link` create one more circuit? Absent: always. A refusal is DESTROY RESOURCELIMIT. */
   admitCreate?(link: Channel): boolean;
+  /** True while the relay hibernates (§8.2.1): every CREATE2 is answered with DESTROY HIBERNATING. */
+  readonly hibernating?: () => boolean;
 }
 
 /** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */

@@ -17,6 +17,7 @@ import { OriginCircuit, type HopInfo, type OriginCircuitOptions } from '../../cl
 import type { DirectoryHandler } from '../../relay/relay-circuit.js';
 import type { CircuitStats } from '../../src/events.js';
 import { MemoryTransport } from './memory-transport.js';
+import { OnionKeyRing } from '../../relay/onion-keys.js';
 
 export interface MemoryRelay {
   keys: RelayKeys;
@@ -27,6 +28,8 @@ export interface MemoryRelay {
   accept(socket: Duplex): void;
   /** The relay core's circuit counters. */
   stats(): CircuitStats;
+  /** Its onion keys (current and previous), with `onionKeyRings`. */
+  onionKeys?: OnionKeyRing;
 }
 
 export interface MemoryNetwork {
@@ -40,14 +43,16 @@ export interface MemoryNetwork {
 const TIMEOUT_MS = 5000;
 
 /** `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)` gives relay i's BEGIN_DIR handler (default none). */
-export function memoryNetwork(count = 3, opts: { directory?: (index: number) => DirectoryHandler | null } = {}): MemoryNetwork {
+export function memoryNetwork(count = 3, opts: { directory?: (index: number) => DirectoryHandler | null; onionKeyRings?: boolean } = {}): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   for (let i = 0; i < count; i++) {
     const keys = loadRelayKeys(join(dir, `relay${i}`));
+    const onionKeys = opts.onionKeyRings === true ? new OnionKeyRing(join(dir, `relay${i}`, 'keys'), keys.identity.identity) : undefined;
     const core = createRelayCore({
       keys,
+      ...(onionKeys !== undefined ? { onionKeys } : {}),
       directory: opts.directory?.(i) ?? null,
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
       transport,
@@ -66,6 +71,7 @@ export function memoryNetwork(count = 3, opts: { directory?: (index: number) => 
       },
       inbound: [],
       stats: () => core.stats(),
+      ...(onionKeys !== undefined ? { onionKeys } : {}),
       accept(socket) {
         core.accept(socket).then(
           (channel) => relay.inbound.push(channel),
