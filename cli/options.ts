@@ -102,3 +102,18 @@ export function collect<T>(parse: (value: string) => T): (value: string, previou
 export function collectString(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/**
+ * One `--param key=value` (docs/protocol.md §8.5): the key and value as the
+ * `params` line carries them; the authority checks the whole set at start.
+ * Returns the text unchanged.
+ */
+export function parseParamPair(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}=-?\d{1,10}$/.test(value)) throw new InvalidArgumentError('Expected KEY=INTEGER, e.g. cc_alg=0.');
+  return value;
+}
+
+/** `key=value` texts → the map the authority publishes (a repeated key: the last wins). */
+export function paramsMap(pairs: readonly string[]): Map<string, number> {
+  return new Map(pairs.map((p) => [p.slice(0, p.indexOf('=')), Number(p.slice(p.indexOf('=') + 1))] as const));
+}

@@ -5,6 +5,8 @@
 import { debuglog } from 'node:util';
 import { dirRequest } from '../src/dirclient/http.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { HttpStatusError } from '../src/dirclient/http.js';
+import { publish } from '../src/events.js';
 
 const log = debuglog('allium:relay');
 const UPLOAD_TIMEOUT_MS = 10_000;
@@ -56,16 +58,20 @@ export class DescriptorPublisher {
   async publishOnce(): Promise<void> {
     const text = encodeDescriptor(this.#make(), this.#seed);
     await Promise.all(
-      this.#authorities.map(async (authority) => {
+      this.#authorities.map(async (authority, index) => {
+        let status: number | null = null;
         for (let attempt = 0; attempt < 5 && !this.#closed; attempt++) {
           try {
             await uploadDescriptor(authority, text);
+            publish('allium:descriptor:upload', () => ({ authority: index, accepted: true, status: 200 }));
             return;
           } catch (error) {
+            if (error instanceof HttpStatusError) status = error.status;
             log('descriptor upload failed (attempt %d): %s', attempt + 1, (error as Error).message);
             await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
           }
         }
+        if (!this.#closed) publish('allium:descriptor:upload', () => ({ authority: index, accepted: false, status }));
       }),
     );
   }

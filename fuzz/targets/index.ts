@@ -8,6 +8,7 @@ import { authorityUploadTarget, dirHttpTarget, makeDirectoryCorpus } from './dir
 import { linkCertificateTarget, linkFramesTarget, linkHandshakeTarget, makeLinkCorpus, ntorServerTarget } from './link.js';
 import { addressTarget, consensusTarget, descriptorTarget, exitPolicyTarget, exitSummaryTarget, makeNetdocCorpus, paramsTarget } from './netdoc.js';
 import { makeSocksCorpus, socks5Target } from './socks.js';
+import { configFileTarget } from './config.js';
 
 export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   linkFramesTarget,
@@ -27,6 +28,7 @@ export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   addressTarget,
   authorityUploadTarget,
   dirHttpTarget,
+  configFileTarget,
 ] as FuzzTarget<FuzzInput>[];
 
 export function targetNamed(name: string): FuzzTarget<FuzzInput> | undefined {
