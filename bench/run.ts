@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['onion-layer', 'circuit', 'link', 'relay-load', 'testnet', 'resilience', 'wan', 'directory'];
+const ALL = ['onion-layer', 'circuit', 'link', 'relay-load', 'testnet', 'resilience', 'wan', 'directory', 'metrics'];
 /** Run only when named: `npm run bench -- soak` (SOAK_MINUTES, default 3), `npm run bench -- load`. */
 const ON_REQUEST = ['soak', 'load'];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;

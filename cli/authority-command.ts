@@ -1,8 +1,9 @@
 /**
  * `allium authority`: run a directory authority. It accepts relay
  * descriptors, probes each relay with a real link handshake, and votes with
- * the other authorities (`--authority`, `--authorities-file`) every voting
- * interval, publishing the consensus a majority of them signed.
+ * the other authorities (network.authorities or network.authorities_file)
+ * every voting interval, publishing the consensus a majority of them signed.
+ * Options come from `--config FILE` and the flags (cli/config/).
  *
  * `allium authority keygen` makes an authority's keys (identity and a first
  * signing key) and prints the `URL#IDENTITY` line relays and clients are
@@ -12,52 +13,22 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
-import { hex } from '../src/bytes.js';
+import type { Command } from 'commander';
+import { fromHex, hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
-import type { AuthorityRef } from '../directory/authority-list.js';
-import { collect, nodeOptions, parseAuthorityRef, parseIdentityHex, parseIPv4, parseMs, parsePath, parsePort, parseSecondsMs, requireOptions } from './options.js';
+import { parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort, paramsMap } from './options.js';
+import { configCommand } from './config/flags.js';
+import { DEFAULT_SIGNING_KEY_LIFETIME_MS, MAX_SIGNING_KEY_LIFETIME_MS } from './config/options-table.js';
+import { ConfigError } from './config/load.js';
+import { reloadOnSighup } from './config/reload.js';
+import { observe, packageVersion, withMetrics } from './metrics/observe.js';
+import { nodeDashboard } from './dashboard/node-dashboard.js';
+import { startNodeLog } from './log/node-log.js';
 
 /** How long the authority waits for one relay's link handshake and one-hop circuit. */
 const PROBE_TIMEOUT_MS = 5_000;
 /** How long one bandwidth measurement may take. */
 const MEASURE_TIMEOUT_MS = 10_000;
-/** The default lifetime of a signing key certificate, as an option value. */
-const DEFAULT_SIGNING_KEY_LIFETIME_MS = 30 * 24 * 3600_000;
-/** The longest lifetime a certificate may state (§8.6): 400 days. */
-const MAX_SIGNING_KEY_LIFETIME_MS = 400 * 24 * 3600_000;
-
-interface AuthorityOptions {
-  nickname?: string;
-  dataDir?: string;
-  address: string;
-  port: number;
-  votingInterval: number;
-  consensusLifetime?: number;
-  exitsAllowLoopback: boolean;
-  signingKeyLifetime: number;
-  authority?: AuthorityRef[];
-  authoritiesFile?: string;
-  badExit?: Uint8Array[];
-  testnetFlagThresholds: boolean;
-  measureInterval: number;
-  param?: string[];
-}
-
-/**
- * One `--param key=value` (docs/protocol.md §8.5): the key and value as the
- * `params` line carries them; the authority checks the whole set at start.
- * Returns the text unchanged.
- */
-export function parseParamPair(value: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}=-?\d{1,10}$/.test(value)) throw new InvalidArgumentError('Expected KEY=INTEGER, e.g. cc_alg=0.');
-  return value;
-}
-
-/** `key=value` texts → the map the authority publishes (a repeated key: the last wins). */
-export function paramsMap(pairs: readonly string[]): Map<string, number> {
-  return new Map(pairs.map((p) => [p.slice(0, p.indexOf('=')), Number(p.slice(p.indexOf('=') + 1))] as const));
-}
 
 interface KeygenOptions {
   dataDir: string;
@@ -81,72 +52,78 @@ const lifetimeOption = (command: Command): Command =>
   );
 
 export function registerAuthorityCommand(program: Command): void {
-  const authority = nodeOptions(program.command('authority').description('run a directory authority (or: keygen, new-signing-key)'), {
-    role: 'authority',
-    address: 'IPv4 address to listen on',
-    port: 'TCP port for the directory HTTP server (0 = any free port)',
-    required: false,
-  })
-    .enablePositionalOptions()
-    .option('--authority <url#identityhex>', 'an authority that votes with this one (repeatable; this one may be listed too)', collect(parseAuthorityRef))
-    .option('--authorities-file <file>', 'a file of URL#IDENTITYHEX lines, one per voting authority, re-read when it changes (instead of --authority)', parsePath)
-    .option('--voting-interval <ms>', 'milliseconds between consensuses, a whole number of seconds', parseSecondsMs(1000), 60_000)
-    .option('--consensus-lifetime <ms>', 'how long each consensus stays valid, whole seconds (default: 3 voting intervals, at least 60000)', parseSecondsMs(1000))
-    .option('--exits-allow-loopback', 'accept exits whose policy allows 127.0.0.0/8 (testnets only)', false)
-    .option('--bad-exit <identityhex>', 'vote BadExit for this relay (repeatable); with any, the authority votes on BadExit', collect(parseIdentityHex))
-    .option('--measure-interval <ms>', 'measure each relay\'s bandwidth again after this long', parseMs(1000), 3600_000)
-    .option('--param <key=value>', 'network parameter this authority votes for in the consensus, e.g. cc_alg=0 (repeatable)', collect(parseParamPair))
-    .option('--testnet-flag-thresholds', 'flag thresholds for a network minutes old: Stable and HSDir after 30 s (testnets only)', false);
-  lifetimeOption(authority).action(async (opts: AuthorityOptions, command: Command) => {
-    requireOptions(command, { ...opts }, { nickname: '--nickname <name>', dataDir: '--data-dir <dir>' });
-    if (opts.authority !== undefined && opts.authoritiesFile !== undefined) command.error('error: give --authority or --authorities-file, not both');
-    const nickname = opts.nickname!;
-    const dataDir = resolve(opts.dataDir!);
+  const command = program.command('authority').description('run a directory authority (or: keygen, new-signing-key)').enablePositionalOptions();
+  const config = configCommand(command, 'authority');
+  command.action(async () => {
+    const c = config.resolve();
+    if (c === null) return;
+    const nickname = c.must<string>('authority.nickname');
+    const address = c.must<string>('authority.address');
+    const port = c.must<number>('authority.dir_port');
+    const votingInterval = c.must<number>('authority.voting_interval');
+    const params = c.get<string[]>('authority.params');
+    const authorities = c.get<string[]>('network.authorities')?.map(parseAuthorityRef);
+    const authoritiesFile = c.get<string>('network.authorities_file');
+    if (authorities !== undefined && authoritiesFile !== undefined) {
+      throw new ConfigError([{ file: c.file ?? 'allium authority', key: 'network.authorities_file', value: authoritiesFile, message: 'give network.authorities (--authority) or network.authorities_file (--authorities-file), not both' }]);
+    }
+    const badExits = c.get<string[]>('authority.bad_exits')?.map((id) => fromHex(id));
+    const observed = observe(c);
+    const log = startNodeLog(c);
     await runRole(
       'authority',
       async () => {
         // Loaded here so `--help` and option errors never load the role code.
         const { startAuthority, RelayTester } = await import('../directory/authority.js');
         const { TESTNET_FLAG_THRESHOLDS } = await import('../directory/flags.js');
-        say('authority', `starting ${nickname} on ${opts.address}:${opts.port}`);
+        say('authority', `starting ${nickname} on ${address}:${port}`);
         const tester = new RelayTester({ probeTimeoutMs: PROBE_TIMEOUT_MS, measureTimeoutMs: MEASURE_TIMEOUT_MS });
-        return startAuthority({
+        const authority = await startAuthority({
           nickname,
-          dataDir,
-          host: opts.address,
-          port: opts.port,
-          votingIntervalMs: opts.votingInterval,
-          consensusLifetimeMs: opts.consensusLifetime ?? Math.max(3 * opts.votingInterval, 60_000),
+          dataDir: resolve(c.must<string>('storage.data_dir')),
+          host: address,
+          port,
+          votingIntervalMs: votingInterval,
+          consensusLifetimeMs: c.get<number>('authority.consensus_lifetime') ?? Math.max(3 * votingInterval, 60_000),
           probe: tester.probe,
           measure: tester.measure,
           closeWith: tester,
-          measureIntervalMs: opts.measureInterval,
-          exitsAllowLoopback: opts.exitsAllowLoopback,
-          signingKeyLifetimeMs: opts.signingKeyLifetime,
-          ...(opts.authority !== undefined ? { authorities: opts.authority } : {}),
-          ...(opts.badExit !== undefined ? { badExits: opts.badExit } : {}),
-          ...(opts.testnetFlagThresholds ? { flagThresholds: TESTNET_FLAG_THRESHOLDS } : {}),
-          ...(opts.param !== undefined ? { params: paramsMap(opts.param) } : {}),
-          ...(opts.authoritiesFile !== undefined ? { authoritiesFile: resolve(opts.authoritiesFile) } : {}),
+          measureIntervalMs: c.must<number>('authority.measure_interval'),
+          exitsAllowLoopback: c.must<boolean>('authority.exits_allow_loopback'),
+          signingKeyLifetimeMs: c.must<number>('authority.signing_key_lifetime'),
+          ...(authorities !== undefined ? { authorities } : {}),
+          ...(badExits !== undefined ? { badExits } : {}),
+          ...(c.must<boolean>('authority.testnet_flag_thresholds') ? { flagThresholds: TESTNET_FLAG_THRESHOLDS } : {}),
+          ...(params !== undefined ? { params: paramsMap(params) } : {}),
+          ...(authoritiesFile !== undefined ? { authoritiesFile: resolve(authoritiesFile) } : {}),
         });
+        return withMetrics(observed, authority, () =>
+          nodeDashboard(
+            { role: 'authority', nickname, identity: authority.identity, version: packageVersion(), notices: () => log.logger.recent() },
+            [{ url: authority.url, identity: authority.identity }],
+          ),
+        );
       },
-      (handle) => {
-        const url = new URL(handle.url);
-        say('authority', `${handle.nickname} serving ${handle.url}`);
+      ({ node: authority, metrics }) => {
+        const url = new URL(authority.url);
+        say('authority', `${authority.nickname} serving ${authority.url}`);
+        if (metrics !== undefined) say('authority', `metrics on http://${metrics}/metrics`);
+        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line) => say('authority', line));
         printUp({
           role: 'authority',
-          nickname: handle.nickname,
+          nickname: authority.nickname,
           address: url.hostname,
           port: Number(url.port),
-          identity: hex(handle.identity),
-          url: handle.url,
+          identity: hex(authority.identity),
+          url: authority.url,
+          ...(metrics !== undefined ? { metrics } : {}),
         });
       },
     );
   });
 
   lifetimeOption(
-    authority
+    command
       .command('keygen')
       .description("make an authority's identity key and a first signing key; print the URL#IDENTITY line for relays and clients")
       .requiredOption('--data-dir <dir>', 'the authority data directory (keys go to <dir>/keys, 0600)', parsePath)
@@ -168,7 +145,7 @@ export function registerAuthorityCommand(program: Command): void {
   });
 
   lifetimeOption(
-    authority
+    command
       .command('new-signing-key')
       .description('certify a new signing key for an authority; the running authority uses it from its next signature')
       .requiredOption('--data-dir <dir>', 'the authority data directory (the key goes to <dir>/keys/authority_signing_key)', parsePath)

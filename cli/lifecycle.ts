@@ -6,13 +6,16 @@
  */
 import { fstatSync } from 'node:fs';
 import { formatEventLine, type NodeInfo } from './testnet-events.js';
+import { currentLogger, type LogLevel } from './log/logger.js';
 
 /** Upper bound on a role's close() during shutdown. */
 const CLOSE_TIMEOUT_MS = 5_000;
 
-/** Human progress, to stderr. */
-export function say(role: string, message: string): void {
-  process.stderr.write(`[allium ${role}] ${message}\n`);
+/** Human progress: through the node's log once it is configured (cli/log/), to stderr before that. */
+export function say(role: string, message: string, level: LogLevel = 'notice'): void {
+  const logger = currentLogger();
+  if (logger !== undefined) logger[level](message);
+  else process.stderr.write(`[allium ${role}] ${message}\n`);
 }
 
 /** The one machine-readable line a role prints once it is up (./testnet-events.ts). */
@@ -96,7 +99,7 @@ export async function runRole<H extends { close(): Promise<void> }>(
   try {
     handle = await start();
   } catch (error) {
-    say(role, `failed to start: ${describeError(error)}`);
+    say(role, `failed to start: ${describeError(error)}`, 'err');
     process.exit(1);
   }
   if (stopping) {
@@ -107,7 +110,7 @@ export async function runRole<H extends { close(): Promise<void> }>(
     await announce(handle);
   } catch (error) {
     if (stopping) return;
-    say(role, describeError(error));
+    say(role, describeError(error), 'err');
     stop(1);
   }
 }
@@ -119,10 +122,10 @@ async function closeBounded(role: string, handle: { close(): Promise<void> }): P
   });
   try {
     const outcome = await Promise.race([handle.close().then(() => 'closed' as const), timeout]);
-    if (outcome === 'timeout') say(role, `close did not finish within ${CLOSE_TIMEOUT_MS} ms; exiting anyway`);
+    if (outcome === 'timeout') say(role, `close did not finish within ${CLOSE_TIMEOUT_MS} ms; exiting anyway`, 'warn');
     return outcome === 'closed';
   } catch (error) {
-    say(role, `close failed: ${describeError(error)}`);
+    say(role, `close failed: ${describeError(error)}`, 'warn');
     return false;
   } finally {
     clearTimeout(timer);

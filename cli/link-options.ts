@@ -9,9 +9,9 @@ import type { LinkShape } from '../src/link/delay-line.js';
 
 /** The three options as commander parses them. */
 export interface LinkShapeOptions {
-  linkDelay?: number;
-  linkJitter?: number;
-  linkRate?: number;
+  linkDelay?: number | undefined;
+  linkJitter?: number | undefined;
+  linkRate?: number | undefined;
 }
 
 /** A number of milliseconds, 0..60000, fractions allowed. */

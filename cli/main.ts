@@ -12,7 +12,9 @@ import { registerRelayCommand } from './relay-command.js';
 import { registerTestnetCommand } from './testnet-command.js';
 import { registerForwardCommand } from './forward-command.js';
 import { registerDestinationCommand } from './destination-command.js';
+import { registerKeysCommand } from './keys-command.js';
 import { describeError } from './lifecycle.js';
+import { ConfigError } from './config/load.js';
 
 function packageVersion(): string {
   try {
@@ -38,6 +40,7 @@ export function buildProgram(): Command {
   registerTestnetCommand(program);
   registerForwardCommand(program);
   registerDestinationCommand(program);
+  registerKeysCommand(program);
   return program;
 }
 
@@ -50,7 +53,8 @@ async function main(): Promise<void> {
       process.exitCode = error.exitCode;
       return;
     }
-    process.stderr.write(`allium: ${describeError(error)}\n`);
+    if (error instanceof ConfigError) process.stderr.write(`allium: error: bad configuration:\n${error.message}\n`);
+    else process.stderr.write(`allium: ${describeError(error)}\n`);
     process.exitCode = 1;
   }
 }

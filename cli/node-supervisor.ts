@@ -1,7 +1,8 @@
 /**
  * The running testnet's nodes, by nickname (docs/testnet.md "Poking a
  * running testnet"): once the network has formed, a node that exits is
- * reported (stderr, and an `exit` line on stdout) and the rest keep running;
+ * reported (stderr, and an `exit` event line: <data dir>/events.jsonl, and
+ * stdout with `--json`) and the rest keep running;
  * a node can be stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP),
  * resumed (SIGCONT) and started again. A node started again gets the same
  * arguments, so the same data directory (same keys, same state) and the
@@ -229,7 +230,11 @@ export class NodeSupervisor {
           const at = e.spec.args.indexOf(flag);
           if (port !== undefined && at >= 0 && at + 1 < e.spec.args.length) e.spec.args[at + 1] = port;
         };
-        if (up.role !== 'forward') pin(e.spec.portFlag, String(up.port));
+        if (up.role !== 'forward') {
+          pin(e.spec.portFlag, String(up.port));
+          // The metrics port too, so dashboards and scrapers keep finding it.
+          if ('metrics' in up) pin('--metrics-port', up.metrics?.slice(up.metrics.lastIndexOf(':') + 1));
+        }
         // A client's other listeners keep their ports too, so controllers and tunnel users can reconnect.
         if (up.role === 'client') {
           pin('--http-tunnel-port', up.httpTunnel?.slice(up.httpTunnel.lastIndexOf(':') + 1));

@@ -129,3 +129,18 @@ export function requireOptions(command: Command, values: Record<string, unknown>
     if (values[key] === undefined) command.error(`error: required option '${flag}' not specified`);
   }
 }
+
+/**
+ * One `--param key=value` (docs/protocol.md §8.5): the key and value as the
+ * `params` line carries them; the authority checks the whole set at start.
+ * Returns the text unchanged.
+ */
+export function parseParamPair(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}=-?\d{1,10}$/.test(value)) throw new InvalidArgumentError('Expected KEY=INTEGER, e.g. cc_alg=0.');
+  return value;
+}
+
+/** `key=value` texts → the map the authority publishes (a repeated key: the last wins). */
+export function paramsMap(pairs: readonly string[]): Map<string, number> {
+  return new Map(pairs.map((p) => [p.slice(0, p.indexOf('=')), Number(p.slice(p.indexOf('=') + 1))] as const));
+}

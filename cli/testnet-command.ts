@@ -5,9 +5,8 @@
 import type { Command } from 'commander';
 import { runTestnet } from './testnet.js';
 import { registerCtlCommand } from './testnet-ctl-command.js';
-import { collect, parseCount, parseMs, parsePath, parsePort, parseSecondsMs } from './options.js';
+import { collect, parseCount, parseMs, parseParamPair, parsePath, parsePort, parseSecondsMs } from './options.js';
 import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
-import { parseParamPair } from './authority-command.js';
 
 interface TestnetCommandOptions extends LinkShapeOptions {
   authorities: number;
@@ -21,6 +20,11 @@ interface TestnetCommandOptions extends LinkShapeOptions {
   controlPort?: number;
   netns: boolean;
   param?: string[];
+  metrics: boolean;
+  json: boolean;
+  dashboardPort?: number;
+  relayBandwidthRate?: string;
+  relayAccountingMax?: string;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -43,6 +47,11 @@ export function registerTestnetCommand(program: Command): void {
     .addOption(linkJitter)
     .addOption(linkRate)
     .option('--param <key=value>', 'network parameter for the consensus, e.g. cc_alg=0 for fixed windows (repeatable)', collect(parseParamPair))
+    .option('--json', 'machine-readable event lines on stdout (they always go to <data dir>/events.jsonl)', false)
+    .option('--dashboard-port <port>', 'serve one page for the whole network on 127.0.0.1 (0 = any free port; implies --metrics)', parsePort)
+    .option('--relay-bandwidth-rate <size>', 'every relay\'s bandwidth.rate, e.g. "1 MB" (default: unlimited)')
+    .option('--relay-accounting-max <size>', 'every relay\'s accounting.max, e.g. "20 MB" (default: no accounting)')
+    .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       await runTestnet({
@@ -58,6 +67,11 @@ export function registerTestnetCommand(program: Command): void {
         netns: opts.netns,
         ...(linkShapeOf(opts) !== undefined ? { linkShape: linkShapeOf(opts)! } : {}),
         ...(opts.param !== undefined ? { params: opts.param } : {}),
+        metrics: opts.metrics,
+        json: opts.json,
+        ...(opts.dashboardPort !== undefined ? { dashboardPort: opts.dashboardPort } : {}),
+        ...(opts.relayBandwidthRate !== undefined ? { relayBandwidthRate: opts.relayBandwidthRate } : {}),
+        ...(opts.relayAccountingMax !== undefined ? { relayAccountingMax: opts.relayAccountingMax } : {}),
       });
     });
 }

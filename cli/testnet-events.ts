@@ -25,6 +25,8 @@ export interface AuthorityNode {
   identity: string;
   /** `http://ADDRESS:PORT`. */
   url: string;
+  /** `HOST:PORT` of its metrics port (metrics and dashboard), when it has one. */
+  metrics?: string;
 }
 
 export interface RelayNode {
@@ -35,6 +37,8 @@ export interface RelayNode {
   port: number;
   identity: string;
   exit: boolean;
+  /** `HOST:PORT` of its metrics port, when it has one. */
+  metrics?: string;
 }
 
 export interface ClientNode {
@@ -50,6 +54,8 @@ export interface ClientNode {
   httpTunnel?: string;
   /** `ADDRESS:PORT` of the control port, when there is one. */
   control?: string;
+  /** `HOST:PORT` of its metrics port, when it has one. */
+  metrics?: string;
 }
 
 /** `allium destination`: an HTTP server for exits to reach (the netns testnet starts one). */
@@ -118,11 +124,12 @@ export function formatEventLine(event: TestnetEvent): string {
     });
   }
   const base = { event: event.event, role: event.role };
+  const metrics = 'metrics' in event && event.metrics !== undefined ? { metrics: event.metrics } : {};
   switch (event.role) {
     case 'authority':
-      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, url: event.url });
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, url: event.url, ...metrics });
     case 'relay':
-      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
+      return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit, ...metrics });
     case 'client':
       return JSON.stringify({
         ...base,
@@ -132,6 +139,7 @@ export function formatEventLine(event: TestnetEvent): string {
         socks: event.socks,
         ...(event.httpTunnel !== undefined ? { httpTunnel: event.httpTunnel } : {}),
         ...(event.control !== undefined ? { control: event.control } : {}),
+        ...metrics,
       });
     case 'destination':
       return JSON.stringify({ ...base, nickname: event.nickname, address: event.address, port: event.port, url: event.url });
@@ -143,14 +151,16 @@ export function formatEventLine(event: TestnetEvent): string {
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 const IDENTITY = /^[0-9a-f]{64}$/;
 const KEYS: Record<NodeInfo['role'], readonly string[]> = {
-  authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url'],
-  relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit'],
-  client: ['event', 'role', 'nickname', 'address', 'port', 'socks', 'httpTunnel', 'control'],
+  authority: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'url', 'metrics'],
+  relay: ['event', 'role', 'nickname', 'address', 'port', 'identity', 'exit', 'metrics'],
+  client: ['event', 'role', 'nickname', 'address', 'port', 'socks', 'httpTunnel', 'control', 'metrics'],
   destination: ['event', 'role', 'nickname', 'address', 'port', 'url'],
   forward: ['event', 'role', 'nickname', 'listen', 'connect'],
 };
 const BOOTSTRAP_KEYS = ['event', 'progress', 'tag', 'summary', 'warning'];
 const ENDPOINT = /^([0-9.]+):([0-9]{1,5})$/;
+/** A metrics port: `a.b.c.d:PORT` or `[v6]:PORT`. */
+const METRICS_ENDPOINT = /^(?:[0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$/;
 
 /** `IPv4:PORT` with a port 1..65535. */
 function isEndpoint(value: unknown): boolean {
@@ -208,6 +218,7 @@ export function parseEventLine(line: string): TestnetEvent | null {
   const port = o['port'];
   check(typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535, line, 'bad port');
   const endpoint = `${o['address'] as string}:${port as number}`;
+  check(o['metrics'] === undefined || (typeof o['metrics'] === 'string' && METRICS_ENDPOINT.test(o['metrics'])), line, 'bad metrics endpoint');
   if (role === 'authority' || role === 'destination') {
     if (role === 'authority') check(typeof o['identity'] === 'string' && IDENTITY.test(o['identity']), line, 'bad identity');
     check(o['url'] === `http://${endpoint}`, line, 'url does not match address and port');

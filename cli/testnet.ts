@@ -15,12 +15,13 @@
  * 127.0.0.1. With `linkShape`, every link gets a one-way delay and a rate
  * (src/link/shaped-transport.ts; with netns the rate is a tbf on each veth).
  *
- * stdout carries only machine-readable lines (./testnet-events.ts): one
- * `{"event":"node",…}` JSON line per node, then one `ready` line, then
- * `exit` and `node` lines as nodes exit and are started again.
- * Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin (when
- * it is a pipe), or a child dying before the network has formed, every child
- * is stopped by PID (SIGTERM, then SIGKILL after a grace period); the
+ * stdout is for people: the `ready` line, and only that. The machine-readable
+ * event lines (./testnet-events.ts: one `{"event":"node",…}` JSON line per
+ * node, then the `ready` line, then `exit` and `node` lines as nodes exit and
+ * are started again) go to <data dir>/events.jsonl, and with `json` to stdout
+ * as well. Human progress goes to stderr. On SIGINT/SIGTERM, the end of stdin
+ * (when it is a pipe), or a child dying before the network has formed, every
+ * child is stopped by PID (SIGTERM, then SIGKILL after a grace period); the
  * process's own 'exit' SIGKILLs any child still alive. Once the network has
  * formed, a node that dies is reported and the rest keep running, and nodes
  * can be stopped, killed and started again by nickname (./node-supervisor.ts,
@@ -39,6 +40,7 @@ import { netnsNodes, netnsExitPolicyArgs, NETNS_CLIENT_SOCKS_PORT, NETNS_DESTINA
 import { startForwarder, type Forwarder } from '../src/link/forwarder.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import { AlliumError } from '../src/errors.js';
+import { startNetworkDashboard } from './dashboard/network-dashboard.js';
 import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
@@ -68,6 +70,16 @@ export interface TestnetOptions {
   linkShape?: LinkShape;
   /** `key=value` network parameters every authority votes for (e.g. cc_alg=0). */
   params?: readonly string[];
+  /** Give every node a metrics port (any free port on its own address); default false. */
+  metrics?: boolean;
+  /** Event lines on stdout (for programs); default false: stdout has only the `ready` line. */
+  json?: boolean;
+  /** Serve one page for the whole network on 127.0.0.1:port (0 = any free port); implies `metrics`. */
+  dashboardPort?: number;
+  /** Every relay's bandwidth.rate (a size such as "1 MB"); default unlimited. */
+  relayBandwidthRate?: string;
+  /** Every relay's accounting.max (a size such as "20 MB"); default none. */
+  relayAccountingMax?: string;
 }
 
 /** Authority i (1-based) listens on 127.100.0.i. */
@@ -82,6 +94,16 @@ export const SOCKS_ADDRESS = '127.0.0.1';
 /** Relay i (1-based) listens on 127.i.0.1. */
 export function relayAddress(i: number): string {
   return `127.${i}.0.1`;
+}
+
+/**
+ * A node's metrics listen on its own address: the --address it is given, else
+ * (the client) its namespace's address with --netns (`inNetns`), else SOCKS_ADDRESS.
+ */
+function metricsAddress(role: Role, args: readonly string[], inNetns?: string): string {
+  if (role === 'client') return inNetns ?? SOCKS_ADDRESS;
+  const i = args.indexOf('--address');
+  return i >= 0 ? args[i + 1]! : SOCKS_ADDRESS;
 }
 
 /** SIGTERM → SIGKILL grace period per child. */
@@ -206,10 +228,30 @@ function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** One machine-readable line on stdout (./testnet-events.ts). */
-function emit(line: string): void {
-  process.stdout.write(`${line}\n`);
+/** Where the event lines go: always <data dir>/events.jsonl; stdout too with `json`, else only the `ready` line there. */
+function eventSink(dataDir: string, json: boolean): { event(line: string): void; ready(line: string): void } {
+  const fd = openSync(join(dataDir, EVENTS_FILE), 'w', 0o600);
+  const file = (line: string) => {
+    try {
+      writeSync(fd, `${line}\n`);
+    } catch {
+      // best effort, like the node logs
+    }
+  };
+  return {
+    event(line) {
+      file(line);
+      if (json) process.stdout.write(`${line}\n`);
+    },
+    ready(line) {
+      file(line);
+      process.stdout.write(`${line}\n`);
+    },
+  };
 }
+
+/** The event lines' file in the testnet's data directory. */
+export const EVENTS_FILE = 'events.jsonl';
 
 /** Runs the testnet until it is stopped; the returned promise never resolves (the process exits). */
 export async function runTestnet(opts: TestnetOptions): Promise<void> {
@@ -224,6 +266,9 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
 
   const dataDir = opts.dataDir !== undefined ? resolve(opts.dataDir) : mkdtempSync(join(tmpdir(), 'allium-testnet-'));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const sink = eventSink(dataDir, opts.json === true);
+  const emit = sink.event;
 
   const nodes: NodeProcess[] = [];
   let stopping = false;
@@ -300,6 +345,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     }
   };
 
+  /** Each node's latest `up` line, by nickname (the network dashboard reads metrics ports and exit flags from it). */
+  const ups = new Map<string, NodeInfo>();
   let ctl: CtlServer | undefined;
   let stopStdin: (() => void) | null = null;
   // The authority, relays and client keep their keys or state in their own directory, next to their log (the client
@@ -316,15 +363,30 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   };
   const supervisor = new NodeSupervisor({
     spawn: startNode,
-    onUp: (up) => emit(formatEventLine({ ...up, event: 'node' })),
+    onUp: (up) => announce(up),
     onExit: (exit) => emit(formatEventLine({ event: 'exit', ...exit })),
     progress,
     startTimeoutMs: opts.startTimeoutMs,
     stopGraceMs: KILL_GRACE_MS,
   });
+  /** A node is up: remember its line and print its `node` line. */
+  const announce = (up: NodeInfo & { nickname: string }) => {
+    ups.set(up.nickname, up);
+    emit(formatEventLine({ ...up, event: 'node' }));
+  };
+  const withMetrics = opts.metrics === true || opts.dashboardPort !== undefined;
   /** `portFlag`: the option naming its listening port (pinned on restart); `inside`: its network namespace with --netns (default its own). */
   const spawnNode = (nickname: string, role: Role, args: string[], where: { portFlag?: string; inside?: string } = {}): NodeProcess => {
-    const spec: NodeSpec = { nickname, role, args, portFlag: where.portFlag ?? '--port', ...(where.inside !== undefined ? { inside: where.inside } : {}) };
+    // The metrics port is pinned like the listening port, so a node started again keeps it. A destination or forwarder has none.
+    const hasMetrics = withMetrics && role !== 'destination' && role !== 'forward';
+    const metricsArgs = hasMetrics ? ['--metrics-port', '0', '--metrics-address', metricsAddress(role, args, netns?.addressOf(nickname))] : [];
+    const spec: NodeSpec = {
+      nickname,
+      role,
+      args: [...args, ...metricsArgs],
+      portFlag: where.portFlag ?? '--port',
+      ...(where.inside !== undefined ? { inside: where.inside } : {}),
+    };
     const node = startNode(spec);
     supervisor.add(spec, node);
     return node;
@@ -359,7 +421,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const dest = spawnNode('dest', 'destination', ['--nickname', 'dest', '--address', netns.addressOf('dest'), '--port', String(NETNS_DESTINATION_PORT)]);
     const destUp = await waitUp(dest, 'destination');
     progress(`destination up at ${destUp.url}`);
-    emit(formatEventLine({ ...destUp, event: 'node' }));
+    announce(destUp);
   }
 
   // 1. The authorities, all at once (with --netns each in its own namespace); they vote once the
@@ -391,7 +453,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const authorityRefs = authUps.map((up) => `${up.url}#${up.identity}`);
   writeFileSync(`${authoritiesFile}.tmp`, `${authorityRefs.join('\n')}\n`, { mode: 0o600 });
   renameSync(`${authoritiesFile}.tmp`, authoritiesFile);
-  for (const up of authUps) emit(formatEventLine({ ...up, event: 'node' }));
+  for (const up of authUps) announce(up);
   const authUp = authUps[0]!;
   const authorityArgs = authorityRefs.flatMap((ref) => ['--authority', ref]);
 
@@ -404,6 +466,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     // One process per relay: the testnet already runs many nodes on one machine.
     const args = ['--nickname', nickname, '--address', addressOf(nickname, relayAddress(i)), '--port', '0', ...authorityArgs, '--workers', '1', ...shapeArgs];
     if (isExit) args.push('--exit', ...(netns === null ? ['--allow-loopback-exit'] : netnsExitPolicyArgs()));
+    if (opts.relayBandwidthRate !== undefined) args.push('--bandwidth-rate', opts.relayBandwidthRate);
+    if (opts.relayAccountingMax !== undefined) args.push('--accounting-max', opts.relayAccountingMax);
     relays.push(spawnNode(nickname, 'relay', args));
   }
   const clientArgs = [
@@ -424,12 +488,12 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     relayUps.push(up);
     progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
   }
-  for (const up of relayUps) emit(formatEventLine({ ...up, event: 'node' }));
+  for (const up of relayUps) announce(up);
 
   // 3. The client's up line: a consensus with enough relays, and a 3-hop circuit.
   progress('waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
-  emit(formatEventLine({ ...clientUp, event: 'node', nickname: 'client' }));
+  announce({ ...clientUp, nickname: 'client' });
   let socksHost = clientUp.address;
   let socksPort = clientUp.port;
   let httpTunnel = clientUp.httpTunnel;
@@ -439,7 +503,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     const bridgeOut = async (name: string, inner: string, hostPort: number): Promise<{ host: string; port: number }> => {
       const path = join(dataDir, 'client', `${name}.sock`);
       const bridge = spawnNode(name, 'forward', ['--nickname', name, '--listen', `unix:${path}`, '--connect', inner], { inside: 'client' });
-      emit(formatEventLine({ ...(await waitUp(bridge, 'forward')), event: 'node' }));
+      announce(await waitUp(bridge, 'forward'));
       const host = await startForwarder({ listen: { host: SOCKS_ADDRESS, port: hostPort }, target: { path }, shape: null }).catch((error: unknown) =>
         shutdown(1, `cannot listen on ${SOCKS_ADDRESS}:${hostPort}: ${describeError(error)}`),
       );
@@ -458,6 +522,27 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   }
   const socks = `${socksHost}:${socksPort}`;
 
+  if (opts.dashboardPort !== undefined) {
+    const dashboard = await startNetworkDashboard(opts.dashboardPort, () => {
+      // One row per nickname: the process started last (a node started again replaces its earlier process).
+      // The netns testnet's destination and forwarders are no onion-routing nodes: no row.
+      const latest = new Map<string, NodeProcess & { role: 'authority' | 'relay' | 'client' }>();
+      for (const n of nodes) if (n.role === 'authority' || n.role === 'relay' || n.role === 'client') latest.set(n.nickname, n as NodeProcess & { role: 'authority' | 'relay' | 'client' });
+      return [...latest.values()].map((n) => {
+        const up = ups.get(n.nickname);
+        return {
+          nickname: n.nickname,
+          role: n.role,
+          alive: n.alive,
+          ...(up !== undefined && 'metrics' in up && up.metrics !== undefined ? { metrics: up.metrics } : {}),
+          ...(up?.role === 'relay' ? { exit: up.exit } : {}),
+        };
+      });
+    }).catch((error: unknown) => shutdown(1, `the dashboard could not listen: ${describeError(error)}`));
+    process.on('exit', () => void dashboard.close());
+    progress(`dashboard on http://127.0.0.1:${dashboard.port}/`);
+  }
+
   ready = true;
   progress(`network formed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const command = (verb: string, nickname: string | undefined) => supervisor.command(verb, nickname);
@@ -466,7 +551,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     return undefined;
   });
   stopStdin = readCtlStdin(command, (text) => process.stderr.write(text));
-  emit(formatReadyLine({ socksHost, socksPort, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
+  sink.ready(formatReadyLine({ socksHost, socksPort, authorityUrl: authUp.url, relays: opts.relays, exits: opts.exits, dataDir }));
   const target = netns === null ? 'http://127.0.0.1:8000/' : `http://${netns.addressOf('dest')}/ip`;
   const tryLine =
     netns === null

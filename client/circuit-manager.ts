@@ -145,6 +145,9 @@ let nextStreamInfoId = 1;
 
 export class CircuitManager {
   readonly #now: () => number;
+  readonly #consensus: () => Consensus | null;
+  /** Identities (hex) of the relays in the consensus last looked at, for #listed. */
+  #listedIn: { consensus: Consensus; identities: Set<string> } | null = null;
   readonly #guards: GuardSet;
   readonly #status: RelayStatus;
   readonly #timeouts: BuildTimeoutEstimator;
@@ -180,6 +183,7 @@ export class CircuitManager {
     const random = opts.random ?? Math.random;
     this.#guards = opts.guards ?? new GuardSet(null, { now: this.#now, random });
     this.#status = opts.status ?? new RelayStatus({ now: this.#now, random });
+    this.#consensus = opts.consensus;
     this.#timeouts = opts.timeouts ?? new BuildTimeoutEstimator();
     this.#isolation = opts.isolation ?? {};
     this.#streamTimeoutMs = opts.streamTimeoutMs ?? STREAM_TIMEOUT_MS;
@@ -383,9 +387,21 @@ export class CircuitManager {
 
   // ---- circuits for streams ----
 
-  /** Whether `exit` may carry a stream to `target` that has not been refused by it. */
+  /**
+   * Whether `exit` may carry a new stream to `target` that has not been
+   * refused by it. As in Tor, a circuit whose exit the current consensus no
+   * longer lists (it left, e.g. hibernating) takes no new streams.
+   */
   #accepts(target: StreamTarget, refused: ReadonlySet<string>): (exit: PathRelay) => boolean {
-    return (exit) => canExitTo(exit, target) && !refused.has(hex(exit.identity)) && !this.#status.exitRejects(exit, target);
+    return (exit) => canExitTo(exit, target) && !refused.has(hex(exit.identity)) && !this.#status.exitRejects(exit, target) && this.#listed(exit);
+  }
+
+  /** Whether the current consensus lists `relay` (true while there is none). */
+  #listed(relay: PathRelay): boolean {
+    const consensus = this.#consensus();
+    if (consensus === null) return true;
+    if (this.#listedIn?.consensus !== consensus) this.#listedIn = { consensus, identities: new Set(consensus.relays.map((r) => hex(r.identity))) };
+    return this.#listedIn.identities.has(hex(relay.identity));
   }
 
   async #circuitFor(target: StreamTarget, key: string, refused: ReadonlySet<string>, deadline: number): Promise<PooledCircuit> {

@@ -167,6 +167,7 @@ export class OriginCircuit {
   ): Promise<OriginCircuit> {
     const circuit = new OriginCircuit(channel, circuits, path, options);
     let timedOut = false;
+    const startedAt = performance.now();
     const timer = setTimeout(() => {
       timedOut = true;
       circuit.destroy(DestroyReason.TIMEOUT, 'circuit build timed out');
@@ -180,7 +181,7 @@ export class OriginCircuit {
       }
       circuit.#built = true;
       options.stats?.circuitBuilt();
-      publish('allium:circuit:built', () => ({ circuitId: circuit.eventId, role: 'origin', hops: circuit.#hops.length }));
+      publish('allium:circuit:built', () => ({ circuitId: circuit.eventId, role: 'origin', hops: circuit.#hops.length, buildMs: performance.now() - startedAt }));
       return circuit;
     } catch (error) {
       circuit.destroy(DestroyReason.FINISHED, 'build failed');

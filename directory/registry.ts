@@ -128,7 +128,8 @@ export class Registry {
   }
 
   isRunning(entry: RegistryEntry, now = this.#opts.now()): boolean {
-    return entry.lastProbeOk && entry.lastSuccessAt !== undefined && now - entry.lastSuccessAt <= this.#opts.runningWindowMs;
+    // A hibernating relay (docs/protocol.md §8.2.1) accepts no circuits: not Running, as in Tor.
+    return entry.lastProbeOk && entry.lastSuccessAt !== undefined && now - entry.lastSuccessAt <= this.#opts.runningWindowMs && entry.descriptor.hibernating !== true;
   }
 
   /** Drops descriptors published more than 36 h ago. */

@@ -9,12 +9,13 @@ import { ChannelCommand, cellCircuitId, cellCommand, cellPayload, destroyReasonO
 import { DestroyReason } from '../src/cell/reasons.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import type { NtorV3RelaySecret } from '../src/crypto/ntor-v3.js';
+import type { OnionKeySource } from './onion-keys.js';
 import type { LinkCircuitHandler } from '../src/link/link-manager.js';
 import { answerCreate2 } from './create-handler.js';
 import type { RelayCircuit, RelayContext } from './relay-circuit.js';
 
 /** The relay's LinkCircuitHandler: `ctx` for new circuits, `ntorKeys` to answer CREATE2. */
-export function relayCircuitCells(ctx: RelayContext, ntorKeys: NtorV3RelaySecret): LinkCircuitHandler<RelayCircuit> {
+export function relayCircuitCells(ctx: RelayContext, ntorKeys: NtorV3RelaySecret | OnionKeySource): LinkCircuitHandler<RelayCircuit> {
   return {
     onCircuitCell(slot, cell) {
       const command = cellCommand(cell);

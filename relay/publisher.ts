@@ -11,6 +11,7 @@ import { debuglog } from 'node:util';
 import { hex } from '../src/bytes.js';
 import { dirRequest, HttpStatusError } from '../src/dirclient/http.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
+import { publish } from '../src/events.js';
 
 const log = debuglog('allium:relay');
 const UPLOAD_TIMEOUT_MS = 10_000;
@@ -162,19 +163,23 @@ export class DescriptorPublisher {
     if (this.#closed || t.busy) return;
     const text = this.#current?.text;
     if (text === undefined || t.uploaded === text) return;
+    const index = this.#targets.indexOf(t);
     t.busy = true;
     try {
       await uploadDescriptor(t.authority, text, this.#opts.uploadTimeoutMs);
       t.uploaded = text;
       t.failures = 0;
       t.lastSuccessAt = this.#opts.now();
+      publish('allium:descriptor:upload', () => ({ authority: index, accepted: true, status: 200 }));
       // A descriptor that changed while this one was on its way goes out now.
       if (this.#current?.text !== text) this.#schedule(t, 0);
     } catch (error) {
       t.failures++;
       const base = Math.min(this.#opts.retryMaxMs, this.#opts.retryInitialMs * 2 ** Math.min(t.failures - 1, 30));
       const delay = Math.round(base * (0.5 + this.#opts.random() / 2));
-      const status = error instanceof HttpStatusError ? ` (HTTP ${error.status})` : '';
+      const httpStatus = error instanceof HttpStatusError ? error.status : null;
+      publish('allium:descriptor:upload', () => ({ authority: index, accepted: false, status: httpStatus }));
+      const status = httpStatus !== null ? ` (HTTP ${httpStatus})` : '';
       log('descriptor upload to %s failed%s: %s; retry %d in %d ms', t.authority.url, status, (error as Error).message, t.failures, delay);
       this.#schedule(t, delay);
     } finally {

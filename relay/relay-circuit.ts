@@ -83,6 +83,8 @@ export interface RelayContext {
   readonly params?: NetworkParams;
   /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS. */
   readonly halfClosedIdleMs?: number;
+  /** True while the relay hibernates (§8.2.1): every CREATE2 is answered with DESTROY HIBERNATING. */
+  readonly hibernating?: () => boolean;
 }
 
 /** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */

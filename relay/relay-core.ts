@@ -24,6 +24,7 @@ import { addressKey, DosGuard, type DosOptions } from './dos.js';
 import { beginExitStream, resolveForClient, type ExitConfig } from './exit.js';
 import type { RelayKeys } from './keys.js';
 import { MemoryCap, type MemoryCapOptions } from './mem-cap.js';
+import type { OnionKeySource } from './onion-keys.js';
 import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circuit.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats } from '../src/events.js';
@@ -48,6 +49,10 @@ export interface RelayCoreOptions {
   params?: NetworkParams;
   /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
   halfClosedIdleMs?: number;
+  /** True while the relay hibernates: new circuits are refused (DESTROY HIBERNATING). */
+  hibernating?: () => boolean;
+  /** The onion keys CREATE2 may name (current and previous, relay/onion-keys.ts); default only `keys.ntor`. */
+  onionKeys?: OnionKeySource;
 }
 
 export interface RelayCore {
@@ -90,10 +95,11 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     admitCreate: (link) => dos.admitCreate(link),
     ...(opts.params !== undefined ? { params: opts.params } : {}),
     ...(opts.halfClosedIdleMs !== undefined ? { halfClosedIdleMs: opts.halfClosedIdleMs } : {}),
+    ...(opts.hibernating !== undefined ? { hibernating: opts.hibernating } : {}),
   };
   const links: LinkManager<RelayCircuit> = new LinkManager<RelayCircuit>({
     transport: opts.transport,
-    handler: relayCircuitCells(ctx, opts.keys.ntor),
+    handler: relayCircuitCells(ctx, opts.onionKeys ?? opts.keys.ntor),
     keys: { linkKey: opts.keys.linkKey, identity: opts.keys.identity },
     ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
     ...(opts.maxLinks !== undefined ? { maxLinks: opts.maxLinks } : {}),

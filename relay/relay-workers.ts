@@ -16,7 +16,9 @@
  *
  * Counters (linkStats, circuitStats) are the sums of what the workers last
  * reported (once a second). A worker that dies is taken out of the rotation;
- * its links and circuits are gone with it.
+ * its links and circuits are gone with it. What changes while the relay runs
+ * (exit policy, rate limit, hibernation, onion keys, the descriptor served
+ * over BEGIN_DIR) reaches every worker as an `update` (WorkerUpdate).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -38,15 +40,14 @@ const WORKER_CLOSE_TIMEOUT_MS = 5_000;
 
 /** What a worker needs to run the relay's core (sent once, as JSON). */
 export interface WorkerSetup {
-  nickname: string;
   dataDir: string;
-  address: string;
-  /** The OR port the main process bound (for the descriptor the worker serves). */
-  port: number;
+  /** Address links are dialled from and exit connections leave from (the relay's listening address). */
+  listenAddress: string;
   exit: boolean;
   /** Exit policy rule lines, as the relay was configured. */
   exitPolicy: string[];
-  bandwidth?: number;
+  /** This worker's token bucket, bytes/s and bytes (its share of the relay's rate); absent: no limit. */
+  rateLimit?: { rate: number; burst: number };
   /** Each worker applies these limits to the links it carries. */
   dos?: DosOptions;
   /** Each worker's own cap (the relay's cap divided among the workers). */
@@ -57,23 +58,38 @@ export interface WorkerSetup {
   params?: NetworkParams;
 }
 
+/** A change for every worker of a running relay (each field optional). */
+export interface WorkerUpdate {
+  /** New exit policy rule lines. */
+  exitPolicy?: string[];
+  /** The worker's new share of the rate limit (a relay started with one). */
+  rateLimit?: { rate: number; burst: number };
+  /** Accounting (§8.2.1): refuse new circuits while true. */
+  hibernating?: boolean;
+  /** The onion key files changed: read them again. */
+  reloadOnionKeys?: boolean;
+  /** The encoded descriptor to serve over BEGIN_DIR. */
+  descriptor?: string;
+}
+
 /**
  * Main process → worker. 'link' comes with the accepted socket as the IPC
  * handle. 'consensus' hands over the consensus the main process's directory
  * cache fetched and verified (dir-cache.ts), for the worker to serve on
- * BEGIN_DIR; valid-until in ms.
+ * BEGIN_DIR; valid-until in ms. 'update' carries a WorkerUpdate.
  */
 export type WorkerRequest =
   | { type: 'setup'; setup: WorkerSetup }
   | { type: 'link' }
   | { type: 'consensus'; text: string; validUntil: number }
+  | { type: 'update'; update: WorkerUpdate }
   | { type: 'close' };
 
 /** Worker → main process. */
 export type WorkerReport =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
-  | { type: 'stats'; links: LinkStats; circuits: CircuitStats; dos: DosStats; memory: MemoryCapStats };
+  | { type: 'stats'; links: LinkStats; circuits: CircuitStats; dos: DosStats; memory: MemoryCapStats; limited: number };
 
 export interface RelayWorkers {
   /** Workers alive. */
@@ -86,6 +102,10 @@ export interface RelayWorkers {
   circuitStats(): CircuitStats;
   dosStats(): DosStats;
   memoryStats(): MemoryCapStats;
+  /** Times the workers' rate-limit buckets ran empty. */
+  limited(): number;
+  /** Send `update` to every worker alive (workers are started once, with the relay). */
+  update(update: WorkerUpdate): void;
   /** Ask every worker to close its links and exit; kill those that do not within 5 s. */
   close(): Promise<void>;
 }
@@ -96,10 +116,11 @@ interface Worker {
   circuits: CircuitStats;
   dos: DosStats;
   memory: MemoryCapStats;
+  limited: number;
   alive: boolean;
 }
 
-const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0 };
+const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0, queuedBytes: 0 };
 const ZERO_CIRCUITS: CircuitStats = { open: 0, built: 0, destroyed: 0, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0 };
 const ZERO_DOS: DosStats = { linksRefused: 0, circuitsRefused: 0, beginsRefused: 0, streamsRefused: 0, addressesWithLinks: 0 };
 const ZERO_MEMORY: MemoryCapStats = { capBytes: 0, queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, bytesFreed: 0 };
@@ -113,7 +134,7 @@ function sum<T extends object>(items: T[], zero: T): T {
 function startWorker(setup: WorkerSetup): Promise<Worker> {
   const script = fileURLToPath(new URL('./relay-worker.js', import.meta.url));
   const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-  const worker: Worker = { child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, alive: true };
+  const worker: Worker = { child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, limited: 0, alive: true };
   return new Promise<Worker>((resolve, reject) => {
     const fail = (error: Error) => {
       clearTimeout(timer);
@@ -135,6 +156,7 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
           worker.circuits = message.circuits;
           worker.dos = message.dos;
           worker.memory = message.memory;
+          worker.limited = message.limited;
           return;
       }
     });
@@ -192,6 +214,12 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
     circuitStats: () => sum(workers.map((w) => w.circuits), ZERO_CIRCUITS),
     dosStats: () => sum(workers.map((w) => w.dos), ZERO_DOS),
     memoryStats: () => sum(workers.map((w) => w.memory), ZERO_MEMORY),
+    limited: () => workers.reduce((n, w) => n + w.limited, 0),
+    update(update) {
+      for (const w of alive()) w.child.send({ type: 'update', update } satisfies WorkerRequest, (error) => {
+        if (error !== null && error !== undefined) log('could not update a worker: %s', error.message);
+      });
+    },
     async close() {
       closing = true;
       await Promise.all(

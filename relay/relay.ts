@@ -15,7 +15,7 @@ import { hex } from '../src/bytes.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { AlliumError } from '../src/errors.js';
-import { relayDirectory } from './dir/dir-server.js';
+import { relayDirectory, type DirBody } from './dir/dir-server.js';
 import { RelayConsensusCache } from './dir-cache.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { ShapedTransport } from '../src/link/shaped-transport.js';
@@ -28,7 +28,24 @@ import { createRelayCore } from './relay-core.js';
 import { startRelayWorkers, type RelayWorkers } from './relay-workers.js';
 import type { DosOptions, DosStats } from './dos.js';
 import { defaultMemoryCap, type MemoryCapOptions, type MemoryCapStats } from './mem-cap.js';
-import { selfDescriptor } from './self-descriptor.js';
+import { selfDescriptor, type SelfDescription } from './self-descriptor.js';
+import type { ExitConfig } from './exit.js';
+import { TokenBucket } from './bandwidth/token-bucket.js';
+import { OnionKeyRing, onionKeyDue } from './onion-keys.js';
+import { join } from 'node:path';
+import { Accounting, type AccountingSettings, type AccountingState } from './bandwidth/accounting.js';
+import { CELL_LENGTH } from '../src/constants.js';
+import { publish } from '../src/events.js';
+import { ThrottledStream, ThrottledTransport } from './bandwidth/throttle.js';
+
+export type { AccountingSettings, AccountingState } from './bandwidth/accounting.js';
+
+export const DEFAULT_ONION_KEY_LIFETIME_MS = 28 * 86_400_000;
+export const DEFAULT_ONION_KEY_GRACE_MS = 7 * 86_400_000;
+const ONION_KEY_CHECK_MS = 60_000;
+
+/** How often the accounting count is compared with the budget. */
+const ACCOUNTING_CHECK_MS = 1000;
 
 export type { AuthorityRef } from './publisher.js';
 export { createRelayCore, type RelayCore, type RelayCoreOptions } from './relay-core.js';
@@ -38,16 +55,34 @@ const log = debuglog('allium:relay');
 export interface RelayConfig {
   nickname: string;
   dataDir: string;
-  /** IPv4 address to listen on and to connect out from. */
+  /** IPv4 address advertised in the descriptor; also listened on and connected out from unless `listenAddress` is given. */
   address: string;
-  /** 0 picks a free port. */
+  /** OR port advertised; also listened on unless `listenPort` is given. 0 picks a free port (and advertises it). */
   port: number;
+  /** Address the OR port listens on and links are dialled from, when it differs from the advertised one (NAT). */
+  listenAddress?: string;
+  /** Port the OR port listens on, when it differs from the advertised one (port forwarding). 0 picks a free port. */
+  listenPort?: number;
   authorities: AuthorityRef[];
   exit: boolean;
   /** Exit policy rule lines ("accept 127.0.0.0/8:*"); default from `exit`. */
   exitPolicy?: string[];
-  /** Bytes per second advertised in the descriptor. */
+  /** Bytes per second advertised in the descriptor; default the rate limit, else DEFAULT_BANDWIDTH. */
   bandwidth?: number;
+  /** Token-bucket limit on the bytes read from all OR links together, bytes/s (torrc BandwidthRate); absent: none. */
+  bandwidthRate?: number;
+  /** Bucket size, bytes (torrc BandwidthBurst); default the rate. */
+  bandwidthBurst?: number;
+  /** A byte budget per period, then hibernation (docs/protocol.md §8.2.1); absent: none. */
+  accounting?: AccountingSettings;
+  /** Contact line for the descriptor (torrc ContactInfo). */
+  contact?: string;
+  /** Identities of this relay's family (torrc MyFamily). */
+  family?: readonly Uint8Array[];
+  /** Rotate the onion key when it is this old (default 28 days, as Tor). */
+  onionKeyLifetimeMs?: number;
+  /** Keep accepting the previous onion key this long after a rotation (default 7 days). */
+  onionKeyGraceMs?: number;
   /** Re-upload an unchanged descriptor this often (a changed one goes out at once, §9.3); default 10 min. */
   publishIntervalMs?: number;
   /**
@@ -66,8 +101,11 @@ export interface RelayConfig {
 }
 
 export interface RelayHandle {
+  /** The advertised address and OR port (the descriptor's). */
   readonly address: string;
   readonly port: number;
+  /** Where the OR port actually listens. */
+  readonly listening: { address: string; port: number };
   readonly identity: Uint8Array;
   readonly nickname: string;
   /** The relay's links: a read-only snapshot. */
@@ -78,51 +116,115 @@ export interface RelayHandle {
   dosStats(): DosStats;
   /** The memory cap: bytes queued at the last check, events, circuits freed. */
   memoryStats(): MemoryCapStats;
+  /**
+   * Change what can change on a running relay (SIGHUP, cli/config/reload.ts)
+   * and republish the descriptor. Throws AlliumError ERR_CONFIG (nothing
+   * changed) for an exit policy on a relay that is not an exit, or a bad rule.
+   */
+  reconfigure(change: RelayReconfig): void;
+  /** The rate limit and how often it was reached; null without one. */
+  bandwidthStats(): BandwidthStats | null;
+  /** The accounting period's count and state; null without accounting. */
+  accountingStats(): AccountingState | null;
   close(): Promise<void>;
 }
 
+/** What RelayHandle.reconfigure can change. */
+export interface RelayReconfig {
+  /** New exit policy rule lines (an exit only). */
+  exitPolicy?: readonly string[];
+  /** New rate and burst, bytes/s and bytes (a relay started with a rate limit only). */
+  bandwidth?: { rate: number; burst: number };
+  /** New contact line; null removes it. */
+  contact?: string | null;
+  /** New family (identities); empty removes it. */
+  family?: readonly Uint8Array[];
+}
+
+/** RelayHandle.bandwidthStats(): the rate limit, if any. */
+export interface BandwidthStats {
+  rate: number;
+  burst: number;
+  /** Times the bucket ran empty (reads waited): Tor's global rate limit reached. */
+  limited: number;
+}
+
+
+/**
+ * What carries the links and circuits: the relay core in this process, or
+ * worker processes (relay-workers.ts). startRelay's descriptor, publishing,
+ * onion-key rotation, accounting and reconfigure() work on either alike.
+ */
+interface Carrier {
+  linkStats(): LinkStats;
+  circuitStats(): CircuitStats;
+  dosStats(): DosStats;
+  memoryStats(): MemoryCapStats;
+  /** Times a rate-limit bucket ran empty (0 without a rate limit). */
+  limited(): number;
+  setExitPolicy(policy: ExitPolicy, lines: readonly string[]): void;
+  /** The relay's new rate and burst (bytes/s, bytes); a carrier with a bucket only. */
+  setRate(rate: number, burst: number): void;
+  setHibernating(hibernating: boolean): void;
+  /** The onion key files changed (rotation, or the previous key dropped). */
+  onionKeysChanged(): void;
+  /** The descriptor changed (revision bumped): BEGIN_DIR must serve the new one. */
+  descriptorChanged(): void;
+  /** The directory cache verified a newer consensus (text, valid-until in ms) to serve over BEGIN_DIR. */
+  setConsensus(text: string, validUntil: number): void;
+  close(): Promise<void>;
+}
+
+/** The consensus this relay caches, as the directory handler serves it (dir-cache.ts). */
+interface ServedDirectory {
+  document(): DirBody | null;
+  diffFrom(digestHex: string): DirBody | null;
+}
 
 export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const keys = loadRelayKeys(config.dataDir);
   const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
-  if ((config.workers ?? 1) > 1) return startRelayWithWorkers(config, keys, policyLines, exitPolicy);
+  const workerCount = config.workers ?? 1;
+  if (config.bandwidthRate !== undefined) TokenBucket.check(config.bandwidthRate, config.bandwidthBurst ?? config.bandwidthRate);
 
-  const tcp = new TcpTransport({ localAddress: config.address });
   // The descriptor names the port, known only once the listener is up.
   let describe: (() => RelayDescriptor) | undefined;
-  // A relay that knows the authorities caches the consensus for clients (§6.5).
-  const cache = config.authorities.length > 0 ? new RelayConsensusCache({ authorities: config.authorities }) : undefined;
-  const core = createRelayCore({
-    keys,
-    exit: { policy: config.exit ? exitPolicy : null, localAddress: config.address },
-    transport: config.linkShape === undefined ? tcp : new ShapedTransport(tcp, config.linkShape),
-    ...(config.params !== undefined ? { params: config.params } : {}),
-    ...(config.dos !== undefined ? { dos: config.dos } : {}),
-    ...(config.memoryCap !== undefined ? { memoryCap: config.memoryCap } : {}),
-    directory: relayDirectory(
-      () => {
-        if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
-        return encodeDescriptor(describe(), keys.identity.seed);
-      },
-      () => cache?.document() ?? null,
-      (digestHex) => cache?.diffFrom(digestHex) ?? null,
-    ),
-  });
-  const listener = await listenOrPort(config.address, config.port, (socket) => core.accept(socket)).catch((error: unknown) => {
-    core.destroy();
-    throw error;
-  });
-  const port = listener.port;
+  // With workers: the copy they serve over BEGIN_DIR, from its own describer so it never shifts the published times the publisher sees.
+  let served: (() => RelayDescriptor) | undefined;
+  const listenAddress = config.listenAddress ?? config.address;
+  const onionKeys = new OnionKeyRing(join(config.dataDir, 'keys'), keys.identity.identity);
+  let accounting: Accounting | null = null;
+  // A relay that knows the authorities caches the consensus for clients (§6.5); with workers, it hands each newer one to them.
+  const cache =
+    config.authorities.length > 0
+      ? new RelayConsensusCache({ authorities: config.authorities, onChange: (text, validUntil) => carrier.setConsensus(text, validUntil) })
+      : undefined;
+  const consensus: ServedDirectory = { document: () => cache?.document() ?? null, diffFrom: (digestHex) => cache?.diffFrom(digestHex) ?? null };
+  const encodeSelf = () => {
+    if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
+    return encodeDescriptor(describe(), keys.identity.seed);
+  };
+  const { carrier, listener } =
+    workerCount > 1
+      ? await workerCarrier(config, workerCount, listenAddress, policyLines, () => (served === undefined ? undefined : encodeDescriptor(served(), keys.identity.seed)))
+      : await inProcessCarrier(config, keys, listenAddress, exitPolicy, onionKeys, () => accounting?.hibernating === true, encodeSelf, consensus);
+  // Advertised: the configured port, or the one bound when it is 0.
+  const port = config.port !== 0 ? config.port : listener.port;
 
-  describe = selfDescriptor({
+  // Mutable: reconfigure() changes it and the next descriptor shows it.
+  const self: SelfDescription = {
     nickname: config.nickname,
     keys,
     address: config.address,
     orPort: port,
     exitPolicy,
-    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
-  });
+    ...(config.bandwidth !== undefined || config.bandwidthRate !== undefined ? { bandwidth: config.bandwidth ?? config.bandwidthRate! } : {}),
+    ...(config.contact !== undefined ? { contact: config.contact } : {}),
+    ...(config.family !== undefined && config.family.length > 0 ? { family: config.family } : {}),
+  };
+  describe = selfDescriptor(self);
+  served = selfDescriptor(self);
   const publisher = new DescriptorPublisher({
     authorities: config.authorities,
     seed: keys.identity.seed,
@@ -131,26 +233,163 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   });
   if (config.authorities.length > 0) publisher.start();
   cache?.start();
-  log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
+  carrier.descriptorChanged();
+  /** After a change to `self`: a newer descriptor, served and published. */
+  const changed = () => {
+    self.revision = (self.revision ?? 0) + 1;
+    carrier.descriptorChanged();
+    if (config.authorities.length > 0) publisher.refresh();
+  };
+
+  // Onion-key rotation (§8.2.2): checked every ONION_KEY_CHECK_MS (more often for short test lifetimes).
+  const lifetimeMs = config.onionKeyLifetimeMs ?? DEFAULT_ONION_KEY_LIFETIME_MS;
+  const graceMs = config.onionKeyGraceMs ?? DEFAULT_ONION_KEY_GRACE_MS;
+  const rotationTimer = setInterval(() => {
+    const due = onionKeyDue(onionKeys, Date.now(), lifetimeMs, graceMs);
+    if (due === 'drop-previous') {
+      onionKeys.dropPrevious();
+      carrier.onionKeysChanged();
+    }
+    if (due !== 'rotate') return;
+    onionKeys.rotate();
+    carrier.onionKeysChanged();
+    self.keys = { ...self.keys, ntor: onionKeys.current };
+    publish('allium:key:rotated', () => ({ key: 'onion', previousAcceptedUntil: onionKeys.currentSince + graceMs }));
+    changed();
+  }, Math.min(ONION_KEY_CHECK_MS, Math.max(250, Math.floor(Math.min(lifetimeMs, graceMs) / 4))));
+  rotationTimer.unref();
+
+  let accountingTimer: NodeJS.Timeout | undefined;
+  if (config.accounting !== undefined) {
+    // With workers, their counters as last reported (once a second).
+    const cellBytes = () => {
+      const l = carrier.linkStats();
+      return { read: l.cellsIn * CELL_LENGTH, written: l.cellsOut * CELL_LENGTH };
+    };
+    const acct = new Accounting(config.accounting, cellBytes);
+    accounting = acct;
+    accountingTimer = setInterval(() => {
+      const change = acct.check();
+      if (change === null) return;
+      self.hibernating = change === 'hibernate';
+      carrier.setHibernating(self.hibernating);
+      publish('allium:accounting', () => ({ ...acct.state() }));
+      changed();
+    }, ACCOUNTING_CHECK_MS);
+    accountingTimer.unref();
+  }
+  let rate = config.bandwidthRate;
+  let burst = config.bandwidthBurst ?? config.bandwidthRate;
+  log('relay %s listening on %s:%d, advertising %s:%d%s', hex(keys.identity.identity).slice(0, 16), listenAddress, listener.port, config.address, port, workerCount > 1 ? ` with ${workerCount} workers` : '');
 
   return {
     address: config.address,
     port,
+    listening: { address: listenAddress, port: listener.port },
     identity: keys.identity.identity,
     nickname: config.nickname,
+    linkStats: () => carrier.linkStats(),
+    circuitStats: () => carrier.circuitStats(),
+    dosStats: () => carrier.dosStats(),
+    memoryStats: () => carrier.memoryStats(),
+    reconfigure(change) {
+      // Check everything before changing anything.
+      const policy = change.exitPolicy === undefined ? undefined : parseExitPolicy(change.exitPolicy);
+      if (policy !== undefined && !config.exit) throw new AlliumError('ERR_CONFIG', 'an exit policy needs an exit relay (relay.exit)');
+      if (change.bandwidth !== undefined) {
+        if (rate === undefined) throw new AlliumError('ERR_CONFIG', 'a relay started without a bandwidth rate needs a restart to get one');
+        TokenBucket.check(change.bandwidth.rate, change.bandwidth.burst);
+      }
+      if (policy !== undefined) {
+        carrier.setExitPolicy(policy, change.exitPolicy!);
+        self.exitPolicy = policy;
+      }
+      if (change.bandwidth !== undefined) {
+        rate = change.bandwidth.rate;
+        burst = change.bandwidth.burst;
+        carrier.setRate(rate, burst);
+        if (config.bandwidth === undefined) self.bandwidth = rate;
+      }
+      if (change.contact !== undefined) {
+        if (change.contact === null) delete self.contact;
+        else self.contact = change.contact;
+      }
+      if (change.family !== undefined) self.family = change.family;
+      changed();
+    },
+    bandwidthStats: () => (rate === undefined || burst === undefined ? null : { rate, burst, limited: carrier.limited() }),
+    accountingStats: () => accounting?.state() ?? null,
+    async close() {
+      clearInterval(rotationTimer);
+      clearInterval(accountingTimer);
+      publisher.close();
+      cache?.close();
+      await listener.close();
+      await carrier.close();
+    },
+  };
+}
+
+/** The relay core in this process: it reads every link through one token bucket (when there is a rate). */
+async function inProcessCarrier(
+  config: RelayConfig,
+  keys: RelayKeys,
+  listenAddress: string,
+  exitPolicy: ExitPolicy,
+  onionKeys: OnionKeyRing,
+  hibernating: () => boolean,
+  encodeSelf: () => string,
+  consensus: ServedDirectory,
+): Promise<{ carrier: Carrier; listener: { port: number; close(): Promise<void> } }> {
+  const bucket = config.bandwidthRate === undefined ? null : new TokenBucket(config.bandwidthRate, config.bandwidthBurst ?? config.bandwidthRate);
+  const tcp = new TcpTransport({ localAddress: listenAddress });
+  // The links it dials get the emulated WAN shape, if any, inside the rate limit.
+  const shaped = config.linkShape === undefined ? tcp : new ShapedTransport(tcp, config.linkShape);
+  const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: listenAddress };
+  const core = createRelayCore({
+    keys,
+    exit: exitConfig,
+    transport: bucket === null ? shaped : new ThrottledTransport(shaped, bucket),
+    ...(config.params !== undefined ? { params: config.params } : {}),
+    ...(config.dos !== undefined ? { dos: config.dos } : {}),
+    ...(config.memoryCap !== undefined ? { memoryCap: config.memoryCap } : {}),
+    directory: relayDirectory(encodeSelf, consensus.document, consensus.diffFrom),
+    hibernating,
+    onionKeys,
+  });
+  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(bucket === null ? socket : new ThrottledStream(socket, bucket))).catch((error: unknown) => {
+    core.destroy();
+    throw error;
+  });
+  const carrier: Carrier = {
     linkStats: () => core.links.stats(),
     circuitStats: () => core.stats(),
     dosStats: () => core.dos.stats(),
     memoryStats: () => core.memoryCap.stats(),
+    limited: () => bucket?.emptied ?? 0,
+    setExitPolicy(policy) {
+      exitConfig.policy = policy;
+    },
+    setRate(rate, burst) {
+      bucket?.configure(rate, burst);
+    },
+    // The core asks `hibernating()`, uses the same ring and encodes the descriptor on each request.
+    setHibernating() {},
+    onionKeysChanged() {},
+    descriptorChanged() {},
+    // The core reads the cache on each BEGIN_DIR request.
+    setConsensus() {},
     async close() {
-      publisher.close();
-      core.memoryCap.close();
-      cache?.close();
       core.links.close();
-      core.links.destroy();
-      await listener.close();
+      core.destroy();
     },
   };
+  return { carrier, listener };
+}
+
+/** A worker's share of the relay's rate and burst: each worker has its own bucket, so together they read at most the rate. */
+function share(rate: number, burst: number, workers: number): { rate: number; burst: number } {
+  return { rate: rate / workers, burst: burst / workers };
 }
 
 /**
@@ -158,75 +397,74 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
  * publishes the descriptor and keeps the directory cache (handing each newer
  * consensus to the workers); every accepted socket goes, unread, to one of the
  * worker processes, which carry the links and circuits (relay-workers.ts).
+ * The bandwidth rate, burst and memory cap are divided equally among the
+ * workers (a worker cannot lend its unused share to another); exit policy,
+ * rate, hibernation, onion keys and the descriptor reach them over IPC.
  */
-async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, policyLines: readonly string[], exitPolicy: ExitPolicy): Promise<RelayHandle> {
+async function workerCarrier(
+  config: RelayConfig,
+  count: number,
+  listenAddress: string,
+  policyLines: readonly string[],
+  encodeServed: () => string | undefined,
+): Promise<{ carrier: Carrier; listener: { port: number; close(): Promise<void> } }> {
   let workers: RelayWorkers | undefined;
   const listener = await listenOrPort(
-    config.address,
-    config.port,
+    listenAddress,
+    config.listenPort ?? config.port,
     async (socket) => {
       if (workers === undefined) socket.destroy();
       else workers.dispatch(socket);
     },
     { pauseOnConnect: true },
   );
-  const port = listener.port;
+  const rate = config.bandwidthRate;
+  const burst = config.bandwidthBurst ?? config.bandwidthRate;
   try {
-    workers = await startRelayWorkers(config.workers!, {
-      nickname: config.nickname,
+    workers = await startRelayWorkers(count, {
       dataDir: config.dataDir,
-      address: config.address,
-      port,
+      listenAddress,
       exit: config.exit,
       exitPolicy: [...policyLines],
-      ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
+      ...(rate !== undefined && burst !== undefined ? { rateLimit: share(rate, burst, count) } : {}),
       ...(config.dos !== undefined ? { dos: config.dos } : {}),
       ...(config.linkShape !== undefined ? { linkShape: config.linkShape } : {}),
       ...(config.params !== undefined ? { params: config.params } : {}),
       // One cap for the relay, shared out among the workers.
-      memoryCap: { ...config.memoryCap, capBytes: Math.floor((config.memoryCap?.capBytes ?? defaultMemoryCap()) / config.workers!) },
+      memoryCap: { ...config.memoryCap, capBytes: Math.floor((config.memoryCap?.capBytes ?? defaultMemoryCap()) / count) },
     });
   } catch (error) {
     await listener.close();
     throw error;
   }
   const pool = workers;
-  const describe = selfDescriptor({
-    nickname: config.nickname,
-    keys,
-    address: config.address,
-    orPort: port,
-    exitPolicy,
-    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
-  });
-  const publisher = new DescriptorPublisher({
-    authorities: config.authorities,
-    seed: keys.identity.seed,
-    make: describe,
-    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
-  });
-  if (config.authorities.length > 0) publisher.start();
-  // One directory cache for the relay, here; the workers serve what it fetched.
-  const cache =
-    config.authorities.length > 0
-      ? new RelayConsensusCache({ authorities: config.authorities, onChange: (text, validUntil) => pool.setConsensus(text, validUntil) })
-      : undefined;
-  cache?.start();
-  log('relay %s listening on %s:%d with %d workers', hex(keys.identity.identity).slice(0, 16), config.address, port, pool.size);
-  return {
-    address: config.address,
-    port,
-    identity: keys.identity.identity,
-    nickname: config.nickname,
+  const carrier: Carrier = {
     linkStats: () => pool.linkStats(),
     circuitStats: () => pool.circuitStats(),
     dosStats: () => pool.dosStats(),
     memoryStats: () => pool.memoryStats(),
-    async close() {
-      publisher.close();
-      cache?.close();
-      await listener.close();
-      await pool.close();
+    limited: () => pool.limited(),
+    setExitPolicy(_policy, lines) {
+      pool.update({ exitPolicy: [...lines] });
     },
+    setRate(newRate, newBurst) {
+      pool.update({ rateLimit: share(newRate, newBurst, count) });
+    },
+    setHibernating(hibernating) {
+      pool.update({ hibernating });
+    },
+    onionKeysChanged() {
+      pool.update({ reloadOnionKeys: true });
+    },
+    // The workers serve, over BEGIN_DIR, the descriptor this process describes, as of its last change.
+    descriptorChanged() {
+      const bytes = encodeServed();
+      if (bytes !== undefined) pool.update({ descriptor: bytes });
+    },
+    setConsensus(text, validUntil) {
+      pool.setConsensus(text, validUntil);
+    },
+    close: () => pool.close(),
   };
+  return { carrier, listener };
 }

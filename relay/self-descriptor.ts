@@ -20,11 +20,32 @@ export interface SelfDescription {
   exitPolicy: ExitPolicy;
   /** Bytes per second; default DEFAULT_BANDWIDTH. */
   bandwidth?: number;
+  contact?: string;
+  family?: readonly Uint8Array[];
+  /** Hibernating (§8.2.1): said in the descriptor. */
+  hibernating?: boolean;
+  /** Bumped by whoever changes a field above on a running relay, so the next descriptor is newer than the last (§9.2 refuses one that is not). */
+  revision?: number;
 }
 
-/** A function returning this relay's descriptor as of now (published rounded down to the second). */
+/**
+ * A function returning this relay's descriptor as of now: published is now
+ * rounded down to the second, or one second after the last descriptor's when
+ * `revision` changed within the same second (so a changed descriptor is
+ * always newer than the one the authorities hold).
+ */
 export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
   const linkCert = signLinkCertificate(self.keys.identity.seed, self.keys.linkKey.public);
+  let lastPublished = 0;
+  let lastRevision = self.revision ?? 0;
+  const published = () => {
+    let at = Math.floor(Date.now() / 1000) * 1000;
+    const revision = self.revision ?? 0;
+    if (revision !== lastRevision && at <= lastPublished) at = lastPublished + 1000;
+    lastRevision = revision;
+    lastPublished = Math.max(lastPublished, at);
+    return at;
+  };
   return () => ({
     nickname: self.nickname,
     identity: self.keys.identity.identity,
@@ -35,7 +56,10 @@ export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
     orPort: self.orPort,
     bandwidth: self.bandwidth ?? DEFAULT_BANDWIDTH,
     platform: `Allium 0.1.0 on Node ${process.versions.node}`,
-    published: Math.floor(Date.now() / 1000) * 1000,
+    published: published(),
     exitPolicy: self.exitPolicy,
+    ...(self.contact !== undefined ? { contact: self.contact } : {}),
+    ...(self.family !== undefined && self.family.length > 0 ? { family: self.family } : {}),
+    ...(self.hibernating === true ? { hibernating: true } : {}),
   });
 }

@@ -24,6 +24,8 @@ export interface LinkOpenEvent {
   initiator: boolean;
   /** The peer relay's Ed25519 identity as hex, or null for an anonymous client. */
   peerIdentity: string | null;
+  /** Link handshake time, ms: from the handshake's first byte handled to the link being open. */
+  handshakeMs: number;
 }
 
 /** `allium:link:close`: a link closed; counts are over its whole life. */
@@ -42,6 +44,8 @@ export interface CircuitBuiltEvent {
   role: CircuitRole;
   /** Hops on the circuit as seen from here: the path length at an origin, 1 at a relay. */
   hops: number;
+  /** At an origin: ms from starting the build to the last hop's answer. Absent at a relay. */
+  buildMs?: number;
 }
 
 /** `allium:circuit:destroyed`: a circuit ended, with the DESTROY reason (src/cell/reasons.ts). */
@@ -85,6 +89,33 @@ export interface ConsensusEvent {
   signatures: number;
 }
 
+/** `allium:descriptor:upload`: one upload of a relay's descriptor to one authority ended (a failed one is retried with backoff, relay/publisher.ts). */
+export interface DescriptorUploadEvent {
+  /** Index of the authority in the relay's configured list (0-based). */
+  authority: number;
+  /** True when the authority answered 200 (accepted, or a duplicate of what it holds). */
+  accepted: boolean;
+  /** The authority's HTTP status, or null when none answered. */
+  status: number | null;
+}
+
+/** `allium:accounting`: a relay started or stopped hibernating (docs/protocol.md §8.2.1). */
+export interface AccountingEvent {
+  hibernating: boolean;
+  /** Bytes counted in the period, and its budget. */
+  usedBytes: number;
+  maxBytes: number;
+  /** ms since the epoch when the period ends. */
+  periodEnd: number;
+}
+
+/** `allium:key:rotated`: a relay rotated a key (docs/protocol.md §8.2.2). */
+export interface KeyRotatedEvent {
+  key: 'onion';
+  /** ms since the epoch until which the previous key is still accepted. */
+  previousAcceptedUntil: number;
+}
+
 /** Every event Allium publishes, by channel name. */
 export interface AlliumEvents {
   'allium:link:open': LinkOpenEvent;
@@ -94,6 +125,9 @@ export interface AlliumEvents {
   'allium:stream:open': StreamOpenEvent;
   'allium:stream:close': StreamCloseEvent;
   'allium:consensus': ConsensusEvent;
+  'allium:descriptor:upload': DescriptorUploadEvent;
+  'allium:accounting': AccountingEvent;
+  'allium:key:rotated': KeyRotatedEvent;
 }
 export type AlliumEventName = keyof AlliumEvents;
 
@@ -139,6 +173,8 @@ export interface LinkStats {
   closed: number;
   cellsIn: number;
   cellsOut: number;
+  /** Bytes of cells queued on open links now, not yet handed to their sockets. */
+  queuedBytes: number;
 }
 
 /** A circuit manager's stats() (client or relay): a read-only snapshot. */

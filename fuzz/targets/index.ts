@@ -19,6 +19,7 @@ import {
   voteTarget,
 } from './netdoc.js';
 import { makeSocksCorpus, socks5Target } from './socks.js';
+import { configFileTarget } from './config.js';
 
 export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   linkFramesTarget,
@@ -41,6 +42,7 @@ export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   addressTarget,
   authorityUploadTarget,
   dirHttpTarget,
+  configFileTarget,
 ] as FuzzTarget<FuzzInput>[];
 
 export function targetNamed(name: string): FuzzTarget<FuzzInput> | undefined {

@@ -161,7 +161,7 @@ export class Channel extends EventEmitter {
   #cellsOut = 0;
   #closeTimer: NodeJS.Timeout | null = null;
 
-  private constructor(socket: Duplex, isInitiator: boolean, result: LinkHandshakeResult) {
+  private constructor(socket: Duplex, isInitiator: boolean, result: LinkHandshakeResult, handshakeMs: number) {
     super();
     this.#socket = socket;
     this.isInitiator = isInitiator;
@@ -179,6 +179,7 @@ export class Channel extends EventEmitter {
       linkId: this.linkId,
       initiator: isInitiator,
       peerIdentity: this.peer.identity === null ? null : hex(this.peer.identity),
+      handshakeMs,
     }));
     if (socket.destroyed) queueMicrotask(() => this.#finish(new AlliumError('ERR_LINK_CLOSED', 'link closed')));
   }
@@ -206,7 +207,7 @@ export class Channel extends EventEmitter {
       socket.destroy();
       return Promise.reject(asError(err));
     }
-    return runHandshake(socket, machine, opts.timeoutMs, (result) => new Channel(socket, true, result));
+    return runHandshake(socket, machine, opts.timeoutMs, (result, ms) => new Channel(socket, true, result, ms));
   }
 
   /** Accept a link as the responder (a relay) on an incoming socket. */
@@ -223,7 +224,7 @@ export class Channel extends EventEmitter {
       socket.destroy();
       return Promise.reject(asError(err));
     }
-    return runHandshake(socket, machine, opts.timeoutMs, (result) => new Channel(socket, false, result));
+    return runHandshake(socket, machine, opts.timeoutMs, (result, ms) => new Channel(socket, false, result, ms));
   }
 
   get state(): LinkState {
@@ -588,8 +589,9 @@ function runHandshake(
   socket: Duplex,
   machine: LinkHandshakeMachine,
   timeoutMs: number,
-  build: (result: LinkHandshakeResult) => Channel,
+  build: (result: LinkHandshakeResult, handshakeMs: number) => Channel,
 ): Promise<Channel> {
+  const startedAt = performance.now();
   return new Promise<Channel>((resolve, reject) => {
     let settled = false;
     const cleanup = (): void => {
@@ -619,7 +621,7 @@ function runHandshake(
         settled = true;
         cleanup();
         socket.pause();
-        resolve(build(machine.result));
+        resolve(build(machine.result, performance.now() - startedAt));
       } catch (err) {
         settled = false;
         fail(err);

@@ -258,11 +258,13 @@ export class LinkManager<C> {
   stats(): LinkStats {
     let cellsIn = this.#stats.cellsIn;
     let cellsOut = this.#stats.cellsOut;
+    let queuedBytes = 0;
     for (const link of this.#links) {
       cellsIn += link.cellsIn;
       cellsOut += link.cellsOut;
+      queuedBytes += link.queuedBytes;
     }
-    return { open: this.#links.size, opened: this.#stats.opened, closed: this.#stats.closed, cellsIn, cellsOut };
+    return { open: this.#links.size, opened: this.#stats.opened, closed: this.#stats.closed, cellsIn, cellsOut, queuedBytes };
   }
 
   /** Refuse new links and close every link gracefully (queued cells are sent first). */

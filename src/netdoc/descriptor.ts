@@ -5,7 +5,7 @@
  * are skipped where §8.1 allows them (before the signature, outside the
  * exit-policy rules) and are covered by the self-signature.
  */
-import { concat, equalBytes, utf8 } from '../bytes.js';
+import { concat, equalBytes, fromHex, hex, utf8 } from '../bytes.js';
 import { crypto } from '../crypto/crypto.js';
 import { DocumentError } from '../errors.js';
 import { formatExitPolicy, parseExitRule, MAX_EXIT_POLICY_RULES, type ExitPolicy } from './exit-policy.js';
@@ -42,7 +42,18 @@ export interface RelayDescriptor {
   /** ms since the epoch, a whole second. */
   published: number;
   exitPolicy: ExitPolicy;
+  /** The operator's contact line (torrc ContactInfo): 1..MAX_CONTACT_LENGTH printable ASCII characters. */
+  contact?: string;
+  /** Identities (32 bytes each) of the relays this relay declares as its family (torrc MyFamily); a family counts only between relays that list each other. */
+  family?: readonly Uint8Array[];
+  /** True while the relay hibernates (accounting budget spent): it accepts no new circuits, and authorities do not list it as Running. */
+  hibernating?: boolean;
 }
+
+/** Longest contact line, characters. */
+export const MAX_CONTACT_LENGTH = 200;
+/** Most family members a descriptor may list. */
+export const MAX_FAMILY = 32;
 
 export const DESCRIPTOR_TYPE_LINE = '@type allium-relay-descriptor 1';
 export const MAX_DESCRIPTOR_BYTES = 20 * 1024;
@@ -88,6 +99,57 @@ export function linkCertValid(cert: Uint8Array, identity: Uint8Array, linkKey: U
   return crypto.ed25519Verify(identity, concat(utf8(LINK_CERT_CONTEXT), linkKey), cert.subarray(32));
 }
 
+function checkContact(text: string): string {
+  if (text.length < 1 || text.length > MAX_CONTACT_LENGTH || !/^[\x20-\x7e]+$/.test(text) || text.trim() !== text || text.includes('  ')) {
+    throw malformedDoc(WHAT, `contact must be 1..${MAX_CONTACT_LENGTH} printable ASCII characters, single spaces, none leading or trailing`);
+  }
+  return text;
+}
+
+/** Family members: 1..MAX_FAMILY distinct 32-byte identities, not the relay's own. */
+function checkFamily(family: readonly Uint8Array[], self: Uint8Array): readonly Uint8Array[] {
+  if (family.length < 1 || family.length > MAX_FAMILY) throw malformedDoc(WHAT, `family lists 1..${MAX_FAMILY} identities`);
+  const seen = new Set<string>();
+  for (const id of family) {
+    if (!(id instanceof Uint8Array) || id.length !== 32) throw malformedDoc(WHAT, 'a family member is a 32-byte identity');
+    const text = hex(id);
+    if (seen.has(text)) throw malformedDoc(WHAT, 'family lists an identity twice');
+    if (equalBytes(id, self)) throw malformedDoc(WHAT, 'family lists the relay itself');
+    seen.add(text);
+  }
+  return family;
+}
+
+/**
+ * `contact`, `family` and `hibernating` among the (already well-formed) lines
+ * between the exit policy and the signature: in this order, each at most once.
+ */
+function operatorLines(tail: string, self: Uint8Array): { contact?: string; family?: Uint8Array[]; hibernating: boolean } {
+  const order = ['contact', 'family', 'hibernating'];
+  let last = -1;
+  const out: { contact?: string; family?: Uint8Array[]; hibernating: boolean } = { hibernating: false };
+  for (const line of tail.split('\n')) {
+    const keyword = line.split(' ', 1)[0]!;
+    const at = order.indexOf(keyword);
+    if (at < 0) continue;
+    if (at <= last) throw malformedDoc(WHAT, `"${keyword}" out of order or repeated (contact, family, hibernating, each at most once)`);
+    last = at;
+    const rest = line.slice(keyword.length + 1);
+    if (keyword === 'contact') out.contact = checkContact(rest);
+    else if (keyword === 'family') {
+      out.family = rest.split(' ').map((t) => {
+        if (!/^[0-9a-f]{64}$/.test(t)) throw malformedDoc(WHAT, 'a family member is 64 lowercase hex digits');
+        return fromHex(t);
+      });
+      checkFamily(out.family, self);
+    } else {
+      if (rest !== '0' && rest !== '1') throw malformedDoc(WHAT, 'hibernating is 0 or 1');
+      out.hibernating = rest === '1';
+    }
+  }
+  return out;
+}
+
 function checkPlatform(text: string): string {
   if (text.length < 1 || text.length > MAX_PLATFORM_LENGTH || !/^[\x20-\x7e]+$/.test(text) || text.trim() !== text) {
     throw malformedDoc(WHAT, 'platform must be 1..100 printable ASCII characters without surrounding spaces');
@@ -130,6 +192,9 @@ function bodyText(d: RelayDescriptor): string {
     `published ${published}`,
     `exit-policy ${d.exitPolicy.length}`,
     ...formatExitPolicy(d.exitPolicy),
+    ...(d.contact !== undefined ? [`contact ${checkContact(d.contact)}`] : []),
+    ...(d.family !== undefined && d.family.length > 0 ? [`family ${checkFamily(d.family, d.identity).map(hex).join(' ')}`] : []),
+    ...(d.hibernating === true ? ['hibernating 1'] : []),
   ];
   return lines.map((l) => `${l}\n`).join('');
 }
@@ -182,8 +247,12 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
     if (kw !== 'accept' && kw !== 'reject') throw malformedDoc(WHAT, `exit policy: expected ${count} rules, found ${i}`);
     rules.push(parseExitRule(c.takeLine()));
   }
+  // The optional lines after the policy (§8.2) are unknown lines to the cursor (so a verifier
+  // without them, and this one elsewhere in the document, skips them); read them from the tail.
+  const tailStart = c.offset;
   c.skipUnknown();
   const signedLength = c.offset;
+  const { contact, family, hibernating } = operatorLines(text.slice(tailStart, signedLength), identity);
   const signature = unb64(c.take(SIGNATURE, 1)[0]!, `${WHAT} signature`, 64);
   if (!c.done) throw malformedDoc(WHAT, `unexpected line after signature`);
 
@@ -209,6 +278,9 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
     platform,
     published,
     exitPolicy: Object.freeze(rules),
+    ...(contact !== undefined ? { contact } : {}),
+    ...(family !== undefined ? { family } : {}),
+    ...(hibernating ? { hibernating } : {}),
   };
   return { descriptor, digest: crypto.sha256(utf8(text)) };
 }

@@ -65,7 +65,7 @@ describe('allium --help', () => {
   });
 
   const expected: Record<string, string[]> = {
-    authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback', '--param'],
+    authority: ['--nickname', '--data-dir', '--address', '--port', '--voting-interval', '--exits-allow-loopback', '--param', '--authority', '--authorities-file', '--config', 'keygen', 'new-signing-key'],
     relay: ['--nickname', '--data-dir', '--address', '--port', '--authority', '--exit', '--exit-policy', '--allow-loopback-exit', '--no-congestion-control', '--link-delay', '--link-jitter', '--link-rate'],
     client: ['--authority', '--socks-address', '--socks-port', '--data-dir', '--isolate-dest-addr', '--isolate-dest-port', '--max-circuit-dirtiness', '--circuit-build-timeout', '--link-delay', '--link-rate'],
     testnet: ['--authorities', '--relays', '--exits', '--socks-port', '--data-dir', 'ctl', '--netns', '--link-delay', '--link-jitter', '--link-rate', '--param'],
@@ -104,9 +104,9 @@ describe('allium rejects bad options', () => {
     { name: 'negative port', args: ['client', '--authority', AUTH, '--socks-port', '-1'], message: /--socks-port/ },
     { name: 'bad address', args: [...relayBase, '--address', '127.0.0.256'], message: /--address.*not an IPv4 address/i },
     { name: 'hostname as address', args: ['authority', '--nickname', 'a', '--data-dir', join(tmp, 'a'), '--address', 'localhost'], message: /not an IPv4 address/i },
-    { name: 'missing --nickname', args: ['relay', '--data-dir', join(tmp, 'r'), '--authority', AUTH], message: /required option '--nickname/ },
-    { name: 'missing --data-dir', args: ['authority', '--nickname', 'a'], message: /required option '--data-dir/ },
-    { name: 'missing --authority', args: ['client'], message: /required option '--authority/ },
+    { name: 'missing --nickname', args: ['relay', '--data-dir', join(tmp, 'r'), '--authority', AUTH], message: /relay\.nickname: required: set nickname in \[relay\] of a --config file or with --nickname/ },
+    { name: 'missing --data-dir', args: ['authority', '--nickname', 'a'], message: /storage\.data_dir: required: .* or with --data-dir/ },
+    { name: 'missing --authority', args: ['client'], message: /network\.authorities: required: .* or with --authority/ },
     { name: 'authority without identity', args: ['client', '--authority', 'http://127.100.0.1:7000'], message: /URL#IDENTITYHEX/ },
     { name: 'authority with short identity', args: ['client', '--authority', 'http://127.100.0.1:7000#abcd'], message: /64 hex digits/ },
     { name: 'authority not http', args: ['client', '--authority', `ftp://127.100.0.1:7000#${'ab'.repeat(32)}`], message: /http:\/\// },

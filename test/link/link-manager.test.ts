@@ -266,8 +266,8 @@ test('allium:link:open and allium:link:close fire with cell counts that match wh
   for (let i = 0; i < ANSWERED; i++) relaySide.sendCell(encodeChannelCell(0x80000001, ChannelCommand.RELAY));
   await until(() => client.seen.cells.length === ANSWERED, 'the answers at the client');
 
-  assert.deepEqual(client.links.stats(), { open: 1, opened: 1, closed: 0, cellsIn: ANSWERED, cellsOut: SENT });
-  assert.deepEqual(relay.links.stats(), { open: 1, opened: 1, closed: 0, cellsIn: SENT, cellsOut: ANSWERED });
+  assert.deepEqual(client.links.stats(), { open: 1, opened: 1, closed: 0, cellsIn: ANSWERED, cellsOut: SENT, queuedBytes: 0 });
+  assert.deepEqual(relay.links.stats(), { open: 1, opened: 1, closed: 0, cellsIn: SENT, cellsOut: ANSWERED, queuedBytes: 0 });
 
   const opened = opens.filter((e) => mine(e.linkId));
   assert.deepEqual(
@@ -287,8 +287,8 @@ test('allium:link:open and allium:link:close fire with cell counts that match wh
   const relayClose = closed.find((e) => e.linkId === relaySide.linkId)!;
   assert.deepEqual(clientClose, { linkId: link.linkId, code: null, cellsIn: ANSWERED, cellsOut: SENT });
   assert.deepEqual(relayClose, { linkId: relaySide.linkId, code: null, cellsIn: SENT, cellsOut: ANSWERED });
-  assert.deepEqual(client.links.stats(), { open: 0, opened: 1, closed: 1, cellsIn: ANSWERED, cellsOut: SENT });
-  assert.deepEqual(relay.links.stats(), { open: 0, opened: 1, closed: 1, cellsIn: SENT, cellsOut: ANSWERED });
+  assert.deepEqual(client.links.stats(), { open: 0, opened: 1, closed: 1, cellsIn: ANSWERED, cellsOut: SENT, queuedBytes: 0 });
+  assert.deepEqual(relay.links.stats(), { open: 0, opened: 1, closed: 1, cellsIn: SENT, cellsOut: ANSWERED, queuedBytes: 0 });
   // No event carries an address.
   for (const e of [...opened, ...closed]) assert.ok(!JSON.stringify(e).includes('127.0.0.1'));
 });

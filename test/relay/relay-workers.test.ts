@@ -122,3 +122,66 @@ test('a relay with two workers carries circuits on links spread over both, and c
     assert.equal(c.closed, true, 'circuits through a closed relay end');
   }
 });
+
+test('with workers, the exit policy changes on reconfigure and each worker reads through its share of the bandwidth rate', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'allium-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await echoServer(t);
+  const middleDir = join(dir, 'middle');
+  const exitDir = join(dir, 'exit');
+  const middle = await startRelay({ nickname: 'middle', dataDir: middleDir, address: '127.0.0.1', port: 0, authorities: [], exit: false, workers: 1 });
+  t.after(() => middle.close());
+  // 200 kB/s for the relay: 100 kB/s and a 100 kB bucket for each of its two workers.
+  const exit = await startRelay({
+    nickname: 'exit',
+    dataDir: exitDir,
+    address: '127.0.0.1',
+    port: 0,
+    authorities: [],
+    exit: true,
+    exitPolicy: ['reject *:*'],
+    workers: 2,
+    bandwidthRate: 200_000,
+  });
+  t.after(() => exit.close());
+  const path = [hopOf(middle, middleDir), hopOf(exit, exitDir)];
+  const transport = new TcpTransport();
+  const links = new LinkManager<OriginCircuit>({
+    transport,
+    handler: {
+      onCircuitCell: (slot, cell) => slot.circuit.receive(cell),
+      onRelayCells: (slot, cells) => slot.circuit.receiveCells(cells),
+      onLinkClosed: (slot) => slot.circuit.linkClosed(),
+    },
+  });
+  t.after(() => links.destroy());
+  const target = { address: middle.address, port: middle.port, identity: path[0]!.identity, linkKey: path[0]!.linkKey };
+  const channel = await dialLink({ transport, target, timeoutMs: 10_000 });
+  links.adopt(channel);
+  const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), path, 10_000);
+
+  await assert.rejects(circuit.openStream('127.0.0.1', port, 5000), 'the policy the workers started with refuses the stream');
+  exit.reconfigure({ exitPolicy: ['accept 127.0.0.0/8:*', 'reject *:*'] });
+  // The new policy reaches the workers over IPC: bounded wait for a stream it accepts.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const opened = await circuit.openStream('127.0.0.1', port, 5000).then(
+      (s) => (s.destroy(), true),
+      () => false,
+    );
+    if (opened) break;
+    assert.ok(Date.now() < deadline, 'the workers did not take the new exit policy within 5 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // 600 kB through one link, so one worker: at 100 kB/s after its 100 kB burst that takes at least 5 s.
+  const started = Date.now();
+  await roundTrip(circuit, port, 600_000);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 4000, `600 kB crossed a 100 kB/s worker share in ${elapsed} ms`);
+  const statsDeadline = Date.now() + 5000;
+  while ((exit.bandwidthStats()?.limited ?? 0) === 0 && Date.now() < statsDeadline) await new Promise((r) => setTimeout(r, 100));
+  const stats = exit.bandwidthStats();
+  assert.equal(stats?.rate, 200_000);
+  assert.ok((stats?.limited ?? 0) > 0, 'a worker reported that its bucket ran empty');
+});

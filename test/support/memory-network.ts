@@ -20,6 +20,7 @@ import type { NetworkParams } from '../../src/netdoc/params.js';
 import { MemoryTransport } from './memory-transport.js';
 import { ShapedTransport } from '../../src/link/shaped-transport.js';
 import type { LinkShape } from '../../src/link/delay-line.js';
+import { OnionKeyRing } from '../../relay/onion-keys.js';
 
 export interface MemoryRelay {
   keys: RelayKeys;
@@ -30,6 +31,8 @@ export interface MemoryRelay {
   accept(socket: Duplex): void;
   /** The relay core's circuit counters. */
   stats(): CircuitStats;
+  /** Its onion keys (current and previous), with `onionKeyRings`. */
+  onionKeys?: OnionKeyRing;
 }
 
 export interface MemoryNetwork {
@@ -45,19 +48,22 @@ const TIMEOUT_MS = 5000;
 /**
  * `count` relays; the last one is an exit allowing 127.0.0.1. `directory(i)`
  * gives relay i's BEGIN_DIR handler (default none), `params(i)` its own network
- * parameters (default all at their defaults: congestion control on).
+ * parameters (default all at their defaults: congestion control on);
+ * `onionKeyRings`: each relay rotates onion keys through a ring (relay/onion-keys.ts).
  */
 export function memoryNetwork(
   count = 3,
-  opts: { directory?: (index: number) => DirectoryHandler | null; params?: (index: number) => NetworkParams; linkShape?: LinkShape } = {},
+  opts: { directory?: (index: number) => DirectoryHandler | null; params?: (index: number) => NetworkParams; linkShape?: LinkShape; onionKeyRings?: boolean } = {},
 ): MemoryNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'allium-memnet-'));
   const relays: MemoryRelay[] = [];
   const transport = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   for (let i = 0; i < count; i++) {
     const keys = loadRelayKeys(join(dir, `relay${i}`));
+    const onionKeys = opts.onionKeyRings === true ? new OnionKeyRing(join(dir, `relay${i}`, 'keys'), keys.identity.identity) : undefined;
     const core = createRelayCore({
       keys,
+      ...(onionKeys !== undefined ? { onionKeys } : {}),
       directory: opts.directory?.(i) ?? null,
       exit: { policy: i === count - 1 ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
       transport: opts.linkShape === undefined ? transport : new ShapedTransport(transport, opts.linkShape),
@@ -77,6 +83,7 @@ export function memoryNetwork(
       },
       inbound: [],
       stats: () => core.stats(),
+      ...(onionKeys !== undefined ? { onionKeys } : {}),
       accept(socket) {
         core.accept(socket).then(
           (channel) => relay.inbound.push(channel),

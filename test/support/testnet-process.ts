@@ -1,6 +1,6 @@
 /**
- * Runs `node dist/cli/main.js testnet --socks-port 0 --data-dir <tmp>` (three
- * voting authorities unless told otherwise) as one child process for
+ * Runs `node dist/cli/main.js testnet --json --socks-port 0 --data-dir <tmp>`
+ * (three voting authorities unless told otherwise) as one child process for
  * end-to-end tests and benchmarks, waits (bounded) for its
  * `ready` line (stdout is read with cli/testnet-events.ts), and tears it down
  * with the test (t.after), also on failure. If the network does not form in time, the error carries the tail of the
@@ -31,6 +31,8 @@ export interface TestnetRelay {
   port: number;
   identity: string;
   exit: boolean;
+  /** `HOST:PORT` of its metrics port (with `metrics: true`). */
+  metrics?: string;
 }
 
 export interface TestnetAuthority {
@@ -57,6 +59,10 @@ export interface TestnetProcess {
   readonly controlCookieFile: string;
   /** Every `node` line the testnet printed, in order (destination and forwarder included). */
   readonly nodes: NodeInfo[];
+  /** `HOST:PORT` of each node's metrics port by nickname (auth1, relayN, client), with `metrics: true`. */
+  readonly metrics: ReadonlyMap<string, string>;
+  /** `http://127.0.0.1:PORT/` of the network dashboard, with `dashboard: true`. */
+  readonly dashboardUrl: string | undefined;
   /** The `ready` line as printed. */
   readonly readyLine: string;
   /** Milliseconds from spawn to the `ready` line. */
@@ -91,6 +97,14 @@ export interface TestnetProcessOptions {
   extraArgs?: readonly string[];
   /** More environment for the testnet and its nodes (e.g. NODE_DEBUG). */
   env?: Readonly<Record<string, string>>;
+  /** Give every node a metrics port (`allium testnet --metrics`). */
+  metrics?: boolean;
+  /** Serve the network dashboard (`--dashboard-port 0`); its URL is then `dashboardUrl`. */
+  dashboard?: boolean;
+  /** Every relay's bandwidth.rate (`--relay-bandwidth-rate`), e.g. "1 MB". */
+  relayBandwidthRate?: string;
+  /** Every relay's accounting.max (`--relay-accounting-max`), e.g. "20 MB". */
+  relayAccountingMax?: string;
 }
 
 /** Tail of every node log under `dataDir` (<dataDir>/<node>/<node>.log). */
@@ -121,7 +135,8 @@ export async function startTestnetProcess(
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'allium-test-testnet-'));
   const keep = opts.keepDataDir === true || process.env['ALLIUM_KEEP_TESTNET'] === '1';
-  const args = [CLI_MAIN, 'testnet', '--socks-port', '0', '--data-dir', dataDir];
+  // --json: the node lines come on stdout too (they always go to <dataDir>/events.jsonl).
+  const args = [CLI_MAIN, 'testnet', '--json', '--socks-port', '0', '--data-dir', dataDir];
   if (opts.authorities !== undefined) args.push('--authorities', String(opts.authorities));
   if (opts.relays !== undefined) args.push('--relays', String(opts.relays));
   if (opts.exits !== undefined) args.push('--exits', String(opts.exits));
@@ -129,6 +144,10 @@ export async function startTestnetProcess(
   if (opts.httpTunnel === true) args.push('--http-tunnel-port', '0');
   if (opts.control === true) args.push('--control-port', '0');
   args.push(...(opts.extraArgs ?? []));
+  if (opts.metrics === true) args.push('--metrics');
+  if (opts.dashboard === true) args.push('--dashboard-port', '0');
+  if (opts.relayBandwidthRate !== undefined) args.push('--relay-bandwidth-rate', opts.relayBandwidthRate);
+  if (opts.relayAccountingMax !== undefined) args.push('--relay-accounting-max', opts.relayAccountingMax);
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   // Let the testnet give up (and say why) a little before we do.
   args.push('--start-timeout', String(Math.max(5_000, readyTimeoutMs - 10_000)));
@@ -172,6 +191,7 @@ export async function startTestnetProcess(
   const exits: NodeExitEvent[] = [];
   let formed = false;
   const nodes: NodeInfo[] = [];
+  const metrics = new Map<string, string>();
   let httpTunnel: string | null = null;
   let control: string | null = null;
   const ready = new Promise<{ line: string; fields: ReadyLine }>((resolve, reject) => {
@@ -186,11 +206,14 @@ export async function startTestnetProcess(
         }
         const event = parseEventLine(line);
         if (event?.event === 'exit') exits.push(event);
-        if (event?.event !== 'node' || formed) return;
+        if (event?.event !== 'node') return;
+        // A node started again prints its node line again; its metrics port is pinned, so this keeps the map current.
+        if (event.role !== 'destination' && event.role !== 'forward' && event.metrics !== undefined) metrics.set(event.nickname ?? event.role, event.metrics);
+        if (formed) return;
         const { event: _kind, ...node } = event;
         nodes.push(node as NodeInfo);
         if (event.role === 'relay') {
-          relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit });
+          relays.push({ nickname: event.nickname, address: event.address, port: event.port, identity: event.identity, exit: event.exit, ...(event.metrics !== undefined ? { metrics: event.metrics } : {}) });
         } else if (event.role === 'authority') {
           authorities.push({ nickname: event.nickname, url: event.url, identity: event.identity });
         } else if (event.role === 'client') {
@@ -234,6 +257,8 @@ export async function startTestnetProcess(
     control,
     controlCookieFile: join(dataDir, 'client', 'control_auth_cookie'),
     nodes,
+    metrics,
+    dashboardUrl: opts.dashboard === true ? await dashboardLine(() => stderr) : undefined,
     readyLine,
     startupMs: Date.now() - spawnedAt,
     pid: child.pid!,
@@ -242,6 +267,16 @@ export async function startTestnetProcess(
     exits,
     stop,
   };
+}
+
+/** The dashboard URL from the testnet's stderr (a separate pipe, so it may trail the ready line a little); bounded. */
+async function dashboardLine(stderr: () => string): Promise<string | undefined> {
+  for (let waited = 0; waited < 5_000; waited += 50) {
+    const m = /dashboard on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr());
+    if (m !== null) return m[1];
+    await delay(50);
+  }
+  return undefined;
 }
 
 function delay(ms: number): Promise<void> {

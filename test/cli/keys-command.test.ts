@@ -1,0 +1,39 @@
+/**
+ * `allium keys create | show | rotate-onion`: keys made once with mode 0600,
+ * only public halves printed, and an offline onion-key rotation that keeps
+ * the previous key for the grace period.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { hex } from '../../src/bytes.js';
+import { CLI_MAIN } from '../support/testnet-process.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'allium-keys-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI_MAIN, 'keys', ...args], { encoding: 'utf8', timeout: 15_000 });
+
+it('creates, shows and rotates a relay\'s keys without printing a secret', () => {
+  const dir = join(tmp, 'relay');
+  const created = run('create', '--data-dir', dir);
+  assert.equal(created.status, 0, created.stderr);
+  const onion = /^onion key\s+([0-9a-f]{64})/m.exec(created.stdout)![1]!;
+  assert.match(created.stdout, /^previous onion\s+none$/m);
+  for (const name of ['identity_ed25519', 'link_x25519', 'ntor_x25519']) {
+    const path = join(dir, 'keys', name);
+    assert.equal(statSync(path).mode & 0o777, 0o600, name);
+    assert.ok(!created.stdout.includes(hex(readFileSync(path))), `${name} secret printed`);
+  }
+  const shown = run('show', '--data-dir', dir);
+  assert.equal(shown.stdout, created.stdout, 'show changes nothing');
+  const rotated = run('rotate-onion', '--data-dir', dir);
+  assert.equal(rotated.status, 0, rotated.stderr);
+  assert.match(rotated.stdout, new RegExp(`^previous onion\\s+${onion}\\s`, 'm'));
+  assert.doesNotMatch(rotated.stdout, new RegExp(`^onion key\\s+${onion}`, 'm'));
+  assert.equal(statSync(join(dir, 'keys', 'ntor_x25519.previous')).mode & 0o777, 0o600);
+  assert.equal(run('show').status === 0, false, '--data-dir is required');
+});

@@ -1,0 +1,122 @@
+/**
+ * Metrics of a running testnet (`allium testnet --metrics`): a known transfer
+ * of N bytes through the SOCKS port moves the client's and the exit's stream
+ * byte counters by exactly N and the exit's cell counter by at least N/498;
+ * link handshakes and circuit builds land in their histograms; promtool
+ * accepts every node's exposition; and no label value of any node carries an
+ * address, a port of the destination, or a key.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SocksClient } from 'socks';
+import { parseIp } from '../../src/net/address.js';
+import { parsePromText, valueOf, type Sample } from '../support/prom-text.js';
+import { promtoolCheck, promtoolMissing } from '../support/promtool.js';
+import { startTestnetProcess } from '../support/testnet-process.js';
+
+const N = 1_000_000;
+const RELAY_PAYLOAD = 498;
+
+async function scrape(endpoint: string): Promise<{ text: string; samples: Sample[] }> {
+  const res = await fetch(`http://${endpoint}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+  const text = await res.text();
+  return { text, samples: parsePromText(text) };
+}
+
+it('counters follow a known transfer, promtool accepts them, and no label names an address or key', async (t) => {
+  const payload = randomBytes(N);
+  const sink = createServer((socket) => socket.end(payload));
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => sink.close(() => resolve())));
+  const destPort = (sink.address() as AddressInfo).port;
+
+  const net = await startTestnetProcess(t, { metrics: true });
+  assert.equal(net.metrics.size, net.authorities.length + net.relays.length + 1, 'every node has a metrics port');
+  const nodes = [...net.metrics];
+  const before = new Map<string, Sample[]>();
+  for (const [name, endpoint] of nodes) before.set(name, (await scrape(endpoint)).samples);
+
+  const { socket } = await SocksClient.createConnection({
+    proxy: { host: net.socksHost, port: net.socksPort, type: 5 },
+    command: 'connect',
+    destination: { host: '127.0.0.1', port: destPort },
+    timeout: 20_000,
+  });
+  let received = 0;
+  await new Promise<void>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.once('end', resolve);
+    socket.once('error', reject);
+    setTimeout(() => reject(new Error(`transfer not done in 30 s (${received} bytes)`)), 30_000).unref();
+  });
+  socket.destroy();
+  assert.equal(received, N);
+  // Let the END and the stream's close reach every node's counters.
+  await new Promise((r) => setTimeout(r, 500));
+
+  const after = new Map<string, { text: string; samples: Sample[] }>();
+  for (const [name, endpoint] of nodes) after.set(name, await scrape(endpoint));
+  // A labelled counter has no sample until its first increment: absent before counts as 0.
+  const delta = (node: string, name: string, labels: Record<string, string> = {}) => {
+    let was = 0;
+    try {
+      was = valueOf(before.get(node)!, name, labels);
+    } catch {
+      was = 0;
+    }
+    return valueOf(after.get(node)!.samples, name, labels) - was;
+  };
+
+  assert.equal(delta('client', 'allium_stream_bytes_total', { direction: 'in' }), N, 'client stream bytes in');
+  const exits = net.relays.filter((r) => r.exit).map((r) => r.nickname);
+  const exitOut = exits.map((e) => delta(e, 'allium_stream_bytes_total', { direction: 'out' }));
+  // An exit may also be a client's directory guard: the consensus (or a diff) it serves over BEGIN_DIR
+  // counts as stream bytes out too, a few KB for this network; the transfer went through exactly one exit.
+  const carried = exitOut.filter((v) => v >= N);
+  assert.equal(carried.length, 1, `exit stream bytes out: ${exitOut.join(', ')}`);
+  assert.ok(exitOut.reduce((a, b) => a + b, 0) - N < 256 * 1024, `exit stream bytes out beyond directory traffic: ${exitOut.join(', ')}`);
+  const exit = exits[exitOut.findIndex((v) => v >= N)]!;
+  assert.ok(delta(exit, 'allium_cells_total', { direction: 'out' }) >= Math.ceil(N / RELAY_PAYLOAD));
+  assert.ok(delta(exit, 'tor_relay_traffic_bytes', { direction: 'written' }) >= Math.ceil(N / RELAY_PAYLOAD) * 514);
+  assert.equal(delta(exit, 'tor_relay_streams_total', { type: 'BEGIN' }), 1);
+  // The client's directory fetches through its guard (BEGIN_DIR, each voting interval) are client streams too.
+  assert.ok(delta('client', 'allium_streams_opened_total', { kind: 'client' }) >= 1);
+  assert.ok(delta('client', 'allium_streams_closed_total', { kind: 'client' }) >= 1);
+
+  const client = after.get('client')!.samples;
+  assert.ok(valueOf(client, 'allium_circuit_build_seconds_count') >= 1, 'circuit builds observed');
+  assert.ok(valueOf(after.get(exit)!.samples, 'allium_link_handshake_seconds_count') >= 1, 'handshakes observed');
+  const age = valueOf(client, 'allium_consensus_age_seconds');
+  assert.ok(age >= 0 && age < 120, `consensus age ${age}`);
+  assert.equal(valueOf(client, 'allium_consensus_relays'), net.relays.length);
+  assert.ok(valueOf(client, 'process_resident_memory_bytes') > 0);
+
+  // No label value is or contains an address, the destination's port, a relay identity or a key.
+  const identities = net.relays.map((r) => r.identity).concat(net.authorities.map((a) => a.identity));
+  for (const [name, { samples }] of after) {
+    for (const s of samples) {
+      for (const [label, value] of Object.entries(s.labels)) {
+        const where = `${name}: ${s.name}{${label}="${value}"}`;
+        assert.equal(parseIp(value), null, `address in ${where}`);
+        assert.doesNotMatch(value, /\d+\.\d+\.\d+\.\d+|::|\b127\b/, `address-like ${where}`);
+        assert.ok(!value.includes(String(destPort)), `destination port in ${where}`);
+        assert.doesNotMatch(value, /[0-9a-f]{32,}|[A-Za-z0-9+/]{40,}/, `key-like ${where}`);
+        for (const id of identities) assert.ok(!value.includes(id.slice(0, 16)), `identity in ${where}`);
+      }
+    }
+  }
+
+  const missing = promtoolMissing();
+  if (missing !== null) {
+    t.diagnostic(`skipped the promtool check: ${missing}`);
+    return;
+  }
+  for (const [name, { text }] of after) {
+    const check = promtoolCheck(text);
+    assert.equal(check.status, 0, `${name}: ${check.output}`);
+  }
+});
