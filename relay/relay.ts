@@ -115,21 +115,9 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   });
   const port = listener.port;
 
-  describe = selfDescriptor({
-    nickname: config.nickname,
-    keys,
-    address: config.address,
-    orPort: port,
-    exitPolicy,
-    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
-  });
-  const publisher = new DescriptorPublisher({
-    authorities: config.authorities,
-    seed: keys.identity.seed,
-    make: describe,
-    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
-  });
-  if (config.authorities.length > 0) publisher.start();
+  const self = publishSelf(config, keys, port, exitPolicy);
+  describe = self.describe;
+  const publisher = self.publisher;
   cache?.start();
   log('relay %s listening on %s:%d', hex(keys.identity.identity).slice(0, 16), config.address, port);
 
@@ -191,21 +179,7 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
     throw error;
   }
   const pool = workers;
-  const describe = selfDescriptor({
-    nickname: config.nickname,
-    keys,
-    address: config.address,
-    orPort: port,
-    exitPolicy,
-    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
-  });
-  const publisher = new DescriptorPublisher({
-    authorities: config.authorities,
-    seed: keys.identity.seed,
-    make: describe,
-    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
-  });
-  if (config.authorities.length > 0) publisher.start();
+  const { publisher } = publishSelf(config, keys, port, exitPolicy);
   // One directory cache for the relay, here; the workers serve what it fetched.
   const cache =
     config.authorities.length > 0
@@ -229,4 +203,27 @@ async function startRelayWithWorkers(config: RelayConfig, keys: RelayKeys, polic
       await pool.close();
     },
   };
+}
+
+/**
+ * The descriptor this relay publishes (its port known once the listener is up)
+ * and the publisher that uploads it to every authority, started when any is configured.
+ */
+function publishSelf(config: RelayConfig, keys: RelayKeys, port: number, exitPolicy: ExitPolicy): { describe: () => RelayDescriptor; publisher: DescriptorPublisher } {
+  const describe = selfDescriptor({
+    nickname: config.nickname,
+    keys,
+    address: config.address,
+    orPort: port,
+    exitPolicy,
+    ...(config.bandwidth !== undefined ? { bandwidth: config.bandwidth } : {}),
+  });
+  const publisher = new DescriptorPublisher({
+    authorities: config.authorities,
+    seed: keys.identity.seed,
+    make: describe,
+    ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
+  });
+  if (config.authorities.length > 0) publisher.start();
+  return { describe, publisher };
 }
