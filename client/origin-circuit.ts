@@ -305,7 +305,7 @@ export class OriginCircuit {
     } catch (cause) {
       throw new AlliumError('ERR_CONFIG', `cannot request this stream: ${(cause as Error).message}`, { cause });
     }
-    const stream = edge.addStream(streamId, 'client');
+    const stream = edge.addStream(streamId, request.kind === 'begin_dir' ? 'dir' : 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
     const halfClose = request.kind === 'begin' && (request.flags & BeginFlag.HALF_CLOSE) !== 0;
     await new Promise<void>((resolve, reject) => {

@@ -186,7 +186,10 @@ export interface CircuitStats {
   /** Streams open now. */
   streams: number;
   streamsOpened: number;
-  /** Application bytes carried by streams, both ways, over the manager's life. */
+  /** Application bytes carried by streams (not directory streams), both ways, over the manager's life. */
   streamBytesIn: number;
   streamBytesOut: number;
+  /** Bytes carried by directory streams (BEGIN_DIR), both ways, over the manager's life. */
+  dirBytesIn: number;
+  dirBytesOut: number;
 }

@@ -40,7 +40,7 @@ const HANDSHAKE_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 const BUILD_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0, queuedBytes: 0 };
-const ZERO_CIRCUITS: CircuitStats = { open: 0, built: 0, destroyed: 0, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0 };
+const ZERO_CIRCUITS: CircuitStats = { open: 0, built: 0, destroyed: 0, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0, dirBytesIn: 0, dirBytesOut: 0 };
 
 /** A label from an error code: the code itself if it looks like one of ours, else OTHER. */
 function codeLabel(code: string | null): string {
@@ -205,9 +205,13 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     new Gauge({ name: 'allium_streams', help: 'Streams open now', registers: [registry], collect() { this.set(circuits().streams); } });
     const streamsOpened = new Counter({ name: 'allium_streams_opened_total', help: 'Streams opened, by kind (client, exit, dir)', labelNames: ['kind'], registers: [registry] });
     const streamsClosed = new Counter({ name: 'allium_streams_closed_total', help: 'Streams closed, by kind and END reason', labelNames: ['kind', 'reason'], registers: [registry] });
-    mirrorCounter(registry, 'allium_stream_bytes_total', 'Application bytes carried by streams (DATA bodies), in and out', ['direction'], () => {
+    mirrorCounter(registry, 'allium_stream_bytes_total', 'Application bytes carried by streams (DATA bodies; directory streams apart), in and out', ['direction'], () => {
       const s = circuits();
       return [[{ direction: 'in' }, s.streamBytesIn], [{ direction: 'out' }, s.streamBytesOut]];
+    });
+    mirrorCounter(registry, 'allium_dir_stream_bytes_total', 'Bytes carried by directory streams (BEGIN_DIR), in and out', ['direction'], () => {
+      const s = circuits();
+      return [[{ direction: 'in' }, s.dirBytesIn], [{ direction: 'out' }, s.dirBytesOut]];
     });
     const relayStreams = relay
       ? new Counter({ name: 'tor_relay_streams_total', help: 'Stream requests accepted (as Tor\'s MetricsPort)', labelNames: ['type'], registers: [registry] })

@@ -131,7 +131,7 @@ export class CircuitEdge implements StreamPort {
     const stream = new RelayStream(streamId, this, {
       kind,
       flow: this.#flowFactory.stream(),
-      meter: this.#stats,
+      meter: kind === 'dir' ? (this.#stats?.directory ?? null) : this.#stats,
       circuitId: this.#circuitId,
       ...this.#streamOptions,
     });

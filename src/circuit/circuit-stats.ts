@@ -13,6 +13,14 @@ export class CircuitStatsRecorder implements ByteMeter {
   #streamsOpened = 0;
   #bytesIn = 0;
   #bytesOut = 0;
+  #dirBytesIn = 0;
+  #dirBytesOut = 0;
+
+  /** The meter for directory streams (BEGIN_DIR), counted apart from application streams. */
+  readonly directory: ByteMeter = {
+    bytesIn: (n) => (this.#dirBytesIn += n),
+    bytesOut: (n) => (this.#dirBytesOut += n),
+  };
 
   /** A circuit finished building (origin) or was created (relay). */
   circuitBuilt(): void {
@@ -55,6 +63,8 @@ export class CircuitStatsRecorder implements ByteMeter {
       streamsOpened: this.#streamsOpened,
       streamBytesIn: this.#bytesIn,
       streamBytesOut: this.#bytesOut,
+      dirBytesIn: this.#dirBytesIn,
+      dirBytesOut: this.#dirBytesOut,
     };
   }
 }

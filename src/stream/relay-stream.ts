@@ -31,7 +31,7 @@ import { FixedWindowStream, type StreamFlowControl, type StreamFlowMsg } from '.
 import { EndReason } from '../cell/reasons.js';
 import { StreamEndedError } from '../errors.js';
 
-/** What a stream carries: 'client' at an origin, 'exit' (BEGIN) or 'dir' (BEGIN_DIR) at a relay. */
+/** What a stream carries: 'client' (an origin's BEGIN), 'exit' (BEGIN at a relay) or 'dir' (BEGIN_DIR, at either end). */
 export type StreamKind = 'client' | 'exit' | 'dir';
 
 /**

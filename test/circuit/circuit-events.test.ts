@@ -124,9 +124,9 @@ test('circuit and stream events fire at every hop with counts that match what wa
   assert.deepEqual([at(exitId).relayCellsIn, at(exitId).relayCellsOut], [cout - 2, cin - 2], 'exit');
   assert.ok(cout > Math.ceil(size / 498) && cin > Math.ceil(size / 498), `cells ${cout}/${cin}`);
 
-  assert.deepEqual(stats.snapshot(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 1, streamBytesIn: size, streamBytesOut: size });
-  assert.deepEqual(relays[2]!.stats(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 1, streamBytesIn: size, streamBytesOut: size });
-  assert.deepEqual(relays[0]!.stats(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0 });
+  assert.deepEqual(stats.snapshot(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 1, streamBytesIn: size, streamBytesOut: size, dirBytesIn: 0, dirBytesOut: 0 });
+  assert.deepEqual(relays[2]!.stats(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 1, streamBytesIn: size, streamBytesOut: size, dirBytesIn: 0, dirBytesOut: 0 });
+  assert.deepEqual(relays[0]!.stats(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0, dirBytesIn: 0, dirBytesOut: 0 });
 });
 
 test('a circuit destroyed by the network reports remote with the reason; a failed build publishes nothing', { timeout: 30_000 }, async (t) => {
@@ -149,5 +149,5 @@ test('a circuit destroyed by the network reports remote with the reason; a faile
   const nobody = { ...network.relays[2]!.info, identity: crypto.randomBytes(32) };
   await assert.rejects(OriginCircuit.build(channel, table, [network.relays[0]!.info, nobody], 5000, { stats }));
   assert.equal(destroyed.filter((e) => e.role === 'origin').length, before);
-  assert.deepEqual(stats.snapshot(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0 });
+  assert.deepEqual(stats.snapshot(), { open: 0, built: 1, destroyed: 1, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0, dirBytesIn: 0, dirBytesOut: 0 });
 });

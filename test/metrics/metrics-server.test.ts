@@ -72,7 +72,7 @@ describe('metrics server', () => {
       role: 'relay',
       version: '0.1.0',
       linkStats: () => ({ open: 2, opened: 3, closed: 1, cellsIn: 10, cellsOut: 12, queuedBytes: 514 }),
-      circuitStats: () => ({ open: 1, built: 4, destroyed: 3, streams: 0, streamsOpened: 2, streamBytesIn: 100, streamBytesOut: 2000 }),
+      circuitStats: () => ({ open: 1, built: 4, destroyed: 3, streams: 0, streamsOpened: 2, streamBytesIn: 100, streamBytesOut: 2000, dirBytesIn: 0, dirBytesOut: 0 }),
     });
     t.after(() => metrics.close());
     const text = await metrics.text();
