@@ -17,6 +17,7 @@ import type { Command } from 'commander';
 import { fromHex, hex } from '../src/bytes.js';
 import { printUp, runRole, say } from './lifecycle.js';
 import { parseAuthorityRef, parseIPv4, parseMs, parsePath, parsePort, paramsMap } from './options.js';
+import { networkParams } from '../src/netdoc/params.js';
 import { configCommand } from './config/flags.js';
 import { DEFAULT_SIGNING_KEY_LIFETIME_MS, MAX_SIGNING_KEY_LIFETIME_MS } from './config/options-table.js';
 import { ConfigError } from './config/load.js';
@@ -77,7 +78,12 @@ export function registerAuthorityCommand(program: Command): void {
         const { startAuthority, RelayTester } = await import('../directory/authority.js');
         const { TESTNET_FLAG_THRESHOLDS } = await import('../directory/flags.js');
         say('authority', `starting ${nickname} on ${address}:${port}`);
-        const tester = new RelayTester({ probeTimeoutMs: PROBE_TIMEOUT_MS, measureTimeoutMs: MEASURE_TIMEOUT_MS });
+        // The test circuits follow the parameters this authority votes for (cc_alg: congestion control or not).
+        const tester = new RelayTester({
+          probeTimeoutMs: PROBE_TIMEOUT_MS,
+          measureTimeoutMs: MEASURE_TIMEOUT_MS,
+          params: networkParams(params !== undefined ? paramsMap(params) : new Map()),
+        });
         const authority = await startAuthority({
           nickname,
           dataDir: resolve(c.must<string>('storage.data_dir')),

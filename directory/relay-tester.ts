@@ -23,6 +23,7 @@ import type { Channel } from '../src/link/channel.js';
 import { TcpTransport, type Transport } from '../src/link/transport.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { OriginCircuit, type HopInfo } from '../client/origin-circuit.js';
+import type { NetworkParams } from '../src/netdoc/params.js';
 import { BANDWIDTH_TEST_BYTES, BANDWIDTH_TEST_PATH } from '../src/dirclient/bandwidth-test.js';
 
 const log = debuglog('allium:directory');
@@ -36,6 +37,12 @@ export interface RelayTesterOptions {
   probeTimeoutMs?: number;
   /** Time limit of one bandwidth measurement, ms; default 10 s. */
   measureTimeoutMs?: number;
+  /**
+   * The network parameters the test circuits follow, as a client's do: with
+   * `cc_alg` 0 they ask no hop for congestion control (§7.2). Default: every
+   * parameter at its default.
+   */
+  params?: NetworkParams;
 }
 
 function hopOf(d: RelayDescriptor): HopInfo {
@@ -91,6 +98,7 @@ export class RelayTester {
   readonly #transport: Transport;
   readonly #probeTimeoutMs: number;
   readonly #measureTimeoutMs: number;
+  readonly #circuitOptions: { params?: NetworkParams };
   /** The managers of the tests under way (closed by close()). */
   readonly #active = new Set<LinkManager<OriginCircuit>>();
 
@@ -98,6 +106,7 @@ export class RelayTester {
     this.#transport = opts.transport ?? new TcpTransport();
     this.#probeTimeoutMs = opts.probeTimeoutMs ?? 10_000;
     this.#measureTimeoutMs = opts.measureTimeoutMs ?? 10_000;
+    this.#circuitOptions = opts.params !== undefined ? { params: opts.params } : {};
   }
 
   /** A link manager for one test, forgotten (and its links closed) when the test ends. */
@@ -120,7 +129,7 @@ export class RelayTester {
     try {
       channel = await links.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
       const left = Math.max(1, this.#probeTimeoutMs - (Date.now() - started));
-      const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left);
+      const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left, this.#circuitOptions);
       circuit.destroy(DestroyReason.FINISHED, 'reachability test done');
       return true;
     } catch (error) {
@@ -147,7 +156,7 @@ export class RelayTester {
     try {
       // Every step is bounded by what is left of the time limit.
       channel = await links.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
-      circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left());
+      circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left(), this.#circuitOptions);
       const stream = await circuit.openDirStream(0, left());
       timer = setTimeout(() => stream.destroy(new AlliumError('ERR_TIMEOUT', 'bandwidth test ran out of time')), left());
       const body = readAnswer(stream, BANDWIDTH_TEST_BYTES);
