@@ -10,11 +10,12 @@
  * Failures stay per connection; nothing is logged (no destinations, no
  * client addresses).
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EndReason } from '../../src/cell/reasons.js';
 import { StreamEndedError } from '../../src/errors.js';
-import { resetSocket, splice } from '../../src/stream/splice.js';
+import { splice } from '../../src/stream/splice.js';
+import { closeAfter, startLocalListener, type LocalListener } from '../local-listener.js';
 import { ConnectRequestParser, type ConnectRequest } from './request.js';
 import { tunnelEstablished, tunnelFailureFor, tunnelFailureResponse } from './responses.js';
 
@@ -34,65 +35,23 @@ export interface HttpTunnelOptions {
   connect: TunnelConnector;
   /** Bound on receiving the whole request header, ms. Default 10000. */
   headerTimeoutMs?: number;
-  /** Simultaneous client sockets; more are closed at once. Default 1024. */
+  /** Simultaneous client sockets; more are closed at once. Default DEFAULT_MAX_CONNECTIONS (1024). */
   maxConnections?: number;
 }
 
-export interface HttpTunnelServer {
-  readonly address: { host: string; port: number };
-  /** Stop listening and reset every open client socket (its stream ends too). */
-  close(): Promise<void>;
-}
+/** The listening tunnel port; close() resets every open client socket (its stream ends too). */
+export type HttpTunnelServer = LocalListener;
 
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_CONNECTIONS = 1024;
-/** After a failure answer, how long to wait for the client to close before destroying. */
-const LINGER_MS = 2_000;
 
 export async function startHttpTunnel(opts: HttpTunnelOptions): Promise<HttpTunnelServer> {
   const headerTimeoutMs = opts.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
-  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  const sockets = new Set<net.Socket>();
-  let closing = false;
-
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => {
-      /* per-socket errors end that socket only */
-    });
-    if (closing || sockets.size >= maxConnections) {
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    serveConnection(socket, opts.connect, headerTimeoutMs);
+  return startLocalListener({
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    port: opts.port,
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    serve: (socket) => serveConnection(socket, opts.connect, headerTimeoutMs),
   });
-  server.on('error', () => {
-    /* listen errors are reported through the listen promise below */
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as net.AddressInfo;
-  let closed: Promise<void> | undefined;
-  return {
-    address: { host: bound.address, port: bound.port },
-    close(): Promise<void> {
-      closed ??= (async () => {
-        closing = true;
-        const listening = new Promise<void>((resolve) => server.close(() => resolve()));
-        const gone = [...sockets].map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))));
-        // A reset, not a FIN: an application must not take a tunnel cut short for a complete one.
-        for (const s of sockets) resetSocket(s);
-        await Promise.all([listening, ...gone]);
-      })();
-      return closed;
-    },
-  };
 }
 
 function serveConnection(socket: net.Socket, connect: TunnelConnector, headerTimeoutMs: number): void {
@@ -164,15 +123,3 @@ function openTunnel(socket: net.Socket, connect: TunnelConnector, request: Conne
   );
 }
 
-/** Write `last`, half-close, discard what the client still sends, destroy after a short linger. */
-function closeAfter(socket: net.Socket, last: Uint8Array): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.on('data', () => {});
-  socket.on('end', () => socket.destroy());
-  socket.end(last);
-  socket.resume();
-  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-  linger.unref();
-  socket.once('close', () => clearTimeout(linger));
-}

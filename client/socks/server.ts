@@ -10,11 +10,12 @@
  * close that one socket; nothing is logged (no destinations, no addresses).
  * docs/protocol.md §12.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
 import { EndReason } from '../../src/cell/reasons.js';
-import { resetSocket, splice } from '../../src/stream/splice.js';
+import { splice } from '../../src/stream/splice.js';
+import { closeAfter, startLocalListener, type LocalListener } from '../local-listener.js';
 import { SocksReply, socksReplyForEnd } from './replies.js';
 import { SocksServerHandshake, failureReply, resolvedReply, successReply, type SocksRequest, type SocksResolveAnswer } from './handshake.js';
 
@@ -46,20 +47,14 @@ export interface SocksServerOptions {
   resolve?: SocksResolver;
   /** Bound on greeting + auth + request. Default 10000. */
   handshakeTimeoutMs?: number;
-  /** Simultaneous client sockets; more are closed at once. Default 1024. */
+  /** Simultaneous client sockets; more are closed at once. Default DEFAULT_MAX_CONNECTIONS (1024). */
   maxConnections?: number;
 }
 
-export interface SocksServer {
-  readonly address: { host: string; port: number };
-  /** Stop listening and reset every open client socket (its stream ends too). */
-  close(): Promise<void>;
-}
+/** The listening SOCKS port; close() resets every open client socket (its stream ends too). */
+export type SocksServer = LocalListener;
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_CONNECTIONS = 1024;
-/** After a failure reply, how long to wait for the client to close before destroying. */
-const LINGER_MS = 2_000;
 
 /** The SOCKS5 reply code for a failed request (./replies.ts). */
 export function replyCodeFor(err: unknown): SocksReply {
@@ -70,62 +65,12 @@ export function replyCodeFor(err: unknown): SocksReply {
 
 export async function startSocksServer(opts: SocksServerOptions): Promise<SocksServer> {
   const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  const sockets = new Set<net.Socket>();
-  let closing = false;
-
-  // allowHalfOpen: a client that shuts down its write side still gets the response.
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => {
-      /* per-socket errors end that socket only; 'close' cleans up */
-    });
-    if (closing || sockets.size >= maxConnections) {
-      socket.destroy();
-      return;
-    }
-    // Replies and stream data go out as they come; Nagle would hold small ones back for the client's delayed ACK.
-    socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    try {
-      serveConnection(socket, opts, handshakeTimeoutMs);
-    } catch {
-      socket.destroy();
-    }
+  return startLocalListener({
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    port: opts.port,
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    serve: (socket) => serveConnection(socket, opts, handshakeTimeoutMs),
   });
-  server.on('error', () => {
-    /* listen errors are reported through the listen promise below */
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-
-  const bound = server.address() as net.AddressInfo;
-  const address = { host: bound.address, port: bound.port };
-  let closed: Promise<void> | undefined;
-
-  return {
-    address,
-    close(): Promise<void> {
-      closed ??= (async () => {
-        closing = true;
-        const listening = new Promise<void>((resolve) => server.close(() => resolve()));
-        const gone = [...sockets].map(
-          (s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))),
-        );
-        // A reset, not a FIN: an application must not take a transfer cut short for a complete one.
-        for (const s of sockets) resetSocket(s);
-        await Promise.all([listening, ...gone]);
-      })();
-      return closed;
-    },
-  };
 }
 
 function serveConnection(socket: net.Socket, opts: SocksServerOptions, handshakeTimeoutMs: number): void {
@@ -136,7 +81,7 @@ function serveConnection(socket: net.Socket, opts: SocksServerOptions, handshake
   const timer = setTimeout(() => {
     if (!finished) {
       finished = true;
-      closeAfter(socket, undefined);
+      closeAfter(socket);
     }
   }, handshakeTimeoutMs);
   timer.unref();
@@ -228,19 +173,3 @@ function answerResolve(socket: net.Socket, resolve: SocksResolver | undefined, r
   );
 }
 
-/**
- * Write `last` (if any), half-close, drain and discard whatever the client
- * still sends (so no RST eats our reply), and destroy after a short linger.
- */
-function closeAfter(socket: net.Socket, last: Uint8Array | undefined): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.on('data', () => {});
-  socket.on('end', () => socket.destroy());
-  if (last !== undefined) socket.end(last);
-  else socket.end();
-  socket.resume();
-  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-  linger.unref();
-  socket.once('close', () => clearTimeout(linger));
-}
