@@ -7,6 +7,7 @@ import { hex } from '../../src/bytes.js';
 import { CELL_LENGTH } from '../../src/constants.js';
 import { Channel, CHANNEL_HARD_CAP, type LinkIdentity, type StaticKey } from '../../src/link/channel.js';
 import { generateKeyPair } from '../../src/link/noise.js';
+import { newRelaySigner } from '../../relay/keys.js';
 
 interface RelayKeys {
   linkKey: StaticKey;
@@ -15,7 +16,7 @@ interface RelayKeys {
 
 function relayKeys(): RelayKeys {
   const seed = nodeCrypto.randomBytes(32);
-  return { linkKey: generateKeyPair(), identity: { seed, identity: nodeCrypto.ed25519PublicKey(seed) } };
+  return { linkKey: generateKeyPair(), identity: { identity: nodeCrypto.ed25519PublicKey(seed), signer: newRelaySigner(seed, Date.now(), 86_400_000) } };
 }
 
 function cell(n: number): Uint8Array {
