@@ -224,7 +224,9 @@ test('garbage to a responder closes that socket cleanly while another channel ke
     const closed = once(badServer, 'close');
     const rawClosed = once(raw, 'close');
     bad.sendCell(cell(1));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The good cell first, then the garbage (waiting for it, not a fixed sleep: on a loaded machine 50 ms was not always enough).
+    const cellDeadline = Date.now() + 5000;
+    while (cells.length === 0 && Date.now() < cellDeadline) await new Promise((resolve) => setTimeout(resolve, 10));
     raw.write(garbage);
     const [err] = (await closed) as [Error & { code?: string }];
     assert.ok(err instanceof Error);
