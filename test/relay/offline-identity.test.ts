@@ -4,7 +4,8 @@
  * signing key and certificate (made by `allium keys create`, re-certified by
  * `allium keys sign` from the identity key kept elsewhere) joins a testnet,
  * is in the consensus and carries a circuit whose links it authenticates with
- * the signing key both ways; it warns that its certificate expires soon. The
+ * the signing key both ways; it warns that its certificate expires soon, and
+ * takes a certificate signed again while it runs (republishing it). The
  * testnet's authority refuses, with a reason, descriptors whose signing-key
  * certificate has expired, names another identity, or certifies another
  * signing key than the one that signed.
@@ -78,6 +79,8 @@ nickname = "offline1"
 address = "127.62.0.1"
 or_port = 0
 publish_interval = "1 minute"
+# Only sets how often the relay looks at its signing key file (an eighth of it, at most a minute): offline, it renews nothing itself.
+signing_key_lifetime = "10 s"
 `;
 }
 
@@ -172,6 +175,20 @@ it('a relay with its identity key offline joins the testnet, is in the consensus
     assert.ok(answer.includes(`\nidentity ${b64(fromHex(who))}\n`), `hop ${hop} serves its own descriptor`);
   }
   assert.equal(circuit.closed, false);
+
+  // Renewing while it runs: sign again from the offline key; the relay takes the new file and republishes.
+  const mark = relay.stderr().length;
+  const renewed = keysCli('sign', '--identity', join(offline, 'identity_ed25519'), '--data-dir', dataDir, '--lifetime-days', '30');
+  assert.equal(renewed.status, 0, renewed.stderr);
+  const renewedSigning = /^signing key\s+([0-9a-f]{64})/m.exec(renewed.stdout)![1]!;
+  await relay.waitStderr(/Loaded the new signing key certificate from the data directory/, 15_000, mark);
+  // The link certificate in the descriptor starts with the signing-key certificate: version, identity, signing key.
+  await poll('the renewed signing key at the authority', 20_000, async () => {
+    const text = await (await fetch(`${net.authorityUrl}/allium/v1/descriptor/${identityHex}`)).text();
+    const cert = Buffer.from(/^link-cert (\S+)$/m.exec(text)![1]!, 'base64');
+    return hex(cert.subarray(33, 65)) === renewedSigning ? true : undefined;
+  });
+  assert.ok(relay.alive);
 
   // The authority refuses broken chains, saying why.
   const post = async (text: string) => {
