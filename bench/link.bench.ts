@@ -8,12 +8,13 @@ import { nodeCrypto } from '../src/crypto/crypto.js';
 import { CELL_LENGTH } from '../src/constants.js';
 import { Channel } from '../src/link/channel.js';
 import { generateKeyPair } from '../src/link/noise.js';
+import { newRelaySigner } from '../relay/keys.js';
 
 const CELLS = Number(process.argv[2] ?? 50_000);
 
 async function main(): Promise<void> {
   const seed = nodeCrypto.randomBytes(32);
-  const identity = { seed, identity: nodeCrypto.ed25519PublicKey(seed) };
+  const identity = { identity: nodeCrypto.ed25519PublicKey(seed), signer: newRelaySigner(seed, Date.now(), 86_400_000) };
   const linkKey = generateKeyPair();
 
   const accepted = new Promise<Channel>((resolve, reject) => {

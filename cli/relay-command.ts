@@ -98,6 +98,7 @@ export function registerRelayCommand(program: Command): void {
           family: (c.get<string[]>('relay.family') ?? []).map(fromHex),
           onionKeyLifetimeMs: c.must<number>('relay.onion_key_lifetime'),
           onionKeyGraceMs: c.must<number>('relay.onion_key_grace'),
+          signingKeyLifetimeMs: c.must<number>('relay.signing_key_lifetime'),
           ...(exitPolicy !== undefined ? { exitPolicy } : {}),
           publishIntervalMs: c.must<number>('relay.publish_interval'),
           workers: c.get<number>('relay.workers') ?? Math.max(1, availableParallelism()),

@@ -12,6 +12,7 @@ import { hex } from '../src/bytes.js';
 import { dirRequest, HttpStatusError } from '../src/dirclient/http.js';
 import { encodeDescriptor, type RelayDescriptor } from '../src/netdoc/descriptor.js';
 import { publish } from '../src/events.js';
+import type { SigningKeySigner } from '../src/netdoc/signing-key-cert.js';
 
 const log = debuglog('allium:relay');
 const UPLOAD_TIMEOUT_MS = 10_000;
@@ -40,8 +41,8 @@ export async function uploadDescriptor(authority: AuthorityRef, text: string, ti
 
 export interface DescriptorPublisherOptions {
   authorities: readonly AuthorityRef[];
-  /** The relay's identity seed (signs the descriptor). */
-  seed: Uint8Array;
+  /** The relay's signing key and certificate as of now (signs the descriptor; §8.2). */
+  signer: () => SigningKeySigner;
   /** The relay's descriptor as of now; its `published` is replaced by the publisher. */
   make: () => RelayDescriptor;
   /** Re-upload an unchanged descriptor this often; default 10 min. */
@@ -85,7 +86,7 @@ function contentKey(d: RelayDescriptor): string {
 }
 
 export class DescriptorPublisher {
-  readonly #opts: Required<Omit<DescriptorPublisherOptions, 'authorities' | 'seed' | 'make'>> & Pick<DescriptorPublisherOptions, 'seed' | 'make'>;
+  readonly #opts: Required<Omit<DescriptorPublisherOptions, 'authorities' | 'signer' | 'make'>> & Pick<DescriptorPublisherOptions, 'signer' | 'make'>;
   readonly #targets: Target[];
   #current: { key: string; text: string; published: number } | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
@@ -93,7 +94,7 @@ export class DescriptorPublisher {
 
   constructor(opts: DescriptorPublisherOptions) {
     this.#opts = {
-      seed: opts.seed,
+      signer: opts.signer,
       make: opts.make,
       republishIntervalMs: opts.republishIntervalMs ?? 10 * 60_000,
       checkIntervalMs: opts.checkIntervalMs ?? 5_000,
@@ -143,7 +144,7 @@ export class DescriptorPublisher {
     if (cur === undefined || cur.key !== key || now - cur.published >= this.#opts.republishIntervalMs) {
       // Strictly later than the last one, so every authority takes it as newer (§9.3).
       const published = Math.max(Math.floor(now / 1000) * 1000, cur === undefined ? 0 : cur.published + 1000);
-      this.#current = { key, text: encodeDescriptor({ ...d, published }, this.#opts.seed), published };
+      this.#current = { key, text: encodeDescriptor({ ...d, published }, this.#opts.signer()), published };
       if (cur !== undefined && cur.key !== key) log('descriptor changed; uploading it to every authority');
       for (const t of this.#targets) {
         // A new descriptor goes out at once, except to an authority we are backing off from.

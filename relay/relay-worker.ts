@@ -19,7 +19,8 @@ import { ShapedTransport } from '../src/link/shaped-transport.js';
 import { ServedConsensus } from './dir-cache.js';
 import { relayDirectory } from './dir/dir-server.js';
 import type { ExitConfig } from './exit.js';
-import { loadRelayKeys } from './keys.js';
+import { loadRelayKeys, loadRelaySigner } from './keys.js';
+import { equalBytes } from '../src/bytes.js';
 import { OnionKeyRing, type OnionKeySource } from './onion-keys.js';
 import { createRelayCore, type RelayCore } from './relay-core.js';
 import { TokenBucket } from './bandwidth/token-bucket.js';
@@ -42,7 +43,8 @@ interface Running {
 }
 
 function start(setup: WorkerSetup): Running {
-  const keys = loadRelayKeys(setup.dataDir);
+  // The main process made or renewed the keys before starting the workers.
+  const keys = loadRelayKeys(setup.dataDir, { readOnly: true });
   const keysDir = join(setup.dataDir, 'keys');
   let ring = new OnionKeyRing(keysDir, keys.identity.identity);
   const onionKeys: OnionKeySource = { find: (onionKey) => ring.find(onionKey) };
@@ -80,6 +82,10 @@ function start(setup: WorkerSetup): Running {
       if (update.rateLimit !== undefined) bucket?.configure(update.rateLimit.rate, update.rateLimit.burst);
       if (update.hibernating !== undefined) hibernating = update.hibernating;
       if (update.reloadOnionKeys === true) ring = new OnionKeyRing(keysDir, keys.identity.identity);
+      if (update.reloadSigningKey === true) {
+        const signer = loadRelaySigner(setup.dataDir);
+        if (signer !== undefined && equalBytes(signer.cert.identity, keys.identity.identity)) keys.identity.signer = signer;
+      }
       if (update.descriptor !== undefined) descriptor = update.descriptor;
     },
   };

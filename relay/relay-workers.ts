@@ -68,6 +68,8 @@ export interface WorkerUpdate {
   hibernating?: boolean;
   /** The onion key files changed: read them again. */
   reloadOnionKeys?: boolean;
+  /** The signing key file changed: read it again. */
+  reloadSigningKey?: boolean;
   /** The encoded descriptor to serve over BEGIN_DIR. */
   descriptor?: string;
 }

@@ -21,7 +21,7 @@ import { TcpTransport } from '../src/link/transport.js';
 import { ShapedTransport } from '../src/link/shaped-transport.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import type { NetworkParams } from '../src/netdoc/params.js';
-import { loadRelayKeys, type RelayKeys } from './keys.js';
+import { DEFAULT_SIGNING_KEY_LIFETIME_MS, loadRelayKeys, refreshSigningKey, signingKeyState, type RelayKeys } from './keys.js';
 import { listenOrPort } from './or-listener.js';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
@@ -43,6 +43,8 @@ export type { AccountingSettings, AccountingState } from './bandwidth/accounting
 export const DEFAULT_ONION_KEY_LIFETIME_MS = 28 * 86_400_000;
 export const DEFAULT_ONION_KEY_GRACE_MS = 7 * 86_400_000;
 const ONION_KEY_CHECK_MS = 60_000;
+/** An offline relay whose signing key expires soon says so this often, ms. */
+const SIGNING_KEY_WARNING_INTERVAL_MS = 86_400_000;
 
 /** How often the accounting count is compared with the budget. */
 const ACCOUNTING_CHECK_MS = 1000;
@@ -83,6 +85,8 @@ export interface RelayConfig {
   onionKeyLifetimeMs?: number;
   /** Keep accepting the previous onion key this long after a rotation (default 7 days). */
   onionKeyGraceMs?: number;
+  /** Lifetime of the signing-key certificates an online relay makes itself (default 30 days, docs/protocol.md §8.2.3). */
+  signingKeyLifetimeMs?: number;
   /** Re-upload an unchanged descriptor this often (a changed one goes out at once, §9.3); default 10 min. */
   publishIntervalMs?: number;
   /**
@@ -168,6 +172,8 @@ interface Carrier {
   setHibernating(hibernating: boolean): void;
   /** The onion key files changed (rotation, or the previous key dropped). */
   onionKeysChanged(): void;
+  /** The signing key file changed (renewed, or replaced by the operator): links opened from now on present the new certificate. */
+  signingKeyChanged(): void;
   /** The descriptor changed (revision bumped): BEGIN_DIR must serve the new one. */
   descriptorChanged(): void;
   /** The directory cache verified a newer consensus (text, valid-until in ms) to serve over BEGIN_DIR. */
@@ -182,7 +188,8 @@ interface ServedDirectory {
 }
 
 export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
-  const keys = loadRelayKeys(config.dataDir);
+  const signingLifetimeMs = config.signingKeyLifetimeMs ?? DEFAULT_SIGNING_KEY_LIFETIME_MS;
+  const keys = loadRelayKeys(config.dataDir, { signingKeyLifetimeMs: signingLifetimeMs });
   const policyLines = config.exitPolicy ?? (config.exit ? DEFAULT_EXIT_POLICY_LINES : NON_EXIT_POLICY_LINES);
   const exitPolicy: ExitPolicy = parseExitPolicy(policyLines);
   const workerCount = config.workers ?? 1;
@@ -203,11 +210,11 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   const consensus: ServedDirectory = { document: () => cache?.document() ?? null, diffFrom: (digestHex) => cache?.diffFrom(digestHex) ?? null };
   const encodeSelf = () => {
     if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
-    return encodeDescriptor(describe(), keys.identity.seed);
+    return encodeDescriptor(describe(), keys.identity.signer);
   };
   const { carrier, listener } =
     workerCount > 1
-      ? await workerCarrier(config, workerCount, listenAddress, policyLines, () => (served === undefined ? undefined : encodeDescriptor(served(), keys.identity.seed)))
+      ? await workerCarrier(config, workerCount, listenAddress, policyLines, () => (served === undefined ? undefined : encodeDescriptor(served(), keys.identity.signer)))
       : await inProcessCarrier(config, keys, listenAddress, exitPolicy, onionKeys, () => accounting?.hibernating === true, encodeSelf, consensus);
   // Advertised: the configured port, or the one bound when it is 0.
   const port = config.port !== 0 ? config.port : listener.port;
@@ -227,7 +234,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   served = selfDescriptor(self);
   const publisher = new DescriptorPublisher({
     authorities: config.authorities,
-    seed: keys.identity.seed,
+    signer: () => keys.identity.signer,
     make: describe,
     ...(config.publishIntervalMs !== undefined ? { republishIntervalMs: config.publishIntervalMs } : {}),
   });
@@ -244,6 +251,25 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
   // Onion-key rotation (§8.2.2): checked every ONION_KEY_CHECK_MS (more often for short test lifetimes).
   const lifetimeMs = config.onionKeyLifetimeMs ?? DEFAULT_ONION_KEY_LIFETIME_MS;
   const graceMs = config.onionKeyGraceMs ?? DEFAULT_ONION_KEY_GRACE_MS;
+  // The signing key (§8.2.3): renewed when due (identity online) or taken from a file the operator replaced; an offline relay warns before it expires.
+  let lastSigningWarning = -Infinity;
+  const checkSigningKey = (now: number) => {
+    const refreshed = refreshSigningKey(config.dataDir, keys, now, signingLifetimeMs);
+    if (refreshed !== null) {
+      carrier.signingKeyChanged();
+      publish('allium:key:signing', () => ({ state: refreshed, expires: keys.identity.signer.cert.expires, identityOnline: keys.identitySeed !== undefined }));
+      changed();
+      return;
+    }
+    const state = signingKeyState(keys.identity.signer, now);
+    if (state === 'ok' || now - lastSigningWarning < SIGNING_KEY_WARNING_INTERVAL_MS) return;
+    lastSigningWarning = now;
+    publish('allium:key:signing', () => ({ state, expires: keys.identity.signer.cert.expires, identityOnline: keys.identitySeed !== undefined }));
+  };
+  checkSigningKey(Date.now());
+  const signingTimer = setInterval(() => checkSigningKey(Date.now()), Math.min(ONION_KEY_CHECK_MS, Math.max(250, Math.floor(signingLifetimeMs / 8))));
+  signingTimer.unref();
+
   const rotationTimer = setInterval(() => {
     const due = onionKeyDue(onionKeys, Date.now(), lifetimeMs, graceMs);
     if (due === 'drop-previous') {
@@ -321,6 +347,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     accountingStats: () => accounting?.state() ?? null,
     async close() {
       clearInterval(rotationTimer);
+      clearInterval(signingTimer);
       clearInterval(accountingTimer);
       publisher.close();
       cache?.close();
@@ -376,6 +403,8 @@ async function inProcessCarrier(
     // The core asks `hibernating()`, uses the same ring and encodes the descriptor on each request.
     setHibernating() {},
     onionKeysChanged() {},
+    // The core's links read keys.identity.signer, which refreshSigningKey replaced.
+    signingKeyChanged() {},
     descriptorChanged() {},
     // The core reads the cache on each BEGIN_DIR request.
     setConsensus() {},
@@ -455,6 +484,9 @@ async function workerCarrier(
     },
     onionKeysChanged() {
       pool.update({ reloadOnionKeys: true });
+    },
+    signingKeyChanged() {
+      pool.update({ reloadSigningKey: true });
     },
     // The workers serve, over BEGIN_DIR, the descriptor this process describes, as of its last change.
     descriptorChanged() {

@@ -1,7 +1,8 @@
 /**
  * The descriptor this relay publishes about itself (docs/protocol.md §8):
  * its keys, where its OR port listens, its exit policy. Built fresh for every
- * upload so `published` is current; the link certificate is signed once.
+ * upload so `published` is current; the link certificate is signed once per
+ * signing key (a renewed signing key gives a new one).
  */
 import { signLinkCertificate } from '../src/link/link-handshake.js';
 import type { ExitPolicy } from '../src/netdoc/exit-policy.js';
@@ -35,7 +36,12 @@ export interface SelfDescription {
  * always newer than the one the authorities hold).
  */
 export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
-  const linkCert = signLinkCertificate(self.keys.identity.seed, self.keys.linkKey.public);
+  let linkCert = { signer: self.keys.identity.signer, cert: signLinkCertificate(self.keys.identity.signer, self.keys.linkKey.public) };
+  const currentLinkCert = () => {
+    const signer = self.keys.identity.signer;
+    if (linkCert.signer !== signer) linkCert = { signer, cert: signLinkCertificate(signer, self.keys.linkKey.public) };
+    return linkCert.cert;
+  };
   let lastPublished = 0;
   let lastRevision = self.revision ?? 0;
   const published = () => {
@@ -50,7 +56,7 @@ export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
     nickname: self.nickname,
     identity: self.keys.identity.identity,
     linkKey: self.keys.linkKey.public,
-    linkCert,
+    linkCert: currentLinkCert(),
     ntorOnionKey: self.keys.ntor.onionKey,
     address: self.address,
     orPort: self.orPort,

@@ -116,6 +116,19 @@ export interface KeyRotatedEvent {
   previousAcceptedUntil: number;
 }
 
+/**
+ * `allium:key:signing`: a relay's signing key (docs/protocol.md §8.2.3) was
+ * renewed (identity online), reloaded (the operator certified a new one), or
+ * is expiring (within 7 days) or expired with the identity offline.
+ */
+export interface SigningKeyEvent {
+  state: 'renewed' | 'reloaded' | 'expiring' | 'expired';
+  /** ms since the epoch when the signing key in use expires. */
+  expires: number;
+  /** Whether the identity key is in the data directory. */
+  identityOnline: boolean;
+}
+
 /** Every event Allium publishes, by channel name. */
 export interface AlliumEvents {
   'allium:link:open': LinkOpenEvent;
@@ -128,6 +141,7 @@ export interface AlliumEvents {
   'allium:descriptor:upload': DescriptorUploadEvent;
   'allium:accounting': AccountingEvent;
   'allium:key:rotated': KeyRotatedEvent;
+  'allium:key:signing': SigningKeyEvent;
 }
 export type AlliumEventName = keyof AlliumEvents;
 

@@ -115,6 +115,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'keep accepting the previous onion key this long after a rotation, for clients with an older consensus',
   }),
   opt({
+    key: 'relay.signing_key_lifetime', roles: ['relay'], kind: k.duration(1000, MAX_SIGNING_KEY_LIFETIME_MS), default: DEFAULT_SIGNING_KEY_LIFETIME_MS, flag: '--signing-key-lifetime <duration>', reload: false,
+    doc: 'lifetime of the signing key certificates the relay makes itself while its identity key is in the data directory (docs/protocol.md §8.2.3). torrc: SigningKeyLifetime',
+  }),
+  opt({
     key: 'relay.publish_interval', roles: ['relay'], kind: k.duration(1000), default: 600_000, flag: '--publish-interval <ms>', reload: false,
     doc: 'time between descriptor uploads',
   }),

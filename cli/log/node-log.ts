@@ -66,6 +66,13 @@ export function startNodeLog(config: EffectiveConfig): NodeLog {
     subscribe('allium:key:rotated', (e) => {
       logger.notice(`Onion key rotated; the descriptor now names the new key, and the previous one is accepted until ${new Date(e.previousAcceptedUntil).toISOString().replace('T', ' ').slice(0, 19)} UTC`);
     }),
+    subscribe('allium:key:signing', (e) => {
+      const at = `${new Date(e.expires).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      if (e.state === 'renewed') logger.notice(`Signing key renewed with the identity key; the new certificate expires ${at}`);
+      else if (e.state === 'reloaded') logger.notice(`Loaded the new signing key certificate from the data directory; it expires ${at}`);
+      else if (e.state === 'expiring') logger.warn(`The signing key certificate expires ${at} and the identity key is offline: certify a new one with \`allium keys sign\` before then (docs/operators.md)`);
+      else logger.err(`The signing key certificate expired ${at}: authorities and peers refuse this relay until \`allium keys sign\` certifies a new one`);
+    }),
     subscribe('allium:link:close', (e) => {
       if (e.code !== null) logger.debug(`Link ${e.linkId} closed: ${e.code} (${e.cellsIn} cells in, ${e.cellsOut} out)`);
     }),

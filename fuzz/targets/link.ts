@@ -24,6 +24,7 @@ import {
   type LinkHandshakeMachine,
   type ResponderOptions,
 } from '../../src/link/link-handshake.js';
+import { makeSigningKeyCert, type SigningKeySigner } from '../../src/netdoc/signing-key-cert.js';
 import { decodeNtorExtensions, encodeNtorExtensions } from '../../src/cell/ntor-extensions.js';
 import { CIRCUIT_VERIFICATION } from '../../src/circuit/handshake-params.js';
 import { ntorV3ClientStart, ntorV3ServerHandshake, type NtorV3RelaySecret } from '../../src/crypto/ntor-v3.js';
@@ -93,17 +94,25 @@ function keyPair(label: string) {
   return { secret, public: crypto.x25519PublicKey(secret) };
 }
 
+/** A relay's signer (docs/protocol.md §8.2.3): its identity certifies a fixed signing key for January 2030. */
+function relaySigner(label: string): SigningKeySigner {
+  const signingSeed = fixedSecret(`${label}-signing`);
+  return { signingSeed, cert: makeSigningKeyCert('relay', fixedSecret(`${label}-identity`), signingSeed, Date.UTC(2030, 0, 1), Date.UTC(2030, 0, 31)) };
+}
+
 const RESP_SEED = fixedSecret('responder-identity');
+const RESP_SIGNER = relaySigner('responder');
 const RESP_LINK = keyPair('responder-link');
 const RESP_IDENTITY = crypto.ed25519PublicKey(RESP_SEED);
-const RESP_OPTS: ResponderOptions = { staticKey: RESP_LINK, certificate: signLinkCertificate(RESP_SEED, RESP_LINK.public), ephemeral: fixedSecret('responder-ephemeral') };
+const RESP_OPTS: ResponderOptions = { staticKey: RESP_LINK, certificate: signLinkCertificate(RESP_SIGNER, RESP_LINK.public), ephemeral: fixedSecret('responder-ephemeral') };
 const INIT_SEED = fixedSecret('initiator-identity');
+const INIT_SIGNER = relaySigner('initiator');
 const INIT_LINK = keyPair('initiator-link');
 const RELAY_INIT: InitiatorOptions = {
   peerLinkKey: RESP_LINK.public,
   peerIdentity: RESP_IDENTITY,
   staticKey: INIT_LINK,
-  certificate: signLinkCertificate(INIT_SEED, INIT_LINK.public),
+  certificate: signLinkCertificate(INIT_SIGNER, INIT_LINK.public),
   ephemeral: fixedSecret('initiator-ephemeral'),
 };
 const CLIENT_INIT: InitiatorOptions = { peerLinkKey: RESP_LINK.public, peerIdentity: RESP_IDENTITY, staticKey: keyPair('client-link'), ephemeral: fixedSecret('client-ephemeral') };
@@ -192,18 +201,18 @@ export const linkCertificateTarget: FuzzTarget<Uint8Array> = {
   description: 'decodeLinkCertificate / verifyLinkCertificate against a fixed link key; canonical round trip',
   kind: 'bytes',
   modules: ['src/link/link-handshake.ts'],
-  maxRandomLength: 200,
+  maxRandomLength: 320,
   arbitrary: () =>
     fc.oneof(
-      fc.constant(signLinkCertificate(INIT_SEED, RESP_LINK.public)),
-      fc.record({ identity: bytes(32, 32), signature: bytes(64, 64) }).map(encodeLinkCertificate),
+      fc.constant(signLinkCertificate(INIT_SIGNER, RESP_LINK.public)),
+      fc.record({ signingKeyCert: fc.oneof(fc.constant(INIT_SIGNER.cert.bytes), bytes(201, 201)), signature: bytes(64, 64) }).map(encodeLinkCertificate),
     ),
   corpus: () => loadCorpus('link-certificate', 'bytes'),
   run(input) {
     const cert = decodeLinkCertificate(input);
     sameBytes('link certificate', encodeLinkCertificate(cert), input);
-    const identity = verifyLinkCertificate(input, RESP_LINK.public);
-    sameBytes('certified identity', identity, crypto.ed25519PublicKey(INIT_SEED));
+    const certified = verifyLinkCertificate(input, RESP_LINK.public);
+    sameBytes('certified identity', certified.identity, crypto.ed25519PublicKey(INIT_SEED));
   },
 };
 
@@ -262,7 +271,7 @@ export function makeLinkCorpus(): Record<string, Uint8Array[]> {
       handshakeInput(Role.RELAY_INITIATOR, relay.m2),
       handshakeInput(Role.CLIENT_INITIATOR, client.m2),
     ],
-    'link-certificate': [signLinkCertificate(INIT_SEED, RESP_LINK.public)],
+    'link-certificate': [signLinkCertificate(INIT_SIGNER, RESP_LINK.public)],
     'ntor-v3-server': [0, 1, 2, 3].map(
       (i) => ntorV3ClientStart(NTOR_RELAY, encodeNtorExtensions(i === 0 ? [] : [{ type: i, body: new Uint8Array(i * 5).fill(i) }]), CIRCUIT_VERIFICATION, { ephemeralSecret: fixedSecret(`ntor-client-${i}`) }).onionskin,
     ),

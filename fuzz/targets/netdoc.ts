@@ -11,8 +11,9 @@
 import fc from 'fast-check';
 import { hex } from '../../src/bytes.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { concat, utf8 } from '../../src/bytes.js';
-import { encodeDescriptor, LINK_CERT_CONTEXT, parseDescriptor, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
+import { encodeDescriptor, parseDescriptor, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
+import { signLinkCertificate } from '../../src/link/link-handshake.js';
+import { makeSigningKeyCert, type SigningKeySigner } from '../../src/netdoc/signing-key-cert.js';
 import { CONSENSUS_FLAGS, encodeConsensus, encodeConsensusBody, parseConsensus, verifyConsensus, type ConsensusBody } from '../../src/netdoc/consensus.js';
 import { formatExitPolicy, formatExitRule, formatSummary, parseExitPolicy, parseExitRule, parseSummary, type ExitRule, type ExitSummary } from '../../src/netdoc/exit-policy.js';
 import { formatParams, INT32_MAX, INT32_MIN, PARAM_TABLE, parseParams } from '../../src/netdoc/params.js';
@@ -30,6 +31,8 @@ export const DOC_NOW = Date.UTC(2030, 0, 2, 3, 4, 5);
 
 interface DocKeys {
   seed: Uint8Array;
+  /** The relay's signing key, certified from DOC_NOW − 1 day to DOC_NOW + 30 days (§8.2.3). */
+  relaySigner: SigningKeySigner;
   identity: Uint8Array;
   linkKey: Uint8Array;
   linkCert: Uint8Array;
@@ -40,8 +43,10 @@ function docKeys(label: string): DocKeys {
   const seed = fixedSecret(`${label}-identity`);
   const identity = crypto.ed25519PublicKey(seed);
   const linkKey = crypto.x25519PublicKey(fixedSecret(`${label}-link`));
-  const linkCert = concat(identity, crypto.ed25519Sign(seed, concat(utf8(LINK_CERT_CONTEXT), linkKey)));
-  return { seed, identity, linkKey, linkCert, ntorOnionKey: crypto.x25519PublicKey(fixedSecret(`${label}-ntor`)) };
+  const relaySigningSeed = fixedSecret(`${label}-relay-signing`);
+  const relaySigner = { signingSeed: relaySigningSeed, cert: makeSigningKeyCert('relay', seed, relaySigningSeed, DOC_NOW - 86_400_000, DOC_NOW + 30 * 86_400_000) };
+  const linkCert = signLinkCertificate(relaySigner, linkKey);
+  return { seed, relaySigner, identity, linkKey, linkCert, ntorOnionKey: crypto.x25519PublicKey(fixedSecret(`${label}-ntor`)) };
 }
 
 const RELAYS = ['relay-a', 'relay-b', 'relay-c'].map(docKeys);
@@ -57,7 +62,7 @@ const SIGNER_BY_IDENTITY = new Map(AUTHORITIES.map((a) => [hex(a.identity), a]))
 /** Clock-skew tolerance the targets verify with, ms. */
 const SKEW_MS = 60_000;
 const TRUSTED = AUTHORITIES.map((a) => a.identity);
-const SEED_BY_IDENTITY = new Map(RELAYS.map((k) => [hex(k.identity), k.seed]));
+const SIGNER_BY_RELAY = new Map(RELAYS.map((k) => [hex(k.identity), k.relaySigner]));
 
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.split('');
 const nickname = fc.string({ unit: fc.constantFrom(...ALNUM), minLength: 1, maxLength: 19 });
@@ -217,9 +222,9 @@ const descriptor = fc
       exitPolicy: parseExitPolicy(d.rules.map(formatExitRule)),
     };
     try {
-      return encodeDescriptor(value, d.keys.seed);
+      return encodeDescriptor(value, d.keys.relaySigner);
     } catch {
-      return encodeDescriptor({ ...value, platform: 'Allium' }, d.keys.seed);
+      return encodeDescriptor({ ...value, platform: 'Allium' }, d.keys.relaySigner);
     }
   });
 
@@ -234,9 +239,9 @@ export const descriptorTarget: FuzzTarget<string> = {
   corpus: () => loadCorpus('descriptor', 'text'),
   run(input) {
     const { descriptor: d } = parseDescriptor(input, { now: DOC_NOW });
-    const seed = SEED_BY_IDENTITY.get(hex(d.identity));
-    check(seed !== undefined, () => 'accepted a descriptor signed by an unknown key');
-    law('descriptor round trip', () => check(encodeDescriptor(d, seed!) === input, () => 'an accepted descriptor does not re-encode to its text'));
+    const signer = SIGNER_BY_RELAY.get(hex(d.identity));
+    check(signer !== undefined, () => 'accepted a descriptor signed by an unknown key');
+    law('descriptor round trip', () => check(encodeDescriptor(d, signer!) === input, () => 'an accepted descriptor does not re-encode to its text'));
   },
 };
 

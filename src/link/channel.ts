@@ -49,6 +49,7 @@ import {
   type LinkHandshakeResult,
 } from './link-handshake.js';
 import { generateKeyPair } from './noise.js';
+import type { SigningKeySigner } from '../netdoc/signing-key-cert.js';
 
 /** An X25519 key pair (a relay's link key). */
 export interface StaticKey {
@@ -56,10 +57,15 @@ export interface StaticKey {
   public: Uint8Array;
 }
 
-/** An Ed25519 identity: the 32-byte seed and its public key. */
+/**
+ * A relay's Ed25519 identity (public key) and the medium-term signing key
+ * that speaks for it (seed and certificate, docs/protocol.md §8.6). `signer`
+ * may be replaced on a running relay (a renewed signing key): links opened
+ * afterwards present the new certificate.
+ */
 export interface LinkIdentity {
-  seed: Uint8Array;
   identity: Uint8Array;
+  signer: SigningKeySigner;
 }
 
 /** Who is on the other end: its link key, and its identity (null for an anonymous client). */
@@ -74,12 +80,16 @@ export interface ConnectOptions {
   linkKey?: StaticKey;
   identity?: LinkIdentity;
   timeoutMs: number;
+  /** The clock (ms) against which the peer's signing-key certificate is checked (§3.3); default Date.now. */
+  now?: () => number;
 }
 
 export interface AcceptOptions {
   linkKey: StaticKey;
   identity: LinkIdentity;
   timeoutMs: number;
+  /** The clock (ms) against which the peer's signing-key certificate is checked (§3.3); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -106,14 +116,14 @@ function asError(err: unknown): Error {
 
 function noop(): void {}
 
-/** Certificates are signed once per (identity, link key) pair. */
-const certCache = new WeakMap<StaticKey, { identity: LinkIdentity; cert: Uint8Array }>();
+/** Certificates are signed once per (signing key, link key) pair. */
+const certCache = new WeakMap<StaticKey, { signer: SigningKeySigner; cert: Uint8Array }>();
 
 function certificateFor(linkKey: StaticKey, identity: LinkIdentity): Uint8Array {
   const cached = certCache.get(linkKey);
-  if (cached !== undefined && cached.identity === identity) return cached.cert;
-  const cert = signLinkCertificate(identity.seed, linkKey.public, crypto);
-  certCache.set(linkKey, { identity, cert });
+  if (cached !== undefined && cached.signer === identity.signer) return cached.cert;
+  const cert = signLinkCertificate(identity.signer, linkKey.public, crypto);
+  certCache.set(linkKey, { signer: identity.signer, cert });
   return cert;
 }
 
@@ -197,6 +207,7 @@ export class Channel extends EventEmitter {
         peerIdentity: opts.peerIdentity,
         staticKey,
         backend: crypto,
+        now: (opts.now ?? Date.now)(),
       };
       if (opts.linkKey !== undefined && opts.identity !== undefined) {
         initiatorOpts.certificate = certificateFor(opts.linkKey, opts.identity);
@@ -218,6 +229,7 @@ export class Channel extends EventEmitter {
         staticKey: opts.linkKey,
         certificate: certificateFor(opts.linkKey, opts.identity),
         backend: crypto,
+        now: (opts.now ?? Date.now)(),
       });
     } catch (err) {
       socket.on('error', noop);

@@ -1,6 +1,9 @@
 /**
- * The Allium link handshake (docs/protocol.md), sans-IO: Noise XK with
- * prologue "allium-link-v1" and link certificates as payloads.
+ * The Allium link handshake (docs/protocol.md §3), sans-IO: Noise XK with
+ * prologue "allium-link-v1" and link certificates (§3.2) as payloads: the
+ * relay's signing-key certificate (identity → signing key, §8.6) followed by
+ * the signing key's signature over the link key, so the identity key itself
+ * can stay offline.
  *
  *   1  -> e, es   payload: empty
  *   2  <- e, ee   payload: the responder's link certificate
@@ -13,62 +16,85 @@
 import { crypto, type CryptoBackend } from '../crypto/crypto.js';
 import { abytes, concat, equalBytes, utf8 } from '../bytes.js';
 import { AlliumError, DocumentError, HandshakeError, malformed } from '../errors.js';
+import {
+  certTimeProblem,
+  decodeSigningKeyCert,
+  SIGNING_KEY_CERT_LENGTH,
+  type SigningKeyCert,
+  type SigningKeySigner,
+} from '../netdoc/signing-key-cert.js';
 import { DHLEN, TAGLEN, XkHandshake, type KeyPair, type TransportKeys } from './noise.js';
 
 export const LINK_PROLOGUE = utf8('allium-link-v1');
-export const LINK_CERT_CONTEXT = utf8('allium-link-cert-v1');
-export const LINK_CERT_LENGTH = 32 + 64;
+export const LINK_CERT_CONTEXT = utf8('allium-link-cert-v2');
+/** A link certificate: the relay's signing-key certificate (201) and the signing key's signature (64). */
+export const LINK_CERT_LENGTH = SIGNING_KEY_CERT_LENGTH + 64; // 265
 /** Exact Noise message sizes; anything else fails the handshake. */
 export const MESSAGE1_LENGTH = DHLEN + TAGLEN; // 48
-export const MESSAGE2_LENGTH = DHLEN + LINK_CERT_LENGTH + TAGLEN; // 144
+export const MESSAGE2_LENGTH = DHLEN + LINK_CERT_LENGTH + TAGLEN; // 313
 export const MESSAGE3_CLIENT_LENGTH = DHLEN + TAGLEN + TAGLEN; // 64
-export const MESSAGE3_RELAY_LENGTH = DHLEN + TAGLEN + LINK_CERT_LENGTH + TAGLEN; // 160
+export const MESSAGE3_RELAY_LENGTH = DHLEN + TAGLEN + LINK_CERT_LENGTH + TAGLEN; // 329
 /** No handshake message may be longer than this (checked on the 2-byte header). */
-export const MAX_HANDSHAKE_MESSAGE = 256;
+export const MAX_HANDSHAKE_MESSAGE = 512;
+/**
+ * Clock-skew tolerance, ms, when a verifier checks the time window of a
+ * relay's signing-key certificate (§3.2, §8.2): one hour either way, as a
+ * descriptor may be published up to one hour in the future.
+ */
+export const RELAY_CERT_SKEW_MS = 3600_000;
 
 export interface LinkCertificate {
-  /** Ed25519 identity public key. */
-  identity: Uint8Array;
-  /** Ed25519 signature over "allium-link-cert-v1" || link key. */
+  /** The relay's signing-key certificate (§8.6, relay purpose), 201 bytes. */
+  signingKeyCert: Uint8Array;
+  /** Ed25519 signature by the certified signing key over "allium-link-cert-v2" || link key. */
   signature: Uint8Array;
 }
 
+/** The 265 bytes of a link certificate (§3.2). Throws DecodeError for fields of the wrong length. */
 export function encodeLinkCertificate(cert: LinkCertificate): Uint8Array {
-  abytes(cert.identity, 'link certificate identity', 32);
+  abytes(cert.signingKeyCert, 'link certificate signing-key certificate', SIGNING_KEY_CERT_LENGTH);
   abytes(cert.signature, 'link certificate signature', 64);
-  return concat(cert.identity, cert.signature);
+  return concat(cert.signingKeyCert, cert.signature);
 }
 
+/** Splits a link certificate into its two fields (no signature checked). Throws DecodeError (ERR_MALFORMED) for a length other than 265. */
 export function decodeLinkCertificate(bytes: Uint8Array): LinkCertificate {
   if (bytes.length !== LINK_CERT_LENGTH) throw malformed(`link certificate of ${bytes.length} bytes, expected ${LINK_CERT_LENGTH}`);
-  return { identity: bytes.slice(0, 32), signature: bytes.slice(32, 96) };
+  return { signingKeyCert: bytes.slice(0, SIGNING_KEY_CERT_LENGTH), signature: bytes.slice(SIGNING_KEY_CERT_LENGTH) };
 }
 
-/** The encoded certificate binding X25519 `linkKey` to the Ed25519 identity of `identitySeed`. */
-export function signLinkCertificate(identitySeed: Uint8Array, linkKey: Uint8Array, backend: CryptoBackend = crypto): Uint8Array {
-  abytes(identitySeed, 'identity seed', 32);
+/** The link certificate binding X25519 `linkKey` to the identity of `signer`'s certificate (§3.2). */
+export function signLinkCertificate(signer: SigningKeySigner, linkKey: Uint8Array, backend: CryptoBackend = crypto): Uint8Array {
+  abytes(signer.signingSeed, 'signing seed', 32);
   abytes(linkKey, 'link key', 32);
-  const identity = backend.ed25519PublicKey(identitySeed);
-  const signature = backend.ed25519Sign(identitySeed, concat(LINK_CERT_CONTEXT, linkKey));
-  return encodeLinkCertificate({ identity, signature });
+  const signature = backend.ed25519Sign(signer.signingSeed, concat(LINK_CERT_CONTEXT, linkKey));
+  return encodeLinkCertificate({ signingKeyCert: signer.cert.bytes, signature });
 }
 
 /**
- * The identity a certificate names, if it is well formed and signs `linkKey`.
- * Throws DecodeError (ERR_MALFORMED) for a bad length, DocumentError
- * (ERR_BAD_SIGNATURE) if the signature does not verify.
+ * The signing-key certificate of a link certificate that is well formed,
+ * genuine (§8.6) and whose signing key signs `linkKey`; its `identity` is the
+ * relay's. With `now` (ms), the certificate must also be current within
+ * RELAY_CERT_SKEW_MS. Throws DecodeError (ERR_MALFORMED) for a bad length,
+ * DocumentError ERR_MALFORMED / ERR_BAD_SIGNATURE for a bad certificate or
+ * signature, ERR_DOCUMENT for a certificate outside its time window.
  */
-export function verifyLinkCertificate(cert: Uint8Array, linkKey: Uint8Array, backend: CryptoBackend = crypto): Uint8Array {
+export function verifyLinkCertificate(cert: Uint8Array, linkKey: Uint8Array, backend: CryptoBackend = crypto, now?: number): SigningKeyCert {
   abytes(linkKey, 'link key', 32);
-  const { identity, signature } = decodeLinkCertificate(cert);
+  const { signingKeyCert, signature } = decodeLinkCertificate(cert);
+  const signing = decodeSigningKeyCert('relay', signingKeyCert);
   let ok = false;
   try {
-    ok = backend.ed25519Verify(identity, concat(LINK_CERT_CONTEXT, linkKey), signature);
+    ok = backend.ed25519Verify(signing.signingKey, concat(LINK_CERT_CONTEXT, linkKey), signature);
   } catch {
     ok = false;
   }
   if (!ok) throw new DocumentError('ERR_BAD_SIGNATURE', 'link certificate signature does not verify');
-  return identity;
+  if (now !== undefined) {
+    const late = certTimeProblem(signing, now, RELAY_CERT_SKEW_MS);
+    if (late !== null) throw new DocumentError('ERR_DOCUMENT', `link certificate: signing-key ${late}`);
+  }
+  return signing;
 }
 
 export interface LinkPeer {
@@ -189,6 +215,8 @@ export interface InitiatorOptions {
   /** Tests only: a fixed ephemeral private key. */
   ephemeral?: Uint8Array;
   backend?: CryptoBackend;
+  /** The time (ms) at which the peer's certificate must be current (§3.3); absent: not checked. */
+  now?: number;
 }
 
 /** The initiator: writes message 1 at once, reads message 2, writes message 3, done. */
@@ -225,9 +253,9 @@ export class LinkInitiator extends Machine {
     const cert = this.#hs.readMessage(msg2);
     let identity: Uint8Array;
     try {
-      identity = verifyLinkCertificate(cert, this.#opts.peerLinkKey, this.#backend);
+      identity = verifyLinkCertificate(cert, this.#opts.peerLinkKey, this.#backend, this.#opts.now).identity;
     } catch (err) {
-      throw new HandshakeError('responder link certificate does not sign its link key', { cause: err });
+      throw new HandshakeError(`responder link certificate refused: ${(err as Error).message}`, { cause: err });
     }
     if (!equalBytes(identity, this.#opts.peerIdentity)) {
       throw new HandshakeError('responder link certificate names another identity');
@@ -253,6 +281,8 @@ export interface ResponderOptions {
   /** Tests only: a fixed ephemeral private key. */
   ephemeral?: Uint8Array;
   backend?: CryptoBackend;
+  /** The time (ms) at which the peer's certificate must be current (§3.3); absent: not checked. */
+  now?: number;
 }
 
 /** The responder: reads message 1, writes message 2, reads message 3, done. */
@@ -302,9 +332,9 @@ export class LinkResponder extends Machine {
       let identity: Uint8Array | null = null;
       if (payload.length > 0) {
         try {
-          identity = verifyLinkCertificate(payload, linkKey, this.#backend);
+          identity = verifyLinkCertificate(payload, linkKey, this.#backend, this.#opts.now).identity;
         } catch (err) {
-          throw new HandshakeError('initiator link certificate does not sign its static key', { cause: err });
+          throw new HandshakeError(`initiator link certificate refused: ${(err as Error).message}`, { cause: err });
         }
       }
       this.#state = 'done';

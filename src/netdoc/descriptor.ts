@@ -1,13 +1,17 @@
 /**
  * The relay descriptor (docs/protocol.md §8.2): a relay's keys,
- * address, bandwidth and exit policy, self-signed by its Ed25519 identity.
+ * address, bandwidth and exit policy, signed by the relay's medium-term
+ * signing key, which the identity key certifies in the signing-key
+ * certificate carried inside `link-cert` (§3.2, §8.6).
  * Strict grammar: every known keyword once, in a fixed order; unknown lines
  * are skipped where §8.1 allows them (before the signature, outside the
  * exit-policy rules) and are covered by the self-signature.
  */
-import { concat, equalBytes, fromHex, hex, utf8 } from '../bytes.js';
+import { equalBytes, fromHex, hex, utf8 } from '../bytes.js';
 import { crypto } from '../crypto/crypto.js';
 import { DocumentError } from '../errors.js';
+import { LINK_CERT_LENGTH, RELAY_CERT_SKEW_MS, verifyLinkCertificate } from '../link/link-handshake.js';
+import { certTimeProblem, type SigningKeyCert, type SigningKeySigner } from './signing-key-cert.js';
 import { formatExitPolicy, parseExitRule, MAX_EXIT_POLICY_RULES, type ExitPolicy } from './exit-policy.js';
 import {
   b64,
@@ -29,7 +33,7 @@ export interface RelayDescriptor {
   identity: Uint8Array;
   /** X25519 Noise static key of the link layer (32 bytes). */
   linkKey: Uint8Array;
-  /** identity (32) | Ed25519 signature (64) over LINK_CERT_CONTEXT || linkKey. */
+  /** The link certificate (§3.2, 265 bytes): the relay's signing-key certificate (201) | the signing key's signature (64) over "allium-link-cert-v2" || linkKey. */
   linkCert: Uint8Array;
   /** X25519 ntor onion key (32 bytes). */
   ntorOnionKey: Uint8Array;
@@ -60,8 +64,6 @@ export const MAX_DESCRIPTOR_BYTES = 20 * 1024;
 export const MAX_DESCRIPTOR_LINE = 512;
 export const MAX_PLATFORM_LENGTH = 100;
 export const MAX_BANDWIDTH = 2 ** 40;
-export const LINK_CERT_CONTEXT = 'allium-link-cert-v1';
-export const LINK_CERT_LENGTH = 96;
 /** A descriptor published longer ago than this is stale. */
 export const DESCRIPTOR_MAX_AGE_MS = 36 * 3600_000;
 /** A descriptor published further in the future than this is refused. */
@@ -92,11 +94,23 @@ const DESCRIPTOR: DocumentType = {
   ]),
 };
 
-/** Checks a link certificate against the identity and link key it should bind. */
-export function linkCertValid(cert: Uint8Array, identity: Uint8Array, linkKey: Uint8Array): boolean {
-  if (cert.length !== LINK_CERT_LENGTH || identity.length !== 32 || linkKey.length !== 32) return false;
-  if (!equalBytes(cert.subarray(0, 32), identity)) return false;
-  return crypto.ed25519Verify(identity, concat(utf8(LINK_CERT_CONTEXT), linkKey), cert.subarray(32));
+/**
+ * The signing-key certificate inside `linkCert` when the link certificate is
+ * genuine, signs `linkKey` and names `identity` (§8.2). Throws DocumentError
+ * ERR_MALFORMED or ERR_BAD_SIGNATURE naming what is wrong.
+ */
+export function descriptorSigningCert(linkCert: Uint8Array, identity: Uint8Array, linkKey: Uint8Array): SigningKeyCert {
+  let cert: SigningKeyCert;
+  try {
+    cert = verifyLinkCertificate(linkCert, linkKey);
+  } catch (error) {
+    const code = (error as DocumentError).code === 'ERR_MALFORMED' ? 'ERR_MALFORMED' : 'ERR_BAD_SIGNATURE';
+    throw new DocumentError(code, `${WHAT}: link-cert: ${(error as Error).message}`);
+  }
+  if (!equalBytes(cert.identity, identity)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: the signing-key certificate in link-cert is for another identity`);
+  }
+  return cert;
 }
 
 function checkContact(text: string): string {
@@ -200,28 +214,39 @@ function bodyText(d: RelayDescriptor): string {
 }
 
 /**
- * Encodes and signs a descriptor. `identitySeed` must be the seed of
- * `d.identity`. Throws DocumentError on a field the grammar cannot carry.
+ * Encodes and signs a descriptor with the relay's signing key. `signer`'s
+ * certificate must certify its seed's key for `d.identity`, and be the one in
+ * `d.linkCert`. Throws DocumentError on a field the grammar cannot carry,
+ * ERR_BAD_SIGNATURE when the signer does not match.
  */
-export function encodeDescriptor(d: RelayDescriptor, identitySeed: Uint8Array): string {
+export function encodeDescriptor(d: RelayDescriptor, signer: SigningKeySigner): string {
   const body = bodyText(d);
-  if (!equalBytes(crypto.ed25519PublicKey(identitySeed), d.identity)) {
-    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: signing seed does not match the identity`);
+  if (!equalBytes(signer.cert.identity, d.identity) || !equalBytes(crypto.ed25519PublicKey(signer.signingSeed), signer.cert.signingKey)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: the signing key is not certified for this identity`);
   }
-  const sig = crypto.ed25519Sign(identitySeed, utf8(body));
+  if (!equalBytes(d.linkCert.subarray(0, signer.cert.bytes.length), signer.cert.bytes)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: link-cert carries another signing-key certificate`);
+  }
+  const sig = crypto.ed25519Sign(signer.signingSeed, utf8(body));
   const text = `${body}${SIGNATURE} ${b64(sig)}\n`;
   if (text.length > MAX_DESCRIPTOR_BYTES) throw new DocumentError('ERR_OVERSIZED', `${WHAT}: larger than ${MAX_DESCRIPTOR_BYTES} bytes`);
   return text;
 }
 
 export interface ParseDescriptorOptions {
-  /** If given, also refuse a descriptor published before now − 36 h or after now + 1 h (ERR_DOCUMENT). */
+  /**
+   * If given, also refuse a descriptor published before now − 36 h or after
+   * now + 1 h, or whose signing-key certificate is not current at now
+   * (± RELAY_CERT_SKEW_MS) (ERR_DOCUMENT).
+   */
   now?: number;
 }
 
 /**
- * Parses and verifies a descriptor: grammar, self-signature, link
- * certificate, and (with `now`) freshness. `digest` is SHA-256 of the whole
+ * Parses and verifies a descriptor: grammar, the chain identity →
+ * signing key (the certificate in `link-cert`) → link key and document
+ * signature, that `published` lies within the certificate's lifetime, and
+ * (with `now`) freshness of both. `digest` is SHA-256 of the whole
  * text. Unknown lines are skipped where §8.1 allows them.
  * Throws DocumentError: ERR_MALFORMED, ERR_OVERSIZED, ERR_BAD_SIGNATURE, ERR_DOCUMENT.
  */
@@ -256,15 +281,18 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
   const signature = unb64(c.take(SIGNATURE, 1)[0]!, `${WHAT} signature`, 64);
   if (!c.done) throw malformedDoc(WHAT, `unexpected line after signature`);
 
-  if (!crypto.ed25519Verify(identity, utf8(text.slice(0, signedLength)), signature)) {
-    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: self-signature does not verify`);
-  }
-  if (!linkCertValid(linkCert, identity, linkKey)) {
-    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: link certificate does not bind the link key to the identity`);
+  const cert = descriptorSigningCert(linkCert, identity, linkKey);
+  if (!crypto.ed25519Verify(cert.signingKey, utf8(text.slice(0, signedLength)), signature)) {
+    throw new DocumentError('ERR_BAD_SIGNATURE', `${WHAT}: signature by the certified signing key does not verify`);
   }
   if (opts.now !== undefined) {
+    const late = certTimeProblem(cert, opts.now, RELAY_CERT_SKEW_MS);
+    if (late !== null) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: signing-key ${late}`);
     if (published < opts.now - DESCRIPTOR_MAX_AGE_MS) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: published more than 36 h ago`);
     if (published > opts.now + DESCRIPTOR_MAX_FUTURE_MS) throw new DocumentError('ERR_DOCUMENT', `${WHAT}: published more than 1 h in the future`);
+  }
+  if (published < cert.published - RELAY_CERT_SKEW_MS || published > cert.expires) {
+    throw new DocumentError('ERR_DOCUMENT', `${WHAT}: published ${formatTime(published)} outside its signing-key certificate's lifetime (${formatTime(cert.published)} to ${formatTime(cert.expires)})`);
   }
   const descriptor: RelayDescriptor = {
     nickname,

@@ -1,5 +1,6 @@
 /**
- * `allium keys create | show | rotate-onion`: keys made once with mode 0600,
+ * `allium keys create | show | rotate-onion` (and `sign`, with the relay
+ * processes, in test/relay/offline-identity.test.ts): keys made once with mode 0600,
  * only public halves printed, and an offline onion-key rotation that keeps
  * the previous key for the grace period.
  */
@@ -23,11 +24,15 @@ it('creates, shows and rotates a relay\'s keys without printing a secret', () =>
   assert.equal(created.status, 0, created.stderr);
   const onion = /^onion key\s+([0-9a-f]{64})/m.exec(created.stdout)![1]!;
   assert.match(created.stdout, /^previous onion\s+none$/m);
-  for (const name of ['identity_ed25519', 'link_x25519', 'ntor_x25519']) {
+  for (const name of ['identity_ed25519', 'signing_ed25519', 'link_x25519', 'ntor_x25519']) {
     const path = join(dir, 'keys', name);
     assert.equal(statSync(path).mode & 0o777, 0o600, name);
-    assert.ok(!created.stdout.includes(hex(readFileSync(path))), `${name} secret printed`);
+    assert.ok(!created.stdout.includes(hex(readFileSync(path).subarray(0, 32))), `${name} secret printed`);
   }
+  assert.match(created.stdout, /^identity key\s+\S+identity_ed25519 \(online: the relay renews its signing key itself\)$/m);
+  assert.match(created.stdout, /^signing key\s+[0-9a-f]{64}\s/m);
+  assert.match(created.stdout, /^signing cert\s+valid \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to .* \(30\.0 days left\)$/m);
+  assert.notEqual(run('create', '--data-dir', dir, '--lifetime-days', '401').status, 0, 'at most 400 days');
   const shown = run('show', '--data-dir', dir);
   assert.equal(shown.stdout, created.stdout, 'show changes nothing');
   const rotated = run('rotate-onion', '--data-dir', dir);

@@ -77,7 +77,7 @@ function config(dataDir: string, over: Partial<AuthorityConfig> = {}): Authority
 const nowSec = () => Math.floor(Date.now() / 1000) * 1000;
 
 function descriptorText(keys: RelayKeys, port: number, over: Partial<RelayDescriptor> = {}): string {
-  return encodeDescriptor(makeDescriptor(keys, { orPort: port, published: nowSec(), ...over }), keys.seed);
+  return encodeDescriptor(makeDescriptor(keys, { orPort: port, published: nowSec(), ...over }), keys.signer);
 }
 
 async function fetchConsensus(a: AuthorityHandle, encoding?: string): Promise<Res> {
@@ -93,9 +93,9 @@ test('authority: upload, probe, publish, verify, fetch compressed', async () => 
     assert.match(a.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal((await fetchConsensus(a)).status, 404);
 
-    const exitKeys = relayKeys(11);
-    const middleKeys = relayKeys(12);
-    const deadKeys = relayKeys(13);
+    const exitKeys = relayKeys(11, Date.now());
+    const middleKeys = relayKeys(12, Date.now());
+    const deadKeys = relayKeys(13, Date.now());
     const exitText = descriptorText(exitKeys, relayPort.port, { nickname: 'exit1', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
     const middleText = descriptorText(middleKeys, relayPort.port, { nickname: 'middle1', bandwidth: 10_000, exitPolicy: parseExitPolicy(['reject *:*']) });
     const deadText = descriptorText(deadKeys, closedPort.port, { nickname: 'dead1' });
@@ -147,7 +147,7 @@ test('authority: upload, probe, publish, verify, fetch compressed', async () => 
     const got = await http(`${a.url}/allium/v1/descriptor/${hex(exitKeys.identity)}`);
     assert.equal(got.status, 200);
     assert.equal(got.body.toString('utf8'), exitText);
-    assert.equal((await http(`${a.url}/allium/v1/descriptor/${hex(relayKeys(99).identity)}`)).status, 404);
+    assert.equal((await http(`${a.url}/allium/v1/descriptor/${hex(relayKeys(99, Date.now()).identity)}`)).status, 404);
     assert.equal((await http(`${a.url}/allium/v1/descriptor/xyz`)).status, 404);
 
     // Authority info.
@@ -174,7 +174,7 @@ test('authority: refuses bad signatures, oversized, stale and older descriptors'
   const relayPort = await listener();
   const a = await startAuthority(config(tempDir()));
   try {
-    const keys = relayKeys(21);
+    const keys = relayKeys(21, Date.now());
     const good = descriptorText(keys, relayPort.port);
     const forged = good.replace('bandwidth 1000000', 'bandwidth 9000000');
     const badSig = await post(a, forged);
@@ -209,7 +209,7 @@ test('authority: refuses bad signatures, oversized, stale and older descriptors'
     const c = verifyConsensus((await fetchConsensus(a)).body.toString('utf8'), [a.identity], Date.now());
     assert.equal(c.relays.length, 1);
     assert.deepEqual(c.relays[0]!.descriptorDigest, parseDescriptor(newer).digest);
-    const forgedIdentity = relayKeys(22);
+    const forgedIdentity = relayKeys(22, Date.now());
     assert.ok(!c.relays.some((r) => hex(r.identity) === hex(forgedIdentity.identity)));
   } finally {
     await a.close();
@@ -221,7 +221,7 @@ test('authority: a bad-signature relay is never listed; the server keeps serving
   const relayPort = await listener();
   const a = await startAuthority(config(tempDir(), { requestTimeoutMs: 400 }));
   try {
-    const keys = relayKeys(31);
+    const keys = relayKeys(31, Date.now());
     const text = descriptorText(keys, relayPort.port);
     const sigAt = text.lastIndexOf('signature ') + 10;
     const sig = Buffer.from(text.slice(sigAt, -1), 'base64');
@@ -259,7 +259,7 @@ test('authority: a bad-signature relay is never listed; the server keeps serving
 test('authority: restart keeps identity, descriptors and consensus; key file 0600', async () => {
   const relayPort = await listener();
   const dataDir = tempDir();
-  const keys = relayKeys(41);
+  const keys = relayKeys(41, Date.now());
   const text = descriptorText(keys, relayPort.port);
   let identity: Uint8Array;
   let first: string;
@@ -319,11 +319,11 @@ test('authority: bad configuration is refused', async () => {
 
 test('authority: an operator-listed bad exit is voted BadExit, and the consensus then drops its Exit flag', async () => {
   const relayPort = await listener();
-  const exitKeys = relayKeys(51);
+  const exitKeys = relayKeys(51, Date.now());
   const a = await startAuthority(config(tempDir(), { badExits: [exitKeys.identity] }));
   try {
     const exitText = descriptorText(exitKeys, relayPort.port, { nickname: 'exit51', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
-    const otherText = descriptorText(relayKeys(52), relayPort.port, { nickname: 'exit52', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
+    const otherText = descriptorText(relayKeys(52, Date.now()), relayPort.port, { nickname: 'exit52', exitPolicy: parseExitPolicy(['reject private:*', 'accept *:*']) });
     assert.equal((await post(a, exitText)).status, 200);
     assert.equal((await post(a, otherText)).status, 200);
     await a.publishNow();

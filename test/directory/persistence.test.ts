@@ -31,8 +31,8 @@ test('the relays\' history is stored and restored: a bandwidth measured before a
   const listener = createServer((s) => s.destroy());
   await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
   const port = (listener.address() as { port: number }).port;
-  const keys = relayKeys(81);
-  const text = encodeDescriptor(makeDescriptor(keys, { nickname: 'relay81', orPort: port, published: Math.floor(Date.now() / 1000) * 1000 }), keys.seed);
+  const keys = relayKeys(81, Date.now());
+  const text = encodeDescriptor(makeDescriptor(keys, { nickname: 'relay81', orPort: port, published: Math.floor(Date.now() / 1000) * 1000 }), keys.signer);
   const config = { nickname: 'auth1', dataDir, host: '127.0.0.1', port: 0, votingIntervalMs: 60_000, consensusLifetimeMs: 180_000, probe: async () => true };
   try {
     let a = await startAuthority(config);

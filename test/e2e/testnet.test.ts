@@ -20,6 +20,7 @@ import { encodeDescriptor } from '../../src/netdoc/descriptor.js';
 import { parseConsensus, verifyConsensus } from '../../src/netdoc/consensus.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { signLinkCertificate } from '../../src/link/link-handshake.js';
+import { newRelaySigner } from '../../relay/keys.js';
 import { fromHex, hex } from '../../src/bytes.js';
 import { StreamEndedError } from '../../src/errors.js';
 import { EndReason } from '../../src/cell/reasons.js';
@@ -227,6 +228,7 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
   await t.test('the authority refuses a descriptor with a bad signature', async () => {
     const seed = crypto.randomBytes(32);
     const identity = crypto.ed25519PublicKey(seed);
+    const signer = newRelaySigner(seed, Date.now(), 86_400_000);
     const linkSecret = crypto.randomBytes(32);
     const linkKey = crypto.x25519PublicKey(linkSecret);
     const text = encodeDescriptor(
@@ -234,7 +236,7 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
         nickname: 'forger',
         identity,
         linkKey,
-        linkCert: signLinkCertificate(seed, linkKey),
+        linkCert: signLinkCertificate(signer, linkKey),
         ntorOnionKey: crypto.x25519PublicKey(crypto.randomBytes(32)),
         address: '127.9.0.1',
         orPort: 9999,
@@ -243,7 +245,7 @@ test('testnet end to end: curl, socks, 10 MB, 50 streams, exit policy, garbage, 
         published: Math.floor(Date.now() / 1000) * 1000,
         exitPolicy: parseExitPolicy(['reject *:*']),
       },
-      seed,
+      signer,
     );
     const post = (body: string) =>
       new Promise<number>((resolve, reject) => {

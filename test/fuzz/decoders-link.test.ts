@@ -21,6 +21,7 @@ import {
 } from '../../src/link/frame.js';
 import { CipherState, type KeyPair } from '../../src/link/noise.js';
 import {
+  LINK_CERT_LENGTH,
   LinkInitiator,
   LinkResponder,
   decodeLinkCertificate,
@@ -31,7 +32,11 @@ import {
   type LinkHandshakeMachine,
   type ResponderOptions,
 } from '../../src/link/link-handshake.js';
+import { makeSigningKeyCert } from '../../src/netdoc/signing-key-cert.js';
 import { Rng, chunkings, concatAll, describeBytes, expectTyped, fuzzBytes, mutate, outcomes } from './fuzz-util.js';
+
+/** When the fuzzed relays' signing keys are certified (the handshakes here check no clock). */
+const T0 = Date.UTC(2030, 0, 2);
 
 function keyPair(rng: Rng): KeyPair {
   const secret = rng.bytes(32);
@@ -145,26 +150,28 @@ test('fuzz link certificates: decodeLinkCertificate / verifyLinkCertificate; rou
   const relays = Array.from({ length: 4 }, () => {
     const seed = rng.bytes(32);
     const link = keyPair(rng);
-    return { seed, identity: crypto.ed25519PublicKey(seed), link, cert: signLinkCertificate(seed, link.public) };
+    const signingSeed = rng.bytes(32);
+    const signer = { signingSeed, cert: makeSigningKeyCert('relay', seed, signingSeed, T0, T0 + 30 * 86_400_000) };
+    return { seed, identity: crypto.ed25519PublicKey(seed), link, cert: signLinkCertificate(signer, link.public) };
   });
   const certs = relays.map((r) => r.cert);
-  const t1 = fuzzBytes('decodeLinkCertificate', rng, decodeLinkCertificate, certs, { random: 1000, maxRandomLength: 200, mutated: 1000 });
-  for (let i = 0; i < 300; i++) expectTyped(() => decodeLinkCertificate(rng.bytes(96)), () => 'decodeLinkCertificate on 96 random bytes', t1);
+  const t1 = fuzzBytes('decodeLinkCertificate', rng, decodeLinkCertificate, certs, { random: 1000, maxRandomLength: 320, mutated: 1000 });
+  for (let i = 0; i < 300; i++) expectTyped(() => decodeLinkCertificate(rng.bytes(LINK_CERT_LENGTH)), () => `decodeLinkCertificate on ${LINK_CERT_LENGTH} random bytes`, t1);
   assert.ok(t1.ok > 0 && t1.rejected > 0, JSON.stringify(t1));
   const t2 = outcomes();
   for (let i = 0; i < 800; i++) {
     const r = rng.pick(relays);
-    const cert = rng.bool(0.8) ? mutate(rng, r.cert) : rng.bytes(rng.pick([96, rng.length(200)]));
+    const cert = rng.bool(0.8) ? mutate(rng, r.cert) : rng.bytes(rng.pick([LINK_CERT_LENGTH, rng.length(320)]));
     const linkKey = rng.bool(0.8) ? r.link.public : rng.bytes(32);
     expectTyped(() => verifyLinkCertificate(cert, linkKey), () => `verifyLinkCertificate on ${describeBytes(cert)}`, t2);
   }
   assert.ok(t2.rejected > 0, JSON.stringify(t2));
   for (const r of relays) {
-    assert.deepEqual(verifyLinkCertificate(r.cert, r.link.public), r.identity);
+    assert.deepEqual(verifyLinkCertificate(r.cert, r.link.public).identity, r.identity);
     for (let n = 0; n < r.cert.length; n++) assert.throws(() => verifyLinkCertificate(r.cert.subarray(0, n), r.link.public), { code: 'ERR_MALFORMED' });
   }
   for (let i = 0; i < 300; i++) {
-    const c = { identity: rng.bytes(32), signature: rng.bytes(64) };
+    const c = { signingKeyCert: rng.bytes(201), signature: rng.bytes(64) };
     assert.deepEqual(decodeLinkCertificate(encodeLinkCertificate(c)), c);
   }
 });
@@ -188,10 +195,12 @@ test('fuzz link handshake: LinkResponder / LinkInitiator fed random and mutated 
   const respSeed = rng.bytes(32);
   const respLink = keyPair(rng);
   const respIdentity = crypto.ed25519PublicKey(respSeed);
-  const respCert = signLinkCertificate(respSeed, respLink.public);
+  const respSigningSeed = rng.bytes(32);
+  const respCert = signLinkCertificate({ signingSeed: respSigningSeed, cert: makeSigningKeyCert('relay', respSeed, respSigningSeed, T0, T0 + 86_400_000) }, respLink.public);
   const initSeed = rng.bytes(32);
   const initLink = keyPair(rng);
-  const initCert = signLinkCertificate(initSeed, initLink.public);
+  const initSigningSeed = rng.bytes(32);
+  const initCert = signLinkCertificate({ signingSeed: initSigningSeed, cert: makeSigningKeyCert('relay', initSeed, initSigningSeed, T0, T0 + 86_400_000) }, initLink.public);
   const respOpts: ResponderOptions = { staticKey: respLink, certificate: respCert, ephemeral: rng.bytes(32) };
   const relayInit: InitiatorOptions = { peerLinkKey: respLink.public, peerIdentity: respIdentity, staticKey: initLink, certificate: initCert, ephemeral: rng.bytes(32) };
   const clientInit: InitiatorOptions = { peerLinkKey: respLink.public, peerIdentity: respIdentity, staticKey: keyPair(rng), ephemeral: rng.bytes(32) };

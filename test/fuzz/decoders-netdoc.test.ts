@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { concat, utf8 } from '../../src/bytes.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { LINK_CERT_CONTEXT, encodeDescriptor, parseDescriptor, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
+import { encodeDescriptor, parseDescriptor, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
 import {
   CONSENSUS_FLAGS,
   encodeConsensus,
@@ -22,6 +22,8 @@ import {
   type ConsensusRelay,
 } from '../../src/netdoc/consensus.js';
 import { decodeAuthorityCert, makeAuthorityCert, type AuthoritySigner } from '../../src/netdoc/authority-cert.js';
+import { makeSigningKeyCert, type SigningKeySigner } from '../../src/netdoc/signing-key-cert.js';
+import { signLinkCertificate } from '../../src/link/link-handshake.js';
 import { formatParams, INT32_MAX, INT32_MIN, networkParams, PARAM_TABLE, parseParams, type KnownParam } from '../../src/netdoc/params.js';
 import {
   exitPolicyAllows,
@@ -98,7 +100,7 @@ function resignConsensus(text: string, seeds: AuthoritySigner[]): string {
   return body + seeds.map((s) => signConsensusBody(body, s)).join('');
 }
 
-/** Re-signs a descriptor whose body was edited. */
+/** Re-signs a descriptor whose body was edited, with the relay's signing seed. */
 function resignDescriptor(text: string, seed: Uint8Array): string {
   const at = text.lastIndexOf('signature ');
   const body = text.slice(0, at);
@@ -159,6 +161,8 @@ function randomSummary(rng: Rng): ExitSummary {
 
 interface Keys {
   seed: Uint8Array;
+  /** The relay's signing key, certified from T0 − 1 day to T0 + 30 days (§8.2.3). */
+  relaySigner: SigningKeySigner;
   identity: Uint8Array;
   linkKey: Uint8Array;
   linkCert: Uint8Array;
@@ -169,8 +173,10 @@ function relayKeys(rng: Rng): Keys {
   const seed = rng.bytes(32);
   const identity = crypto.ed25519PublicKey(seed);
   const linkKey = crypto.x25519PublicKey(rng.bytes(32));
-  const linkCert = concat(identity, crypto.ed25519Sign(seed, concat(utf8(LINK_CERT_CONTEXT), linkKey)));
-  return { seed, identity, linkKey, linkCert, ntorOnionKey: crypto.x25519PublicKey(rng.bytes(32)) };
+  const signingSeed = rng.bytes(32);
+  const relaySigner = { signingSeed, cert: makeSigningKeyCert('relay', seed, signingSeed, T0 - 86_400_000, T0 + 30 * 86_400_000) };
+  const linkCert = signLinkCertificate(relaySigner, linkKey);
+  return { seed, relaySigner, identity, linkKey, linkCert, ntorOnionKey: crypto.x25519PublicKey(rng.bytes(32)) };
 }
 
 function randomDescriptor(rng: Rng, keys: Keys, maxRules = 8): RelayDescriptor {
@@ -238,7 +244,7 @@ test('fuzz relay descriptors: parseDescriptor on random and mutated text; round 
   const keys = Array.from({ length: 3 }, () => relayKeys(rng));
   const texts = Array.from({ length: 12 }, (_, i) => {
     const k = keys[i % keys.length]!;
-    return encodeDescriptor(randomDescriptor(rng, k, i < 3 ? 3 : 20), k.seed);
+    return encodeDescriptor(randomDescriptor(rng, k, i < 3 ? 3 : 20), k.relaySigner);
   });
   // Unknown lines where §8.1 allows them: the same descriptor, still signed, with another digest.
   for (let i = 0; i < 200; i++) {
@@ -247,7 +253,7 @@ test('fuzz relay descriptors: parseDescriptor on random and mutated text; round 
     const base = texts[j]!;
     let text = base;
     for (let n = rng.range(1, 3); n > 0; n--) text = insertLine(text, rng.pick(descriptorSlots(text)), unknownLine(rng));
-    text = resignDescriptor(text, k.seed);
+    text = resignDescriptor(text, k.relaySigner.signingSeed);
     assert.deepEqual(parseDescriptor(text).descriptor, parseDescriptor(base).descriptor, describeText(text));
     if (i < 4) texts.push(text);
     // A malformed would-be unknown line, or a well-formed one among the rules or after the signature, is refused.
@@ -257,7 +263,7 @@ test('fuzz relay descriptors: parseDescriptor on random and mutated text; round 
       insertLine(base, rng.pick(descriptorSlots(base)), badUnknownLine(rng)),
       insertLine(base, e + 1 + rng.int(Number(lines[e]!.split(' ')[1])), unknownLine(rng)),
     ]) {
-      assert.throws(() => parseDescriptor(resignDescriptor(bad, k.seed)), { code: 'ERR_MALFORMED' }, describeText(bad));
+      assert.throws(() => parseDescriptor(resignDescriptor(bad, k.relaySigner.signingSeed)), { code: 'ERR_MALFORMED' }, describeText(bad));
     }
     assert.throws(() => parseDescriptor(`${base}${unknownLine(rng)}\n`), { code: 'ERR_MALFORMED' });
   }
@@ -280,11 +286,11 @@ test('fuzz relay descriptors: parseDescriptor on random and mutated text; round 
   for (let i = 0; i < 150; i++) {
     const k = rng.pick(keys);
     const d = randomDescriptor(rng, k);
-    const text = encodeDescriptor(d, k.seed);
+    const text = encodeDescriptor(d, k.relaySigner);
     const { descriptor, digest } = parseDescriptor(text, { now: d.published });
     assert.deepEqual(descriptor, d);
     assert.deepEqual(digest, crypto.sha256(utf8(text)));
-    assert.equal(encodeDescriptor(descriptor, k.seed), text);
+    assert.equal(encodeDescriptor(descriptor, k.relaySigner), text);
   }
 });
 
@@ -426,7 +432,7 @@ test('regression: times past 9999-12-31 23:59:59 are a DocumentError, not a Rang
   assert.equal(parseTime('9999-12-31 23:59:59', 'test'), 253402300799000);
   const rng = new Rng(0xd0c00004);
   const k = relayKeys(rng);
-  const text = encodeDescriptor(randomDescriptor(rng, k, 1), k.seed).replace(/^published .*$/m, 'published 9999-12-31 23:59:60');
+  const text = encodeDescriptor(randomDescriptor(rng, k, 1), k.relaySigner).replace(/^published .*$/m, 'published 9999-12-31 23:59:60');
   assert.throws(() => parseDescriptor(text), { name: 'DocumentError', code: 'ERR_MALFORMED' });
   const auth = relayKeys(rng);
   const c = encodeConsensus(randomConsensusBody(rng, [auth], [], 0), [signerOf(auth)]).replace(/^valid-until .*$/m, 'valid-until 9999-99-99 99:99:99');

@@ -7,6 +7,7 @@ import { hex } from '../../src/bytes.js';
 import { CELL_LENGTH } from '../../src/constants.js';
 import { Channel, CHANNEL_HARD_CAP, type LinkIdentity, type StaticKey } from '../../src/link/channel.js';
 import { generateKeyPair } from '../../src/link/noise.js';
+import { newRelaySigner } from '../../relay/keys.js';
 
 interface RelayKeys {
   linkKey: StaticKey;
@@ -15,7 +16,7 @@ interface RelayKeys {
 
 function relayKeys(): RelayKeys {
   const seed = nodeCrypto.randomBytes(32);
-  return { linkKey: generateKeyPair(), identity: { seed, identity: nodeCrypto.ed25519PublicKey(seed) } };
+  return { linkKey: generateKeyPair(), identity: { identity: nodeCrypto.ed25519PublicKey(seed), signer: newRelaySigner(seed, Date.now(), 86_400_000) } };
 }
 
 function cell(n: number): Uint8Array {
@@ -223,7 +224,9 @@ test('garbage to a responder closes that socket cleanly while another channel ke
     const closed = once(badServer, 'close');
     const rawClosed = once(raw, 'close');
     bad.sendCell(cell(1));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The good cell first, then the garbage (waiting for it, not a fixed sleep: on a loaded machine 50 ms was not always enough).
+    const cellDeadline = Date.now() + 5000;
+    while (cells.length === 0 && Date.now() < cellDeadline) await new Promise((resolve) => setTimeout(resolve, 10));
     raw.write(garbage);
     const [err] = (await closed) as [Error & { code?: string }];
     assert.ok(err instanceof Error);

@@ -13,11 +13,17 @@ import {
   type LinkHandshakeMachine,
 } from '../../src/link/link-handshake.js';
 import { generateKeyPair } from '../../src/link/noise.js';
+import { newRelaySigner } from '../../relay/keys.js';
+import { SIGNING_KEY_CERT_LENGTH } from '../../src/netdoc/signing-key-cert.js';
 
-function relay(backend: CryptoBackend) {
+const NOW = Date.UTC(2030, 0, 2);
+const DAY = 86_400_000;
+
+function relay(backend: CryptoBackend, certifiedAt = NOW) {
   const seed = backend.randomBytes(32);
   const linkKey = generateKeyPair(backend);
-  return { seed, identity: backend.ed25519PublicKey(seed), linkKey, cert: signLinkCertificate(seed, linkKey.public, backend) };
+  const signer = newRelaySigner(seed, certifiedAt, 30 * DAY);
+  return { seed, signer, identity: backend.ed25519PublicKey(seed), linkKey, cert: signLinkCertificate(signer, linkKey.public, backend) };
 }
 
 /** Shuttle bytes between two machines until neither has output. */
@@ -35,23 +41,34 @@ for (const backend of [nodeCrypto, nobleCrypto]) {
   test(`link certificate sign / verify / tamper through ${backend.name}`, () => {
     const r = relay(backend);
     assert.equal(r.cert.length, LINK_CERT_LENGTH);
-    assert.equal(hex(verifyLinkCertificate(r.cert, r.linkKey.public, backend)), hex(r.identity));
+    const cert = verifyLinkCertificate(r.cert, r.linkKey.public, backend, NOW);
+    assert.equal(hex(cert.identity), hex(r.identity));
+    assert.equal(hex(cert.signingKey), hex(r.signer.cert.signingKey));
     const decoded = decodeLinkCertificate(r.cert);
-    assert.equal(hex(decoded.identity), hex(r.identity));
+    assert.equal(hex(decoded.signingKeyCert), hex(r.signer.cert.bytes));
     assert.equal(hex(encodeLinkCertificate(decoded)), hex(r.cert));
-    // Any flipped bit in the certificate, or another link key, fails.
-    for (const at of [0, 17, 31, 32, 63, 95]) {
+    // Any flipped bit in the certificate's signed fields or signatures, or another link key, fails
+    // (bit 0 is the version: malformed).
+    for (const at of [17, 31, 32, 63, 80, 150, 200, 201, 240, LINK_CERT_LENGTH - 1]) {
       const bad = new Uint8Array(r.cert);
       bad[at]! ^= 0x01;
       assert.throws(() => verifyLinkCertificate(bad, r.linkKey.public, backend), { code: 'ERR_BAD_SIGNATURE' }, `bit at ${at}`);
     }
+    const badVersion = new Uint8Array(r.cert);
+    badVersion[0] = 2;
+    assert.throws(() => verifyLinkCertificate(badVersion, r.linkKey.public, backend), { code: 'ERR_MALFORMED' });
     assert.throws(() => verifyLinkCertificate(r.cert, generateKeyPair(backend).public, backend), { code: 'ERR_BAD_SIGNATURE' });
-    assert.throws(() => verifyLinkCertificate(r.cert.subarray(0, 95), r.linkKey.public, backend), { code: 'ERR_MALFORMED' });
+    assert.throws(() => verifyLinkCertificate(r.cert.subarray(0, LINK_CERT_LENGTH - 1), r.linkKey.public, backend), { code: 'ERR_MALFORMED' });
+    assert.throws(() => verifyLinkCertificate(r.cert.subarray(0, SIGNING_KEY_CERT_LENGTH), r.linkKey.public, backend), { code: 'ERR_MALFORMED' });
     assert.throws(() => verifyLinkCertificate(concat(r.cert, Uint8Array.of(0)), r.linkKey.public, backend), { code: 'ERR_MALFORMED' });
-    // Another identity's signature over the same key does not verify under this identity.
+    // Another relay's signing key signing this link key, under this relay's certificate, does not verify.
     const other = relay(backend);
-    const forged = concat(r.identity, decodeLinkCertificate(signLinkCertificate(other.seed, r.linkKey.public, backend)).signature);
+    const forged = concat(r.signer.cert.bytes, decodeLinkCertificate(signLinkCertificate(other.signer, r.linkKey.public, backend)).signature);
     assert.throws(() => verifyLinkCertificate(forged, r.linkKey.public, backend), { code: 'ERR_BAD_SIGNATURE' });
+    // Outside the certificate's window (± 1 h of skew): refused with the reason.
+    assert.ok(verifyLinkCertificate(r.cert, r.linkKey.public, backend, NOW + 30 * DAY + 3599_000));
+    assert.throws(() => verifyLinkCertificate(r.cert, r.linkKey.public, backend, NOW + 30 * DAY + 3601_000), { code: 'ERR_DOCUMENT', message: /expired at/ });
+    assert.throws(() => verifyLinkCertificate(r.cert, r.linkKey.public, backend, NOW - 3601_000), { code: 'ERR_DOCUMENT', message: /not valid before/ });
   });
 
   test(`relay-to-relay and client-to-relay handshakes through ${backend.name}`, () => {
@@ -100,6 +117,25 @@ test('the initiator rejects a responder proving another identity or another link
   const i3 = new LinkInitiator({ peerLinkKey: other.linkKey.public, peerIdentity: responder.identity, staticKey: generateKeyPair() });
   const r3 = new LinkResponder({ staticKey: responder.linkKey, certificate: responder.cert });
   assert.throws(() => run(i3, r3), { name: 'HandshakeError' });
+});
+
+test('both sides refuse a peer whose signing-key certificate is not current at their clock (§3.3)', () => {
+  const expired = relay(nodeCrypto, NOW - 40 * DAY); // certified until NOW − 10 days
+  const fresh = relay(nodeCrypto);
+  // The initiator checks the responder's certificate against its clock.
+  const i1 = new LinkInitiator({ peerLinkKey: expired.linkKey.public, peerIdentity: expired.identity, staticKey: generateKeyPair(), now: NOW });
+  const r1 = new LinkResponder({ staticKey: expired.linkKey, certificate: expired.cert, now: NOW });
+  assert.throws(() => run(i1, r1), { name: 'HandshakeError', message: /responder link certificate refused: .*expired at/ });
+  // The responder checks a relay initiator's certificate.
+  const i2 = new LinkInitiator({ peerLinkKey: fresh.linkKey.public, peerIdentity: fresh.identity, staticKey: expired.linkKey, certificate: expired.cert, now: NOW });
+  const r2 = new LinkResponder({ staticKey: fresh.linkKey, certificate: fresh.cert, now: NOW });
+  assert.throws(() => run(i2, r2), { name: 'HandshakeError', message: /initiator link certificate refused: .*expired at/ });
+  assert.equal(r2.done, false);
+  // The same certificates at a time inside their window are accepted.
+  const i3 = new LinkInitiator({ peerLinkKey: expired.linkKey.public, peerIdentity: expired.identity, staticKey: generateKeyPair(), now: NOW - 20 * DAY });
+  const r3 = new LinkResponder({ staticKey: expired.linkKey, certificate: expired.cert, now: NOW - 20 * DAY });
+  run(i3, r3);
+  assert.ok(i3.done && r3.done);
 });
 
 test('the responder rejects an initiator certificate that does not sign its static key', () => {

@@ -18,6 +18,7 @@ import { subscribe, type LinkCloseEvent, type LinkOpenEvent } from '../../src/ev
 import type { Channel, LinkIdentity, StaticKey } from '../../src/link/channel.js';
 import { LinkManager, probeLink, type LinkCircuitHandler, type LinkTarget } from '../../src/link/link-manager.js';
 import { generateKeyPair } from '../../src/link/noise.js';
+import { newRelaySigner } from '../../relay/keys.js';
 import { TcpTransport, type PeerAddress, type Transport, type TransportConnectOptions } from '../../src/link/transport.js';
 
 const WAIT_MS = 3000;
@@ -29,7 +30,7 @@ interface Keys {
 
 function relayKeys(): Keys {
   const seed = nodeCrypto.randomBytes(32);
-  return { linkKey: generateKeyPair(), identity: { seed, identity: nodeCrypto.ed25519PublicKey(seed) } };
+  return { linkKey: generateKeyPair(), identity: { identity: nodeCrypto.ed25519PublicKey(seed), signer: newRelaySigner(seed, Date.now(), 86_400_000) } };
 }
 
 /** TCP, counting connects: the transport interface is what the manager dials through. */

@@ -19,7 +19,7 @@ const third = relayKeys(3);
 describe('descriptor operator lines', () => {
   it('contact, family and hibernating round-trip', () => {
     const d = makeDescriptor(keys, { contact: 'ops at example dot org <0xDEADBEEF>', family: [other.identity, third.identity], hibernating: true });
-    const text = encodeDescriptor(d, keys.seed);
+    const text = encodeDescriptor(d, keys.signer);
     assert.match(text, new RegExp(`^reject \\*:\\*\\ncontact ops at example dot org <0xDEADBEEF>\\nfamily ${hex(other.identity)} ${hex(third.identity)}\\nhibernating 1\\nsignature `, 'm'));
     const back = parseDescriptor(text).descriptor;
     assert.equal(back.contact, d.contact);
@@ -28,7 +28,7 @@ describe('descriptor operator lines', () => {
   });
 
   it('before the exit policy they are unknown lines, skipped (§8.1)', () => {
-    const good = encodeDescriptor(makeDescriptor(keys), keys.seed);
+    const good = encodeDescriptor(makeDescriptor(keys), keys.signer);
     const body = good.slice(0, good.indexOf('signature ')).replace('nickname relay1\n', 'nickname relay1\ncontact early\nhibernating 1\n');
     const back = parseDescriptor(signBody(body)).descriptor;
     assert.equal(back.contact, undefined);
@@ -36,7 +36,7 @@ describe('descriptor operator lines', () => {
   });
 
   it('a descriptor without them has none of the lines and parses without the fields', () => {
-    const text = encodeDescriptor(makeDescriptor(keys), keys.seed);
+    const text = encodeDescriptor(makeDescriptor(keys), keys.signer);
     assert.doesNotMatch(text, /^(contact|family|hibernating) /m);
     const back = parseDescriptor(text).descriptor;
     assert.equal('contact' in back, false);
@@ -56,12 +56,12 @@ describe('descriptor operator lines', () => {
       { family: [new Uint8Array(31)] },
       { family: Array.from({ length: 33 }, (_, i) => relayKeys(10 + i).identity) },
     ]) {
-      assert.throws(() => encodeDescriptor(makeDescriptor(keys, over), keys.seed), /contact|family/, JSON.stringify(Object.keys(over)));
+      assert.throws(() => encodeDescriptor(makeDescriptor(keys, over), keys.signer), /contact|family/, JSON.stringify(Object.keys(over)));
     }
   });
 
   it('refuses the lines out of order, twice, or malformed when parsing (signature valid)', () => {
-    const good = encodeDescriptor(makeDescriptor(keys, { contact: 'me', family: [other.identity], hibernating: true }), keys.seed);
+    const good = encodeDescriptor(makeDescriptor(keys, { contact: 'me', family: [other.identity], hibernating: true }), keys.signer);
     const body = good.slice(0, good.indexOf('signature '));
     const variants: [string, RegExp][] = [
       [body.replace(/contact me\n(family [0-9a-f]+\n)/, '$1contact me\n'), /out of order or repeated/],
@@ -79,5 +79,5 @@ describe('descriptor operator lines', () => {
 
 /** Sign an edited body with the test relay's key, as a relay would, so only the grammar can refuse it. */
 function signBody(body: string): string {
-  return `${body}signature ${b64(crypto.ed25519Sign(keys.seed, utf8(body)))}\n`;
+  return `${body}signature ${b64(crypto.ed25519Sign(keys.signer.signingSeed, utf8(body)))}\n`;
 }

@@ -6,16 +6,17 @@ import { crypto } from '../../src/crypto/crypto.js';
 import { utf8 } from '../../src/bytes.js';
 import { b64 } from '../../src/netdoc/text.js';
 import { DocumentError } from '../../src/errors.js';
-import { makeDescriptor, makeLinkCert, relayKeys, seedOf, T0 } from './helpers.js';
+import { makeDescriptor, relayKeys, relaySigner, seedOf, T0 } from './helpers.js';
+import { signLinkCertificate } from '../../src/link/link-handshake.js';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const keys = relayKeys(1);
-const good = encodeDescriptor(makeDescriptor(keys), keys.seed);
+const good = encodeDescriptor(makeDescriptor(keys), keys.signer);
 
 const code = (c: string) => (e: unknown) => e instanceof DocumentError && e.code === c;
 
 /** Re-signs edited text so that only the grammar is under test. */
-function resign(text: string, seed = keys.seed): string {
+function resign(text: string, seed = keys.signer.signingSeed): string {
   const at = text.lastIndexOf('signature ');
   const body = text.slice(0, at);
   return `${body}signature ${b64(crypto.ed25519Sign(seed, utf8(body)))}\n`;
@@ -41,7 +42,7 @@ test('round trip', () => {
   assert.equal(descriptor.published, d.published);
   assert.deepEqual(formatExitPolicy(descriptor.exitPolicy), formatExitPolicy(d.exitPolicy));
   assert.deepEqual(digest, crypto.sha256(utf8(good)));
-  assert.equal(encodeDescriptor(descriptor, keys.seed), good);
+  assert.equal(encodeDescriptor(descriptor, keys.signer), good);
   assert.match(good, /^@type allium-relay-descriptor 1\nnickname relay1\nidentity [A-Za-z0-9+/]{43}\n/);
   assert.match(good, /\npublished 2030-01-02 03:04:05\nexit-policy 3\nreject private:\*\naccept \*:80\nreject \*:\*\nsignature [A-Za-z0-9+/]{86}\n$/);
 });
@@ -62,8 +63,8 @@ test('encode refuses what the grammar cannot carry', () => {
     { linkKey: new Uint8Array(31) },
     { exitPolicy: parseExitPolicy([]) },
   ];
-  for (const over of bad) assert.throws(() => encodeDescriptor(makeDescriptor(keys, over), keys.seed), DocumentError, JSON.stringify(over));
-  assert.throws(() => encodeDescriptor(makeDescriptor(keys), seedOf(9)), code('ERR_BAD_SIGNATURE'));
+  for (const over of bad) assert.throws(() => encodeDescriptor(makeDescriptor(keys, over), keys.signer), DocumentError, JSON.stringify(over));
+  assert.throws(() => encodeDescriptor(makeDescriptor(keys), relaySigner(9)), code('ERR_BAD_SIGNATURE'));
 });
 
 test('freshness with now', () => {
@@ -87,7 +88,7 @@ test('truncation at every line boundary and mid-line is malformed', () => {
 test('oversized documents and lines', () => {
   assert.throws(() => parseDescriptor(good + 'x'.repeat(MAX_DESCRIPTOR_BYTES)), code('ERR_OVERSIZED'));
   assert.throws(() => parseDescriptor(edit('platform Allium 0.1.0 on Node 20', `platform ${'x'.repeat(600)}`)), code('ERR_OVERSIZED'));
-  const many = encodeDescriptor(makeDescriptor(keys, { exitPolicy: parseExitPolicy(Array.from({ length: 256 }, (_, i) => `reject 10.0.${i}.0/24:1000-2000`)) }), keys.seed);
+  const many = encodeDescriptor(makeDescriptor(keys, { exitPolicy: parseExitPolicy(Array.from({ length: 256 }, (_, i) => `reject 10.0.${i}.0/24:1000-2000`)) }), keys.signer);
   assert.ok(parseDescriptor(many));
   assert.throws(() => parseDescriptor(edit('exit-policy 3', 'exit-policy 257')), code('ERR_MALFORMED'));
 });
@@ -180,12 +181,12 @@ test('signatures: flipped byte anywhere, wrong signer, wrong link certificate', 
   assert.throws(() => parseDescriptor(resign(good, seedOf(7))), code('ERR_BAD_SIGNATURE'));
   // Link cert for another link key, by another identity, or with a bad signature.
   const other = relayKeys(2);
-  for (const linkCert of [makeLinkCert(keys.seed, other.linkKey), makeLinkCert(other.seed, keys.linkKey), (() => {
+  for (const linkCert of [signLinkCertificate(keys.signer, other.linkKey), other.linkCert, (() => {
     const c = keys.linkCert.slice();
     c[50]! ^= 0x80;
     return c;
   })()]) {
-    assert.throws(() => parseDescriptor(encodeDescriptor(makeDescriptor(keys, { linkCert }), keys.seed)), code('ERR_BAD_SIGNATURE'));
+    assert.throws(() => parseDescriptor(encodeDescriptor(makeDescriptor(keys, { linkCert }), keys.signer)), code('ERR_BAD_SIGNATURE'));
   }
 });
 

@@ -1,12 +1,17 @@
 /** Test fixtures: relay keys and descriptors made from deterministic seeds. */
-import { concat, utf8 } from '../../src/bytes.js';
+import { utf8 } from '../../src/bytes.js';
 import { crypto } from '../../src/crypto/crypto.js';
-import { LINK_CERT_CONTEXT, type RelayDescriptor } from '../../src/netdoc/descriptor.js';
+import type { RelayDescriptor } from '../../src/netdoc/descriptor.js';
+import { signLinkCertificate } from '../../src/link/link-handshake.js';
+import { makeSigningKeyCert, type SigningKeySigner } from '../../src/netdoc/signing-key-cert.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { makeAuthorityCert, type AuthoritySigner } from '../../src/netdoc/authority-cert.js';
 
 export interface RelayKeys {
+  /** The identity seed. */
   seed: Uint8Array;
+  /** The relay's signing key and its certificate (docs/protocol.md §8.2.3). */
+  signer: SigningKeySigner;
   identity: Uint8Array;
   linkKey: Uint8Array;
   linkCert: Uint8Array;
@@ -17,24 +22,32 @@ export function seedOf(n: number): Uint8Array {
   return new Uint8Array(32).fill(n);
 }
 
-export function makeLinkCert(seed: Uint8Array, linkKey: Uint8Array): Uint8Array {
-  const identity = crypto.ed25519PublicKey(seed);
-  return concat(identity, crypto.ed25519Sign(seed, concat(utf8(LINK_CERT_CONTEXT), linkKey)));
+export const T0 = Date.UTC(2030, 0, 2, 3, 4, 5);
+
+/**
+ * Relay `n`'s signer: identity seed `seedOf(n)`, signing seed `seedOf(n + 150)`,
+ * certified from `at` − 1 day to `at` + 30 days (`at` rounded down to the second).
+ */
+export function relaySigner(n: number, at: number = T0, over: { published?: number; expires?: number } = {}): SigningKeySigner {
+  const base = Math.floor(at / 1000) * 1000;
+  const signingSeed = seedOf(n + 150);
+  return { signingSeed, cert: makeSigningKeyCert('relay', seedOf(n), signingSeed, over.published ?? base - 86_400_000, over.expires ?? base + 30 * 86_400_000) };
 }
 
-export function relayKeys(n: number): RelayKeys {
+/** Relay `n`'s keys, its signing key certified around `at` (default T0; pass Date.now() for descriptors an authority checks now). */
+export function relayKeys(n: number, at: number = T0): RelayKeys {
   const seed = seedOf(n);
   const linkKey = crypto.x25519PublicKey(seedOf(n + 100));
+  const signer = relaySigner(n, at);
   return {
     seed,
+    signer,
     identity: crypto.ed25519PublicKey(seed),
     linkKey,
-    linkCert: makeLinkCert(seed, linkKey),
+    linkCert: signLinkCertificate(signer, linkKey),
     ntorOnionKey: crypto.x25519PublicKey(seedOf(n + 200)),
   };
 }
-
-export const T0 = Date.UTC(2030, 0, 2, 3, 4, 5);
 
 export function makeDescriptor(keys: RelayKeys, over: Partial<RelayDescriptor> = {}): RelayDescriptor {
   return {

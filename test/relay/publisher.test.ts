@@ -58,11 +58,11 @@ test('uploads to every authority, backs off from one that is down, catches it up
     { url: `http://127.0.0.1:${proxy.port}`, identity: authorities[2]!.identity },
   ];
 
-  const keys = relayKeys(71);
+  const keys = relayKeys(71, Date.now());
   let bandwidth = 1_000_000;
   const publisher = new DescriptorPublisher({
     authorities: refs,
-    seed: keys.seed,
+    signer: () => keys.signer,
     make: () => makeDescriptor(keys, { nickname: 'relay71', bandwidth }),
     republishIntervalMs: 60_000,
     checkIntervalMs: 100,
@@ -111,10 +111,10 @@ test('an unchanged descriptor is republished every republish interval', { timeou
     await a.close();
     rmSync(root, { recursive: true, force: true });
   });
-  const keys = relayKeys(72);
+  const keys = relayKeys(72, Date.now());
   const publisher = new DescriptorPublisher({
     authorities: [{ url: a.url, identity: a.identity }],
-    seed: keys.seed,
+    signer: () => keys.signer,
     make: () => makeDescriptor(keys, { nickname: 'relay72' }),
     republishIntervalMs: 1500,
     checkIntervalMs: 100,

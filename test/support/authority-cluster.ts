@@ -99,13 +99,13 @@ export async function fakeRelay(t: Pick<TestContext, 'after'>, n: number, over: 
       server.close(() => resolve());
     });
   t.after(stop);
-  const keys = relayKeys(n);
+  const keys = relayKeys(n, Date.now());
   return {
     n,
     port,
     identityHex: hex(keys.identity),
     descriptor: (more = {}) =>
-      encodeDescriptor(makeDescriptor(keys, { nickname: `relay${n}`, orPort: port, published: Math.floor(Date.now() / 1000) * 1000, ...over, ...more }), keys.seed),
+      encodeDescriptor(makeDescriptor(keys, { nickname: `relay${n}`, orPort: port, published: Math.floor(Date.now() / 1000) * 1000, ...over, ...more }), keys.signer),
     stop,
   };
 }
