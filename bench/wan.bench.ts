@@ -26,15 +26,17 @@
  * First it measures the emulation itself: round trips through a forwarder
  * with the same delay (src/link/forwarder.ts), against the ideal 2 × delay.
  * Downloads use curl (SOCKS5 with remote names; the username picks the
- * circuit) except the share, read in-process through the `socks` package.
+ * circuit) except the one-stream download and the share, read in-process
+ * through the `socks` package (the one stream timed from its GET, after the
+ * SOCKS connect).
  * Prints a table and one JSON line. Every testnet is torn down, also on error.
  *
  * --rt (root only): run the testnet's processes, curl and this script under
  * SCHED_RR (priority 10), so that other work on a shared machine does not
  * delay the emulated links' timers. Without it, on a machine whose cores are
- * saturated by other work, each delay line's release fires 3-5 ms late on
- * average (10 % of them more than 10 ms), six of them per round trip, and
- * Vegas reads that as queueing (docs/testnet.md "Latency and bandwidth").
+ * saturated by other work, each delay line's timer fires 2.5-3.5 ms late on
+ * average (5 % of them more than 10 ms), six lines per round trip, and Vegas
+ * reads that as queueing (docs/testnet.md "Latency and bandwidth").
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
