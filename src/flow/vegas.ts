@@ -15,6 +15,14 @@ import type { CircuitFlowControl, CircuitFlowSnapshot } from './flow-control.js'
 import { ClockHealth, PROCESS_CLOCK, RttEstimator, cwndUpdateRate, sendmesPerCwnd } from './rtt.js';
 
 const log = debuglog('allium:cc');
+/**
+ * NODE_DEBUG=allium:cc-trace: one line per circuit SENDME at the sending
+ * end, for plotting a hop's window over time: wall-clock ms, the circuit's
+ * number in this process, cwnd, inflight, BDP estimate and queue estimate
+ * (cells), min/EWMA/sample RTT (ms).
+ */
+const trace = debuglog('allium:cc-trace');
+let traceCircuits = 0;
 
 /** A monotonic clock in microseconds. */
 export type MicroClock = () => number;
@@ -163,6 +171,7 @@ export class VegasCircuit implements CircuitFlowControl {
   #delivered = 0;
   #sendmes = 0;
   #lastRttUs: number | null = null;
+  readonly #traceId = ++traceCircuits;
 
   constructor(params: CongestionParams, clock: MicroClock = performanceMicros, health: ClockHealth = PROCESS_CLOCK) {
     this.vegas = new VegasController(params, health);
@@ -187,6 +196,11 @@ export class VegasCircuit implements CircuitFlowControl {
     this.#lastRttUs = rtt;
     const wasSlowStart = this.vegas.inSlowStart;
     this.vegas.onSendme(rtt, linkBlocked);
+    if (trace.enabled) {
+      const v = this.vegas;
+      const at = (performance.timeOrigin + performance.now()).toFixed(1);
+      trace('circ %d t %s cwnd %d inflight %d bdp %d queue %d rtt min/ewma/last %d/%d/%d ms%s%s', this.#traceId, at, v.cwnd, v.inflight, v.bdp, Math.max(0, v.cwnd - v.bdp), Math.round(v.rtt.minUs / 1000), Math.round(v.rtt.ewmaUs / 1000), Math.round(rtt / 1000), v.inSlowStart ? ' slow-start' : '', v.blockedChan ? ' blocked' : '');
+    }
     if (log.enabled && (wasSlowStart !== this.vegas.inSlowStart || ++this.#sendmes % 100 === 0)) {
       const v = this.vegas;
       log('vegas cwnd %d inflight %d bdp %d rtt min/ewma/last %d/%d/%d ms%s%s', v.cwnd, v.inflight, v.bdp, v.rtt.minUs / 1000, v.rtt.ewmaUs / 1000, rtt / 1000, v.inSlowStart ? ' slow-start' : '', v.blockedChan ? ' blocked' : '');

@@ -8,8 +8,12 @@
  * a chunk of n bytes pushed at time t finishes transmitting at
  *   tx = max(t, tx of the previous chunk) + n / R
  * and is delivered at tx + D (+ jitter, never earlier than the previous
- * chunk, so bytes are never reordered). One timer, for the oldest chunk, does
- * the releasing; every chunk due by then goes out together.
+ * chunk, so bytes are never reordered). With a rate, a chunk larger than
+ * SEGMENT_BYTES is cut into segments of that size, each with its own tx, as
+ * a link sends packets: the first bytes of a 64 KiB socket read are not held
+ * back for the whole 64 KiB's transmission time (5 ms at 100 Mbit/s, which
+ * would otherwise be added at every hop). One timer, for the oldest chunk,
+ * does the releasing; every chunk due by then goes out together.
  *
  * Bounded: once more than `queueBytes` are inside (waiting for the line or in
  * flight), `push` returns false and the writer should stop until `onRoom`.
@@ -43,6 +47,12 @@ export const REAL_TIMERS: LineTimers = {
 
 /** A chunk is released once it is due within this much (ms): timers fire in whole milliseconds. */
 export const RELEASE_SLACK_MS = 0.5;
+
+/**
+ * With a rate, chunks go on the line in segments of at most this many bytes,
+ * each due once it has been transmitted (bytes).
+ */
+export const SEGMENT_BYTES = 4096;
 
 /** Default bound when the rate is unlimited. */
 const UNLIMITED_QUEUE_BYTES = 4 * 1024 * 1024;
@@ -122,11 +132,24 @@ export class DelayLine {
     if (this.#closed) return false;
     if (chunk.length === 0) return !this.full;
     const now = this.#timers.now();
+    const jitter = this.#shape.jitterMs ?? 0;
+    const delay = jitter === 0 ? this.#shape.delayMs : Math.max(0, this.#shape.delayMs + (this.#random() * 2 - 1) * jitter);
+    const rate = this.#shape.rateBps;
+    if (rate === null || rate === undefined || chunk.length <= SEGMENT_BYTES) {
+      this.#enqueue(chunk, now, delay);
+    } else {
+      // Segment by segment, as a link sends packets: the first bytes of a
+      // large write do not wait for the whole write to be transmitted.
+      for (let at = 0; at < chunk.length; at += SEGMENT_BYTES) this.#enqueue(chunk.subarray(at, at + SEGMENT_BYTES), now, delay);
+    }
+    return !this.full;
+  }
+
+  /** One segment pushed at `now`: it finishes transmitting after what is ahead of it, and is due `delay` ms later. */
+  #enqueue(chunk: Uint8Array, now: number, delay: number): void {
     const rate = this.#shape.rateBps;
     const txMs = rate === null || rate === undefined ? 0 : (chunk.length * 8 * 1000) / rate;
     this.#txEnd = Math.max(now, this.#txEnd) + txMs;
-    const jitter = this.#shape.jitterMs ?? 0;
-    const delay = jitter === 0 ? this.#shape.delayMs : Math.max(0, this.#shape.delayMs + (this.#random() * 2 - 1) * jitter);
     const releaseAt = Math.max(this.#txEnd + delay, this.#lastRelease);
     this.#lastRelease = releaseAt;
     this.#queued += chunk.length;
@@ -134,11 +157,10 @@ export class DelayLine {
       // Nothing ahead of it and already due (no delay, no rate): straight through.
       this.#queued -= chunk.length;
       if (!this.#deliver(chunk)) this.#held = true;
-      return !this.full;
+      return;
     }
     this.#queue.push({ chunk, releaseAt });
     this.#schedule();
-    return !this.full;
   }
 
   /** Call `fn` once the line has room again (at once, in a microtask, if it has now). */

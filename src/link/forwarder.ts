@@ -52,6 +52,9 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     client.on('error', () => {});
     const upstream = connect(opts.target);
     upstream.on('error', () => {});
+    // Small writes go out at once (no Nagle wait for an ACK), as on every link socket.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     const far: Duplex = opts.shape === null ? upstream : shapeDuplex(upstream, opts.shape);
     far.on('error', () => {});
     for (const s of [client, far]) {

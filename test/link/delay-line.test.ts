@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { DelayLine, queueBound, type LineTimers } from '../../src/link/delay-line.js';
+import { DelayLine, SEGMENT_BYTES, queueBound, type LineTimers } from '../../src/link/delay-line.js';
 import { shapeDuplex, ShapedTransport } from '../../src/link/shaped-transport.js';
 import { parseEndpoint, startForwarder } from '../../src/link/forwarder.js';
 import { crypto } from '../../src/crypto/crypto.js';
@@ -60,6 +60,20 @@ test('a delay line: each chunk comes out one delay after it finished transmittin
   assert.equal(line.push(new Uint8Array(500)), true); // sent at 10: tx ends 10.5, out at 30.5
   timers.advance(100);
   assert.deepEqual(out, [[21, 1000], [24, 3000], [30, 500]], 'the last one due at 30.5: out at 30, within the 0.5 ms slack');
+  assert.equal(line.queuedBytes, 0);
+});
+
+test('a delay line with a rate sends a large chunk segment by segment: its first bytes do not wait for the whole chunk', () => {
+  const timers = new ManualTimers();
+  const out: Array<[number, number]> = [];
+  // 8 Mbit/s = 1000 bytes per ms; 10 000 bytes = SEGMENT_BYTES + SEGMENT_BYTES + 1808.
+  const line = new DelayLine({ delayMs: 20, rateBps: 8_000_000 }, (c) => (out.push([timers.t, c.length]), true), timers);
+  const chunk = Uint8Array.from({ length: 10_000 }, (_, i) => i & 0xff);
+  line.push(chunk);
+  timers.advance(100);
+  assert.equal(SEGMENT_BYTES, 4096);
+  // Due at 24.096, 28.192 and 30 (not all at 30): out within the 0.5 ms slack of the whole-millisecond timers.
+  assert.deepEqual(out, [[24, 4096], [28, 4096], [30, 1808]]);
   assert.equal(line.queuedBytes, 0);
 });
 

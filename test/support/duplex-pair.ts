@@ -25,9 +25,15 @@ export function duplexPair(): [Duplex, Duplex] {
       },
       destroy(error, callback) {
         const peer = sides[peerIndex]!;
-        setImmediate(() => {
-          if (!peer.destroyed) peer.destroy();
-        });
+        // A side that already sent its end (finished writing) and closes
+        // leaves the peer to read what it received, as TCP's FIN does;
+        // any other destroy tears the peer down, like a reset.
+        const graceful = error === null && this.writableFinished;
+        if (!graceful) {
+          setImmediate(() => {
+            if (!peer.destroyed) peer.destroy();
+          });
+        }
         callback(error);
       },
     });
