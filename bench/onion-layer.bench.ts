@@ -2,10 +2,16 @@
  * Per-cell cost of tor1 relay crypto (src/crypto/onion-layer.ts) through the
  * default backend (node:crypto). A plain script:
  *   npx tsc -p . && node dist/bench/onion-layer.bench.js
- * Each row: warm-up, then SAMPLES timed runs of CELLS cells; the median run
- * gives µs per cell and MB/s of 509-byte payloads.
+ * Each row: warm-up, then SAMPLES timed runs of CELLS cells, taken round-robin
+ * across the rows (so drifts in machine load hit every row alike); the median
+ * run gives CPU µs per cell (process.cpuUsage: less sensitive than wall time
+ * to other load on the machine) and MB/s of 509-byte payloads. The rows that read the
+ * running digest run twice: with the backend's SHA-1 (src/crypto/sha1.ts) and
+ * with node:crypto's Hash (`hash.copy().digest()` per cell), labelled "node Hash".
  */
 import { crypto } from '../src/crypto/crypto.js';
+import { nodeHashRunningSha1 } from '../src/crypto/node-backend.js';
+import type { CryptoBackend } from '../src/crypto/backend.js';
 import { tor1Layers } from '../src/crypto/onion-layer.js';
 import type { HopLayers } from '../src/crypto/onion-layer.js';
 
@@ -20,9 +26,8 @@ interface Row {
   prepare: () => (i: number) => void;
 }
 
-function hop(seed: Uint8Array): [HopLayers, HopLayers] {
-  return [tor1Layers(seed), tor1Layers(seed)];
-}
+/** The default backend with node:crypto's Hash for the running digests, to compare against. */
+const nodeHash: CryptoBackend = { ...crypto, name: 'node Hash', runningSha1: nodeHashRunningSha1 };
 
 /** One pool of payload buffers, allocated once and refilled by each sample's setup. */
 const pool: Uint8Array[] = Array.from({ length: CELLS }, () => new Uint8Array(PAYLOAD));
@@ -37,23 +42,24 @@ function sealedStream(sender: HopLayers['forward']): Uint8Array[] {
   return pool;
 }
 
-function rows(): Row[] {
+function rows(backend: CryptoBackend, suffix: string): Row[] {
   const cell = crypto.randomBytes(PAYLOAD);
   const km = () => crypto.randomBytes(72);
+  const hop = (seed: Uint8Array): [HopLayers, HopLayers] => [tor1Layers(seed, backend), tor1Layers(seed, backend)];
 
-  const cryptLayer = tor1Layers(km()).forward;
-  const sealLayer = tor1Layers(km()).forward;
+  const cryptLayer = tor1Layers(km(), backend).forward;
+  const sealLayer = tor1Layers(km(), backend).forward;
 
   const [exitClient, exitRelay] = hop(km());
   const [midClient, midRelay] = hop(km());
 
-  const client = [tor1Layers(km()), tor1Layers(km()), tor1Layers(km())];
+  const client = [tor1Layers(km(), backend), tor1Layers(km(), backend), tor1Layers(km(), backend)];
 
   return [
-    { name: 'crypt()', prepare: () => () => cryptLayer.crypt(cell) },
-    { name: 'seal()', prepare: () => () => sealLayer.seal(cell) },
+    { name: 'crypt()' + suffix, prepare: () => () => cryptLayer.crypt(cell) },
+    { name: 'seal()' + suffix, prepare: () => () => sealLayer.seal(cell) },
     {
-      name: 'crypt()+open() exit, recognized',
+      name: 'crypt()+open() exit, recognized' + suffix,
       prepare: () => {
         const cells = sealedStream(exitClient.forward);
         return (i) => {
@@ -64,11 +70,23 @@ function rows(): Row[] {
       },
     },
     {
-      name: 'crypt()+open() middle, not for us',
+      // The exit's and the client's path on a built circuit: a cell not recognized ends it.
+      name: 'crypt()+openDigest(final) exit' + suffix,
+      prepare: () => {
+        const cells = sealedStream(exitClient.forward);
+        return (i) => {
+          const p = cells[i]!;
+          exitRelay.forward.crypt(p);
+          if (exitRelay.forward.openDigest(p, true) === null) throw new Error('bench: exit did not recognize its cell');
+        };
+      },
+    },
+    {
+      name: 'crypt()+open() middle, not for us' + suffix,
       prepare: () => {
         // Cells for a later hop: after this layer, recognized is random (nonzero).
         const cells = sealedStream(midClient.forward);
-        const other = tor1Layers(km()).forward;
+        const other = tor1Layers(km(), backend).forward;
         for (const p of cells) other.crypt(p);
         return (i) => {
           const p = cells[i]!;
@@ -78,7 +96,7 @@ function rows(): Row[] {
       },
     },
     {
-      name: 'client 3-hop seal',
+      name: 'client 3-hop seal' + suffix,
       prepare: () => () => {
         client[2]!.forward.seal(cell);
         client[1]!.forward.crypt(cell);
@@ -90,9 +108,10 @@ function rows(): Row[] {
 
 function runOnce(row: Row, count: number): number {
   const body = row.prepare();
-  const start = process.hrtime.bigint();
+  const start = process.cpuUsage();
   for (let i = 0; i < count; i++) body(i);
-  return Number(process.hrtime.bigint() - start) / 1e3 / count; // µs per cell
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / count; // CPU µs per cell
 }
 
 function median(values: number[]): number {
@@ -104,11 +123,12 @@ function main(): void {
   console.log(`tor1 onion layer, backend ${crypto.name}, node ${process.version}`);
   console.log(`${CELLS} cells x ${SAMPLES} samples per row (median), ${PAYLOAD}-byte payloads\n`);
   const table: Array<{ op: string; 'µs/cell': string; 'MB/s': string; 'cells/s': string }> = [];
-  for (const row of rows()) {
-    runOnce(row, WARMUP_CELLS);
-    const samples: number[] = [];
-    for (let s = 0; s < SAMPLES; s++) samples.push(runOnce(row, CELLS));
-    const us = median(samples);
+  const all = [...rows(crypto, ''), ...rows(nodeHash, ', node Hash').filter((r) => r.name !== 'crypt(), node Hash')];
+  const samples: number[][] = all.map(() => []);
+  for (const row of all) runOnce(row, WARMUP_CELLS);
+  for (let s = 0; s < SAMPLES; s++) all.forEach((row, r) => samples[r]!.push(runOnce(row, CELLS)));
+  for (const [r, row] of all.entries()) {
+    const us = median(samples[r]!);
     table.push({
       op: row.name,
       'µs/cell': us.toFixed(2),

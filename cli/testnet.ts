@@ -114,6 +114,17 @@ const LOG_TAIL_BYTES = 2_000;
 
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
+/**
+ * Node flags by role. The client runs with 2 MiB semi-spaces: under a fast
+ * download V8 otherwise grows its young generation to 16 MiB per semi-space
+ * (48 MiB of RSS counting its copies and the fragmentation left behind),
+ * while the cells and chunks it allocates die young anyway. Measured on a
+ * 100 MB download: client RSS 76-78 MiB against 85-99 MiB, CPU per byte
+ * unchanged within the noise. Anyone running `allium client` can do the
+ * same with NODE_OPTIONS=--max-semi-space-size=2.
+ */
+const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = { client: ['--max-semi-space-size=2'] };
+
 export class NodeProcess {
   readonly child: ChildProcess;
   /** The node's `up` line (its role checked). */
@@ -137,7 +148,7 @@ export class NodeProcess {
     // detached: a terminal's Ctrl-C reaches only the testnet, which then
     // stops the children itself, in order. stdin stays a pipe so a child
     // notices a dead parent (end of stdin) even if we are SIGKILLed.
-    const [command, argv] = wrap([process.execPath, MAIN_JS, role, ...args]);
+    const [command, argv] = wrap([process.execPath, ...(NODE_FLAGS[role] ?? []), MAIN_JS, role, ...args]);
     this.child = spawn(command, argv, {
       stdio: ['pipe', 'pipe', this.#logFd],
       detached: true,

@@ -8,6 +8,7 @@ import * as nc from 'node:crypto';
 import type { CryptoBackend, RunningDigest, StreamCipher } from './backend.js';
 import { HandshakeError } from '../errors.js';
 import { abytes } from '../bytes.js';
+import { Sha1RunningDigest } from './sha1.js';
 
 const ZERO_IV = new Uint8Array(16);
 
@@ -58,6 +59,17 @@ function rawPublic(key: nc.KeyObject): Uint8Array {
   return u8(Buffer.from(jwk.x as string, 'base64url'));
 }
 
+/**
+ * A running SHA-1 over node:crypto's Hash (`peek` = `hash.copy().digest()`).
+ * Not the backend's runningSha1 any more (see there); bench/onion-layer
+ * measures the two against each other.
+ */
+export function nodeHashRunningSha1(seed?: Uint8Array): RunningDigest {
+  const hash = nc.createHash('sha1');
+  if (seed !== undefined) hash.update(seed);
+  return new NodeRunningDigest(hash);
+}
+
 class NodeRunningDigest implements RunningDigest {
   readonly #hash: nc.Hash;
   constructor(hash: nc.Hash) {
@@ -91,9 +103,12 @@ export const nodeCrypto: CryptoBackend = {
   hmacSha256: (key, data) => u8(nc.createHmac('sha256', key).update(data).digest()),
 
   runningSha1(seed) {
-    const hash = nc.createHash('sha1');
-    if (seed !== undefined) hash.update(seed);
-    return new NodeRunningDigest(hash);
+    // Our own SHA-1 (sha1.ts), not node:crypto's: tor1 reads the value after
+    // every cell, which the Hash API can only give through a native state copy
+    // (nodeHashRunningSha1 below, kept for bench/onion-layer to compare).
+    const digest = new Sha1RunningDigest();
+    if (seed !== undefined) digest.update(seed);
+    return digest;
   },
 
   aesCtr(key, iv = ZERO_IV): StreamCipher {

@@ -181,20 +181,21 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 2] = 0;
     payload[DIGEST_OFFSET + 3] = 0;
     let value: Uint8Array;
+    let candidate: RunningDigest | null = null;
     if (final) {
       digest.update(payload);
       value = digest.peek();
     } else {
-      // One state copy per recognized cell: the copy computes the candidate value
-      // and is used up; on a match the live digest takes the same bytes.
-      const candidate = digest.clone();
+      // A copy of the state takes the cell; on a match it becomes the live
+      // digest, so the payload is hashed once either way.
+      candidate = digest.clone();
       candidate.update(payload);
-      value = candidate.finish();
+      value = candidate.peek();
     }
     // Compare all four bytes without an early exit.
     const diff = (value[0]! ^ r0) | (value[1]! ^ r1) | (value[2]! ^ r2) | (value[3]! ^ r3);
     if (diff === 0) {
-      if (!final) digest.update(payload);
+      if (candidate !== null) this.#digest = candidate;
       this.#last = value;
     } else if (final) {
       this.#spoiled = true;

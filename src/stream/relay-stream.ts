@@ -112,6 +112,7 @@ export class RelayStream extends Duplex {
   #endReason: number | null = null;
   #pending: PendingWrite | null = null;
   #waiting = false;
+  readonly #flushInboxBound = (): void => this.#flushInbox();
   /** DATA received in this event-loop turn, not yet handed to the consumer. */
   #inbox: Buffer[] = [];
   #inboxBytes = 0;
@@ -188,9 +189,10 @@ export class RelayStream extends Duplex {
   /**
    * A DATA cell for this stream arrived. Throws ProtocolError if the peer
    * overran our window. `data` must not be reused by the caller (cells from a
-   * link are unshared copies). Cells that arrive together (one link read) are
-   * handed to the consumer as one chunk, so the application socket sees one
-   * write per batch instead of one per 498 bytes. DATA after the peer's FIN
+   * link are unshared copies). Cells that arrive in one turn of the event
+   * loop (every link read of one poll phase) are handed to the consumer as
+   * one chunk, at setImmediate, so the application socket sees one write per
+   * turn instead of one per link read or per 498 bytes. DATA after the peer's FIN
    * ends the stream with END TORPROTOCOL.
    */
   receiveData(data: Uint8Array): void {
@@ -208,7 +210,7 @@ export class RelayStream extends Duplex {
     this.#inboxBytes += data.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      queueMicrotask(() => this.#flushInbox());
+      setImmediate(this.#flushInboxBound);
     }
   }
 
@@ -275,8 +277,15 @@ export class RelayStream extends Duplex {
 
   override _read(): void {
     this.#lastReadAt = performance.now();
-    // The consumer wants more. Node calls _read again only after a push(), so
-    // every owed SENDME must go now, or a drained stream would wait forever.
+    // The consumer wants more: what waits in the inbox goes now (flushInbox
+    // grants credit for it once it is taken); the credit owed is only for
+    // bytes the consumer has, never for bytes still in the inbox.
+    if (this.#inbox.length > 0) {
+      this.#flushInbox();
+      return;
+    }
+    // Node calls _read again only after a push(), so every owed SENDME must
+    // go now, or a drained stream would wait forever.
     this.#grantCredit();
   }
 

@@ -1,0 +1,316 @@
+/**
+ * SHA-1 (FIPS 180-4 §6.1) over a state kept in typed arrays, for tor1's
+ * running digests (docs/protocol.md §4.3), which need the digest value after
+ * every relay cell without ending the hash.
+ *
+ * node:crypto can only do that with a native state copy per cell
+ * (`hash.copy().digest()`), whose call overhead is larger than the hashing.
+ * Here the state is five 32-bit words plus at most 63 buffered bytes: taking
+ * the value is padding a copy of the tail (one or two compressions), and
+ * saving or restoring the whole state is copying 5 words and 64 bytes.
+ *
+ * SHA-1 is used here only as tor1 prescribes (a running integrity check of
+ * relay cells between two ends sharing keys), not as a collision-resistant hash.
+ */
+import type { RunningDigest } from './backend.js';
+
+const BLOCK = 64;
+const INIT = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0] as const;
+
+/**
+ * Compress `blocks` 64-byte blocks of `data` starting at byte `at` into the
+ * five words `h` (big-endian words, FIPS 180-4 §6.1.2).
+ */
+function compress(h: Int32Array, data: Uint8Array, at: number, blocks: number): void {
+  let h0 = h[0]!, h1 = h[1]!, h2 = h[2]!, h3 = h[3]!, h4 = h[4]!;
+  for (let n = 0; n < blocks; n++, at += BLOCK) {
+    // Generated: the 80 rounds unrolled, the schedule in 16 rolling locals, the
+    // five working variables renamed each round instead of moved.
+    let a = h0, b = h1, c = h2, d = h3, e = h4;
+    let w0 = (data[at + 0]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!;
+    let w1 = (data[at + 4]! << 24) | (data[at + 5]! << 16) | (data[at + 6]! << 8) | data[at + 7]!;
+    let w2 = (data[at + 8]! << 24) | (data[at + 9]! << 16) | (data[at + 10]! << 8) | data[at + 11]!;
+    let w3 = (data[at + 12]! << 24) | (data[at + 13]! << 16) | (data[at + 14]! << 8) | data[at + 15]!;
+    let w4 = (data[at + 16]! << 24) | (data[at + 17]! << 16) | (data[at + 18]! << 8) | data[at + 19]!;
+    let w5 = (data[at + 20]! << 24) | (data[at + 21]! << 16) | (data[at + 22]! << 8) | data[at + 23]!;
+    let w6 = (data[at + 24]! << 24) | (data[at + 25]! << 16) | (data[at + 26]! << 8) | data[at + 27]!;
+    let w7 = (data[at + 28]! << 24) | (data[at + 29]! << 16) | (data[at + 30]! << 8) | data[at + 31]!;
+    let w8 = (data[at + 32]! << 24) | (data[at + 33]! << 16) | (data[at + 34]! << 8) | data[at + 35]!;
+    let w9 = (data[at + 36]! << 24) | (data[at + 37]! << 16) | (data[at + 38]! << 8) | data[at + 39]!;
+    let w10 = (data[at + 40]! << 24) | (data[at + 41]! << 16) | (data[at + 42]! << 8) | data[at + 43]!;
+    let w11 = (data[at + 44]! << 24) | (data[at + 45]! << 16) | (data[at + 46]! << 8) | data[at + 47]!;
+    let w12 = (data[at + 48]! << 24) | (data[at + 49]! << 16) | (data[at + 50]! << 8) | data[at + 51]!;
+    let w13 = (data[at + 52]! << 24) | (data[at + 53]! << 16) | (data[at + 54]! << 8) | data[at + 55]!;
+    let w14 = (data[at + 56]! << 24) | (data[at + 57]! << 16) | (data[at + 58]! << 8) | data[at + 59]!;
+    let w15 = (data[at + 60]! << 24) | (data[at + 61]! << 16) | (data[at + 62]! << 8) | data[at + 63]!;
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + w0 + 0x5a827999) | 0; b = (b << 30) | (b >>> 2);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (~a & c)) + d + w1 + 0x5a827999) | 0; a = (a << 30) | (a >>> 2);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (~e & b)) + c + w2 + 0x5a827999) | 0; e = (e << 30) | (e >>> 2);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (~d & a)) + b + w3 + 0x5a827999) | 0; d = (d << 30) | (d >>> 2);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (~c & e)) + a + w4 + 0x5a827999) | 0; c = (c << 30) | (c >>> 2);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + w5 + 0x5a827999) | 0; b = (b << 30) | (b >>> 2);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (~a & c)) + d + w6 + 0x5a827999) | 0; a = (a << 30) | (a >>> 2);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (~e & b)) + c + w7 + 0x5a827999) | 0; e = (e << 30) | (e >>> 2);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (~d & a)) + b + w8 + 0x5a827999) | 0; d = (d << 30) | (d >>> 2);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (~c & e)) + a + w9 + 0x5a827999) | 0; c = (c << 30) | (c >>> 2);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + w10 + 0x5a827999) | 0; b = (b << 30) | (b >>> 2);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (~a & c)) + d + w11 + 0x5a827999) | 0; a = (a << 30) | (a >>> 2);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (~e & b)) + c + w12 + 0x5a827999) | 0; e = (e << 30) | (e >>> 2);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (~d & a)) + b + w13 + 0x5a827999) | 0; d = (d << 30) | (d >>> 2);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (~c & e)) + a + w14 + 0x5a827999) | 0; c = (c << 30) | (c >>> 2);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + w15 + 0x5a827999) | 0; b = (b << 30) | (b >>> 2);
+    w0 ^= w13 ^ w8 ^ w2; w0 = (w0 << 1) | (w0 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (~a & c)) + d + w0 + 0x5a827999) | 0; a = (a << 30) | (a >>> 2);
+    w1 ^= w14 ^ w9 ^ w3; w1 = (w1 << 1) | (w1 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (~e & b)) + c + w1 + 0x5a827999) | 0; e = (e << 30) | (e >>> 2);
+    w2 ^= w15 ^ w10 ^ w4; w2 = (w2 << 1) | (w2 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (~d & a)) + b + w2 + 0x5a827999) | 0; d = (d << 30) | (d >>> 2);
+    w3 ^= w0 ^ w11 ^ w5; w3 = (w3 << 1) | (w3 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (~c & e)) + a + w3 + 0x5a827999) | 0; c = (c << 30) | (c >>> 2);
+    w4 ^= w1 ^ w12 ^ w6; w4 = (w4 << 1) | (w4 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w4 + 0x6ed9eba1) | 0; b = (b << 30) | (b >>> 2);
+    w5 ^= w2 ^ w13 ^ w7; w5 = (w5 << 1) | (w5 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w5 + 0x6ed9eba1) | 0; a = (a << 30) | (a >>> 2);
+    w6 ^= w3 ^ w14 ^ w8; w6 = (w6 << 1) | (w6 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w6 + 0x6ed9eba1) | 0; e = (e << 30) | (e >>> 2);
+    w7 ^= w4 ^ w15 ^ w9; w7 = (w7 << 1) | (w7 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w7 + 0x6ed9eba1) | 0; d = (d << 30) | (d >>> 2);
+    w8 ^= w5 ^ w0 ^ w10; w8 = (w8 << 1) | (w8 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w8 + 0x6ed9eba1) | 0; c = (c << 30) | (c >>> 2);
+    w9 ^= w6 ^ w1 ^ w11; w9 = (w9 << 1) | (w9 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w9 + 0x6ed9eba1) | 0; b = (b << 30) | (b >>> 2);
+    w10 ^= w7 ^ w2 ^ w12; w10 = (w10 << 1) | (w10 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w10 + 0x6ed9eba1) | 0; a = (a << 30) | (a >>> 2);
+    w11 ^= w8 ^ w3 ^ w13; w11 = (w11 << 1) | (w11 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w11 + 0x6ed9eba1) | 0; e = (e << 30) | (e >>> 2);
+    w12 ^= w9 ^ w4 ^ w14; w12 = (w12 << 1) | (w12 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w12 + 0x6ed9eba1) | 0; d = (d << 30) | (d >>> 2);
+    w13 ^= w10 ^ w5 ^ w15; w13 = (w13 << 1) | (w13 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w13 + 0x6ed9eba1) | 0; c = (c << 30) | (c >>> 2);
+    w14 ^= w11 ^ w6 ^ w0; w14 = (w14 << 1) | (w14 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w14 + 0x6ed9eba1) | 0; b = (b << 30) | (b >>> 2);
+    w15 ^= w12 ^ w7 ^ w1; w15 = (w15 << 1) | (w15 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w15 + 0x6ed9eba1) | 0; a = (a << 30) | (a >>> 2);
+    w0 ^= w13 ^ w8 ^ w2; w0 = (w0 << 1) | (w0 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w0 + 0x6ed9eba1) | 0; e = (e << 30) | (e >>> 2);
+    w1 ^= w14 ^ w9 ^ w3; w1 = (w1 << 1) | (w1 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w1 + 0x6ed9eba1) | 0; d = (d << 30) | (d >>> 2);
+    w2 ^= w15 ^ w10 ^ w4; w2 = (w2 << 1) | (w2 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w2 + 0x6ed9eba1) | 0; c = (c << 30) | (c >>> 2);
+    w3 ^= w0 ^ w11 ^ w5; w3 = (w3 << 1) | (w3 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w3 + 0x6ed9eba1) | 0; b = (b << 30) | (b >>> 2);
+    w4 ^= w1 ^ w12 ^ w6; w4 = (w4 << 1) | (w4 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w4 + 0x6ed9eba1) | 0; a = (a << 30) | (a >>> 2);
+    w5 ^= w2 ^ w13 ^ w7; w5 = (w5 << 1) | (w5 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w5 + 0x6ed9eba1) | 0; e = (e << 30) | (e >>> 2);
+    w6 ^= w3 ^ w14 ^ w8; w6 = (w6 << 1) | (w6 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w6 + 0x6ed9eba1) | 0; d = (d << 30) | (d >>> 2);
+    w7 ^= w4 ^ w15 ^ w9; w7 = (w7 << 1) | (w7 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w7 + 0x6ed9eba1) | 0; c = (c << 30) | (c >>> 2);
+    w8 ^= w5 ^ w0 ^ w10; w8 = (w8 << 1) | (w8 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + w8 + 0x8f1bbcdc) | 0; b = (b << 30) | (b >>> 2);
+    w9 ^= w6 ^ w1 ^ w11; w9 = (w9 << 1) | (w9 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (a & c) | (b & c)) + d + w9 + 0x8f1bbcdc) | 0; a = (a << 30) | (a >>> 2);
+    w10 ^= w7 ^ w2 ^ w12; w10 = (w10 << 1) | (w10 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (e & b) | (a & b)) + c + w10 + 0x8f1bbcdc) | 0; e = (e << 30) | (e >>> 2);
+    w11 ^= w8 ^ w3 ^ w13; w11 = (w11 << 1) | (w11 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (d & a) | (e & a)) + b + w11 + 0x8f1bbcdc) | 0; d = (d << 30) | (d >>> 2);
+    w12 ^= w9 ^ w4 ^ w14; w12 = (w12 << 1) | (w12 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (c & e) | (d & e)) + a + w12 + 0x8f1bbcdc) | 0; c = (c << 30) | (c >>> 2);
+    w13 ^= w10 ^ w5 ^ w15; w13 = (w13 << 1) | (w13 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + w13 + 0x8f1bbcdc) | 0; b = (b << 30) | (b >>> 2);
+    w14 ^= w11 ^ w6 ^ w0; w14 = (w14 << 1) | (w14 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (a & c) | (b & c)) + d + w14 + 0x8f1bbcdc) | 0; a = (a << 30) | (a >>> 2);
+    w15 ^= w12 ^ w7 ^ w1; w15 = (w15 << 1) | (w15 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (e & b) | (a & b)) + c + w15 + 0x8f1bbcdc) | 0; e = (e << 30) | (e >>> 2);
+    w0 ^= w13 ^ w8 ^ w2; w0 = (w0 << 1) | (w0 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (d & a) | (e & a)) + b + w0 + 0x8f1bbcdc) | 0; d = (d << 30) | (d >>> 2);
+    w1 ^= w14 ^ w9 ^ w3; w1 = (w1 << 1) | (w1 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (c & e) | (d & e)) + a + w1 + 0x8f1bbcdc) | 0; c = (c << 30) | (c >>> 2);
+    w2 ^= w15 ^ w10 ^ w4; w2 = (w2 << 1) | (w2 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + w2 + 0x8f1bbcdc) | 0; b = (b << 30) | (b >>> 2);
+    w3 ^= w0 ^ w11 ^ w5; w3 = (w3 << 1) | (w3 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (a & c) | (b & c)) + d + w3 + 0x8f1bbcdc) | 0; a = (a << 30) | (a >>> 2);
+    w4 ^= w1 ^ w12 ^ w6; w4 = (w4 << 1) | (w4 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (e & b) | (a & b)) + c + w4 + 0x8f1bbcdc) | 0; e = (e << 30) | (e >>> 2);
+    w5 ^= w2 ^ w13 ^ w7; w5 = (w5 << 1) | (w5 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (d & a) | (e & a)) + b + w5 + 0x8f1bbcdc) | 0; d = (d << 30) | (d >>> 2);
+    w6 ^= w3 ^ w14 ^ w8; w6 = (w6 << 1) | (w6 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (c & e) | (d & e)) + a + w6 + 0x8f1bbcdc) | 0; c = (c << 30) | (c >>> 2);
+    w7 ^= w4 ^ w15 ^ w9; w7 = (w7 << 1) | (w7 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + w7 + 0x8f1bbcdc) | 0; b = (b << 30) | (b >>> 2);
+    w8 ^= w5 ^ w0 ^ w10; w8 = (w8 << 1) | (w8 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + ((a & b) | (a & c) | (b & c)) + d + w8 + 0x8f1bbcdc) | 0; a = (a << 30) | (a >>> 2);
+    w9 ^= w6 ^ w1 ^ w11; w9 = (w9 << 1) | (w9 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + ((e & a) | (e & b) | (a & b)) + c + w9 + 0x8f1bbcdc) | 0; e = (e << 30) | (e >>> 2);
+    w10 ^= w7 ^ w2 ^ w12; w10 = (w10 << 1) | (w10 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + ((d & e) | (d & a) | (e & a)) + b + w10 + 0x8f1bbcdc) | 0; d = (d << 30) | (d >>> 2);
+    w11 ^= w8 ^ w3 ^ w13; w11 = (w11 << 1) | (w11 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + ((c & d) | (c & e) | (d & e)) + a + w11 + 0x8f1bbcdc) | 0; c = (c << 30) | (c >>> 2);
+    w12 ^= w9 ^ w4 ^ w14; w12 = (w12 << 1) | (w12 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w12 + 0xca62c1d6) | 0; b = (b << 30) | (b >>> 2);
+    w13 ^= w10 ^ w5 ^ w15; w13 = (w13 << 1) | (w13 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w13 + 0xca62c1d6) | 0; a = (a << 30) | (a >>> 2);
+    w14 ^= w11 ^ w6 ^ w0; w14 = (w14 << 1) | (w14 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w14 + 0xca62c1d6) | 0; e = (e << 30) | (e >>> 2);
+    w15 ^= w12 ^ w7 ^ w1; w15 = (w15 << 1) | (w15 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w15 + 0xca62c1d6) | 0; d = (d << 30) | (d >>> 2);
+    w0 ^= w13 ^ w8 ^ w2; w0 = (w0 << 1) | (w0 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w0 + 0xca62c1d6) | 0; c = (c << 30) | (c >>> 2);
+    w1 ^= w14 ^ w9 ^ w3; w1 = (w1 << 1) | (w1 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w1 + 0xca62c1d6) | 0; b = (b << 30) | (b >>> 2);
+    w2 ^= w15 ^ w10 ^ w4; w2 = (w2 << 1) | (w2 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w2 + 0xca62c1d6) | 0; a = (a << 30) | (a >>> 2);
+    w3 ^= w0 ^ w11 ^ w5; w3 = (w3 << 1) | (w3 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w3 + 0xca62c1d6) | 0; e = (e << 30) | (e >>> 2);
+    w4 ^= w1 ^ w12 ^ w6; w4 = (w4 << 1) | (w4 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w4 + 0xca62c1d6) | 0; d = (d << 30) | (d >>> 2);
+    w5 ^= w2 ^ w13 ^ w7; w5 = (w5 << 1) | (w5 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w5 + 0xca62c1d6) | 0; c = (c << 30) | (c >>> 2);
+    w6 ^= w3 ^ w14 ^ w8; w6 = (w6 << 1) | (w6 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w6 + 0xca62c1d6) | 0; b = (b << 30) | (b >>> 2);
+    w7 ^= w4 ^ w15 ^ w9; w7 = (w7 << 1) | (w7 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w7 + 0xca62c1d6) | 0; a = (a << 30) | (a >>> 2);
+    w8 ^= w5 ^ w0 ^ w10; w8 = (w8 << 1) | (w8 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w8 + 0xca62c1d6) | 0; e = (e << 30) | (e >>> 2);
+    w9 ^= w6 ^ w1 ^ w11; w9 = (w9 << 1) | (w9 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w9 + 0xca62c1d6) | 0; d = (d << 30) | (d >>> 2);
+    w10 ^= w7 ^ w2 ^ w12; w10 = (w10 << 1) | (w10 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w10 + 0xca62c1d6) | 0; c = (c << 30) | (c >>> 2);
+    w11 ^= w8 ^ w3 ^ w13; w11 = (w11 << 1) | (w11 >>> 31);
+    e = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w11 + 0xca62c1d6) | 0; b = (b << 30) | (b >>> 2);
+    w12 ^= w9 ^ w4 ^ w14; w12 = (w12 << 1) | (w12 >>> 31);
+    d = (((e << 5) | (e >>> 27)) + (a ^ b ^ c) + d + w12 + 0xca62c1d6) | 0; a = (a << 30) | (a >>> 2);
+    w13 ^= w10 ^ w5 ^ w15; w13 = (w13 << 1) | (w13 >>> 31);
+    c = (((d << 5) | (d >>> 27)) + (e ^ a ^ b) + c + w13 + 0xca62c1d6) | 0; e = (e << 30) | (e >>> 2);
+    w14 ^= w11 ^ w6 ^ w0; w14 = (w14 << 1) | (w14 >>> 31);
+    b = (((c << 5) | (c >>> 27)) + (d ^ e ^ a) + b + w14 + 0xca62c1d6) | 0; d = (d << 30) | (d >>> 2);
+    w15 ^= w12 ^ w7 ^ w1; w15 = (w15 << 1) | (w15 >>> 31);
+    a = (((b << 5) | (b >>> 27)) + (c ^ d ^ e) + a + w15 + 0xca62c1d6) | 0; c = (c << 30) | (c >>> 2);
+    h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0; h4 = (h4 + e) | 0;
+
+  }
+  h[0] = h0; h[1] = h1; h[2] = h2; h[3] = h3; h[4] = h4;
+}
+
+/** Scratch for digestInto: the five words and the padded last block(s). One per thread. */
+const scratchH = new Int32Array(5);
+const scratchTail = new Uint8Array(2 * BLOCK);
+
+/**
+ * A running SHA-1: `update` absorbs bytes, `digestInto` writes the value of
+ * everything absorbed so far and leaves the state as it was, `copyFrom`
+ * makes this state equal to another's (no allocation).
+ */
+export class Sha1State {
+  /** The five chaining words (signed int32 view of the big-endian words). */
+  readonly h = new Int32Array(INIT);
+  /** Bytes absorbed but not yet compressed: tail[0 .. tailLength). */
+  readonly tail = new Uint8Array(BLOCK);
+  tailLength = 0;
+  /** Total bytes absorbed (exact up to 2^53). */
+  length = 0;
+
+  /** Absorb `data` (any length). */
+  update(data: Uint8Array): void {
+    let at = 0;
+    let left = data.length;
+    this.length += left;
+    if (this.tailLength > 0) {
+      const take = Math.min(BLOCK - this.tailLength, left);
+      this.tail.set(take === data.length ? data : data.subarray(0, take), this.tailLength);
+      this.tailLength += take;
+      at += take;
+      left -= take;
+      if (this.tailLength < BLOCK) return;
+      compress(this.h, this.tail, 0, 1);
+      this.tailLength = 0;
+    }
+    const blocks = left >>> 6;
+    if (blocks > 0) {
+      compress(this.h, data, at, blocks);
+      at += blocks * BLOCK;
+      left -= blocks * BLOCK;
+    }
+    if (left > 0) {
+      this.tail.set(data.subarray(at, at + left), 0);
+      this.tailLength = left;
+    }
+  }
+
+  /**
+   * Write the 20-byte SHA-1 of everything absorbed so far at `out[offset..offset+20)`;
+   * the state is unchanged. Throws RangeError if `out` is too short.
+   */
+  digestInto(out: Uint8Array, offset = 0): void {
+    if (out.length < offset + 20) throw new RangeError('Sha1State.digestInto: output shorter than 20 bytes');
+    const h = scratchH;
+    h.set(this.h);
+    const n = this.tailLength;
+    const pad = scratchTail;
+    pad.set(this.tail.subarray(0, n), 0);
+    pad[n] = 0x80;
+    const blocks = n < BLOCK - 8 ? 1 : 2;
+    const end = blocks * BLOCK;
+    pad.fill(0, n + 1, end - 8);
+    // Bit length, big-endian 64 bits.
+    const bits = this.length * 8;
+    const high = Math.floor(bits / 0x100000000);
+    const low = bits >>> 0;
+    pad[end - 8] = high >>> 24; pad[end - 7] = high >>> 16; pad[end - 6] = high >>> 8; pad[end - 5] = high;
+    pad[end - 4] = low >>> 24; pad[end - 3] = low >>> 16; pad[end - 2] = low >>> 8; pad[end - 1] = low;
+    compress(h, pad, 0, blocks);
+    for (let i = 0; i < 5; i++) {
+      const v = h[i]!;
+      out[offset + 4 * i] = v >>> 24;
+      out[offset + 4 * i + 1] = v >>> 16;
+      out[offset + 4 * i + 2] = v >>> 8;
+      out[offset + 4 * i + 3] = v;
+    }
+  }
+
+  /** Make this state equal to `other`'s (copies 5 words and the buffered tail). */
+  copyFrom(other: Sha1State): void {
+    this.h.set(other.h);
+    this.tail.set(other.tail.subarray(0, other.tailLength), 0);
+    this.tailLength = other.tailLength;
+    this.length = other.length;
+  }
+}
+
+/** One-shot SHA-1 of `data` through Sha1State (for tests against node:crypto). */
+export function sha1Ts(data: Uint8Array): Uint8Array {
+  const s = new Sha1State();
+  s.update(data);
+  const out = new Uint8Array(20);
+  s.digestInto(out);
+  return out;
+}
+
+/**
+ * The RunningDigest (backend.ts) over Sha1State: `peek` costs one or two
+ * compressions on a copy of the tail and a 20-byte array, no native call and
+ * no state copy.
+ */
+export class Sha1RunningDigest implements RunningDigest {
+  readonly #state: Sha1State;
+  constructor(state: Sha1State = new Sha1State()) {
+    this.#state = state;
+  }
+  update(data: Uint8Array): void {
+    this.#state.update(data);
+  }
+  peek(): Uint8Array {
+    const out = new Uint8Array(20);
+    this.#state.digestInto(out);
+    return out;
+  }
+  clone(): RunningDigest {
+    const copy = new Sha1State();
+    copy.copyFrom(this.#state);
+    return new Sha1RunningDigest(copy);
+  }
+  finish(): Uint8Array {
+    return this.peek();
+  }
+}
