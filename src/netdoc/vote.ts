@@ -74,6 +74,7 @@ const VOTE: DocumentType = {
     's',
     'w',
     'p',
+    'f',
     FOOTER,
     SIGNATURE_KEYWORD,
   ]),
