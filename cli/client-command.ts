@@ -64,6 +64,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
           ...(dataDir !== undefined ? { dataDir: resolve(dataDir) } : {}),
           isolateDestAddr: c.must<boolean>('client.isolate_dest_addr'),
           isolateDestPort: c.must<boolean>('client.isolate_dest_port'),
+          preferIPv6: c.must<boolean>('client.prefer_ipv6'),
           ...(maxCircuitDirtiness !== undefined ? { maxCircuitDirtinessMs: maxCircuitDirtiness } : {}),
           log: (message) => say('client', message),
           ...(httpTunnelPort !== undefined ? { httpTunnelPort } : {}),

@@ -13,7 +13,7 @@ import type { Vote, VoteRelay } from '../src/netdoc/vote.js';
 import { computeBandwidthWeights } from './bandwidth-weights.js';
 
 /** The consensus methods this code can compute (§8.4, §9.6). */
-export const SUPPORTED_METHODS: readonly number[] = [1, 2, 3];
+export const SUPPORTED_METHODS: readonly number[] = [1, 2, 3, 4];
 
 /** The lower median: the ⌊(n−1)/2⌋-th smallest value (ties go to the smaller, as in Tor). */
 export function lowerMedian(values: readonly number[]): number {
@@ -50,7 +50,8 @@ function keyOf(bytes: Uint8Array): string {
  */
 function descriptorKey(r: ConsensusRelay): string {
   const family = (r.family ?? []).map(keyOf).join('');
-  return `${keyOf(r.descriptorDigest)}${r.nickname} ${r.address} ${r.orPort} ${keyOf(r.linkKey)}${keyOf(r.ntorOnionKey)}${formatSummary(r.exitSummary)} ${family}`;
+  const a = r.orAddress6 === undefined ? '' : `[${r.orAddress6.address}]:${r.orAddress6.port}`;
+  return `${keyOf(r.descriptorDigest)}${r.nickname} ${r.address} ${r.orPort} ${keyOf(r.linkKey)}${keyOf(r.ntorOnionKey)}${formatSummary(r.exitSummary)} ${family} ${a}`;
 }
 
 /**
@@ -116,7 +117,9 @@ function chooseEntry(entries: readonly VoteRelay[]): VoteRelay {
  *   advertised values, marked Unmeasured;
  * - method ≥ 2: the bandwidth weights of §9.7;
  * - method ≥ 3: each relay's `f` line holds its mutual family: the members
- *   of its declared family that are listed and declare it back.
+ *   of its declared family that are listed and declare it back;
+ * - method ≥ 4: each relay's `a` line, its IPv6 OR address (chosen with the
+ *   other descriptor fields).
  */
 export function computeConsensus(votes: readonly Vote[], supported: readonly number[] = SUPPORTED_METHODS): ConsensusBody {
   if (votes.length === 0) throw new AlliumError('ERR_CONFIG', 'no votes');
@@ -180,6 +183,7 @@ export function computeConsensus(votes: readonly Vote[], supported: readonly num
       exitSummary: chosen.exitSummary,
     };
     if (!isMeasured) relay.unmeasured = true;
+    if (consensusMethod >= 4 && chosen.orAddress6 !== undefined) relay.orAddress6 = chosen.orAddress6;
     if (chosen.family !== undefined && chosen.family.length > 0) declared.set(relay, chosen.family);
     relays.push(relay);
   }

@@ -117,6 +117,7 @@ export function buildVote(input: VoteInput): Vote {
     if (status.measured !== undefined) relay.measured = status.measured;
     // The family as the relay declares it (§8.7); the consensus keeps only the mutual part (§9.6).
     if (d.family !== undefined && d.family.length > 0) relay.family = [...d.family].sort(compareBytes);
+    if (d.orAddress6 !== undefined) relay.orAddress6 = d.orAddress6;
     return relay;
   });
   relays.sort((a, b) => (hex(a.identity) < hex(b.identity) ? -1 : 1));

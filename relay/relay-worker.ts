@@ -49,7 +49,7 @@ function start(setup: WorkerSetup): Running {
   let descriptor: string | null = null;
   let hibernating = false;
   const bucket = setup.rateLimit === undefined ? null : new TokenBucket(setup.rateLimit.rate, setup.rateLimit.burst);
-  const tcp = new TcpTransport({ localAddress: setup.listenAddress });
+  const tcp = new TcpTransport({ localAddress: setup.listenAddress, ...(setup.listenAddress6 !== undefined ? { localAddress6: setup.listenAddress6 } : {}) });
   const exitConfig: ExitConfig = { policy: setup.exit ? parseExitPolicy(setup.exitPolicy) : null, localAddress: setup.listenAddress };
   // The links it dials get the emulated WAN shape, if any, inside the rate limit.
   const shaped = setup.linkShape === undefined ? tcp : new ShapedTransport(tcp, setup.linkShape);
@@ -69,6 +69,7 @@ function start(setup: WorkerSetup): Running {
     ),
     hibernating: () => hibernating,
     onionKeys,
+    ipv6: setup.listenAddress6 !== undefined,
     ...(setup.dos !== undefined ? { dos: setup.dos } : {}),
     ...(setup.memoryCap !== undefined ? { memoryCap: setup.memoryCap } : {}),
   });

@@ -43,6 +43,8 @@ export interface WorkerSetup {
   dataDir: string;
   /** Address links are dialled from and exit connections leave from (the relay's listening address). */
   listenAddress: string;
+  /** The relay's IPv6 OR address: links to IPv6 peers are dialled from it, and EXTEND2 may use IPv6 (§6.3). */
+  listenAddress6?: string;
   exit: boolean;
   /** Exit policy rule lines, as the relay was configured. */
   exitPolicy: string[];

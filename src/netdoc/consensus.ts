@@ -80,10 +80,11 @@ export type ConsensusFlag = (typeof CONSENSUS_FLAGS)[number];
 
 /**
  * The highest consensus method this code computes (§9.6): 1 = the voting
- * rules, 2 = also bandwidth weights, 3 = also mutual families (`f` lines).
+ * rules, 2 = also bandwidth weights, 3 = also mutual families (`f` lines),
+ * 4 = also IPv6 OR addresses (`a` lines).
  * A client accepts any method ≥ 1.
  */
-export const CONSENSUS_METHOD = 3;
+export const CONSENSUS_METHOD = 4;
 export const MAX_CONSENSUS_METHOD_VALUE = 0x7fff_ffff;
 /**
  * How far the client's clock may be from the authorities' (§11): a
@@ -109,6 +110,7 @@ const CONSENSUS: DocumentType = {
     'params',
     'authority',
     'r',
+    'a',
     'k',
     'd',
     's',

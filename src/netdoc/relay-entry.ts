@@ -3,6 +3,7 @@
  * the block of lines an `r` line starts.
  *
  *   r <nickname> <base64 identity> <IPv4> <orport>
+ *   [a [<IPv6>]:<orport>]              (IPv6 OR address: §8.4 method ≥ 4, §8.7)
  *   k <base64 link-key> <base64 ntor-onion-key>
  *   d <base64 descriptor digest>
  *   s [flags]
@@ -16,6 +17,7 @@
  */
 import { formatSummary, parseSummary, type ExitSummary } from './exit-policy.js';
 import { MAX_BANDWIDTH, MAX_FAMILY } from './descriptor.js';
+import { formatOrAddress6, parseOrAddress6, type OrAddress6 } from './text.js';
 import { b64, compareBytes, malformedDoc, parseAddress, parseNickname, parsePortNumber, parseUint, unb64, type LineCursor } from './text.js';
 
 export interface ConsensusRelay {
@@ -41,6 +43,8 @@ export interface ConsensusRelay {
    * empty: no line.
    */
   family?: readonly Uint8Array[];
+  /** The `a` line (§8.4 method ≥ 4, §8.7): the relay's IPv6 OR address, from its descriptor's `or-address`. */
+  orAddress6?: OrAddress6;
 }
 
 /** A flag is a keyword (§8.1); flags this code does not know are kept and mean nothing to it. */
@@ -103,6 +107,7 @@ export function relayEntryLines(r: ConsensusRelay, what: string, wExtras: readon
   parseSummary(summary);
   return [
     `r ${r.nickname} ${b64(r.identity)} ${r.address} ${r.orPort}`,
+    ...(r.orAddress6 !== undefined ? [`a ${formatOrAddress6(r.orAddress6, what)}`] : []),
     `k ${b64(r.linkKey)} ${b64(r.ntorOnionKey)}`,
     `d ${b64(r.descriptorDigest)}`,
     r.flags.length === 0 ? 's' : `s ${r.flags.join(' ')}`,
@@ -125,14 +130,15 @@ export interface ParsedRelayEntry {
 }
 
 /**
- * Takes one entry at the cursor (which must be at an `r` line), its `f`
- * line included when there is one (the document must list `f` as known). Unknown
+ * Takes one entry at the cursor (which must be at an `r` line), its `a`
+ * and `f` lines included when it has them (the document must list `f` as known). Unknown
  * lines inside the entry are skipped by the cursor (§8.1). The `w` line must
  * start with `bandwidth=N`; its other items must be `key=N` in strictly ascending ASCII order of key (§8.4).
  * Throws DocumentError ERR_MALFORMED.
  */
 export function takeRelayEntry(c: LineCursor, what: string): ParsedRelayEntry {
   const [nick, id, addr, port] = c.take('r', 4) as [string, string, string, string];
+  const orAddress6 = c.peekKeyword() === 'a' ? parseOrAddress6(c.take('a', 1)[0]!, what) : undefined;
   const [lk, nk] = c.take('k', 2) as [string, string];
   const digest = c.take('d', 1)[0]!;
   const flags = c.take('s');
@@ -170,5 +176,6 @@ export function takeRelayEntry(c: LineCursor, what: string): ParsedRelayEntry {
     exitSummary: parseSummary(summaryText),
   };
   if (family !== undefined) relay.family = family;
+  if (orAddress6 !== undefined) relay.orAddress6 = orAddress6;
   return { relay, wExtras };
 }

@@ -69,6 +69,7 @@ const VOTE: DocumentType = {
     'params',
     'authority',
     'r',
+    'a',
     'k',
     'd',
     's',

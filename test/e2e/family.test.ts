@@ -41,7 +41,7 @@ test('two relays that list each other never share a circuit; a one-sided listing
   const tester = new RelayTester({ probeTimeoutMs: 2000, measureTimeoutMs: 5000 });
   t.after(() => tester.close());
   const cluster = await startCluster(t, 3, {
-    config: { exitsAllowLoopback: true, flagThresholds: TESTNET_FLAG_THRESHOLDS, probe: tester.probe },
+    config: { consensusLifetimeMs: 60_000, exitsAllowLoopback: true, flagThresholds: TESTNET_FLAG_THRESHOLDS, probe: tester.probe },
   });
   const root = mkdtempSync(join(tmpdir(), 'allium-family-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
@@ -74,7 +74,7 @@ test('two relays that list each other never share a circuit; a one-sided listing
     20 * I,
     'a consensus with all four relays and the family of relay1 and relay2',
   );
-  assert.equal(consensus.consensusMethod, 3);
+  assert.ok(consensus.consensusMethod >= 3, `method ${consensus.consensusMethod}`);
   const families = new Map(consensus.relays.map((r) => [r.nickname, (r.family ?? []).map(nick)]));
   assert.deepEqual(Object.fromEntries(families), { relay1: ['relay2'], relay2: ['relay1'], relay3: [], relay4: [] });
 
