@@ -30,6 +30,8 @@ const log = debuglog('allium:relay');
 
 /** How often a worker reports its counters to the main process, ms. */
 const REPORT_INTERVAL_MS = 1000;
+/** How often a worker with a bucket reports its counters, for the main process to share the rate (bandwidth/share.ts). */
+const USAGE_INTERVAL_MS = 100;
 
 function report(message: WorkerReport): void {
   if (process.connected) process.send!(message);
@@ -114,6 +116,10 @@ process.on('message', (message: WorkerRequest, handle?: Socket) => {
         report({ type: 'stats', links: core.links.stats(), circuits: core.stats(), dos: core.dos.stats(), memory: core.memoryCap.stats(), limited: bucket?.emptied ?? 0 });
       }, REPORT_INTERVAL_MS);
       timer.unref();
+      if (running.bucket !== null) {
+        const bucket = running.bucket;
+        setInterval(() => report({ type: 'usage', taken: bucket.taken, emptied: bucket.emptied }), USAGE_INTERVAL_MS).unref();
+      }
       report({ type: 'ready' });
       return;
     case 'link':

@@ -425,7 +425,7 @@ async function inProcessCarrier(
   return { carrier, listener, accept6: { accept, pauseOnConnect: false } };
 }
 
-/** A worker's share of the relay's rate and burst: each worker has its own bucket, so together they read at most the rate. */
+/** A worker's first share of the relay's rate and burst (an equal part, until the shares follow use: RelayWorkers.limitRate). */
 function share(rate: number, burst: number, workers: number): { rate: number; burst: number } {
   return { rate: rate / workers, burst: burst / workers };
 }
@@ -435,8 +435,9 @@ function share(rate: number, burst: number, workers: number): { rate: number; bu
  * publishes the descriptor and keeps the directory cache (handing each newer
  * consensus to the workers); every accepted socket goes, unread, to one of the
  * worker processes, which carry the links and circuits (relay-workers.ts).
- * The bandwidth rate, burst and memory cap are divided equally among the
- * workers (a worker cannot lend its unused share to another); exit policy,
+ * The memory cap is divided equally among the workers; the bandwidth rate and
+ * burst are shared by use, re-shared four times a second (bandwidth/share.ts),
+ * so one busy worker gets nearly all of the rate; exit policy,
  * rate, hibernation, onion keys and the descriptor reach them over IPC.
  */
 async function workerCarrier(
@@ -473,6 +474,7 @@ async function workerCarrier(
     throw error;
   }
   const pool = workers;
+  if (rate !== undefined && burst !== undefined) pool.limitRate(rate, burst);
   const carrier: Carrier = {
     linkStats: () => pool.linkStats(),
     circuitStats: () => pool.circuitStats(),
@@ -483,7 +485,7 @@ async function workerCarrier(
       pool.update({ exitPolicy: [...lines] });
     },
     setRate(newRate, newBurst) {
-      pool.update({ rateLimit: share(newRate, newBurst, count) });
+      pool.limitRate(newRate, newBurst);
     },
     setHibernating(hibernating) {
       pool.update({ hibernating });
