@@ -76,7 +76,17 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
         });
         observed.attach({ linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats() });
         return withMetrics(observed, client, () =>
-          nodeDashboard({ role: 'client', version: packageVersion(), linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats(), notices: () => log.logger.recent() }, []),
+          nodeDashboard(
+            {
+              role: 'client',
+              version: packageVersion(),
+              linkStats: () => client.linkStats(),
+              circuitStats: () => client.circuitStats(),
+              notices: () => log.logger.recent(),
+              circuitPaths: () => client.circuitStatus().filter((c) => c.purpose !== 'retired').map((c) => c.path.map((h) => h.nickname)),
+            },
+            [],
+          ),
         );
       },
       async ({ node: client, metrics }) => {

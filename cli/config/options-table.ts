@@ -316,15 +316,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'least severe level logged: debug, info, notice, warn, err. torrc: Log',
   }),
   opt({
-    key: 'log.destination', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['stderr', 'file']), default: 'stderr', flag: '--log-destination <where>', reload: false,
+    key: 'log.destination', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['stderr', 'file']), default: 'stderr', flag: '--log-destination <where>', reload: true,
     doc: 'where log lines go: stderr, or the file log.file',
   }),
   opt({
-    key: 'log.file', roles: ['relay', 'authority', 'client'], kind: k.path, defaultDoc: '<storage.data_dir>/<role>.log (a client has no default)', flag: '--log-file <path>', reload: false,
+    key: 'log.file', roles: ['relay', 'authority', 'client'], kind: k.path, defaultDoc: '<storage.data_dir>/<role>.log (a client has no default)', flag: '--log-file <path>', reload: true,
     doc: 'log file when log.destination is "file" (created 0600, appended to)',
   }),
   opt({
-    key: 'log.format', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['text', 'json']), default: 'text', flag: '--log-format <format>', reload: false,
+    key: 'log.format', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['text', 'json']), default: 'text', flag: '--log-format <format>', reload: true,
     doc: 'text: one human-readable line per event; json: one JSON object per line (pino)',
   }),
   opt({
