@@ -26,6 +26,8 @@ import { loadRelayKeys } from '../../relay/keys.js';
 import { OnionKeyRing } from '../../relay/onion-keys.js';
 import { startRelay, type RelayConfig, type RelayHandle } from '../../relay/relay.js';
 import { shareRate } from '../../relay/bandwidth/share.js';
+import { CircuitDestroyedError } from '../../src/errors.js';
+import { DestroyReason } from '../../src/cell/reasons.js';
 
 describe('sharing the rate among workers', () => {
   it('max-min fair by use; the shares always add up to the rate', () => {
@@ -163,11 +165,11 @@ it('accounting counts what the workers carry; once spent, every worker refuses n
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(middle.relay.accountingStats()!.usedBytes >= 2_000_000);
-  // Two fresh links, one per worker: each refuses the CREATE2 (DESTROY HIBERNATING), bounded by the build's 10 s.
+  // Two fresh links, one per worker: each answers the CREATE2 with DESTROY HIBERNATING (bounded at 3 s).
   for (let i = 0; i < 2; i++) {
     await assert.rejects(
       waitForState(() => net.circuit([middle.hop]), 3000),
-      (e: unknown) => /HIBERNATING|destroyed|hibernat/i.test(String((e as Error).message) + String((e as { reason?: unknown }).reason)),
+      (e: unknown) => e instanceof CircuitDestroyedError && e.reason === DestroyReason.HIBERNATING,
       `worker ${i + 1} still builds circuits`,
     );
   }
