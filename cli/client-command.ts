@@ -64,6 +64,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
           ...(dataDir !== undefined ? { dataDir: resolve(dataDir) } : {}),
           isolateDestAddr: c.must<boolean>('client.isolate_dest_addr'),
           isolateDestPort: c.must<boolean>('client.isolate_dest_port'),
+          preferIPv6: c.must<boolean>('client.prefer_ipv6'),
           ...(maxCircuitDirtiness !== undefined ? { maxCircuitDirtinessMs: maxCircuitDirtiness } : {}),
           log: (message) => say('client', message),
           ...(httpTunnelPort !== undefined ? { httpTunnelPort } : {}),
@@ -75,7 +76,17 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
         });
         observed.attach({ linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats() });
         return withMetrics(observed, client, () =>
-          nodeDashboard({ role: 'client', version: packageVersion(), linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats(), notices: () => log.logger.recent() }, []),
+          nodeDashboard(
+            {
+              role: 'client',
+              version: packageVersion(),
+              linkStats: () => client.linkStats(),
+              circuitStats: () => client.circuitStats(),
+              notices: () => log.logger.recent(),
+              circuitPaths: () => client.circuitStatus().filter((c) => c.purpose !== 'retired').map((c) => c.path.map((h) => h.nickname)),
+            },
+            [],
+          ),
         );
       },
       async ({ node: client, metrics }) => {

@@ -88,6 +88,8 @@ export function registerRelayCommand(program: Command): void {
           port,
           ...(c.get<string>('relay.listen_address') !== undefined ? { listenAddress: c.get<string>('relay.listen_address')! } : {}),
           ...(c.get<number>('relay.listen_port') !== undefined ? { listenPort: c.get<number>('relay.listen_port')! } : {}),
+          ...(c.get<string>('relay.ipv6_address') !== undefined ? { ipv6Address: c.get<string>('relay.ipv6_address')! } : {}),
+          ...(c.get<number>('relay.ipv6_port') !== undefined ? { ipv6Port: c.get<number>('relay.ipv6_port')! } : {}),
           authorities,
           exit,
           ...(rate !== undefined ? { bandwidthRate: rate, bandwidthBurst: c.get<number>('bandwidth.burst') ?? rate } : {}),

@@ -25,6 +25,7 @@ interface TestnetCommandOptions extends LinkShapeOptions {
   dashboardPort?: number;
   relayBandwidthRate?: string;
   relayAccountingMax?: string;
+  ipv6: boolean;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -51,9 +52,11 @@ export function registerTestnetCommand(program: Command): void {
     .option('--dashboard-port <port>', 'serve one page for the whole network on 127.0.0.1 (0 = any free port; implies --metrics)', parsePort)
     .option('--relay-bandwidth-rate <size>', 'every relay\'s bandwidth.rate, e.g. "1 MB" (default: unlimited)')
     .option('--relay-accounting-max <size>', 'every relay\'s accounting.max, e.g. "20 MB" (default: no accounting)')
+    .option('--ipv6', 'every relay also gets an IPv6 OR port on [::1], and the client prefers IPv6 (--prefer-ipv6); not with --netns', false)
     .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+      if (opts.ipv6 && opts.netns) command.error('error: --ipv6 is for a loopback testnet, not with --netns');
       await runTestnet({
         authorities: opts.authorities,
         relays: opts.relays,
@@ -72,6 +75,7 @@ export function registerTestnetCommand(program: Command): void {
         ...(opts.dashboardPort !== undefined ? { dashboardPort: opts.dashboardPort } : {}),
         ...(opts.relayBandwidthRate !== undefined ? { relayBandwidthRate: opts.relayBandwidthRate } : {}),
         ...(opts.relayAccountingMax !== undefined ? { relayAccountingMax: opts.relayAccountingMax } : {}),
+        ...(opts.ipv6 ? { ipv6: true } : {}),
       });
     });
 }

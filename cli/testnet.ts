@@ -80,6 +80,8 @@ export interface TestnetOptions {
   relayBandwidthRate?: string;
   /** Every relay's accounting.max (a size such as "20 MB"); default none. */
   relayAccountingMax?: string;
+  /** Every relay also listens on [::1] (an IPv6 OR port) and the client prefers IPv6 (loopback testnets only). */
+  ipv6?: boolean;
 }
 
 /** Authority i (1-based) listens on 127.100.0.i. */
@@ -479,6 +481,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     if (isExit) args.push('--exit', ...(netns === null ? ['--allow-loopback-exit'] : netnsExitPolicyArgs()));
     if (opts.relayBandwidthRate !== undefined) args.push('--bandwidth-rate', opts.relayBandwidthRate);
     if (opts.relayAccountingMax !== undefined) args.push('--accounting-max', opts.relayAccountingMax);
+    if (opts.ipv6 === true) args.push('--ipv6-address', '::1', '--ipv6-port', '0');
     relays.push(spawnNode(nickname, 'relay', args));
   }
   const clientArgs = [
@@ -487,6 +490,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     '--socks-port', String(netns === null ? opts.socksPort : NETNS_CLIENT_SOCKS_PORT),
     '--ready-timeout', String(Math.max(1000, deadline - Date.now())),
     ...shapeArgs,
+    ...(opts.ipv6 === true ? ['--prefer-ipv6'] : []),
   ];
   if (opts.httpTunnelPort !== undefined) clientArgs.push('--http-tunnel-port', String(netns === null ? opts.httpTunnelPort : 0));
   const cookieFile = join(dataDir, 'client', 'control_auth_cookie');

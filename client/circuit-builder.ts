@@ -83,6 +83,11 @@ export interface CircuitBuilderOptions {
   now?: () => number;
   /** Called with each successful three-hop build time, ms (to persist it). */
   onBuildTime?: (ms: number) => void;
+  /**
+   * Dial a guard at its IPv6 OR address when it has one, and ask relays that
+   * both have one to extend over IPv6 (origin-circuit.ts extendSpecifiers). Default false: IPv4.
+   */
+  preferIPv6?: boolean;
 }
 
 export class CircuitBuilder {
@@ -190,7 +195,8 @@ export class CircuitBuilder {
     const started = this.#now();
     let channel: Channel;
     try {
-      channel = await this.#links.get({ address: guard.address, port: guard.orPort, identity: guard.identity, linkKey: guard.linkKey });
+      const at = this.#o.preferIPv6 === true && guard.orAddress6 !== undefined ? guard.orAddress6 : { address: guard.address, port: guard.orPort };
+      channel = await this.#links.get({ ...at, identity: guard.identity, linkKey: guard.linkKey });
     } catch (error) {
       if (!this.#closed) this.#guardFailed(guard, `link: ${(error as Error).message}`);
       throw error;
@@ -203,6 +209,7 @@ export class CircuitBuilder {
       const circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), path, timeoutMs, {
         stats: this.#o.stats,
         params,
+        preferIPv6: this.#o.preferIPv6 === true,
         onHop: (n) => {
           hops = n;
           if (n === 1) this.#o.guards.markSucceeded(guard);

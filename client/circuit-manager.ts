@@ -91,6 +91,8 @@ export interface CircuitManagerOptions {
   timeouts?: BuildTimeoutEstimator;
   /** A fixed circuit build timeout, ms: no learning. */
   fixedBuildTimeoutMs?: number;
+  /** Guards over IPv6 and IPv6 between relays where they have it (CircuitBuilderOptions.preferIPv6). */
+  preferIPv6?: boolean;
   /** How links to guards are dialled; default plain TCP. */
   transport?: Transport;
   random?: RandomSource;
@@ -197,6 +199,7 @@ export class CircuitManager {
       status: this.#status,
       timeouts: this.#timeouts,
       ...(opts.fixedBuildTimeoutMs !== undefined ? { fixedTimeoutMs: opts.fixedBuildTimeoutMs } : {}),
+      ...(opts.preferIPv6 === true ? { preferIPv6: true } : {}),
       stats: this.#stats,
       ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
       random,

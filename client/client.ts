@@ -55,6 +55,11 @@ export interface ClientConfig {
   dataDir?: string;
   /** A fixed circuit build timeout, ms; without it the timeout is learned (capped at 10 s until then). */
   circuitBuildTimeoutMs?: number;
+  /**
+   * Reach guards over IPv6 and ask relays to extend over IPv6 when the relays
+   * have IPv6 OR addresses (torrc ClientPreferIPv6ORPort; docs/protocol.md §6.3, §11.3). Default false.
+   */
+  preferIPv6?: boolean;
   /** Streams to different hosts never share a circuit. */
   isolateDestAddr?: boolean;
   /** Streams to different ports never share a circuit. */
@@ -185,7 +190,12 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     ...(config.clockSkewMs !== undefined ? { clockSkewMs: config.clockSkewMs } : {}),
     ...(config.maxConsensusRefreshMs !== undefined ? { maxRefreshMs: config.maxConsensusRefreshMs } : {}),
     ...(config.onDirectoryProblem !== undefined ? { onProblem: config.onDirectoryProblem } : {}),
-    ...(config.directoryViaGuard === false ? {} : { relayFetcher: new RelayConsensusFetcher(config.clockSkewMs === undefined ? {} : { clockSkewMs: config.clockSkewMs }) }),
+    ...(config.directoryViaGuard === false ? {} : {
+          relayFetcher: new RelayConsensusFetcher({
+            ...(config.clockSkewMs === undefined ? {} : { clockSkewMs: config.clockSkewMs }),
+            ...(config.preferIPv6 === true ? { preferIPv6: true } : {}),
+          }),
+        }),
     onFetch: (error) => onConsensusFetch(error),
   });
   const onConsensusFetch = (error: Error | null): void => {
@@ -211,6 +221,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     timeouts,
     random,
     ...(config.circuitBuildTimeoutMs !== undefined ? { fixedBuildTimeoutMs: config.circuitBuildTimeoutMs } : {}),
+    ...(config.preferIPv6 === true ? { preferIPv6: true } : {}),
     ...(config.transport !== undefined
       ? { transport: config.transport }
       : config.linkShape !== undefined

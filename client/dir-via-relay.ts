@@ -103,6 +103,8 @@ export interface RelayFetcherOptions {
   /** Clock-skew tolerance for verification (§11). */
   clockSkewMs?: number;
   now?: () => number;
+  /** Reach the relay at its IPv6 OR address when it has one (the client's preferIPv6). Default false. */
+  preferIPv6?: boolean;
 }
 
 /** Fetches consensuses through relays; one fresh link per fetch, closed after it. */
@@ -138,7 +140,8 @@ export class RelayConsensusFetcher {
     let channel: Channel | undefined;
     let circuit: OriginCircuit | undefined;
     try {
-      channel = await this.#links.get({ address: relay.address, port: relay.orPort, identity: relay.identity, linkKey: relay.linkKey });
+      const at = this.#opts.preferIPv6 === true && relay.orAddress6 !== undefined ? relay.orAddress6 : { address: relay.address, port: relay.orPort };
+      channel = await this.#links.get({ ...at, identity: relay.identity, linkKey: relay.linkKey });
       circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), [relay], left());
       const built = circuit;
       const get = async (path: string): Promise<{ status: number; text: string }> => {

@@ -18,7 +18,7 @@ import {
   encodeDestroy,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { targetToSpecifiers } from '../src/cell/extend2.js';
+import { targetToSpecifiers, type LinkSpecifier } from '../src/cell/extend2.js';
 import { decodeRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
@@ -49,6 +49,8 @@ export interface HopInfo {
   ntorOnionKey: Uint8Array;
   address: string;
   orPort: number;
+  /** The relay's IPv6 OR address (consensus `a` line), if it has one. */
+  orAddress6?: { address: string; port: number };
 }
 
 interface Pending {
@@ -84,6 +86,20 @@ export interface OriginCircuitOptions {
   onHop?: (hops: number) => void;
   /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS (docs/protocol.md §6.4). */
   halfClosedIdleMs?: number;
+  /** Ask for IPv6 between relays: extendSpecifiers `preferIPv6` (§6.3). Default false. */
+  preferIPv6?: boolean;
+}
+
+/**
+ * The link specifiers of the EXTEND2 from `from` to `to` (docs/protocol.md
+ * §6.3): the IPv4 address, and the IPv6 one when `to` has one (the relay tries
+ * IPv4 first and falls back to IPv6); with `preferIPv6`, when both relays have
+ * an IPv6 OR address, the IPv6 address alone, so the link between them is IPv6.
+ */
+export function extendSpecifiers(from: HopInfo, to: HopInfo, preferIPv6: boolean): LinkSpecifier[] {
+  const ids = { identity: to.identity, linkKey: to.linkKey };
+  if (to.orAddress6 !== undefined && preferIPv6 && from.orAddress6 !== undefined) return targetToSpecifiers({ ...ids, ipv6: to.orAddress6 });
+  return targetToSpecifiers({ ...ids, address: to.address, port: to.orPort, ...(to.orAddress6 !== undefined ? { ipv6: to.orAddress6 } : {}) });
 }
 
 /** Options for OriginCircuit.openStream(). */
@@ -180,7 +196,7 @@ export class OriginCircuit {
       await circuit.#create(path[0]!);
       options.onHop?.(1);
       for (let i = 1; i < path.length; i++) {
-        await circuit.#extend(path[i]!);
+        await circuit.#extend(path[i - 1]!, path[i]!, options.preferIPv6 === true);
         options.onHop?.(i + 1);
       }
       circuit.#built = true;
@@ -429,11 +445,11 @@ export class OriginCircuit {
     });
   }
 
-  #extend(hop: HopInfo): Promise<void> {
+  #extend(from: HopInfo, hop: HopInfo, preferIPv6: boolean): Promise<void> {
     return this.#handshake(hop, 'EXTENDED2', (onionskin) => {
       const extend2: RelayMsg = {
         kind: 'extend2',
-        specifiers: targetToSpecifiers({ address: hop.address, port: hop.orPort, identity: hop.identity, linkKey: hop.linkKey }),
+        specifiers: extendSpecifiers(from, hop, preferIPv6),
         handshakeType: HANDSHAKE_TYPE_NTOR_V3,
         handshakeData: onionskin,
       };

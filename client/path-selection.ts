@@ -10,7 +10,8 @@
  *   the port summary of the consensus);
  * - the guard has the Guard flag (the caller's guard set usually picks it);
  * - no two hops are the same relay, in the same network (IPv4 /16, IPv6 /32:
- *   src/net/prefix.ts) or in the same declared family;
+ *   src/net/prefix.ts) or in the same family: each lists the other in its
+ *   consensus `f` line (a mutual family, §8.4), or they share a family id;
  * - each position is drawn with probability proportional to bandwidth × the
  *   position weight of the relay's class (./position-weights.ts).
  */
@@ -30,10 +31,11 @@ export type RandomSource = () => number;
  */
 export interface PathRelay extends ConsensusRelay {
   /**
-   * Declared family, as opaque family identifiers: two relays that share one
-   * are in the same family and never share a path. Absent: a family of its own.
+   * Family identifiers (Tor's family-ids, opaque strings) from a source other
+   * than the consensus: two relays that share one are in the same family and
+   * never share a path. Absent: none.
    */
-  family?: readonly string[];
+  familyIds?: readonly string[];
   /** The exit's full policy (from its descriptor), when the client has it; else the summary is used. */
   exitPolicy?: ExitPolicy;
 }
@@ -87,10 +89,21 @@ function sameIdentity(a: ConsensusRelay, b: ConsensusRelay): boolean {
   return true;
 }
 
-/** Whether the two relays declare a common family identifier. */
+/** Whether `relay`'s consensus family (`f` line) lists `member`. */
+function listsInFamily(relay: ConsensusRelay, member: ConsensusRelay): boolean {
+  if (relay.family === undefined) return false;
+  return relay.family.some((id) => id.length === member.identity.length && id.every((byte, i) => byte === member.identity[i]));
+}
+
+/**
+ * Whether the two relays are one family: each lists the other in its
+ * consensus family (checked both ways, so a one-sided listing never counts,
+ * whatever the consensus method), or they share a family identifier.
+ */
 export function sameFamily(a: PathRelay, b: PathRelay): boolean {
-  if (a.family === undefined || b.family === undefined || a.family.length === 0 || b.family.length === 0) return false;
-  return a.family.some((f) => b.family!.includes(f));
+  if (listsInFamily(a, b) && listsInFamily(b, a)) return true;
+  if (a.familyIds === undefined || b.familyIds === undefined || a.familyIds.length === 0 || b.familyIds.length === 0) return false;
+  return a.familyIds.some((f) => b.familyIds!.includes(f));
 }
 
 /** Whether two relays may not share a path: the same relay, network or family. */

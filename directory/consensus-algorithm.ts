@@ -13,7 +13,7 @@ import type { Vote, VoteRelay } from '../src/netdoc/vote.js';
 import { computeBandwidthWeights } from './bandwidth-weights.js';
 
 /** The consensus methods this code can compute (§8.4, §9.6). */
-export const SUPPORTED_METHODS: readonly number[] = [1, 2];
+export const SUPPORTED_METHODS: readonly number[] = [1, 2, 3, 4];
 
 /** The lower median: the ⌊(n−1)/2⌋-th smallest value (ties go to the smaller, as in Tor). */
 export function lowerMedian(values: readonly number[]): number {
@@ -49,7 +49,27 @@ function keyOf(bytes: Uint8Array): string {
  * summary also depends on the voter, so it is part of the key.
  */
 function descriptorKey(r: ConsensusRelay): string {
-  return `${keyOf(r.descriptorDigest)}${r.nickname} ${r.address} ${r.orPort} ${keyOf(r.linkKey)}${keyOf(r.ntorOnionKey)}${formatSummary(r.exitSummary)}`;
+  const family = (r.family ?? []).map(keyOf).join('');
+  const a = r.orAddress6 === undefined ? '' : `[${r.orAddress6.address}]:${r.orAddress6.port}`;
+  return `${keyOf(r.descriptorDigest)}${r.nickname} ${r.address} ${r.orPort} ${keyOf(r.linkKey)}${keyOf(r.ntorOnionKey)}${formatSummary(r.exitSummary)} ${family} ${a}`;
+}
+
+/**
+ * Method 3 (§9.6): each listed relay's family becomes the members that are
+ * listed too and whose own (chosen) family lists it back; none left: no
+ * family. `declared` holds each relay's family from its chosen entry.
+ */
+function mutualFamilies(relays: ConsensusRelay[], declared: ReadonlyMap<ConsensusRelay, readonly Uint8Array[]>): void {
+  const byId = new Map<string, ConsensusRelay>();
+  for (const r of relays) byId.set(keyOf(r.identity), r);
+  for (const r of relays) {
+    const self = keyOf(r.identity);
+    const mutual = (declared.get(r) ?? []).filter((id) => {
+      const other = byId.get(keyOf(id));
+      return other !== undefined && (declared.get(other) ?? []).some((back) => keyOf(back) === self);
+    });
+    if (mutual.length > 0) r.family = mutual;
+  }
 }
 
 /**
@@ -95,7 +115,11 @@ function chooseEntry(entries: readonly VoteRelay[]): VoteRelay {
  * - bandwidth: the lower median of the Measured values if more than half of
  *   the votes listing the relay measured it, else the lower median of the
  *   advertised values, marked Unmeasured;
- * - method ≥ 2: the bandwidth weights of §9.7.
+ * - method ≥ 2: the bandwidth weights of §9.7;
+ * - method ≥ 3: each relay's `f` line holds its mutual family: the members
+ *   of its declared family that are listed and declare it back;
+ * - method ≥ 4: each relay's `a` line, its IPv6 OR address (chosen with the
+ *   other descriptor fields).
  */
 export function computeConsensus(votes: readonly Vote[], supported: readonly number[] = SUPPORTED_METHODS): ConsensusBody {
   if (votes.length === 0) throw new AlliumError('ERR_CONFIG', 'no votes');
@@ -130,6 +154,7 @@ export function computeConsensus(votes: readonly Vote[], supported: readonly num
     }
   }
   const relays: ConsensusRelay[] = [];
+  const declared = new Map<ConsensusRelay, readonly Uint8Array[]>();
   for (const list of listings.values()) {
     if (!majority(list.length, n)) continue;
     const chosen = chooseEntry(list.map((l) => l.entry));
@@ -158,9 +183,12 @@ export function computeConsensus(votes: readonly Vote[], supported: readonly num
       exitSummary: chosen.exitSummary,
     };
     if (!isMeasured) relay.unmeasured = true;
+    if (consensusMethod >= 4 && chosen.orAddress6 !== undefined) relay.orAddress6 = chosen.orAddress6;
+    if (chosen.family !== undefined && chosen.family.length > 0) declared.set(relay, chosen.family);
     relays.push(relay);
   }
   relays.sort((a, b) => compareBytes(a.identity, b.identity));
+  if (consensusMethod >= 3) mutualFamilies(relays, declared);
 
   const body: ConsensusBody = {
     consensusMethod,

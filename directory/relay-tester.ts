@@ -121,25 +121,35 @@ export class RelayTester {
     this.#active.delete(links);
   }
 
-  /** A reachability test: true if a link handshake and a one-hop circuit both succeed in time. Never rejects. */
+  /**
+   * A reachability test: true if a link handshake and a one-hop circuit both
+   * succeed in time at the IPv4 OR port and, when the descriptor has an
+   * `or-address`, also at the IPv6 one (each with the full time limit; §9.4).
+   * Never rejects.
+   */
   probe = async (d: RelayDescriptor): Promise<boolean> => {
+    if (!(await this.#probeAt(d, d.address, d.orPort))) return false;
+    return d.orAddress6 === undefined || this.#probeAt(d, d.orAddress6.address, d.orAddress6.port);
+  };
+
+  async #probeAt(d: RelayDescriptor, address: string, port: number): Promise<boolean> {
     let channel: Channel | undefined;
     const started = Date.now();
     const links = this.#manager(this.#probeTimeoutMs);
     try {
-      channel = await links.get({ address: d.address, port: d.orPort, identity: d.identity, linkKey: d.linkKey });
+      channel = await links.get({ address, port, identity: d.identity, linkKey: d.linkKey });
       const left = Math.max(1, this.#probeTimeoutMs - (Date.now() - started));
       const circuit = await OriginCircuit.build(channel, links.circuitsOf(channel), [hopOf(d)], left, this.#circuitOptions);
       circuit.destroy(DestroyReason.FINISHED, 'reachability test done');
       return true;
     } catch (error) {
-      log('reachability test of %s:%d failed: %s', d.address, d.orPort, (error as Error).message);
+      log('reachability test of %s:%d failed: %s', address, port, (error as Error).message);
       return false;
     } finally {
       channel?.close();
       this.#done(links);
     }
-  };
+  }
 
   /**
    * A bandwidth measurement: bytes per second pulled through a one-hop

@@ -18,6 +18,7 @@ import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import type { Vote, VoteRelay } from '../src/netdoc/vote.js';
 import { formatIp } from '../src/net/address.js';
 import { hex } from '../src/bytes.js';
+import { compareBytes } from '../src/netdoc/text.js';
 import { assignFlags, TOR_FLAG_THRESHOLDS, votedFlags, type FlagThresholds } from './flags.js';
 import type { UptimeStats } from './relay-history.js';
 
@@ -114,6 +115,9 @@ export function buildVote(input: VoteInput): Vote {
       exitSummary: summaries[i]!,
     };
     if (status.measured !== undefined) relay.measured = status.measured;
+    // The family as the relay declares it (§8.7); the consensus keeps only the mutual part (§9.6).
+    if (d.family !== undefined && d.family.length > 0) relay.family = [...d.family].sort(compareBytes);
+    if (d.orAddress6 !== undefined) relay.orAddress6 = d.orAddress6;
     return relay;
   });
   relays.sort((a, b) => (hex(a.identity) < hex(b.identity) ? -1 : 1));

@@ -29,6 +29,7 @@ import type { DirectoryHandler, RelayCircuit, RelayContext } from './relay-circu
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { CircuitStats } from '../src/events.js';
 import type { NetworkParams } from '../src/netdoc/params.js';
+import type { ExtendTarget } from '../src/cell/extend2.js';
 
 export interface RelayCoreOptions {
   keys: RelayKeys;
@@ -53,6 +54,41 @@ export interface RelayCoreOptions {
   hibernating?: () => boolean;
   /** The onion keys CREATE2 may name (current and previous, relay/onion-keys.ts); default only `keys.ntor`. */
   onionKeys?: OnionKeySource;
+  /** This relay has an IPv6 OR address, so it may dial the IPv6 address of an EXTEND2 (§6.3); default false. */
+  ipv6?: boolean;
+}
+
+/**
+ * The addresses an EXTEND2 lets this relay dial, in the order it tries them
+ * (docs/protocol.md §6.3): IPv4 first, then IPv6 when the relay has an IPv6
+ * OR address itself. Empty: none it can use.
+ */
+export function extendAddresses(target: ExtendTarget, ipv6: boolean): { address: string; port: number }[] {
+  const out: { address: string; port: number }[] = [];
+  if (target.address !== undefined && target.port !== undefined) out.push({ address: target.address, port: target.port });
+  if (ipv6 && target.ipv6 !== undefined) out.push(target.ipv6);
+  return out;
+}
+
+/**
+ * The link for an EXTEND2: an open one to the identity if there is one (the
+ * manager's `get`), else a dial to each address of extendAddresses in turn
+ * until one succeeds. Rejects with the last dial's error, or ERR_CONFIG when
+ * no address is usable.
+ */
+async function connectExtendTarget(links: LinkManager<RelayCircuit>, target: ExtendTarget, ipv6: boolean): Promise<Channel> {
+  const addresses = extendAddresses(target, ipv6);
+  if (addresses.length === 0) throw new AlliumError('ERR_CONFIG', 'EXTEND2 names only an IPv6 address and this relay has no IPv6 OR address');
+  let last: unknown;
+  for (const at of addresses) {
+    try {
+      return await links.get({ ...at, identity: target.identity, linkKey: target.linkKey });
+    } catch (error) {
+      if (error instanceof AlliumError && (error.code === 'ERR_RESOURCE_LIMIT' || error.code === 'ERR_CONFIG')) throw error;
+      last = error;
+    }
+  }
+  throw last;
 }
 
 export interface RelayCore {
@@ -83,7 +119,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
   const ctx: RelayContext = {
     identity: opts.keys.identity.identity,
     circuitsOf: (channel) => links.circuitsOf(channel),
-    connectTo: (target) => links.get(target),
+    connectTo: (target) => connectExtendTarget(links, target, opts.ipv6 === true),
     begin: (circuit, streamId, body) => {
       if (admitStream(circuit, streamId)) beginExitStream(opts.exit, circuit, streamId, body);
     },

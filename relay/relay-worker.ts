@@ -31,6 +31,8 @@ const log = debuglog('allium:relay');
 
 /** How often a worker reports its counters to the main process, ms. */
 const REPORT_INTERVAL_MS = 1000;
+/** How often a worker with a bucket reports its counters, for the main process to share the rate (bandwidth/share.ts). */
+const USAGE_INTERVAL_MS = 100;
 
 function report(message: WorkerReport): void {
   if (process.connected) process.send!(message);
@@ -51,7 +53,7 @@ function start(setup: WorkerSetup): Running {
   let descriptor: string | null = null;
   let hibernating = false;
   const bucket = setup.rateLimit === undefined ? null : new TokenBucket(setup.rateLimit.rate, setup.rateLimit.burst);
-  const tcp = new TcpTransport({ localAddress: setup.listenAddress });
+  const tcp = new TcpTransport({ localAddress: setup.listenAddress, ...(setup.listenAddress6 !== undefined ? { localAddress6: setup.listenAddress6 } : {}) });
   const exitConfig: ExitConfig = { policy: setup.exit ? parseExitPolicy(setup.exitPolicy) : null, localAddress: setup.listenAddress };
   // The links it dials get the emulated WAN shape, if any, inside the rate limit.
   const shaped = setup.linkShape === undefined ? tcp : new ShapedTransport(tcp, setup.linkShape);
@@ -71,6 +73,7 @@ function start(setup: WorkerSetup): Running {
     ),
     hibernating: () => hibernating,
     onionKeys,
+    ipv6: setup.listenAddress6 !== undefined,
     ...(setup.dos !== undefined ? { dos: setup.dos } : {}),
     ...(setup.memoryCap !== undefined ? { memoryCap: setup.memoryCap } : {}),
   });
@@ -119,6 +122,10 @@ process.on('message', (message: WorkerRequest, handle?: Socket) => {
         report({ type: 'stats', links: core.links.stats(), circuits: core.stats(), dos: core.dos.stats(), memory: core.memoryCap.stats(), limited: bucket?.emptied ?? 0 });
       }, REPORT_INTERVAL_MS);
       timer.unref();
+      if (running.bucket !== null) {
+        const bucket = running.bucket;
+        setInterval(() => report({ type: 'usage', taken: bucket.taken, emptied: bucket.emptied }), USAGE_INTERVAL_MS).unref();
+      }
       report({ type: 'ready' });
       return;
     case 'link':

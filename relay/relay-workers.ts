@@ -30,6 +30,7 @@ import type { LinkShape } from '../src/link/delay-line.js';
 import type { NetworkParams } from '../src/netdoc/params.js';
 import type { DosOptions, DosStats } from './dos.js';
 import type { MemoryCapOptions, MemoryCapStats } from './mem-cap.js';
+import { REBALANCE_MS, shareRate } from './bandwidth/share.js';
 
 const log = debuglog('allium:relay');
 
@@ -43,6 +44,8 @@ export interface WorkerSetup {
   dataDir: string;
   /** Address links are dialled from and exit connections leave from (the relay's listening address). */
   listenAddress: string;
+  /** The relay's IPv6 OR address: links to IPv6 peers are dialled from it, and EXTEND2 may use IPv6 (§6.3). */
+  listenAddress6?: string;
   exit: boolean;
   /** Exit policy rule lines, as the relay was configured. */
   exitPolicy: string[];
@@ -91,6 +94,8 @@ export type WorkerRequest =
 export type WorkerReport =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
+  /** Its bucket's counters (TokenBucket.taken, .emptied), every USAGE_INTERVAL_MS while it has one. */
+  | { type: 'usage'; taken: number; emptied: number }
   | { type: 'stats'; links: LinkStats; circuits: CircuitStats; dos: DosStats; memory: MemoryCapStats; limited: number };
 
 export interface RelayWorkers {
@@ -108,6 +113,12 @@ export interface RelayWorkers {
   limited(): number;
   /** Send `update` to every worker alive (workers are started once, with the relay). */
   update(update: WorkerUpdate): void;
+  /**
+   * The relay's rate and burst (bytes/s, bytes), shared among the workers
+   * that run with a bucket (setup.rateLimit) and re-shared every REBALANCE_MS
+   * by what each used (bandwidth/share.ts).
+   */
+  limitRate(rate: number, burst: number): void;
   /** Ask every worker to close its links and exit; kill those that do not within 5 s. */
   close(): Promise<void>;
 }
@@ -120,6 +131,9 @@ interface Worker {
   memory: MemoryCapStats;
   limited: number;
   alive: boolean;
+  /** Its bucket's counters as last reported, and as of the last rebalance. */
+  usage: { taken: number; emptied: number };
+  shared: { taken: number; emptied: number };
 }
 
 const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0, queuedBytes: 0 };
@@ -136,7 +150,10 @@ function sum<T extends object>(items: T[], zero: T): T {
 function startWorker(setup: WorkerSetup): Promise<Worker> {
   const script = fileURLToPath(new URL('./relay-worker.js', import.meta.url));
   const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-  const worker: Worker = { child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, limited: 0, alive: true };
+  const worker: Worker = {
+    child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, limited: 0, alive: true,
+    usage: { taken: 0, emptied: 0 }, shared: { taken: 0, emptied: 0 },
+  };
   return new Promise<Worker>((resolve, reject) => {
     const fail = (error: Error) => {
       clearTimeout(timer);
@@ -159,6 +176,9 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
           worker.dos = message.dos;
           worker.memory = message.memory;
           worker.limited = message.limited;
+          return;
+        case 'usage':
+          worker.usage = { taken: message.taken, emptied: message.emptied };
           return;
       }
     });
@@ -183,6 +203,8 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
   }
   let next = 0;
   let closing = false;
+  let rebalance: NodeJS.Timeout | undefined;
+  let lastShare = 0;
   for (const w of workers) {
     w.child.once('exit', (code, signal) => {
       w.alive = false;
@@ -217,6 +239,28 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
     dosStats: () => sum(workers.map((w) => w.dos), ZERO_DOS),
     memoryStats: () => sum(workers.map((w) => w.memory), ZERO_MEMORY),
     limited: () => workers.reduce((n, w) => n + w.limited, 0),
+    limitRate(rate, burst) {
+      clearInterval(rebalance);
+      lastShare = Date.now();
+      const reshare = () => {
+        const now = Date.now();
+        const uses = workers.map((w) => ({ bytes: w.usage.taken - w.shared.taken, limited: w.usage.emptied > w.shared.emptied }));
+        const shares = shareRate(rate, burst, uses, now - lastShare);
+        lastShare = now;
+        workers.forEach((w, i) => {
+          w.shared = w.usage;
+          if (w.alive && w.child.connected) w.child.send({ type: 'update', update: { rateLimit: shares[i]! } } satisfies WorkerRequest, () => {});
+        });
+      };
+      // At once: an equal split (nothing measured yet), then by use.
+      workers.forEach((w) => (w.shared = w.usage));
+      const equal = shareRate(rate, burst, workers.map(() => ({ bytes: 0, limited: true })), REBALANCE_MS);
+      workers.forEach((w, i) => {
+        if (w.alive && w.child.connected) w.child.send({ type: 'update', update: { rateLimit: equal[i]! } } satisfies WorkerRequest, () => {});
+      });
+      rebalance = setInterval(reshare, REBALANCE_MS);
+      rebalance.unref();
+    },
     update(update) {
       for (const w of alive()) w.child.send({ type: 'update', update } satisfies WorkerRequest, (error) => {
         if (error !== null && error !== undefined) log('could not update a worker: %s', error.message);
@@ -224,6 +268,7 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
     },
     async close() {
       closing = true;
+      clearInterval(rebalance);
       await Promise.all(
         workers.map(
           (w) =>

@@ -22,7 +22,9 @@ import { ShapedTransport } from '../src/link/shaped-transport.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import type { NetworkParams } from '../src/netdoc/params.js';
 import { DEFAULT_SIGNING_KEY_LIFETIME_MS, loadRelayKeys, refreshSigningKey, signingKeyState, type RelayKeys } from './keys.js';
-import { listenOrPort } from './or-listener.js';
+import { listenOrPort, type OrListener } from './or-listener.js';
+import { isUsableIPv6 } from '../src/netdoc/text.js';
+import type { Socket } from 'node:net';
 import { DescriptorPublisher, type AuthorityRef } from './publisher.js';
 import { createRelayCore } from './relay-core.js';
 import { startRelayWorkers, type RelayWorkers } from './relay-workers.js';
@@ -65,6 +67,13 @@ export interface RelayConfig {
   listenAddress?: string;
   /** Port the OR port listens on, when it differs from the advertised one (port forwarding). 0 picks a free port. */
   listenPort?: number;
+  /**
+   * A second OR port on this IPv6 address (listened on and advertised as is,
+   * the descriptor's `or-address`, torrc `ORPort [addr]:port`); absent: IPv4 only.
+   */
+  ipv6Address?: string;
+  /** Its port; default `port` when that is not 0, else a free port. */
+  ipv6Port?: number;
   authorities: AuthorityRef[];
   exit: boolean;
   /** Exit policy rule lines ("accept 127.0.0.0/8:*"); default from `exit`. */
@@ -110,6 +119,8 @@ export interface RelayHandle {
   readonly port: number;
   /** Where the OR port actually listens. */
   readonly listening: { address: string; port: number };
+  /** The IPv6 OR port (listened on and advertised), if the relay has one. */
+  readonly orAddress6?: { address: string; port: number };
   readonly identity: Uint8Array;
   readonly nickname: string;
   /** The relay's links: a read-only snapshot. */
@@ -181,6 +192,13 @@ interface Carrier {
   close(): Promise<void>;
 }
 
+/** A started carrier: its IPv4 OR listener, and how an IPv6 OR listener hands it sockets. */
+interface CarrierStart {
+  carrier: Carrier;
+  listener: OrListener;
+  accept6: { accept: (socket: Socket) => Promise<unknown>; pauseOnConnect: boolean };
+}
+
 /** The consensus this relay caches, as the directory handler serves it (dir-cache.ts). */
 interface ServedDirectory {
   document(): DirBody | null;
@@ -212,12 +230,27 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     if (describe === undefined) throw new AlliumError('ERR_CONFIG', 'descriptor not ready');
     return encodeDescriptor(describe(), keys.identity.signer);
   };
-  const { carrier, listener } =
+  if (config.ipv6Address !== undefined && !isUsableIPv6(config.ipv6Address)) {
+    throw new AlliumError('ERR_CONFIG', `relay.ipv6_address: ${JSON.stringify(config.ipv6Address)} is not a canonical IPv6 address other than :: and ::ffff:a.b.c.d`);
+  }
+  const { carrier, listener, accept6 } =
     workerCount > 1
       ? await workerCarrier(config, workerCount, listenAddress, policyLines, () => (served === undefined ? undefined : encodeDescriptor(served(), keys.identity.signer)))
       : await inProcessCarrier(config, keys, listenAddress, exitPolicy, onionKeys, () => accounting?.hibernating === true, encodeSelf, consensus);
   // Advertised: the configured port, or the one bound when it is 0.
   const port = config.port !== 0 ? config.port : listener.port;
+  // The IPv6 OR port feeds the same carrier as the IPv4 one.
+  let listener6: OrListener | undefined;
+  if (config.ipv6Address !== undefined) {
+    try {
+      listener6 = await listenOrPort(config.ipv6Address, config.ipv6Port ?? config.port, accept6.accept, { pauseOnConnect: accept6.pauseOnConnect });
+    } catch (error) {
+      await listener.close();
+      await carrier.close();
+      throw error;
+    }
+  }
+  const orAddress6 = listener6 === undefined ? undefined : { address: config.ipv6Address!, port: listener6.port };
 
   // Mutable: reconfigure() changes it and the next descriptor shows it.
   const self: SelfDescription = {
@@ -229,6 +262,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     ...(config.bandwidth !== undefined || config.bandwidthRate !== undefined ? { bandwidth: config.bandwidth ?? config.bandwidthRate! } : {}),
     ...(config.contact !== undefined ? { contact: config.contact } : {}),
     ...(config.family !== undefined && config.family.length > 0 ? { family: config.family } : {}),
+    ...(orAddress6 !== undefined ? { orAddress6 } : {}),
   };
   describe = selfDescriptor(self);
   served = selfDescriptor(self);
@@ -312,6 +346,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     address: config.address,
     port,
     listening: { address: listenAddress, port: listener.port },
+    ...(orAddress6 !== undefined ? { orAddress6 } : {}),
     identity: keys.identity.identity,
     nickname: config.nickname,
     linkStats: () => carrier.linkStats(),
@@ -352,6 +387,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
       publisher.close();
       cache?.close();
       await listener.close();
+      await listener6?.close();
       await carrier.close();
     },
   };
@@ -367,9 +403,9 @@ async function inProcessCarrier(
   hibernating: () => boolean,
   encodeSelf: () => string,
   consensus: ServedDirectory,
-): Promise<{ carrier: Carrier; listener: { port: number; close(): Promise<void> } }> {
+): Promise<CarrierStart> {
   const bucket = config.bandwidthRate === undefined ? null : new TokenBucket(config.bandwidthRate, config.bandwidthBurst ?? config.bandwidthRate);
-  const tcp = new TcpTransport({ localAddress: listenAddress });
+  const tcp = new TcpTransport({ localAddress: listenAddress, ...(config.ipv6Address !== undefined ? { localAddress6: config.ipv6Address } : {}) });
   // The links it dials get the emulated WAN shape, if any, inside the rate limit.
   const shaped = config.linkShape === undefined ? tcp : new ShapedTransport(tcp, config.linkShape);
   const exitConfig: ExitConfig = { policy: config.exit ? exitPolicy : null, localAddress: listenAddress };
@@ -383,8 +419,10 @@ async function inProcessCarrier(
     directory: relayDirectory(encodeSelf, consensus.document, consensus.diffFrom),
     hibernating,
     onionKeys,
+    ipv6: config.ipv6Address !== undefined,
   });
-  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, (socket) => core.accept(bucket === null ? socket : new ThrottledStream(socket, bucket))).catch((error: unknown) => {
+  const accept = (socket: Socket) => core.accept(bucket === null ? socket : new ThrottledStream(socket, bucket));
+  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, accept).catch((error: unknown) => {
     core.destroy();
     throw error;
   });
@@ -413,10 +451,10 @@ async function inProcessCarrier(
       core.destroy();
     },
   };
-  return { carrier, listener };
+  return { carrier, listener, accept6: { accept, pauseOnConnect: false } };
 }
 
-/** A worker's share of the relay's rate and burst: each worker has its own bucket, so together they read at most the rate. */
+/** A worker's first share of the relay's rate and burst (an equal part, until the shares follow use: RelayWorkers.limitRate). */
 function share(rate: number, burst: number, workers: number): { rate: number; burst: number } {
   return { rate: rate / workers, burst: burst / workers };
 }
@@ -426,8 +464,9 @@ function share(rate: number, burst: number, workers: number): { rate: number; bu
  * publishes the descriptor and keeps the directory cache (handing each newer
  * consensus to the workers); every accepted socket goes, unread, to one of the
  * worker processes, which carry the links and circuits (relay-workers.ts).
- * The bandwidth rate, burst and memory cap are divided equally among the
- * workers (a worker cannot lend its unused share to another); exit policy,
+ * The memory cap is divided equally among the workers; the bandwidth rate and
+ * burst are shared by use, re-shared four times a second (bandwidth/share.ts),
+ * so one busy worker gets nearly all of the rate; exit policy,
  * rate, hibernation, onion keys and the descriptor reach them over IPC.
  */
 async function workerCarrier(
@@ -436,23 +475,20 @@ async function workerCarrier(
   listenAddress: string,
   policyLines: readonly string[],
   encodeServed: () => string | undefined,
-): Promise<{ carrier: Carrier; listener: { port: number; close(): Promise<void> } }> {
+): Promise<CarrierStart> {
   let workers: RelayWorkers | undefined;
-  const listener = await listenOrPort(
-    listenAddress,
-    config.listenPort ?? config.port,
-    async (socket) => {
-      if (workers === undefined) socket.destroy();
-      else workers.dispatch(socket);
-    },
-    { pauseOnConnect: true },
-  );
+  const dispatch = async (socket: Socket) => {
+    if (workers === undefined) socket.destroy();
+    else workers.dispatch(socket);
+  };
+  const listener = await listenOrPort(listenAddress, config.listenPort ?? config.port, dispatch, { pauseOnConnect: true });
   const rate = config.bandwidthRate;
   const burst = config.bandwidthBurst ?? config.bandwidthRate;
   try {
     workers = await startRelayWorkers(count, {
       dataDir: config.dataDir,
       listenAddress,
+      ...(config.ipv6Address !== undefined ? { listenAddress6: config.ipv6Address } : {}),
       exit: config.exit,
       exitPolicy: [...policyLines],
       ...(rate !== undefined && burst !== undefined ? { rateLimit: share(rate, burst, count) } : {}),
@@ -467,6 +503,7 @@ async function workerCarrier(
     throw error;
   }
   const pool = workers;
+  if (rate !== undefined && burst !== undefined) pool.limitRate(rate, burst);
   const carrier: Carrier = {
     linkStats: () => pool.linkStats(),
     circuitStats: () => pool.circuitStats(),
@@ -477,7 +514,7 @@ async function workerCarrier(
       pool.update({ exitPolicy: [...lines] });
     },
     setRate(newRate, newBurst) {
-      pool.update({ rateLimit: share(newRate, newBurst, count) });
+      pool.limitRate(newRate, newBurst);
     },
     setHibernating(hibernating) {
       pool.update({ hibernating });
@@ -498,5 +535,5 @@ async function workerCarrier(
     },
     close: () => pool.close(),
   };
-  return { carrier, listener };
+  return { carrier, listener, accept6: { accept: dispatch, pauseOnConnect: true } };
 }

@@ -8,6 +8,7 @@ import { signLinkCertificate } from '../src/link/link-handshake.js';
 import type { ExitPolicy } from '../src/netdoc/exit-policy.js';
 import type { RelayDescriptor } from '../src/netdoc/descriptor.js';
 import type { RelayKeys } from './keys.js';
+import type { OrAddress6 } from '../src/netdoc/text.js';
 
 /** Bytes per second advertised when the configuration names none. */
 export const DEFAULT_BANDWIDTH = 10_000_000;
@@ -23,6 +24,8 @@ export interface SelfDescription {
   bandwidth?: number;
   contact?: string;
   family?: readonly Uint8Array[];
+  /** The IPv6 OR address and the port actually bound, if the relay has one. */
+  orAddress6?: OrAddress6;
   /** Hibernating (§8.2.1): said in the descriptor. */
   hibernating?: boolean;
   /** Bumped by whoever changes a field above on a running relay, so the next descriptor is newer than the last (§9.2 refuses one that is not). */
@@ -67,5 +70,6 @@ export function selfDescriptor(self: SelfDescription): () => RelayDescriptor {
     ...(self.contact !== undefined ? { contact: self.contact } : {}),
     ...(self.family !== undefined && self.family.length > 0 ? { family: self.family } : {}),
     ...(self.hibernating === true ? { hibernating: true } : {}),
+    ...(self.orAddress6 !== undefined ? { orAddress6: self.orAddress6 } : {}),
   });
 }

@@ -11,7 +11,8 @@ import { parseExitRule } from '../../src/netdoc/exit-policy.js';
 import { parseAuthorityRef, parseIPv4, parseNickname, parseParamPair } from '../options.js';
 import { parseDelayMs, parseMbit } from '../link-options.js';
 import { hex } from '../../src/bytes.js';
-import { parseIp, formatIp } from '../../src/net/address.js';
+import { parseIp, formatIp, formatIPv6, parseIPv6 } from '../../src/net/address.js';
+import { isUsableIPv6 } from '../../src/netdoc/text.js';
 import { formatPrefix, parsePrefix } from '../../src/net/prefix.js';
 import { formatBytes, formatDuration, parseBytes, parseDuration } from './units.js';
 
@@ -135,6 +136,18 @@ export const oneOf = <T extends string>(values: readonly [T, ...T[]]): Kind<T> =
   flag: 'string',
   doc: values.map((v) => `"${v}"`).join(' | '),
 });
+
+/** An IPv6 address a relay can advertise (not ::, not IPv4-mapped), normalized to RFC 5952. */
+export const ipv6: Kind<string> = {
+  schema: checked((v) => {
+    const bytes = parseIPv6(needString(v, 'an IPv6 address'));
+    const text = bytes === null ? '' : formatIPv6(bytes);
+    if (!isUsableIPv6(text)) throw new Error('not an IPv6 address a relay can advertise (e.g. ::1, 2001:db8::7; not :: or ::ffff:a.b.c.d)');
+    return text;
+  }),
+  flag: 'string',
+  doc: 'IPv6 address',
+};
 
 /** An IPv4 or IPv6 address (listeners that may bind either), normalized. */
 export const ip: Kind<string> = {

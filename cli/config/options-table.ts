@@ -82,6 +82,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'address the OR port listens on and links are dialled from, when relay.address is a NAT\'s public address. torrc: ORPort ... NoAdvertise',
   }),
   opt({
+    key: 'relay.ipv6_address', roles: ['relay'], kind: k.ipv6, defaultDoc: 'none (IPv4 only)', flag: '--ipv6-address <ipv6>', reload: false,
+    doc: 'a second OR port on this IPv6 address, listened on and advertised (or-address); relays extend over it when IPv4 fails. torrc: ORPort [addr]:port',
+  }),
+  opt({
+    key: 'relay.ipv6_port', roles: ['relay'], kind: k.port, defaultDoc: 'relay.or_port', flag: '--ipv6-port <port>', reload: false,
+    doc: 'port of the IPv6 OR port (0 = any free port)',
+  }),
+  opt({
     key: 'relay.listen_port', roles: ['relay'], kind: k.port, defaultDoc: 'relay.or_port', flag: '--listen-port <port>', reload: false,
     doc: 'port the OR port listens on when a port forward maps relay.or_port to it (0 = any free port). torrc: ORPort ... NoAdvertise',
   }),
@@ -284,6 +292,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'streams to different ports never share a circuit. torrc: SocksPort ... IsolateDestPort',
   }),
   opt({
+    key: 'client.prefer_ipv6', roles: ['client'], kind: k.bool, default: false, flag: '--prefer-ipv6', reload: false,
+    doc: 'reach guards at their IPv6 OR address and ask relays that both have one to extend over IPv6. torrc: ClientPreferIPv6ORPort',
+  }),
+  opt({
     key: 'client.max_circuit_dirtiness', roles: ['client'], kind: k.duration(1000), defaultDoc: '10 minutes', flag: '--max-circuit-dirtiness <ms>', reload: false,
     doc: 'a circuit takes no new streams this long after its first. torrc: MaxCircuitDirtiness',
   }),
@@ -308,15 +320,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: 'least severe level logged: debug, info, notice, warn, err. torrc: Log',
   }),
   opt({
-    key: 'log.destination', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['stderr', 'file']), default: 'stderr', flag: '--log-destination <where>', reload: false,
+    key: 'log.destination', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['stderr', 'file']), default: 'stderr', flag: '--log-destination <where>', reload: true,
     doc: 'where log lines go: stderr, or the file log.file',
   }),
   opt({
-    key: 'log.file', roles: ['relay', 'authority', 'client'], kind: k.path, defaultDoc: '<storage.data_dir>/<role>.log (a client has no default)', flag: '--log-file <path>', reload: false,
+    key: 'log.file', roles: ['relay', 'authority', 'client'], kind: k.path, defaultDoc: '<storage.data_dir>/<role>.log (a client has no default)', flag: '--log-file <path>', reload: true,
     doc: 'log file when log.destination is "file" (created 0600, appended to)',
   }),
   opt({
-    key: 'log.format', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['text', 'json']), default: 'text', flag: '--log-format <format>', reload: false,
+    key: 'log.format', roles: ['relay', 'authority', 'client'], kind: k.oneOf(['text', 'json']), default: 'text', flag: '--log-format <format>', reload: true,
     doc: 'text: one human-readable line per event; json: one JSON object per line (pino)',
   }),
   opt({

@@ -58,6 +58,7 @@ export function networkPage(): string {
 <section><h2>Nodes</h2><table id="nodes"><thead><tr><th>node</th><th>role</th><th>state</th><th>flags</th><th>links</th><th>circuits</th><th>streams</th><th>peak written, last hour</th><th>dashboard</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Traffic per relay (bytes written per second), last hour</h2><div id="chart"></div></section>
 <section><h2>Consensus</h2><p id="consensus">—</p></section>
+<section><h2>The client's circuits (guard → middle → exit)</h2><ol id="circuits" class="mono"></ol></section>
 </main>
 <footer>Read-only. Refreshes every 5 s.</footer>`,
   );

@@ -13,6 +13,8 @@ import { equalBytes } from '../../src/bytes.js';
 import { BandwidthHistory, type BandwidthPoint } from './history.js';
 
 export const MAX_NOTICES = 30;
+/** Most circuit paths a status lists. */
+export const MAX_CIRCUIT_PATHS = 50;
 
 export interface Notice {
   /** ms since the epoch. */
@@ -42,6 +44,12 @@ export interface NodeStatus {
   } | null;
   /** [t (s), read bytes/s, written bytes/s] over the last hour. */
   bandwidth: BandwidthPoint[];
+  /**
+   * A client's open circuits: each one's relays by nickname, guard first
+   * (relays are public; the circuit's streams and their destinations are not
+   * shown). Absent on other roles.
+   */
+  circuitPaths?: string[][];
   notices: Notice[];
 }
 
@@ -54,6 +62,8 @@ export interface StatusSources {
   circuitStats?: () => CircuitStats | undefined;
   /** Recent notices, already address-scrubbed (the node's log). */
   notices?: () => Notice[];
+  /** A client's open circuits as nickname paths, guard first. */
+  circuitPaths?: () => string[][];
 }
 
 /** Keeps what /api/status needs between requests: link directions, bandwidth history, notices, consensus. */
@@ -125,6 +135,7 @@ export class StatusBoard {
       consensus: this.#consensus,
       bandwidth: this.#history.points(),
       notices: (s.notices?.() ?? []).slice(-MAX_NOTICES),
+      ...(s.circuitPaths !== undefined ? { circuitPaths: s.circuitPaths().slice(0, MAX_CIRCUIT_PATHS) } : {}),
     };
   }
 

@@ -15,6 +15,9 @@ export const LOG_LEVELS = ['debug', 'info', 'notice', 'warn', 'err'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 const LEVEL_VALUES: Record<LogLevel, number> = { debug: 20, info: 30, notice: 35, warn: 40, err: 50 };
 
+/** Where and how the lines go (the part of LogSettings that SIGHUP can change). */
+export type LogOutput = Pick<LogSettings, 'destination' | 'file' | 'format'>;
+
 export interface LogSettings {
   level: LogLevel;
   /** 'stderr', or 'file' (then `file` is the path; created with mode 0600, appended to). */
@@ -35,6 +38,13 @@ export interface Logger {
   err(message: string): void;
   setLevel(level: LogLevel): void;
   setSafe(safe: boolean): void;
+  /**
+   * Write to another destination and/or in another format from the next line
+   * on (SIGHUP). The new destination is opened first: if that throws (a file
+   * that cannot be created), the old one stays. A file destination is opened
+   * again even when it is the same path (after log rotation moved it).
+   */
+  setOutput(output: LogOutput): void;
   /** An address of this node (a listener, an authority) that safe logging leaves readable. */
   addPublic(address: string): void;
   /** The last RECENT_LINES lines at notice or above, always address-scrubbed (for the dashboard), oldest first. */
@@ -59,7 +69,7 @@ function stamp(ms: number): string {
 }
 
 /** The stream pino writes to: JSON lines as they are, or turned into text lines. */
-function destination(settings: LogSettings): { write(line: string): void; flushSync?(): void; end?(): void } {
+function destination(settings: LogOutput): { write(line: string): void; flushSync?(): void; end?(): void } {
   let dest: ReturnType<typeof pino.destination>;
   if (settings.destination === 'file') {
     if (settings.file === undefined) throw new Error('log.file is required when log.destination is "file"');
@@ -82,7 +92,12 @@ function destination(settings: LogSettings): { write(line: string): void; flushS
 export function createLogger(settings: LogSettings): Logger {
   const publicAddresses = new Set<string>();
   let safe = settings.safe;
-  const out = destination(settings);
+  let output: LogOutput = { destination: settings.destination, format: settings.format, ...(settings.file !== undefined ? { file: settings.file } : {}) };
+  let out = destination(output);
+  const release = (o: LogOutput, stream: typeof out) => {
+    stream.flushSync?.();
+    if (o.destination === 'file') stream.end?.();
+  };
   const log: PinoLogger<LogLevel, true> = pino(
     {
       level: settings.level,
@@ -91,7 +106,8 @@ export function createLogger(settings: LogSettings): Logger {
       base: { role: settings.role },
       formatters: { level: (label) => ({ level: label }) },
     },
-    out as unknown as NodeJS.WritableStream,
+    // Through `out` as it is at each line, so setOutput can swap it.
+    { write: (line: string) => out.write(line) } as unknown as NodeJS.WritableStream,
   );
   const recent: RecentLine[] = [];
   const write = (level: LogLevel) => (message: string) => {
@@ -114,13 +130,19 @@ export function createLogger(settings: LogSettings): Logger {
     setSafe(value) {
       safe = value;
     },
+    setOutput(next) {
+      const opened = destination(next);
+      const [old, oldOutput] = [out, output];
+      out = opened;
+      output = { destination: next.destination, format: next.format, ...(next.file !== undefined ? { file: next.file } : {}) };
+      release(oldOutput, old);
+    },
     addPublic(address) {
       publicAddresses.add(publicForm(address));
     },
     recent: () => [...recent],
     close() {
-      out.flushSync?.();
-      if (settings.destination === 'file') out.end?.();
+      release(output, out);
     },
   };
 }

@@ -9,7 +9,7 @@ import { subscribe } from '../../src/events.js';
 import type { EffectiveConfig } from '../config/effective.js';
 import { ConfigError } from '../config/load.js';
 import type { Appliers } from '../config/reload.js';
-import { createLogger, setProcessLogger, type Logger, type LogLevel } from './logger.js';
+import { createLogger, setProcessLogger, type Logger, type LogLevel, type LogOutput } from './logger.js';
 
 export interface NodeLog {
   readonly logger: Logger;
@@ -35,11 +35,19 @@ export function startNodeLog(config: EffectiveConfig): NodeLog {
   if (destination === 'file' && file === undefined) {
     throw new ConfigError([{ file: config.file ?? `allium ${config.role}`, key: 'log.file', message: 'required when log.destination is "file" (a client has no data directory to default to)' }]);
   }
+  const output: LogOutput = { destination, ...(file !== undefined ? { file } : {}), format: config.must<'text' | 'json'>('log.format') };
+  const defaultFile = dataDir !== undefined ? join(dataDir, `${config.role}.log`) : undefined;
+  /** SIGHUP: one field of the output changed; reopen with all three as they are now. */
+  const reopen = (change: Partial<LogOutput>) => {
+    const next: LogOutput = { ...output, ...change };
+    if (next.file === undefined && defaultFile !== undefined) next.file = defaultFile;
+    if (next.destination === 'file' && next.file === undefined) throw new Error('log.file is required when log.destination is "file" (a client has no data directory to default to)');
+    logger.setOutput(next);
+    Object.assign(output, next);
+  };
   const logger = createLogger({
     level: config.must<LogLevel>('log.level'),
-    destination,
-    ...(file !== undefined ? { file } : {}),
-    format: config.must<'text' | 'json'>('log.format'),
+    ...output,
     safe: config.must<boolean>('log.safe_logging'),
     role: config.role,
   });
@@ -82,6 +90,9 @@ export function startNodeLog(config: EffectiveConfig): NodeLog {
     appliers: {
       'log.level': (level) => logger.setLevel(level as LogLevel),
       'log.safe_logging': (safe) => logger.setSafe(safe as boolean),
+      'log.destination': (value) => reopen({ destination: value as 'stderr' | 'file' }),
+      'log.format': (value) => reopen({ format: value as 'text' | 'json' }),
+      'log.file': (value) => reopen(value === undefined ? (defaultFile !== undefined ? { file: defaultFile } : {}) : { file: value as string }),
     },
     close() {
       for (const unsubscribe of off) unsubscribe();

@@ -11,6 +11,9 @@ import { Duplex } from 'node:stream';
 import type { PeerAddress, Transport, TransportConnectOptions } from '../../src/link/transport.js';
 import type { TokenBucket } from './token-bucket.js';
 
+/** Longest a throttled read waits before it looks at the bucket again, ms. */
+const MAX_WAIT_MS = 100;
+
 export class ThrottledStream extends Duplex {
   readonly #inner: Duplex;
   readonly #bucket: TokenBucket;
@@ -46,7 +49,8 @@ export class ThrottledStream extends Duplex {
       this.#timer = undefined;
       if (this.#bucket.msUntilPositive() > 0) return this.#waitForTokens();
       if (this.#wanted && !this.destroyed) this.#inner.resume();
-    }, this.#bucket.msUntilPositive());
+      // Look again at least every MAX_WAIT_MS: the rate may have grown meanwhile (SIGHUP, a worker's share).
+    }, Math.min(MAX_WAIT_MS, this.#bucket.msUntilPositive()));
   }
 
   override _read(): void {

@@ -13,6 +13,8 @@ export class TokenBucket {
   #at: number;
   /** How many times a take emptied the bucket (Tor: the global rate limit was reached). */
   #emptied = 0;
+  /** Bytes taken so far. */
+  #taken = 0;
 
   /** `rate` bytes/s and `burst` bytes (burst ≥ rate > 0). Throws AlliumError ERR_CONFIG otherwise. */
   constructor(rate: number, burst: number, private readonly now: () => number = () => performance.now()) {
@@ -38,6 +40,7 @@ export class TokenBucket {
     this.#refill();
     const wasPositive = this.#level > 0;
     this.#level -= bytes;
+    this.#taken += bytes;
     if (this.#level <= 0 && wasPositive) this.#emptied++;
     return this.#level > 0;
   }
@@ -67,5 +70,10 @@ export class TokenBucket {
 
   get emptied(): number {
     return this.#emptied;
+  }
+
+  /** Bytes taken since the bucket was made. */
+  get taken(): number {
+    return this.#taken;
   }
 }

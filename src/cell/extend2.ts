@@ -12,7 +12,7 @@ import { Reader, Writer, expectEnd, readLengthPrefixed, readTlvList, tlvListLeng
 import { malformed, oversized } from '../errors.js';
 import { RELAY_DATA_LENGTH } from '../constants.js';
 import { encodeCreated2 } from './create2.js';
-import { formatIPv4, parseIPv4 } from '../net/address.js';
+import { formatIPv4, formatIPv6, isIPv4Mapped, parseIPv4, parseIPv6 } from '../net/address.js';
 
 export const LinkSpecifierType = {
   IPV4: 0,
@@ -25,10 +25,17 @@ export const LinkSpecifierType = {
 /** One link specifier: an entry of the EXTEND2 TLV list. */
 export type LinkSpecifier = Tlv;
 
-/** What a relay needs to reach the next hop. */
+/**
+ * What a relay needs to reach the next hop: an IPv4 address and port
+ * (specifier 0), an IPv6 one (specifier 1), or both (§6.3 says which the relay
+ * dials), and the identity and link key the link must prove.
+ */
 export interface ExtendTarget {
-  address: string; // IPv4 dotted quad
-  port: number;
+  /** IPv4 dotted quad; with `port`. */
+  address?: string;
+  port?: number;
+  /** IPv6 address (RFC 5952 text, no brackets) and OR port. */
+  ipv6?: { address: string; port: number };
   identity: Uint8Array; // Ed25519, 32 bytes
   linkKey: Uint8Array; // X25519, 32 bytes
 }
@@ -63,20 +70,40 @@ export function decodeExtend2(data: Uint8Array): Extend2Body {
   return { specifiers, handshakeType, handshakeData };
 }
 
+/**
+ * The specifiers for `t`: IPv4 (when `t.address` is given), IPv6 (when
+ * `t.ipv6` is), Ed25519 identity, link key. RangeError for an address of the
+ * wrong family, a port outside 1..65535, or neither address.
+ */
 export function targetToSpecifiers(t: ExtendTarget): LinkSpecifier[] {
-  const octets = parseIPv4(t.address);
-  if (octets === null) throw new RangeError(`address: not an IPv4 address`);
-  const ipv4 = new Uint8Array([...octets, t.port >>> 8, t.port & 0xff]);
-  return [
-    { type: LinkSpecifierType.IPV4, body: ipv4 },
-    { type: LinkSpecifierType.ED25519_ID, body: t.identity },
-    { type: LinkSpecifierType.ALLIUM_LINK_KEY, body: t.linkKey },
-  ];
+  const port = (p: number | undefined) => {
+    if (p === undefined || !Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError('port: not 1..65535');
+    return [p >>> 8, p & 0xff];
+  };
+  const out: LinkSpecifier[] = [];
+  if (t.address !== undefined) {
+    const octets = parseIPv4(t.address);
+    if (octets === null) throw new RangeError(`address: not an IPv4 address`);
+    out.push({ type: LinkSpecifierType.IPV4, body: new Uint8Array([...octets, ...port(t.port)]) });
+  }
+  if (t.ipv6 !== undefined) {
+    const bytes = parseIPv6(t.ipv6.address);
+    if (bytes === null || isIPv4Mapped(bytes)) throw new RangeError('ipv6: not an IPv6 address');
+    out.push({ type: LinkSpecifierType.IPV6, body: new Uint8Array([...bytes, ...port(t.ipv6.port)]) });
+  }
+  if (out.length === 0) throw new RangeError('an EXTEND2 target needs an IPv4 or an IPv6 address');
+  out.push({ type: LinkSpecifierType.ED25519_ID, body: t.identity }, { type: LinkSpecifierType.ALLIUM_LINK_KEY, body: t.linkKey });
+  return out;
 }
 
-/** Exactly one IPv4, one Ed25519 identity and one link key; other known types are ignored, duplicates are malformed. */
+/**
+ * At most one IPv4 and at most one IPv6 specifier, at least one of them; exactly
+ * one Ed25519 identity and one link key. Other types are ignored; duplicates,
+ * wrong lengths, port 0 and an IPv4-mapped or unspecified IPv6 address are malformed.
+ */
 export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
   let ipv4: Uint8Array | undefined;
+  let ipv6: Uint8Array | undefined;
   let identity: Uint8Array | undefined;
   let linkKey: Uint8Array | undefined;
   for (const s of specifiers) {
@@ -87,6 +114,10 @@ export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
       want(6);
       if (ipv4) throw malformed('EXTEND2: two IPv4 specifiers');
       ipv4 = s.body;
+    } else if (s.type === LinkSpecifierType.IPV6) {
+      want(18);
+      if (ipv6) throw malformed('EXTEND2: two IPv6 specifiers');
+      ipv6 = s.body;
     } else if (s.type === LinkSpecifierType.ED25519_ID) {
       want(32);
       if (identity) throw malformed('EXTEND2: two Ed25519 identities');
@@ -97,10 +128,22 @@ export function specifiersToTarget(specifiers: LinkSpecifier[]): ExtendTarget {
       linkKey = s.body;
     }
   }
-  if (!ipv4 || !identity || !linkKey) throw malformed('EXTEND2: needs an IPv4 address, an Ed25519 identity and a link key');
-  const port = (ipv4[4]! << 8) | ipv4[5]!;
-  if (port === 0) throw malformed('EXTEND2: port 0');
-  return { address: formatIPv4(ipv4.subarray(0, 4)), port, identity: new Uint8Array(identity), linkKey: new Uint8Array(linkKey) };
+  if ((!ipv4 && !ipv6) || !identity || !linkKey) throw malformed('EXTEND2: needs an IPv4 or IPv6 address, an Ed25519 identity and a link key');
+  const target: ExtendTarget = { identity: new Uint8Array(identity), linkKey: new Uint8Array(linkKey) };
+  if (ipv4) {
+    const port = (ipv4[4]! << 8) | ipv4[5]!;
+    if (port === 0) throw malformed('EXTEND2: port 0');
+    target.address = formatIPv4(ipv4.subarray(0, 4));
+    target.port = port;
+  }
+  if (ipv6) {
+    const port = (ipv6[16]! << 8) | ipv6[17]!;
+    if (port === 0) throw malformed('EXTEND2: IPv6 port 0');
+    const bytes = ipv6.subarray(0, 16);
+    if (isIPv4Mapped(bytes) || bytes.every((b) => b === 0)) throw malformed('EXTEND2: an IPv4-mapped or unspecified IPv6 address');
+    target.ipv6 = { address: formatIPv6(bytes), port };
+  }
+  return target;
 }
 
 /** EXTENDED2 carries exactly a CREATED2 body: length (2) | handshake data. */

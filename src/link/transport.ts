@@ -4,7 +4,7 @@
  * a pluggable transport (obfuscation, a bridge) or a latency-emulating one for
  * tests and simulations can be added without touching link or circuit code.
  */
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /** Where a peer listens: an IP address and a TCP port (the relay's OR port). */
@@ -28,19 +28,26 @@ export interface Transport {
   connect(peer: PeerAddress, opts?: TransportConnectOptions): Promise<Duplex>;
 }
 
-/** Plain TCP. `localAddress` binds outgoing connections (a relay connects out from its own address). */
+/**
+ * Plain TCP. `localAddress` binds outgoing connections to IPv4 peers and
+ * `localAddress6` those to IPv6 peers (a relay connects out from its own
+ * address of the peer's family); a connection of the other family is not bound.
+ */
 export class TcpTransport implements Transport {
   readonly #localAddress: string | undefined;
+  readonly #localAddress6: string | undefined;
 
-  constructor(opts: { localAddress?: string } = {}) {
-    this.#localAddress = opts.localAddress;
+  constructor(opts: { localAddress?: string; localAddress6?: string } = {}) {
+    this.#localAddress = opts.localAddress !== undefined && isIP(opts.localAddress) === 4 ? opts.localAddress : undefined;
+    this.#localAddress6 = opts.localAddress6 ?? (opts.localAddress !== undefined && isIP(opts.localAddress) === 6 ? opts.localAddress : undefined);
   }
 
   connect(peer: PeerAddress, opts: TransportConnectOptions = {}): Promise<Duplex> {
+    const localAddress = isIP(peer.address) === 6 ? this.#localAddress6 : this.#localAddress;
     const socket = connect({
       host: peer.address,
       port: peer.port,
-      ...(this.#localAddress !== undefined ? { localAddress: this.#localAddress } : {}),
+      ...(localAddress !== undefined ? { localAddress } : {}),
     });
     // Cells are batched per event-loop turn already; Nagle would only hold a lone cell back for the peer's delayed ACK.
     socket.setNoDelay(true);

@@ -78,8 +78,13 @@ export const MAX_SIGNATURES = 64;
 export const CONSENSUS_FLAGS = ['BadExit', 'Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Stable', 'Valid'] as const;
 export type ConsensusFlag = (typeof CONSENSUS_FLAGS)[number];
 
-/** The highest consensus method this code computes (§9.6): 1 = the voting rules, 2 = also bandwidth weights. A client accepts any method ≥ 1. */
-export const CONSENSUS_METHOD = 2;
+/**
+ * The highest consensus method this code computes (§9.6): 1 = the voting
+ * rules, 2 = also bandwidth weights, 3 = also mutual families (`f` lines),
+ * 4 = also IPv6 OR addresses (`a` lines).
+ * A client accepts any method ≥ 1.
+ */
+export const CONSENSUS_METHOD = 4;
 export const MAX_CONSENSUS_METHOD_VALUE = 0x7fff_ffff;
 /**
  * How far the client's clock may be from the authorities' (§11): a
@@ -105,11 +110,13 @@ const CONSENSUS: DocumentType = {
     'params',
     'authority',
     'r',
+    'a',
     'k',
     'd',
     's',
     'w',
     'p',
+    'f',
     WEIGHTS,
     FOOTER,
     SIGNATURE_KEYWORD,

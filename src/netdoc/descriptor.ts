@@ -26,6 +26,7 @@ import {
   unb64,
   type DocumentType,
 } from './text.js';
+import { formatOrAddress6, parseOrAddress6, type OrAddress6 } from './text.js';
 
 export interface RelayDescriptor {
   nickname: string;
@@ -52,6 +53,8 @@ export interface RelayDescriptor {
   family?: readonly Uint8Array[];
   /** True while the relay hibernates (accounting budget spent): it accepts no new circuits, and authorities do not list it as Running. */
   hibernating?: boolean;
+  /** A second OR port on IPv6 (torrc `ORPort [addr]:port`; the `or-address` line, §8.2). */
+  orAddress6?: OrAddress6;
 }
 
 /** Longest contact line, characters. */
@@ -134,19 +137,28 @@ function checkFamily(family: readonly Uint8Array[], self: Uint8Array): readonly 
   return family;
 }
 
+/** What operatorLines reads. */
+interface OperatorLines {
+  contact?: string;
+  family?: Uint8Array[];
+  hibernating: boolean;
+  orAddress6?: OrAddress6;
+}
+
 /**
- * `contact`, `family` and `hibernating` among the (already well-formed) lines
- * between the exit policy and the signature: in this order, each at most once.
+ * `contact`, `family`, `hibernating` and `or-address` among the (already
+ * well-formed) lines between the exit policy and the signature: in this
+ * order, each at most once.
  */
-function operatorLines(tail: string, self: Uint8Array): { contact?: string; family?: Uint8Array[]; hibernating: boolean } {
-  const order = ['contact', 'family', 'hibernating'];
+function operatorLines(tail: string, self: Uint8Array): OperatorLines {
+  const order = ['contact', 'family', 'hibernating', 'or-address'];
   let last = -1;
-  const out: { contact?: string; family?: Uint8Array[]; hibernating: boolean } = { hibernating: false };
+  const out: OperatorLines = { hibernating: false };
   for (const line of tail.split('\n')) {
     const keyword = line.split(' ', 1)[0]!;
     const at = order.indexOf(keyword);
     if (at < 0) continue;
-    if (at <= last) throw malformedDoc(WHAT, `"${keyword}" out of order or repeated (contact, family, hibernating, each at most once)`);
+    if (at <= last) throw malformedDoc(WHAT, `"${keyword}" out of order or repeated (contact, family, hibernating, or-address, each at most once)`);
     last = at;
     const rest = line.slice(keyword.length + 1);
     if (keyword === 'contact') out.contact = checkContact(rest);
@@ -156,6 +168,8 @@ function operatorLines(tail: string, self: Uint8Array): { contact?: string; fami
         return fromHex(t);
       });
       checkFamily(out.family, self);
+    } else if (keyword === 'or-address') {
+      out.orAddress6 = parseOrAddress6(rest, WHAT);
     } else {
       if (rest !== '0' && rest !== '1') throw malformedDoc(WHAT, 'hibernating is 0 or 1');
       out.hibernating = rest === '1';
@@ -209,6 +223,7 @@ function bodyText(d: RelayDescriptor): string {
     ...(d.contact !== undefined ? [`contact ${checkContact(d.contact)}`] : []),
     ...(d.family !== undefined && d.family.length > 0 ? [`family ${checkFamily(d.family, d.identity).map(hex).join(' ')}`] : []),
     ...(d.hibernating === true ? ['hibernating 1'] : []),
+    ...(d.orAddress6 !== undefined ? [`or-address ${formatOrAddress6(d.orAddress6, WHAT)}`] : []),
   ];
   return lines.map((l) => `${l}\n`).join('');
 }
@@ -277,7 +292,7 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
   const tailStart = c.offset;
   c.skipUnknown();
   const signedLength = c.offset;
-  const { contact, family, hibernating } = operatorLines(text.slice(tailStart, signedLength), identity);
+  const { contact, family, hibernating, orAddress6 } = operatorLines(text.slice(tailStart, signedLength), identity);
   const signature = unb64(c.take(SIGNATURE, 1)[0]!, `${WHAT} signature`, 64);
   if (!c.done) throw malformedDoc(WHAT, `unexpected line after signature`);
 
@@ -309,6 +324,7 @@ export function parseDescriptor(text: string, opts: ParseDescriptorOptions = {})
     ...(contact !== undefined ? { contact } : {}),
     ...(family !== undefined ? { family } : {}),
     ...(hibernating ? { hibernating } : {}),
+    ...(orAddress6 !== undefined ? { orAddress6 } : {}),
   };
   return { descriptor, digest: crypto.sha256(utf8(text)) };
 }

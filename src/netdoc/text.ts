@@ -5,7 +5,7 @@
  * and a line cursor that enforces keyword order and the unknown-line rule.
  */
 import { DocumentError } from '../errors.js';
-import { parseIPv4 } from '../net/address.js';
+import { formatIPv6, isIPv4Mapped, parseIPv4, parseIPv6 } from '../net/address.js';
 
 export function malformedDoc(what: string, message: string): DocumentError {
   return new DocumentError('ERR_MALFORMED', `${what}: ${message}`);
@@ -288,4 +288,30 @@ export class LineCursor {
     this.#at++;
     return line;
   }
+}
+
+/** A relay's IPv6 OR address (§8.2 `or-address`, §8.4 `a`): canonical RFC 5952 text without brackets, port 1..65535. */
+export interface OrAddress6 {
+  address: string;
+  port: number;
+}
+
+/** Whether `text` is the canonical form of a usable IPv6 address: not `::`, not IPv4-mapped. */
+export function isUsableIPv6(text: string): boolean {
+  const bytes = parseIPv6(text);
+  return bytes !== null && formatIPv6(bytes) === text && !isIPv4Mapped(bytes) && bytes.some((b) => b !== 0);
+}
+
+/** `[<IPv6>]:<port>` → OrAddress6. Throws DocumentError ERR_MALFORMED unless the address is canonical and usable (isUsableIPv6). */
+export function parseOrAddress6(text: string, what: string): OrAddress6 {
+  const m = /^\[([0-9a-f:.]{2,45})\]:([0-9]{1,5})$/.exec(text);
+  if (m === null || !isUsableIPv6(m[1]!)) throw malformedDoc(what, `bad IPv6 OR address ${JSON.stringify(text.slice(0, 60))} (want [canonical IPv6]:port)`);
+  return { address: m[1]!, port: parsePortNumber(m[2]!, what) };
+}
+
+/** OrAddress6 → `[<IPv6>]:<port>`, checked as parseOrAddress6 checks it. */
+export function formatOrAddress6(a: OrAddress6, what: string): string {
+  const text = `[${a.address}]:${a.port}`;
+  parseOrAddress6(text, what);
+  return text;
 }

@@ -31,7 +31,7 @@ const RV = ['Running', 'Valid'];
 
 function relay(nickname: string, address: string, flags: string[], bandwidth: number, opts: { summary?: string; family?: string[]; policy?: string[] } = {}): PathRelay {
   const r: PathRelay = consensusRelay(nickname, address, [...RV, ...flags], bandwidth, opts.summary ?? (flags.includes('Exit') ? ALL_PORTS : 'reject 1-65535'));
-  if (opts.family !== undefined) r.family = opts.family;
+  if (opts.family !== undefined) r.familyIds = opts.family;
   if (opts.policy !== undefined) r.exitPolicy = parseExitPolicy(opts.policy);
   return r;
 }
@@ -103,7 +103,7 @@ function sameNet(a: PathRelay, b: PathRelay): boolean {
 }
 
 function sameFam(a: PathRelay, b: PathRelay): boolean {
-  return (a.family ?? []).some((f) => (b.family ?? []).includes(f));
+  return (a.familyIds ?? []).some((f) => (b.familyIds ?? []).includes(f));
 }
 
 const usable = (r: PathRelay) => r.flags.includes('Running') && r.flags.includes('Valid');

@@ -88,6 +88,10 @@ it('the network and relay dashboards show the relays and traffic after a downloa
   const rows = await page.locator('#nodes tbody tr').allInnerTexts();
   for (const relay of net.relays) assert.ok(rows.some((r) => r.startsWith(relay.nickname)), `${relay.nickname} not listed:\n${rows.join('\n')}`);
   assert.ok((await page.locator('#chart canvas').count()) >= 1, 'the chart is drawn');
+  // Which relays the client's circuits use: each open circuit as guard → middle → exit, all testnet relays.
+  const paths = (await page.locator('#circuits li').allInnerTexts()).map((line) => line.split(' → '));
+  const nicknames = new Set(net.relays.map((r) => r.nickname));
+  assert.ok(paths.length >= 1 && paths.every((p) => p.length === 3 && p.every((n) => nicknames.has(n))), `client circuits:\n${paths.map((p) => p.join(' → ')).join('\n')}`);
   await page.screenshot({ path: join(shots, 'dashboard-testnet.png'), fullPage: true });
   const networkText = await page.content();
   assert.ok(!networkText.includes(SINK_HOST) && !networkText.includes(`:${sinkPort}`), 'the network page shows no destination');

@@ -146,7 +146,8 @@ test('method: the highest supported one listed by more than two thirds of the vo
   assert.equal(chooseMethod([v([1, 2]), v([1, 2]), v([1, 2])]), 2);
   assert.equal(chooseMethod([v([1, 2]), v([1, 2]), v([1])]), 1);
   assert.equal(chooseMethod([v([1, 2]), v([1, 2]), v([1, 2]), v([1])]), 2);
-  assert.equal(chooseMethod([v([1, 2, 3]), v([1, 2, 3])]), 2, 'not a method this code does not support');
+  assert.equal(chooseMethod([v([1, 2, 3]), v([1, 2, 3])]), 3);
+  assert.equal(chooseMethod([v([1, 2, 3, 4, 5]), v([1, 2, 3, 4, 5])]), 4, 'not a method this code does not support');
   // Method 2 brings the bandwidth-weights line.
   const relays = [entry(1, ['Guard', ...RV]), entry(2, RV), entry(5, ['Exit', ...RV], { exitSummary })];
   const body = computeConsensus([vote(0, relays), vote(1, relays), vote(2, relays)]);

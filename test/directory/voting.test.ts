@@ -13,7 +13,7 @@ import { hex } from '../../src/bytes.js';
 import { encodeVote, type Vote } from '../../src/netdoc/vote.js';
 import { encodeDetachedSignature } from '../../src/netdoc/detached-signature.js';
 import { parseSummary } from '../../src/netdoc/exit-policy.js';
-import { verifyConsensus, type VerifiedConsensus } from '../../src/netdoc/consensus.js';
+import { CONSENSUS_METHOD, verifyConsensus, type VerifiedConsensus } from '../../src/netdoc/consensus.js';
 import { formatTime } from '../../src/netdoc/text.js';
 import { makeAuthorityCert } from '../../src/netdoc/authority-cert.js';
 import { crypto } from '../../src/crypto/crypto.js';
@@ -54,7 +54,7 @@ test('three authorities: byte-identical consensuses with three signatures; a rel
   assert.equal(c.verifiedSigners.length, 3);
   assert.equal(c.authorities.length, 3);
   assert.deepEqual(c.authorities.map((a) => a.nickname).sort(), ['auth1', 'auth2', 'auth3']);
-  assert.equal(c.consensusMethod, 2);
+  assert.equal(c.consensusMethod, CONSENSUS_METHOD);
   assert.ok(c.bandwidthWeights !== undefined);
   // The votes are served to anyone who asks, by round and voter.
   const va = c.validAfter / 1000;

@@ -71,4 +71,20 @@ describe('logger', () => {
     ]);
     for (const o of objects) assert.equal(typeof o['time'], 'number');
   });
+
+  it('setOutput (SIGHUP) moves to another file and format from the next line; a destination that cannot be opened keeps the old one', () => {
+    const first = join(tmp, 'first.log');
+    const second = join(tmp, 'second.log');
+    const log = createLogger({ level: 'info', destination: 'file', file: first, format: 'text', safe: true, role: 'relay' });
+    log.notice('before');
+    log.setOutput({ destination: 'file', file: second, format: 'json' });
+    log.notice('after');
+    assert.throws(() => log.setOutput({ destination: 'file', file: join(tmp, 'first.log', 'not-a-dir', 'x.log'), format: 'text' }));
+    log.notice('still after');
+    log.close();
+    assert.match(readFileSync(first, 'utf8'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[notice\] before\n$/);
+    const objects = readFileSync(second, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(objects.map((o) => o['msg']), ['after', 'still after']);
+    assert.equal(statSync(second).mode & 0o777, 0o600);
+  });
 });

@@ -209,21 +209,21 @@ function editOne(from: string, to: string): string {
 }
 
 test('method and params lines: written by the encoder, read back', () => {
-  assert.match(one, /^@type allium-consensus 1\nconsensus-method 2\nvalid-after .*\nfresh-until .*\nvalid-until .*\nparams\nauthority /);
+  assert.match(one, /^@type allium-consensus 1\nconsensus-method 4\nvalid-after .*\nfresh-until .*\nvalid-until .*\nparams\nauthority /);
   const c = parseConsensus(one);
-  assert.equal(c.consensusMethod, 2);
+  assert.equal(c.consensusMethod, 4);
   assert.equal(c.rawParams.size, 0);
   assert.deepEqual(c.params, DEFAULT_NETWORK_PARAMS);
   // Clients accept any method ≥ 1: a later method only adds lines and params (§8.4).
-  const later = verifyConsensus(editOne('consensus-method 2\n', 'consensus-method 7\n'), [authIds[0]!], T0);
+  const later = verifyConsensus(editOne('consensus-method 4\n', 'consensus-method 7\n'), [authIds[0]!], T0);
   assert.equal(later.consensusMethod, 7);
   assert.equal(parseConsensus(encodeConsensus({ ...body, consensusMethod: 2147483647 }, [authSigners[0]!])).consensusMethod, 2147483647);
   for (const bad of ['consensus-method 0', 'consensus-method 01', 'consensus-method -1', 'consensus-method 2147483648', 'consensus-method', 'consensus-method 2 2', 'consensus-method x']) {
-    assert.throws(() => parseConsensus(editOne('consensus-method 2', bad)), code('ERR_MALFORMED'), bad);
+    assert.throws(() => parseConsensus(editOne('consensus-method 4', bad)), code('ERR_MALFORMED'), bad);
   }
-  assert.throws(() => parseConsensus(editOne('consensus-method 2\n', '')), code('ERR_MALFORMED'));
-  assert.throws(() => parseConsensus(editOne('consensus-method 2\n', 'consensus-method 2\nconsensus-method 2\n')), code('ERR_MALFORMED'));
-  assert.throws(() => parseConsensus(editOne('consensus-method 2\nvalid-after', 'valid-after')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 4\n', '')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 4\n', 'consensus-method 4\nconsensus-method 4\n')), code('ERR_MALFORMED'));
+  assert.throws(() => parseConsensus(editOne('consensus-method 4\nvalid-after', 'valid-after')), code('ERR_MALFORMED'));
   assert.throws(() => parseConsensus(editOne('params\n', '')), code('ERR_MALFORMED'));
   assert.throws(() => parseConsensus(editOne('params\n', 'params\nparams\n')), code('ERR_MALFORMED'));
   for (const consensusMethod of [0, -1, 1.5, 2 ** 31]) {
@@ -236,12 +236,12 @@ test('unknown lines (§8.1): skipped in the header and inside router entries; si
   const base = parseConsensus(one);
   // [text to replace, replacement, an unknown line in it]
   const accepted: [string, string, string][] = [
-    ['consensus-method 2\n', 'vote-status consensus\nconsensus-method 2\n', 'vote-status consensus'], // right after the first line
+    ['consensus-method 4\n', 'vote-status consensus\nconsensus-method 4\n', 'vote-status consensus'], // right after the first line
     ['params\n', 'params\nknown-flags Exit Fast Guard HSDir Running Stable Valid\n', 'known-flags Exit Fast'],
     ['params\n', 'shared-rand-current-value 9 AAAA\nparams\n', 'shared-rand-current-value 9'],
     ['valid-until', 'voting-delay 300 300\nvalid-until', 'voting-delay 300 300'],
     [`${r1}\n`, `future-header x\n${r1}\n`, 'future-header x'], // between the last authority and the first relay
-    [`${r1}\n`, `${r1}\na [::1]:9001\n`, 'a [::1]:9001'], // inside a router entry, between r and k
+    [`${r1}\n`, `${r1}\nm 9001 sha256=AAAA\n`, 'm 9001 sha256=AAAA'], // inside a router entry, between r and k
     ['\nw bandwidth=1000\n', '\nv Allium 0.2\nw bandwidth=1000\n', 'v Allium 0.2'], // between s and w
     ['\ndirectory-footer\n', '\nm 1 sha256=AAAA\npr Link=1-5\ndirectory-footer\n', 'pr Link=1-5'], // end of the last entry
     ['\ndirectory-footer\n', `\n${'k'.repeat(64)} ${'x'.repeat(3000)}\ndirectory-footer\n`, 'x'.repeat(3000)],

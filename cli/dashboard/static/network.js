@@ -84,6 +84,13 @@
         (c.entries || []).map((e) => `${e.nickname} (${e.flags.join(' ')})`).join(', ');
     }
     chart(view.nodes.filter((n) => n.role === 'relay' && n.status));
+    // Which relays the client's circuits use: one line per open circuit.
+    const paths = view.nodes.filter((n) => n.role === 'client' && n.status && n.status.circuitPaths).flatMap((n) => n.status.circuitPaths);
+    $('circuits').replaceChildren(...(paths.length === 0 ? [Object.assign(document.createElement('li'), { textContent: 'none open' })] : paths.map((p) => {
+      const li = document.createElement('li');
+      li.textContent = p.join(' → ');
+      return li;
+    })));
   }
 
   async function refresh() {
