@@ -146,6 +146,9 @@ test('client memory cap: streams whose SOCKS clients never read are ended oldest
         if (now !== last) [last, since] = [now, Date.now()];
         return now > 300 * 1024 && Date.now() - since > 500;
       }, 'the first stuck client to back up', 60_000);
+      // Part of what it holds is in its SOCKS socket's write buffer (the pipe wrote until the socket pushed back), counted too.
+      const st = streams[1]!;
+      assert.ok(st.bufferedBytes - st.readableLength - st.writableLength >= 16 * 1024, `socket buffers not counted: ${st.bufferedBytes} vs ${st.readableLength} + ${st.writableLength}`);
     } else {
       await until(() => cap.stats().streamsFreed > 0, 'the second stuck client to take the total over the cap', 60_000);
     }
