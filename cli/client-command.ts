@@ -43,6 +43,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
     const dataDir = c.get<string>('storage.data_dir');
     const circuitBuildTimeout = c.get<number>('client.circuit_build_timeout');
     const maxCircuitDirtiness = c.get<number>('client.max_circuit_dirtiness');
+    const maxMem = c.get<number>('client.max_mem_in_queues');
     const shape = linkShapeOf({ linkDelay: c.get<number>('link.delay'), linkJitter: c.get<number>('link.jitter'), linkRate: c.get<number>('link.rate') });
     const observed = observe(c);
     const log = startNodeLog(c);
@@ -66,6 +67,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
           isolateDestPort: c.must<boolean>('client.isolate_dest_port'),
           preferIPv6: c.must<boolean>('client.prefer_ipv6'),
           ...(maxCircuitDirtiness !== undefined ? { maxCircuitDirtinessMs: maxCircuitDirtiness } : {}),
+          ...(maxMem !== undefined ? { memoryCap: { capBytes: maxMem } } : {}),
           log: (message) => say('client', message),
           ...(httpTunnelPort !== undefined ? { httpTunnelPort } : {}),
           ...(controlPort !== undefined ? { controlPort } : {}),

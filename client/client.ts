@@ -8,6 +8,7 @@
  * (control/), all through the same openStream() and lookup() that programs
  * can call directly.
  */
+import { ClientMemoryCap, type ClientMemoryCapOptions, type ClientMemoryCapStats } from './mem-cap.js';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import { AlliumError, StreamEndedError, malformed } from '../src/errors.js';
@@ -96,6 +97,8 @@ export interface ClientConfig {
   onDirectoryProblem?: (message: string | null) => void;
   /** Refresh the consensus through the directory guard's cache before asking the authorities (§11); default true. */
   directoryViaGuard?: boolean;
+  /** The memory cap for SOCKS and tunnel streams' buffers (client/mem-cap.ts); default its defaults (64 MiB). */
+  memoryCap?: ClientMemoryCapOptions;
 }
 
 export interface ClientHandle {
@@ -144,6 +147,8 @@ export interface ClientHandle {
   linkStats(): LinkStats;
   /** The client's circuits and streams: a read-only snapshot. */
   circuitStats(): CircuitStats;
+  /** The memory cap for the SOCKS and tunnel streams: bytes held, events, streams ended. */
+  memoryCapStats(): ClientMemoryCapStats;
   /** The consensus in use (null if none is valid now). */
   consensus(): VerifiedConsensus | null;
   /** The consensus in use and, if there is none, why (§11). */
@@ -157,6 +162,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const random = config.random ?? Math.random;
   const bootstrap = config.bootstrap ?? new BootstrapTracker();
   const streams = new StreamTable();
+  const memoryCap = new ClientMemoryCap({ log, ...config.memoryCap });
 
   const stateFile = config.dataDir !== undefined ? new StateFile(config.dataDir) : null;
   const loaded = stateFile?.load() ?? { state: EMPTY_STATE };
@@ -264,6 +270,8 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     try {
       noUsableConsensus();
       const stream = await manager.openStream(destination.host, port, opts);
+      // An application socket is spliced to it (SOCKS, tunnel): its buffers and the socket's count toward the cap.
+      if (protocol !== 'UNKNOWN' && stream instanceof RelayStream) memoryCap.track(stream);
       streams.succeeded(entry, stream instanceof RelayStream ? stream.circuitId : 0);
       const onClose = () => streams.closed(entry, stream instanceof RelayStream ? (stream.endReason ?? EndReason.DONE) : EndReason.DONE);
       if (stream.destroyed) onClose();
@@ -300,6 +308,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   let control: ControlPort | null = null;
   const stopAll = async () => {
     consensus.close();
+    memoryCap.close();
     stopLinkWatch();
     await control?.close();
     await tunnel?.close();
@@ -399,6 +408,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     buildTimeoutMs: () => manager.buildTimeoutMs,
     linkStats: () => manager.linkStats(),
     circuitStats: () => manager.stats(),
+    memoryCapStats: () => memoryCap.stats(),
     consensus: () => consensus.current,
     directoryStatus: () => consensus.status(),
     async close() {

@@ -131,6 +131,8 @@ process.on('message', (message: WorkerRequest, handle?: Socket) => {
     case 'link':
       if (handle === undefined) return;
       handle.on('error', () => {});
+      // The main process counts links per address relay-wide until this one closes.
+      if (message.address !== '') handle.once('close', () => report({ type: 'linkClosed', address: message.address }));
       if (running === null) {
         handle.destroy();
         return;

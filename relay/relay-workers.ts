@@ -14,6 +14,13 @@
  * the main process; each newer consensus is sent to every worker, which
  * serves it to the BEGIN_DIR streams on its links (setConsensus).
  *
+ * Links per remote address are limited relay-wide, here: the main process
+ * counts each accepted connection's address until the worker carrying it
+ * reports it closed ('linkClosed'), and closes a connection past
+ * `dos.maxLinksPerAddress` before handing it over, so N workers do not make
+ * the limit N times larger. (The circuit-creation rate per address is still
+ * each worker's own.)
+ *
  * Counters (linkStats, circuitStats) are the sums of what the workers last
  * reported (once a second). A worker that dies is taken out of the rotation;
  * its links and circuits are gone with it. What changes while the relay runs
@@ -28,7 +35,8 @@ import { AlliumError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import type { NetworkParams } from '../src/netdoc/params.js';
-import type { DosOptions, DosStats } from './dos.js';
+import { ConcurrencyLimiter } from '../src/net/limits.js';
+import { DOS_DEFAULTS, addressKey, type DosOptions, type DosStats } from './dos.js';
 import type { MemoryCapOptions, MemoryCapStats } from './mem-cap.js';
 import { REBALANCE_MS, shareRate } from './bandwidth/share.js';
 
@@ -85,7 +93,8 @@ export interface WorkerUpdate {
  */
 export type WorkerRequest =
   | { type: 'setup'; setup: WorkerSetup }
-  | { type: 'link' }
+  /** `address`: the connection's remote address key (dos.ts addressKey), '' if unknown; reported back in 'linkClosed'. */
+  | { type: 'link'; address: string }
   | { type: 'consensus'; text: string; validUntil: number }
   | { type: 'update'; update: WorkerUpdate }
   | { type: 'close' };
@@ -96,7 +105,9 @@ export type WorkerReport =
   | { type: 'failed'; message: string }
   /** Its bucket's counters (TokenBucket.taken, .emptied), every USAGE_INTERVAL_MS while it has one. */
   | { type: 'usage'; taken: number; emptied: number }
-  | { type: 'stats'; links: LinkStats; circuits: CircuitStats; dos: DosStats; memory: MemoryCapStats; limited: number };
+  | { type: 'stats'; links: LinkStats; circuits: CircuitStats; dos: DosStats; memory: MemoryCapStats; limited: number }
+  /** A connection handed over with 'link' has closed. */
+  | { type: 'linkClosed'; address: string };
 
 export interface RelayWorkers {
   /** Workers alive. */
@@ -134,6 +145,8 @@ interface Worker {
   /** Its bucket's counters as last reported, and as of the last rebalance. */
   usage: { taken: number; emptied: number };
   shared: { taken: number; emptied: number };
+  /** Connections this worker carries, by address key (relay-wide links-per-address limit). */
+  addresses: Map<string, number>;
 }
 
 const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0, queuedBytes: 0 };
@@ -152,7 +165,7 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
   const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
   const worker: Worker = {
     child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, limited: 0, alive: true,
-    usage: { taken: 0, emptied: 0 }, shared: { taken: 0, emptied: 0 },
+    usage: { taken: 0, emptied: 0 }, shared: { taken: 0, emptied: 0 }, addresses: new Map(),
   };
   return new Promise<Worker>((resolve, reject) => {
     const fail = (error: Error) => {
@@ -180,6 +193,8 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
         case 'usage':
           worker.usage = { taken: message.taken, emptied: message.emptied };
           return;
+        case 'linkClosed':
+          return; // counted by startRelayWorkers
       }
     });
     child.once('exit', (code, signal) => {
@@ -205,9 +220,24 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
   let closing = false;
   let rebalance: NodeJS.Timeout | undefined;
   let lastShare = 0;
+  // Relay-wide: the connections every worker carries, per address.
+  const perAddress = new ConcurrencyLimiter(setup.dos?.maxLinksPerAddress ?? DOS_DEFAULTS.maxLinksPerAddress);
+  let linksRefused = 0;
+  const released = (w: Worker, address: string) => {
+    const n = w.addresses.get(address) ?? 0;
+    if (n === 0) return;
+    if (n === 1) w.addresses.delete(address);
+    else w.addresses.set(address, n - 1);
+    perAddress.release(address);
+  };
   for (const w of workers) {
+    w.child.on('message', (message: WorkerReport) => {
+      if (message.type === 'linkClosed') released(w, message.address);
+    });
     w.child.once('exit', (code, signal) => {
       w.alive = false;
+      // Its connections are gone with it.
+      for (const [address, n] of [...w.addresses]) for (let i = 0; i < n; i++) released(w, address);
       if (!closing) log('relay worker %d exited (%s); %d left', w.child.pid, signal ?? code, workers.filter((x) => x.alive).length);
     });
   }
@@ -223,11 +253,19 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
         socket.destroy();
         return;
       }
+      const address = addressKey(socket.remoteAddress);
+      if (address !== '' && !perAddress.acquire(address)) {
+        linksRefused++;
+        socket.destroy();
+        return;
+      }
       const worker = live[next++ % live.length]!;
-      worker.child.send({ type: 'link' } satisfies WorkerRequest, socket, (error) => {
+      if (address !== '') worker.addresses.set(address, (worker.addresses.get(address) ?? 0) + 1);
+      worker.child.send({ type: 'link', address } satisfies WorkerRequest, socket, (error) => {
         if (error !== null && error !== undefined) {
           log('could not hand a link to a worker: %s', error.message);
           socket.destroy();
+          if (address !== '') released(worker, address);
         }
       });
     },
@@ -236,7 +274,11 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
     },
     linkStats: () => sum(workers.map((w) => w.links), ZERO_LINKS),
     circuitStats: () => sum(workers.map((w) => w.circuits), ZERO_CIRCUITS),
-    dosStats: () => sum(workers.map((w) => w.dos), ZERO_DOS),
+    dosStats: () => {
+      const total = sum(workers.map((w) => w.dos), ZERO_DOS);
+      // Links are refused here (a worker's own limit is never the one met) and addresses counted here, once.
+      return { ...total, linksRefused: total.linksRefused + linksRefused, addressesWithLinks: perAddress.size };
+    },
     memoryStats: () => sum(workers.map((w) => w.memory), ZERO_MEMORY),
     limited: () => workers.reduce((n, w) => n + w.limited, 0),
     limitRate(rate, burst) {

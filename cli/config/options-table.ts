@@ -299,6 +299,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'client.max_circuit_dirtiness', roles: ['client'], kind: k.duration(1000), defaultDoc: '10 minutes', flag: '--max-circuit-dirtiness <ms>', reload: false,
     doc: 'a circuit takes no new streams this long after its first. torrc: MaxCircuitDirtiness',
   }),
+  opt({
+    key: 'client.max_mem_in_queues', roles: ['client'], kind: k.bytes(1024 * 1024), defaultDoc: '64 MiB', flag: '--max-mem-in-queues <size>', reload: false,
+    doc: 'memory cap for what SOCKS and tunnel streams hold (their buffers and their sockets\'); above it the streams holding the oldest data are ended (docs/protocol.md §3.6). torrc: MaxMemInQueues',
+  }),
 
   // [metrics]
   opt({

@@ -392,9 +392,13 @@ export function decodeSocks4Request(bytes: Uint8Array): Decoded<Socks4RequestMes
     return { value: { command, addressType: 'ipv4', host: formatIPv4(ip), port, userId }, length: userEnd + 1 };
   }
   const hostStart = userEnd + 1;
+  // Check the name's bytes as soon as they are here, so junk fails early, and
+  // before its length, so the error (malformed before oversized) does not
+  // depend on how the bytes arrived.
+  const window = bytes.subarray(hostStart, hostStart + MAX_SOCKS4_FIELD_BYTES + 1);
+  const nul = window.indexOf(0);
+  checkDomain(window.subarray(0, nul >= 0 ? nul : MAX_SOCKS4_FIELD_BYTES), 'socks4a request');
   const hostEnd = nulWithin(bytes, hostStart, 'socks4a request: hostname');
-  // Check the name as soon as its bytes are here, so junk fails early.
-  checkDomain(bytes.subarray(hostStart, hostEnd ?? Math.min(bytes.length, hostStart + MAX_SOCKS4_FIELD_BYTES)), 'socks4a request');
   if (hostEnd === null) return null;
   if (hostEnd === hostStart) throw malformed('socks4a request: empty hostname');
   const host = Buffer.from(bytes.subarray(hostStart, hostEnd)).toString('latin1');

@@ -18,8 +18,10 @@ import {
   paramsTarget,
   voteTarget,
 } from './netdoc.js';
-import { makeSocksCorpus, socks5Target } from './socks.js';
-import { configFileTarget } from './config.js';
+import { makeSocksCorpus, socks4Target, socks5Target } from './socks.js';
+import { httpTunnelTarget, makeHttpTunnelCorpus } from './http-tunnel.js';
+import { controlPortTarget, makeControlCorpus } from './control.js';
+import { configFileTarget, makeConfigCorpus } from './config.js';
 
 export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   linkFramesTarget,
@@ -31,6 +33,9 @@ export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   ntorExtensionsTarget,
   ntorServerTarget,
   socks5Target,
+  socks4Target,
+  httpTunnelTarget,
+  controlPortTarget,
   descriptorTarget,
   consensusTarget,
   voteTarget,
@@ -51,5 +56,5 @@ export function targetNamed(name: string): FuzzTarget<FuzzInput> | undefined {
 
 /** The whole seed corpus, by target name (deterministic). */
 export function makeCorpus(): Record<string, FuzzInput[]> {
-  return { ...makeCellCorpus(), ...makeLinkCorpus(), ...makeSocksCorpus(), ...makeNetdocCorpus(), ...makeDirectoryCorpus() };
+  return { ...makeCellCorpus(), ...makeLinkCorpus(), ...makeSocksCorpus(), ...makeHttpTunnelCorpus(), ...makeControlCorpus(), ...makeNetdocCorpus(), ...makeDirectoryCorpus(), ...makeConfigCorpus() };
 }

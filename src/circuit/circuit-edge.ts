@@ -97,10 +97,10 @@ export class CircuitEdge implements StreamPort {
     return this.#streams.size;
   }
 
-  /** Bytes the streams of this edge hold in their readable and writable buffers (the relay's memory cap). */
+  /** Bytes the streams of this edge hold (RelayStream.bufferedBytes: their buffers and their sockets'), for the memory caps. */
   bufferedBytes(): number {
     let n = 0;
-    for (const stream of this.#streams.values()) n += stream.readableLength + stream.writableLength;
+    for (const stream of this.#streams.values()) n += stream.bufferedBytes;
     return n;
   }
 

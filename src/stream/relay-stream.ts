@@ -97,6 +97,12 @@ interface PendingWrite {
   callback: (error?: Error | null) => void;
 }
 
+/** Buffers held for a stream outside it: a socket's (net.Socket has both lengths, in bytes). */
+export interface AttachedBuffers {
+  readonly writableLength: number;
+  readonly readableLength: number;
+}
+
 export class RelayStream extends Duplex {
   readonly streamId: number;
   readonly kind: StreamKind;
@@ -120,6 +126,8 @@ export class RelayStream extends Duplex {
   /** performance.now() when a DATA cell last went out, and when the consumer last asked for more (see heldSince). */
   #lastSentAt = performance.now();
   #lastReadAt = performance.now();
+  /** The socket spliced to this stream (attachBuffers): its buffers count as this stream's. */
+  #attached: AttachedBuffers | null = null;
   /** The readable side has been ended (push(null)). */
   #eof = false;
   /** Both edges agreed to half-close (BeginFlag.HALF_CLOSE). */
@@ -260,6 +268,28 @@ export class RelayStream extends Duplex {
   }
 
   /**
+   * Count `holder`'s buffers as this stream's from now on: the socket it is
+   * spliced to (src/stream/splice.ts), whose write buffer holds what this
+   * stream delivered and the socket has not sent yet, and whose read buffer
+   * what the socket received and this stream has not taken. The exit's
+   * destination socket and the client's SOCKS / tunnel socket, for the memory
+   * caps (relay/mem-cap.ts, client/mem-cap.ts).
+   */
+  attachBuffers(holder: AttachedBuffers): void {
+    this.#attached = holder;
+  }
+
+  /**
+   * Bytes this stream holds now, in bytes: its readable and writable buffers,
+   * DATA not yet handed to the consumer, and the buffers of the attached
+   * socket (attachBuffers). What the memory caps account per stream.
+   */
+  get bufferedBytes(): number {
+    const socket = this.#attached === null ? 0 : this.#attached.writableLength + this.#attached.readableLength;
+    return this.readableLength + this.writableLength + this.#inboxBytes + socket;
+  }
+
+  /**
    * performance.now() since when the bytes this stream holds (to send, or
    * unread by its consumer) have made no progress: the last DATA cell sent
    * while a write waits, the consumer's last read while bytes wait for it;
@@ -324,6 +354,7 @@ export class RelayStream extends Duplex {
       this.#port.sendEnd(this.streamId, reason);
     }
     this.#clearIdle();
+    this.#attached = null;
     this.#inbox = [];
     this.#dropPendingWrite();
     this.#port.release(this);

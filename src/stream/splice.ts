@@ -23,6 +23,8 @@
  *   writing: a peer that never reads cannot keep the socket, its stream and
  *   their buffered bytes forever. Then the stream is destroyed and the socket
  *   closed — reset if it still held bytes, since the peer did not get them.
+ * - A stream that can (RelayStream.attachBuffers) counts the socket's read
+ *   and write buffers as its own, so the memory caps see them.
  *
  * The socket should be made with `allowHalfOpen: true`, so that its EOF does
  * not end its writable side before the stream has delivered everything.
@@ -61,8 +63,10 @@ export interface SpliceOptions {
 }
 
 /** Splice `socket` and `stream` (above). Both are closed by the time either has failed or both directions have ended. */
-export function splice(socket: Socket, stream: Duplex & { readonly ended?: boolean }, opts: SpliceOptions): void {
+export function splice(socket: Socket, stream: Duplex & { readonly ended?: boolean; attachBuffers?(socket: Socket): void }, opts: SpliceOptions): void {
   const lingerMs = opts.lingerMs ?? SPLICE_LINGER_MS;
+  // A RelayStream counts the socket's buffers as its own (the memory caps).
+  stream.attachBuffers?.(socket);
   let linger: NodeJS.Timeout | undefined;
   let endLinger: NodeJS.Timeout | undefined;
 

@@ -245,3 +245,22 @@ test('SOCKS5 RESOLVE and RESOLVE_PTR requests, and their replies as Tor gives th
   assert.equal(hex(n.send!), '05080001000000000000');
   assert.ok(n.error instanceof ProtocolError);
 });
+
+test('SOCKS4a: a junk byte in an over-long hostname is malformed however the bytes arrive (fuzz regression: socks4)', () => {
+  // USERID "u", then 300 hostname bytes without a NUL, a 0x01 at the 101st: found by `npm run fuzz -- socks4`,
+  // where the whole request said ERR_OVERSIZED and the same bytes in two chunks ERR_MALFORMED.
+  const name = new Uint8Array(300).fill(0x61);
+  name[100] = 0x01;
+  const input = concat(Uint8Array.of(4, 1, 0, 80, 0, 0, 0, 1, 0x75, 0), name);
+  const whole = new SocksServerHandshake().feed(input);
+  const split = new SocksServerHandshake();
+  assert.equal(split.feed(input.subarray(0, 10 + 110)).error?.code, 'ERR_MALFORMED');
+  assert.equal(whole.error?.code, 'ERR_MALFORMED');
+  assert.equal(hex(whole.send!), '005b000000000000');
+  // Without the junk byte, the same length is oversized both ways.
+  const long = concat(Uint8Array.of(4, 1, 0, 80, 0, 0, 0, 1, 0x75, 0), new Uint8Array(300).fill(0x61));
+  assert.equal(new SocksServerHandshake().feed(long).error?.code, 'ERR_OVERSIZED');
+  const parts = new SocksServerHandshake();
+  assert.equal(parts.feed(long.subarray(0, 120)).needMore, true);
+  assert.equal(parts.feed(long.subarray(120)).error?.code, 'ERR_OVERSIZED');
+});

@@ -1,0 +1,199 @@
+/**
+ * The relay's RSS against its memory cap (plain script):
+ *   node dist/bench/mem-cap.bench.js [--cap-mib 64] [--seconds 60] [--peers-per-wave 8] [--gc]
+ *
+ * A relay (exit to 127.0.0.1) runs in a child process (this file with
+ * --relay-child) with memoryCap.capBytes = --cap-mib. After its idle baseline
+ * RSS is sampled, this process runs the memory cap's load: every 2 s a wave
+ * of --peers-per-wave clients, each from its own loopback address (so no
+ * per-address limit meets them), opens one link, 8 circuits and 2 streams on
+ * each to a destination that sends without end, then never reads its link;
+ * clients older than 30 s are dropped. Every 500 ms it samples the relay's
+ * RSS, V8 heap, external memory (Buffers) and accounted queued bytes.
+ * Reports the idle baseline, the highest RSS and its excess over baseline +
+ * cap, the cap's events, circuits freed and bytes freed, and the load
+ * average. --gc (a diagnosis, not the figure): the relay runs with
+ * --expose-gc and collects garbage before each sample, which tells live
+ * buffers from garbage not yet collected. Everything is torn down at the end and on error. Loopback only.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RelayCommand } from '../src/cell/relay-cell.js';
+import { encodeBegin } from '../src/cell/stream-messages.js';
+import { TcpTransport } from '../src/link/transport.js';
+import { parseExitPolicy } from '../src/netdoc/exit-policy.js';
+import { loadRelayKeys } from '../relay/keys.js';
+import { listenOrPort } from '../relay/or-listener.js';
+import { createRelayCore } from '../relay/relay-core.js';
+import type { MemoryCapStats } from '../relay/mem-cap.js';
+import { HostilePeer } from '../test/adversarial/hostile-peer.js';
+
+const MiB = 1024 * 1024;
+const WAVE_MS = 2000;
+const PEER_LIFETIME_MS = 30_000;
+const SAMPLE_MS = 500;
+
+interface Sample {
+  rss: number;
+  heap: number;
+  external: number;
+  queued: number;
+  cap: MemoryCapStats;
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** The relay: an exit to 127.0.0.1 with the given cap, answering 'mem' over IPC. */
+async function relayChild(dataDir: string, capBytes: number): Promise<void> {
+  const keys = loadRelayKeys(dataDir);
+  const core = createRelayCore({
+    keys,
+    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    memoryCap: { capBytes },
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket).catch(() => socket.destroy()));
+  process.on('message', (msg: string) => {
+    if (msg === 'mem') {
+      (globalThis as { gc?: () => void }).gc?.();
+      const m = process.memoryUsage();
+      process.send!({ rss: m.rss, heap: m.heapUsed, external: m.external, queued: core.memoryCap.queuedBytes(), cap: core.memoryCap.stats() } satisfies Sample);
+    } else if (msg === 'stop') {
+      core.destroy();
+      void listener.close().then(() => process.exit(0));
+    }
+  });
+  process.send!({ port: listener.port });
+}
+
+function ask(child: ChildProcess): Promise<Sample> {
+  child.send('mem');
+  return once(child, 'message').then(([m]) => m as Sample);
+}
+
+/** A destination that writes to every connection until it closes, respecting backpressure. */
+async function firehose(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    const pump = () => {
+      while (!socket.destroyed) {
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as { port: number }).port, sockets };
+}
+
+async function main(): Promise<void> {
+  const capMiB = arg('cap-mib', 64);
+  const seconds = arg('seconds', 60);
+  const perWave = arg('peers-per-wave', 8);
+  const dataDir = mkdtempSync(join(tmpdir(), 'allium-memcap-'));
+  const gc = process.argv.includes('--gc');
+  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: gc ? ['--expose-gc'] : [] });
+  const hose = await firehose();
+  const peers: Array<{ peer: HostilePeer; at: number }> = [];
+  try {
+    const [{ port }] = (await once(child, 'message')) as [{ port: number }];
+    const keys = loadRelayKeys(dataDir);
+    const target = (localAddress: string) => ({
+      keys,
+      async open() {
+        const socket = connect({ host: '127.0.0.1', port, localAddress });
+        socket.on('error', () => {});
+        return socket;
+      },
+    });
+    // Idle baseline: the relay up, nothing connected.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idle: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      idle.push((await ask(child)).rss);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const baseline = Math.max(...idle);
+    process.stdout.write(`mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gc ? ', GC before each sample' : ''}; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`);
+    process.stdout.write('| s | relay RSS MiB | heap | external | queued (accounted) MiB | cap events | circuits freed | clients | load 1 min |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+
+    let peerNo = 0;
+    let most: Sample | null = null;
+    const started = Date.now();
+    let nextWave = 0;
+    let failed = 0;
+    while (Date.now() - started < seconds * 1000) {
+      const now = Date.now() - started;
+      if (now >= nextWave) {
+        nextWave += WAVE_MS;
+        for (const p of peers.filter((x) => Date.now() - x.at > PEER_LIFETIME_MS)) p.peer.channel.destroy();
+        peers.splice(0, peers.length, ...peers.filter((x) => Date.now() - x.at <= PEER_LIFETIME_MS));
+        await Promise.all(
+          Array.from({ length: perWave }, async () => {
+            const n = ++peerNo;
+            try {
+              const peer = await HostilePeer.connect(null, target(`127.77.${(n >> 8) & 255}.${(n & 255) || 1}`));
+              const circs = [];
+              for (let c = 0; c < 8; c++) circs.push(await peer.create());
+              for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose.port, flags: 0 }));
+              peer.channel.pauseReading();
+              peers.push({ peer, at: Date.now() });
+            } catch {
+              failed++;
+            }
+          }),
+        );
+      }
+      const s = await ask(child);
+      if (most === null || s.rss > most.rss) most = s;
+      process.stdout.write(
+        `| ${(now / 1000).toFixed(1)} | ${(s.rss / MiB).toFixed(1)} | ${(s.heap / MiB).toFixed(1)} | ${(s.external / MiB).toFixed(1)} | ${(s.queued / MiB).toFixed(1)} | ${s.cap.oomEvents} | ${s.cap.circuitsFreed} | ${peers.length} | ${loadavg()[0]!.toFixed(2)} |\n`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+    }
+    const last = await ask(child);
+    const excess = most!.rss - baseline - capMiB * MiB;
+    process.stdout.write(
+      `\nidle RSS ${(baseline / MiB).toFixed(1)} MiB; highest RSS ${(most!.rss / MiB).toFixed(1)} MiB (heap ${(most!.heap / MiB).toFixed(1)}, external ${(most!.external / MiB).toFixed(1)}, accounted queue ${(most!.queued / MiB).toFixed(1)}); ` +
+        `baseline + cap = ${((baseline + capMiB * MiB) / MiB).toFixed(1)} MiB, so the highest RSS is ${excess <= 0 ? `${(-excess / MiB).toFixed(1)} MiB under` : `${(excess / MiB).toFixed(1)} MiB over`} it; ` +
+        `cap events ${last.cap.oomEvents}, circuits freed ${last.cap.circuitsFreed}, ${(last.cap.bytesFreed / MiB).toFixed(1)} MiB freed; ${peerNo} clients (${failed} failed to connect); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+    );
+    process.stdout.write(`${JSON.stringify({ bench: 'mem-cap', capMiB, seconds, idleRss: baseline, highest: most, last, clients: peerNo, failed })}\n`);
+  } finally {
+    for (const p of peers) p.peer.channel.destroy();
+    for (const s of hose.sockets) s.destroy();
+    hose.server.close();
+    child.send('stop');
+    await Promise.race([once(child, 'exit'), new Promise((resolve) => setTimeout(resolve, 5000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--relay-child') {
+  void relayChild(process.argv[3]!, Number(process.argv[4]));
+} else {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
