@@ -197,10 +197,12 @@ export class RelayStream extends Duplex {
   /**
    * A DATA cell for this stream arrived. Throws ProtocolError if the peer
    * overran our window. `data` must not be reused by the caller (cells from a
-   * link are unshared copies). Cells that arrive in one turn of the event
-   * loop (every link read of one poll phase) are handed to the consumer as
-   * one chunk, at setImmediate, so the application socket sees one write per
-   * turn instead of one per link read or per 498 bytes. DATA after the peer's FIN
+   * link are unshared copies). Cells that arrive together (one link read)
+   * are handed to the consumer as one chunk, in a microtask, so the
+   * application socket sees one write per batch instead of one per 498 bytes.
+   * (Deferring to setImmediate, one write per poll phase, let a stuck
+   * stream's inbox outgrow the memory cap's checks and stalled a reading
+   * stream beside it: test/client/mem-cap.test.ts.) DATA after the peer's FIN
    * ends the stream with END TORPROTOCOL.
    */
   receiveData(data: Uint8Array): void {
@@ -218,7 +220,7 @@ export class RelayStream extends Duplex {
     this.#inboxBytes += data.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      setImmediate(this.#flushInboxBound);
+      queueMicrotask(this.#flushInboxBound);
     }
   }
 
