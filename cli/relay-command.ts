@@ -158,9 +158,11 @@ export function registerRelayCommand(program: Command): void {
         });
         const timeoutMs = c.must<number>('relay.reachability_timeout');
         if (timeoutMs > 0 && authorities.length > 0) {
-          await awaitReachable({ authorities, identity: relay.identity, advertised, timeoutMs, cancelled: () => false });
+          await Promise.race([relay.failed, awaitReachable({ authorities, identity: relay.identity, advertised, timeoutMs, cancelled: () => false })]);
           say('relay', `Self-test: the authorities reach ${advertised}; this relay is in the consensus`);
         }
+        // A relay that lost a worker no longer carries what it advertises: stop (exit status 1) so its supervisor restarts it.
+        await relay.failed;
       },
     );
   });

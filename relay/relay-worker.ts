@@ -160,3 +160,8 @@ process.on('message', (message: WorkerRequest, handle?: Socket) => {
 
 // The main process is gone (or closed the channel): so is this worker.
 process.on('disconnect', () => stop());
+// Signals are the main process's to act on: a SIGHUP or Ctrl-C sent to the whole process group
+// (a terminal hangup, `kill -HUP -PGID`) must not kill the workers under a relay that stays up.
+// The main process reloads on SIGHUP and closes the workers when it stops.
+process.on('SIGHUP', () => {});
+process.on('SIGINT', () => {});

@@ -207,7 +207,12 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
 }
 
 /** Fork `count` workers (at least 1) for the relay described by `setup`; resolves once all are ready. */
-export async function startRelayWorkers(count: number, setup: WorkerSetup): Promise<RelayWorkers> {
+/**
+ * Starts `count` worker processes with `setup`. `onLost(message)` is called
+ * once if a worker exits while the pool is not closing: the relay has lost a
+ * share of its links and cannot carry on as advertised.
+ */
+export async function startRelayWorkers(count: number, setup: WorkerSetup, onLost: (message: string) => void = () => {}): Promise<RelayWorkers> {
   if (!Number.isInteger(count) || count < 1) throw new AlliumError('ERR_CONFIG', `workers: expected a positive integer, got ${count}`);
   const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(setup)));
   const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -218,6 +223,7 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
   }
   let next = 0;
   let closing = false;
+  let lost = false;
   let rebalance: NodeJS.Timeout | undefined;
   let lastShare = 0;
   // Relay-wide: the connections every worker carries, per address.
@@ -238,7 +244,13 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup): Prom
       w.alive = false;
       // Its connections are gone with it.
       for (const [address, n] of [...w.addresses]) for (let i = 0; i < n; i++) released(w, address);
-      if (!closing) log('relay worker %d exited (%s); %d left', w.child.pid, signal ?? code, workers.filter((x) => x.alive).length);
+      if (closing) return;
+      const message = `relay worker ${w.child.pid} exited (${signal ?? code}); ${workers.filter((x) => x.alive).length} of ${workers.length} left`;
+      log('%s', message);
+      if (!lost) {
+        lost = true;
+        onLost(message);
+      }
     });
   }
   const alive = () => workers.filter((w) => w.alive && w.child.connected);

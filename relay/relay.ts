@@ -141,6 +141,12 @@ export interface RelayHandle {
   bandwidthStats(): BandwidthStats | null;
   /** The accounting period's count and state; null without accounting. */
   accountingStats(): AccountingState | null;
+  /**
+   * Rejects with AlliumError ERR_RESOURCE_LIMIT if the relay can no longer
+   * serve as advertised (with workers: one exited on its own); never
+   * resolves. The CLI then stops with exit status 1 so a supervisor restarts it.
+   */
+  readonly failed: Promise<never>;
   close(): Promise<void>;
 }
 
@@ -189,6 +195,8 @@ interface Carrier {
   descriptorChanged(): void;
   /** The directory cache verified a newer consensus (text, valid-until in ms) to serve over BEGIN_DIR. */
   setConsensus(text: string, validUntil: number): void;
+  /** Rejects if the carrier can no longer carry the relay's links (a worker died); never resolves. */
+  readonly failed: Promise<never>;
   close(): Promise<void>;
 }
 
@@ -349,6 +357,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayHandle> {
     ...(orAddress6 !== undefined ? { orAddress6 } : {}),
     identity: keys.identity.identity,
     nickname: config.nickname,
+    failed: carrier.failed,
     linkStats: () => carrier.linkStats(),
     circuitStats: () => carrier.circuitStats(),
     dosStats: () => carrier.dosStats(),
@@ -427,6 +436,8 @@ async function inProcessCarrier(
     throw error;
   });
   const carrier: Carrier = {
+    // One process: nothing of its own can fail apart from it.
+    failed: new Promise<never>(() => {}),
     linkStats: () => core.links.stats(),
     circuitStats: () => core.stats(),
     dosStats: () => core.dos.stats(),
@@ -477,6 +488,9 @@ async function workerCarrier(
   encodeServed: () => string | undefined,
 ): Promise<CarrierStart> {
   let workers: RelayWorkers | undefined;
+  let lose!: (error: Error) => void;
+  const failed = new Promise<never>((_, reject) => (lose = reject));
+  failed.catch(() => {}); // observed through RelayHandle.failed
   const dispatch = async (socket: Socket) => {
     if (workers === undefined) socket.destroy();
     else workers.dispatch(socket);
@@ -497,7 +511,7 @@ async function workerCarrier(
       ...(config.params !== undefined ? { params: config.params } : {}),
       // One cap for the relay, shared out among the workers.
       memoryCap: { ...config.memoryCap, capBytes: Math.floor((config.memoryCap?.capBytes ?? defaultMemoryCap()) / count) },
-    });
+    }, (message) => lose(new AlliumError('ERR_RESOURCE_LIMIT', message)));
   } catch (error) {
     await listener.close();
     throw error;
@@ -533,6 +547,7 @@ async function workerCarrier(
     setConsensus(text, validUntil) {
       pool.setConsensus(text, validUntil);
     },
+    failed,
     close: () => pool.close(),
   };
   return { carrier, listener, accept6: { accept: dispatch, pauseOnConnect: true } };
