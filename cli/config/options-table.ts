@@ -104,7 +104,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   }),
   opt({
     key: 'relay.allow_loopback_exit', roles: ['relay'], kind: k.bool, default: false, flag: '--allow-loopback-exit', reload: false,
-    doc: 'with relay.exit, accept loopback destinations ahead of "reject private:*" (testnets only)',
+    doc: 'with relay.exit, accept loopback destinations on the ports the exit policy allows (ahead of "reject private:*"; testnets only)',
   }),
   opt({
     key: 'relay.contact', roles: ['relay'], kind: k.contact, defaultDoc: 'none', flag: '--contact <text>', reload: true,

@@ -5,6 +5,7 @@
  * an exit nor a non-exit ever carries a stream into its own private networks.
  * Rule lines, in the grammar of ./exit-policy.ts.
  */
+import { parseExitPolicy, summarizeExitPolicy } from './exit-policy.js';
 
 /** Ports Tor's default exit policy rejects: mail, news, Windows networking, file sharing. */
 export const DEFAULT_REJECTED_PORTS: readonly string[] = Object.freeze([
@@ -54,9 +55,36 @@ export function withAcceptsBeforePrivate(lines: readonly string[], rules: readon
   return out;
 }
 
-/** `lines` with LOOPBACK_EXIT_RULES just before `reject private` (withAcceptsBeforePrivate). Testnets only. */
+/**
+ * `lines` opened to loopback destinations on the ports they allow, no
+ * others. Testnets only. With a `reject private` rule: LOOPBACK_EXIT_RULES
+ * just before it (withAcceptsBeforePrivate), so the port rejections above
+ * it still apply. Without one (an operator's own policy such as `accept *:80,
+ * reject *:*`): loopback accepts for exactly the ports the policy allows a
+ * public address, first, so opening loopback never opens a port the policy
+ * closes (nor widens the consensus summary past it). Throws DocumentError
+ * for a bad rule, as parseExitPolicy.
+ */
 export function withLoopbackExit(lines: readonly string[]): string[] {
-  return withAcceptsBeforePrivate(lines, LOOPBACK_EXIT_RULES);
+  if (lines.some((rule) => /^reject private:/.test(rule))) return withAcceptsBeforePrivate(lines, LOOPBACK_EXIT_RULES);
+  const allowed = summarizeExitPolicy(parseExitPolicy(lines));
+  const ranges = allowed.action === 'accept' ? allowed.ranges : complement(allowed.ranges);
+  const ports = ranges.map(([a, b]) => (a === 1 && b === MAX_PORT ? '*' : a === b ? String(a) : `${a}-${b}`));
+  return [...ports.flatMap((p) => LOOPBACK_EXIT_RULES.map((rule) => rule.replace(/:\*$/, `:${p}`))), ...lines];
+}
+
+const MAX_PORT = 65535;
+
+/** The port ranges in 1–65535 not in sorted, disjoint `ranges`. */
+function complement(ranges: readonly (readonly [number, number])[]): [number, number][] {
+  const out: [number, number][] = [];
+  let next = 1;
+  for (const [a, b] of ranges) {
+    if (a > next) out.push([next, a - 1]);
+    next = b + 1;
+  }
+  if (next <= MAX_PORT) out.push([next, MAX_PORT]);
+  return out;
 }
 
 /** A testnet exit's default: the default exit policy that also reaches loopback. */

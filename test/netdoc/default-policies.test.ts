@@ -50,6 +50,13 @@ test('the testnet exit policy reaches loopback, not the other private ranges, an
 
 test('withLoopbackExit inserts the loopback rules just before reject private', () => {
   assert.deepEqual(withLoopbackExit(['reject *:25', 'reject private:*', 'accept *:*']), ['reject *:25', ...LOOPBACK_EXIT_RULES, 'reject private:*', 'accept *:*']);
-  assert.deepEqual(withLoopbackExit(['accept *:80', 'reject *:*']), [...LOOPBACK_EXIT_RULES, 'accept *:80', 'reject *:*']);
+  // Without reject private: loopback only on the ports the policy allows (and the summary stays as narrow).
+  assert.deepEqual(withLoopbackExit(['accept *:80', 'accept *:443', 'reject *:*']), [
+    'accept 127.0.0.0/8:80', 'accept [::1]:80', 'accept 127.0.0.0/8:443', 'accept [::1]:443', 'accept *:80', 'accept *:443', 'reject *:*',
+  ]);
+  assert.equal(formatSummary(summarizeExitPolicy(parseExitPolicy(withLoopbackExit(['accept *:80', 'accept *:443', 'reject *:*'])), { loopbackCounts: true })), 'accept 80,443');
+  assert.deepEqual(withLoopbackExit(['reject *:25', 'accept *:*']), ['accept 127.0.0.0/8:1-24', 'accept [::1]:1-24', 'accept 127.0.0.0/8:26-65535', 'accept [::1]:26-65535', 'reject *:25', 'accept *:*']);
+  assert.deepEqual(withLoopbackExit(['accept *:*']), [...LOOPBACK_EXIT_RULES, 'accept *:*']);
+  assert.deepEqual(withLoopbackExit(['reject *:*']), ['reject *:*']);
   assert.deepEqual(TESTNET_EXIT_POLICY_LINES, withLoopbackExit(DEFAULT_EXIT_POLICY_LINES));
 });
