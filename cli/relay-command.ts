@@ -146,7 +146,7 @@ export function registerRelayCommand(program: Command): void {
             const policy = exitPolicyFor({ exit, allowLoopbackExit, ...(lines !== undefined ? { exitPolicy: lines as string[] } : {}) });
             relay.reconfigure({ exitPolicy: policy ?? DEFAULT_EXIT_POLICY_LINES });
           },
-        }, (line) => say('relay', line));
+        }, (line, level) => say('relay', line, level));
         printUp({
           role: 'relay',
           nickname: relay.nickname,
