@@ -51,8 +51,14 @@ function showValue(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** The validated values a file sets, by key (`relay.nickname` → value), normalized by each option's kind. */
-export type FileValues = Map<string, unknown>;
+/**
+ * The validated values a file sets, by key (`relay.nickname` → value),
+ * normalized by each option's kind; `lines` has the 1-based line of each
+ * key path (absent for values not read from a file).
+ */
+export interface FileValues extends Map<string, unknown> {
+  lines?: ReadonlyMap<string, number>;
+}
 
 const schemas = new Map<Role, z.ZodType<Record<string, Record<string, unknown>>>>();
 
@@ -147,7 +153,7 @@ export function parseConfigText(text: string, file: string, role: Role): FileVal
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(issues);
   }
-  const values: FileValues = new Map();
+  const values: FileValues = Object.assign(new Map<string, unknown>(), { lines });
   for (const [section, keys] of Object.entries(result.data)) {
     for (const [name, value] of Object.entries(keys ?? {})) if (value !== undefined) values.set(`${section}.${name}`, value);
   }

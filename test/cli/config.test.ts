@@ -121,6 +121,24 @@ describe('effective configuration', () => {
     assert.equal(c.sources.get('relay.address'), 'default');
   });
 
+  it('relay.exit_policy without relay.exit = true is refused, naming the file, line and key', () => {
+    const noExit = parseConfigText(GOOD.replace('exit = true\n', ''), 'relay.toml', 'relay');
+    assert.throws(
+      () => mergeConfig('relay', 'relay.toml', noExit, new Map()),
+      (error: ConfigError) => error.message === 'relay.toml:12: relay.exit_policy = ["accept *:80","reject *:*"]: needs relay.exit = true (--exit); a relay that is not an exit publishes "reject *:*"',
+    );
+    assert.throws(
+      () => mergeConfig('relay', 'relay.toml', file, new Map<string, unknown>([['relay.exit', false]])),
+      (error: ConfigError) => /^relay\.toml:13: relay\.exit_policy = .*: needs relay\.exit = true/.test(error.message),
+    );
+    assert.throws(
+      () => mergeConfig('relay', undefined, new Map(), new Map<string, unknown>([['storage.data_dir', '/d'], ['network.authorities', [AUTH]], ['relay.nickname', 'r1'], ['relay.exit_policy', ['reject *:*']]])),
+      (error: ConfigError) => /^allium relay: relay\.exit_policy = \["reject \*:\*"\]: needs relay\.exit = true/.test(error.message),
+    );
+    // The --exit flag makes the file's policy fine.
+    assert.equal(mergeConfig('relay', 'relay.toml', noExit, new Map<string, unknown>([['relay.exit', true]])).get('relay.exit'), true);
+  });
+
   it('a missing required option is named with the file section and the flag', () => {
     assert.throws(
       () => mergeConfig('relay', undefined, new Map(), new Map()),
@@ -138,6 +156,7 @@ describe('effective configuration', () => {
         ['network.authorities', [AUTH]],
         ['relay.nickname', 'r1'],
         ['authority.nickname', 'a1'],
+        ['relay.exit', true],
         ['relay.exit_policy', ['accept *:443', 'reject *:*']],
         ['authority.consensus_lifetime', 90_000],
       ].filter(([key]) => optionsOf(role).some((o) => o.key === key)) as [string, unknown][]);
