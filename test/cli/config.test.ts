@@ -77,9 +77,13 @@ describe('configuration file', () => {
     assert.match(line!, /^relay\.toml:15: relay\.exit_policy\[1\] = "rejct \*:\*": exit policy: bad rule/);
   });
 
-  it('a duplicate key is a TOML error with its line', () => {
+  it('a duplicate key is a TOML error naming its line, the key and where it was first defined', () => {
     const [line] = issuesOf(GOOD.replace('or_port = 9001', 'or_port = 9001\nor_port = 9002'));
-    assert.match(line!, /^relay\.toml:12: not valid TOML: .*redefine/);
+    assert.match(line!, /^relay\.toml:12: relay\.or_port: not valid TOML: .*redefine.* \(already defined on line 11\)$/);
+    const [dotted] = issuesOf(GOOD.replace('or_port = 9001', 'or_port = 9001\n"nickname" = "again"'));
+    assert.match(dotted!, /^relay\.toml:12: relay\.nickname: not valid TOML: .*\(already defined on line 10\)$/);
+    const [table] = issuesOf(`${GOOD}\n[relay]\naddress = "127.0.0.2"\n`);
+    assert.match(table!, /^relay\.toml:19: relay: not valid TOML: .*redefine.*\(already defined on line 9\)$/);
   });
 
   it('a section of another role, or an unknown section, is refused', () => {
