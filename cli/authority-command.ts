@@ -114,7 +114,7 @@ export function registerAuthorityCommand(program: Command): void {
         const url = new URL(authority.url);
         say('authority', `${authority.nickname} serving ${authority.url}`);
         if (metrics !== undefined) say('authority', `metrics on http://${metrics}/metrics`);
-        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line) => say('authority', line));
+        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line, level) => say('authority', line, level));
         printUp({
           role: 'authority',
           nickname: authority.nickname,

@@ -99,7 +99,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
         ].filter((x) => x !== null);
         say('client', `SOCKS listening on ${host}:${port}${extra.length > 0 ? `; ${extra.join('; ')}` : ''}; building a 3-hop circuit`);
         if (metrics !== undefined) say('client', `metrics on http://${metrics}/metrics`);
-        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line) => say('client', line));
+        reloadOnSighup(config, c, { ...observed.appliers, ...log.appliers }, (line, level) => say('client', line, level));
         await client.whenReady(c.must<number>('client.ready_timeout'));
         say('client', 'Bootstrapped 100%: a 3-hop circuit is built; ready');
         printUp({

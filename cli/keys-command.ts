@@ -12,6 +12,9 @@
  *                 is signing again
  *   rotate-onion  rotate the ntor onion key now
  *
+ * Each takes the data directory as --data-dir DIR or from a relay
+ * configuration file's storage.data_dir (--config FILE, read by the same
+ * loader as `allium relay`); --data-dir wins when both are given.
  * Key files are 0600 in a 0700 directory.
  */
 import { existsSync } from 'node:fs';
@@ -20,10 +23,22 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { equalBytes, hex } from '../src/bytes.js';
 import { AlliumError } from '../src/errors.js';
+import { loadConfigFile } from './config/load.js';
 import { parsePath } from './options.js';
 
 interface KeysOptions {
-  dataDir: string;
+  dataDir?: string;
+  config?: string;
+}
+
+/** The data directory, absolute: --data-dir, else storage.data_dir of --config. Throws ERR_CONFIG (ConfigError for a bad file). */
+function dataDirOf(opts: KeysOptions): string {
+  if (opts.dataDir !== undefined) return resolve(opts.dataDir);
+  if (opts.config === undefined) throw new AlliumError('ERR_CONFIG', 'give the relay\'s data directory: --data-dir DIR or --config FILE (its storage.data_dir)');
+  const file = resolve(opts.config);
+  const dir = loadConfigFile(file, 'relay').get('storage.data_dir') as string | undefined;
+  if (dir === undefined) throw new AlliumError('ERR_CONFIG', `${file}: storage.data_dir: not set; give --data-dir DIR`);
+  return resolve(dir);
 }
 
 interface SignOptions extends KeysOptions {
@@ -90,6 +105,9 @@ async function sign(dataDir: string, identityPath: string, lifetimeMs: number): 
   const seed = keysModule.readIdentitySeed(identityPath);
   const identity = crypto.ed25519PublicKey(seed);
   const idPath = keysModule.identityKeyPath(dataDir);
+  if (!existsSync(idPath) && !existsSync(keysModule.signingKeyPath(dataDir))) {
+    throw new AlliumError('ERR_CONFIG', `no relay keys in ${join(dataDir, 'keys')} (neither identity_ed25519 nor signing_ed25519): run \`allium keys create\` there first, or give the data directory that has them`);
+  }
   if (existsSync(idPath) && !equalBytes(crypto.ed25519PublicKey(keysModule.readIdentitySeed(idPath)), identity)) {
     throw new AlliumError('ERR_CONFIG', `${identityPath} is not the identity key of this data directory (${idPath} holds another)`);
   }
@@ -102,18 +120,21 @@ async function sign(dataDir: string, identityPath: string, lifetimeMs: number): 
 
 export function registerKeysCommand(program: Command): void {
   const keys = program.command('keys').description("a relay's keys in its data directory: create, show, sign, rotate-onion");
-  const dataDir = (c: Command) => c.requiredOption('--data-dir <dir>', 'the relay\'s data directory (storage.data_dir)', parsePath);
+  const dataDir = (c: Command) =>
+    c
+      .option('--data-dir <dir>', 'the relay\'s data directory (storage.data_dir)', parsePath)
+      .option('--config <file>', 'read the data directory from this relay configuration file (storage.data_dir)', parsePath);
   const lifetime = (c: Command) => c.option('--lifetime-days <days>', 'lifetime of a new signing key certificate, days (at most 400)', parseLifetimeDays, 30);
   lifetime(dataDir(keys.command('create').description('create the keys that are missing (identity, signing key, link, onion), then show them'))).action(
     async (opts: KeysOptions & { lifetimeDays: number }) => {
-      const dir = resolve(opts.dataDir);
+      const dir = dataDirOf(opts);
       const { loadRelayKeys } = await import('../relay/keys.js');
       loadRelayKeys(dir, { signingKeyLifetimeMs: opts.lifetimeDays * DAY_MS });
       process.stdout.write(`${await show(dir)}\n`);
     },
   );
   dataDir(keys.command('show').description('show the public keys, the signing key certificate\'s expiry and the onion keys\' ages (never a secret)')).action(async (opts: KeysOptions) => {
-    process.stdout.write(`${await show(resolve(opts.dataDir))}\n`);
+    process.stdout.write(`${await show(dataDirOf(opts))}\n`);
   });
   lifetime(
     dataDir(
@@ -123,12 +144,12 @@ export function registerKeysCommand(program: Command): void {
         .requiredOption('--identity <file>', 'the relay\'s identity key file (identity_ed25519), e.g. on removable media', parsePath),
     ),
   ).action(async (opts: SignOptions) => {
-    const dir = resolve(opts.dataDir);
+    const dir = dataDirOf(opts);
     await sign(dir, resolve(opts.identity), opts.lifetimeDays * DAY_MS);
     process.stdout.write(`${await show(dir)}\n`);
   });
   dataDir(keys.command('rotate-onion').description('rotate the onion key now (stop the relay first; it republishes at start)')).action(async (opts: KeysOptions) => {
-    const dir = resolve(opts.dataDir);
+    const dir = dataDirOf(opts);
     const keysModule = await import('../relay/keys.js');
     const { OnionKeyRing } = await import('../relay/onion-keys.js');
     const { crypto } = await import('../src/crypto/crypto.js');

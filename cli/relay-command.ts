@@ -48,9 +48,7 @@ export function registerRelayCommand(program: Command): void {
     const exit = c.must<boolean>('relay.exit');
     const allowLoopbackExit = c.must<boolean>('relay.allow_loopback_exit');
     const policyLines = c.get<string[]>('relay.exit_policy');
-    if (!exit && (allowLoopbackExit || policyLines !== undefined)) {
-      say('relay', 'note: relay.exit_policy / relay.allow_loopback_exit have no effect without relay.exit');
-    }
+    if (!exit && allowLoopbackExit) say('relay', 'note: relay.allow_loopback_exit has no effect without relay.exit');
     const authorities = c.must<string[]>('network.authorities').map(parseAuthorityRef);
     const rate = c.get<number>('bandwidth.rate');
     const burst = c.get<number>('bandwidth.burst');
@@ -146,7 +144,7 @@ export function registerRelayCommand(program: Command): void {
             const policy = exitPolicyFor({ exit, allowLoopbackExit, ...(lines !== undefined ? { exitPolicy: lines as string[] } : {}) });
             relay.reconfigure({ exitPolicy: policy ?? DEFAULT_EXIT_POLICY_LINES });
           },
-        }, (line) => say('relay', line));
+        }, (line, level) => say('relay', line, level));
         printUp({
           role: 'relay',
           nickname: relay.nickname,

@@ -53,7 +53,7 @@ export function registerTestnetCommand(program: Command): void {
     .option('--relay-bandwidth-rate <size>', 'every relay\'s bandwidth.rate, e.g. "1 MB" (default: unlimited)')
     .option('--relay-accounting-max <size>', 'every relay\'s accounting.max, e.g. "20 MB" (default: no accounting)')
     .option('--ipv6', 'every relay also gets an IPv6 OR port on [::1], and the client prefers IPv6 (--prefer-ipv6); not with --netns', false)
-    .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); node lines name them', false)
+    .option('--metrics', 'give every node a metrics port (Prometheus text at /metrics, the dashboard at /); the "up" progress lines on stderr and the node lines in <data-dir>/events.jsonl name them', false)
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       if (opts.ipv6 && opts.netns) command.error('error: --ipv6 is for a loopback testnet, not with --netns');

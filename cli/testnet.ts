@@ -266,6 +266,11 @@ function eventSink(dataDir: string, json: boolean): { event(line: string): void;
 /** The event lines' file in the testnet's data directory. */
 export const EVENTS_FILE = 'events.jsonl';
 
+/** `, metrics on http://HOST:PORT/metrics, dashboard http://HOST:PORT/` for a node's progress line, when it has a metrics port. */
+function metricsNote(up: { metrics?: string }): string {
+  return up.metrics === undefined ? '' : `, metrics on http://${up.metrics}/metrics, dashboard http://${up.metrics}/`;
+}
+
 /** Runs the testnet until it is stopped; the returned promise never resolves (the process exits). */
 export async function runTestnet(opts: TestnetOptions): Promise<void> {
   const started = Date.now();
@@ -461,7 +466,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   for (const authority of authorities) {
     const up = await waitUp(authority, 'authority');
     authUps.push(up);
-    progress(`authority ${authority.nickname} up at ${up.url}`);
+    progress(`authority ${authority.nickname} up at ${up.url}${metricsNote(up)}`);
   }
   const authorityRefs = authUps.map((up) => `${up.url}#${up.identity}`);
   writeFileSync(`${authoritiesFile}.tmp`, `${authorityRefs.join('\n')}\n`, { mode: 0o600 });
@@ -501,7 +506,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   for (const relay of relays) {
     const up = await waitUp(relay, 'relay');
     relayUps.push(up);
-    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}`);
+    progress(`${relay.nickname} up at ${up.address}:${up.port}${up.exit ? ' (exit)' : ''}${metricsNote(up)}`);
   }
   for (const up of relayUps) announce(up);
 
@@ -509,6 +514,7 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
   progress('waiting for the consensus and a 3-hop circuit');
   const clientUp = await waitUp(client, 'client');
   announce({ ...clientUp, nickname: 'client' });
+  if (clientUp.metrics !== undefined) progress(`client up${metricsNote(clientUp)}`);
   let socksHost = clientUp.address;
   let socksPort = clientUp.port;
   let httpTunnel = clientUp.httpTunnel;

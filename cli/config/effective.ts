@@ -34,8 +34,30 @@ export class EffectiveConfig {
 }
 
 /**
+ * Checks between options of the merged configuration: a relay's
+ * `relay.exit_policy` needs `relay.exit = true` (a non-exit publishes
+ * "reject *:*" whatever the policy says).
+ */
+function crossIssues(role: Role, file: string | undefined, fileValues: FileValues, values: ReadonlyMap<string, unknown>, sources: ReadonlyMap<string, ValueSource>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (role === 'relay' && values.has('relay.exit_policy') && values.get('relay.exit') !== true) {
+    const fromFile = sources.get('relay.exit_policy') === 'file' && file !== undefined;
+    const line = fromFile ? fileValues.lines?.get('relay.exit_policy') : undefined;
+    issues.push({
+      file: fromFile ? file : `allium ${role}`,
+      ...(line !== undefined ? { line } : {}),
+      key: 'relay.exit_policy',
+      value: values.get('relay.exit_policy'),
+      message: 'needs relay.exit = true (--exit); a relay that is not an exit publishes "reject *:*"',
+    });
+  }
+  return issues;
+}
+
+/**
  * Merge flags over file over defaults. Throws ConfigError naming every
- * required option that is still unset (unless `allowMissing`, for --print-config).
+ * required option that is still unset and every option another one
+ * contradicts (unless `allowMissing`, for --print-config).
  */
 export function mergeConfig(
   role: Role,
@@ -63,7 +85,8 @@ export function mergeConfig(
       missing.push({ file: file ?? `allium ${role}`, key: option.key, message: `required: set ${name} in [${section}]${file === undefined ? ' of a --config file' : ''}${how}` });
     }
   }
-  if (missing.length > 0 && !allowMissing) throw new ConfigError(missing);
+  const issues = [...missing, ...crossIssues(role, file, fileValues, values, sources)];
+  if (issues.length > 0 && !allowMissing) throw new ConfigError(issues);
   return new EffectiveConfig(role, file, values, sources);
 }
 

@@ -6,14 +6,14 @@
  *
  *   relay.toml:7: relay.or_port = 70000: Too big: expected number to be <=65535
  *
- * Syntax errors (including a duplicate key, which TOML forbids) come from
- * smol-toml with their line.
+ * Syntax errors come from smol-toml with their line; a duplicate key (which
+ * TOML forbids) also names the key and the line it was first defined on.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { AlliumError } from '../../src/errors.js';
-import { keyLines, lineOf } from './locate.js';
+import { definedOn, keyLines, lineOf } from './locate.js';
 import { OPTIONS, optionsOf, splitKey, type Role } from './options-table.js';
 
 /** Files larger than this are refused before parsing. */
@@ -51,8 +51,14 @@ function showValue(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** The validated values a file sets, by key (`relay.nickname` → value), normalized by each option's kind. */
-export type FileValues = Map<string, unknown>;
+/**
+ * The validated values a file sets, by key (`relay.nickname` → value),
+ * normalized by each option's kind; `lines` has the 1-based line of each
+ * key path (absent for values not read from a file).
+ */
+export interface FileValues extends Map<string, unknown> {
+  lines?: ReadonlyMap<string, number>;
+}
 
 const schemas = new Map<Role, z.ZodType<Record<string, Record<string, unknown>>>>();
 
@@ -107,7 +113,9 @@ export function parseConfigText(text: string, file: string, role: Role): FileVal
   } catch (error) {
     if (error instanceof TomlError) {
       const first = error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
-      throw new ConfigError([{ file, line: error.line, message: `not valid TOML: ${first}` }]);
+      const defined = /redefine/.test(first) ? definedOn(text, error.line) : undefined;
+      const again = defined?.before !== undefined ? ` (already defined on line ${defined.before})` : '';
+      throw new ConfigError([{ file, line: error.line, ...(defined !== undefined ? { key: defined.key } : {}), message: `not valid TOML: ${first}${again}` }]);
     }
     throw error;
   }
@@ -147,7 +155,7 @@ export function parseConfigText(text: string, file: string, role: Role): FileVal
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(issues);
   }
-  const values: FileValues = new Map();
+  const values: FileValues = Object.assign(new Map<string, unknown>(), { lines });
   for (const [section, keys] of Object.entries(result.data)) {
     for (const [name, value] of Object.entries(keys ?? {})) if (value !== undefined) values.set(`${section}.${name}`, value);
   }

@@ -7,6 +7,11 @@
  * valid TOML.
  */
 
+/** A table header line: `[relay]`, `[[x]]`; group 1 is the dotted name. */
+const HEADER = /^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$/;
+/** A `key = value` line: group 1 is the (dotted, maybe quoted) key, group 2 the value text. */
+const ASSIGNMENT = /^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=(.*)$/;
+
 /** The line of every key path ("relay", "relay.nickname") in `source`. */
 export function keyLines(source: string): Map<string, number> {
   const lines = new Map<string, number>();
@@ -27,7 +32,7 @@ export function keyLines(source: string): Map<string, number> {
       if (depth <= 0) array = null;
       continue;
     }
-    const header = /^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$/.exec(line);
+    const header = HEADER.exec(line);
     if (header !== null) {
       table = splitDotted(header[1]!);
       for (let n = 1; n <= table.length; n++) {
@@ -36,7 +41,7 @@ export function keyLines(source: string): Map<string, number> {
       }
       continue;
     }
-    const assignment = /^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=(.*)$/.exec(line);
+    const assignment = ASSIGNMENT.exec(line);
     if (assignment === null) continue;
     const path = [...table, ...splitDotted(assignment[1]!)];
     for (let n = table.length + 1; n <= path.length; n++) {
@@ -97,4 +102,34 @@ function bracketBalance(text: string): number {
     else if (c === ']') balance--;
   }
   return balance;
+}
+
+/**
+ * The key path (`relay.nickname`) or table (`relay`) that 1-based `line` of
+ * `source` defines, with the table it is in, and the line where the same
+ * path was defined before; undefined when the line defines nothing. For
+ * naming the key of smol-toml's "redefine" error, which gives only a line.
+ */
+export function definedOn(source: string, line: number): { key: string; before?: number } | undefined {
+  const rows = source.split(/\r?\n/);
+  const row = rows[line - 1];
+  if (row === undefined) return undefined;
+  let key: string;
+  const header = HEADER.exec(row);
+  if (header !== null) key = splitDotted(header[1]!).join('.');
+  else {
+    const assignment = ASSIGNMENT.exec(row);
+    if (assignment === null) return undefined;
+    let table: string[] = [];
+    for (let i = line - 2; i >= 0; i--) {
+      const above = HEADER.exec(rows[i]!);
+      if (above !== null) {
+        table = splitDotted(above[1]!);
+        break;
+      }
+    }
+    key = [...table, ...splitDotted(assignment[1]!)].join('.');
+  }
+  const before = keyLines(rows.slice(0, line - 1).join('\n')).get(key);
+  return before !== undefined ? { key, before } : { key };
 }

@@ -6,6 +6,7 @@
  * changes nothing.
  */
 import { describeError } from '../lifecycle.js';
+import type { LogLevel } from '../log/logger.js';
 import type { EffectiveConfig } from './effective.js';
 import type { ConfigCommand } from './flags.js';
 import { optionOf } from './options-table.js';
@@ -63,10 +64,20 @@ export function describeReload(file: string, outcome: ReloadOutcome): string {
 }
 
 /**
- * Reload on every SIGHUP until the returned function is called. Without a
- * file, SIGHUP only says so (and, unlike Node's default, does not end the process).
+ * One log line (at `warn`) for a reload that was refused: the file's issues
+ * (one per line in ConfigError's message) joined with "; ".
  */
-export function reloadOnSighup(command: ConfigCommand, started: EffectiveConfig, appliers: Appliers, say: (line: string) => void): () => void {
+export function describeRefusedReload(error: unknown): string {
+  const issues = describeError(error).split('\n').filter((line) => line.length > 0);
+  return `SIGHUP: configuration not reloaded, the running one stays: ${issues.join('; ')}`;
+}
+
+/**
+ * Reload on every SIGHUP until the returned function is called. Without a
+ * file, SIGHUP only says so (and, unlike Node's default, does not end the
+ * process). `say` gets one line each, with `warn` for a refused or stopped reload.
+ */
+export function reloadOnSighup(command: ConfigCommand, started: EffectiveConfig, appliers: Appliers, say: (line: string, level?: LogLevel) => void): () => void {
   const running = new Map(started.values);
   let busy: Promise<void> = Promise.resolve();
   const onHup = () => {
@@ -79,10 +90,11 @@ export function reloadOnSighup(command: ConfigCommand, started: EffectiveConfig,
       try {
         next = command.reread();
       } catch (error) {
-        say(`SIGHUP: configuration not reloaded, the running one stays:\n${describeError(error)}`);
+        say(describeRefusedReload(error), 'warn');
         return;
       }
-      say(`SIGHUP: ${describeReload(started.file, await applyReload(running, next, appliers))}`);
+      const outcome = await applyReload(running, next, appliers);
+      say(`SIGHUP: ${describeReload(started.file, outcome)}`, outcome.error !== undefined ? 'warn' : 'notice');
     });
   };
   process.on('SIGHUP', onHup);

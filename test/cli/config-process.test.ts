@@ -89,10 +89,15 @@ it('a relay configured by file only joins the testnet, and SIGHUP changes its ex
   assert.ok(relay.alive, 'the relay did not restart');
 
   // A file that no longer validates changes nothing.
-  writeFileSync(file, '[relay]\nnickname = 5\n');
+  // It is said on one line at warn, its issues joined with "; ".
+  writeFileSync(file, '[relay]\nnickname = 5\n[log]\nbogus = 1\n');
   const mark2 = relay.stderr().length;
   relay.signal('SIGHUP');
-  await relay.waitStderr(/configuration not reloaded, the running one stays:\n.*relay\.toml:2: relay\.nickname = 5: /, 10_000, mark2);
+  const refused = /\[warn\] SIGHUP: configuration not reloaded, the running one stays: ([^\n]*)\n/;
+  await relay.waitStderr(refused, 10_000, mark2);
+  const issues = refused.exec(relay.stderr().slice(mark2))![1]!;
+  assert.match(issues, /relay\.toml:2: relay\.nickname = 5: /);
+  assert.match(issues, /; .*relay\.toml:4: log\.bogus: /);
   assert.ok(relay.alive);
   assert.match(await descriptor(), /^accept 127\.0\.0\.0\/8:443$/m);
 });

@@ -77,9 +77,13 @@ describe('configuration file', () => {
     assert.match(line!, /^relay\.toml:15: relay\.exit_policy\[1\] = "rejct \*:\*": exit policy: bad rule/);
   });
 
-  it('a duplicate key is a TOML error with its line', () => {
+  it('a duplicate key is a TOML error naming its line, the key and where it was first defined', () => {
     const [line] = issuesOf(GOOD.replace('or_port = 9001', 'or_port = 9001\nor_port = 9002'));
-    assert.match(line!, /^relay\.toml:12: not valid TOML: .*redefine/);
+    assert.match(line!, /^relay\.toml:12: relay\.or_port: not valid TOML: .*redefine.* \(already defined on line 11\)$/);
+    const [dotted] = issuesOf(GOOD.replace('or_port = 9001', 'or_port = 9001\n"nickname" = "again"'));
+    assert.match(dotted!, /^relay\.toml:12: relay\.nickname: not valid TOML: .*\(already defined on line 10\)$/);
+    const [table] = issuesOf(`${GOOD}\n[relay]\naddress = "127.0.0.2"\n`);
+    assert.match(table!, /^relay\.toml:19: relay: not valid TOML: .*redefine.*\(already defined on line 9\)$/);
   });
 
   it('a section of another role, or an unknown section, is refused', () => {
@@ -121,6 +125,24 @@ describe('effective configuration', () => {
     assert.equal(c.sources.get('relay.address'), 'default');
   });
 
+  it('relay.exit_policy without relay.exit = true is refused, naming the file, line and key', () => {
+    const noExit = parseConfigText(GOOD.replace('exit = true\n', ''), 'relay.toml', 'relay');
+    assert.throws(
+      () => mergeConfig('relay', 'relay.toml', noExit, new Map()),
+      (error: ConfigError) => error.message === 'relay.toml:12: relay.exit_policy = ["accept *:80","reject *:*"]: needs relay.exit = true (--exit); a relay that is not an exit publishes "reject *:*"',
+    );
+    assert.throws(
+      () => mergeConfig('relay', 'relay.toml', file, new Map<string, unknown>([['relay.exit', false]])),
+      (error: ConfigError) => /^relay\.toml:13: relay\.exit_policy = .*: needs relay\.exit = true/.test(error.message),
+    );
+    assert.throws(
+      () => mergeConfig('relay', undefined, new Map(), new Map<string, unknown>([['storage.data_dir', '/d'], ['network.authorities', [AUTH]], ['relay.nickname', 'r1'], ['relay.exit_policy', ['reject *:*']]])),
+      (error: ConfigError) => /^allium relay: relay\.exit_policy = \["reject \*:\*"\]: needs relay\.exit = true/.test(error.message),
+    );
+    // The --exit flag makes the file's policy fine.
+    assert.equal(mergeConfig('relay', 'relay.toml', noExit, new Map<string, unknown>([['relay.exit', true]])).get('relay.exit'), true);
+  });
+
   it('a missing required option is named with the file section and the flag', () => {
     assert.throws(
       () => mergeConfig('relay', undefined, new Map(), new Map()),
@@ -138,6 +160,7 @@ describe('effective configuration', () => {
         ['network.authorities', [AUTH]],
         ['relay.nickname', 'r1'],
         ['authority.nickname', 'a1'],
+        ['relay.exit', true],
         ['relay.exit_policy', ['accept *:443', 'reject *:*']],
         ['authority.consensus_lifetime', 90_000],
       ].filter(([key]) => optionsOf(role).some((o) => o.key === key)) as [string, unknown][]);
