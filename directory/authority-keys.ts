@@ -13,14 +13,14 @@
  * when the identity key is online, makes a new signing key itself before the
  * current one would expire during the document's validity.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { debuglog } from 'node:util';
-import { concat, equalBytes, hex } from '../src/bytes.js';
+import { equalBytes, hex } from '../src/bytes.js';
 import { crypto } from '../src/crypto/crypto.js';
 import { AlliumError } from '../src/errors.js';
-import { loadOrCreateSecret } from '../src/key-file.js';
-import { AUTHORITY_CERT_LENGTH, decodeAuthorityCert, makeAuthorityCert, type AuthoritySigner } from '../src/netdoc/authority-cert.js';
+import { loadOrCreateSecret, loadSignerFile, saveSignerFile } from '../src/key-file.js';
+import { makeAuthorityCert, type AuthoritySigner } from '../src/netdoc/authority-cert.js';
 import { formatTime } from '../src/netdoc/text.js';
 
 const log = debuglog('allium:directory');
@@ -70,12 +70,7 @@ export function newSigner(identitySeed: Uint8Array, now: number, lifetimeMs: num
 
 /** Writes the signing key file atomically (mode 0600, keys directory 0700). */
 export function saveSigner(dataDir: string, signer: AuthoritySigner): void {
-  const path = signingKeyPath(dataDir);
-  mkdirSync(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, concat(signer.signingSeed, signer.cert.bytes), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  saveSignerFile(signingKeyPath(dataDir), signer);
 }
 
 /**
@@ -84,21 +79,7 @@ export function saveSigner(dataDir: string, signer: AuthoritySigner): void {
  * exist. Throws AlliumError ERR_CONFIG for a file that is not a valid one.
  */
 export function loadSigner(dataDir: string): AuthoritySigner | undefined {
-  const path = signingKeyPath(dataDir);
-  if (!existsSync(path)) return undefined;
-  const bytes = new Uint8Array(readFileSync(path));
-  if (bytes.length !== 32 + AUTHORITY_CERT_LENGTH) throw new AlliumError('ERR_CONFIG', `signing key file ${path}: expected ${32 + AUTHORITY_CERT_LENGTH} bytes, found ${bytes.length}`);
-  const signingSeed = bytes.slice(0, 32);
-  let cert;
-  try {
-    cert = decodeAuthorityCert(bytes.subarray(32));
-  } catch (cause) {
-    throw new AlliumError('ERR_CONFIG', `signing key file ${path}: ${(cause as Error).message}`, { cause });
-  }
-  if (!equalBytes(crypto.ed25519PublicKey(signingSeed), cert.signingKey)) {
-    throw new AlliumError('ERR_CONFIG', `signing key file ${path}: the certificate is not for this signing key`);
-  }
-  return { signingSeed, cert };
+  return loadSignerFile(signingKeyPath(dataDir), 'authority');
 }
 
 export interface AuthorityKeysOptions {

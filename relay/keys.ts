@@ -15,15 +15,15 @@
  * made, warns from SIGNING_KEY_WARN_MS before expiry, and refuses to start
  * once the certificate has expired.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, equalBytes } from '../src/bytes.js';
+import { equalBytes } from '../src/bytes.js';
 import { crypto } from '../src/crypto/crypto.js';
 import { AlliumError } from '../src/errors.js';
-import { loadOrCreateSecret } from '../src/key-file.js';
+import { loadOrCreateSecret, loadSignerFile, saveSignerFile } from '../src/key-file.js';
 import type { LinkIdentity, StaticKey } from '../src/link/channel.js';
 import type { NtorV3RelaySecret } from '../src/crypto/ntor-v3.js';
-import { decodeSigningKeyCert, makeSigningKeyCert, SIGNING_KEY_CERT_LENGTH, type SigningKeySigner } from '../src/netdoc/signing-key-cert.js';
+import { makeSigningKeyCert, type SigningKeySigner } from '../src/netdoc/signing-key-cert.js';
 import { formatTime } from '../src/netdoc/text.js';
 
 export const IDENTITY_KEY_FILE = 'identity_ed25519';
@@ -87,12 +87,7 @@ export function newRelaySigner(identitySeed: Uint8Array, now: number, lifetimeMs
 
 /** Writes the signing key file atomically (seed ‖ certificate, mode 0600, keys directory 0700). */
 export function saveRelaySigner(dataDir: string, signer: SigningKeySigner): void {
-  const path = signingKeyPath(dataDir);
-  mkdirSync(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, concat(signer.signingSeed, signer.cert.bytes), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  saveSignerFile(signingKeyPath(dataDir), signer);
 }
 
 /**
@@ -102,21 +97,7 @@ export function saveRelaySigner(dataDir: string, signer: SigningKeySigner): void
  * that is not a valid one.
  */
 export function loadRelaySigner(dataDir: string): SigningKeySigner | undefined {
-  const path = signingKeyPath(dataDir);
-  if (!existsSync(path)) return undefined;
-  const bytes = new Uint8Array(readFileSync(path));
-  if (bytes.length !== 32 + SIGNING_KEY_CERT_LENGTH) throw new AlliumError('ERR_CONFIG', `signing key file ${path}: expected ${32 + SIGNING_KEY_CERT_LENGTH} bytes, found ${bytes.length}`);
-  const signingSeed = bytes.slice(0, 32);
-  let cert;
-  try {
-    cert = decodeSigningKeyCert('relay', bytes.subarray(32));
-  } catch (cause) {
-    throw new AlliumError('ERR_CONFIG', `signing key file ${path}: ${(cause as Error).message}`, { cause });
-  }
-  if (!equalBytes(crypto.ed25519PublicKey(signingSeed), cert.signingKey)) {
-    throw new AlliumError('ERR_CONFIG', `signing key file ${path}: the certificate is not for this signing key`);
-  }
-  return { signingSeed, cert };
+  return loadSignerFile(signingKeyPath(dataDir), 'relay');
 }
 
 /**
