@@ -8,7 +8,10 @@
  * reads or logs a byte or an address.
  */
 import net from 'node:net';
-import { resetSocket } from '../src/stream/splice.js';
+import type { Duplex } from 'node:stream';
+import { EndReason } from '../src/cell/reasons.js';
+import { StreamEndedError } from '../src/errors.js';
+import { resetSocket, splice } from '../src/stream/splice.js';
 
 /** Simultaneous application sockets a port accepts by default; more are closed at once. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -54,6 +57,41 @@ export function closeAfter(socket: net.Socket, last?: Uint8Array): void {
   const linger = setTimeout(() => socket.destroy(), LINGER_MS);
   linger.unref();
   socket.once('close', () => clearTimeout(linger));
+}
+
+/**
+ * A port's CONNECT: `open()` opens the stream (resolving once CONNECTED);
+ * then `granted` goes to the application and the socket is spliced to the
+ * stream (src/stream/splice.ts). If opening fails, `refused(error)` is the
+ * port's last word (closeAfter). A stream that arrives after the
+ * application left is destroyed.
+ */
+export function openAndSplice(socket: net.Socket, open: () => Promise<Duplex>, granted: () => Uint8Array, refused: (error: unknown) => Uint8Array): void {
+  let pending: Promise<Duplex>;
+  try {
+    pending = open();
+  } catch (err) {
+    pending = Promise.reject(err);
+  }
+  pending.then(
+    (remote) => {
+      remote.on('error', () => {
+        /* splice() reports it; this only keeps an early error from escaping */
+      });
+      if (socket.destroyed) {
+        remote.destroy();
+        return;
+      }
+      socket.write(granted());
+      // The early data went with BEGIN (the connector's optimistic data). The application
+      // failing is not the destination's business: END MISC, as Tor's clients send.
+      splice(socket, remote, { socketError: () => new StreamEndedError(EndReason.MISC, 'application connection failed') });
+    },
+    (err: unknown) => {
+      if (socket.destroyed) return;
+      closeAfter(socket, refused(err));
+    },
+  );
 }
 
 /** Listens on `host:port`; rejects with the listen error (e.g. EADDRINUSE). */

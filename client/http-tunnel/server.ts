@@ -12,10 +12,7 @@
  */
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { EndReason } from '../../src/cell/reasons.js';
-import { StreamEndedError } from '../../src/errors.js';
-import { splice } from '../../src/stream/splice.js';
-import { closeAfter, startLocalListener, type LocalListener } from '../local-listener.js';
+import { closeAfter, openAndSplice, startLocalListener, type LocalListener } from '../local-listener.js';
 import { ConnectRequestParser, type ConnectRequest } from './request.js';
 import { tunnelEstablished, tunnelFailureFor, tunnelFailureResponse } from './responses.js';
 
@@ -95,30 +92,13 @@ function serveConnection(socket: net.Socket, connect: TunnelConnector, headerTim
 }
 
 function openTunnel(socket: net.Socket, connect: TunnelConnector, request: ConnectRequest, earlyData: Uint8Array, signal: AbortSignal): void {
-  let pending: Promise<Duplex>;
-  try {
-    pending = connect(request, signal, earlyData.length > 0 ? earlyData : undefined);
-  } catch (err) {
-    pending = Promise.reject(err);
-  }
-  pending.then(
-    (remote) => {
-      remote.on('error', () => {
-        /* splice() reports it; this only keeps an early error from escaping */
-      });
-      if (socket.destroyed) {
-        remote.destroy();
-        return;
-      }
-      socket.write(tunnelEstablished(request.httpVersion));
-      // The early data went with BEGIN (the connector's optimistic data). The application
-      // failing is not the destination's business: END MISC, as Tor's clients send.
-      splice(socket, remote, { socketError: () => new StreamEndedError(EndReason.MISC, 'application connection failed') });
-    },
-    (err: unknown) => {
-      if (socket.destroyed) return;
+  openAndSplice(
+    socket,
+    () => connect(request, signal, earlyData.length > 0 ? earlyData : undefined),
+    () => tunnelEstablished(request.httpVersion),
+    (err) => {
       const failure = tunnelFailureFor(err);
-      closeAfter(socket, tunnelFailureResponse(request.httpVersion, failure.status, failure.message, failure.endReason));
+      return tunnelFailureResponse(request.httpVersion, failure.status, failure.message, failure.endReason);
     },
   );
 }

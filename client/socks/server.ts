@@ -13,9 +13,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AlliumError, StreamEndedError } from '../../src/errors.js';
-import { EndReason } from '../../src/cell/reasons.js';
-import { splice } from '../../src/stream/splice.js';
-import { closeAfter, startLocalListener, type LocalListener } from '../local-listener.js';
+import { closeAfter, openAndSplice, startLocalListener, type LocalListener } from '../local-listener.js';
 import { SocksReply, socksReplyForEnd } from './replies.js';
 import { SocksServerHandshake, failureReply, resolvedReply, successReply, type SocksRequest, type SocksResolveAnswer } from './handshake.js';
 
@@ -122,37 +120,12 @@ function serveConnection(socket: net.Socket, opts: SocksServerOptions, handshake
   });
 }
 
-function openStream(
-  socket: net.Socket,
-  connect: SocksConnector,
-  request: SocksRequest,
-  earlyData: Uint8Array | undefined,
-  signal: AbortSignal,
-): void {
-  let pending: Promise<Duplex>;
-  try {
-    pending = connect(request, signal, earlyData);
-  } catch (err) {
-    pending = Promise.reject(err);
-  }
-  pending.then(
-    (remote) => {
-      remote.on('error', () => {
-        /* splice() reports it; this only keeps an early error from escaping */
-      });
-      if (socket.destroyed) {
-        remote.destroy();
-        return;
-      }
-      socket.write(successReply(request));
-      // The early data went with BEGIN (the connector's optimistic data). The application
-      // failing is not the destination's business: END MISC, as Tor's clients send.
-      splice(socket, remote, { socketError: () => new StreamEndedError(EndReason.MISC, 'application connection failed') });
-    },
-    (err: unknown) => {
-      if (socket.destroyed) return;
-      closeAfter(socket, failureReply(request, replyCodeFor(err)));
-    },
+function openStream(socket: net.Socket, connect: SocksConnector, request: SocksRequest, earlyData: Uint8Array | undefined, signal: AbortSignal): void {
+  openAndSplice(
+    socket,
+    () => connect(request, signal, earlyData),
+    () => successReply(request),
+    (err) => failureReply(request, replyCodeFor(err)),
   );
 }
 
