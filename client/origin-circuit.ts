@@ -31,6 +31,7 @@ import { clientMessage, hopFlow, readServerMessage } from '../src/circuit/cc-neg
 import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../src/netdoc/params.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
+import { ForwardBacklog } from './forward-backlog.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
@@ -153,10 +154,8 @@ export class OriginCircuit {
   #relayCellsIn = 0;
   #relayCellsOut = 0;
   #onClose: Array<(error: Error) => void> = [];
-  /** Relay cells sealed for their hop in this turn, not yet crypted by the layers before it nor queued (#flushBacklog); the hop of each. */
-  #backlogCells: Uint8Array[] = [];
-  #backlogHops: number[] = [];
-  #backlogQueued = false;
+  /** Relay cells sealed in this turn, crypted and queued at its end. */
+  readonly #backlog: ForwardBacklog;
   /** The running digest of the recognizing hop's backward layer after the cell being dispatched. */
   #digestNow: Uint8Array = new Uint8Array(20);
   /** For flow control's circuit SENDMEs: a copy of #digestNow. */
@@ -165,6 +164,7 @@ export class OriginCircuit {
   private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], options: OriginCircuitOptions) {
     this.#channel = channel;
     this.#room = ChannelRoom.of(channel);
+    this.#backlog = new ForwardBacklog(this.#hops, (cell) => this.#room.send(cell), () => this.#closed);
     this.#circuits = circuits;
     this.#options = options;
     this.path = path;
@@ -431,7 +431,7 @@ export class OriginCircuit {
   destroy(reason: number, why: string): void {
     if (this.#closed) return;
     log('destroying circuit: %s', why);
-    this.#flushBacklog();
+    this.#backlog.flush();
     if (!this.#channel.closed) this.#room.send(encodeDestroy(this.id, reason));
     this.#teardown(reason, false, new CircuitDestroyedError(reason, why));
   }
@@ -516,48 +516,11 @@ export class OriginCircuit {
     return cell;
   }
 
-  /**
-   * Seal an encoded cell for hop `hop` now (its digest), and leave it in the
-   * backlog: at the end of the turn every layer crypts the cells that need it
-   * in one keystream call and the cells go on the link in the order they
-   * were sent (#flushBacklog). Returns that hop's forward running digest after the cell.
-   */
+  /** Seal an encoded cell for hop `hop` now and send it at the end of the turn (ForwardBacklog). Returns that hop's forward running digest after the cell. */
   #sendCell(hop: number, cell: Uint8Array): Uint8Array {
-    const target = this.#hops[hop]!;
-    target.forward.sealDigest(cellPayload(cell));
     this.#relayCellsOut++;
-    this.#backlogCells.push(cell);
-    this.#backlogHops.push(hop);
-    if (!this.#backlogQueued) {
-      this.#backlogQueued = true;
-      queueMicrotask(this.#flushBacklog);
-    }
-    return target.forward.lastDigest;
+    return this.#backlog.send(hop, cell, cellPayload(cell));
   }
-
-  /**
-   * Add the forward layers to the backlog's cells, hop `h` and every hop
-   * before it for a cell sealed for hop `h`, one keystream call per layer
-   * over its cells in sending order (the layers are xor keystreams, so the
-   * order in which a cell takes them does not matter), then queue them on the
-   * link in sending order. Runs before anything else goes on the link for
-   * this circuit (DESTROY) and at the end of the turn.
-   */
-  readonly #flushBacklog = (): void => {
-    this.#backlogQueued = false;
-    const cells = this.#backlogCells;
-    if (cells.length === 0) return;
-    const hops = this.#backlogHops;
-    this.#backlogCells = [];
-    this.#backlogHops = [];
-    if (this.#closed) return;
-    let deepest = 0;
-    for (const h of hops) if (h > deepest) deepest = h;
-    for (let layer = 0; layer <= deepest; layer++) {
-      this.#hops[layer]!.forward.cryptCells(layer === 0 ? cells : cells.filter((_, i) => hops[i]! >= layer));
-    }
-    for (const cell of cells) this.#room.send(cell);
-  };
 
   /**
    * The message of a cell from `hop`, or null when it was dealt with at the
@@ -702,8 +665,7 @@ export class OriginCircuit {
     if (this.#closed) return;
     this.#closed = true;
     // Cells not yet on the link stay off it: the circuit is gone (destroy() flushed them before its DESTROY).
-    this.#backlogCells = [];
-    this.#backlogHops = [];
+    this.#backlog.drop();
     this.#circuits.delete(this.id);
     this.#pending?.reject(error);
     this.#pending = null;
