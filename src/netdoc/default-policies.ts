@@ -5,7 +5,7 @@
  * an exit nor a non-exit ever carries a stream into its own private networks.
  * Rule lines, in the grammar of ./exit-policy.ts.
  */
-import { parseExitPolicy, summarizeExitPolicy } from './exit-policy.js';
+import { acceptedPorts, MAX_PORT, parseExitPolicy } from './exit-policy.js';
 
 /** Ports Tor's default exit policy rejects: mail, news, Windows networking, file sharing. */
 export const DEFAULT_REJECTED_PORTS: readonly string[] = Object.freeze([
@@ -67,24 +67,8 @@ export function withAcceptsBeforePrivate(lines: readonly string[], rules: readon
  */
 export function withLoopbackExit(lines: readonly string[]): string[] {
   if (lines.some((rule) => /^reject private:/.test(rule))) return withAcceptsBeforePrivate(lines, LOOPBACK_EXIT_RULES);
-  const allowed = summarizeExitPolicy(parseExitPolicy(lines));
-  const ranges = allowed.action === 'accept' ? allowed.ranges : complement(allowed.ranges);
-  const ports = ranges.map(([a, b]) => (a === 1 && b === MAX_PORT ? '*' : a === b ? String(a) : `${a}-${b}`));
+  const ports = acceptedPorts(parseExitPolicy(lines)).map(([a, b]) => (a === 1 && b === MAX_PORT ? '*' : a === b ? String(a) : `${a}-${b}`));
   return [...ports.flatMap((p) => LOOPBACK_EXIT_RULES.map((rule) => rule.replace(/:\*$/, `:${p}`))), ...lines];
-}
-
-const MAX_PORT = 65535;
-
-/** The port ranges in 1–65535 not in sorted, disjoint `ranges`. */
-function complement(ranges: readonly (readonly [number, number])[]): [number, number][] {
-  const out: [number, number][] = [];
-  let next = 1;
-  for (const [a, b] of ranges) {
-    if (a > next) out.push([next, a - 1]);
-    next = b + 1;
-  }
-  if (next <= MAX_PORT) out.push([next, MAX_PORT]);
-  return out;
 }
 
 /** A testnet exit's default: the default exit policy that also reaches loopback. */

@@ -233,6 +233,20 @@ export interface SummarizeOptions {
  * whichever is shorter (accept on a tie). Linear in rules × ranges, not in ports.
  */
 export function summarizeExitPolicy(policy: ExitPolicy, opts: SummarizeOptions = {}): ExitSummary {
+  const merged = acceptedPorts(policy, opts);
+  const rejected = portGaps(merged);
+  const asAccept: ExitSummary = { action: 'accept', ranges: merged };
+  const asReject: ExitSummary = { action: 'reject', ranges: rejected };
+  if (merged.length === 0) return asReject;
+  if (rejected.length === 0) return asAccept;
+  return formatPortList(rejected).length < formatPortList(merged).length ? asReject : asAccept;
+}
+
+/**
+ * The ports summarizeExitPolicy() finds allowed for an ordinary public
+ * address, as sorted, disjoint, non-adjacent ranges.
+ */
+export function acceptedPorts(policy: ExitPolicy, opts: SummarizeOptions = {}): [number, number][] {
   let undecided: [number, number][] = [[1, MAX_PORT]];
   const accepted: [number, number][] = [];
   for (const rule of policy) {
@@ -255,7 +269,7 @@ export function summarizeExitPolicy(policy: ExitPolicy, opts: SummarizeOptions =
     }
     undecided = still;
   }
-  // Merge the accepted ranges; the rejected ones are the gaps.
+  // Merge the accepted ranges.
   accepted.sort((x, y) => x[0] - y[0]);
   const merged: [number, number][] = [];
   for (const [a, b] of accepted) {
@@ -263,18 +277,19 @@ export function summarizeExitPolicy(policy: ExitPolicy, opts: SummarizeOptions =
     if (last !== undefined && a <= last[1] + 1) last[1] = Math.max(last[1], b);
     else merged.push([a, b]);
   }
+  return merged;
+}
+
+/** The ranges of 1–MAX_PORT not in sorted, disjoint `ranges`. */
+function portGaps(ranges: readonly (readonly [number, number])[]): [number, number][] {
   const rejected: [number, number][] = [];
   let next = 1;
-  for (const [a, b] of merged) {
+  for (const [a, b] of ranges) {
     if (a > next) rejected.push([next, a - 1]);
     next = b + 1;
   }
   if (next <= MAX_PORT) rejected.push([next, MAX_PORT]);
-  const asAccept: ExitSummary = { action: 'accept', ranges: merged };
-  const asReject: ExitSummary = { action: 'reject', ranges: rejected };
-  if (merged.length === 0) return asReject;
-  if (rejected.length === 0) return asAccept;
-  return formatPortList(rejected).length < formatPortList(merged).length ? asReject : asAccept;
+  return rejected;
 }
 
 function formatPortList(ranges: readonly (readonly [number, number])[]): string {
