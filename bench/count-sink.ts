@@ -37,6 +37,8 @@ export interface CountSink {
   circuits(): number;
   /** Links handshaken. */
   links(): number;
+  /** Wall time spent in the sink's socket handlers, ms (its JavaScript cost, kernel reads excluded). */
+  busyMs(): number;
   /** Stop decrypting: count cells by frame length from now on. */
   countOnly(): void;
   /** The first failure (a bad frame, a cell on an unknown circuit), or null. */
@@ -51,6 +53,7 @@ export async function startCountSink(keys: RelayKeys, address = '127.0.0.1'): Pr
   let links = 0;
   let counting = false;
   let failure: Error | null = null;
+  let busy = 0;
   const sockets = new Set<Socket>();
   const fail = (error: Error, socket: Socket) => {
     failure ??= error;
@@ -126,6 +129,7 @@ export async function startCountSink(keys: RelayKeys, address = '127.0.0.1'): Pr
     };
 
     socket.on('data', (chunk: Uint8Array) => {
+      const started = performance.now();
       try {
         if (!machine.done) {
           machine.push(chunk);
@@ -140,6 +144,8 @@ export async function startCountSink(keys: RelayKeys, address = '127.0.0.1'): Pr
         consume(chunk);
       } catch (error) {
         fail(error as Error, socket);
+      } finally {
+        busy += performance.now() - started;
       }
     });
   };
@@ -156,6 +162,7 @@ export async function startCountSink(keys: RelayKeys, address = '127.0.0.1'): Pr
     cells: () => cells,
     circuits: () => circuits,
     links: () => links,
+    busyMs: () => busy,
     countOnly: () => {
       counting = true;
     },
