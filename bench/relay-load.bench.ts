@@ -1,20 +1,32 @@
 /**
  * One relay process under load from another process, no testnet:
  *
- *   node dist/bench/relay-load.bench.js [--seconds 8] [--links 8] [--circuits 8] [--workers 1,2]
+ *   node dist/bench/relay-load.bench.js [--seconds 8] [--links 8] [--circuits 8] [--workers 1,2,1,2]
  *
- * For each worker count, starts the relay under test (bench/relay-target.js,
- * `--workers N`) and, in this process, a sink relay and an anonymous client
- * with --links links to the relay and --circuits two-hop circuits (relay →
- * sink) on each. The client then sends RELAY cells with random payloads as
- * fast as the links take them; the relay takes its layer off each, finds it
- * is not for itself and forwards it to the sink, which only counts. The
- * generator does no onion crypto at all (link crypto only), so most of the
- * machine is left to the relay. After a 2 s warm-up it measures for
- * --seconds: cells per second through the relay and the relay's CPU (main
- * process and workers, utime+stime from /proc) per cell. On a machine whose
- * cores other processes also use (see the load average it prints), cells/s
- * follows the share the relay gets; CPU per cell is the steadier figure.
+ * For each worker count in turn (alternating runs: noise on a shared
+ * machine hits both), starts the relay under test (bench/relay-target.js,
+ * `--workers N`) and, in this process, a sink (bench/count-sink.ts) and an
+ * anonymous client with --links links to the relay, each from its own
+ * loopback address (127.0.0.20, .21, ...: the relay gives all links of one
+ * address to one worker, so distinct addresses are what spreads load over
+ * workers, as many clients and relays do), and --circuits two-hop circuits
+ * (relay → sink) on each. The client then sends RELAY cells as fast as the
+ * links take them; the relay does its full work on each (link frame open,
+ * its onion layer, routing, link frame seal towards the sink).
+ *
+ * The load generator is the measuring instrument and must cost far less per
+ * cell than the relay: it does no onion crypto (random payloads the relay
+ * finds unrecognized), queues each cell with one copy into a 127-cell link
+ * frame (one AEAD call per frame), and the sink decrypts and checks every
+ * cell only during the 2 s warm-up, then counts cells by frame length
+ * (docs/protocol.md §3.4) without decrypting. Correctness end to end: after
+ * the senders stop, every cell sent must have reached the sink.
+ *
+ * Measured over a steady window of --seconds after the warm-up: cells/s at
+ * the sink; CPU (utime+stime from /proc) of the relay's main process and of
+ * each worker, and of this process (generator and sink), each per cell. The
+ * summary gives medians per worker count, cells/s per relay core, and the
+ * ceiling a 2-core machine puts on the 2-worker speed-up given those costs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -22,19 +34,14 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ChannelCommand, cellCircuitId, cellCommand, cellPayload, encodeChannelCell, setCellCircuitId } from '../src/cell/channel-cell.js';
-import { decodeCreate2, encodeCreated2 } from '../src/cell/create2.js';
-import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../src/circuit/handshake-params.js';
-import { ChannelRoom } from '../src/circuit/channel-room.js';
-import { TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
+import { ChannelCommand, encodeChannelCell, setCellCircuitId } from '../src/cell/channel-cell.js';
 import { crypto } from '../src/crypto/crypto.js';
-import { ntorV3ServerHandshake } from '../src/crypto/ntor-v3.js';
 import type { Channel } from '../src/link/channel.js';
 import { LinkManager, dialLink } from '../src/link/link-manager.js';
 import { TcpTransport } from '../src/link/transport.js';
 import { OriginCircuit, type HopInfo } from '../client/origin-circuit.js';
 import { loadRelayKeys } from '../relay/keys.js';
-import { listenOrPort } from '../relay/or-listener.js';
+import { startCountSink, type CountSink } from './count-sink.js';
 
 interface Args {
   seconds: number;
@@ -44,12 +51,12 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seconds: 8, links: 8, circuits: 8, workers: [1, 2] };
+  const args: Args = { seconds: 8, links: 8, circuits: 8, workers: [1, 2, 1, 2] };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
     if (flag === '--workers') args.workers = value.split(',').map(Number);
     else if (flag === '--seconds' || flag === '--links' || flag === '--circuits') args[flag.slice(2) as 'seconds'] = Number(value);
-    else throw new Error(`usage: relay-load.bench.js [--seconds S] [--links N] [--circuits N] [--workers 1,2] (bad ${flag})`);
+    else throw new Error(`usage: relay-load.bench.js [--seconds S] [--links N] [--circuits N] [--workers 1,2,1,2] (bad ${flag})`);
   }
   for (const n of [args.seconds, args.links, args.circuits, ...args.workers]) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`relay-load: every count must be a positive integer`);
@@ -59,22 +66,30 @@ function parseArgs(argv: string[]): Args {
 
 const CLK_TCK = 100;
 
-/** utime+stime (s) of `pid` and every live process whose parent it is (the workers). */
-function cpuSeconds(pid: number): number {
-  let ticks = 0;
+/** utime+stime (s) of `pid` from /proc; 0 once it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pids whose parent is `pid` (the relay's workers). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
     try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
     } catch {
-      continue;
+      // gone meanwhile
     }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(fields[1]);
-    if (Number(entry) === pid || ppid === pid) ticks += Number(fields[11]) + Number(fields[12]);
   }
-  return ticks / CLK_TCK;
+  return out.sort((a, b) => a - b);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,58 +111,21 @@ async function startTarget(dataDir: string, workers: number): Promise<{ child: C
   return { child, port };
 }
 
-/** A relay in this process that answers CREATE2 and counts the RELAY cells it gets, nothing more. */
-async function startSink(dataDir: string): Promise<{ info: HopInfo; cells: () => number; close: () => Promise<void> }> {
-  const keys = loadRelayKeys(dataDir);
-  let cells = 0;
-  const links: LinkManager<null> = new LinkManager<null>({
-    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
-    keys: { linkKey: keys.linkKey, identity: keys.identity },
-    handler: {
-      onCircuitCell: (_slot, cell) => {
-        if (cellCommand(cell) === ChannelCommand.RELAY) cells++;
-      },
-      onRelayCells: (_slot, batch) => {
-        cells += batch.length;
-      },
-      onUnknownCell: (cell, link, circuits) => {
-        if (cellCommand(cell) !== ChannelCommand.CREATE2) return;
-        const id = cellCircuitId(cell);
-        const { handshakeData } = decodeCreate2(cellPayload(cell));
-        const { reply } = ntorV3ServerHandshake(keys.ntor, handshakeData, CIRCUIT_VERIFICATION, () => EMPTY_NTOR_MESSAGE, TOR1_KEY_MATERIAL_LENGTH);
-        circuits.set(id, { circuit: null, side: 'prev' });
-        ChannelRoom.of(link).send(encodeChannelCell(id, ChannelCommand.CREATED2, encodeCreated2(reply)));
-      },
-      onLinkClosed: () => {},
-    },
-  });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => links.accept(socket));
-  const info: HopInfo = {
-    nickname: 'sink',
-    identity: keys.identity.identity,
-    linkKey: keys.linkKey.public,
-    ntorOnionKey: keys.ntor.onionKey,
-    address: '127.0.0.1',
-    orPort: listener.port,
-  };
-  return {
-    info,
-    cells: () => cells,
-    close: async () => {
-      links.destroy();
-      await listener.close();
-    },
-  };
-}
-
-/** Send RELAY cells with a random payload on `circuitIds` of `link`, round robin, as fast as the link takes them, until stop(). */
-function pump(link: Channel, circuitIds: number[]): () => void {
+/**
+ * Send RELAY cells with a random payload on `circuitIds` of `link`, round
+ * robin, as fast as the link takes them, until the returned stop() is
+ * called; `sent()` counts the cells queued.
+ */
+function pump(link: Channel, circuitIds: number[]): { stop: () => void; sent: () => number } {
   const cell = encodeChannelCell(circuitIds[0]!, ChannelCommand.RELAY, crypto.randomBytes(509));
   let stopped = false;
   let next = 0;
+  let sent = 0;
   const run = (): void => {
     while (!stopped && !link.closed) {
-      setCellCircuitId(cell, circuitIds[next++ % circuitIds.length]!);
+      setCellCircuitId(cell, circuitIds[next]!);
+      next = next + 1 === circuitIds.length ? 0 : next + 1;
+      sent++;
       if (!link.sendCell(cell)) {
         link.once('drain', run);
         return;
@@ -155,24 +133,48 @@ function pump(link: Channel, circuitIds: number[]): () => void {
     }
   };
   setImmediate(run);
-  return () => {
-    stopped = true;
+  return {
+    stop: () => {
+      stopped = true;
+    },
+    sent: () => sent,
   };
 }
 
 interface Result {
   workers: number;
   cellsPerSecond: number;
-  relayCpuSeconds: number;
+  /** Relay CPU (main process and workers), µs per cell. */
   usPerCell: number;
+  /** Of which the relay's main process, µs per cell. */
+  mainUsPerCell: number;
   relayCores: number;
+  /** Cores used by each worker process (none with 1 worker: the relay runs in its main process). */
+  workerCores: number[];
+  /** Each worker's CPU, µs per cell. */
+  workerUsPerCell: number[];
+  /** This process (sender and sink), µs per cell and cores. */
+  generatorUsPerCell: number;
+  /** Of which in the kernel (system time), µs per cell. */
+  generatorSysUsPerCell: number;
+  /** Of which the sink's socket handlers (wall time in them), µs per cell. */
+  sinkUsPerCell: number;
   generatorCores: number;
+  /** Cells per second per core the relay used. */
+  cellsPerRelayCoreSecond: number;
+  /** Load average (1 min) at the start of the window. */
+  load: number;
+  /** Links the relay opened to the sink (one per worker that carries circuits). */
+  sinkLinks: number;
+  /** Cells checked (decrypted) by the sink during the warm-up, and cells sent in all (every one counted by the sink). */
+  verified: number;
+  sent: number;
 }
 
 async function runOnce(args: Args, workers: number): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'allium-relay-load-'));
   let target: { child: ChildProcess; port: number } | undefined;
-  let sink: Awaited<ReturnType<typeof startSink>> | undefined;
+  let sink: CountSink | undefined;
   const client = new LinkManager<OriginCircuit>({
     transport: new TcpTransport(),
     handler: {
@@ -183,7 +185,7 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
   });
   try {
     target = await startTarget(join(dir, 'target'), workers);
-    sink = await startSink(join(dir, 'sink'));
+    sink = await startCountSink(loadRelayKeys(join(dir, 'sink')));
     const keys = loadRelayKeys(join(dir, 'target'));
     const relay: HopInfo = {
       nickname: 'loadtarget',
@@ -193,33 +195,72 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
       address: '127.0.0.1',
       orPort: target.port,
     };
-    const stops: Array<() => void> = [];
-    const transport = new TcpTransport();
+    const pumps: Array<ReturnType<typeof pump>> = [];
+    const links: Channel[] = [];
     for (let l = 0; l < args.links; l++) {
+      // Each link from its own address: the relay spreads addresses over its workers.
+      const transport = new TcpTransport({ localAddress: `127.0.0.${20 + l}` });
       const link = await dialLink({ transport, target: { address: relay.address, port: relay.orPort, identity: relay.identity, linkKey: relay.linkKey }, timeoutMs: 10_000 });
       client.adopt(link);
+      links.push(link);
       const ids: number[] = [];
       for (let c = 0; c < args.circuits; c++) ids.push((await OriginCircuit.build(link, client.circuitsOf(link), [relay, sink.info], 10_000)).id);
-      stops.push(pump(link, ids));
+      pumps.push(pump(link, ids));
     }
+    // Warm-up: the sink decrypts and checks every cell.
     await sleep(2000);
+    const verified = sink.cells();
+    if (verified === 0) throw new Error('relay-load: no cell reached the sink during the warm-up');
+    sink.countOnly();
+    await sleep(200);
+    const pids = [target.child.pid!, ...childrenOf(target.child.pid!)];
+    const load = loadavg()[0]!;
     const cells0 = sink.cells();
-    const cpu0 = cpuSeconds(target.child.pid!);
+    const cpu0 = pids.map(cpuOf);
     const own0 = process.cpuUsage();
+    const busy0 = sink.busyMs();
     const t0 = performance.now();
     await sleep(args.seconds * 1000);
-    const seconds = (performance.now() - t0) / 1000;
     const cells = sink.cells() - cells0;
-    const cpu = cpuSeconds(target.child.pid!) - cpu0;
+    const cpu = pids.map((pid, i) => cpuOf(pid) - cpu0[i]!);
     const own = process.cpuUsage(own0);
-    for (const stop of stops) stop();
+    const busy = sink.busyMs() - busy0;
+    const seconds = (performance.now() - t0) / 1000;
+    for (const p of pumps) p.stop();
+    // End to end: every cell sent reaches the sink once the relay's queues drain.
+    const sent = pumps.reduce((n, p) => n + p.sent(), 0);
+    // Wait while cells still arrive (at most 30 s in all; the kernel's socket buffers hold many).
+    const deadline = Date.now() + 30_000;
+    let last = -1;
+    while (sink.cells() < sent && sink.cells() !== last && sink.failure() === null && Date.now() < deadline) {
+      last = sink.cells();
+      await sleep(2000);
+    }
+    if (sink.failure() !== null) throw sink.failure()!;
+    if (sink.cells() !== sent) {
+      const queued = links.map((l) => `${l.queuedBytes}${l.closed ? ' closed' : ''}`).join(', ');
+      throw new Error(`relay-load (${workers} workers): sent ${sent} cells, the sink counted ${sink.cells()}; bytes still queued on the generator's links: ${queued}`);
+    }
+    if (sink.circuits() !== args.links * args.circuits) throw new Error(`relay-load: ${sink.circuits()} circuits at the sink`);
+    const relayCpu = cpu.reduce((a, b) => a + b, 0);
+    const ownCpu = (own.user + own.system) / 1e6;
     return {
       workers,
       cellsPerSecond: cells / seconds,
-      relayCpuSeconds: cpu,
-      usPerCell: (cpu / cells) * 1e6,
-      relayCores: cpu / seconds,
-      generatorCores: (own.user + own.system) / 1e6 / seconds,
+      usPerCell: (relayCpu / cells) * 1e6,
+      mainUsPerCell: (cpu[0]! / cells) * 1e6,
+      relayCores: relayCpu / seconds,
+      workerCores: cpu.slice(1).map((c) => c / seconds),
+      workerUsPerCell: cpu.slice(1).map((c) => (c / cells) * 1e6),
+      generatorUsPerCell: (ownCpu / cells) * 1e6,
+      generatorSysUsPerCell: own.system / cells,
+      sinkUsPerCell: (busy / cells) * 1e3,
+      generatorCores: ownCpu / seconds,
+      cellsPerRelayCoreSecond: cells / relayCpu,
+      load,
+      sinkLinks: sink.links(),
+      verified,
+      sent,
     };
   } finally {
     client.destroy();
@@ -234,21 +275,53 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
   }
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const fmt = (x: number, digits = 2) => x.toFixed(digits);
+const int = (x: number) => Math.round(x).toLocaleString('en-US');
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  console.log(`relay under load: ${args.links} links x ${args.circuits} circuits, ${args.seconds} s per run, node ${process.version}`);
+  const cores = availableParallelism();
+  console.log(`relay under load: ${args.links} links (one address each) x ${args.circuits} circuits, ${args.seconds} s per run, node ${process.version}`);
   // Other processes on the machine take their share of the cores: say how busy it was.
-  console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${availableParallelism()} cores`);
+  console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cores} cores`);
   const results: Result[] = [];
   for (const workers of args.workers) results.push(await runOnce(args, workers));
-  console.log('| workers | cells/s | relay CPU µs/cell | relay cores busy | load generator cores |');
-  console.log('|---:|---:|---:|---:|---:|');
+  console.log('| workers | cells/s | relay µs/cell (main) | relay cores | cores per worker | links to sink | cells/s per relay core | generator µs/cell (kernel; sink) | generator cores | load 1 min |');
+  console.log('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.workers} | ${Math.round(r.cellsPerSecond).toLocaleString('en-US')} | ${r.usPerCell.toFixed(2)} | ${r.relayCores.toFixed(2)} | ${r.generatorCores.toFixed(2)} |`);
+    console.log(
+      `| ${r.workers} | ${int(r.cellsPerSecond)} | ${fmt(r.usPerCell)} (${fmt(r.mainUsPerCell)}) | ${fmt(r.relayCores)} | ${r.workerCores.map((c) => fmt(c)).join(' / ') || '(one process)'} | ${r.sinkLinks} | ${int(r.cellsPerRelayCoreSecond)} | ${fmt(r.generatorUsPerCell)} (${fmt(r.generatorSysUsPerCell)}; ${fmt(r.sinkUsPerCell)}) | ${fmt(r.generatorCores)} | ${fmt(r.load)} |`,
+    );
   }
-  const base = results.find((r) => r.workers === 1);
-  for (const r of results) {
-    if (base !== undefined && r !== base) console.log(`${r.workers} workers / 1 worker: ${(r.cellsPerSecond / base.cellsPerSecond).toFixed(2)}x cells/s`);
+  console.log(`every run: all ${int(results.reduce((n, r) => n + r.sent, 0))} cells sent reached the sink; ${int(results.reduce((n, r) => n + r.verified, 0))} of them decrypted and checked during the warm-ups`);
+  const by = new Map<number, Result[]>();
+  for (const r of results) by.set(r.workers, [...(by.get(r.workers) ?? []), r]);
+  const one = by.get(1);
+  const two = by.get(2);
+  if (one !== undefined && two !== undefined) {
+    const x1 = median(one.map((r) => r.cellsPerSecond));
+    const x2 = median(two.map((r) => r.cellsPerSecond));
+    const r1 = median(one.map((r) => r.usPerCell));
+    const r2 = median(two.map((r) => r.usPerCell));
+    // The busiest relay process in a 1-worker run (the whole relay: with 1 worker it runs in one process).
+    const w1 = median(one.map((r) => Math.max(r.mainUsPerCell, ...r.workerUsPerCell)));
+    const g = median(results.map((r) => r.generatorUsPerCell));
+    console.log(`medians: 1 worker ${int(x1)} cells/s, 2 workers ${int(x2)} cells/s: ${fmt(x2 / x1)}x`);
+    // What the machine allows with these costs: one worker can use at most one core; with two, relay and
+    // generator together can use at most every core.
+    const ceil1 = 1e6 / w1;
+    const ceil2 = (cores * 1e6) / (r2 + g);
+    console.log(
+      `ceiling on ${cores} cores with the measured costs: 1 worker ≤ 1e6 / ${fmt(w1)} µs (its busiest process's CPU per cell) = ${int(ceil1)} cells/s; ` +
+        `2 workers ≤ ${cores}e6 / (${fmt(r2)} relay + ${fmt(g)} generator µs) = ${int(ceil2)} cells/s; speed-up ≤ ${fmt(ceil2 / ceil1)}x ` +
+        `(relay µs/cell 1 worker ${fmt(r1)}, 2 workers ${fmt(r2)})`,
+    );
   }
   console.log(JSON.stringify({ bench: 'relay-load', results }));
 }

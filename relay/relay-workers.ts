@@ -14,12 +14,18 @@
  * the main process; each newer consensus is sent to every worker, which
  * serves it to the BEGIN_DIR streams on its links (setConsensus).
  *
- * Links per remote address are limited relay-wide, here: the main process
- * counts each accepted connection's address until the worker carrying it
+ * The per-address DoS limits (dos.ts) are relay-wide because every link
+ * from one remote address goes to the same worker (link-affinity.ts): that
+ * worker sees all of the address's links and takes all of its CREATE2 from
+ * one token bucket, exactly as a relay with one worker would, with no
+ * message between processes per circuit. A new address goes to the worker
+ * carrying the fewest links, so a relay's cores are shared by address (one
+ * address, like one C tor instance, is served by one core). The main process
+ * also counts each address's connections until the worker carrying it
  * reports it closed ('linkClosed'), and closes a connection past
- * `dos.maxLinksPerAddress` before handing it over, so N workers do not make
- * the limit N times larger. (The circuit-creation rate per address is still
- * each worker's own.)
+ * `dos.maxLinksPerAddress` before handing it over. An address whose last link
+ * closed keeps its worker for circuitBurst / circuitRate seconds (the time
+ * its bucket takes to fill again), so reconnecting cannot reach a fresh bucket.
  *
  * Counters (linkStats, circuitStats) are the sums of what the workers last
  * reported (once a second). A worker that dies is taken out of the rotation;
@@ -35,8 +41,8 @@ import { AlliumError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import type { NetworkParams } from '../src/netdoc/params.js';
-import { ConcurrencyLimiter } from '../src/net/limits.js';
 import { DOS_DEFAULTS, addressKey, type DosOptions, type DosStats } from './dos.js';
+import { LinkAffinity } from './link-affinity.js';
 import type { MemoryCapOptions, MemoryCapStats } from './mem-cap.js';
 import { REBALANCE_MS, shareRate } from './bandwidth/share.js';
 
@@ -145,8 +151,8 @@ interface Worker {
   /** Its bucket's counters as last reported, and as of the last rebalance. */
   usage: { taken: number; emptied: number };
   shared: { taken: number; emptied: number };
-  /** Connections this worker carries, by address key (relay-wide links-per-address limit). */
-  addresses: Map<string, number>;
+  /** Connections handed to this worker (with a known address) and not yet reported closed. */
+  carried: number;
 }
 
 const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0, queuedBytes: 0 };
@@ -165,7 +171,7 @@ function startWorker(setup: WorkerSetup): Promise<Worker> {
   const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
   const worker: Worker = {
     child, links: ZERO_LINKS, circuits: ZERO_CIRCUITS, dos: ZERO_DOS, memory: ZERO_MEMORY, limited: 0, alive: true,
-    usage: { taken: 0, emptied: 0 }, shared: { taken: 0, emptied: 0 }, addresses: new Map(),
+    usage: { taken: 0, emptied: 0 }, shared: { taken: 0, emptied: 0 }, carried: 0,
   };
   return new Promise<Worker>((resolve, reject) => {
     const fail = (error: Error) => {
@@ -226,15 +232,14 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup, onLos
   let lost = false;
   let rebalance: NodeJS.Timeout | undefined;
   let lastShare = 0;
-  // Relay-wide: the connections every worker carries, per address.
-  const perAddress = new ConcurrencyLimiter(setup.dos?.maxLinksPerAddress ?? DOS_DEFAULTS.maxLinksPerAddress);
+  // Relay-wide: which worker carries each address's links, and how many it has.
+  const dos = { ...DOS_DEFAULTS, ...Object.fromEntries(Object.entries(setup.dos ?? {}).filter(([, v]) => v !== undefined)) };
+  const affinity = new LinkAffinity<Worker>({ retainMs: Math.ceil((dos.circuitBurst / dos.circuitRate) * 1000) });
   let linksRefused = 0;
   const released = (w: Worker, address: string) => {
-    const n = w.addresses.get(address) ?? 0;
-    if (n === 0) return;
-    if (n === 1) w.addresses.delete(address);
-    else w.addresses.set(address, n - 1);
-    perAddress.release(address);
+    if (affinity.links(address) === 0) return;
+    affinity.remove(address);
+    w.carried--;
   };
   for (const w of workers) {
     w.child.on('message', (message: WorkerReport) => {
@@ -243,7 +248,8 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup, onLos
     w.child.once('exit', (code, signal) => {
       w.alive = false;
       // Its connections are gone with it.
-      for (const [address, n] of [...w.addresses]) for (let i = 0; i < n; i++) released(w, address);
+      affinity.dropWorker(w);
+      w.carried = 0;
       if (closing) return;
       const message = `relay worker ${w.child.pid} exited (${signal ?? code}); ${workers.filter((x) => x.alive).length} of ${workers.length} left`;
       log('%s', message);
@@ -266,13 +272,20 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup, onLos
         return;
       }
       const address = addressKey(socket.remoteAddress);
-      if (address !== '' && !perAddress.acquire(address)) {
+      if (address !== '' && dos.maxLinksPerAddress > 0 && affinity.links(address) >= dos.maxLinksPerAddress) {
         linksRefused++;
         socket.destroy();
         return;
       }
-      const worker = live[next++ % live.length]!;
-      if (address !== '') worker.addresses.set(address, (worker.addresses.get(address) ?? 0) + 1);
+      let worker: Worker;
+      if (address === '') worker = live[next++ % live.length]!;
+      else {
+        const pinned = affinity.workerOf(address);
+        // A new address (or one whose worker died) goes to the worker carrying the fewest links.
+        worker = pinned !== undefined && pinned.alive && pinned.child.connected ? pinned : live.reduce((a, b) => (b.carried < a.carried ? b : a));
+        affinity.add(address, worker);
+        worker.carried++;
+      }
       worker.child.send({ type: 'link', address } satisfies WorkerRequest, socket, (error) => {
         if (error !== null && error !== undefined) {
           log('could not hand a link to a worker: %s', error.message);
@@ -289,7 +302,7 @@ export async function startRelayWorkers(count: number, setup: WorkerSetup, onLos
     dosStats: () => {
       const total = sum(workers.map((w) => w.dos), ZERO_DOS);
       // Links are refused here (a worker's own limit is never the one met) and addresses counted here, once.
-      return { ...total, linksRefused: total.linksRefused + linksRefused, addressesWithLinks: perAddress.size };
+      return { ...total, linksRefused: total.linksRefused + linksRefused, addressesWithLinks: affinity.size };
     },
     memoryStats: () => sum(workers.map((w) => w.memory), ZERO_MEMORY),
     limited: () => workers.reduce((n, w) => n + w.limited, 0),

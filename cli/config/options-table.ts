@@ -133,7 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 
   opt({
     key: 'relay.workers', roles: ['relay'], kind: k.count(1, 256), defaultDoc: 'the number of cores', flag: '--workers <n>', reload: false,
-    doc: 'worker processes carrying the links (1: everything in one process); bandwidth.rate/burst and relay.max_mem_in_queues are divided equally among them',
+    doc: 'worker processes carrying the links (1: everything in one process); all links of one remote address go to one worker; bandwidth.rate/burst are shared among them by use and relay.max_mem_in_queues divided equally',
   }),
   opt({
     key: 'relay.max_mem_in_queues', roles: ['relay'], kind: k.bytes(1024 * 1024), defaultDoc: '1/8 of RAM, within 64 MiB..4 GiB', flag: '--max-mem-in-queues <size>', reload: false,
@@ -162,11 +162,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   // [dos]
   opt({
     key: 'dos.max_links_per_address', roles: ['relay'], kind: k.count(0, 1_000_000), default: DOS_DEFAULTS.maxLinksPerAddress, flag: '--max-links-per-address <n>', reload: false,
-    doc: 'connections one address may hold open; the excess is closed at accept (0: no limit). torrc: DoSConnectionMaxConcurrentCount',
+    doc: 'connections one address may hold open, relay-wide; the excess is closed at accept (0: no limit). torrc: DoSConnectionMaxConcurrentCount',
   }),
   opt({
     key: 'dos.circuit_rate', roles: ['relay'], kind: k.count(1, 1_000_000), default: DOS_DEFAULTS.circuitRate, flag: '--circuit-rate <n>', reload: false,
-    doc: `CREATE2 per second per address holding ${DOS_DEFAULTS.circuitMinLinks}+ links; past it DESTROY RESOURCELIMIT. torrc: DoSCircuitCreationRate`,
+    doc: `CREATE2 per second per address holding ${DOS_DEFAULTS.circuitMinLinks}+ links, relay-wide (with workers, every link of one address goes to one worker); past it DESTROY RESOURCELIMIT. torrc: DoSCircuitCreationRate`,
   }),
   opt({
     key: 'dos.circuit_burst', roles: ['relay'], kind: k.count(1, 1_000_000), default: DOS_DEFAULTS.circuitBurst, flag: '--circuit-burst <n>', reload: false,

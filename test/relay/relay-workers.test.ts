@@ -1,6 +1,6 @@
 /**
  * A relay with two worker processes (relay/relay-workers.ts) over real TCP on
- * 127.0.0.1: links opened to it land on different workers, circuits through
+ * 127.0.0.1: links opened to it from different addresses land on different workers, circuits through
  * it carry data both ways, its counters add up the workers', and close()
  * takes the workers down.
  */
@@ -95,10 +95,11 @@ test('a relay with two workers carries circuits on links spread over both, and c
   });
   t.after(() => links.destroy());
   const target = { address: middle.address, port: middle.port, identity: path[0]!.identity, linkKey: path[0]!.linkKey };
-  // Four links: the main process deals them out to the two workers in turn.
+  // Four links from four addresses: the main process gives each new address to the worker carrying the fewest links
+  // (all the links of one address go to one worker: relay/link-affinity.ts).
   const circuits: OriginCircuit[] = [];
   for (let i = 0; i < 4; i++) {
-    const channel = await dialLink({ transport, target, timeoutMs: 10_000 });
+    const channel = await dialLink({ transport: new TcpTransport({ localAddress: `127.0.0.${11 + i}` }), target, timeoutMs: 10_000 });
     links.adopt(channel);
     circuits.push(await OriginCircuit.build(channel, links.circuitsOf(channel), path, 10_000));
   }

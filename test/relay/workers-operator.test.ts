@@ -78,6 +78,7 @@ function network(t: TestContext): Net {
   const root = mkdtempSync(join(tmpdir(), 'allium-workers-op-'));
   const relays: RelayHandle[] = [];
   const transport = new TcpTransport();
+  let dialled = 0;
   const links = new LinkManager<OriginCircuit>({
     transport,
     handler: {
@@ -101,7 +102,10 @@ function network(t: TestContext): Net {
     },
     async circuit(path) {
       const first = path[0]!;
-      const channel = await dialLink({ transport, target: { address: first.address, port: first.orPort, identity: first.identity, linkKey: first.linkKey }, timeoutMs: 10_000 });
+      // Each link from a new address: a relay gives every link of one address to one worker, and a new address
+      // to the worker carrying the fewest links, so consecutive links land on its two workers in turn.
+      const from = new TcpTransport({ localAddress: `127.0.0.${40 + dialled++}` });
+      const channel = await dialLink({ transport: from, target: { address: first.address, port: first.orPort, identity: first.identity, linkKey: first.linkKey }, timeoutMs: 10_000 });
       links.adopt(channel);
       return OriginCircuit.build(channel, links.circuitsOf(channel), path, 10_000);
     },
