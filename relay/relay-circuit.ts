@@ -443,8 +443,8 @@ export class RelayCircuit {
       case 'drop':
         return; // long-range padding
       case 'data':
-        // A copy: the cell is a view into the whole frame, which a slow reader should not keep alive.
-        this.edge.handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
+        // DATA is a view into the frame: the stream copies it into its inbox (RelayStream.receiveData).
+        this.edge.handle(streamId, msg, this.#receivedDigest);
         return;
       case 'sendme':
       case 'xon':
