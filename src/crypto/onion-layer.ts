@@ -320,15 +320,17 @@ function peelChunk(
     let kept = 0;
     for (let j = 0; j < pending; j++) {
       const at = j * P;
-      let value: Uint8Array | null = null;
       // Only a zero `recognized` needs a look at the digest (openDigest checks it again).
-      if ((out[at + RECOGNIZED_OFFSET]! | out[at + RECOGNIZED_OFFSET + 1]!) === 0) value = layer.openDigest(out.subarray(at, at + P), final);
-      if (value !== null) {
-        const i = index[j]!;
-        hops[i] = h;
-        digests[i] = value;
-        cells[i]!.set(out.subarray(at, at + P), CELL_PAYLOAD_OFFSET);
-        continue;
+      if ((out[at + RECOGNIZED_OFFSET]! | out[at + RECOGNIZED_OFFSET + 1]!) === 0) {
+        const payload = out.subarray(at, at + P);
+        const value = layer.openDigest(payload, final);
+        if (value !== null) {
+          const i = index[j]!;
+          hops[i] = h;
+          digests[i] = value;
+          cells[i]!.set(payload, CELL_PAYLOAD_OFFSET);
+          continue;
+        }
       }
       if (kept !== j) {
         out.copyWithin(kept * P, at, at + P);
