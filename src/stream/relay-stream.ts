@@ -469,8 +469,9 @@ export class RelayStream extends Duplex {
   }
 
   #pump(): void {
+    let sent = 0;
     while (this.#pending !== null && !this.#wireClosed) {
-      if (!this.#flow.canSend()) return; // receiveFlowMsg() pumps again
+      if (!this.#flow.canSend()) break; // receiveFlowMsg() pumps again
       if (!this.#port.canSendData()) {
         if (!this.#waiting) {
           this.#waiting = true;
@@ -479,13 +480,13 @@ export class RelayStream extends Duplex {
             this.#pump();
           });
         }
-        return;
+        break;
       }
       const p = this.#pending;
       const piece = p.chunk.subarray(p.offset, p.offset + RELAY_DATA_LENGTH);
       this.#flow.onSent(piece.length);
       this.#port.sendData(this.streamId, piece);
-      this.#lastSentAt = performance.now();
+      sent++;
       this.#bytesOut += piece.length;
       this.#meter?.bytesOut(piece.length);
       if (this.#idleTimer !== null) this.#lastActive = this.#now();
@@ -495,6 +496,8 @@ export class RelayStream extends Duplex {
         p.callback();
       }
     }
+    // One clock read per pump, not per cell: the cells of one pump leave in the same instant.
+    if (sent > 0) this.#lastSentAt = performance.now();
   }
 
   #dropPendingWrite(): void {
