@@ -12,12 +12,15 @@
 import { crypto } from '../src/crypto/crypto.js';
 import { nodeHashRunningSha1 } from '../src/crypto/node-backend.js';
 import type { CryptoBackend } from '../src/crypto/backend.js';
-import { tor1Layers } from '../src/crypto/onion-layer.js';
+import { peelBackward, tor1Layers } from '../src/crypto/onion-layer.js';
 import type { HopLayers } from '../src/crypto/onion-layer.js';
 
 const PAYLOAD = 509;
-const CELLS = 20_000;
-const WARMUP_CELLS = 20_000;
+/** A multiple of BATCH, so the batched rows crypt every cell they count. */
+const CELLS = 20_480;
+const WARMUP_CELLS = 20_480;
+/** Cells per batch in the batched rows (one link read, one burst of a stream). */
+const BATCH = 128;
 const SAMPLES = 9;
 
 interface Row {
@@ -54,6 +57,22 @@ function rows(backend: CryptoBackend, suffix: string): Row[] {
   const [midClient, midRelay] = hop(km());
 
   const client = [tor1Layers(km(), backend), tor1Layers(km(), backend), tor1Layers(km(), backend)];
+  // A three-hop circuit both ways: relays[h] holds the same keys as clientSide[h].
+  const path = [hop(km()), hop(km()), hop(km())];
+  const clientSide = path.map(([c]) => c);
+  const relaySide = path.map(([, r]) => r);
+  const exitSeal = tor1Layers(km(), backend).backward;
+  /** CELLS 514-byte channel cells (payload at byte 5), in batches of BATCH views. */
+  const channelCells = (): { cells: Uint8Array[]; batches: Uint8Array[][] } => {
+    const cells = Array.from({ length: CELLS }, () => {
+      const c = new Uint8Array(5 + PAYLOAD);
+      c.set(base, 5);
+      return c;
+    });
+    const batches: Uint8Array[][] = [];
+    for (let i = 0; i < CELLS; i += BATCH) batches.push(cells.slice(i, i + BATCH));
+    return { cells, batches };
+  };
 
   return [
     { name: 'crypt()' + suffix, prepare: () => () => cryptLayer.crypt(cell) },
@@ -92,6 +111,39 @@ function rows(backend: CryptoBackend, suffix: string): Row[] {
           const p = cells[i]!;
           midRelay.forward.crypt(p);
           midRelay.forward.open(p);
+        };
+      },
+    },
+    {
+      // The exit's side of a download: each cell digested as its stream sends it, a batch crypted with one keystream call.
+      name: `exit seal, batched (sealDigest each, cryptCells per ${BATCH})` + suffix,
+      prepare: () => {
+        const { cells, batches } = channelCells();
+        const payloads = cells.map((c) => c.subarray(5));
+        return (i) => {
+          exitSeal.sealDigest(payloads[i]!);
+          if (i % BATCH === BATCH - 1) exitSeal.cryptCells(batches[(i - (BATCH - 1)) / BATCH]!);
+        };
+      },
+    },
+    {
+      // The client's side of a download: cells from the exit, peeled a batch at a time.
+      name: `client 3-hop peel, batched (peelBackward per ${BATCH})` + suffix,
+      prepare: () => {
+        const { cells, batches } = channelCells();
+        for (const c of cells) {
+          const p = c.subarray(5);
+          relaySide[2]!.backward.seal(p);
+          relaySide[1]!.backward.crypt(p);
+          relaySide[0]!.backward.crypt(p);
+        }
+        const layers = clientSide.map((h) => h.backward);
+        const hops: number[] = [];
+        const digests: Array<Uint8Array | null> = [];
+        return (i) => {
+          if (i % BATCH !== BATCH - 1) return;
+          peelBackward(layers, batches[(i - (BATCH - 1)) / BATCH]!, hops, digests, true);
+          if (hops[BATCH - 1] !== 2) throw new Error('bench: the client did not recognize the exit\'s cell');
         };
       },
     },

@@ -619,8 +619,8 @@ export class OriginCircuit {
           this.#failPending(streamId, pending, `${msg.kind.toUpperCase()} before CONNECTED`);
           return;
         }
-        // A copy of DATA: the cell is a view into the whole frame, which a slow reader should not keep alive.
-        this.#edgeFor(hop).handle(streamId, msg.kind === 'data' ? { kind: 'data', data: msg.data.slice() } : msg, this.#receivedDigest);
+        // DATA is a view into the frame: the stream copies it into its inbox (RelayStream.receiveData).
+        this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
         return;
       }
       case 'begin':

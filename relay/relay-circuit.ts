@@ -23,7 +23,7 @@ import {
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
-import { decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { RELAY_DATA_OFFSET, RELAY_LENGTH_OFFSET, decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import type { BeginBody } from '../src/cell/stream-messages.js';
@@ -91,12 +91,13 @@ export interface RelayContext {
 const spareCells: Uint8Array[] = [];
 const MAX_SPARE_CELLS = 1024;
 
-/** A zeroed 514-byte buffer from the pool. */
+/**
+ * A 514-byte buffer from the pool, holding whatever its last cell left:
+ * sendBackward writes every byte of the new cell (header, relay header,
+ * body, zeros after it).
+ */
 function takeCellBuffer(): Uint8Array {
-  const cell = spareCells.pop();
-  if (cell === undefined) return new Uint8Array(CELL_LENGTH);
-  cell.fill(0);
-  return cell;
+  return spareCells.pop() ?? new Uint8Array(CELL_LENGTH);
 }
 
 function returnCellBuffer(cell: Uint8Array): void {
@@ -316,6 +317,9 @@ export class RelayCircuit {
       returnCellBuffer(cell);
       throw error;
     }
+    // The pooled buffer still holds its last cell: zeros after the body (sealDigest zeroes `recognized` and the digest field).
+    const bodyEnd = RELAY_DATA_OFFSET + ((payload[RELAY_LENGTH_OFFSET]! << 8) | payload[RELAY_LENGTH_OFFSET + 1]!);
+    if (bodyEnd < payload.length) payload.fill(0, bodyEnd);
     const digest = this.#layers.backward.sealDigest(payload);
     this.#relayCellsOut++;
     this.#backlog.push(cell);
@@ -443,8 +447,8 @@ export class RelayCircuit {
       case 'drop':
         return; // long-range padding
       case 'data':
-        // A copy: the cell is a view into the whole frame, which a slow reader should not keep alive.
-        this.edge.handle(streamId, { kind: 'data', data: msg.data.slice() }, this.#receivedDigest);
+        // DATA is a view into the frame: the stream copies it into its inbox (RelayStream.receiveData).
+        this.edge.handle(streamId, msg, this.#receivedDigest);
         return;
       case 'sendme':
       case 'xon':

@@ -216,14 +216,16 @@ export class Sha1State {
     let at = 0;
     let left = data.length;
     this.length += left;
+    // The tail moves by plain loops (at most 63 bytes): cheaper than a subarray and a set per cell.
+    const tail = this.tail;
     if (this.tailLength > 0) {
       const take = Math.min(BLOCK - this.tailLength, left);
-      this.tail.set(take === data.length ? data : data.subarray(0, take), this.tailLength);
+      for (let i = 0, t = this.tailLength; i < take; i++) tail[t + i] = data[i]!;
       this.tailLength += take;
       at += take;
       left -= take;
       if (this.tailLength < BLOCK) return;
-      compress(this.h, this.tail, 0, 1);
+      compress(this.h, tail, 0, 1);
       this.tailLength = 0;
     }
     const blocks = left >>> 6;
@@ -233,7 +235,7 @@ export class Sha1State {
       left -= blocks * BLOCK;
     }
     if (left > 0) {
-      this.tail.set(data.subarray(at, at + left), 0);
+      for (let i = 0; i < left; i++) tail[i] = data[at + i]!;
       this.tailLength = left;
     }
   }
@@ -245,14 +247,16 @@ export class Sha1State {
   digestInto(out: Uint8Array, offset = 0): void {
     if (out.length < offset + 20) throw new RangeError('Sha1State.digestInto: output shorter than 20 bytes');
     const h = scratchH;
-    h.set(this.h);
+    const own = this.h;
+    h[0] = own[0]!; h[1] = own[1]!; h[2] = own[2]!; h[3] = own[3]!; h[4] = own[4]!;
     const n = this.tailLength;
     const pad = scratchTail;
-    pad.set(this.tail.subarray(0, n), 0);
+    const tail = this.tail;
+    for (let i = 0; i < n; i++) pad[i] = tail[i]!;
     pad[n] = 0x80;
     const blocks = n < BLOCK - 8 ? 1 : 2;
     const end = blocks * BLOCK;
-    pad.fill(0, n + 1, end - 8);
+    for (let i = n + 1; i < end - 8; i++) pad[i] = 0;
     // Bit length, big-endian 64 bits.
     const bits = this.length * 8;
     const high = Math.floor(bits / 0x100000000);

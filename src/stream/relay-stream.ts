@@ -48,6 +48,11 @@ export const HALF_CLOSED_IDLE_TIMEOUT_MS = 5 * 60_000;
  */
 export const WIRE_CLOSE_EVENT = 'wireclose';
 
+/** The smallest inbox a stream allocates, in bytes (one DATA body fits). */
+const INBOX_MIN_BYTES = 512;
+/** The largest first guess for an inbox, in bytes (what the last batch held, up to this). */
+const INBOX_MAX_HINT_BYTES = 256 * 1024;
+
 /** Counts application bytes as they pass (a manager's stats). */
 export interface ByteMeter {
   bytesIn(n: number): void;
@@ -119,9 +124,14 @@ export class RelayStream extends Duplex {
   #pending: PendingWrite | null = null;
   #waiting = false;
   readonly #flushInboxBound = (): void => this.#flushInbox();
-  /** DATA received in this event-loop turn, not yet handed to the consumer. */
-  #inbox: Buffer[] = [];
+  /**
+   * DATA received in this event-loop turn, copied end to end into one buffer
+   * (#inbox[0 .. #inboxBytes)), not yet handed to the consumer; null when empty.
+   */
+  #inbox: Buffer | null = null;
   #inboxBytes = 0;
+  /** Bytes the last batch held: the first size tried for the next inbox. */
+  #inboxHint = INBOX_MIN_BYTES;
   #flushQueued = false;
   /** performance.now() when a DATA cell last went out, and when the consumer last asked for more (see heldSince). */
   #lastSentAt = performance.now();
@@ -196,8 +206,9 @@ export class RelayStream extends Duplex {
 
   /**
    * A DATA cell for this stream arrived. Throws ProtocolError if the peer
-   * overran our window. `data` must not be reused by the caller (cells from a
-   * link are unshared copies). Cells that arrive together (one link read)
+   * overran our window. `data` is copied before this returns (into the
+   * inbox, one buffer per batch), so it may be a view into a frame the caller
+   * reuses. Cells that arrive together (one link read)
    * are handed to the consumer as one chunk, in a microtask, so the
    * application socket sees one write per batch instead of one per 498 bytes.
    * (Deferring to setImmediate, one write per poll phase, let a stuck
@@ -216,8 +227,10 @@ export class RelayStream extends Duplex {
     if (this.#idleTimer !== null) this.#lastActive = this.#now();
     this.#bytesIn += data.length;
     this.#meter?.bytesIn(data.length);
-    this.#inbox.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    this.#inboxBytes += data.length;
+    const at = this.#inboxBytes;
+    const inbox = this.#inbox !== null && at + data.length <= this.#inbox.length ? this.#inbox : this.#growInbox(at + data.length);
+    inbox.set(data, at);
+    this.#inboxBytes = at + data.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(this.#flushInboxBound);
@@ -312,7 +325,7 @@ export class RelayStream extends Duplex {
     // The consumer wants more: what waits in the inbox goes now (flushInbox
     // grants credit for it once it is taken); the credit owed is only for
     // bytes the consumer has, never for bytes still in the inbox.
-    if (this.#inbox.length > 0) {
+    if (this.#inboxBytes > 0) {
       this.#flushInbox();
       return;
     }
@@ -357,7 +370,8 @@ export class RelayStream extends Duplex {
     }
     this.#clearIdle();
     this.#attached = null;
-    this.#inbox = [];
+    this.#inbox = null;
+    this.#inboxBytes = 0;
     this.#dropPendingWrite();
     this.#port.release(this);
     callback(error);
@@ -411,12 +425,30 @@ export class RelayStream extends Duplex {
   #flushInbox(): void {
     this.#flushQueued = false;
     const inbox = this.#inbox;
-    if (inbox.length === 0) return;
-    this.#inbox = [];
+    const bytes = this.#inboxBytes;
+    if (inbox === null || bytes === 0) return;
+    this.#inbox = null;
     this.#inboxBytes = 0;
+    this.#inboxHint = Math.min(bytes, INBOX_MAX_HINT_BYTES);
     if (this.destroyed || this.#eof) return;
+    // A batch that fills less than half its buffer goes out as a copy, so the consumer does not hold the slack.
+    const chunk = 2 * bytes < inbox.length ? Buffer.from(inbox.subarray(0, bytes)) : inbox.subarray(0, bytes);
     // push() returning false means the consumer is behind: owe the SENDME (or XON) until _read().
-    if (this.push(inbox.length === 1 ? inbox[0]! : Buffer.concat(inbox))) this.#grantCredit();
+    if (this.push(chunk)) this.#grantCredit();
+  }
+
+  /**
+   * An inbox of at least `need` bytes holding what the current one holds:
+   * the last batch's size or the next power of two above `need` (at least
+   * INBOX_MIN_BYTES), so a steady flow costs one buffer per batch.
+   */
+  #growInbox(need: number): Buffer {
+    let size = Math.max(this.#inboxHint, INBOX_MIN_BYTES);
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    if (this.#inbox !== null && this.#inboxBytes > 0) next.set(this.#inbox.subarray(0, this.#inboxBytes), 0);
+    this.#inbox = next;
+    return next;
   }
 
   /** Bytes that arrived and wait for the consumer (read buffer and this turn's inbox). */
@@ -437,8 +469,9 @@ export class RelayStream extends Duplex {
   }
 
   #pump(): void {
+    let sent = 0;
     while (this.#pending !== null && !this.#wireClosed) {
-      if (!this.#flow.canSend()) return; // receiveFlowMsg() pumps again
+      if (!this.#flow.canSend()) break; // receiveFlowMsg() pumps again
       if (!this.#port.canSendData()) {
         if (!this.#waiting) {
           this.#waiting = true;
@@ -447,13 +480,13 @@ export class RelayStream extends Duplex {
             this.#pump();
           });
         }
-        return;
+        break;
       }
       const p = this.#pending;
       const piece = p.chunk.subarray(p.offset, p.offset + RELAY_DATA_LENGTH);
       this.#flow.onSent(piece.length);
       this.#port.sendData(this.streamId, piece);
-      this.#lastSentAt = performance.now();
+      sent++;
       this.#bytesOut += piece.length;
       this.#meter?.bytesOut(piece.length);
       if (this.#idleTimer !== null) this.#lastActive = this.#now();
@@ -463,6 +496,8 @@ export class RelayStream extends Duplex {
         p.callback();
       }
     }
+    // One clock read per pump, not per cell: the cells of one pump leave in the same instant.
+    if (sent > 0) this.#lastSentAt = performance.now();
   }
 
   #dropPendingWrite(): void {

@@ -53,3 +53,36 @@ test('SHA-1 (sha1.ts): a running digest read after every 509-byte cell, copies i
   }
   assert.throws(() => live.digestInto(new Uint8Array(19)), RangeError);
 });
+
+test('SHA-1 (sha1.ts): random lengths cut into random pieces at random offsets, read after every piece, agree with node:crypto', () => {
+  // xorshift32, seeded: every case reproducible.
+  let x = 0x9e3779b9;
+  const int = (n: number): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+  const out = new Uint8Array(24);
+  for (let round = 0; round < 200; round++) {
+    const length = int(4000);
+    // The message sits at a random offset in a larger buffer, as a cell payload sits in a frame.
+    const offset = int(64);
+    const frame = new Uint8Array(offset + length + int(64));
+    for (let i = 0; i < frame.length; i++) frame[i] = int(256);
+    const message = frame.subarray(offset, offset + length);
+    const ours = new Sha1State();
+    for (let at = 0; at < length; ) {
+      const piece = Math.min(length - at, int(3) === 0 ? int(8) : int(700));
+      ours.update(message.subarray(at, at + piece));
+      at += piece;
+      const where = int(5);
+      ours.digestInto(out, where);
+      assert.equal(hex(out.subarray(where, where + 20)), hex(nodeCrypto.sha1(message.subarray(0, at))), `round ${round}, after ${at} bytes`);
+    }
+    ours.digestInto(out);
+    assert.equal(hex(out.subarray(0, 20)), hex(nodeCrypto.sha1(message)), `round ${round}, whole`);
+  }
+});
