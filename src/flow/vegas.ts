@@ -122,10 +122,13 @@ export class VegasController {
     this.cwnd = Math.min(this.cwnd, p.cwndMax);
   }
 
-  /** Leave slow start; the first steady-state update comes after one steady-state period. */
+  /**
+   * Leave slow start. The update counter, 1 in slow start, has just run out,
+   * so the end of this SENDME schedules the first steady-state update one
+   * steady-state period away (as Tor does).
+   */
   #exitSlowStart(): void {
     this.inSlowStart = false;
-    this.nextCcEvent = cwndUpdateRate(this.params, this.cwnd, false);
   }
 
   /** RFC 3742 limited slow start: sendmeInc·pct below the cap; above it, inc·cap/(2·cwnd), at least 1. */
