@@ -10,10 +10,8 @@
  * The pacer is a virtual clock in microseconds: each cell sent moves it on by
  * one interval (RTTmin · 100 / (pct · cwnd)), from no earlier than
  * `now − burstUs`, and a cell may go once the clock plus one interval is not
- * after now. So after a pause up to `burstUs` worth of cells go at once (at
- * least `burstCells`: VegasCircuit passes cc_cwnd_full_gap · sendme_inc, so
- * that SENDMEs arriving together up to that many are answered at once and
- * the window still counts as full, §7.3), and a timer that fires late loses
+ * after now. So after a pause up to `burstUs` worth of cells (at least
+ * PACE_BURST_MIN_CELLS) go at once, and a timer that fires late loses
  * nothing up to that. Pure arithmetic with the time passed in;
  * the circuit edge owns the one timer that wakes the sender (§7.5).
  */
@@ -21,24 +19,19 @@
 /** The burst allowance, µs of cells at the pacing rate: covers timer granularity (1 ms) and lateness. */
 export const PACE_BURST_US = 4000;
 
+/** The burst allowance is never below this many cells (a TLS record's worth, Tor's sendme_inc). */
+export const PACE_BURST_MIN_CELLS = 31;
+
 export class Pacer {
   /** Percent of cwnd / RTTmin to pace at (> 0). */
   readonly pct: number;
-  /** The burst allowance is never below this many cells. */
-  readonly burstCells: number;
   /** The virtual clock, µs: where the last cell sent ends at the pacing rate; -Infinity before the first. */
   #nextSendUs = -Infinity;
 
-  /**
-   * `pct`: the pacing rate in percent of cwnd / RTTmin; `burstCells`: the
-   * least burst allowance, cells. Both positive integers; throws RangeError
-   * otherwise.
-   */
-  constructor(pct: number, burstCells: number) {
+  /** `pct`: the pacing rate in percent of cwnd / RTTmin (a positive integer). Throws RangeError otherwise. */
+  constructor(pct: number) {
     if (!Number.isInteger(pct) || pct <= 0) throw new RangeError(`pacing percentage ${pct}: expected a positive integer`);
-    if (!Number.isInteger(burstCells) || burstCells <= 0) throw new RangeError(`burst of ${burstCells} cells: expected a positive integer`);
     this.pct = pct;
-    this.burstCells = burstCells;
   }
 
   /** µs between two cells at window `cwnd` (cells) and minimum RTT `minRttUs`: RTTmin · 100 / (pct · cwnd). */
@@ -46,9 +39,9 @@ export class Pacer {
     return (minRttUs * 100) / (this.pct * cwnd);
   }
 
-  /** The burst allowance, µs: PACE_BURST_US, or `burstCells` intervals if longer. */
+  /** The burst allowance, µs: PACE_BURST_US, or PACE_BURST_MIN_CELLS intervals if longer. */
   burstUs(intervalUs: number): number {
-    return Math.max(PACE_BURST_US, this.burstCells * intervalUs);
+    return Math.max(PACE_BURST_US, PACE_BURST_MIN_CELLS * intervalUs);
   }
 
   /**

@@ -185,7 +185,7 @@ export class VegasCircuit implements CircuitFlowControl {
   constructor(params: CongestionParams, clock: MicroClock = performanceMicros, health: ClockHealth = PROCESS_CLOCK) {
     this.vegas = new VegasController(params, health);
     this.#clock = clock;
-    this.#pacer = params.pacePct > 0 ? new Pacer(params.pacePct, Math.max(1, params.cwndFullGap) * params.sendmeInc) : null;
+    this.#pacer = params.pacePct > 0 ? new Pacer(params.pacePct) : null;
   }
 
   canSend(): boolean {

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PACE_BURST_US, Pacer } from '../../src/flow/pacer.js';
+import { PACE_BURST_MIN_CELLS, PACE_BURST_US, Pacer } from '../../src/flow/pacer.js';
 import { congestionParams } from '../../src/flow/cc-params.js';
 import { ClockHealth } from '../../src/flow/rtt.js';
 import { VegasCircuit } from '../../src/flow/vegas.js';
@@ -23,24 +23,23 @@ function drain(p: Pacer, nowUs: number, cwnd: number, minRttUs: number, max = 10
   return n;
 }
 
-test('Pacer: the interval is RTTmin·100/(pct·cwnd); the burst allowance is 4 ms, or burstCells intervals if longer', () => {
+test('Pacer: the interval is RTTmin·100/(pct·cwnd); the burst allowance is 4 ms, or 31 intervals if longer', () => {
   assert.equal(PACE_BURST_US, 4000);
-  const p = new Pacer(100, 31);
+  assert.equal(PACE_BURST_MIN_CELLS, 31);
+  const p = new Pacer(100);
   assert.equal(p.intervalUs(1000, 100_000), 100);
   assert.equal(p.intervalUs(2000, 100_000), 50);
-  assert.equal(new Pacer(200, 31).intervalUs(1000, 100_000), 50);
-  assert.equal(new Pacer(50, 31).intervalUs(1000, 100_000), 200);
+  assert.equal(new Pacer(200).intervalUs(1000, 100_000), 50);
+  assert.equal(new Pacer(50).intervalUs(1000, 100_000), 200);
   assert.equal(p.burstUs(100), 4000);
   assert.equal(p.burstUs(10_000), 310_000);
-  assert.equal(new Pacer(100, 124).burstUs(100), 12_400);
-  assert.throws(() => new Pacer(0, 31), RangeError);
-  assert.throws(() => new Pacer(-5, 31), RangeError);
-  assert.throws(() => new Pacer(1.5, 31), RangeError);
-  assert.throws(() => new Pacer(100, 0), RangeError);
+  assert.throws(() => new Pacer(0), RangeError);
+  assert.throws(() => new Pacer(-5), RangeError);
+  assert.throws(() => new Pacer(1.5), RangeError);
 });
 
 test('Pacer: a burst of 4 ms worth at once, then one cell per interval; a late wake-up catches up to the burst', () => {
-  const p = new Pacer(100, 31);
+  const p = new Pacer(100);
   const cwnd = 1000;
   const rtt = 100_000; // interval 100 µs, burst 4000 µs = 40 cells
   assert.equal(drain(p, 0, cwnd, rtt), 40);
@@ -58,29 +57,22 @@ test('Pacer: a burst of 4 ms worth at once, then one cell per interval; a late w
   assert.equal(p.waitUs(2_000_000, 2 * cwnd, rtt), 50);
 });
 
-test('Pacer: a slow path gets a burst of at least burstCells; no RTT sample yet means unpaced', () => {
-  const p = new Pacer(100, 31);
+test('Pacer: a slow path gets a burst of at least 31 cells; no RTT sample yet means unpaced', () => {
+  const p = new Pacer(100);
   // cwnd 100, RTTmin 1 s: interval 10 ms, burst 310 ms = 31 cells.
   assert.equal(drain(p, 5_000_000, 100, 1_000_000), 31);
   assert.equal(p.waitUs(5_000_000, 100, 1_000_000), 10_000);
-  const fresh = new Pacer(100, 31);
+  const fresh = new Pacer(100);
   assert.equal(drain(fresh, 0, 124, 0, 500), 500);
   assert.equal(fresh.waitUs(0, 124, 0), 0);
-  // VegasCircuit's default least burst, cc_cwnd_full_gap · sendme_inc = 124 cells: 124 intervals of 1 ms.
-  assert.equal(drain(new Pacer(100, 124), 0, 155, 155_000), 124);
 });
 
 const digestOf = (n: number) => new Uint8Array(20).fill(n & 0xff).map((x, i) => (i === 0 ? (n >> 8) & 0xff : x));
 
-/**
- * A VegasCircuit with cc_pace_pct `pct` (and cc_cwnd_full_gap 1: a least
- * burst of 31 cells) that sent its first window at t=0 and got the first
- * SENDME 155 ms later.
- */
+/** A VegasCircuit with cc_pace_pct `pct` that sent its first window at t=0 and got the first SENDME 155 ms later. */
 function afterFirstSendme(pct: number): { fc: VegasCircuit; setNow: (us: number) => void } {
   let nowUs = 0;
-  const params = congestionParams({ ...DEFAULT_NETWORK_PARAMS, cc_pace_pct: pct, cc_cwnd_full_gap: 1 }, 31);
-  const fc = new VegasCircuit(params, () => nowUs, new ClockHealth());
+  const fc = new VegasCircuit(congestionParams({ ...DEFAULT_NETWORK_PARAMS, cc_pace_pct: pct }, 31), () => nowUs, new ClockHealth());
   for (let i = 1; i <= 124; i++) {
     assert.equal(fc.canSend(), true, 'before any RTT sample the window goes unpaced');
     fc.onSent(digestOf(i));
@@ -96,7 +88,7 @@ function afterFirstSendme(pct: number): { fc: VegasCircuit; setNow: (us: number)
 
 test('VegasCircuit paces what its window allows at cwnd/RTTmin (§7.5)', () => {
   const { fc, setNow } = afterFirstSendme(100);
-  // Interval 155 000·100/(100·155) = 1000 µs; burst max(4000, 1·31·1000) µs = 31 cells.
+  // Interval 155 000·100/(100·155) = 1000 µs; burst max(4000, 31·1000) µs = 31 cells.
   let sent = 0;
   while (fc.canSend()) fc.onSent(digestOf(125 + sent++));
   assert.equal(sent, 31);
