@@ -86,7 +86,7 @@ export const PARAM_TABLE = {
   cc_cwnd_full_per_cwnd: { default: 1, min: 0, max: 1, doc: 'Vegas: 1 = the full state is reset once per window, 0 = at every window update.' },
   /** Allium only (no Tor equivalent): sender pacing, §7.5. */
   cc_pace_pct: {
-    default: 100,
+    default: 125,
     min: 0,
     max: 1000,
     doc: 'Vegas sender pacing (§7.5, Allium only): DATA cells go out no faster than this percentage of cwnd / minimum RTT; 0 = unpaced (Tor\'s behaviour).',
