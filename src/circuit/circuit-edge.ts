@@ -75,6 +75,8 @@ export class CircuitEdge implements StreamPort {
   readonly #recentlyClosed = new Set<number>();
   #waiters: Array<() => void> = [];
   #roomRequested = false;
+  /** The one timer that wakes the streams when sender pacing (§7.5) lets the next cell go. */
+  #paceTimer: NodeJS.Timeout | null = null;
 
   constructor(transport: EdgeTransport, opts: EdgeOptions = {}) {
     this.#transport = transport;
@@ -233,6 +235,8 @@ export class CircuitEdge implements StreamPort {
     this.#streams.clear();
     for (const s of streams) s.abort(error);
     this.#waiters = [];
+    if (this.#paceTimer !== null) clearTimeout(this.#paceTimer);
+    this.#paceTimer = null;
   }
 
   // ---- StreamPort ----
@@ -243,12 +247,24 @@ export class CircuitEdge implements StreamPort {
 
   waitForRoom(wake: () => void): void {
     this.#waiters.push(wake);
-    if (this.#transport.congested() && !this.#roomRequested) {
-      this.#roomRequested = true;
-      this.#transport.onRoom(() => {
-        this.#roomRequested = false;
+    if (this.#transport.congested()) {
+      if (!this.#roomRequested) {
+        this.#roomRequested = true;
+        this.#transport.onRoom(() => {
+          this.#roomRequested = false;
+          this.#wake();
+        });
+      }
+      return;
+    }
+    // Only pacing holds the hop back (a SENDME wakes the streams otherwise): one timer per edge.
+    const delayMs = this.#flow.pacingDelayMs();
+    if (delayMs > 0 && this.#paceTimer === null) {
+      this.#paceTimer = setTimeout(() => {
+        this.#paceTimer = null;
         this.#wake();
-      });
+      }, Math.ceil(delayMs));
+      this.#paceTimer.unref();
     }
   }
 

@@ -37,6 +37,8 @@ export interface CongestionParams {
   readonly cwndFullGap: number;
   readonly cwndFullMinPct: number;
   readonly cwndFullPerCwnd: boolean;
+  /** Sender pacing (§7.5, Allium only): percent of cwnd / RTTmin; 0 = unpaced. */
+  readonly pacePct: number;
   /** XOFF once more than this many bytes wait for the application: at a client. */
   readonly xoffClientBytes: number;
   /** The same at a relay (exit or directory stream). */
@@ -71,6 +73,7 @@ export function congestionParams(p: NetworkParams, sendmeInc: number): Congestio
     cwndFullGap: p.cc_cwnd_full_gap,
     cwndFullMinPct: p.cc_cwnd_full_minpct,
     cwndFullPerCwnd: p.cc_cwnd_full_per_cwnd === 1,
+    pacePct: p.cc_pace_pct,
     xoffClientBytes: p.cc_xoff_client * RELAY_DATA_LENGTH,
     xoffExitBytes: p.cc_xoff_exit * RELAY_DATA_LENGTH,
     xonRateBytes: p.cc_xon_rate * RELAY_DATA_LENGTH,

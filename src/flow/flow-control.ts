@@ -71,6 +71,12 @@ export interface CircuitFlowControl {
    * a SENDME is due. Throws ProtocolError if the peer overran the window.
    */
   onDelivered(receivedDigest: () => Uint8Array): Sendme | null;
+  /**
+   * ms until canSend() turns true again without a SENDME, when only sender
+   * pacing holds it back (Vegas, §7.5); 0 otherwise (it may send, or only a
+   * SENDME can open the window).
+   */
+  pacingDelayMs(): number;
   snapshot(): CircuitFlowSnapshot;
 }
 
@@ -158,6 +164,10 @@ export class FixedWindowCircuit implements CircuitFlowControl {
     if (!this.#deliver.sendmeDue) return null;
     this.#deliver.sentSendme();
     return { kind: 'sendme', version: 1, digest: receivedDigest() };
+  }
+
+  pacingDelayMs(): number {
+    return 0;
   }
 
   snapshot(): CircuitFlowSnapshot {

@@ -37,12 +37,12 @@ export function percentMaxMix(a: number, b: number, pctMax: number): number {
 }
 
 /**
- * SENDMEs between two steady-state window updates (Tor's CWND_UPDATE_RATE):
- * every SENDME in slow start (rounded cwnd / sendmeInc); after it,
- * round(cwnd / (cwndIncRate · sendmeInc)), which may be 0.
+ * SENDMEs between two window updates (Tor's CWND_UPDATE_RATE): 1 in slow
+ * start (every SENDME); after it, round(cwnd / (cwndIncRate · sendmeInc)),
+ * which may be 0.
  */
 export function cwndUpdateRate(p: CongestionParams, cwnd: number, inSlowStart: boolean): number {
-  if (inSlowStart) return Math.floor((cwnd + Math.floor(p.sendmeInc / 2)) / p.sendmeInc);
+  if (inSlowStart) return 1;
   const per = p.cwndIncRate * p.sendmeInc;
   return Math.floor((cwnd + Math.floor(per / 2)) / per);
 }

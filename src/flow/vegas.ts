@@ -12,6 +12,7 @@ import { equalBytes } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import type { CongestionParams } from './cc-params.js';
 import type { CircuitFlowControl, CircuitFlowSnapshot } from './flow-control.js';
+import { Pacer } from './pacer.js';
 import { ClockHealth, PROCESS_CLOCK, RttEstimator, cwndUpdateRate, sendmesPerCwnd } from './rtt.js';
 
 const log = debuglog('allium:cc');
@@ -121,10 +122,13 @@ export class VegasController {
     this.cwnd = Math.min(this.cwnd, p.cwndMax);
   }
 
-  /** Leave slow start; the first steady-state update comes after one steady-state period. */
+  /**
+   * Leave slow start. The update counter, 1 in slow start, has just run out,
+   * so the end of this SENDME schedules the first steady-state update one
+   * steady-state period away (as Tor does).
+   */
   #exitSlowStart(): void {
     this.inSlowStart = false;
-    this.nextCcEvent = cwndUpdateRate(this.params, this.cwnd, false);
   }
 
   /** RFC 3742 limited slow start: sendmeInc·pct below the cap; above it, inc·cap/(2·cwnd), at least 1. */
@@ -163,11 +167,16 @@ export class VegasController {
  * RTT sample. As a receiver it answers every sendmeInc DATA cells with a
  * version-1 SENDME at once (no deliver window: the sender's window bounds
  * what is in flight, and each stream's XOFF bounds what waits, §7.4).
+ * With `cc_pace_pct` > 0 the cells a window allows are also paced (§7.5,
+ * ./pacer.ts): canSend() is false until the pacer lets the next one go, and
+ * pacingDelayMs() says when.
  */
 export class VegasCircuit implements CircuitFlowControl {
   readonly vegas: VegasController;
   readonly #clock: MicroClock;
   readonly #owed: Array<{ digest: Uint8Array; sentAtUs: number }> = [];
+  /** Null when cc_pace_pct is 0 (unpaced, as Tor). */
+  readonly #pacer: Pacer | null;
   #delivered = 0;
   #sendmes = 0;
   #lastRttUs: number | null = null;
@@ -176,15 +185,28 @@ export class VegasCircuit implements CircuitFlowControl {
   constructor(params: CongestionParams, clock: MicroClock = performanceMicros, health: ClockHealth = PROCESS_CLOCK) {
     this.vegas = new VegasController(params, health);
     this.#clock = clock;
+    this.#pacer = params.pacePct > 0 ? new Pacer(params.pacePct) : null;
   }
 
   canSend(): boolean {
-    return this.vegas.canSend;
+    const v = this.vegas;
+    if (!v.canSend) return false;
+    return this.#pacer === null || v.rtt.minUs === 0 || this.#pacer.waitUs(this.#clock(), v.cwnd, v.rtt.minUs) === 0;
+  }
+
+  /** Sends while only the pacer holds them back wait this long (ms); 0 when they may go or only a SENDME can help. */
+  pacingDelayMs(): number {
+    const v = this.vegas;
+    if (this.#pacer === null || !v.canSend || v.rtt.minUs === 0) return 0;
+    return this.#pacer.waitUs(this.#clock(), v.cwnd, v.rtt.minUs) / 1000;
   }
 
   onSent(digest: Uint8Array): void {
-    if (!this.vegas.canSend) throw new ProtocolError('sent a DATA cell with a full congestion window');
-    if (this.vegas.onSent()) this.#owed.push({ digest, sentAtUs: this.#clock() });
+    const v = this.vegas;
+    if (!v.canSend) throw new ProtocolError('sent a DATA cell with a full congestion window');
+    const now = this.#clock();
+    this.#pacer?.onSent(now, v.cwnd, v.rtt.minUs);
+    if (v.onSent()) this.#owed.push({ digest, sentAtUs: now });
   }
 
   onSendme(sendme: Sendme, linkBlocked = false): void {

@@ -84,6 +84,13 @@ export const PARAM_TABLE = {
   cc_cwnd_full_minpct: { default: 25, min: 0, max: 100, doc: 'Vegas: the window counts as not full once under this percentage is in flight.' },
   /** Tor `cc_cwnd_full_per_cwnd`. */
   cc_cwnd_full_per_cwnd: { default: 1, min: 0, max: 1, doc: 'Vegas: 1 = the full state is reset once per window, 0 = at every window update.' },
+  /** Allium only (no Tor equivalent): sender pacing, §7.5. */
+  cc_pace_pct: {
+    default: 125,
+    min: 0,
+    max: 1000,
+    doc: 'Vegas sender pacing (§7.5, Allium only): DATA cells go out no faster than this percentage of cwnd / minimum RTT; 0 = unpaced (Tor\'s behaviour).',
+  },
   /** Tor `cc_xoff_client`. */
   cc_xoff_client: { default: 500, min: 1, max: 10_000, doc: 'Stream flow control (§7.4): a client sends XOFF once more than this many cells (x 498 bytes) wait for its application.' },
   /** Tor `cc_xoff_exit`. */

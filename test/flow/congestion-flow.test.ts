@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CONGESTION_PARAMS, congestionParams } from '../../src/flow/cc-params.js';
-import { ClockHealth } from '../../src/flow/rtt.js';
-import { VegasCircuit } from '../../src/flow/vegas.js';
+import { ClockHealth, cwndUpdateRate } from '../../src/flow/rtt.js';
+import { VegasCircuit, VegasController } from '../../src/flow/vegas.js';
 import { STREAM_BUFFER_HARD_LIMIT, XonXoffStream } from '../../src/flow/xon-xoff.js';
 import { STREAM_SENDME } from '../../src/flow/flow-control.js';
 import { DEFAULT_NETWORK_PARAMS } from '../../src/netdoc/params.js';
@@ -120,4 +120,25 @@ test('XonXoffStream refuses a stream SENDME, an early XOFF or XON at the client,
   relay.onFlowMsg({ kind: 'xoff' });
   relay.onFlowMsg({ kind: 'xon', kbpsEwma: 0 });
   assert.throws(() => relay.onDelivered(498, STREAM_BUFFER_HARD_LIMIT + 1), protocolError);
+});
+
+test('VegasController: as in Tor, slow start updates at every SENDME (CWND_UPDATE_RATE 1), and the first steady-state update is one steady period after it', () => {
+  const v = new VegasController(P, new ClockHealth());
+  assert.equal(cwndUpdateRate(P, 5000, true), 1);
+  assert.equal(v.nextCcEvent, 1);
+  const fill = () => {
+    while (v.canSend) v.onSent();
+  };
+  // Round trips of 100 ms with the window kept full: no queue, slow start grows by 31 a SENDME.
+  for (let i = 0; i < 6; i++) {
+    fill();
+    v.onSendme(100_000, false);
+    assert.equal(v.inSlowStart, true);
+    assert.equal(v.nextCcEvent, 1);
+  }
+  assert.equal(v.cwnd, 124 + 6 * 31);
+  fill();
+  v.onSendme(1_000_000, false); // a queue far above gamma: slow start ends at bdp + gamma
+  assert.equal(v.inSlowStart, false);
+  assert.equal(v.nextCcEvent, cwndUpdateRate(P, v.cwnd, false));
 });
