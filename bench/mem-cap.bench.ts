@@ -1,6 +1,6 @@
 /**
  * The relay's RSS against its memory cap (plain script):
- *   node dist/bench/mem-cap.bench.js [--cap-mib 64] [--seconds 60] [--peers-per-wave 8] [--gc]
+ *   node dist/bench/mem-cap.bench.js [--cap-mib 64] [--seconds 60] [--peers-per-wave 8] [--gc] [--diag] [--node-defaults]
  *
  * A relay (exit to 127.0.0.1) runs in a child process (this file with
  * --relay-child) with memoryCap.capBytes = --cap-mib. After its idle baseline
@@ -14,7 +14,12 @@
  * cap, the cap's events, circuits freed and bytes freed, and the load
  * average. --gc (a diagnosis, not the figure): the relay runs with
  * --expose-gc and collects garbage before each sample, which tells live
- * buffers from garbage not yet collected. Everything is torn down at the end and on error. Loopback only.
+ * buffers from garbage not yet collected. --diag adds where the bytes are:
+ * the userland write and read buffers of the relay's OR sockets and of its
+ * destination sockets, the link queues and the streams. The relay runs with
+ * the Node flags the testnet gives relays (cli/testnet.ts NODE_FLAGS);
+ * --node-defaults runs it with none. Everything is torn down at the end and
+ * on error. Loopback only.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
@@ -33,6 +38,7 @@ import { listenOrPort } from '../relay/or-listener.js';
 import { createRelayCore } from '../relay/relay-core.js';
 import type { MemoryCapStats } from '../relay/mem-cap.js';
 import { HostilePeer } from '../test/adversarial/hostile-peer.js';
+import { NODE_FLAGS } from '../cli/testnet.js';
 
 const MiB = 1024 * 1024;
 const WAVE_MS = 2000;
@@ -143,7 +149,12 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'allium-memcap-'));
   const gc = process.argv.includes('--gc');
   const diag = process.argv.includes('--diag');
-  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: gc ? ['--expose-gc'] : [] });
+  // The relay runs with the Node flags the testnet gives relays (--node-defaults: none, as Node's own defaults).
+  const nodeFlags = process.argv.includes('--node-defaults') ? [] : [...(NODE_FLAGS.relay ?? [])];
+  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...nodeFlags, ...(gc ? ['--expose-gc'] : [])],
+  });
   const hose = await firehose();
   const peers: Array<{ peer: HostilePeer; at: number }> = [];
   try {
@@ -165,7 +176,9 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const baseline = Math.max(...idle);
-    process.stdout.write(`mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gc ? ', GC before each sample' : ''}; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`);
+    process.stdout.write(
+      `mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gc ? ', GC before each sample' : ''}; relay node flags [${nodeFlags.join(' ')}]; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`,
+    );
     process.stdout.write(
       `| s | relay RSS MiB | heap | external | arrayBuffers | queued (accounted) MiB | cap events | circuits freed | clients | load 1 min |${diag ? ' links | OR write | OR read | dests | dest write | dest read | link queues | streams |' : ''}\n` +
         `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${diag ? '---:|---:|---:|---:|---:|---:|---:|---:|' : ''}\n`,

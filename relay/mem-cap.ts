@@ -6,10 +6,14 @@
  * its streams' buffers (with the exit's destination sockets') are accounted;
  * above `capBytes` the relay frees the circuits whose oldest queued cell is
  * oldest — their queued cells are dropped and they are destroyed with
- * RESOURCELIMIT — until it is back under `lowWaterBytes`. A link left with
- * no circuit by this whose socket still holds unsent bytes (a peer that does
- * not read) is closed too, since only that frees them. Each such event is
- * logged once and counted.
+ * RESOURCELIMIT — until it is back under `lowWaterBytes`. Bytes a link's
+ * socket holds unsent cannot be recalled, so a link whose socket pushes back
+ * is a candidate too, as old as its socket has pushed back
+ * (Channel.sendBlockedSince), holding those bytes, its queue and its
+ * circuits' streams: freeing it closes the link (its circuits go with it).
+ * A link left without circuits by the freeing whose socket still holds
+ * unsent bytes is closed as well. Each such event is logged once and
+ * counted.
  *
  * A circuit's age is that of its oldest cell still queued on any of its
  * links, or of its streams' held bytes if older: since when they have made
@@ -49,13 +53,21 @@ export interface MemoryCapStats {
   oomEvents: number;
   /** Circuits freed by the cap. */
   circuitsFreed: number;
-  /** Links closed by the cap: left without circuits while their sockets held unsent bytes. */
+  /** Links closed by the cap: their sockets pushed back longest, or they were left without circuits while holding unsent bytes. */
   linksClosed: number;
   /** Bytes freed by dropping queued cells and stream buffers. */
   bytesFreed: number;
 }
 
+/** A link whose socket pushes back: freeing it closes it. */
+interface LinkVictim {
+  kind: 'link';
+  link: Channel;
+  since: number;
+}
+
 interface Victim {
+  kind: 'circuit';
   circuit: RelayCircuit;
   since: number;
   /** Where it has cells queued: link and the circuit id on it. */
@@ -104,7 +116,19 @@ export class MemoryCap {
     let links = 0;
     for (const victim of this.#victims()) {
       if (left <= this.lowWaterBytes) break;
-      let bytes = victim.circuit.streamBytes();
+      let bytes = 0;
+      if (victim.kind === 'link') {
+        if (victim.link.closed) continue;
+        bytes = victim.link.heldBytes;
+        for (const slot of this.#links.circuitsOf(victim.link).all()) if (slot.side === 'prev' && !slot.circuit.closed) bytes += slot.circuit.streamBytes();
+        victim.link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: its peer does not take what is sent'));
+        links++;
+        left -= bytes;
+        freed += bytes;
+        continue;
+      }
+      if (victim.circuit.closed) continue;
+      bytes = victim.circuit.streamBytes();
       for (const q of victim.queues) {
         const held = q.link.heldBytes;
         q.link.dropQueuedCells(q.id);
@@ -139,18 +163,21 @@ export class MemoryCap {
     this.#timer = null;
   }
 
-  /** Circuits holding queued data, oldest first. */
-  #victims(): Victim[] {
+  /** Circuits holding queued data and links whose sockets push back, oldest first. */
+  #victims(): Array<Victim | LinkVictim> {
     const byCircuit = new Map<RelayCircuit, Victim>();
+    const links: LinkVictim[] = [];
     const now = performance.now();
     for (const link of this.#links.openLinks()) {
+      const blocked = link.sendBlockedSince;
+      if (blocked !== null && !link.closed) links.push({ kind: 'link', link, since: blocked });
       const table = this.#links.circuitsOf(link);
       for (const [id, q] of link.queuedByCircuit()) {
         const slot = table.get(id);
         if (slot === undefined || slot.circuit.closed) continue;
         let v = byCircuit.get(slot.circuit);
         if (v === undefined) {
-          v = { circuit: slot.circuit, since: Math.min(q.since, slot.circuit.streamHeldSince() ?? Infinity), queues: [], links: new Set() };
+          v = { kind: 'circuit', circuit: slot.circuit, since: Math.min(q.since, slot.circuit.streamHeldSince() ?? Infinity), queues: [], links: new Set() };
           byCircuit.set(slot.circuit, v);
         }
         v.since = Math.min(v.since, q.since);
@@ -161,9 +188,9 @@ export class MemoryCap {
         if (slot.side !== 'prev' || slot.circuit.closed) continue;
         const v = byCircuit.get(slot.circuit);
         if (v !== undefined) v.links.add(link);
-        else if (slot.circuit.streamBytes() > 0) byCircuit.set(slot.circuit, { circuit: slot.circuit, since: slot.circuit.streamHeldSince() ?? now, queues: [], links: new Set([link]) });
+        else if (slot.circuit.streamBytes() > 0) byCircuit.set(slot.circuit, { kind: 'circuit', circuit: slot.circuit, since: slot.circuit.streamHeldSince() ?? now, queues: [], links: new Set([link]) });
       }
     }
-    return [...byCircuit.values()].sort((a, b) => a.since - b.since);
+    return [...links, ...byCircuit.values()].sort((a, b) => a.since - b.since);
   }
 }

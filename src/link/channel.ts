@@ -151,6 +151,8 @@ export class Channel extends EventEmitter {
   #queuedCells = 0;
   #flushScheduled = false;
   #socketBlocked = false;
+  /** performance.now() when the socket last pushed back, while it does; null when it takes what we write. */
+  #blockedSince: number | null = null;
   #needDrain = false;
 
   // Receive side.
@@ -313,6 +315,16 @@ export class Channel extends EventEmitter {
   }
 
   /**
+   * performance.now() since when the socket has pushed back (its write
+   * buffer past its high-water mark, waiting for 'drain'); null while it
+   * takes what is written. The memory cap's age of a link whose peer does
+   * not read (relay/mem-cap.ts).
+   */
+  get sendBlockedSince(): number | null {
+    return this.#aborted ? null : this.#blockedSince;
+  }
+
+  /**
    * Drop every queued cell of circuit `circuitId` (the memory cap freeing a
    * circuit); returns the bytes freed. The cells left are packed into as few
    * frames as they fill, in order, so the frames emptied are freed too. Cells
@@ -466,6 +478,7 @@ export class Channel extends EventEmitter {
         }
         if (!ok && !this.#socketBlocked) {
           this.#socketBlocked = true;
+          this.#blockedSince = performance.now();
           // A link the peer does not read keeps no spare buffers while it waits (the memory cap counts them).
           this.#freeBuffers = [];
           socket.once('drain', this.#onSocketDrain);
@@ -485,6 +498,7 @@ export class Channel extends EventEmitter {
 
   #onSocketDrain = (): void => {
     this.#socketBlocked = false;
+    this.#blockedSince = null;
     this.#flush(false);
   };
 
