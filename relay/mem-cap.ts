@@ -7,13 +7,14 @@
  * above `capBytes` the relay frees the circuits whose oldest queued cell is
  * oldest — their queued cells are dropped and they are destroyed with
  * RESOURCELIMIT — until it is back under `lowWaterBytes`. Bytes a link's
- * socket holds unsent cannot be recalled, so a link whose socket pushes back
- * is a candidate too, as old as its socket has pushed back
- * (Channel.sendBlockedSince), holding those bytes, its queue and its
- * circuits' streams: freeing it closes the link (its circuits go with it).
- * A link left without circuits by the freeing whose socket still holds
- * unsent bytes is closed as well. Each such event is logged once and
- * counted.
+ * socket holds unsent cannot be recalled, so a client's link (an anonymous
+ * peer) whose socket pushes back is a candidate too, as old as its socket
+ * has pushed back (Channel.sendBlockedSince), holding those bytes, its queue
+ * and its circuits' streams: freeing it closes the link (its circuits go
+ * with it). A relay's link is never closed that way, since it carries many
+ * clients' circuits: only its circuits are freed, one by one. Any link left
+ * without circuits by the freeing whose socket still holds unsent bytes is
+ * closed. Each such event is logged once and counted.
  *
  * A circuit's age is that of its oldest cell still queued on any of its
  * links, or of its streams' held bytes if older: since when they have made
@@ -59,7 +60,7 @@ export interface MemoryCapStats {
   bytesFreed: number;
 }
 
-/** A link whose socket pushes back: freeing it closes it. */
+/** A client's link whose socket pushes back: freeing it closes it. */
 interface LinkVictim {
   kind: 'link';
   link: Channel;
@@ -163,14 +164,14 @@ export class MemoryCap {
     this.#timer = null;
   }
 
-  /** Circuits holding queued data and links whose sockets push back, oldest first. */
+  /** Circuits holding queued data and clients' links whose sockets push back, oldest first. */
   #victims(): Array<Victim | LinkVictim> {
     const byCircuit = new Map<RelayCircuit, Victim>();
     const links: LinkVictim[] = [];
     const now = performance.now();
     for (const link of this.#links.openLinks()) {
       const blocked = link.sendBlockedSince;
-      if (blocked !== null && !link.closed) links.push({ kind: 'link', link, since: blocked });
+      if (blocked !== null && !link.closed && link.peer.identity === null) links.push({ kind: 'link', link, since: blocked });
       const table = this.#links.circuitsOf(link);
       for (const [id, q] of link.queuedByCircuit()) {
         const slot = table.get(id);
