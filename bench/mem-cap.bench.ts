@@ -38,7 +38,6 @@ import { listenOrPort } from '../relay/or-listener.js';
 import { createRelayCore } from '../relay/relay-core.js';
 import type { MemoryCapStats } from '../relay/mem-cap.js';
 import { HostilePeer } from '../test/adversarial/hostile-peer.js';
-import { NODE_FLAGS } from '../cli/testnet.js';
 
 const MiB = 1024 * 1024;
 const WAVE_MS = 2000;
@@ -150,6 +149,8 @@ async function main(): Promise<void> {
   const gc = process.argv.includes('--gc');
   const diag = process.argv.includes('--diag');
   // The relay runs with the Node flags the testnet gives relays (--node-defaults: none, as Node's own defaults).
+  // Imported here, not at the top: the relay child (this file) should load no more than a relay does.
+  const { NODE_FLAGS } = await import('../cli/testnet.js');
   const nodeFlags = process.argv.includes('--node-defaults') ? [] : [...(NODE_FLAGS.relay ?? [])];
   const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
