@@ -14,7 +14,8 @@
  * cap, the cap's events, circuits freed and bytes freed, and the load
  * average. --gc (a diagnosis, not the figure): the relay runs with
  * --expose-gc and collects garbage before each sample, which tells live
- * buffers from garbage not yet collected. --diag adds where the bytes are:
+ * buffers from garbage not yet collected. --gc-after-cap (a diagnosis too):
+ * a full GC within 50 ms after each cap event and at no other time. --diag adds where the bytes are:
  * the userland write and read buffers of the relay's OR sockets and of its
  * destination sockets, the link queues and the streams. The relay runs with
  * the Node flags the testnet gives relays (cli/testnet.ts NODE_FLAGS);
@@ -76,6 +77,16 @@ async function relayChild(dataDir: string, capBytes: number): Promise<void> {
   const orSockets = new Set<Socket>();
   const destSockets = new Set<Socket>();
   const diag = process.argv.includes('--diag');
+  // --gc-after-cap: a full GC right after each cap event, and at no other time (what asking V8 to return freed buffers at once would give).
+  const gcAfterCap = process.argv.includes('--gc-after-cap');
+  if (gcAfterCap) {
+    let seen = 0;
+    setInterval(() => {
+      const events = core.memoryCap.stats().oomEvents;
+      if (events !== seen) (globalThis as { gc?: () => void }).gc?.();
+      seen = events;
+    }, 50).unref();
+  }
   if (diag) {
     diagnostics.subscribe('net.client.socket', (m) => {
       const socket = (m as { socket: Socket }).socket;
@@ -102,7 +113,7 @@ async function relayChild(dataDir: string, capBytes: number): Promise<void> {
   };
   process.on('message', (msg: string) => {
     if (msg === 'mem') {
-      (globalThis as { gc?: () => void }).gc?.();
+      if (!gcAfterCap) (globalThis as { gc?: () => void }).gc?.();
       const m = process.memoryUsage();
       process.send!({ rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, queued: core.memoryCap.queuedBytes(), cap: core.memoryCap.stats(), ...(diag ? { diag: where() } : {}) } satisfies Sample);
     } else if (msg === 'stop') {
@@ -146,13 +157,14 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 60);
   const perWave = arg('peers-per-wave', 8);
   const dataDir = mkdtempSync(join(tmpdir(), 'allium-memcap-'));
-  const gc = process.argv.includes('--gc');
+  const gcAfterCap = process.argv.includes('--gc-after-cap');
+  const gc = process.argv.includes('--gc') || gcAfterCap;
   const diag = process.argv.includes('--diag');
   // The relay runs with the Node flags the testnet gives relays (--node-defaults: none, as Node's own defaults).
   // Imported here, not at the top: the relay child (this file) should load no more than a relay does.
   const { NODE_FLAGS } = await import('../cli/testnet.js');
   const nodeFlags = process.argv.includes('--node-defaults') ? [] : [...(NODE_FLAGS.relay ?? [])];
-  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : [])], {
+  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : []), ...(gcAfterCap ? ['--gc-after-cap'] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: [...nodeFlags, ...(gc ? ['--expose-gc'] : [])],
   });
@@ -178,7 +190,7 @@ async function main(): Promise<void> {
     }
     const baseline = Math.max(...idle);
     process.stdout.write(
-      `mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gc ? ', GC before each sample' : ''}; relay node flags [${nodeFlags.join(' ')}]; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`,
+      `mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gcAfterCap ? ', GC after each cap event' : gc ? ', GC before each sample' : ''}; relay node flags [${nodeFlags.join(' ')}]; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`,
     );
     process.stdout.write(
       `| s | relay RSS MiB | heap | external | arrayBuffers | queued (accounted) MiB | cap events | circuits freed | clients | load 1 min |${diag ? ' links | OR write | OR read | dests | dest write | dest read | link queues | streams |' : ''}\n` +
