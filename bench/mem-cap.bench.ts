@@ -1,6 +1,6 @@
 /**
  * The relay's RSS against its memory cap (plain script):
- *   node dist/bench/mem-cap.bench.js [--cap-mib 64] [--seconds 60] [--peers-per-wave 8] [--gc]
+ *   node dist/bench/mem-cap.bench.js [--cap-mib 64] [--seconds 60] [--peers-per-wave 8] [--gc] [--diag] [--node-defaults]
  *
  * A relay (exit to 127.0.0.1) runs in a child process (this file with
  * --relay-child) with memoryCap.capBytes = --cap-mib. After its idle baseline
@@ -14,9 +14,16 @@
  * cap, the cap's events, circuits freed and bytes freed, and the load
  * average. --gc (a diagnosis, not the figure): the relay runs with
  * --expose-gc and collects garbage before each sample, which tells live
- * buffers from garbage not yet collected. Everything is torn down at the end and on error. Loopback only.
+ * buffers from garbage not yet collected. --gc-after-cap (a diagnosis too):
+ * a full GC within 50 ms after each cap event and at no other time. --diag adds where the bytes are:
+ * the userland write and read buffers of the relay's OR sockets and of its
+ * destination sockets, the link queues and the streams. The relay runs with
+ * the Node flags the testnet gives relays (cli/testnet.ts NODE_FLAGS);
+ * --node-defaults runs it with none. Everything is torn down at the end and
+ * on error. Loopback only.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -41,9 +48,15 @@ const SAMPLE_MS = 500;
 interface Sample {
   rss: number;
   heap: number;
+  /** V8's heap as reserved (process.memoryUsage().heapTotal): the young generation's semi-spaces count here. */
+  heapTotal: number;
   external: number;
+  /** process.memoryUsage().arrayBuffers: the part of external held by ArrayBuffers (Buffers). */
+  arrayBuffers: number;
   queued: number;
   cap: MemoryCapStats;
+  /** Where the bytes are (--diag): userland socket buffers of links and of destinations, link queues. */
+  diag?: { links: number; orWrite: number; orRead: number; dests: number; destWrite: number; destRead: number; linkQueued: number; streams: number };
 }
 
 function arg(name: string, fallback: number): number {
@@ -60,12 +73,49 @@ async function relayChild(dataDir: string, capBytes: number): Promise<void> {
     transport: new TcpTransport({ localAddress: '127.0.0.1' }),
     memoryCap: { capBytes },
   });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket).catch(() => socket.destroy()));
+  // --diag: the OR sockets and destination sockets, to see what their userland buffers hold.
+  const orSockets = new Set<Socket>();
+  const destSockets = new Set<Socket>();
+  const diag = process.argv.includes('--diag');
+  // --gc-after-cap: a full GC right after each cap event, and at no other time (what asking V8 to return freed buffers at once would give).
+  const gcAfterCap = process.argv.includes('--gc-after-cap');
+  if (gcAfterCap) {
+    let seen = 0;
+    setInterval(() => {
+      const events = core.memoryCap.stats().oomEvents;
+      if (events !== seen) (globalThis as { gc?: () => void }).gc?.();
+      seen = events;
+    }, 50).unref();
+  }
+  if (diag) {
+    diagnostics.subscribe('net.client.socket', (m) => {
+      const socket = (m as { socket: Socket }).socket;
+      destSockets.add(socket);
+      socket.once('close', () => destSockets.delete(socket));
+    });
+  }
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => {
+    if (diag) {
+      orSockets.add(socket as Socket);
+      socket.once('close', () => orSockets.delete(socket as Socket));
+    }
+    return core.accept(socket).catch(() => socket.destroy());
+  });
+  const where = (): Sample['diag'] => {
+    let orWrite = 0, orRead = 0, destWrite = 0, destRead = 0, linkQueued = 0, streams = 0;
+    for (const s of orSockets) { orWrite += s.writableLength; orRead += s.readableLength; }
+    for (const s of destSockets) { destWrite += s.writableLength; destRead += s.readableLength; }
+    for (const link of core.links.openLinks()) {
+      linkQueued += link.queuedBytes;
+      for (const slot of core.links.circuitsOf(link).all()) if (slot.side === 'prev') streams += slot.circuit.streamBytes();
+    }
+    return { links: orSockets.size, orWrite, orRead, dests: destSockets.size, destWrite, destRead, linkQueued, streams };
+  };
   process.on('message', (msg: string) => {
     if (msg === 'mem') {
-      (globalThis as { gc?: () => void }).gc?.();
+      if (!gcAfterCap) (globalThis as { gc?: () => void }).gc?.();
       const m = process.memoryUsage();
-      process.send!({ rss: m.rss, heap: m.heapUsed, external: m.external, queued: core.memoryCap.queuedBytes(), cap: core.memoryCap.stats() } satisfies Sample);
+      process.send!({ rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, queued: core.memoryCap.queuedBytes(), cap: core.memoryCap.stats(), ...(diag ? { diag: where() } : {}) } satisfies Sample);
     } else if (msg === 'stop') {
       core.destroy();
       void listener.close().then(() => process.exit(0));
@@ -107,8 +157,17 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 60);
   const perWave = arg('peers-per-wave', 8);
   const dataDir = mkdtempSync(join(tmpdir(), 'allium-memcap-'));
-  const gc = process.argv.includes('--gc');
-  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: gc ? ['--expose-gc'] : [] });
+  const gcAfterCap = process.argv.includes('--gc-after-cap');
+  const gc = process.argv.includes('--gc') || gcAfterCap;
+  const diag = process.argv.includes('--diag');
+  // The relay runs with the Node flags the testnet gives relays (--node-defaults: none, as Node's own defaults).
+  // Imported here, not at the top: the relay child (this file) should load no more than a relay does.
+  const { NODE_FLAGS } = await import('../cli/testnet.js');
+  const nodeFlags = process.argv.includes('--node-defaults') ? [] : [...(NODE_FLAGS.relay ?? [])];
+  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : []), ...(gcAfterCap ? ['--gc-after-cap'] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...nodeFlags, ...(gc ? ['--expose-gc'] : [])],
+  });
   const hose = await firehose();
   const peers: Array<{ peer: HostilePeer; at: number }> = [];
   try {
@@ -130,14 +189,20 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const baseline = Math.max(...idle);
-    process.stdout.write(`mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gc ? ', GC before each sample' : ''}; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`);
-    process.stdout.write('| s | relay RSS MiB | heap | external | queued (accounted) MiB | cap events | circuits freed | clients | load 1 min |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+    process.stdout.write(
+      `mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gcAfterCap ? ', GC after each cap event' : gc ? ', GC before each sample' : ''}; relay node flags [${nodeFlags.join(' ')}]; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`,
+    );
+    process.stdout.write(
+      `| s | relay RSS MiB | heap | external | arrayBuffers | queued (accounted) MiB | cap events | circuits freed | clients | load 1 min |${diag ? ' links | OR write | OR read | dests | dest write | dest read | link queues | streams |' : ''}\n` +
+        `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${diag ? '---:|---:|---:|---:|---:|---:|---:|---:|' : ''}\n`,
+    );
 
     let peerNo = 0;
     let most: Sample | null = null;
     const started = Date.now();
     let nextWave = 0;
     let failed = 0;
+    let maxQueued = 0;
     while (Date.now() - started < seconds * 1000) {
       const now = Date.now() - started;
       if (now >= nextWave) {
@@ -162,19 +227,22 @@ async function main(): Promise<void> {
       }
       const s = await ask(child);
       if (most === null || s.rss > most.rss) most = s;
+      maxQueued = Math.max(maxQueued, s.queued);
       process.stdout.write(
-        `| ${(now / 1000).toFixed(1)} | ${(s.rss / MiB).toFixed(1)} | ${(s.heap / MiB).toFixed(1)} | ${(s.external / MiB).toFixed(1)} | ${(s.queued / MiB).toFixed(1)} | ${s.cap.oomEvents} | ${s.cap.circuitsFreed} | ${peers.length} | ${loadavg()[0]!.toFixed(2)} |\n`,
+        `| ${(now / 1000).toFixed(1)} | ${(s.rss / MiB).toFixed(1)} | ${(s.heap / MiB).toFixed(1)} | ${(s.external / MiB).toFixed(1)} | ${(s.arrayBuffers / MiB).toFixed(1)} | ${(s.queued / MiB).toFixed(1)} | ${s.cap.oomEvents} | ${s.cap.circuitsFreed} | ${peers.length} | ${loadavg()[0]!.toFixed(2)} |` +
+          (s.diag === undefined ? '' : ` ${s.diag.links} | ${(s.diag.orWrite / MiB).toFixed(1)} | ${(s.diag.orRead / MiB).toFixed(1)} | ${s.diag.dests} | ${(s.diag.destWrite / MiB).toFixed(1)} | ${(s.diag.destRead / MiB).toFixed(1)} | ${(s.diag.linkQueued / MiB).toFixed(1)} | ${(s.diag.streams / MiB).toFixed(1)} |`) +
+          '\n',
       );
       await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
     }
     const last = await ask(child);
     const excess = most!.rss - baseline - capMiB * MiB;
     process.stdout.write(
-      `\nidle RSS ${(baseline / MiB).toFixed(1)} MiB; highest RSS ${(most!.rss / MiB).toFixed(1)} MiB (heap ${(most!.heap / MiB).toFixed(1)}, external ${(most!.external / MiB).toFixed(1)}, accounted queue ${(most!.queued / MiB).toFixed(1)}); ` +
+      `\nidle RSS ${(baseline / MiB).toFixed(1)} MiB; highest RSS ${(most!.rss / MiB).toFixed(1)} MiB (heap ${(most!.heap / MiB).toFixed(1)} of ${(most!.heapTotal / MiB).toFixed(1)}, external ${(most!.external / MiB).toFixed(1)}, accounted queue ${(most!.queued / MiB).toFixed(1)}); highest accounted queue ${(maxQueued / MiB).toFixed(1)} MiB; ` +
         `baseline + cap = ${((baseline + capMiB * MiB) / MiB).toFixed(1)} MiB, so the highest RSS is ${excess <= 0 ? `${(-excess / MiB).toFixed(1)} MiB under` : `${(excess / MiB).toFixed(1)} MiB over`} it; ` +
-        `cap events ${last.cap.oomEvents}, circuits freed ${last.cap.circuitsFreed}, ${(last.cap.bytesFreed / MiB).toFixed(1)} MiB freed; ${peerNo} clients (${failed} failed to connect); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+        `cap events ${last.cap.oomEvents}, circuits freed ${last.cap.circuitsFreed}, links closed ${last.cap.linksClosed}, ${(last.cap.bytesFreed / MiB).toFixed(1)} MiB freed; ${peerNo} clients (${failed} failed to connect); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
     );
-    process.stdout.write(`${JSON.stringify({ bench: 'mem-cap', capMiB, seconds, idleRss: baseline, highest: most, last, clients: peerNo, failed })}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'mem-cap', capMiB, seconds, idleRss: baseline, highest: most, maxQueued, last, clients: peerNo, failed })}\n`);
   } finally {
     for (const p of peers) p.peer.channel.destroy();
     for (const s of hose.sockets) s.destroy();

@@ -117,15 +117,18 @@ const LOG_TAIL_BYTES = 2_000;
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /**
- * Node flags by role. The client runs with 2 MiB semi-spaces: under a fast
- * download V8 otherwise grows its young generation to 16 MiB per semi-space
- * (48 MiB of RSS counting its copies and the fragmentation left behind),
- * while the cells and chunks it allocates die young anyway. Measured on a
- * 100 MB download: client RSS 76-78 MiB against 85-99 MiB, CPU per byte
- * unchanged within the noise. Anyone running `allium client` can do the
- * same with NODE_OPTIONS=--max-semi-space-size=2.
+ * Node flags by role. The client and the relays run with 2 MiB semi-spaces:
+ * under a fast download V8 otherwise grows its young generation to 16 MiB
+ * per semi-space (48 MiB of RSS counting its copies and the fragmentation
+ * left behind), while the cells and chunks they allocate die young anyway.
+ * Measured on a 100 MB download: client RSS 76-78 MiB against 85-99 MiB,
+ * CPU per byte unchanged within the noise. For a relay under the memory
+ * cap's load (bench/mem-cap.bench.ts) V8's reserved heap stays at ~26 MiB
+ * instead of ~50 MiB; relay-load's CPU per forwarded cell unchanged or
+ * lower within the noise. Anyone running `allium client` or `allium relay`
+ * can do the same with NODE_OPTIONS=--max-semi-space-size=2.
  */
-const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = { client: ['--max-semi-space-size=2'] };
+export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = { client: ['--max-semi-space-size=2'], relay: ['--max-semi-space-size=2'] };
 
 export class NodeProcess {
   readonly child: ChildProcess;

@@ -1,11 +1,20 @@
 /**
  * The relay's memory cap for queued data, in the spirit of C tor's
- * MaxMemInQueues (docs/protocol.md §3.6): the bytes a relay holds in cell
- * queues (every link's outgoing queue) and in its streams' buffers are
- * accounted; above `capBytes` the relay frees the circuits whose oldest
- * queued cell is oldest — their queued cells are dropped and they are
- * destroyed with RESOURCELIMIT — until it is back under `lowWaterBytes`.
- * Each such event is logged once and counted.
+ * MaxMemInQueues (docs/protocol.md §3.6): the bytes a relay holds to send on
+ * its links (Channel.heldBytes: the frame buffers of the outgoing cell queue,
+ * and what each link's socket holds unsent in its own write buffer) and in
+ * its streams' buffers (with the exit's destination sockets') are accounted;
+ * above `capBytes` the relay frees the circuits whose oldest queued cell is
+ * oldest — their queued cells are dropped and they are destroyed with
+ * RESOURCELIMIT — until it is back under `lowWaterBytes`. Bytes a link's
+ * socket holds unsent cannot be recalled, so a client's link (an anonymous
+ * peer) whose socket pushes back is a candidate too, as old as its socket
+ * has pushed back (Channel.sendBlockedSince), holding those bytes, its queue
+ * and its circuits' streams: freeing it closes the link (its circuits go
+ * with it). A relay's link is never closed that way, since it carries many
+ * clients' circuits: only its circuits are freed, one by one. Any link left
+ * without circuits by the freeing whose socket still holds unsent bytes is
+ * closed. Each such event is logged once and counted.
  *
  * A circuit's age is that of its oldest cell still queued on any of its
  * links, or of its streams' held bytes if older: since when they have made
@@ -16,6 +25,7 @@
 import { totalmem } from 'node:os';
 import { debuglog } from 'node:util';
 import { DestroyReason } from '../src/cell/reasons.js';
+import { AlliumError } from '../src/errors.js';
 import type { Channel } from '../src/link/channel.js';
 import type { LinkManager } from '../src/link/link-manager.js';
 import type { RelayCircuit } from './relay-circuit.js';
@@ -44,15 +54,27 @@ export interface MemoryCapStats {
   oomEvents: number;
   /** Circuits freed by the cap. */
   circuitsFreed: number;
+  /** Links closed by the cap: their sockets pushed back longest, or they were left without circuits while holding unsent bytes. */
+  linksClosed: number;
   /** Bytes freed by dropping queued cells and stream buffers. */
   bytesFreed: number;
 }
 
+/** A client's link whose socket pushes back: freeing it closes it. */
+interface LinkVictim {
+  kind: 'link';
+  link: Channel;
+  since: number;
+}
+
 interface Victim {
+  kind: 'circuit';
   circuit: RelayCircuit;
   since: number;
   /** Where it has cells queued: link and the circuit id on it. */
   queues: Array<{ link: Channel; id: number }>;
+  /** The links it is on (where it holds cells or streams). */
+  links: Set<Channel>;
 }
 
 export class MemoryCap {
@@ -60,7 +82,7 @@ export class MemoryCap {
   readonly lowWaterBytes: number;
   readonly #links: LinkManager<RelayCircuit>;
   #timer: NodeJS.Timeout | null = null;
-  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, bytesFreed: 0 };
+  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0 };
 
   constructor(links: LinkManager<RelayCircuit>, opts: MemoryCapOptions = {}) {
     this.#links = links;
@@ -73,11 +95,11 @@ export class MemoryCap {
     }
   }
 
-  /** Bytes held now in link queues and stream buffers. */
+  /** Bytes held now to send on links (Channel.heldBytes) and in stream buffers. */
   queuedBytes(): number {
     let total = 0;
     for (const link of this.#links.openLinks()) {
-      total += link.queuedBytes;
+      total += link.heldBytes;
       for (const slot of this.#links.circuitsOf(link).all()) if (slot.side === 'prev') total += slot.circuit.streamBytes();
     }
     return total;
@@ -92,18 +114,43 @@ export class MemoryCap {
     let left = total;
     let freed = 0;
     let circuits = 0;
+    let links = 0;
     for (const victim of this.#victims()) {
       if (left <= this.lowWaterBytes) break;
-      let bytes = victim.circuit.streamBytes();
-      for (const q of victim.queues) bytes += q.link.dropQueuedCells(q.id);
+      let bytes = 0;
+      if (victim.kind === 'link') {
+        if (victim.link.closed) continue;
+        bytes = victim.link.heldBytes;
+        for (const slot of this.#links.circuitsOf(victim.link).all()) if (slot.side === 'prev' && !slot.circuit.closed) bytes += slot.circuit.streamBytes();
+        victim.link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: its peer does not take what is sent'));
+        links++;
+        left -= bytes;
+        freed += bytes;
+        continue;
+      }
+      if (victim.circuit.closed) continue;
+      bytes = victim.circuit.streamBytes();
+      for (const q of victim.queues) {
+        const held = q.link.heldBytes;
+        q.link.dropQueuedCells(q.id);
+        bytes += held - q.link.heldBytes;
+      }
       victim.circuit.destroy(DestroyReason.RESOURCELIMIT, 'out of memory for queued cells');
+      circuits++;
+      for (const link of victim.links) {
+        // Nothing left to carry, and bytes its peer does not take: only closing the link frees them.
+        if (link.closed || link.unsentSocketBytes === 0 || this.#links.circuitsOf(link).size > 0) continue;
+        bytes += link.heldBytes;
+        link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: unsent bytes and no circuit left'));
+        links++;
+      }
       left -= bytes;
       freed += bytes;
-      circuits++;
     }
     this.#stats.circuitsFreed += circuits;
+    this.#stats.linksClosed += links;
     this.#stats.bytesFreed += freed;
-    log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data (%d bytes)', total, this.capBytes, circuits, freed);
+    log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, this.capBytes, circuits, links, freed);
     return freed;
   }
 
@@ -117,29 +164,34 @@ export class MemoryCap {
     this.#timer = null;
   }
 
-  /** Circuits holding queued data, oldest first. */
-  #victims(): Victim[] {
+  /** Circuits holding queued data and clients' links whose sockets push back, oldest first. */
+  #victims(): Array<Victim | LinkVictim> {
     const byCircuit = new Map<RelayCircuit, Victim>();
+    const links: LinkVictim[] = [];
     const now = performance.now();
     for (const link of this.#links.openLinks()) {
+      const blocked = link.sendBlockedSince;
+      if (blocked !== null && !link.closed && link.peer.identity === null) links.push({ kind: 'link', link, since: blocked });
       const table = this.#links.circuitsOf(link);
       for (const [id, q] of link.queuedByCircuit()) {
         const slot = table.get(id);
         if (slot === undefined || slot.circuit.closed) continue;
         let v = byCircuit.get(slot.circuit);
         if (v === undefined) {
-          v = { circuit: slot.circuit, since: Math.min(q.since, slot.circuit.streamHeldSince() ?? Infinity), queues: [] };
+          v = { kind: 'circuit', circuit: slot.circuit, since: Math.min(q.since, slot.circuit.streamHeldSince() ?? Infinity), queues: [], links: new Set() };
           byCircuit.set(slot.circuit, v);
         }
         v.since = Math.min(v.since, q.since);
         v.queues.push({ link, id });
+        v.links.add(link);
       }
       for (const slot of table.all()) {
         if (slot.side !== 'prev' || slot.circuit.closed) continue;
-        if (byCircuit.has(slot.circuit) || slot.circuit.streamBytes() === 0) continue;
-        byCircuit.set(slot.circuit, { circuit: slot.circuit, since: slot.circuit.streamHeldSince() ?? now, queues: [] });
+        const v = byCircuit.get(slot.circuit);
+        if (v !== undefined) v.links.add(link);
+        else if (slot.circuit.streamBytes() > 0) byCircuit.set(slot.circuit, { kind: 'circuit', circuit: slot.circuit, since: slot.circuit.streamHeldSince() ?? now, queues: [], links: new Set([link]) });
       }
     }
-    return [...byCircuit.values()].sort((a, b) => a.since - b.since);
+    return [...links, ...byCircuit.values()].sort((a, b) => a.since - b.since);
   }
 }

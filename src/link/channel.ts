@@ -151,6 +151,8 @@ export class Channel extends EventEmitter {
   #queuedCells = 0;
   #flushScheduled = false;
   #socketBlocked = false;
+  /** performance.now() when the socket last pushed back, while it does; null when it takes what we write. */
+  #blockedSince: number | null = null;
   #needDrain = false;
 
   // Receive side.
@@ -288,28 +290,79 @@ export class Channel extends EventEmitter {
   }
 
   /**
+   * Bytes this link holds to send, in bytes: its queued cells (queuedBytes)
+   * and what the socket holds unsent in its own write buffer (sealed frames
+   * handed to it past its high-water mark; not the kernel's buffer, which is
+   * not this process's memory). What the relay's memory cap accounts per
+   * link (relay/mem-cap.ts). Not counted: the unfilled rest of the last
+   * queued frame (frames are allocated whole, 127 cells; dropQueuedCells
+   * packs the others) and the spare frame buffers a sending link keeps for
+   * reuse (at most 4, none while the socket pushes back). 0 once destroy()
+   * was called.
+   */
+  get heldBytes(): number {
+    if (this.#aborted) return 0;
+    return this.queuedBytes + this.#socket.writableLength;
+  }
+
+  /**
+   * Bytes sealed and handed to the socket that it has not yet passed to the
+   * system (its userland write buffer). They cannot be recalled: only closing
+   * the link frees them. 0 once destroy() was called.
+   */
+  get unsentSocketBytes(): number {
+    return this.#aborted ? 0 : this.#socket.writableLength;
+  }
+
+  /**
+   * performance.now() since when the socket has pushed back (its write
+   * buffer past its high-water mark, waiting for 'drain'); null while it
+   * takes what is written. The memory cap's age of a link whose peer does
+   * not read (relay/mem-cap.ts).
+   */
+  get sendBlockedSince(): number | null {
+    return this.#aborted ? null : this.#blockedSince;
+  }
+
+  /**
    * Drop every queued cell of circuit `circuitId` (the memory cap freeing a
-   * circuit); returns the bytes freed. Cells already handed to the socket are
-   * not recalled. May emit 'drain' (on a later tick) if the queue fell below
-   * the low-water mark.
+   * circuit); returns the bytes freed. The cells left are packed into as few
+   * frames as they fill, in order, so the frames emptied are freed too. Cells
+   * already handed to the socket are not recalled. May emit 'drain' (on a
+   * later tick) if the queue fell below the low-water mark.
    */
   dropQueuedCells(circuitId: number): number {
+    const frames = this.#frames;
     let dropped = 0;
-    for (const frame of this.#frames) {
-      const b = frame.buf;
-      let kept = 0;
-      for (let i = 0; i < frame.cells; i++) {
+    // Kept cells move down to the write position (out, outCells), which never passes the read position.
+    let out = 0;
+    let outCells = 0;
+    for (const src of frames) {
+      const b = src.buf;
+      const cells = src.cells;
+      for (let i = 0; i < cells; i++) {
         const at = i * CELL_LENGTH;
         const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-        if (id === circuitId) continue;
-        if (kept !== i) b.copyWithin(kept * CELL_LENGTH, at, at + CELL_LENGTH);
-        kept++;
+        if (id === circuitId) {
+          dropped++;
+          continue;
+        }
+        if (outCells === MAX_CELLS_PER_FRAME) {
+          frames[out]!.cells = outCells;
+          out++;
+          outCells = 0;
+        }
+        const dst = frames[out]!;
+        // A frame's age is that of its first cell.
+        if (outCells === 0) dst.since = src.since;
+        if (dst !== src) dst.buf.set(b.subarray(at, at + CELL_LENGTH), outCells * CELL_LENGTH);
+        else if (outCells !== i) b.copyWithin(outCells * CELL_LENGTH, at, at + CELL_LENGTH);
+        outCells++;
       }
-      dropped += frame.cells - kept;
-      frame.cells = kept;
     }
     if (dropped === 0) return 0;
-    this.#frames = this.#frames.filter((f) => f.cells > 0);
+    if (outCells > 0) frames[out++]!.cells = outCells;
+    frames.length = out;
     this.#queuedCells -= dropped;
     if (this.#needDrain && !this.closed && this.queuedBytes < CHANNEL_HIGH_WATER / 2) {
       this.#needDrain = false;
@@ -425,6 +478,9 @@ export class Channel extends EventEmitter {
         }
         if (!ok && !this.#socketBlocked) {
           this.#socketBlocked = true;
+          this.#blockedSince = performance.now();
+          // A link the peer does not read keeps no spare buffers while it waits (the memory cap counts them).
+          this.#freeBuffers = [];
           socket.once('drain', this.#onSocketDrain);
         }
       }
@@ -442,6 +498,7 @@ export class Channel extends EventEmitter {
 
   #onSocketDrain = (): void => {
     this.#socketBlocked = false;
+    this.#blockedSince = null;
     this.#flush(false);
   };
 

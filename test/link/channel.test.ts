@@ -347,3 +347,60 @@ test('more than the hard cap queued destroys the channel with ERR_RESOURCE_LIMIT
   assert.throws(() => client.sendCell(new Uint8Array(10)), RangeError);
   await shutdown(srv.server, srv.sockets, client, server);
 });
+
+test('dropQueuedCells drops one circuit\'s queued cells and packs the rest, in order, into fewer frames', { timeout: 10_000 }, async () => {
+  const r = relayKeys();
+  const srv = await listen(r);
+  const [client, server] = await Promise.all([
+    Channel.connect(dial(srv.port), { peerLinkKey: r.linkKey.public, peerIdentity: r.identity.identity, timeoutMs: 2000 }),
+    srv.nextChannel(),
+  ]);
+  const received: number[] = [];
+  server.on('cell', (c: Uint8Array) => {
+    // Every cell arrives whole: its body is the one cell() made for its number.
+    assert.deepEqual(c, cell(cellNumber(c)));
+    received.push(cellNumber(c));
+  });
+  // Ids 1 and 2 interleaved over three frames (127 cells each), queued in one turn: nothing is sent yet.
+  const ids = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? 1 : 2));
+  for (const id of ids) assert.equal(client.sendCell(cell(id)), true);
+  assert.equal(client.queuedBytes, 300 * CELL_LENGTH);
+  assert.deepEqual([...client.queuedByCircuit()].map(([id, q]) => [id, q.bytes]), [[1, 100 * CELL_LENGTH], [2, 200 * CELL_LENGTH]]);
+  assert.equal(client.dropQueuedCells(1), 100 * CELL_LENGTH);
+  assert.equal(client.dropQueuedCells(7), 0);
+  assert.equal(client.queuedBytes, 200 * CELL_LENGTH);
+  assert.equal(client.heldBytes, 200 * CELL_LENGTH);
+  assert.deepEqual([...client.queuedByCircuit()].map(([id, q]) => [id, q.bytes]), [[2, 200 * CELL_LENGTH]]);
+  // More cells after the drop go behind the packed ones.
+  for (let n = 3; n < 10; n++) client.sendCell(cell(n));
+  const deadline = Date.now() + 5000;
+  while (received.length < 207 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(received, [...Array<number>(200).fill(2), 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(client.heldBytes, 0);
+  await shutdown(srv.server, srv.sockets, client, server);
+});
+
+test('a peer that does not read: heldBytes counts the frames its socket holds unsent; destroy() frees them', { timeout: 20_000 }, async () => {
+  const r = relayKeys();
+  const srv = await listen(r);
+  const [client, server] = await Promise.all([
+    Channel.connect(dial(srv.port), { peerLinkKey: r.linkKey.public, peerIdentity: r.identity.identity, timeoutMs: 2000 }),
+    srv.nextChannel(),
+  ]);
+  server.on('cell', () => {});
+  server.pauseReading();
+  let sent = 0;
+  // Bounded: loopback socket buffers are a few MB at most; sendCell says false once the socket pushed back.
+  for (let round = 0; round < 2000 && client.unsentSocketBytes === 0; round++) {
+    for (let i = 0; i < 64 && client.queuedBytes < 128 * 1024; i++) client.sendCell(cell(++sent));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.ok(client.unsentSocketBytes > 0, 'the socket holds sealed frames it could not send');
+  assert.equal(client.heldBytes, client.queuedBytes + client.unsentSocketBytes);
+  const closed = once(client, 'close');
+  client.destroy();
+  assert.equal(client.heldBytes, 0);
+  assert.equal(client.unsentSocketBytes, 0);
+  await closed;
+  await shutdown(srv.server, srv.sockets, client, server);
+});

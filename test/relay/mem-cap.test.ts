@@ -22,6 +22,7 @@ import { listenOrPort } from '../../relay/or-listener.js';
 import { createRelayCore } from '../../relay/relay-core.js';
 import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
 import { connect } from 'node:net';
+import { once } from 'node:events';
 
 const WAIT_MS = 5000;
 const CAP = 600 * 1024;
@@ -143,4 +144,57 @@ test('over the cap, the circuits holding the oldest queued data are freed (DESTR
   const mark = readBytes;
   await until(() => readBytes > mark + 200_000, 'the reading client to keep receiving');
   assert.equal(reader.closed, false);
+});
+
+test('over the cap, a link whose peer does not read and whose socket holds unsent frames is closed (ERR_RESOURCE_LIMIT): only that frees them', { timeout: 40_000 }, async (t) => {
+  const keys = loadRelayKeys(tempDir(t));
+  const core = createRelayCore({
+    keys,
+    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    dialTimeoutMs: WAIT_MS,
+    memoryCap: { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0 },
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
+  t.after(async () => {
+    core.destroy();
+    await listener.close();
+  });
+  const hose = await firehose(t);
+  const peer = await HostilePeer.connect(t, {
+    keys,
+    async open() {
+      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: '127.0.0.8' });
+      socket.on('error', () => {});
+      return socket;
+    },
+  });
+  // Circuits whose windows together hold more than the kernel's socket buffers between us and the relay.
+  const circs: PeerCircuit[] = [];
+  for (let i = 0; i < 12; i++) circs.push(await peer.create());
+  for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
+  peer.channel.pauseReading();
+  const stuckLink = () => core.links.openLinks().find((link) => link.unsentSocketBytes > 0);
+  await until(() => stuckLink() !== undefined, 'the relay\'s socket to hold frames its peer does not take', 20_000);
+  const link = stuckLink()!;
+  assert.ok(link.heldBytes >= link.queuedBytes + link.unsentSocketBytes);
+  const closed = once(link, 'close');
+
+  // Its socket pushed back before (or when) its oldest queued cell was queued: freed first, as a link,
+  // or left without circuits once they are freed; either way the link goes and its circuits with it.
+  const before = core.memoryCap.queuedBytes();
+  assert.ok(before > 64 * 1024);
+  assert.ok(core.memoryCap.check() > 0);
+  const stats = core.memoryCap.stats();
+  assert.equal(stats.oomEvents, 1);
+  assert.equal(stats.linksClosed, 1);
+  assert.equal(link.closed, true);
+  assert.equal(link.heldBytes, 0);
+  const [err] = (await closed) as [Error & { code?: string }];
+  assert.equal(err.code, 'ERR_RESOURCE_LIMIT');
+  // The peer, reading again, finds its link closed after what the system had taken.
+  peer.channel.resumeReading();
+  await until(() => peer.channel.closed, 'the peer to see its link closed', 15_000);
+  await until(() => core.memoryCap.queuedBytes() === 0, 'nothing held any more');
+  assert.equal(core.links.circuitsOf(link).size, 0);
 });
