@@ -1,0 +1,100 @@
+/**
+ * A socket reset by its peer while the edge is not reading it — the stream is
+ * backed up, so the splice has paused the socket (src/stream/splice.ts) —
+ * still ends the stream with END (docs/protocol.md §6.7, "reset or error on a
+ * socket"). The system reports a reset only to a read or a write, and a
+ * paused socket does neither; without the splice's probe the END never went
+ * out for as long as the stream stayed stuck (the flaky "application resets
+ * mid-upload" of stream-ends.e2e.test.ts).
+ *
+ * Both edges, through real sockets, real links and real crypto:
+ * - the client: an application uploads into a stream whose circuit never
+ *   gets a SENDME from the fake relay, then resets: END MISC arrives;
+ * - the exit: a destination sends into a stream the hostile client grants no
+ *   SENDME for, then resets: END CONNRESET arrives.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net, { type Socket } from 'node:net';
+import { once } from 'node:events';
+import { RelayCommand } from '../../src/cell/relay-cell.js';
+import { EndReason } from '../../src/cell/reasons.js';
+import { SPLICE_PAUSED_PROBE_MS } from '../../src/stream/splice.js';
+import { openAndSplice } from '../../client/local-listener.js';
+import { HostilePeer } from '../adversarial/hostile-peer.js';
+import { beginAt, clientAgainstFake, destination, hear, streamRelay, until, type Heard } from './harness.js';
+
+/** The probe's period plus room for a loaded machine; far below anything a stuck stream would reach. */
+const NOTICE_MS = SPLICE_PAUSED_PROBE_MS + 9_000;
+const MiB = 1024 * 1024;
+
+test('client: the application resets while its stream is stuck (no circuit SENDME): END MISC reaches the exit', { timeout: 60_000 }, async (t) => {
+  const c = await clientAgainstFake(t);
+  const built = await c.build();
+  const { stream, streamId } = await c.open(built);
+
+  // The SOCKS side, as client/local-listener.ts splices it: a real TCP connection from the application.
+  let accepted!: (s: Socket) => void;
+  const edgeSocket = new Promise<Socket>((resolve) => (accepted = resolve));
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {});
+    openAndSplice(socket, () => Promise.resolve(stream), () => new Uint8Array(0), () => new Uint8Array(0));
+    accepted(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const app = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+  app.on('error', () => {});
+  t.after(() => app.destroy());
+  await once(app, 'connect');
+  const socket = await edgeSocket;
+
+  // More than the stream window (500 cells) and every buffer on the way can take.
+  app.write(Buffer.alloc(16 * MiB, 0x61));
+  const dataCells = () => built.fc.messages.filter((m) => m.streamId === streamId && m.command === RelayCommand.DATA).length;
+  await until(() => dataCells() === 500, 'the stream window spent at the fake relay', NOTICE_MS);
+  await until(() => socket.readableFlowing === false && socket.readableLength >= socket.readableHighWaterMark, 'the edge socket paused with a full buffer', NOTICE_MS);
+  // Stuck: no SENDME comes, so no more DATA either.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(dataCells(), 500);
+
+  app.resetAndDestroy();
+  const end = () => built.fc.messages.find((m) => m.streamId === streamId && m.command === RelayCommand.END);
+  await until(() => end() !== undefined, 'END for the reset stream', NOTICE_MS);
+  assert.equal(end()!.data[0], EndReason.MISC);
+  await until(() => socket.destroyed, 'the edge socket closed', NOTICE_MS);
+  assert.equal(stream.destroyed, true);
+});
+
+test('exit: the destination resets while its stream is stuck (no stream SENDME): END CONNRESET reaches the client', { timeout: 60_000 }, async (t) => {
+  const dest = await destination(t);
+  const target = streamRelay(t);
+  const peer = await HostilePeer.connect(t, target);
+  const circ = await peer.create();
+  await beginAt(peer, circ, 3, dest.port);
+  const socket: Socket = await dest.next();
+
+  // The destination sends far more than the stream window and the exit's buffers; the client never grants more.
+  socket.write(Buffer.alloc(32 * MiB, 0x62));
+  let data = 0;
+  const heard: Heard[] = [];
+  while (data < 500) {
+    const h = await hear(peer, circ, 'DATA from the exit', NOTICE_MS);
+    heard.push(h);
+    assert.equal(h.kind, 'relay', 'no DESTROY');
+    if (h.kind === 'relay' && h.cell.streamId === 3 && h.cell.command === RelayCommand.DATA) data++;
+  }
+  // The exit stopped reading: the destination's bytes wait in its own buffer, and nothing more comes.
+  await until(() => socket.writableLength > 0, "the destination's writes backed up", NOTICE_MS);
+  await assert.rejects(hear(peer, circ, 'anything more', 300), /timed out/);
+
+  socket.resetAndDestroy();
+  const h = await hear(peer, circ, 'END for the reset stream', NOTICE_MS);
+  assert.equal(h.kind, 'relay');
+  if (h.kind !== 'relay') return;
+  assert.equal(h.cell.command, RelayCommand.END);
+  assert.equal(h.cell.streamId, 3);
+  assert.equal(h.cell.data[0], EndReason.CONNRESET);
+  await until(() => target.core.stats().streams === 0, 'the exit to drop the stream', NOTICE_MS);
+});
