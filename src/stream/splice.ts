@@ -7,6 +7,13 @@
  * - The socket's EOF ends the stream's writable side (FIN or END DONE, as the
  *   stream negotiated); the stream's end, once every byte before it has been
  *   written, half-closes the socket (FIN). Neither closes the other direction.
+ * - An EOF is checked before it is passed on: a peer's reset that arrives
+ *   while bytes wait unread (a paused socket) is reported by libuv as a clean
+ *   EOF once those bytes are read (the socket has hung up, and libuv does not
+ *   read again to see the error). So on EOF the socket writes nothing (an
+ *   empty write), which fails on a reset connection and succeeds on a
+ *   half-closed one; only then is the stream ended. (Skipped when our side is
+ *   already ended or a write is pending: a pending write sees a reset itself.)
  * - A stream that fails (END with an error reason, the circuit destroyed, a
  *   half-closed stream reclaimed) resets the socket (RST), so the peer sees
  *   an error, never a clean EOF after a short transfer.
@@ -88,8 +95,22 @@ export function splice(socket: Socket, stream: Duplex & { readonly ended?: boole
   let endLinger: NodeJS.Timeout | undefined;
   let probe: NodeJS.Timeout | undefined;
 
-  socket.pipe(stream);
+  socket.pipe(stream, { end: false });
   stream.pipe(socket);
+
+  // The socket's EOF ends the stream, once it is known not to be a reset (above).
+  const onSocketEnd = (): void => {
+    if (socket.writableEnded || socket.writableLength > 0) {
+      stream.end();
+      return;
+    }
+    socket.write(EMPTY, (error) => {
+      if (error == null && !stream.destroyed) stream.end(); // on an error, the 'error' listener destroys the stream
+    });
+  };
+  // The EOF may have come before the splice (a port read the application's request, its early data and its EOF).
+  if (socket.readableEnded) process.nextTick(onSocketEnd);
+  else socket.once('end', onSocketEnd);
 
   // The pipe pauses the socket while the stream is backed up: probe it for a reset until it flows again (above).
   const stopProbe = (): void => {

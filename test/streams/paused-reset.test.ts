@@ -11,7 +11,11 @@
  * - the client: an application uploads into a stream whose circuit never
  *   gets a SENDME from the fake relay, then resets: END MISC arrives;
  * - the exit: a destination sends into a stream the hostile client grants no
- *   SENDME for, then resets: END CONNRESET arrives.
+ *   SENDME for, then resets: END CONNRESET arrives;
+ * - the exit again, the stream let go right after the reset: reading the
+ *   bytes that waited, libuv reports the reset as a clean EOF (the socket
+ *   hung up), which must still become END CONNRESET, never END DONE — the
+ *   flaky "destination resets mid-answer" (a clean EOF at the application).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +31,24 @@ import { beginAt, clientAgainstFake, destination, hear, streamRelay, until, type
 /** The probe's period plus room for a loaded machine; far below anything a stuck stream would reach. */
 const NOTICE_MS = SPLICE_PAUSED_PROBE_MS + 9_000;
 const MiB = 1024 * 1024;
+
+/** Resolves once `socket` (the destination) has had bytes waiting to be sent, none of them taken, for 300 ms: its peer stopped reading. */
+async function stoppedReading(socket: Socket): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  await until(
+    () => {
+      const waiting = socket.writableLength;
+      if (waiting !== last) {
+        last = waiting;
+        since = Date.now();
+      }
+      return waiting > 0 && Date.now() - since >= 300;
+    },
+    "the exit to stop reading the destination's bytes",
+    NOTICE_MS,
+  );
+}
 
 test('client: the application resets while its stream is stuck (no circuit SENDME): END MISC reaches the exit', { timeout: 60_000 }, async (t) => {
   const c = await clientAgainstFake(t);
@@ -86,7 +108,7 @@ test('exit: the destination resets while its stream is stuck (no stream SENDME):
     if (h.kind === 'relay' && h.cell.streamId === 3 && h.cell.command === RelayCommand.DATA) data++;
   }
   // The exit stopped reading: the destination's bytes wait in its own buffer, and nothing more comes.
-  await until(() => socket.writableLength > 0, "the destination's writes backed up", NOTICE_MS);
+  await stoppedReading(socket);
   await assert.rejects(hear(peer, circ, 'anything more', 300), /timed out/);
 
   socket.resetAndDestroy();
@@ -97,4 +119,38 @@ test('exit: the destination resets while its stream is stuck (no stream SENDME):
   assert.equal(h.cell.streamId, 3);
   assert.equal(h.cell.data[0], EndReason.CONNRESET);
   await until(() => target.core.stats().streams === 0, 'the exit to drop the stream', NOTICE_MS);
+});
+
+test('exit: a destination reset while the stream is stuck, then the stream let go at once: END CONNRESET, not END DONE', { timeout: 60_000 }, async (t) => {
+  const dest = await destination(t);
+  const target = streamRelay(t);
+  const peer = await HostilePeer.connect(t, target);
+  const circ = await peer.create();
+  await beginAt(peer, circ, 3, dest.port);
+  const socket: Socket = await dest.next();
+
+  socket.write(Buffer.alloc(32 * MiB, 0x63));
+  let data = 0;
+  while (data < 500) {
+    const h = await hear(peer, circ, 'DATA from the exit', NOTICE_MS);
+    assert.equal(h.kind, 'relay', 'no DESTROY');
+    if (h.kind === 'relay' && h.cell.streamId === 3 && h.cell.command === RelayCommand.DATA) data++;
+  }
+  await stoppedReading(socket);
+
+  // The reset lands while the exit's socket holds unread bytes; then the client grants a window's worth at once,
+  // so the exit reads on (well before its probe would run) and reaches the hang-up.
+  socket.resetAndDestroy();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 10; i++) peer.sendRelay(circ, RelayCommand.SENDME, 3, new Uint8Array(0));
+  let last: Heard | undefined;
+  for (;;) {
+    const h = await hear(peer, circ, 'the end of stream 3', NOTICE_MS);
+    assert.equal(h.kind, 'relay', 'no DESTROY');
+    if (h.kind !== 'relay' || h.cell.streamId !== 3 || h.cell.command === RelayCommand.DATA) continue;
+    last = h;
+    break;
+  }
+  assert.equal(last.kind === 'relay' && last.cell.command, RelayCommand.END, `an END, not ${JSON.stringify(last)}`);
+  assert.equal(last.kind === 'relay' && last.cell.data[0], EndReason.CONNRESET, 'END CONNRESET, not DONE: the destination reset');
 });
