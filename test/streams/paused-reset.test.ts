@@ -27,6 +27,7 @@ import { SPLICE_PAUSED_PROBE_MS } from '../../src/stream/splice.js';
 import { openAndSplice } from '../../client/local-listener.js';
 import { HostilePeer } from '../adversarial/hostile-peer.js';
 import { beginAt, clientAgainstFake, destination, hear, streamRelay, until, type Heard } from './harness.js';
+import { drainSocket } from './e2e-support.js';
 
 /** The probe's period plus room for a loaded machine; far below anything a stuck stream would reach. */
 const NOTICE_MS = SPLICE_PAUSED_PROBE_MS + 9_000;
@@ -153,4 +154,45 @@ test('exit: a destination reset while the stream is stuck, then the stream let g
   }
   assert.equal(last.kind === 'relay' && last.cell.command, RelayCommand.END, `an END, not ${JSON.stringify(last)}`);
   assert.equal(last.kind === 'relay' && last.cell.data[0], EndReason.CONNRESET, 'END CONNRESET, not DONE: the destination reset');
+});
+
+test('an application (Node) reset while bytes wait unread: libuv says EOF, the end-to-end tests\' drainSocket says ECONNRESET', { timeout: 30_000 }, async (t) => {
+  // What the client does to an application when a circuit dies mid-download (relay-killed.e2e.test.ts): a reset
+  // that overtakes bytes the application has not read yet. Twice: what a plain reader sees, what drainSocket sees.
+  const edges: Socket[] = [];
+  const server = net.createServer((s) => edges.push(s));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const seen: string[] = [];
+  for (const reader of ['plain', 'drainSocket'] as const) {
+    const app = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+    app.on('error', () => {});
+    app.pause();
+    t.after(() => app.destroy());
+    await once(app, 'connect');
+    app.read(0); // read into the buffer (up to its bound) without consuming
+    await until(() => edges.length === seen.length + 1, 'the connection accepted', NOTICE_MS);
+    const edge = edges[seen.length]!;
+    edge.on('error', () => {});
+    edge.write(Buffer.alloc(4 * MiB, 0x64));
+    await until(() => app.readableLength > 0, 'bytes waiting at the application', NOTICE_MS);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    edge.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (reader === 'drainSocket') {
+      const got = await drainSocket(app, NOTICE_MS);
+      seen.push(got.error?.code ?? 'clean EOF');
+    } else {
+      seen.push(
+        await new Promise<string>((resolve) => {
+          app.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          app.on('end', () => resolve('clean EOF'));
+          app.resume();
+        }),
+      );
+    }
+  }
+  t.diagnostic(`a plain Node reader saw: ${seen[0]}`);
+  assert.equal(seen[1], 'ECONNRESET');
 });
