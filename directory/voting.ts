@@ -4,7 +4,10 @@
  * votes (pushed to it, then pulled), computes the consensus from them, signs
  * it and exchanges signatures, and at valid-after publishes the consensus
  * with every signature it collected — if more than half of all authorities
- * signed.
+ * signed. An authority that publishes nothing for a round (cut off, late,
+ * or it computed a body the others did not sign) then downloads the
+ * consensus from the others and serves the newest one a majority signed, so
+ * it catches up as soon as it reaches one authority that published.
  *
  * Safety (§9.8): an authority signs at most one consensus body per round,
  * recorded on disk before its signature leaves the process, and only a body
@@ -16,10 +19,18 @@
  * is bounded by the time left in its phase.
  */
 import { debuglog } from 'node:util';
-import { hex } from '../src/bytes.js';
+import { fromHex, hex } from '../src/bytes.js';
 import { dirRequest } from '../src/dirclient/http.js';
 import { AlliumError, DocumentError } from '../src/errors.js';
-import { assembleConsensus, DEFAULT_CLOCK_SKEW_MS, encodeConsensusBody, parseConsensus, type ConsensusAuthority } from '../src/netdoc/consensus.js';
+import {
+  assembleConsensus,
+  DEFAULT_CLOCK_SKEW_MS,
+  encodeConsensusBody,
+  MAX_CONSENSUS_BYTES,
+  parseConsensus,
+  verifyConsensus,
+  type ConsensusAuthority,
+} from '../src/netdoc/consensus.js';
 import { bodyDigest } from '../src/netdoc/dir-signature.js';
 import {
   encodeDetachedSignature,
@@ -185,6 +196,11 @@ export class Voting {
       await this.#sleepUntil(t.publishAt);
       if (this.#closed) return;
       this.#publish(round, true);
+      if (this.#publishedValidAfter < t.validAfter) {
+        // Nothing of its own for this round: the others may have published it (§9.5, catching up).
+        await this.#sleepUntil(t.validAfter + Math.floor(this.#opts.timetable.distDelayMs / 2));
+        await this.#step('catch up', () => this.#catchUp(t.validAfter + this.#opts.timetable.distDelayMs));
+      }
       this.#prune(t.validAfter);
     }
   }
@@ -360,6 +376,40 @@ export class Voting {
       log('could not store the consensus: %s', (error as Error).message);
     }
     log('round %s: published with %d of %d signatures', formatTime(va), lines.length, set.count);
+  }
+
+  /**
+   * Downloads the consensus every other authority serves and serves the
+   * newest one signed by a majority of the authorities (verified as a client
+   * verifies it, §8.4) if it is newer than the one served here. It is stored
+   * like one this authority published; nothing is signed. Requests end by
+   * `until` (ms since the epoch).
+   */
+  async #catchUp(until: number): Promise<void> {
+    const set = this.#opts.authorities.current();
+    if (set === null || set.peers.length === 0) return;
+    const trusted = [...set.identities].map(fromHex);
+    const timeoutMs = this.#timeLeft(until);
+    const texts = await Promise.all(set.peers.map((peer) => this.#get(peer, '/allium/v1/consensus', MAX_CONSENSUS_BYTES, 'consensus fetch', timeoutMs)));
+    let best: { text: string; validAfter: number } | undefined;
+    for (const text of texts) {
+      if (text === undefined) continue;
+      try {
+        const { validAfter } = verifyConsensus(text, trusted, this.#opts.now(), { clockSkewMs: this.#skew });
+        if (validAfter > (best?.validAfter ?? this.#publishedValidAfter)) best = { text, validAfter };
+      } catch (error) {
+        log('a consensus fetched from another authority does not verify: %s', (error as Error).message);
+      }
+    }
+    if (best === undefined || best.validAfter <= this.#publishedValidAfter) return;
+    this.#published = compress(best.text);
+    this.#publishedValidAfter = best.validAfter;
+    try {
+      this.#opts.dir.saveConsensus(best.text);
+    } catch (error) {
+      log('could not store the consensus: %s', (error as Error).message);
+    }
+    log('round %s: serving the consensus the other authorities published', formatTime(best.validAfter));
   }
 
   #report(round: Round, set: VotingSet, problem?: string): void {

@@ -22,6 +22,7 @@ import { makeSocksCorpus, socks4Target, socks5Target } from './socks.js';
 import { httpTunnelTarget, makeHttpTunnelCorpus } from './http-tunnel.js';
 import { controlPortTarget, makeControlCorpus } from './control.js';
 import { configFileTarget, makeConfigCorpus } from './config.js';
+import { consensusDiffTarget, makeConsensusDiffCorpus } from './consensus-diff.js';
 
 export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   linkFramesTarget,
@@ -38,6 +39,7 @@ export const TARGETS: readonly FuzzTarget<FuzzInput>[] = [
   controlPortTarget,
   descriptorTarget,
   consensusTarget,
+  consensusDiffTarget,
   voteTarget,
   detachedSignatureTarget,
   authorityCertTarget,
@@ -56,5 +58,5 @@ export function targetNamed(name: string): FuzzTarget<FuzzInput> | undefined {
 
 /** The whole seed corpus, by target name (deterministic). */
 export function makeCorpus(): Record<string, FuzzInput[]> {
-  return { ...makeCellCorpus(), ...makeLinkCorpus(), ...makeSocksCorpus(), ...makeHttpTunnelCorpus(), ...makeControlCorpus(), ...makeNetdocCorpus(), ...makeDirectoryCorpus(), ...makeConfigCorpus() };
+  return { ...makeCellCorpus(), ...makeLinkCorpus(), ...makeSocksCorpus(), ...makeHttpTunnelCorpus(), ...makeControlCorpus(), ...makeNetdocCorpus(), ...makeDirectoryCorpus(), ...makeConfigCorpus(), ...makeConsensusDiffCorpus() };
 }

@@ -258,7 +258,8 @@ const consensusRelay = fc.record({
   exitSummary,
 });
 
-const consensusDoc = fc
+/** A signed consensus (fixed keys) of up to three relays, as text. */
+export const consensusDoc = fc
   .record({
     relays: fc.uniqueArray(consensusRelay, { maxLength: 3, selector: (r) => hex(r.keys.identity) }),
     authorities: fc.uniqueArray(fc.record({ keys: fc.constantFrom(...AUTHORITIES), nickname, address: ipv4, dirPort: port }), { minLength: 1, maxLength: 3, selector: (a) => hex(a.keys.identity) }),

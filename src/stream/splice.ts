@@ -7,11 +7,30 @@
  * - The socket's EOF ends the stream's writable side (FIN or END DONE, as the
  *   stream negotiated); the stream's end, once every byte before it has been
  *   written, half-closes the socket (FIN). Neither closes the other direction.
+ * - An EOF is checked before it is passed on: a peer's reset that arrives
+ *   while bytes wait unread (a paused socket) is reported by libuv as a clean
+ *   EOF once those bytes are read (the socket has hung up, and libuv does not
+ *   read again to see the error). So on EOF the socket writes nothing (an
+ *   empty write), which fails on a reset connection and succeeds on a
+ *   half-closed one; only then is the stream ended. (Skipped when our side is
+ *   already ended or a write is pending: a pending write sees a reset itself.)
  * - A stream that fails (END with an error reason, the circuit destroyed, a
  *   half-closed stream reclaimed) resets the socket (RST), so the peer sees
  *   an error, never a clean EOF after a short transfer.
  * - A socket that fails (reset, error) destroys the stream with
- *   `socketError(error)`, whose END reason goes to the far edge.
+ *   `socketError(error)`, whose END reason goes to the far edge — also while
+ *   the stream is backed up and the socket not read (below).
+ * - While backpressure keeps the socket from being read (the stream does not
+ *   take its bytes: a full circuit, a slow far end), the system reports a
+ *   reset by the peer only to a read or a write, and the socket does neither:
+ *   a peer's reset would go unnoticed for as long as the stream stays stuck,
+ *   and the far edge would never get its END. So a paused socket is probed
+ *   every SPLICE_PAUSED_PROBE_MS with an empty write, which sends nothing but
+ *   fails with the pending reset. (Not needed while a write is pending: the
+ *   system reports the reset to it. Not possible once the socket has sent its
+ *   FIN: then the reset is noticed when reading resumes, and a stream stuck
+ *   half-closed is reclaimed by its idle limit, relay-stream.ts.) Reading on
+ *   past the buffer's bound instead would give up backpressure.
  * - When the stream is finished but the socket's peer has not closed its side
  *   (the far end closed both ways with END DONE), the socket finishes writing,
  *   then reads and drops whatever the peer still sends — never a reset, which
@@ -35,6 +54,11 @@ import { WIRE_CLOSE_EVENT } from './relay-stream.js';
 
 /** How long a socket whose stream is finished may take to close its side, once it has written everything. */
 export const SPLICE_LINGER_MS = 10_000;
+
+/** How often a socket not being read (backpressure) is probed for a reset by its peer (ms; above). */
+export const SPLICE_PAUSED_PROBE_MS = 1000;
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * End `socket` as a failure: a reset (RST), so its peer sees an error. Once
@@ -69,9 +93,38 @@ export function splice(socket: Socket, stream: Duplex & { readonly ended?: boole
   stream.attachBuffers?.(socket);
   let linger: NodeJS.Timeout | undefined;
   let endLinger: NodeJS.Timeout | undefined;
+  let probe: NodeJS.Timeout | undefined;
 
-  socket.pipe(stream);
+  socket.pipe(stream, { end: false });
   stream.pipe(socket);
+
+  // The socket's EOF ends the stream, once it is known not to be a reset (above).
+  const onSocketEnd = (): void => {
+    if (socket.writableEnded || socket.writableLength > 0) {
+      stream.end();
+      return;
+    }
+    socket.write(EMPTY, (error) => {
+      if (error == null && !stream.destroyed) stream.end(); // on an error, the 'error' listener destroys the stream
+    });
+  };
+  // The EOF may have come before the splice (a port read the application's request, its early data and its EOF).
+  if (socket.readableEnded) process.nextTick(onSocketEnd);
+  else socket.once('end', onSocketEnd);
+
+  // The pipe pauses the socket while the stream is backed up: probe it for a reset until it flows again (above).
+  const stopProbe = (): void => {
+    clearInterval(probe);
+    probe = undefined;
+  };
+  socket.on('pause', () => {
+    if (probe !== undefined) return;
+    probe = setInterval(() => {
+      if (socket.destroyed || socket.readableFlowing !== false) stopProbe();
+      else if (!socket.writableEnded && socket.writableLength === 0) socket.write(EMPTY);
+    }, SPLICE_PAUSED_PROBE_MS);
+    probe.unref();
+  });
 
   stream.on('error', () => resetSocket(socket));
   socket.on('error', (error: Error) => {
@@ -97,6 +150,7 @@ export function splice(socket: Socket, stream: Duplex & { readonly ended?: boole
   socket.once('close', () => {
     clearTimeout(linger);
     clearTimeout(endLinger);
+    stopProbe();
     // Gone before its peer's EOF reached the stream (destroyed here, or reset): a failure for the far end too.
     if (!stream.writableEnded && !stream.destroyed) stream.destroy(opts.socketError(new Error('socket closed before its end')));
   });

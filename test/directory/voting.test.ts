@@ -9,6 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hex } from '../../src/bytes.js';
 import { encodeVote, type Vote } from '../../src/netdoc/vote.js';
 import { encodeDetachedSignature } from '../../src/netdoc/detached-signature.js';
@@ -161,6 +163,28 @@ test('split brain: a minority never publishes a consensus clients accept; 2|2 pu
   watching = false;
   await watcher;
   for (const [va, bodies] of accepted) assert.equal(bodies.size, 1, `two different accepted consensuses for ${formatTime(va)}`);
+});
+
+test('an authority whose own rounds publish nothing serves the consensus the others published, from the next round on', { timeout: 120_000 }, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const r1 = await fakeRelay(t, 151);
+  await cluster.upload(r1.descriptor());
+  await sameConsensus(cluster, [0, 1, 2], (c) => c.relays.length === 1 && c.signatures.length === 3, 'a first consensus');
+  // auth1 holds signing records (§9.8) for another body in every coming round: it computes, signs and publishes
+  // nothing of its own, though it reaches the others and they reach it. (Records from the round after next:
+  // the next one may be under way.)
+  const from = (Math.floor(Date.now() / I) + 2) * I;
+  for (let k = 0; k < 30; k++) writeFileSync(join(cluster.dataDir(0), 'signed', String((from + k * I) / 1000)), 'not-the-body-it-computes\n');
+  const own = cluster.identities[0]!;
+  const caughtUp = await cluster.waitFor(0, (c) => c.validAfter >= from, ROUND_WAIT_MS, "auth1 serving the others' consensus");
+  assert.equal(caughtUp.consensus.signatures.length, 2);
+  assert.ok(!caughtUp.consensus.verifiedSigners.some((id) => hex(id) === hex(own)), 'auth1 signed nothing');
+  const report = cluster.authorities[0]!.lastRound()!;
+  assert.equal(report.published, false);
+  assert.match(report.problem!, /already signed another consensus|no consensus computed/);
+  // And it keeps up, round after round: one body, the others' two signatures, at all three.
+  const texts = await sameConsensus(cluster, [0, 1, 2], (c) => c.validAfter >= caughtUp.consensus.validAfter + 2 * I && c.signatures.length === 2, 'all three on a later round');
+  assert.equal(new Set(texts).size, 1);
 });
 
 test('non-transitive reachability (A–B, B–C, not A–C): votes travel through B, so all compute the same consensus', { timeout: 120_000 }, async (t) => {

@@ -81,7 +81,14 @@ export interface Drained {
   error: NodeJS.ErrnoException | null;
 }
 
-/** Read `socket` to its end or error, bounded by `timeoutMs` (then it is destroyed and the promise rejects). */
+/**
+ * Read `socket` to its end or error, bounded by `timeoutMs` (then it is
+ * destroyed and the promise rejects). An EOF is checked with an empty write
+ * before it counts as clean: a reset that lands while bytes wait unread in
+ * the socket is reported by libuv as an EOF once they are read (it sees the
+ * hang-up and does not read again; src/stream/splice.ts), though the system
+ * holds ECONNRESET for the next read or write — which the write gets.
+ */
 export function drainSocket(socket: Socket, timeoutMs = 60_000): Promise<Drained> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -97,7 +104,14 @@ export function drainSocket(socket: Socket, timeoutMs = 60_000): Promise<Drained
       resolve({ data: Buffer.concat(chunks), error });
     };
     socket.once('end', () => {
-      if (error === null) done();
+      if (error !== null) return;
+      if (socket.writableEnded || socket.destroyed) {
+        done();
+        return;
+      }
+      socket.write(Buffer.alloc(0), (e?: Error | null) => {
+        if (e == null) done(); // on an error, 'error' records it and 'close' resolves
+      });
     });
     socket.once('close', done);
     socket.resume();
