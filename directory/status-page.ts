@@ -125,7 +125,7 @@ ${rows.join('\n')}
 function roundsSection(rounds: readonly RoundReport[]): string {
   if (rounds.length === 0) return '<p>No round has ended yet.</p>';
   const rows = [...rounds].reverse().slice(0, 10).map((r) =>
-    `<tr>${td(formatTime(r.validAfter))}${td(`${r.votes} of ${r.authorities}`)}${td(`${r.signatures} of ${r.authorities}`)}${td(r.relays === undefined ? '' : String(r.relays))}${td(r.published ? 'published' : (r.problem ?? 'not published'))}</tr>`,
+    `<tr>${td(formatTime(r.validAfter))}${td(`${r.votes} of ${r.authorities}`)}${td(`${r.signatures} of ${r.authorities}`)}${td(r.relays === undefined ? '' : String(r.relays))}${td(r.published ? 'published' : r.fetched === true ? `fetched from the other authorities (here: ${r.problem ?? 'not published'})` : (r.problem ?? 'not published'))}</tr>`,
   );
   return `<table><tr><th>round (valid-after)</th><th>votes</th><th>signatures</th><th>relays</th><th>outcome</th></tr>
 ${rows.join('\n')}

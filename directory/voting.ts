@@ -106,6 +106,8 @@ export interface RoundReport {
   published: boolean;
   /** Why nothing was published, if nothing was. */
   problem?: string;
+  /** Nothing of its own was published, but the consensus the others published for this round was fetched and is served (§9.5, catching up). */
+  fetched?: boolean;
 }
 
 const majority = (count: number, of: number): boolean => count * 2 > of;
@@ -404,6 +406,8 @@ export class Voting {
     if (best === undefined || best.validAfter <= this.#publishedValidAfter) return;
     this.#published = compress(best.text);
     this.#publishedValidAfter = best.validAfter;
+    const i = this.#reports.findIndex((r) => r.validAfter === best.validAfter);
+    if (i >= 0) this.#reports[i] = { ...this.#reports[i]!, fetched: true };
     try {
       this.#opts.dir.saveConsensus(best.text);
     } catch (error) {
