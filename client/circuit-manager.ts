@@ -1,9 +1,9 @@
 /**
  * The client's circuits and streams (docs/protocol.md §11): the pool of
  * built circuits (./circuit-pool.ts), circuits built ahead for the ports in
- * use and for new isolation keys, streams attached by isolation key
- * (./isolation.ts), and streams retried on another circuit where that is
- * safe, within a bounded time.
+ * use and for new isolation keys (./build-ahead.ts), streams attached by
+ * isolation key (./isolation.ts), and streams retried on another circuit
+ * where that is safe, within a bounded time (when: ./stream-retry.ts).
  *
  * Opening a stream: a dirty circuit of the stream's key whose exit accepts
  * the target, else a clean circuit (which the stream then claims), else a
@@ -23,13 +23,14 @@
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import { hex } from '../src/bytes.js';
-import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import { EndReason } from '../src/cell/reasons.js';
 import type { ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
-import { AlliumError, CircuitDestroyedError, StreamEndedError } from '../src/errors.js';
+import { AlliumError, StreamEndedError } from '../src/errors.js';
 import type { CircuitStats, LinkStats } from '../src/events.js';
 import type { Transport } from '../src/link/transport.js';
 import type { Consensus } from '../src/netdoc/consensus.js';
+import { BuildAhead, DEFAULT_PREEMPTIVE, type PreemptiveOptions } from './build-ahead.js';
 import { BuildTimeoutEstimator } from './build-timeout.js';
 import { CircuitBuilder, type BuildRequest, type BuiltCircuit } from './circuit-builder.js';
 import { CircuitPool, type PooledCircuit } from './circuit-pool.js';
@@ -38,50 +39,28 @@ import { isolationKey, type IsolationOptions } from './isolation.js';
 import { canExitTo, isUsable, type PathRelay, type RandomSource, type StreamTarget } from './path-selection.js';
 import { PredictedPorts } from './predicted-ports.js';
 import { RelayStatus } from './relay-status.js';
+import {
+  FATAL_BUILD_ERRORS,
+  MAX_STREAM_ATTEMPTS,
+  STREAM_ATTEMPT_TIMEOUT_MS,
+  STREAM_TIMEOUT_MS,
+  retryAfterBeginFailure,
+  retryAfterResolveFailure,
+} from './stream-retry.js';
+
+export { DEFAULT_PREEMPTIVE, type PreemptiveOptions } from './build-ahead.js';
+export { MAX_RESOLVE_FAILURES, MAX_STREAM_ATTEMPTS, STREAM_ATTEMPT_TIMEOUT_MS, STREAM_TIMEOUT_MS } from './stream-retry.js';
 
 const debug = debuglog('allium:client');
 
-/** Total time a stream request may take, retries included, ms. */
-export const STREAM_TIMEOUT_MS = 30_000;
-/** Time one BEGIN may wait for CONNECTED before the stream is tried elsewhere, ms. */
-export const STREAM_ATTEMPT_TIMEOUT_MS = 10_000;
-/** Circuits tried for one stream, at most. */
-export const MAX_STREAM_ATTEMPTS = 8;
-/** Exits that may fail to resolve one name before the client gives up (Tor's MAX_RESOLVE_FAILURES). */
-export const MAX_RESOLVE_FAILURES = 3;
 /** Circuits (built and building) at most. */
 export const MAX_CIRCUITS = 512;
 /** RESOLVE requests take a circuit whose exit allows this port (docs/protocol.md §12.3). */
 export const RESOLVE_PORT = 80;
-/** Build errors no retry can change: no path in the consensus, too many circuits, closed. */
-const FATAL_BUILD_ERRORS: ReadonlySet<string> = new Set(['ERR_NO_PATH', 'ERR_RESOURCE_LIMIT', 'ERR_CONFIG']);
-
-/** Circuits built ahead. */
-export interface PreemptiveOptions {
-  /** Clean circuits kept per predicted port. Default 2. */
-  cleanPerPort: number;
-  /** Clean circuits kept in any case (for new isolation keys). Default 2. */
-  minClean: number;
-  /** Clean circuits (built and building) at most. Default 8. */
-  maxClean: number;
-  /** Builds ahead under way at once, at most. Default 3. */
-  maxBuilding: number;
-}
-
-export const DEFAULT_PREEMPTIVE: PreemptiveOptions = { cleanPerPort: 2, minClean: 2, maxClean: 8, maxBuilding: 3 };
 
 /** Maintenance tick while no circuit is built yet / afterwards, ms. */
 const TICK_STARTING_MS = 250;
 const TICK_MS = 1000;
-/**
- * After a stream claims a clean circuit, its replacement is built this much
- * later (when another clean circuit is left), so that the build's work does
- * not delay the new stream's first bytes, ms.
- */
-const CLAIM_TOPUP_DELAY_MS = 250;
-/** Builds ahead that fail back off from this to PREEMPTIVE_BACKOFF_MAX_MS. */
-const PREEMPTIVE_BACKOFF_MS = 250;
-const PREEMPTIVE_BACKOFF_MAX_MS = 15_000;
 
 export interface CircuitManagerOptions {
   consensus: () => Consensus | null;
@@ -160,21 +139,15 @@ export class CircuitManager {
   readonly #isolation: IsolationOptions;
   readonly #streamTimeoutMs: number;
   readonly #attemptTimeoutMs: number;
-  readonly #preemptive: PreemptiveOptions;
   readonly #onBuildFailed: (error: Error) => void;
   readonly #streams = new Map<number, StreamInfo>();
   readonly #streamOf = new WeakMap<Duplex, StreamInfo>();
   /** Builds for streams under way, by isolation key and port (shared by identical requests). */
   readonly #onDemand = new Map<string, Promise<PooledCircuit>>();
-  /** Builds ahead under way: their target ports. */
-  readonly #ahead = new Set<{ port: number }>();
+  /** Clean circuits built ahead. */
+  readonly #ahead: BuildAhead;
   #epoch = 0;
   #timer: NodeJS.Timeout | undefined;
-  #maintainScheduled = false;
-  #aheadBackoffMs = 0;
-  #aheadNotBefore = 0;
-  /** No builds ahead before this time while a clean circuit is left (see CLAIM_TOPUP_DELAY_MS). */
-  #holdAheadUntil = 0;
   #closed = false;
   #resolveReady!: () => void;
   /** Resolves when the first circuit is built. Never rejects. */
@@ -190,7 +163,6 @@ export class CircuitManager {
     this.#isolation = opts.isolation ?? {};
     this.#streamTimeoutMs = opts.streamTimeoutMs ?? STREAM_TIMEOUT_MS;
     this.#attemptTimeoutMs = opts.streamAttemptTimeoutMs ?? STREAM_ATTEMPT_TIMEOUT_MS;
-    this.#preemptive = { ...DEFAULT_PREEMPTIVE, ...opts.preemptive };
     this.#onBuildFailed = opts.onBuildFailed ?? (() => {});
     this.#predicted = new PredictedPorts({ now: this.#now });
     this.#builder = new CircuitBuilder({
@@ -209,7 +181,19 @@ export class CircuitManager {
     this.#pool = new CircuitPool({
       now: this.#now,
       ...(opts.maxDirtinessMs !== undefined ? { maxDirtinessMs: opts.maxDirtinessMs } : {}),
-      onRemoved: () => this.#scheduleMaintain(),
+      onRemoved: () => this.#ahead.schedule(),
+    });
+    this.#ahead = new BuildAhead({
+      options: { ...DEFAULT_PREEMPTIVE, ...opts.preemptive },
+      pool: this.#pool,
+      predicted: this.#predicted,
+      now: this.#now,
+      sync: () => this.#builder.sync(),
+      build: (request) => this.#build(request),
+      add: (built) => this.#add(built),
+      onDemand: () => this.#onDemand.size,
+      maxCircuits: MAX_CIRCUITS,
+      closed: () => this.#closed,
     });
     this.ready = new Promise<void>((resolve) => (this.#resolveReady = resolve));
   }
@@ -218,7 +202,7 @@ export class CircuitManager {
   start(): void {
     if (this.#timer !== undefined || this.#closed) return;
     const tick = () => {
-      this.#maintain();
+      this.#ahead.maintain();
       if (!this.#closed) this.#timer = setTimeout(tick, this.#pool.size > 0 ? TICK_MS : TICK_STARTING_MS);
     };
     tick();
@@ -248,7 +232,7 @@ export class CircuitManager {
       async (pc, timeoutMs) => this.#track(pc, await pc.circuit.openStream(host, port, timeoutMs, streamOpts), host, port),
       (error, pc, exit, refused) => {
         if (error instanceof StreamEndedError && error.reason === EndReason.RESOLVEFAILED) resolveFailures++;
-        return this.#onBeginFailed(error, pc, exit, target, refused, resolveFailures);
+        return retryAfterBeginFailure(this.#status, error, pc, exit, target, refused, resolveFailures);
       },
     );
   }
@@ -272,15 +256,7 @@ export class CircuitManager {
       key,
       'lookup',
       (pc, timeoutMs) => pc.circuit.resolve(hostname, timeoutMs),
-      (error, pc, exit, refused) => {
-        if (error instanceof CircuitDestroyedError) return true;
-        if (error instanceof AlliumError && error.code === 'ERR_TIMEOUT') {
-          pc.retired = true;
-          refused.add(hex(exit.identity));
-          return true;
-        }
-        return false;
-      },
+      retryAfterResolveFailure,
     );
   }
 
@@ -332,7 +308,7 @@ export class CircuitManager {
     this.#epoch++;
     const n = this.#pool.retireDirty();
     debug('newnym: %d circuits take no new streams', n);
-    this.#scheduleMaintain();
+    this.#ahead.schedule();
   }
 
   /**
@@ -414,12 +390,7 @@ export class CircuitManager {
     const clean = this.#pool.findClean(accepts);
     if (clean !== undefined) {
       this.#pool.claim(clean, key);
-      if (this.#pool.cleanCount() > 0) {
-        this.#holdAheadUntil = this.#now() + CLAIM_TOPUP_DELAY_MS;
-        setTimeout(() => this.#scheduleMaintain(), CLAIM_TOPUP_DELAY_MS).unref();
-      } else {
-        this.#scheduleMaintain();
-      }
+      this.#ahead.claimed();
       return clean;
     }
     // Requests alike (same key and port, nothing refused yet) share one build.
@@ -440,13 +411,13 @@ export class CircuitManager {
       this.#onDemand.set(shareKey, pending);
       void pending.finally(() => this.#onDemand.delete(shareKey)).catch(() => {});
     }
-    this.#scheduleMaintain();
+    this.#ahead.schedule();
     return pending;
   }
 
   /** Stay within MAX_CIRCUITS: close idle dirty circuits, else refuse. */
   #makeRoom(): void {
-    const limit = MAX_CIRCUITS - this.#ahead.size - this.#onDemand.size;
+    const limit = MAX_CIRCUITS - this.#ahead.building - this.#onDemand.size;
     if (this.#pool.size >= limit) this.#pool.trimIdle(limit - 1);
     if (this.#pool.size >= limit) throw new AlliumError('ERR_RESOURCE_LIMIT', `already ${MAX_CIRCUITS} circuits`);
   }
@@ -464,45 +435,6 @@ export class CircuitManager {
     return error;
   }
 
-  /**
-   * A BEGIN on `pc` failed with `error`: note what it says about the exit and
-   * the circuit, and say whether the stream may be tried on another circuit.
-   */
-  #onBeginFailed(error: unknown, pc: PooledCircuit, exit: PathRelay, target: StreamTarget, refused: Set<string>, resolveFailures: number): boolean {
-    const exitId = hex(exit.identity);
-    if (error instanceof CircuitDestroyedError) return true; // destroyed before CONNECTED
-    if (error instanceof AlliumError && error.code === 'ERR_TIMEOUT') {
-      // No answer in time: this circuit takes no new streams, and another exit gets a go.
-      pc.retired = true;
-      refused.add(exitId);
-      return true;
-    }
-    if (!(error instanceof StreamEndedError)) return false;
-    switch (error.reason) {
-      case EndReason.EXITPOLICY:
-        this.#status.markExitRejected(exit, target);
-        refused.add(exitId);
-        return true;
-      case EndReason.RESOLVEFAILED:
-        refused.add(exitId);
-        return resolveFailures < MAX_RESOLVE_FAILURES;
-      case EndReason.TIMEOUT:
-      case EndReason.NOROUTE:
-      case EndReason.MISC:
-        refused.add(exitId);
-        return true;
-      case EndReason.RESOURCELIMIT:
-      case EndReason.HIBERNATING:
-      case EndReason.INTERNAL:
-        this.#status.markFailed(exit, `exit refused a stream (reason ${error.reason})`);
-        refused.add(exitId);
-        return true;
-      default:
-        // CONNECTREFUSED and the rest: the destination's answer, the same through any exit.
-        return false;
-    }
-  }
-
   #track(pc: PooledCircuit, stream: Duplex, host: string, port: number): Duplex {
     const info: StreamInfo = { id: nextStreamInfoId++, circuitId: pc.id, host, port, openedAt: this.#now() };
     this.#streams.set(info.id, info);
@@ -514,7 +446,7 @@ export class CircuitManager {
       done = true;
       this.#streams.delete(info.id);
       pc.streams--;
-      if (!this.#pool.takesStreams(pc)) this.#scheduleMaintain();
+      if (!this.#pool.takesStreams(pc)) this.#ahead.schedule();
     };
     stream.once('close', finish);
     if (stream.destroyed) finish();
@@ -545,67 +477,5 @@ export class CircuitManager {
       dirtySince: pc.dirtySince,
       streams: pc.streams,
     };
-  }
-
-  // ---- circuits built ahead ----
-
-  #scheduleMaintain(): void {
-    if (this.#maintainScheduled || this.#closed) return;
-    this.#maintainScheduled = true;
-    setImmediate(() => {
-      this.#maintainScheduled = false;
-      this.#maintain();
-    });
-  }
-
-  /** Close what is done, then launch builds ahead while the pool lacks clean circuits for a predicted port. */
-  #maintain(): void {
-    if (this.#closed) return;
-    this.#pool.sweep();
-    const consensus = this.#builder.sync();
-    if (consensus === null) return;
-    if (this.#now() < this.#aheadNotBefore) return;
-    if (this.#now() < this.#holdAheadUntil && this.#pool.cleanCount() > 0) return;
-    const p = this.#preemptive;
-    // Ports no exit allows (a request that failed with EXITPOLICY) get no builds ahead.
-    const ports = this.#predicted.current().filter((port) => consensus.relays.some((r) => canExitTo(r, { port })));
-    const wanted: number[] = [];
-    const aheadFor = (port: number) => [...this.#ahead].filter((a) => a.port === port).length;
-    for (const port of ports) {
-      const have = this.#pool.cleanCount((exit) => canExitTo(exit, { port })) + aheadFor(port);
-      for (let i = have; i < p.cleanPerPort; i++) wanted.push(port);
-    }
-    const clean = () => this.#pool.cleanCount() + this.#ahead.size;
-    let extra = p.minClean - clean() - wanted.length;
-    while (extra-- > 0) wanted.push(ports[0] ?? 80);
-    for (const port of wanted) {
-      if (this.#ahead.size >= p.maxBuilding || clean() >= p.maxClean) break;
-      if (this.#pool.size + this.#ahead.size + this.#onDemand.size >= MAX_CIRCUITS) break;
-      this.#buildAhead(port);
-    }
-  }
-
-  #buildAhead(port: number): void {
-    const slot = { port };
-    this.#ahead.add(slot);
-    this.#build({ target: { port } }).then(
-      (built) => {
-        this.#ahead.delete(slot);
-        this.#aheadBackoffMs = 0;
-        if (this.#closed) {
-          built.circuit.destroy(DestroyReason.FINISHED, 'client closing');
-          return;
-        }
-        this.#add(built);
-        this.#scheduleMaintain();
-      },
-      (error: unknown) => {
-        this.#ahead.delete(slot);
-        if (this.#closed) return;
-        this.#aheadBackoffMs = Math.min(PREEMPTIVE_BACKOFF_MAX_MS, Math.max(PREEMPTIVE_BACKOFF_MS, this.#aheadBackoffMs * 2));
-        this.#aheadNotBefore = this.#now() + this.#aheadBackoffMs;
-        debug('building ahead failed (%s); next try in %d ms', (error as Error).message, this.#aheadBackoffMs);
-      },
-    );
   }
 }

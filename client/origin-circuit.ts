@@ -18,10 +18,9 @@ import {
   encodeDestroy,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { targetToSpecifiers, type LinkSpecifier } from '../src/cell/extend2.js';
 import { decodeRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
-import { DestroyReason, EndReason } from '../src/cell/reasons.js';
+import { DestroyReason } from '../src/cell/reasons.js';
 import { BeginFlag, endReasonOf, type ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
 import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
@@ -32,6 +31,8 @@ import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../src/netdoc/params
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import { ForwardBacklog } from './forward-backlog.js';
+import { extendSpecifiers, type HopInfo } from './hop-info.js';
+import { StreamRequests } from './stream-requests.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
@@ -42,34 +43,13 @@ import { nextEventId, publish } from '../src/events.js';
 
 const log = debuglog('allium:client');
 
-/** What the client knows about a relay from the consensus. */
-export interface HopInfo {
-  nickname: string;
-  identity: Uint8Array;
-  linkKey: Uint8Array;
-  ntorOnionKey: Uint8Array;
-  address: string;
-  orPort: number;
-  /** The relay's IPv6 OR address (consensus `a` line), if it has one. */
-  orAddress6?: { address: string; port: number };
-}
+export { extendSpecifiers, type HopInfo } from './hop-info.js';
 
 interface Pending {
   expect: 'CREATED2' | 'EXTENDED2';
   state: NtorV3ClientState;
   resolve: (layers: HopLayers, flow: FlowControlFactory) => void;
   reject: (error: Error) => void;
-}
-
-interface PendingStream {
-  /** The hop the stream was asked of (index into path). */
-  hop: number;
-  stream: RelayStream;
-  /** BEGIN asked for half-close (BeginFlag.HALF_CLOSE). */
-  halfClose: boolean;
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 /** Options for OriginCircuit.build(). */
@@ -91,18 +71,6 @@ export interface OriginCircuitOptions {
   preferIPv6?: boolean;
 }
 
-/**
- * The link specifiers of the EXTEND2 from `from` to `to` (docs/protocol.md
- * §6.3): the IPv4 address, and the IPv6 one when `to` has one (the relay tries
- * IPv4 first and falls back to IPv6); with `preferIPv6`, when both relays have
- * an IPv6 OR address, the IPv6 address alone, so the link between them is IPv6.
- */
-export function extendSpecifiers(from: HopInfo, to: HopInfo, preferIPv6: boolean): LinkSpecifier[] {
-  const ids = { identity: to.identity, linkKey: to.linkKey };
-  if (to.orAddress6 !== undefined && preferIPv6 && from.orAddress6 !== undefined) return targetToSpecifiers({ ...ids, ipv6: to.orAddress6 });
-  return targetToSpecifiers({ ...ids, address: to.address, port: to.orPort, ...(to.orAddress6 !== undefined ? { ipv6: to.orAddress6 } : {}) });
-}
-
 /** Options for OriginCircuit.openStream(). */
 export interface StreamOptions {
   /** Which hop (0 = guard) carries the stream; default the last. */
@@ -118,12 +86,6 @@ export interface StreamOptions {
    * §6.4); default true. It is used only if the exit agrees in CONNECTED.
    */
   halfClose?: boolean;
-}
-
-interface PendingResolve {
-  resolve: (answers: ResolvedAnswer[]) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 const CONNECTED_COMMAND = relayCommandOf('connected');
@@ -144,9 +106,11 @@ export class OriginCircuit {
   readonly #hopFlows: FlowControlFactory[] = [];
   /** One edge per hop, made when first used. */
   readonly #edges: Array<CircuitEdge | undefined> = [];
-  readonly #connecting = new Map<number, PendingStream>();
-  /** RESOLVE requests waiting for RESOLVED, by stream id (they never get a RelayStream). */
-  readonly #resolving = new Map<number, PendingResolve>();
+  /** Streams waiting for CONNECTED and RESOLVEs waiting for RESOLVED. */
+  readonly #requests = new StreamRequests();
+  /** Its maps, read on the cell path. */
+  readonly #connecting = this.#requests.connecting;
+  readonly #resolving = this.#requests.resolving;
   #pending: Pending | null = null;
   #nextStreamId = 1;
   #built = false;
@@ -292,12 +256,7 @@ export class OriginCircuit {
     } catch (cause) {
       throw new AlliumError('ERR_CONFIG', `cannot resolve this name: ${(cause as Error).message}`, { cause });
     }
-    return new Promise<ResolvedAnswer[]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#resolving.delete(streamId);
-        reject(new AlliumError('ERR_TIMEOUT', 'no RESOLVED in time'));
-      }, timeoutMs);
-      this.#resolving.set(streamId, { resolve, reject, timer });
+    return this.#requests.awaitResolved(streamId, timeoutMs, () => {
       this.#sendCell(hop, cell);
     });
   }
@@ -328,13 +287,7 @@ export class OriginCircuit {
     const stream = edge.addStream(streamId, request.kind === 'begin_dir' ? 'dir' : 'client');
     stream.on('error', (error: Error) => log('stream closed: %s', error.message));
     const halfClose = request.kind === 'begin' && (request.flags & BeginFlag.HALF_CLOSE) !== 0;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#connecting.delete(streamId);
-        stream.destroy(new StreamEndedError(EndReason.MISC, 'no CONNECTED in time')); // END MISC (§6.7)
-        reject(new AlliumError('ERR_TIMEOUT', 'stream did not connect in time'));
-      }, timeoutMs);
-      this.#connecting.set(streamId, { hop, stream, halfClose, resolve, reject, timer });
+    await this.#requests.awaitConnected(streamId, hop, stream, halfClose, timeoutMs, () => {
       this.#sendCell(hop, cell);
       // Optimistic data goes right behind BEGIN; the exit holds it until it has connected.
       if (earlyData !== undefined && earlyData.length > 0) stream.write(earlyData);
@@ -539,7 +492,7 @@ export class OriginCircuit {
       if (pending !== undefined && pending.hop === hop) {
         if (command === END_COMMAND) return { kind: 'end', reason: endReasonOf(data) };
         if (command === CONNECTED_COMMAND || command === FIN_COMMAND) {
-          this.#failPending(streamId, pending, `malformed relay command ${command} (${error.message})`);
+          this.#requests.fail(streamId, pending, `malformed relay command ${command} (${error.message})`);
           return null;
         }
       }
@@ -548,15 +501,6 @@ export class OriginCircuit {
       if ((command === END_COMMAND || command === FIN_COMMAND) && this.#edgeFor(hop).handleMalformed(streamId, command, data, this.#receivedDigest)) return null;
       throw error;
     }
-  }
-
-  /** A stream still waiting for CONNECTED broke the stream rules: END TORPROTOCOL to the hop, and the opener gets the same reason. */
-  #failPending(streamId: number, pending: PendingStream, why: string): void {
-    this.#connecting.delete(streamId);
-    clearTimeout(pending.timer);
-    const error = new StreamEndedError(EndReason.TORPROTOCOL, `stream refused: ${why}`);
-    pending.stream.destroy(error); // sends END TORPROTOCOL
-    pending.reject(error);
   }
 
   /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
@@ -616,7 +560,7 @@ export class OriginCircuit {
         if (pending !== undefined && pending.hop === hop && (msg.kind === 'data' || msg.kind === 'fin')) {
           // DATA still counts against the circuit window.
           if (msg.kind === 'data') this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
-          this.#failPending(streamId, pending, `${msg.kind.toUpperCase()} before CONNECTED`);
+          this.#requests.fail(streamId, pending, `${msg.kind.toUpperCase()} before CONNECTED`);
           return;
         }
         // DATA is a view into the frame: the stream copies it into its inbox (RelayStream.receiveData).
@@ -656,7 +600,7 @@ export class OriginCircuit {
     for (let tries = 0; tries < 0xffff; tries++) {
       const id = this.#nextStreamId;
       this.#nextStreamId = id >= 0xffff ? 1 : id + 1;
-      if (!this.#edges.some((edge) => edge?.hasStream(id) === true) && !this.#connecting.has(id) && !this.#resolving.has(id)) return id;
+      if (!this.#edges.some((edge) => edge?.hasStream(id) === true) && !this.#requests.has(id)) return id;
     }
     throw new AlliumError('ERR_RESOURCE_LIMIT', 'no free stream id');
   }
@@ -669,16 +613,7 @@ export class OriginCircuit {
     this.#circuits.delete(this.id);
     this.#pending?.reject(error);
     this.#pending = null;
-    for (const pending of this.#connecting.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
-    this.#connecting.clear();
-    for (const pending of this.#resolving.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
-    this.#resolving.clear();
+    this.#requests.rejectAll(error);
     for (const edge of this.#edges) edge?.abortAll(error);
     for (const hop of this.#hops) {
       hop.forward.destroy();

@@ -1,7 +1,8 @@
 /**
  * A link (channel) over one socket: the only part of the link layer that
  * touches I/O. It runs the sans-IO handshake (link-handshake.ts) over a node
- * Duplex, then carries 514-byte cells in encrypted frames (frame.ts).
+ * Duplex (driven by channel-handshake.ts), then carries 514-byte cells in
+ * encrypted frames (frame.ts), queued as send-queue.ts lays them out.
  *
  * Sending: cells queued in one event-loop turn are sealed together, up to 127
  * per frame, and handed to the socket corked, so one turn's frames leave in
@@ -36,60 +37,27 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { abytes } from '../bytes.js';
 import { CELL_LENGTH } from '../constants.js';
-import { crypto } from '../crypto/crypto.js';
-import { AlliumError, HandshakeError } from '../errors.js';
+import { AlliumError } from '../errors.js';
 import { nextEventId, publish } from '../events.js';
 import { hex } from '../bytes.js';
 import { Deframer, FrameOpener, FrameSealer, MAX_CELLS_PER_FRAME } from './frame.js';
+import type { LinkHandshakeResult } from './link-handshake.js';
 import {
-  LinkInitiator,
-  LinkResponder,
-  signLinkCertificate,
-  type LinkHandshakeMachine,
-  type LinkHandshakeResult,
-} from './link-handshake.js';
-import { generateKeyPair } from './noise.js';
-import type { SigningKeySigner } from '../netdoc/signing-key-cert.js';
+  asError,
+  initiatorMachine,
+  responderMachine,
+  startHandshake,
+  type AcceptOptions,
+  type ConnectOptions,
+} from './channel-handshake.js';
+import { dropCircuitCells, FRAME_CAPACITY, queuedByCircuit, type QueuedFrame } from './send-queue.js';
 
-/** An X25519 key pair (a relay's link key). */
-export interface StaticKey {
-  secret: Uint8Array;
-  public: Uint8Array;
-}
-
-/**
- * A relay's Ed25519 identity (public key) and the medium-term signing key
- * that speaks for it (seed and certificate, docs/protocol.md §8.6). `signer`
- * may be replaced on a running relay (a renewed signing key): links opened
- * afterwards present the new certificate.
- */
-export interface LinkIdentity {
-  identity: Uint8Array;
-  signer: SigningKeySigner;
-}
+export type { AcceptOptions, ConnectOptions, LinkIdentity, StaticKey } from './channel-handshake.js';
 
 /** Who is on the other end: its link key, and its identity (null for an anonymous client). */
 export interface ChannelPeer {
   linkKey: Uint8Array;
   identity: Uint8Array | null;
-}
-
-export interface ConnectOptions {
-  peerLinkKey: Uint8Array;
-  peerIdentity: Uint8Array;
-  linkKey?: StaticKey;
-  identity?: LinkIdentity;
-  timeoutMs: number;
-  /** The clock (ms) against which the peer's signing-key certificate is checked (§3.3); default Date.now. */
-  now?: () => number;
-}
-
-export interface AcceptOptions {
-  linkKey: StaticKey;
-  identity: LinkIdentity;
-  timeoutMs: number;
-  /** The clock (ms) against which the peer's signing-key certificate is checked (§3.3); default Date.now. */
-  now?: () => number;
 }
 
 /**
@@ -107,32 +75,6 @@ export const CHANNEL_HARD_CAP = 4 * 1024 * 1024;
 const FRAMES_PER_WRITE = 4;
 /** How long a graceful close() waits for the peer before destroying the socket. */
 const CLOSE_GRACE_MS = 5000;
-
-const FRAME_CAPACITY = MAX_CELLS_PER_FRAME * CELL_LENGTH;
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new AlliumError('ERR_PROTOCOL', String(err));
-}
-
-function noop(): void {}
-
-/** Certificates are signed once per (signing key, link key) pair. */
-const certCache = new WeakMap<StaticKey, { signer: SigningKeySigner; cert: Uint8Array }>();
-
-function certificateFor(linkKey: StaticKey, identity: LinkIdentity): Uint8Array {
-  const cached = certCache.get(linkKey);
-  if (cached !== undefined && cached.signer === identity.signer) return cached.cert;
-  const cert = signLinkCertificate(identity.signer, linkKey.public, crypto);
-  certCache.set(linkKey, { signer: identity.signer, cert });
-  return cert;
-}
-
-interface QueuedFrame {
-  buf: Uint8Array;
-  cells: number;
-  /** performance.now() when its first cell was queued (the memory cap's age of its data). */
-  since: number;
-}
 
 export class Channel extends EventEmitter {
   readonly peer: ChannelPeer;
@@ -198,47 +140,12 @@ export class Channel extends EventEmitter {
 
   /** Open a link as the initiator over a connected (or connecting) socket. */
   static connect(socket: Duplex, opts: ConnectOptions): Promise<Channel> {
-    let machine: LinkHandshakeMachine;
-    try {
-      if ((opts.linkKey === undefined) !== (opts.identity === undefined)) {
-        throw new AlliumError('ERR_CONFIG', 'Channel.connect: give both linkKey and identity (relay) or neither (client)');
-      }
-      const staticKey = opts.linkKey ?? generateKeyPair(crypto);
-      const initiatorOpts: ConstructorParameters<typeof LinkInitiator>[0] = {
-        peerLinkKey: opts.peerLinkKey,
-        peerIdentity: opts.peerIdentity,
-        staticKey,
-        backend: crypto,
-        now: (opts.now ?? Date.now)(),
-      };
-      if (opts.linkKey !== undefined && opts.identity !== undefined) {
-        initiatorOpts.certificate = certificateFor(opts.linkKey, opts.identity);
-      }
-      machine = new LinkInitiator(initiatorOpts);
-    } catch (err) {
-      socket.on('error', noop);
-      socket.destroy();
-      return Promise.reject(asError(err));
-    }
-    return runHandshake(socket, machine, opts.timeoutMs, (result, ms) => new Channel(socket, true, result, ms));
+    return startHandshake(socket, () => initiatorMachine(opts), opts.timeoutMs, (result, ms) => new Channel(socket, true, result, ms));
   }
 
   /** Accept a link as the responder (a relay) on an incoming socket. */
   static accept(socket: Duplex, opts: AcceptOptions): Promise<Channel> {
-    let machine: LinkHandshakeMachine;
-    try {
-      machine = new LinkResponder({
-        staticKey: opts.linkKey,
-        certificate: certificateFor(opts.linkKey, opts.identity),
-        backend: crypto,
-        now: (opts.now ?? Date.now)(),
-      });
-    } catch (err) {
-      socket.on('error', noop);
-      socket.destroy();
-      return Promise.reject(asError(err));
-    }
-    return runHandshake(socket, machine, opts.timeoutMs, (result, ms) => new Channel(socket, false, result, ms));
+    return startHandshake(socket, () => responderMachine(opts), opts.timeoutMs, (result, ms) => new Channel(socket, false, result, ms));
   }
 
   get state(): LinkState {
@@ -276,17 +183,7 @@ export class Channel extends EventEmitter {
    * queue, for the relay's memory cap (relay/mem-cap.ts), not the cell path.
    */
   queuedByCircuit(): Map<number, { bytes: number; since: number }> {
-    const out = new Map<number, { bytes: number; since: number }>();
-    for (const frame of this.#frames) {
-      for (let at = 0; at < frame.cells * CELL_LENGTH; at += CELL_LENGTH) {
-        const b = frame.buf;
-        const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-        const entry = out.get(id);
-        if (entry === undefined) out.set(id, { bytes: CELL_LENGTH, since: frame.since });
-        else entry.bytes += CELL_LENGTH;
-      }
-    }
-    return out;
+    return queuedByCircuit(this.#frames);
   }
 
   /**
@@ -332,37 +229,8 @@ export class Channel extends EventEmitter {
    * later tick) if the queue fell below the low-water mark.
    */
   dropQueuedCells(circuitId: number): number {
-    const frames = this.#frames;
-    let dropped = 0;
-    // Kept cells move down to the write position (out, outCells), which never passes the read position.
-    let out = 0;
-    let outCells = 0;
-    for (const src of frames) {
-      const b = src.buf;
-      const cells = src.cells;
-      for (let i = 0; i < cells; i++) {
-        const at = i * CELL_LENGTH;
-        const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-        if (id === circuitId) {
-          dropped++;
-          continue;
-        }
-        if (outCells === MAX_CELLS_PER_FRAME) {
-          frames[out]!.cells = outCells;
-          out++;
-          outCells = 0;
-        }
-        const dst = frames[out]!;
-        // A frame's age is that of its first cell.
-        if (outCells === 0) dst.since = src.since;
-        if (dst !== src) dst.buf.set(b.subarray(at, at + CELL_LENGTH), outCells * CELL_LENGTH);
-        else if (outCells !== i) b.copyWithin(outCells * CELL_LENGTH, at, at + CELL_LENGTH);
-        outCells++;
-      }
-    }
+    const dropped = dropCircuitCells(this.#frames, circuitId);
     if (dropped === 0) return 0;
-    if (outCells > 0) frames[out++]!.cells = outCells;
-    frames.length = out;
     this.#queuedCells -= dropped;
     if (this.#needDrain && !this.closed && this.queuedBytes < CHANNEL_HIGH_WATER / 2) {
       this.#needDrain = false;
@@ -646,85 +514,4 @@ export class Channel extends EventEmitter {
     }));
     this.emit('close', err);
   }
-}
-
-/**
- * Drive a handshake machine over `socket` until it finishes, fails, or the
- * time runs out. On failure the socket is destroyed and the promise rejects
- * (HandshakeError, also when the peer hangs up mid-handshake; AlliumError
- * ERR_TIMEOUT; ERR_LINK_CLOSED for other socket failures).
- */
-function runHandshake(
-  socket: Duplex,
-  machine: LinkHandshakeMachine,
-  timeoutMs: number,
-  build: (result: LinkHandshakeResult, handshakeMs: number) => Channel,
-): Promise<Channel> {
-  const startedAt = performance.now();
-  return new Promise<Channel>((resolve, reject) => {
-    let settled = false;
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', onError);
-      socket.off('end', onEnd);
-      socket.off('close', onClose);
-    };
-    const fail = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      socket.on('error', noop);
-      socket.destroy();
-      reject(asError(err));
-    };
-    const writeOut = (): void => {
-      for (const bytes of machine.takeOutput()) socket.write(bytes);
-    };
-    const onData = (chunk: Uint8Array): void => {
-      if (settled) return;
-      try {
-        machine.push(chunk);
-        writeOut();
-        if (!machine.done) return;
-        settled = true;
-        cleanup();
-        socket.pause();
-        resolve(build(machine.result, performance.now() - startedAt));
-      } catch (err) {
-        settled = false;
-        fail(err);
-      }
-    };
-    // A peer that hangs up or resets mid-handshake refused us (e.g. we used the wrong link key):
-    // that is a HandshakeError. Other socket errors (refused, unreachable) are ERR_LINK_CLOSED.
-    const onError = (err: Error & { code?: string }): void =>
-      fail(
-        err.code === 'ECONNRESET' || err.code === 'EPIPE'
-          ? new HandshakeError(`peer aborted the link handshake: ${err.message}`, { cause: err })
-          : new AlliumError('ERR_LINK_CLOSED', `link failed during the handshake: ${err.message}`, { cause: err }),
-      );
-    const onEnd = (): void => fail(new HandshakeError('peer closed the link during the handshake'));
-    const onClose = (): void => fail(new AlliumError('ERR_LINK_CLOSED', 'link closed during the handshake'));
-    const timer = setTimeout(
-      () => fail(new AlliumError('ERR_TIMEOUT', `link handshake did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-
-    socket.on('data', onData);
-    socket.on('error', onError);
-    socket.on('end', onEnd);
-    socket.on('close', onClose);
-    if (socket.destroyed) {
-      fail(new AlliumError('ERR_LINK_CLOSED', 'socket already closed'));
-      return;
-    }
-    try {
-      writeOut();
-    } catch (err) {
-      fail(err);
-      return;
-    }
-    socket.resume();
-  });
 }

@@ -1,0 +1,77 @@
+/**
+ * A link's send queue: cells waiting to be sealed, packed into frame-sized
+ * buffers of up to 127 cells (MAX_CELLS_PER_FRAME), and the two walks the
+ * relay's memory cap makes over it (relay/mem-cap.ts): bytes queued per
+ * circuit, and dropping one circuit's cells. The Channel (channel.ts) appends
+ * and seals; these walks are not on the cell path.
+ */
+import { CELL_LENGTH } from '../constants.js';
+import { MAX_CELLS_PER_FRAME } from './frame.js';
+
+/** Bytes of one frame's worth of cells: the size of a queued frame's buffer. */
+export const FRAME_CAPACITY = MAX_CELLS_PER_FRAME * CELL_LENGTH;
+
+/** Up to MAX_CELLS_PER_FRAME queued cells, back to back in `buf`. */
+export interface QueuedFrame {
+  buf: Uint8Array;
+  cells: number;
+  /** performance.now() when its first cell was queued (the memory cap's age of its data). */
+  since: number;
+}
+
+/**
+ * The queued cells by circuit id: how many bytes each circuit has waiting
+ * and when its oldest one was queued (performance.now()).
+ */
+export function queuedByCircuit(frames: readonly QueuedFrame[]): Map<number, { bytes: number; since: number }> {
+  const out = new Map<number, { bytes: number; since: number }>();
+  for (const frame of frames) {
+    for (let at = 0; at < frame.cells * CELL_LENGTH; at += CELL_LENGTH) {
+      const b = frame.buf;
+      const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+      const entry = out.get(id);
+      if (entry === undefined) out.set(id, { bytes: CELL_LENGTH, since: frame.since });
+      else entry.bytes += CELL_LENGTH;
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove every cell of circuit `circuitId` from `frames`, in place; returns
+ * how many cells were removed. The cells left are packed into as few frames
+ * as they fill, in order, and the frames emptied are cut off the array.
+ */
+export function dropCircuitCells(frames: QueuedFrame[], circuitId: number): number {
+  let dropped = 0;
+  // Kept cells move down to the write position (out, outCells), which never passes the read position.
+  let out = 0;
+  let outCells = 0;
+  for (const src of frames) {
+    const b = src.buf;
+    const cells = src.cells;
+    for (let i = 0; i < cells; i++) {
+      const at = i * CELL_LENGTH;
+      const id = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+      if (id === circuitId) {
+        dropped++;
+        continue;
+      }
+      if (outCells === MAX_CELLS_PER_FRAME) {
+        frames[out]!.cells = outCells;
+        out++;
+        outCells = 0;
+      }
+      const dst = frames[out]!;
+      // A frame's age is that of its first cell.
+      if (outCells === 0) dst.since = src.since;
+      if (dst !== src) dst.buf.set(b.subarray(at, at + CELL_LENGTH), outCells * CELL_LENGTH);
+      else if (outCells !== i) b.copyWithin(outCells * CELL_LENGTH, at, at + CELL_LENGTH);
+      outCells++;
+    }
+  }
+  if (dropped === 0) return 0;
+  if (outCells > 0) frames[out++]!.cells = outCells;
+  frames.length = out;
+  return dropped;
+}
