@@ -18,7 +18,7 @@
  * a full GC within 50 ms after each cap event and at no other time. --diag adds where the bytes are:
  * the userland write and read buffers of the relay's OR sockets and of its
  * destination sockets, the link queues and the streams. The relay runs with
- * the Node flags the testnet gives relays (cli/testnet.ts NODE_FLAGS);
+ * the Node flags the testnet gives relays (cli/node-process.ts NODE_FLAGS);
  * --node-defaults runs it with none. Everything is torn down at the end and
  * on error. Loopback only.
  */

@@ -16,7 +16,7 @@ import type { NodeInfo } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
 
-/** What the supervisor needs of a node process (cli/testnet.ts NodeProcess). */
+/** What the supervisor needs of a node process (cli/node-process.ts NodeProcess). */
 export interface SupervisedProcess {
   readonly nickname: string;
   readonly role: Role;

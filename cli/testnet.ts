@@ -25,14 +25,11 @@
  * process's own 'exit' SIGKILLs any child still alive. Once the network has
  * formed, a node that dies is reported and the rest keep running, and nodes
  * can be stopped, killed and started again by nickname (./node-supervisor.ts,
- * ./testnet-ctl.ts).
+ * ./testnet-ctl.ts). One node's child process is ./node-process.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { describeError, onStopRequest } from './lifecycle.js';
 import { linkShapeArgs } from './link-options.js';
 import { NetnsTestnet, netnsUnavailable, removeLeftovers } from './netns.js';
@@ -43,11 +40,10 @@ import { AlliumError } from '../src/errors.js';
 import { startNetworkDashboard } from './dashboard/network-dashboard.js';
 import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
-import { formatEventLine, formatReadyLine, parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
+import { formatEventLine, formatReadyLine, type BootstrapEvent, type NodeInfo } from './testnet-events.js';
+import { NodeProcess, type Role, type UpEvent } from './node-process.js';
 
-type Role = NodeInfo['role'];
-/** The `up` line of a role. */
-type UpEvent<R extends Role> = Extract<NodeInfo, { role: R }> & { event: 'up' };
+export { logTail, NODE_FLAGS, NodeProcess } from './node-process.js';
 
 export interface TestnetOptions {
   /** Directory authorities, 1..9. */
@@ -112,128 +108,6 @@ function metricsAddress(role: Role, args: readonly string[], inNetns?: string): 
 const KILL_GRACE_MS = 5_000;
 /** After SIGKILL, how long to wait for 'exit' before giving up on a child. */
 const KILL_WAIT_MS = 2_000;
-const LOG_TAIL_BYTES = 2_000;
-
-const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
-
-/**
- * Node flags by role. The client and the relays run with 2 MiB semi-spaces:
- * under a fast download V8 otherwise grows its young generation to 16 MiB
- * per semi-space (48 MiB of RSS counting its copies and the fragmentation
- * left behind), while the cells and chunks they allocate die young anyway.
- * Measured on a 100 MB download: client RSS 76-78 MiB against 85-99 MiB,
- * CPU per byte unchanged within the noise. For a relay under the memory
- * cap's load (bench/mem-cap.bench.ts) V8's reserved heap stays at ~26 MiB
- * instead of ~50 MiB; relay-load's CPU per forwarded cell unchanged or
- * lower within the noise. Anyone running `allium client` or `allium relay`
- * can do the same with NODE_OPTIONS=--max-semi-space-size=2.
- */
-export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = { client: ['--max-semi-space-size=2'], relay: ['--max-semi-space-size=2'] };
-
-export class NodeProcess {
-  readonly child: ChildProcess;
-  /** The node's `up` line (its role checked). */
-  readonly up: Promise<UpEvent<Role>>;
-  readonly exited: Promise<void>;
-  #logFd: number | null;
-
-  constructor(
-    readonly nickname: string,
-    readonly role: Role,
-    readonly dir: string,
-    readonly logPath: string,
-    args: string[],
-    onExit: (node: NodeProcess) => void,
-    onBootstrap: (node: NodeProcess, event: BootstrapEvent) => void = () => {},
-    /** How to run `node MAIN_JS role args` (inside a namespace, say); default as is. */
-    wrap: (argv: string[]) => [string, string[]] = (argv) => [argv[0]!, argv.slice(1)],
-  ) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.#logFd = openSync(logPath, 'a', 0o600);
-    // detached: a terminal's Ctrl-C reaches only the testnet, which then
-    // stops the children itself, in order. stdin stays a pipe so a child
-    // notices a dead parent (end of stdin) even if we are SIGKILLed.
-    const [command, argv] = wrap([process.execPath, ...(NODE_FLAGS[role] ?? []), MAIN_JS, role, ...args]);
-    this.child = spawn(command, argv, {
-      stdio: ['pipe', 'pipe', this.#logFd],
-      detached: true,
-      env: process.env,
-    });
-    this.child.stdin?.on('error', () => {});
-    this.exited = new Promise((resolveExit) => this.child.once('exit', () => resolveExit()));
-    let resolveUp: (line: UpEvent<Role>) => void = () => {};
-    let rejectUp: (error: Error) => void = () => {};
-    this.up = new Promise<UpEvent<Role>>((res, rej) => {
-      resolveUp = res;
-      rejectUp = rej;
-    });
-    this.up.catch(() => {});
-    this.child.once('error', (error) => rejectUp(new Error(`${nickname}: could not start: ${error.message}`)));
-    const lines = createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
-    lines.on('line', (line) => {
-      this.log(`${line}\n`);
-      let event: TestnetEvent | null;
-      try {
-        event = parseEventLine(line);
-      } catch (error) {
-        rejectUp(new Error(`${nickname}: ${describeError(error)}`));
-        return;
-      }
-      if (event?.event === 'bootstrap') onBootstrap(this, event);
-      else if (event?.event === 'up' && event.role === role) resolveUp(event);
-      else if (event !== null) rejectUp(new Error(`${nickname}: unexpected line ${line.slice(0, 200)}`));
-    });
-    this.child.once('exit', (code, signal) => {
-      rejectUp(new Error(`${nickname} exited before it was up (${signal ?? `code ${code}`}); see ${logPath}`));
-      onExit(this);
-    });
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
-  }
-
-  get exitDescription(): string {
-    return this.child.signalCode ?? `code ${this.child.exitCode}`;
-  }
-
-  log(text: string): void {
-    if (this.#logFd === null) return;
-    try {
-      writeSync(this.#logFd, text);
-    } catch {
-      // the log is best effort
-    }
-  }
-
-  closeLog(): void {
-    if (this.#logFd === null) return;
-    closeSync(this.#logFd);
-    this.#logFd = null;
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (!this.alive || this.child.pid === undefined) return;
-    try {
-      process.kill(this.child.pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-
-  tail(): string {
-    return logTail(this.logPath);
-  }
-}
-
-export function logTail(path: string, bytes = LOG_TAIL_BYTES): string {
-  try {
-    const text = readFileSync(path, 'utf8');
-    return text.length > bytes ? `…${text.slice(-bytes)}` : text;
-  } catch {
-    return '(no log)';
-  }
-}
 
 function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
   const ms = Math.max(0, deadline - Date.now());

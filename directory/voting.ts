@@ -15,13 +15,15 @@
  * never makes two different votes for one round (its own vote is stored
  * before it is uploaded and reused after a restart).
  *
- * Every request to another authority goes through src/dirclient/http.ts and
- * is bounded by the time left in its phase.
+ * Every request to another authority goes through voting-requests.ts and is
+ * bounded by the time left in its phase; the votes and signatures held per
+ * round, and the rules for admitting other authorities' ones, are in
+ * voting-rounds.ts. This file keeps the timetable and this authority's own
+ * actions: vote, compute, sign, publish, catch up.
  */
 import { debuglog } from 'node:util';
 import { fromHex, hex } from '../src/bytes.js';
-import { dirRequest } from '../src/dirclient/http.js';
-import { AlliumError, DocumentError } from '../src/errors.js';
+import { AlliumError } from '../src/errors.js';
 import {
   assembleConsensus,
   DEFAULT_CLOCK_SKEW_MS,
@@ -32,28 +34,21 @@ import {
   type ConsensusAuthority,
 } from '../src/netdoc/consensus.js';
 import { bodyDigest } from '../src/netdoc/dir-signature.js';
-import {
-  encodeDetachedSignature,
-  MAX_DETACHED_SIGNATURE_BYTES,
-  verifyDetachedSignature,
-  type DetachedSignature,
-} from '../src/netdoc/detached-signature.js';
+import { encodeDetachedSignature, MAX_DETACHED_SIGNATURE_BYTES, verifyDetachedSignature } from '../src/netdoc/detached-signature.js';
 import { b64, formatTime } from '../src/netdoc/text.js';
-import { encodeVote, MAX_VOTE_BYTES, verifyVote, type ParsedVote, type Vote } from '../src/netdoc/vote.js';
+import { encodeVote, MAX_VOTE_BYTES, verifyVote, type Vote } from '../src/netdoc/vote.js';
 import type { AuthorityKeys } from './authority-keys.js';
-import type { AuthorityList, AuthorityRef, VotingSet } from './authority-list.js';
+import type { AuthorityList, VotingSet } from './authority-list.js';
 import { computeConsensus } from './consensus-algorithm.js';
 import type { DataDir } from './data-dir.js';
 import { compress, type Published } from './published.js';
-import { acceptsVotes, nextRound, roundTimes, type RoundTimes, type Timetable } from './voting-schedule.js';
+import { getFromAuthority, postToAuthority, timeLeft } from './voting-requests.js';
+import { RoundBook, type Answer, type Round } from './voting-rounds.js';
+import { nextRound, roundTimes, type RoundTimes, type Timetable } from './voting-schedule.js';
+
+export type { Answer } from './voting-rounds.js';
 
 const log = debuglog('allium:directory');
-
-/** An HTTP answer: status and a short text body. */
-export interface Answer {
-  status: number;
-  body: string;
-}
 
 export interface VotingOptions {
   keys: AuthorityKeys;
@@ -73,28 +68,6 @@ export interface VotingOptions {
   initial?: Published;
 }
 
-interface HeldVote {
-  text: string;
-  vote: ParsedVote;
-}
-
-interface Round {
-  times: RoundTimes;
-  /** Votes held, by authority identity (hex). */
-  votes: Map<string, HeldVote>;
-  /** The consensus body this authority computed and signed, and its SHA-256. */
-  body?: string;
-  relayCount?: number;
-  digest?: Uint8Array;
-  /** Signature lines over `body`, by authority identity (hex), this authority's included. */
-  signatures: Map<string, string>;
-  /** Signatures that arrived before `body` was computed (at most one per authority). */
-  early: Map<string, DetachedSignature>;
-  /** This authority's detached signature document. */
-  ownSignature?: string;
-  published: boolean;
-}
-
 /** What happened in the last round, for the status page and tests. */
 export interface RoundReport {
   validAfter: number;
@@ -111,16 +84,14 @@ export interface RoundReport {
 }
 
 const majority = (count: number, of: number): boolean => count * 2 > of;
-const MIN_REQUEST_MS = 50;
 /** Round reports kept for the status page and tests. */
 const REPORTS_KEPT = 32;
-const MAX_REQUEST_MS = 10_000;
 
 export class Voting {
   readonly #opts: VotingOptions;
   readonly #skew: number;
   readonly #selfHex: string;
-  readonly #rounds = new Map<number, Round>();
+  readonly #rounds: RoundBook;
   #published: Published | undefined;
   #publishedValidAfter = -Infinity;
   readonly #reports: RoundReport[] = [];
@@ -133,6 +104,15 @@ export class Voting {
     this.#opts = opts;
     this.#skew = opts.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
     this.#selfHex = hex(opts.keys.identity);
+    this.#rounds = new RoundBook({
+      timetable: opts.timetable,
+      authorities: opts.authorities,
+      dir: opts.dir,
+      now: opts.now,
+      skewMs: this.#skew,
+      selfHex: this.#selfHex,
+      onLateSignature: (round) => this.#publish(round, false),
+    });
     this.#published = opts.initial;
     if (opts.initial !== undefined) {
       try {
@@ -176,7 +156,7 @@ export class Voting {
   async #run(): Promise<void> {
     while (!this.#closed) {
       const t = roundTimes(this.#opts.timetable, nextRound(this.#opts.timetable, this.#opts.now()));
-      const round = this.#round(t.validAfter);
+      const round = this.#rounds.round(t.validAfter);
       await this.#sleepUntil(t.voteAt - Math.floor(this.#opts.timetable.voteDelayMs / 2));
       if (this.#closed) return;
       await this.#step('prepare', () => this.#opts.prepareVote?.(t.voteAt));
@@ -203,7 +183,7 @@ export class Voting {
         await this.#sleepUntil(t.validAfter + Math.floor(this.#opts.timetable.distDelayMs / 2));
         await this.#step('catch up', () => this.#catchUp(t.validAfter + this.#opts.timetable.distDelayMs));
       }
-      this.#prune(t.validAfter);
+      this.#rounds.prune(t.validAfter);
     }
   }
 
@@ -225,40 +205,8 @@ export class Voting {
     });
   }
 
-  #round(validAfter: number): Round {
-    let round = this.#rounds.get(validAfter);
-    if (round === undefined) {
-      round = { times: roundTimes(this.#opts.timetable, validAfter), votes: new Map(), signatures: new Map(), early: new Map(), published: false };
-      this.#rounds.set(validAfter, round);
-      this.#restoreVotes(round);
-    }
-    return round;
-  }
-
-  /** Votes stored by an earlier run of this authority for this round (its own included). */
-  #restoreVotes(round: Round): void {
-    for (const [id, text] of this.#opts.dir.loadVotes(round.times.validAfter)) {
-      try {
-        const vote = verifyVote(text, this.#opts.now(), this.#skew);
-        if (hex(vote.authority.identity) === id && vote.validAfter === round.times.validAfter) round.votes.set(id, { text, vote });
-      } catch (error) {
-        log('ignoring a stored vote: %s', (error as Error).message);
-      }
-    }
-  }
-
-  #prune(validAfter: number): void {
-    const keepFrom = validAfter - this.#opts.timetable.intervalMs;
-    for (const va of this.#rounds.keys()) if (va < keepFrom) this.#rounds.delete(va);
-    try {
-      this.#opts.dir.pruneRounds(validAfter - this.#opts.timetable.lifetimeMs);
-    } catch (error) {
-      log('could not prune stored rounds: %s', (error as Error).message);
-    }
-  }
-
   #timeLeft(until: number): number {
-    return Math.min(MAX_REQUEST_MS, Math.max(MIN_REQUEST_MS, until - this.#opts.now()));
+    return timeLeft(until, this.#opts.now());
   }
 
   // ---------------------------------------------------------------------------
@@ -277,7 +225,7 @@ export class Voting {
     }
     const body = own.text;
     const timeoutMs = this.#timeLeft(round.times.fetchVotesAt);
-    await Promise.all(set.peers.map((peer) => this.#post(peer, '/allium/v1/vote', body, 'vote upload', timeoutMs)));
+    await Promise.all(set.peers.map((peer) => postToAuthority(peer, '/allium/v1/vote', body, 'vote upload', timeoutMs)));
   }
 
   async #fetchVotes(round: Round): Promise<void> {
@@ -290,9 +238,9 @@ export class Voting {
     await Promise.all(
       missing.flatMap((id) =>
         set.peers.map(async (peer) => {
-          const text = await this.#get(peer, `/allium/v1/vote/${va}/${id}`, MAX_VOTE_BYTES, 'vote fetch', timeoutMs);
+          const text = await getFromAuthority(peer, `/allium/v1/vote/${va}/${id}`, MAX_VOTE_BYTES, 'vote fetch', timeoutMs);
           if (text === undefined || round.votes.has(id)) return;
-          const answer = this.#acceptVote(text, true);
+          const answer = this.#rounds.acceptVote(text, true);
           if (answer.status !== 200) log('vote of %s fetched from %s refused: %s', id.slice(0, 8), peer.url, answer.body.trim());
         }),
       ),
@@ -327,11 +275,11 @@ export class Voting {
     round.digest = digest;
     round.ownSignature = doc;
     round.signatures.set(this.#selfHex, verifyDetachedSignature(doc, this.#opts.now(), this.#skew).line);
-    for (const [id, early] of round.early) this.#addSignature(round, id, early);
+    for (const [id, early] of round.early) this.#rounds.addSignature(round, id, early);
     round.early.clear();
     log('round %s: computed a consensus of %d votes (%s)', formatTime(va), votes.length, b64(digest).slice(0, 12));
     const timeoutMs = this.#timeLeft(round.times.fetchSignaturesAt);
-    await Promise.all(set.peers.map((peer) => this.#post(peer, '/allium/v1/signature', doc, 'signature upload', timeoutMs)));
+    await Promise.all(set.peers.map((peer) => postToAuthority(peer, '/allium/v1/signature', doc, 'signature upload', timeoutMs)));
   }
 
   async #fetchSignatures(round: Round): Promise<void> {
@@ -343,7 +291,7 @@ export class Voting {
       set.peers
         .filter((peer) => !round.signatures.has(hex(peer.identity)))
         .map(async (peer) => {
-          const text = await this.#get(peer, `/allium/v1/signature/${va}`, MAX_DETACHED_SIGNATURE_BYTES, 'signature fetch', timeoutMs);
+          const text = await getFromAuthority(peer, `/allium/v1/signature/${va}`, MAX_DETACHED_SIGNATURE_BYTES, 'signature fetch', timeoutMs);
           if (text !== undefined) this.receiveSignature(text);
         }),
     );
@@ -392,7 +340,7 @@ export class Voting {
     if (set === null || set.peers.length === 0) return;
     const trusted = [...set.identities].map(fromHex);
     const timeoutMs = this.#timeLeft(until);
-    const texts = await Promise.all(set.peers.map((peer) => this.#get(peer, '/allium/v1/consensus', MAX_CONSENSUS_BYTES, 'consensus fetch', timeoutMs)));
+    const texts = await Promise.all(set.peers.map((peer) => getFromAuthority(peer, '/allium/v1/consensus', MAX_CONSENSUS_BYTES, 'consensus fetch', timeoutMs)));
     let best: { text: string; validAfter: number } | undefined;
     for (const text of texts) {
       if (text === undefined) continue;
@@ -447,7 +395,7 @@ export class Voting {
     const t = this.#opts.timetable;
     const va = Math.max(Math.floor(this.#opts.now() / 1000) * 1000, this.#publishedValidAfter + 1000);
     const times: RoundTimes = { ...roundTimes(t, va), freshUntil: va + t.intervalMs, validUntil: va + t.lifetimeMs };
-    const round = this.#round(va);
+    const round = this.#rounds.round(va);
     round.times = times;
     await this.#vote(round, set);
     await this.#compute(round);
@@ -465,48 +413,12 @@ export class Voting {
    * unless the answer is 200.
    */
   receiveVote(text: string): Answer {
-    return this.#acceptVote(text, false);
-  }
-
-  #acceptVote(text: string, pulled: boolean): Answer {
-    let vote: ParsedVote;
-    try {
-      vote = verifyVote(text, this.#opts.now(), this.#skew);
-    } catch (error) {
-      return refusal(error);
-    }
-    const id = hex(vote.authority.identity);
-    const set = this.#opts.authorities.current();
-    if (set === null || !set.identities.has(id)) return { status: 403, body: 'not a configured authority\n' };
-    const va = vote.validAfter;
-    const round = this.#rounds.get(va);
-    const open = acceptsVotes(this.#opts.timetable, va, this.#opts.now());
-    if (!(pulled ? round !== undefined : open)) return { status: 409, body: `not accepting votes for ${formatTime(va)} now\n` };
-    const t = roundTimes(this.#opts.timetable, va);
-    if (vote.freshUntil !== t.freshUntil || vote.validUntil !== t.validUntil) {
-      return { status: 409, body: 'times do not follow the timetable (voting interval and consensus lifetime must match)\n' };
-    }
-    const target = round ?? this.#round(va);
-    const held = target.votes.get(id);
-    if (held !== undefined) {
-      if (held.text === text) return { status: 200, body: 'duplicate\n' };
-      log('authority %s sent a second, different vote for %s; keeping the first', id.slice(0, 8), formatTime(va));
-      return { status: 409, body: 'a different vote by this authority is already held for this round\n' };
-    }
-    if (id === this.#selfHex) return { status: 409, body: 'this authority makes its own vote\n' };
-    try {
-      this.#opts.dir.saveVote(va, id, text);
-    } catch (error) {
-      log('could not store a vote: %s', (error as Error).message);
-    }
-    target.votes.set(id, { text, vote });
-    return { status: 200, body: 'accepted\n' };
+    return this.#rounds.acceptVote(text, false);
   }
 
   /** A vote this authority holds (its own or another's), for `GET /allium/v1/vote/<round>/<identity>`. */
   getVote(validAfterSeconds: number, identityHex: string): Answer {
-    const held = this.#rounds.get(validAfterSeconds * 1000)?.votes.get(identityHex);
-    return held === undefined ? { status: 404, body: 'no such vote held\n' } : { status: 200, body: held.text };
+    return this.#rounds.getVote(validAfterSeconds, identityHex);
   }
 
   /**
@@ -517,68 +429,11 @@ export class Voting {
    * signature over another consensus than the one it computed.
    */
   receiveSignature(text: string): Answer {
-    let sig: DetachedSignature;
-    try {
-      sig = verifyDetachedSignature(text, this.#opts.now(), this.#skew);
-    } catch (error) {
-      return refusal(error);
-    }
-    const id = hex(sig.signature.identity);
-    const set = this.#opts.authorities.current();
-    if (set === null || !set.identities.has(id)) return { status: 403, body: 'not a configured authority\n' };
-    const round = this.#rounds.get(sig.validAfter);
-    if (round === undefined) return { status: 409, body: `no round ${formatTime(sig.validAfter)} under way here\n` };
-    if (round.digest === undefined) {
-      if (id === this.#selfHex) return { status: 409, body: 'this authority makes its own signature\n' };
-      round.early.set(id, sig);
-      return { status: 200, body: 'held\n' };
-    }
-    return this.#addSignature(round, id, sig);
-  }
-
-  #addSignature(round: Round, id: string, sig: DetachedSignature): Answer {
-    if (b64(sig.digest) !== b64(round.digest!)) return { status: 409, body: 'a signature over another consensus than the one computed here\n' };
-    const held = round.signatures.get(id);
-    if (held !== undefined) return { status: 200, body: 'duplicate\n' };
-    round.signatures.set(id, sig.line);
-    // A signature that arrives after publication is added to what is served.
-    if (round.published) this.#publish(round, false);
-    return { status: 200, body: 'accepted\n' };
+    return this.#rounds.receiveSignature(text);
   }
 
   /** This authority's detached signature for a round, for `GET /allium/v1/signature/<round>`. */
   getSignature(validAfterSeconds: number): Answer {
-    const doc = this.#rounds.get(validAfterSeconds * 1000)?.ownSignature;
-    return doc === undefined ? { status: 404, body: 'no signature for that round\n' } : { status: 200, body: doc };
+    return this.#rounds.getSignature(validAfterSeconds);
   }
-
-  // ---------------------------------------------------------------------------
-  // Requests to other authorities
-
-  async #post(peer: AuthorityRef, path: string, body: string, what: string, timeoutMs: number): Promise<void> {
-    try {
-      await dirRequest(new URL(path, peer.url), { what, method: 'POST', body, maxBodyBytes: 4096, timeoutMs });
-    } catch (error) {
-      log('%s to %s failed: %s', what, peer.url, (error as Error).message);
-    }
-  }
-
-  async #get(peer: AuthorityRef, path: string, maxBodyBytes: number, what: string, timeoutMs: number): Promise<string | undefined> {
-    try {
-      const bytes = await dirRequest(new URL(path, peer.url), { what, maxBodyBytes, timeoutMs, acceptGzip: true });
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch (error) {
-      const status = (error as { status?: number }).status;
-      if (status !== 404) log('%s from %s failed: %s', what, peer.url, (error as Error).message);
-      return undefined;
-    }
-  }
-}
-
-/** The answer for a document that failed to parse or verify. */
-function refusal(error: unknown): Answer {
-  const message = (error as Error).message;
-  if (error instanceof DocumentError && error.code === 'ERR_BAD_SIGNATURE') return { status: 403, body: `${message}\n` };
-  if (error instanceof AlliumError) return { status: 400, body: `${message}\n` };
-  throw error;
 }

@@ -9,9 +9,11 @@
  * handed to the relay's directory handler; DATA, SENDME and END go to this
  * hop's edge. A bad stream request ends that stream; anything else out of
  * place destroys the circuit in both directions.
+ *
+ * What the circuit needs from its relay is in relay-context.ts; the buffers
+ * it builds its own backward cells in come from cell-pool.ts.
  */
 import { debuglog } from 'node:util';
-import type { Duplex } from 'node:stream';
 import {
   CELL_COMMAND_OFFSET,
   ChannelCommand,
@@ -22,23 +24,22 @@ import {
   setCellCircuitId,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
-import { specifiersToTarget, type ExtendTarget } from '../src/cell/extend2.js';
+import { specifiersToTarget } from '../src/cell/extend2.js';
 import { RELAY_DATA_OFFSET, RELAY_LENGTH_OFFSET, decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
-import type { BeginBody } from '../src/cell/stream-messages.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
-import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { HopLayers } from '../src/crypto/onion-layer.js';
 import type { Channel } from '../src/link/channel.js';
 import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
-import { CELL_LENGTH } from '../src/constants.js';
-import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import { fixedWindows, type FlowControlFactory } from '../src/flow/flow-control.js';
-import type { NetworkParams } from '../src/netdoc/params.js';
+import { returnCellBuffer, takeCellBuffer } from './cell-pool.js';
+import type { RelayContext } from './relay-context.js';
+
+export type { DirectoryHandler, RelayContext } from './relay-context.js';
 
 const log = debuglog('allium:relay');
 
@@ -48,61 +49,6 @@ export const EXTEND_TIMEOUT_MS = 15_000;
 
 /** Stream requests: a body that does not decode ends that stream, not the circuit. */
 const STREAM_REQUESTS: ReadonlySet<number> = new Set((['begin', 'begin_dir', 'resolve'] as const).map(relayCommandOf));
-
-/**
- * Serves one directory stream (BEGIN_DIR, docs/protocol.md §6.5): reads the
- * request from `stream` and writes the answer; ends or destroys the stream
- * when done. relay/dir/dir-server.ts has the relay's default.
- */
-export type DirectoryHandler = (stream: Duplex) => void;
-
-/** What a circuit needs from the relay that holds it. */
-export interface RelayContext {
-  readonly identity: Uint8Array;
-  circuitsOf(channel: Channel): ChannelCircuits<RelayCircuit>;
-  /** Open or reuse an authenticated link to the relay named by `target`. */
-  connectTo(target: ExtendTarget): Promise<Channel>;
-  /** A BEGIN arrived on this circuit (exit side). */
-  begin(circuit: RelayCircuit, streamId: number, body: BeginBody): void;
-  /**
-   * A RESOLVE arrived: answer RESOLVED on `streamId` (circuit.sendBackward).
-   * Absent: every RESOLVE is answered with a non-transient error.
-   */
-  resolve?(circuit: RelayCircuit, streamId: number, hostname: string): void;
-  /** Serves BEGIN_DIR streams; absent or null: BEGIN_DIR is refused with END NOTDIRECTORY. */
-  readonly directory?: DirectoryHandler | null;
-  /** The relay's circuit counters (its stats()). */
-  readonly stats?: CircuitStatsRecorder | null;
-  /** DoS defence (relay/dos.ts): may `link` create one more circuit? Absent: always. A refusal is DESTROY RESOURCELIMIT. */
-  admitCreate?(link: Channel): boolean;
-  /**
-   * The relay's own network parameters: congestion control is agreed with
-   * clients that ask when `cc_alg` is 2, with its `cc_sendme_inc` (§7.2).
-   * Default: every parameter at its default (congestion control on).
-   */
-  readonly params?: NetworkParams;
-  /** Reclaim half-closed streams idle this long (ms); default HALF_CLOSED_IDLE_TIMEOUT_MS. */
-  readonly halfClosedIdleMs?: number;
-  /** True while the relay hibernates (§8.2.1): every CREATE2 is answered with DESTROY HIBERNATING. */
-  readonly hibernating?: () => boolean;
-}
-
-/** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
-const spareCells: Uint8Array[] = [];
-const MAX_SPARE_CELLS = 1024;
-
-/**
- * A 514-byte buffer from the pool, holding whatever its last cell left:
- * sendBackward writes every byte of the new cell (header, relay header,
- * body, zeros after it).
- */
-function takeCellBuffer(): Uint8Array {
-  return spareCells.pop() ?? new Uint8Array(CELL_LENGTH);
-}
-
-function returnCellBuffer(cell: Uint8Array): void {
-  if (spareCells.length < MAX_SPARE_CELLS) spareCells.push(cell);
-}
 
 interface Hop {
   channel: Channel;

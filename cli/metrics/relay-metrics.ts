@@ -136,4 +136,15 @@ export function relayDosMetrics(registry: Registry, dos: () => DosStats | null, 
       this.inc(s.oomEvents);
     },
   });
+  new Counter({
+    name: 'allium_oom_links_closed_total',
+    help: 'Links the memory cap closed (ERR_RESOURCE_LIMIT): their sockets pushed back while over the cap',
+    registers: [registry],
+    collect() {
+      const s = memory();
+      if (s === null) return;
+      this.reset();
+      this.inc(s.linksClosed);
+    },
+  });
 }

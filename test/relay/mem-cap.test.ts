@@ -23,6 +23,8 @@ import { createRelayCore } from '../../relay/relay-core.js';
 import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
 import { connect } from 'node:net';
 import { once } from 'node:events';
+import { Registry } from 'prom-client';
+import { relayDosMetrics } from '../../cli/metrics/relay-metrics.js';
 
 const WAIT_MS = 5000;
 const CAP = 600 * 1024;
@@ -188,6 +190,13 @@ test('over the cap, a link whose peer does not read and whose socket holds unsen
   const stats = core.memoryCap.stats();
   assert.equal(stats.oomEvents, 1);
   assert.equal(stats.linksClosed, 1);
+  // The operator sees it in the relay's metrics, next to the other memory-cap counters.
+  const registry = new Registry();
+  relayDosMetrics(registry, () => null, () => core.memoryCap.stats());
+  const scraped = await registry.metrics();
+  assert.match(scraped, /^allium_oom_links_closed_total 1$/m);
+  assert.match(scraped, /^allium_oom_events_total 1$/m);
+  assert.match(scraped, new RegExp(`^allium_oom_circuits_freed_total ${stats.circuitsFreed}$`, 'm'));
   assert.equal(link.closed, true);
   assert.equal(link.heldBytes, 0);
   const [err] = (await closed) as [Error & { code?: string }];
