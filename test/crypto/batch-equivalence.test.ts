@@ -13,27 +13,9 @@ import { peelBackward, tor1Layers, type HopLayers } from '../../src/crypto/onion
 import { ChannelCommand, encodeChannelCell, cellPayload } from '../../src/cell/channel-cell.js';
 import { RelayCommand, writeRelayFields } from '../../src/cell/relay-cell.js';
 import { hex } from '../../src/bytes.js';
+import { xorshift32 } from '../support/seeded-random.js';
 
-/** xorshift32: a small deterministic generator for test cases. */
-function rng(seed: number): { int(n: number): number; bytes(n: number): Uint8Array } {
-  let x = seed >>> 0 || 1;
-  const next = (): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  return {
-    int: (n) => next() % n,
-    bytes: (n) => {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = next() & 0xff;
-      return out;
-    },
-  };
-}
+const rng = xorshift32;
 
 /** The same key material twice: one copy for each side (or each way of processing). */
 function circuitPair(r: ReturnType<typeof rng>, hops: number, backend: CryptoBackend): [HopLayers[], HopLayers[]] {

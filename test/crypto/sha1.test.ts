@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { nodeCrypto, nobleCrypto } from '../../src/crypto/crypto.js';
 import { Sha1State, sha1Ts } from '../../src/crypto/sha1.js';
 import { hex } from '../../src/bytes.js';
+import { xorshift32 } from '../support/seeded-random.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
@@ -55,16 +56,8 @@ test('SHA-1 (sha1.ts): a running digest read after every 509-byte cell, copies i
 });
 
 test('SHA-1 (sha1.ts): random lengths cut into random pieces at random offsets, read after every piece, agree with node:crypto', () => {
-  // xorshift32, seeded: every case reproducible.
-  let x = 0x9e3779b9;
-  const int = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  // Seeded: every case reproducible.
+  const { int } = xorshift32(0x9e3779b9);
   const out = new Uint8Array(24);
   for (let round = 0; round < 200; round++) {
     const length = int(4000);

@@ -14,19 +14,9 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { RelayStream, type StreamPort } from '../../src/stream/relay-stream.js';
 import type { StreamFlowMsg } from '../../src/flow/flow-control.js';
 import { RELAY_DATA_LENGTH } from '../../src/constants.js';
+import { xorshift32 } from '../support/seeded-random.js';
 
-/** xorshift32: a small deterministic generator for test cases. */
-function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
+const rng = (seed: number): ((n: number) => number) => xorshift32(seed).int;
 
 /** A port that only records the flow messages the stream sends (the stream never sends DATA here). */
 function recordingPort(): StreamPort & { flowMsgs: StreamFlowMsg[] } {

@@ -27,3 +27,30 @@ export function sfc32(seed: number): RandomSource {
   for (let i = 0; i < 15; i++) next();
   return next;
 }
+
+/** A seeded xorshift32 generator (Marsaglia): `int(n)` gives an integer in [0, n), `bytes(n)` n bytes. Seed 0 counts as 1. */
+export interface Xorshift32 {
+  int(n: number): number;
+  bytes(n: number): Uint8Array;
+}
+
+/** xorshift32 from `seed`: the same sequence on every run, for test cases drawn at random. */
+export function xorshift32(seed: number): Xorshift32 {
+  let x = seed >>> 0 || 1;
+  const next = (): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  return {
+    int: (n) => next() % n,
+    bytes: (n) => {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = next() & 0xff;
+      return out;
+    },
+  };
+}
