@@ -239,9 +239,12 @@ test('a testnet losing relays: downloads fail fast, requests recover, isolation 
     const listed = new Set(after.filter((g) => g.listed).map((g) => g.identity));
     const expectedPrimary = [...confirmed.filter((id) => listed.has(id)), ...after.map((g) => g.identity).filter((id) => listed.has(id) && !confirmed.includes(id))].slice(0, 3);
     assert.deepEqual(after.filter((g) => g.primary).map((g) => g.identity).sort(), expectedPrimary.sort());
-    if (primary.every((id) => listed.has(id))) assert.deepEqual(after.filter((g) => g.primary).map((g) => g.identity), primary);
+    // With the same guards listed as before the restart, the very same primary guards, in order. (A guard
+    // unlisted before, its relay killed above, may be listed again now and rank before one of them.)
+    const listedBefore = before.filter((g) => g.listed).map((g) => g.identity);
+    if (listedBefore.length === listed.size && listedBefore.every((id) => listed.has(id))) assert.deepEqual(after.filter((g) => g.primary).map((g) => g.identity), primary);
     const first = client.circuitStatus()[0]!;
-    assert.ok(primary.includes(first.path[0]!.identity), 'the first circuit after the restart starts at a primary guard');
+    assert.ok(after.some((g) => g.primary && g.identity === first.path[0]!.identity), 'the first circuit after the restart starts at a primary guard');
   });
 
   await t.test('the testnet reported every kill as an exit line and kept running', async () => {
