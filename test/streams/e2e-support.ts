@@ -123,7 +123,16 @@ export async function writeAll(socket: Socket, data: Uint8Array, chunkBytes = 64
   for (let offset = 0; offset < data.length; offset += chunkBytes) {
     if (socket.destroyed) throw new Error('socket destroyed while writing');
     if (!socket.write(data.subarray(offset, offset + chunkBytes))) {
-      await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+      // One wait that removes both listeners (racing two once() promises left the loser's 'error' listener behind per chunk).
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.on('drain', done);
+        socket.on('close', done);
+      });
     }
   }
 }
