@@ -204,9 +204,10 @@ export class VegasCircuit implements CircuitFlowControl {
   onSent(digest: Uint8Array): void {
     const v = this.vegas;
     if (!v.canSend) throw new ProtocolError('sent a DATA cell with a full congestion window');
-    const now = this.#clock();
-    this.#pacer?.onSent(now, v.cwnd, v.rtt.minUs);
-    if (v.onSent()) this.#owed.push({ digest, sentAtUs: now });
+    // The clock is read only when needed: by an active pacer, and for the cell a SENDME will acknowledge (one in sendme_inc).
+    let now: number | undefined;
+    if (this.#pacer !== null && v.rtt.minUs > 0) this.#pacer.onSent((now = this.#clock()), v.cwnd, v.rtt.minUs);
+    if (v.onSent()) this.#owed.push({ digest, sentAtUs: now ?? this.#clock() });
   }
 
   onSendme(sendme: Sendme, linkBlocked = false): void {
