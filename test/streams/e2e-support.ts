@@ -103,18 +103,31 @@ export function drainSocket(socket: Socket, timeoutMs = 60_000): Promise<Drained
       clearTimeout(timer);
       resolve({ data: Buffer.concat(chunks), error });
     };
-    socket.once('end', () => {
-      if (error !== null) return;
-      if (socket.writableEnded || socket.destroyed) {
-        done();
-        return;
-      }
-      socket.write(Buffer.alloc(0), (e?: Error | null) => {
-        if (e == null) done(); // on an error, 'error' records it and 'close' resolves
-      });
+    // On an error, 'error' records it and 'close' resolves.
+    onCleanEnd(socket, () => {
+      if (error === null) done();
     });
     socket.once('close', done);
     socket.resume();
+  });
+}
+
+/**
+ * Call `clean` once `socket`'s EOF is known to be a clean end, not a reset:
+ * checked with an empty write (which fails on a reset connection) unless the
+ * socket can no longer write. A reset that lands while bytes wait unread is
+ * reported by libuv as an EOF once they are read (src/stream/splice.ts); the
+ * write then fails with ECONNRESET, and the socket emits 'error' and 'close'.
+ */
+export function onCleanEnd(socket: Socket, clean: () => void): void {
+  socket.once('end', () => {
+    if (socket.writableEnded || socket.destroyed) {
+      clean();
+      return;
+    }
+    socket.write(Buffer.alloc(0), (e?: Error | null) => {
+      if (e == null) clean();
+    });
   });
 }
 
