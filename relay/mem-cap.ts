@@ -21,6 +21,12 @@
  * no progress (RelayStream.heldSince), so a stream that flows is young
  * however full its buffers, and a stuck one ages. The check runs
  * every `checkIntervalMs` and whenever `check()` is called.
+ *
+ * Bytes dropped or sent after waiting a while sit in buffers V8 frees only
+ * in a full collection, which it starts by itself only after 64 MiB more:
+ * so once `releasedGcBytes` have been let go (falls of the total between
+ * checks, and what the cap freed), at most once per `gcIntervalMs`, a full
+ * collection is requested (relay/collect-garbage.ts).
  */
 import { totalmem } from 'node:os';
 import { debuglog } from 'node:util';
@@ -28,6 +34,7 @@ import { DestroyReason } from '../src/cell/reasons.js';
 import { AlliumError } from '../src/errors.js';
 import type { Channel } from '../src/link/channel.js';
 import type { LinkManager } from '../src/link/link-manager.js';
+import { collectGarbage } from './collect-garbage.js';
 import type { RelayCircuit } from './relay-circuit.js';
 
 const log = debuglog('allium:relay');
@@ -44,6 +51,17 @@ export interface MemoryCapOptions {
   lowWaterBytes?: number;
   /** How often the total is checked, ms; 0: only when check() is called. Default 250. */
   checkIntervalMs?: number;
+  /**
+   * Bytes let go (the total's falls between checks, and what the cap freed)
+   * after which a full garbage collection is requested, so the buffers that
+   * held them go back to the system now rather than when V8 gets round to
+   * it (relay/collect-garbage.ts). Default a quarter of the cap; 0: never.
+   */
+  releasedGcBytes?: number;
+  /** At most one collection per this many ms. Default 1000. */
+  gcIntervalMs?: number;
+  /** How a collection is requested; default collectGarbage (relay/collect-garbage.ts). */
+  collectGarbage?: () => boolean;
 }
 
 export interface MemoryCapStats {
@@ -58,6 +76,8 @@ export interface MemoryCapStats {
   linksClosed: number;
   /** Bytes freed by dropping queued cells and stream buffers. */
   bytesFreed: number;
+  /** Full garbage collections requested after bytes were let go (releasedGcBytes). */
+  collections: number;
 }
 
 /** A client's link whose socket pushes back: freeing it closes it. */
@@ -81,13 +101,24 @@ export class MemoryCap {
   readonly capBytes: number;
   readonly lowWaterBytes: number;
   readonly #links: LinkManager<RelayCircuit>;
+  readonly #releasedGcBytes: number;
+  readonly #gcIntervalMs: number;
+  readonly #collect: () => boolean;
   #timer: NodeJS.Timeout | null = null;
-  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0 };
+  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
+  /** The total after the last check (less what it freed). */
+  #lastTotal = 0;
+  /** Bytes let go since the last collection. */
+  #released = 0;
+  #lastGcAt = -Infinity;
 
   constructor(links: LinkManager<RelayCircuit>, opts: MemoryCapOptions = {}) {
     this.#links = links;
     this.capBytes = opts.capBytes ?? defaultMemoryCap();
     this.lowWaterBytes = Math.min(this.capBytes, opts.lowWaterBytes ?? Math.floor((this.capBytes * 3) / 4));
+    this.#releasedGcBytes = opts.releasedGcBytes ?? Math.floor(this.capBytes / 4);
+    this.#gcIntervalMs = opts.gcIntervalMs ?? 1000;
+    this.#collect = opts.collectGarbage ?? collectGarbage;
     const every = opts.checkIntervalMs ?? 250;
     if (every > 0) {
       this.#timer = setInterval(() => this.check(), every);
@@ -109,7 +140,12 @@ export class MemoryCap {
   check(): number {
     const total = this.queuedBytes();
     this.#stats.queuedBytes = total;
-    if (total <= this.capBytes) return 0;
+    if (total < this.#lastTotal) this.#released += this.#lastTotal - total;
+    this.#lastTotal = total;
+    if (total <= this.capBytes) {
+      this.#maybeCollect();
+      return 0;
+    }
     this.#stats.oomEvents++;
     let left = total;
     let freed = 0;
@@ -151,7 +187,25 @@ export class MemoryCap {
     this.#stats.linksClosed += links;
     this.#stats.bytesFreed += freed;
     log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, this.capBytes, circuits, links, freed);
+    this.#lastTotal = Math.max(0, total - freed);
+    this.#released += freed;
+    this.#maybeCollect();
     return freed;
+  }
+
+  /**
+   * Once at least releasedGcBytes were let go since the last collection
+   * (and gcIntervalMs have passed), request a full collection: the buffers
+   * that held them were mostly promoted to V8's old generation while they
+   * waited, and only a full collection frees them (relay/collect-garbage.ts).
+   */
+  #maybeCollect(): void {
+    if (this.#releasedGcBytes <= 0 || this.#released < this.#releasedGcBytes) return;
+    const now = performance.now();
+    if (now - this.#lastGcAt < this.#gcIntervalMs) return;
+    this.#lastGcAt = now;
+    this.#released = 0;
+    if (this.#collect()) this.#stats.collections++;
   }
 
   stats(): MemoryCapStats {
