@@ -22,11 +22,13 @@
  * however full its buffers, and a stuck one ages. The check runs
  * every `checkIntervalMs` and whenever `check()` is called.
  *
- * Bytes dropped or sent after waiting a while sit in buffers V8 frees only
- * in a full collection, which it starts by itself only after 64 MiB more:
- * so once `releasedGcBytes` have been let go (falls of the total between
- * checks, and what the cap freed), at most once per `gcIntervalMs`, a full
- * collection is requested (relay/collect-garbage.ts).
+ * Bytes dropped, or sent after waiting a while, sit in buffers V8 frees
+ * only in a full collection, which it starts by itself only after 64 MiB
+ * more. So each check also looks at the bytes of live and dead ArrayBuffers
+ * the count does not explain (process.memoryUsage().arrayBuffers less the
+ * total): once they exceed their level after the last collection by
+ * `gcMarginBytes`, a full collection is requested, at most once per
+ * `gcIntervalMs` (relay/collect-garbage.ts).
  */
 import { totalmem } from 'node:os';
 import { debuglog } from 'node:util';
@@ -49,19 +51,22 @@ export interface MemoryCapOptions {
   capBytes?: number;
   /** Free circuits until the total is at most this. Default 3/4 of the cap. */
   lowWaterBytes?: number;
-  /** How often the total is checked, ms; 0: only when check() is called. Default 250. */
+  /** How often the total is checked, ms; 0: only when check() is called. Default 100. */
   checkIntervalMs?: number;
   /**
-   * Bytes let go (the total's falls between checks, and what the cap freed)
-   * after which a full garbage collection is requested, so the buffers that
-   * held them go back to the system now rather than when V8 gets round to
-   * it (relay/collect-garbage.ts). Default a quarter of the cap; 0: never.
+   * ArrayBuffer bytes the count does not explain, above their level after
+   * the last collection, at which a full garbage collection is requested, so
+   * dead buffers go back to the system now rather than when V8 gets round to
+   * it (relay/collect-garbage.ts). Default an eighth of the cap, at least
+   * 8 MiB; 0: never.
    */
-  releasedGcBytes?: number;
-  /** At most one collection per this many ms. Default 1000. */
+  gcMarginBytes?: number;
+  /** At most one collection per this many ms. Default 250. */
   gcIntervalMs?: number;
   /** How a collection is requested; default collectGarbage (relay/collect-garbage.ts). */
   collectGarbage?: () => boolean;
+  /** Bytes held in ArrayBuffers now; default process.memoryUsage().arrayBuffers. */
+  arrayBufferBytes?: () => number;
 }
 
 export interface MemoryCapStats {
@@ -76,7 +81,7 @@ export interface MemoryCapStats {
   linksClosed: number;
   /** Bytes freed by dropping queued cells and stream buffers. */
   bytesFreed: number;
-  /** Full garbage collections requested after bytes were let go (releasedGcBytes). */
+  /** Full garbage collections requested (gcMarginBytes). */
   collections: number;
 }
 
@@ -101,25 +106,25 @@ export class MemoryCap {
   readonly capBytes: number;
   readonly lowWaterBytes: number;
   readonly #links: LinkManager<RelayCircuit>;
-  readonly #releasedGcBytes: number;
+  readonly #gcMarginBytes: number;
   readonly #gcIntervalMs: number;
   readonly #collect: () => boolean;
+  readonly #arrayBufferBytes: () => number;
   #timer: NodeJS.Timeout | null = null;
   #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
-  /** The total after the last check (less what it freed). */
-  #lastTotal = 0;
-  /** Bytes let go since the last collection. */
-  #released = 0;
+  /** ArrayBuffer bytes not in the count at the first check after the last collection; null until measured. */
+  #untrackedFloor: number | null = null;
   #lastGcAt = -Infinity;
 
   constructor(links: LinkManager<RelayCircuit>, opts: MemoryCapOptions = {}) {
     this.#links = links;
     this.capBytes = opts.capBytes ?? defaultMemoryCap();
     this.lowWaterBytes = Math.min(this.capBytes, opts.lowWaterBytes ?? Math.floor((this.capBytes * 3) / 4));
-    this.#releasedGcBytes = opts.releasedGcBytes ?? Math.floor(this.capBytes / 4);
-    this.#gcIntervalMs = opts.gcIntervalMs ?? 1000;
+    this.#gcMarginBytes = opts.gcMarginBytes ?? Math.max(8 * 1024 * 1024, Math.floor(this.capBytes / 8));
+    this.#gcIntervalMs = opts.gcIntervalMs ?? 250;
     this.#collect = opts.collectGarbage ?? collectGarbage;
-    const every = opts.checkIntervalMs ?? 250;
+    this.#arrayBufferBytes = opts.arrayBufferBytes ?? (() => process.memoryUsage().arrayBuffers);
+    const every = opts.checkIntervalMs ?? 100;
     if (every > 0) {
       this.#timer = setInterval(() => this.check(), every);
       this.#timer.unref();
@@ -140,10 +145,10 @@ export class MemoryCap {
   check(): number {
     const total = this.queuedBytes();
     this.#stats.queuedBytes = total;
-    if (total < this.#lastTotal) this.#released += this.#lastTotal - total;
-    this.#lastTotal = total;
+    const arrayBuffers = this.#gcMarginBytes > 0 ? this.#arrayBufferBytes() : 0;
+    if (this.#gcMarginBytes > 0 && (this.#untrackedFloor === null || arrayBuffers - total < this.#untrackedFloor)) this.#untrackedFloor = arrayBuffers - total;
     if (total <= this.capBytes) {
-      this.#maybeCollect();
+      this.#maybeCollect(arrayBuffers - total);
       return 0;
     }
     this.#stats.oomEvents++;
@@ -187,25 +192,30 @@ export class MemoryCap {
     this.#stats.linksClosed += links;
     this.#stats.bytesFreed += freed;
     log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, this.capBytes, circuits, links, freed);
-    this.#lastTotal = Math.max(0, total - freed);
-    this.#released += freed;
-    this.#maybeCollect();
+    // What was freed is still allocated until collected: not in the count any more.
+    this.#maybeCollect(arrayBuffers - (total - freed));
     return freed;
   }
 
   /**
-   * Once at least releasedGcBytes were let go since the last collection
-   * (and gcIntervalMs have passed), request a full collection: the buffers
-   * that held them were mostly promoted to V8's old generation while they
-   * waited, and only a full collection frees them (relay/collect-garbage.ts).
+   * `untracked`: ArrayBuffer bytes the count does not explain (the relay's
+   * own buffers, and dead ones). Once they exceed their level after the last
+   * collection by gcMarginBytes (and gcIntervalMs have passed), request a
+   * full collection: buffers that waited in queues were promoted to V8's old
+   * generation meanwhile, and only a full collection frees them
+   * (relay/collect-garbage.ts). The level is measured again at the first
+   * check after it, so buffers the relay keeps do not ask for more.
    */
-  #maybeCollect(): void {
-    if (this.#releasedGcBytes <= 0 || this.#released < this.#releasedGcBytes) return;
+  #maybeCollect(untracked: number): void {
+    if (this.#gcMarginBytes <= 0 || this.#untrackedFloor === null) return;
+    if (untracked - this.#untrackedFloor < this.#gcMarginBytes) return;
     const now = performance.now();
     if (now - this.#lastGcAt < this.#gcIntervalMs) return;
     this.#lastGcAt = now;
-    this.#released = 0;
-    if (this.#collect()) this.#stats.collections++;
+    if (this.#collect()) {
+      this.#stats.collections++;
+      this.#untrackedFloor = null;
+    }
   }
 
   stats(): MemoryCapStats {
