@@ -18,8 +18,8 @@
  * a full GC within 50 ms after each cap event and at no other time. --diag adds where the bytes are:
  * the userland write and read buffers of the relay's OR sockets and of its
  * destination sockets, the link queues and the streams. The relay runs with
- * the Node flags the testnet gives relays (cli/node-process.ts NODE_FLAGS);
- * --node-defaults runs it with none. Everything is torn down at the end and
+ * the Node flags and environment the testnet gives relays (cli/node-process.ts
+ * NODE_FLAGS, NODE_ENV_VARS); --node-defaults runs it with neither. Everything is torn down at the end and
  * on error. Loopback only.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -162,11 +162,14 @@ async function main(): Promise<void> {
   const diag = process.argv.includes('--diag');
   // The relay runs with the Node flags the testnet gives relays (--node-defaults: none, as Node's own defaults).
   // Imported here, not at the top: the relay child (this file) should load no more than a relay does.
-  const { NODE_FLAGS } = await import('../cli/testnet.js');
-  const nodeFlags = process.argv.includes('--node-defaults') ? [] : [...(NODE_FLAGS.relay ?? [])];
+  const { NODE_ENV_VARS, NODE_FLAGS } = await import('../cli/testnet.js');
+  const nodeDefaults = process.argv.includes('--node-defaults');
+  const nodeFlags = nodeDefaults ? [] : [...(NODE_FLAGS.relay ?? [])];
+  const nodeEnv = nodeDefaults ? {} : { ...NODE_ENV_VARS.relay };
   const child = fork(fileURLToPath(import.meta.url), ['--relay-child', dataDir, String(capMiB * MiB), ...(diag ? ['--diag'] : []), ...(gcAfterCap ? ['--gc-after-cap'] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: [...nodeFlags, ...(gc ? ['--expose-gc'] : [])],
+    env: { ...process.env, ...nodeEnv },
   });
   const hose = await firehose();
   const peers: Array<{ peer: HostilePeer; at: number }> = [];
@@ -190,7 +193,7 @@ async function main(): Promise<void> {
     }
     const baseline = Math.max(...idle);
     process.stdout.write(
-      `mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gcAfterCap ? ', GC after each cap event' : gc ? ', GC before each sample' : ''}; relay node flags [${nodeFlags.join(' ')}]; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`,
+      `mem-cap: cap ${capMiB} MiB, ${seconds} s, ${perWave} stuck clients every ${WAVE_MS / 1000} s${gcAfterCap ? ', GC after each cap event' : gc ? ', GC before each sample' : ''}; relay node flags [${nodeFlags.join(' ')}], environment [${Object.entries(nodeEnv).map(([k, v]) => `${k}=${v}`).join(' ')}]; relay idle RSS ${(baseline / MiB).toFixed(1)} MiB\n\n`,
     );
     process.stdout.write(
       `| s | relay RSS MiB | heap | external | arrayBuffers | queued (accounted) MiB | cap events | circuits freed | clients | load 1 min |${diag ? ' links | OR write | OR read | dests | dest write | dest read | link queues | streams |' : ''}\n` +
@@ -240,7 +243,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nidle RSS ${(baseline / MiB).toFixed(1)} MiB; highest RSS ${(most!.rss / MiB).toFixed(1)} MiB (heap ${(most!.heap / MiB).toFixed(1)} of ${(most!.heapTotal / MiB).toFixed(1)}, external ${(most!.external / MiB).toFixed(1)}, accounted queue ${(most!.queued / MiB).toFixed(1)}); highest accounted queue ${(maxQueued / MiB).toFixed(1)} MiB; ` +
         `baseline + cap = ${((baseline + capMiB * MiB) / MiB).toFixed(1)} MiB, so the highest RSS is ${excess <= 0 ? `${(-excess / MiB).toFixed(1)} MiB under` : `${(excess / MiB).toFixed(1)} MiB over`} it; ` +
-        `cap events ${last.cap.oomEvents}, circuits freed ${last.cap.circuitsFreed}, links closed ${last.cap.linksClosed}, ${(last.cap.bytesFreed / MiB).toFixed(1)} MiB freed; ${peerNo} clients (${failed} failed to connect); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+        `cap events ${last.cap.oomEvents}, circuits freed ${last.cap.circuitsFreed}, links closed ${last.cap.linksClosed}, full collections requested ${last.cap.collections ?? 0}, ${(last.cap.bytesFreed / MiB).toFixed(1)} MiB freed; ${peerNo} clients (${failed} failed to connect); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
     );
     process.stdout.write(`${JSON.stringify({ bench: 'mem-cap', capMiB, seconds, idleRss: baseline, highest: most, maxQueued, last, clients: peerNo, failed })}\n`);
   } finally {

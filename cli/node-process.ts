@@ -34,6 +34,18 @@ const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
  */
 export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = { client: ['--max-semi-space-size=2'], relay: ['--max-semi-space-size=2'] };
 
+/**
+ * Environment variables by role, added to the testnet's own. Relays run
+ * with MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves every block
+ * of 32 KiB or more (the 64 KiB frames, ciphertexts and socket reads that
+ * queued data lives in) with its own mapping, which goes back to the
+ * system when freed, instead of from its heap, whose freed pages it keeps.
+ * Under the memory cap's load (bench/mem-cap.bench.ts) a relay's RSS then
+ * follows what it holds instead of staying at its highest. Anyone running
+ * `allium relay` can do the same (docs/operators.md; the systemd unit does).
+ */
+export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = { relay: { MALLOC_MMAP_THRESHOLD_: '32768' } };
+
 /** One node's child process: `up` resolves with its `up` line, `exited` once it exits; `onExit` is called then. */
 export class NodeProcess {
   readonly child: ChildProcess;
@@ -62,7 +74,7 @@ export class NodeProcess {
     this.child = spawn(command, argv, {
       stdio: ['pipe', 'pipe', this.#logFd],
       detached: true,
-      env: process.env,
+      env: { ...process.env, ...NODE_ENV_VARS[role] },
     });
     this.child.stdin?.on('error', () => {});
     this.exited = new Promise((resolveExit) => this.child.once('exit', () => resolveExit()));

@@ -43,7 +43,7 @@ import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, type BootstrapEvent, type NodeInfo } from './testnet-events.js';
 import { NodeProcess, type Role, type UpEvent } from './node-process.js';
 
-export { logTail, NODE_FLAGS, NodeProcess } from './node-process.js';
+export { logTail, NODE_ENV_VARS, NODE_FLAGS, NodeProcess } from './node-process.js';
 
 export interface TestnetOptions {
   /** Directory authorities, 1..9. */

@@ -18,6 +18,7 @@ import { StreamEndedError } from '../src/errors.js';
 import { formatIp, parseIp, parseReversePointerName, unmapIPv4 } from '../src/net/address.js';
 import { isPrivateIp } from '../src/net/prefix.js';
 import { parseDestination } from '../src/net/hostname.js';
+import { PooledReader } from '../src/stream/pooled-read.js';
 import { splice } from '../src/stream/splice.js';
 import type { RelayCircuit } from './relay-circuit.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
@@ -241,7 +242,10 @@ function open(
   halfClose: boolean,
 ): void {
   const family = parseIp(address)?.family;
+  // Reads go into one shared buffer and straight into DATA cells (src/stream/pooled-read.ts).
+  const reader = new PooledReader();
   const socket: Socket = connect({
+    onread: reader.onread,
     host: address,
     port,
     ...(family === 4 ? { localAddress: config.localAddress } : {}),
@@ -286,6 +290,7 @@ function open(
     splice(socket, stream, {
       socketError: (error) => new StreamEndedError(reasonForError(error as NodeJS.ErrnoException), 'destination connection failed'),
       endLingerMs: config.lingerMs ?? EXIT_LINGER_MS,
+      reader,
     });
   });
 }

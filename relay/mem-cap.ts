@@ -21,6 +21,14 @@
  * no progress (RelayStream.heldSince), so a stream that flows is young
  * however full its buffers, and a stuck one ages. The check runs
  * every `checkIntervalMs` and whenever `check()` is called.
+ *
+ * Bytes dropped, or sent after waiting a while, sit in buffers V8 frees
+ * only in a full collection, which it starts by itself only after 64 MiB
+ * more. So each check also looks at the bytes of live and dead ArrayBuffers
+ * the count does not explain (process.memoryUsage().arrayBuffers less the
+ * total): once they exceed their level after the last collection by
+ * `gcMarginBytes`, a full collection is requested, at most once per
+ * `gcIntervalMs` (relay/collect-garbage.ts).
  */
 import { totalmem } from 'node:os';
 import { debuglog } from 'node:util';
@@ -28,6 +36,7 @@ import { DestroyReason } from '../src/cell/reasons.js';
 import { AlliumError } from '../src/errors.js';
 import type { Channel } from '../src/link/channel.js';
 import type { LinkManager } from '../src/link/link-manager.js';
+import { collectGarbage } from './collect-garbage.js';
 import type { RelayCircuit } from './relay-circuit.js';
 
 const log = debuglog('allium:relay');
@@ -42,8 +51,22 @@ export interface MemoryCapOptions {
   capBytes?: number;
   /** Free circuits until the total is at most this. Default 3/4 of the cap. */
   lowWaterBytes?: number;
-  /** How often the total is checked, ms; 0: only when check() is called. Default 250. */
+  /** How often the total is checked, ms; 0: only when check() is called. Default 100. */
   checkIntervalMs?: number;
+  /**
+   * ArrayBuffer bytes the count does not explain, above their level after
+   * the last collection, at which a full garbage collection is requested, so
+   * dead buffers go back to the system now rather than when V8 gets round to
+   * it (relay/collect-garbage.ts). Default an eighth of the cap, at least
+   * 8 MiB; 0: never.
+   */
+  gcMarginBytes?: number;
+  /** At most one collection per this many ms. Default 250. */
+  gcIntervalMs?: number;
+  /** How a collection is requested; default collectGarbage (relay/collect-garbage.ts). */
+  collectGarbage?: () => boolean;
+  /** Bytes held in ArrayBuffers now; default process.memoryUsage().arrayBuffers. */
+  arrayBufferBytes?: () => number;
 }
 
 export interface MemoryCapStats {
@@ -58,6 +81,8 @@ export interface MemoryCapStats {
   linksClosed: number;
   /** Bytes freed by dropping queued cells and stream buffers. */
   bytesFreed: number;
+  /** Full garbage collections requested (gcMarginBytes). */
+  collections: number;
 }
 
 /** A client's link whose socket pushes back: freeing it closes it. */
@@ -81,14 +106,25 @@ export class MemoryCap {
   readonly capBytes: number;
   readonly lowWaterBytes: number;
   readonly #links: LinkManager<RelayCircuit>;
+  readonly #gcMarginBytes: number;
+  readonly #gcIntervalMs: number;
+  readonly #collect: () => boolean;
+  readonly #arrayBufferBytes: () => number;
   #timer: NodeJS.Timeout | null = null;
-  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0 };
+  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
+  /** ArrayBuffer bytes not in the count at the first check after the last collection; null until measured. */
+  #untrackedFloor: number | null = null;
+  #lastGcAt = -Infinity;
 
   constructor(links: LinkManager<RelayCircuit>, opts: MemoryCapOptions = {}) {
     this.#links = links;
     this.capBytes = opts.capBytes ?? defaultMemoryCap();
     this.lowWaterBytes = Math.min(this.capBytes, opts.lowWaterBytes ?? Math.floor((this.capBytes * 3) / 4));
-    const every = opts.checkIntervalMs ?? 250;
+    this.#gcMarginBytes = opts.gcMarginBytes ?? Math.max(8 * 1024 * 1024, Math.floor(this.capBytes / 8));
+    this.#gcIntervalMs = opts.gcIntervalMs ?? 250;
+    this.#collect = opts.collectGarbage ?? collectGarbage;
+    this.#arrayBufferBytes = opts.arrayBufferBytes ?? (() => process.memoryUsage().arrayBuffers);
+    const every = opts.checkIntervalMs ?? 100;
     if (every > 0) {
       this.#timer = setInterval(() => this.check(), every);
       this.#timer.unref();
@@ -109,7 +145,12 @@ export class MemoryCap {
   check(): number {
     const total = this.queuedBytes();
     this.#stats.queuedBytes = total;
-    if (total <= this.capBytes) return 0;
+    const arrayBuffers = this.#gcMarginBytes > 0 ? this.#arrayBufferBytes() : 0;
+    if (this.#gcMarginBytes > 0 && (this.#untrackedFloor === null || arrayBuffers - total < this.#untrackedFloor)) this.#untrackedFloor = arrayBuffers - total;
+    if (total <= this.capBytes) {
+      this.#maybeCollect(arrayBuffers - total);
+      return 0;
+    }
     this.#stats.oomEvents++;
     let left = total;
     let freed = 0;
@@ -151,7 +192,30 @@ export class MemoryCap {
     this.#stats.linksClosed += links;
     this.#stats.bytesFreed += freed;
     log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, this.capBytes, circuits, links, freed);
+    // What was freed is still allocated until collected: not in the count any more.
+    this.#maybeCollect(arrayBuffers - (total - freed));
     return freed;
+  }
+
+  /**
+   * `untracked`: ArrayBuffer bytes the count does not explain (the relay's
+   * own buffers, and dead ones). Once they exceed their level after the last
+   * collection by gcMarginBytes (and gcIntervalMs have passed), request a
+   * full collection: buffers that waited in queues were promoted to V8's old
+   * generation meanwhile, and only a full collection frees them
+   * (relay/collect-garbage.ts). The level is measured again at the first
+   * check after it, so buffers the relay keeps do not ask for more.
+   */
+  #maybeCollect(untracked: number): void {
+    if (this.#gcMarginBytes <= 0 || this.#untrackedFloor === null) return;
+    if (untracked - this.#untrackedFloor < this.#gcMarginBytes) return;
+    const now = performance.now();
+    if (now - this.#lastGcAt < this.#gcIntervalMs) return;
+    this.#lastGcAt = now;
+    if (this.#collect()) {
+      this.#stats.collections++;
+      this.#untrackedFloor = null;
+    }
   }
 
   stats(): MemoryCapStats {

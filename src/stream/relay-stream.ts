@@ -468,8 +468,43 @@ export class RelayStream extends Duplex {
     }
   }
 
+  /**
+   * Send what of `data` the stream's and the circuit's flow control let go
+   * now, as DATA cells, before this returns; returns the bytes taken (the
+   * rest is the caller's to write() later, in order). `data` is copied into
+   * cells, so it may be a view into a buffer the caller reuses (an exit's
+   * pooled socket read, src/stream/pooled-read.ts). Takes nothing while an
+   * earlier write() still waits (bytes stay in order); takes everything once
+   * the stream is closed on the wire (dropped, as _write drops them) or
+   * after end().
+   */
+  sendNow(data: Uint8Array): number {
+    if (this.#wireClosed || this.writableEnded || this.destroyed) return data.length;
+    if (this.#pending !== null || this.writableLength > 0) return 0;
+    return this.#sendPieces(data, 0);
+  }
+
+  /** DATA cells from data[offset..] while flow control has room; returns the new offset. */
+  #sendPieces(data: Uint8Array, offset: number): number {
+    let at = offset;
+    while (at < data.length && !this.#wireClosed && this.#flow.canSend() && this.#port.canSendData()) {
+      const piece = data.subarray(at, at + RELAY_DATA_LENGTH);
+      this.#flow.onSent(piece.length);
+      this.#port.sendData(this.streamId, piece);
+      at += piece.length;
+    }
+    const sent = at - offset;
+    if (sent > 0) {
+      this.#bytesOut += sent;
+      this.#meter?.bytesOut(sent);
+      if (this.#idleTimer !== null) this.#lastActive = this.#now();
+      // One clock read per call, not per cell: these cells leave in the same instant.
+      this.#lastSentAt = performance.now();
+    }
+    return at;
+  }
+
   #pump(): void {
-    let sent = 0;
     while (this.#pending !== null && !this.#wireClosed) {
       if (!this.#flow.canSend()) break; // receiveFlowMsg() pumps again
       if (!this.#port.canSendData()) {
@@ -483,21 +518,12 @@ export class RelayStream extends Duplex {
         break;
       }
       const p = this.#pending;
-      const piece = p.chunk.subarray(p.offset, p.offset + RELAY_DATA_LENGTH);
-      this.#flow.onSent(piece.length);
-      this.#port.sendData(this.streamId, piece);
-      sent++;
-      this.#bytesOut += piece.length;
-      this.#meter?.bytesOut(piece.length);
-      if (this.#idleTimer !== null) this.#lastActive = this.#now();
-      p.offset += piece.length;
+      p.offset = this.#sendPieces(p.chunk, p.offset);
       if (p.offset >= p.chunk.length) {
         this.#pending = null;
         p.callback();
       }
     }
-    // One clock read per pump, not per cell: the cells of one pump leave in the same instant.
-    if (sent > 0) this.#lastSentAt = performance.now();
   }
 
   #dropPendingWrite(): void {

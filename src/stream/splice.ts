@@ -42,6 +42,10 @@
  *   writing: a peer that never reads cannot keep the socket, its stream and
  *   their buffered bytes forever. Then the stream is destroyed and the socket
  *   closed — reset if it still held bytes, since the peer did not get them.
+ * - With a PooledReader (the exit's destination sockets), the socket reads
+ *   into one shared buffer and its bytes become DATA cells at once; only what
+ *   the stream cannot send yet is copied, and the socket is paused until it
+ *   is sent (src/stream/pooled-read.ts). Same backpressure, no chunk per read.
  * - A stream that can (RelayStream.attachBuffers) counts the socket's read
  *   and write buffers as its own, so the memory caps see them.
  *
@@ -50,6 +54,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { PooledReader } from './pooled-read.js';
 import { WIRE_CLOSE_EVENT } from './relay-stream.js';
 
 /** How long a socket whose stream is finished may take to close its side, once it has written everything. */
@@ -79,6 +84,12 @@ export interface SpliceOptions {
   /** Default SPLICE_LINGER_MS. */
   lingerMs?: number;
   /**
+   * The socket was made with this reader's `onread` (src/stream/pooled-read.ts):
+   * its reads go to the stream through the shared buffer instead of pipe().
+   * The stream must be a RelayStream (sendNow).
+   */
+  reader?: PooledReader;
+  /**
    * Once the stream has closed on the wire, destroy the socket this long
    * later (ms) even if it has not written everything (above). Default: no
    * such limit (a client's application may read as slowly as it likes).
@@ -87,7 +98,11 @@ export interface SpliceOptions {
 }
 
 /** Splice `socket` and `stream` (above). Both are closed by the time either has failed or both directions have ended. */
-export function splice(socket: Socket, stream: Duplex & { readonly ended?: boolean; attachBuffers?(socket: Socket): void }, opts: SpliceOptions): void {
+export function splice(
+  socket: Socket,
+  stream: Duplex & { readonly ended?: boolean; attachBuffers?(socket: Socket): void; sendNow?(data: Uint8Array): number },
+  opts: SpliceOptions,
+): void {
   const lingerMs = opts.lingerMs ?? SPLICE_LINGER_MS;
   // A RelayStream counts the socket's buffers as its own (the memory caps).
   stream.attachBuffers?.(socket);
@@ -95,7 +110,8 @@ export function splice(socket: Socket, stream: Duplex & { readonly ended?: boole
   let endLinger: NodeJS.Timeout | undefined;
   let probe: NodeJS.Timeout | undefined;
 
-  socket.pipe(stream, { end: false });
+  if (opts.reader !== undefined && stream.sendNow !== undefined) opts.reader.attach(socket, stream as Duplex & { sendNow(data: Uint8Array): number });
+  else socket.pipe(stream, { end: false });
   stream.pipe(socket);
 
   // The socket's EOF ends the stream, once it is known not to be a reset (above).
