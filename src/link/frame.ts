@@ -127,7 +127,8 @@ export class Deframer {
   }
 
   #startBody(length: number): void {
-    this.#buf = new Uint8Array(length);
+    // Unzeroed: push() fills all `length` bytes before the frame is handed out.
+    this.#buf = Buffer.allocUnsafe(length);
     this.#have = 0;
     this.#need = length;
   }
