@@ -127,8 +127,9 @@ export class Deframer {
   }
 
   #startBody(length: number): void {
-    // Unzeroed: push() fills all `length` bytes before the frame is handed out.
-    this.#buf = Buffer.allocUnsafe(length);
+    // Unzeroed memory (push() fills all `length` bytes before the frame is handed out), seen as a plain Uint8Array.
+    const memory = Buffer.allocUnsafe(length);
+    this.#buf = new Uint8Array(memory.buffer, memory.byteOffset, length);
     this.#have = 0;
     this.#need = length;
   }
