@@ -21,30 +21,56 @@ const LOG_TAIL_BYTES = 2_000;
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /**
- * Node flags by role. The client and the relays run with 2 MiB semi-spaces:
- * under a fast download V8 otherwise grows its young generation to 16 MiB
- * per semi-space (48 MiB of RSS counting its copies and the fragmentation
- * left behind), while the cells and chunks they allocate die young anyway.
- * Measured on a 100 MB download: client RSS 76-78 MiB against 85-99 MiB,
- * CPU per byte unchanged within the noise. For a relay under the memory
- * cap's load (bench/mem-cap.bench.ts) V8's reserved heap stays at ~26 MiB
- * instead of ~50 MiB; relay-load's CPU per forwarded cell unchanged or
- * lower within the noise. Anyone running `allium client` or `allium relay`
- * can do the same with NODE_OPTIONS=--max-semi-space-size=2.
+ * Node flags by role. The relays run with 2 MiB semi-spaces, the client
+ * with 1 MiB: under a fast download V8 otherwise grows its young
+ * generation to 16 MiB per semi-space (48 MiB of RSS counting its copies
+ * and the fragmentation left behind), while the cells and chunks they
+ * allocate die young anyway. Measured on a 100 MB download: client RSS
+ * 76-78 MiB against 85-99 MiB, CPU per byte unchanged within the noise; a
+ * client at 1 MiB held 73 MiB during 100 MB downloads against 77-80 MiB at
+ * 2 MiB, CPU per 100 MB the same within the noise (0.94-1.09 s against
+ * 0.93-1.02 s, load 14-16). For a relay under the memory cap's load
+ * (bench/mem-cap.bench.ts) V8's reserved heap stays at ~26 MiB instead of
+ * ~50 MiB; relay-load's CPU per forwarded cell unchanged or lower within
+ * the noise. The client also keeps one V8 platform thread
+ * (--v8-pool-size=1) instead of four: each thread that allocates gets a
+ * malloc arena and a stack of its own, and a client's background work (GC
+ * helpers, compilation) does not need four. Anyone running `allium client`
+ * or `allium relay` can do the same with NODE_OPTIONS (docs/operators.md,
+ * "Memory").
  */
-export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = { client: ['--max-semi-space-size=2'], relay: ['--max-semi-space-size=2'] };
+export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = {
+  client: ['--max-semi-space-size=1', '--v8-pool-size=1'],
+  relay: ['--max-semi-space-size=2'],
+};
 
 /**
- * Environment variables by role, added to the testnet's own. Relays run
- * with MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves every block
- * of 32 KiB or more (the 64 KiB frames, ciphertexts and socket reads that
- * queued data lives in) with its own mapping, which goes back to the
- * system when freed, instead of from its heap, whose freed pages it keeps.
- * Under the memory cap's load (bench/mem-cap.bench.ts) a relay's RSS then
- * follows what it holds instead of staying at its highest. Anyone running
- * `allium relay` can do the same (docs/operators.md; the systemd unit does).
+ * Environment by role, under the testnet's own (a variable already set
+ * wins, so an operator or a benchmark can override any of these).
+ *
+ * Relays run with MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves
+ * every block of 32 KiB or more (the 64 KiB frames, ciphertexts and socket
+ * reads that queued data lives in) with its own mapping, which goes back to
+ * the system when freed, instead of from its heap, whose freed pages it
+ * keeps. Under the memory cap's load (bench/mem-cap.bench.ts) a relay's RSS
+ * then follows what it holds instead of staying at its highest. Anyone
+ * running `allium relay` can do the same (docs/operators.md; the systemd
+ * unit does).
+ *
+ * The client runs with at most two glibc malloc arenas (MALLOC_ARENA_MAX)
+ * and the malloc thresholds fixed at 128 KiB (MALLOC_MMAP_THRESHOLD_,
+ * MALLOC_TRIM_THRESHOLD_): glibc otherwise gives each thread that allocates
+ * an arena of its own, and raises its mmap threshold to the largest block
+ * freed so far (stream inboxes reach 256 KiB under a download), after which
+ * such blocks come from the heap and what a burst of parallel streams freed
+ * stays resident. Fixed, a block of 128 KiB or more is mapped and unmapped
+ * on its own and a free top of the heap is given back. Anyone running
+ * `allium client` can set the same (docs/operators.md, "Memory").
  */
-export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = { relay: { MALLOC_MMAP_THRESHOLD_: '32768' } };
+export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = {
+  relay: { MALLOC_MMAP_THRESHOLD_: '32768' },
+  client: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
+};
 
 /** One node's child process: `up` resolves with its `up` line, `exited` once it exits; `onExit` is called then. */
 export class NodeProcess {
@@ -74,7 +100,7 @@ export class NodeProcess {
     this.child = spawn(command, argv, {
       stdio: ['pipe', 'pipe', this.#logFd],
       detached: true,
-      env: { ...process.env, ...NODE_ENV_VARS[role] },
+      env: { ...NODE_ENV_VARS[role], ...process.env },
     });
     this.child.stdin?.on('error', () => {});
     this.exited = new Promise((resolveExit) => this.child.once('exit', () => resolveExit()));

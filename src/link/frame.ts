@@ -127,7 +127,9 @@ export class Deframer {
   }
 
   #startBody(length: number): void {
-    this.#buf = new Uint8Array(length);
+    // Unzeroed memory (push() fills all `length` bytes before the frame is handed out), seen as a plain Uint8Array.
+    const memory = Buffer.allocUnsafe(length);
+    this.#buf = new Uint8Array(memory.buffer, memory.byteOffset, length);
     this.#have = 0;
     this.#need = length;
   }

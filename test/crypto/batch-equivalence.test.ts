@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCrypto, nobleCrypto, type CryptoBackend } from '../../src/crypto/crypto.js';
+import { nodeCrypto, type CryptoBackend } from '../../src/crypto/crypto.js';
+import { nobleCrypto } from '../../src/crypto/noble-backend.js';
 import { peelBackward, tor1Layers, type HopLayers } from '../../src/crypto/onion-layer.js';
 import { ChannelCommand, encodeChannelCell, cellPayload } from '../../src/cell/channel-cell.js';
 import { RelayCommand, writeRelayFields } from '../../src/cell/relay-cell.js';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCrypto, nobleCrypto } from '../../src/crypto/crypto.js';
+import { nodeCrypto } from '../../src/crypto/crypto.js';
+import { nobleCrypto } from '../../src/crypto/noble-backend.js';
 import { fromHex, hex, utf8 } from '../../src/bytes.js';
 import { DecodeError, HandshakeError } from '../../src/errors.js';
 import {

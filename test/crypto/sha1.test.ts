@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCrypto, nobleCrypto } from '../../src/crypto/crypto.js';
+import { nodeCrypto } from '../../src/crypto/crypto.js';
+import { nobleCrypto } from '../../src/crypto/noble-backend.js';
 import { Sha1State, sha1Ts } from '../../src/crypto/sha1.js';
 import { hex } from '../../src/bytes.js';
 import { xorshift32 } from '../support/seeded-random.js';

@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCrypto, nobleCrypto } from '../../src/crypto/crypto.js';
+import { nodeCrypto } from '../../src/crypto/crypto.js';
+import { nobleCrypto } from '../../src/crypto/noble-backend.js';
 import type { CryptoBackend } from '../../src/crypto/crypto.js';
 import { tor1Layers } from '../../src/crypto/onion-layer.js';
 import type { HopLayers } from '../../src/crypto/onion-layer.js';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCrypto, nobleCrypto } from '../../src/crypto/crypto.js';
+import { nodeCrypto } from '../../src/crypto/crypto.js';
+import { nobleCrypto } from '../../src/crypto/noble-backend.js';
 import { concat, hex } from '../../src/bytes.js';
 import { CELL_LENGTH } from '../../src/constants.js';
 import { CipherState } from '../../src/link/noise.js';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeCrypto, nobleCrypto, type CryptoBackend } from '../../src/crypto/crypto.js';
+import { nodeCrypto, type CryptoBackend } from '../../src/crypto/crypto.js';
+import { nobleCrypto } from '../../src/crypto/noble-backend.js';
 import { concat, hex } from '../../src/bytes.js';
 import {
   LINK_CERT_LENGTH,
