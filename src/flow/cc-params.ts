@@ -39,6 +39,8 @@ export interface CongestionParams {
   readonly cwndFullPerCwnd: boolean;
   /** Sender pacing (§7.5, Allium only): percent of cwnd / RTTmin; 0 = unpaced. */
   readonly pacePct: number;
+  /** One cut per round trip (§7.3, Allium only): false = Tor's cut at every update. */
+  readonly cutPerRtt: boolean;
   /** XOFF once more than this many bytes wait for the application: at a client. */
   readonly xoffClientBytes: number;
   /** The same at a relay (exit or directory stream). */
@@ -74,6 +76,7 @@ export function congestionParams(p: NetworkParams, sendmeInc: number): Congestio
     cwndFullMinPct: p.cc_cwnd_full_minpct,
     cwndFullPerCwnd: p.cc_cwnd_full_per_cwnd === 1,
     pacePct: p.cc_pace_pct,
+    cutPerRtt: p.cc_cut_per_rtt === 1,
     xoffClientBytes: p.cc_xoff_client * RELAY_DATA_LENGTH,
     xoffExitBytes: p.cc_xoff_exit * RELAY_DATA_LENGTH,
     xonRateBytes: p.cc_xon_rate * RELAY_DATA_LENGTH,

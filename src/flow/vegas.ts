@@ -3,7 +3,8 @@
  * it): a congestion window per circuit hop, grown in slow start and then kept
  * near the bandwidth-delay product by estimating the cells queued on the path
  * as cwnd − cwnd·RTTmin/RTTewma. `VegasController` is the arithmetic, fed one
- * SENDME at a time; `VegasCircuit` puts it behind CircuitFlowControl with the
+ * SENDME at a time (with `cc_cut_per_rtt`, an Allium addition, at most one cut
+ * to the BDP per round trip); `VegasCircuit` puts it behind CircuitFlowControl with the
  * authenticated SENDMEs of §7.1, every `sendmeInc` cells instead of 100.
  */
 import { debuglog } from 'node:util';
@@ -53,6 +54,15 @@ export class VegasController {
   nextCcEvent: number;
   /** SENDMEs until one window's worth has been acknowledged. */
   nextCwndEvent = 0;
+  /** DATA cells sent so far (onSent), and acknowledged so far (sendmeInc per SENDME). */
+  #sentCells = 0;
+  #ackedCells = 0;
+  /**
+   * With cc_cut_per_rtt: the cells sent when the window was last cut to the
+   * BDP. A SENDME acknowledging no further than this answers a cell sent
+   * before that cut: it reports the same round trip, so it cuts no more (§7.3).
+   */
+  #cutAtCells = 0;
 
   constructor(params: CongestionParams, clock: ClockHealth = PROCESS_CLOCK) {
     this.params = params;
@@ -69,6 +79,7 @@ export class VegasController {
   /** One DATA cell went out. Returns true when it is the cell the peer's next SENDME will answer. */
   onSent(): boolean {
     this.inflight++;
+    this.#sentCells++;
     return this.inflight % this.params.sendmeInc === 0;
   }
 
@@ -81,10 +92,15 @@ export class VegasController {
     const p = this.params;
     if (this.nextCcEvent > 0) this.nextCcEvent--;
     if (this.nextCwndEvent > 0) this.nextCwndEvent--;
+    // The cells this SENDME acknowledges end with the one whose round trip it timed.
+    const ackedThrough = this.#ackedCells + p.sendmeInc;
+    this.#ackedCells = ackedThrough;
     if (!this.#updateEstimates(rttUs, blocked)) {
       this.inflight -= p.sendmeInc;
       return;
     }
+    // Within the round trip of the last cut (cc_cut_per_rtt): no second cut on the same evidence.
+    const cutThisRtt = p.cutPerRtt && ackedThrough <= this.#cutAtCells;
     const queueUse = this.bdp > this.cwnd ? 0 : this.cwnd - this.bdp;
     if (this.inflight + p.cwndFullGap * p.sendmeInc >= this.cwnd) this.cwndFull = true;
     else if (100 * this.inflight < p.cwndFullMinPct * this.cwnd) this.cwndFull = false;
@@ -99,6 +115,7 @@ export class VegasController {
         }
       } else {
         this.cwnd = this.bdp + p.gamma;
+        this.#cutAtCells = this.#sentCells;
         this.#exitSlowStart();
       }
       if (this.cwnd >= p.ssMax) {
@@ -106,8 +123,10 @@ export class VegasController {
         this.#exitSlowStart();
       }
     } else if (this.nextCcEvent === 0) {
-      if (queueUse > p.delta) this.cwnd = this.bdp + p.delta - p.cwndInc;
-      else if (queueUse > p.beta || this.blockedChan) this.cwnd -= p.cwndInc;
+      if (queueUse > p.delta && !cutThisRtt) {
+        this.cwnd = this.bdp + p.delta - p.cwndInc;
+        this.#cutAtCells = this.#sentCells;
+      } else if (queueUse > p.beta || this.blockedChan) this.cwnd -= p.cwndInc;
       else if (this.cwndFull && queueUse < p.alpha) this.cwnd += p.cwndInc;
       this.cwnd = Math.max(this.cwnd, p.cwndMin);
     }

@@ -4,8 +4,8 @@
  * Duplex (driven by channel-handshake.ts), then carries 514-byte cells in
  * encrypted frames (frame.ts), queued as send-queue.ts lays them out.
  *
- * Sending: cells queued in one event-loop turn are sealed together, up to 127
- * per frame, and handed to the socket corked, so one turn's frames leave in
+ * Sending: cells queued in one event-loop turn are sealed together, up to 31
+ * per frame (SEND_FRAME_CELLS), and handed to the socket corked, so one turn's frames leave in
  * one writev; a lone cell waits at most until the end of the turn
  * (setImmediate). `sendCell` returns false once more than CHANNEL_HIGH_WATER
  * bytes are queued; 'drain' follows when the queue is below half of that
@@ -40,7 +40,7 @@ import { CELL_LENGTH } from '../constants.js';
 import { AlliumError } from '../errors.js';
 import { nextEventId, publish } from '../events.js';
 import { hex } from '../bytes.js';
-import { Deframer, FrameOpener, FrameSealer, MAX_CELLS_PER_FRAME } from './frame.js';
+import { Deframer, FrameOpener, FrameSealer } from './frame.js';
 import type { LinkHandshakeResult } from './link-handshake.js';
 import {
   asError,
@@ -50,7 +50,7 @@ import {
   type AcceptOptions,
   type ConnectOptions,
 } from './channel-handshake.js';
-import { dropCircuitCells, FRAME_CAPACITY, queuedByCircuit, type QueuedFrame } from './send-queue.js';
+import { dropCircuitCells, FRAME_CAPACITY, SEND_FRAME_CELLS, queuedByCircuit, type QueuedFrame } from './send-queue.js';
 
 export type { AcceptOptions, ConnectOptions, LinkIdentity, StaticKey } from './channel-handshake.js';
 
@@ -249,7 +249,7 @@ export class Channel extends EventEmitter {
     abytes(cell, 'cell', CELL_LENGTH);
     if (this.closed) return false;
     let last = this.#frames[this.#frames.length - 1];
-    if (last === undefined || last.cells === MAX_CELLS_PER_FRAME) {
+    if (last === undefined || last.cells === SEND_FRAME_CELLS) {
       last = { buf: this.#freeBuffers.pop() ?? new Uint8Array(FRAME_CAPACITY), cells: 0, since: performance.now() };
       this.#frames.push(last);
     }

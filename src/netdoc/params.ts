@@ -91,6 +91,13 @@ export const PARAM_TABLE = {
     max: 1000,
     doc: 'Vegas sender pacing (§7.5, Allium only): DATA cells go out no faster than this percentage of cwnd / minimum RTT; 0 = unpaced (Tor\'s behaviour).',
   },
+  /** Allium only (no Tor equivalent): one window cut per round trip, §7.3. */
+  cc_cut_per_rtt: {
+    default: 1,
+    min: 0,
+    max: 1,
+    doc: 'Vegas (§7.3, Allium only): 1 = after the window is cut to the BDP (slow start\'s gamma exit or the delta rule), no further delta cut until the SENDME of a cell sent after that cut; 0 = a delta cut at every update (Tor\'s behaviour).',
+  },
   /** Tor `cc_xoff_client`. */
   cc_xoff_client: { default: 500, min: 1, max: 10_000, doc: 'Stream flow control (§7.4): a client sends XOFF once more than this many cells (x 498 bytes) wait for its application.' },
   /** Tor `cc_xoff_exit`. */
