@@ -79,6 +79,14 @@ const FRAMES_PER_WRITE = 4;
  * phase (#onData).
  */
 const DELIVER_DEFER_BYTES = 256 * 1024;
+/**
+ * The same bound over every link of the process: a relay with many busy
+ * links holds at most this much read and not yet delivered (beyond what it
+ * held before deferring), then delivers each read at once.
+ */
+const DELIVER_DEFER_TOTAL_BYTES = 1024 * 1024;
+/** Bytes in the inboxes of every channel of this thread (the sum of their #inboxBytes). */
+let inboxBytesTotal = 0;
 /** How long a graceful close() waits for the peer before destroying the socket. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -385,8 +393,13 @@ export class Channel extends EventEmitter {
     this.#freeBuffers = [];
     this.#queuedCells = 0;
     this.#inbox = [];
-    this.#inboxBytes = 0;
+    this.#setInboxEmpty();
     this.#current = null;
+  }
+
+  #setInboxEmpty(): void {
+    inboxBytesTotal -= this.#inboxBytes;
+    this.#inboxBytes = 0;
   }
 
   // ---- receive side ----
@@ -420,14 +433,16 @@ export class Channel extends EventEmitter {
     for (const f of frames) {
       this.#inbox.push(f);
       this.#inboxBytes += f.length;
+      inboxBytesTotal += f.length;
     }
     // A busy link is read up to 32 times in a row by one poll of the event
     // loop (64 KiB each). Delivering once after them, rather than per read,
     // gives each circuit one batch of all its cells (one cipher call per
     // layer, one write to a stream's socket) instead of one per read: with 20
     // busy circuits on a link a batch per read is ~6 cells each. The inbox is
-    // still delivered at once past DELIVER_DEFER_BYTES.
-    if (this.#inboxBytes >= DELIVER_DEFER_BYTES) this.#deliver();
+    // still delivered at once past DELIVER_DEFER_BYTES (or past
+    // DELIVER_DEFER_TOTAL_BYTES over all links).
+    if (this.#inboxBytes >= DELIVER_DEFER_BYTES || inboxBytesTotal >= DELIVER_DEFER_TOTAL_BYTES) this.#deliver();
     else if (!this.#deliverScheduled && this.#inbox.length > 0) {
       this.#deliverScheduled = true;
       setImmediate(this.#deliverDeferred);
@@ -452,6 +467,7 @@ export class Channel extends EventEmitter {
           const ciphertext = this.#inbox.shift();
           if (ciphertext === undefined) break;
           this.#inboxBytes -= ciphertext.length;
+          inboxBytesTotal -= ciphertext.length;
           this.#current = this.#opener.open(ciphertext);
           this.#currentAt = 0;
         }
@@ -493,7 +509,7 @@ export class Channel extends EventEmitter {
       for (let at = 0; at < plaintext.length; at += CELL_LENGTH) cells.push(plaintext.subarray(at, at + CELL_LENGTH));
     }
     this.#inbox = [];
-    this.#inboxBytes = 0;
+    this.#setInboxEmpty();
     if (cells.length > 0) {
       this.#cellsIn += cells.length;
       if (this.listenerCount('cell') > 0) {
