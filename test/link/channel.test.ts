@@ -272,6 +272,28 @@ test('thousands of cells both ways arrive intact and in order', { timeout: 20_00
   await shutdown(srv.server, srv.sockets, client, server);
 });
 
+test('every cell sent before a graceful close reaches the \'cells\' listener in order, before \'close\'', { timeout: 10_000 }, async () => {
+  // Reads are delivered once per poll of the event loop (several reads per
+  // batch): the peer's end of stream must not overtake the cells read before it.
+  const r = relayKeys();
+  const srv = await listen(r);
+  const [client, server] = await Promise.all([
+    Channel.connect(dial(srv.port), { peerLinkKey: r.linkKey.public, peerIdentity: r.identity.identity, timeoutMs: 2000 }),
+    srv.nextChannel(),
+  ]);
+  const N = 3000;
+  const got: number[] = [];
+  server.on('cells', (cells: Uint8Array[]) => {
+    for (const c of cells) got.push(cellNumber(c));
+  });
+  const closed = once(server, 'close');
+  for (let i = 0; i < N; i++) client.sendCell(cell(i));
+  client.close();
+  await closed;
+  assert.deepEqual(got, Array.from({ length: N }, (_, i) => i));
+  await shutdown(srv.server, srv.sockets, client, server);
+});
+
 test('cells sent right after connect, before the responder listens, are not lost', { timeout: 10_000 }, async () => {
   const r = relayKeys();
   const srv = await listen(r);
