@@ -169,7 +169,8 @@ export class MemoryCap {
         freed += bytes;
         continue;
       }
-      if (victim.circuit.closed) continue;
+      // A circuit on a link closed above goes with it (its bytes were counted there): no DESTROY on a dead link.
+      if (victim.circuit.closed || [...victim.links].some((link) => link.closed)) continue;
       bytes = victim.circuit.streamBytes();
       for (const q of victim.queues) {
         const held = q.link.heldBytes;
@@ -255,6 +256,12 @@ export class MemoryCap {
         if (v !== undefined) v.links.add(link);
         else if (slot.circuit.streamBytes() > 0) byCircuit.set(slot.circuit, { kind: 'circuit', circuit: slot.circuit, since: slot.circuit.streamHeldSince() ?? now, queues: [], links: new Set([link]) });
       }
+    }
+    // A client's link is as old as its oldest held data, on it or in its circuits' streams: its socket's
+    // push-back restarts at every 'drain', while what it holds may be older. Closing it frees all of that at once.
+    for (const v of byCircuit.values()) for (const link of v.links) {
+      const lv = links.find((l) => l.link === link);
+      if (lv !== undefined && v.since < lv.since) lv.since = v.since;
     }
     return [...links, ...byCircuit.values()].sort((a, b) => a.since - b.since);
   }

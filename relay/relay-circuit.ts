@@ -117,6 +117,7 @@ export class RelayCircuit {
         {
           send: (streamId, msg) => this.sendBackward(streamId, msg),
           congested: () => this.#prev.room.congested,
+          roomCells: () => this.#prev.room.roomCells,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
         {

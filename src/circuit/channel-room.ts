@@ -3,7 +3,8 @@
  * remembers that the link said "stop" (sendCell returned false) until it
  * drains, and wakes whoever waited for room.
  */
-import type { Channel } from '../link/channel.js';
+import { CELL_LENGTH } from '../constants.js';
+import { CHANNEL_HIGH_WATER, type Channel } from '../link/channel.js';
 
 const rooms = new WeakMap<Channel, ChannelRoom>();
 
@@ -29,6 +30,17 @@ export class ChannelRoom {
 
   get congested(): boolean {
     return this.#congested;
+  }
+
+  /**
+   * Cells the link takes before it says "stop" (its high-water mark,
+   * CHANNEL_HIGH_WATER): at least 1 while not congested, 0 while it is. An
+   * estimate shared by every circuit on the link, for sizing an exit's reads
+   * (src/stream/pooled-read.ts).
+   */
+  get roomCells(): number {
+    if (this.#congested) return 0;
+    return Math.max(1, Math.ceil((CHANNEL_HIGH_WATER - this.channel.queuedBytes) / CELL_LENGTH));
   }
 
   /** Queue a cell; cells are never dropped here, the flag tells senders to hold off. */

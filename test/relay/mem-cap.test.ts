@@ -1,10 +1,11 @@
 /**
  * The relay's memory cap (relay/mem-cap.ts, docs/protocol.md §3.6) over real
  * TCP: clients that never read while the exit pushes data make the relay's
- * link queues grow; with the cap set low, a check frees the circuits whose
- * oldest queued cell is oldest — their cells are dropped, DESTROY
- * RESOURCELIMIT goes both ways — until the total is under the low-water mark,
- * while a client that reads keeps receiving data.
+ * link queues grow; with the cap set low, a check frees what holds the oldest
+ * data until the total is under the low-water mark — a stuck client's link,
+ * as old as its oldest held data, is closed whole; a circuit freed alone has
+ * its cells dropped and DESTROY RESOURCELIMIT goes both ways — while a client
+ * that reads keeps receiving data.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,7 +59,7 @@ async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<v
   }
 }
 
-test('over the cap, the circuits holding the oldest queued data are freed (DESTROY RESOURCELIMIT) down to the low-water mark; a reading client keeps flowing', { timeout: 40_000 }, async (t) => {
+test('over the cap, what holds the oldest data is freed first down to the low-water mark (the oldest stuck clients\' links closed); the youngest keeps its circuits, a reading client keeps flowing', { timeout: 40_000 }, async (t) => {
   const keys = loadRelayKeys(tempDir(t));
   let collections = 0;
   const core = createRelayCore({
@@ -105,9 +106,10 @@ test('over the cap, the circuits holding the oldest queued data are freed (DESTR
   const stuck: Array<{ peer: HostilePeer; circs: PeerCircuit[] }> = [];
   for (const [i, address] of ['127.0.0.5', '127.0.0.6', '127.0.0.7'].entries()) {
     const peer = await HostilePeer.connect(t, target(address));
-    // Several circuits of two streams each: more than the socket buffers between us and the relay hold
-    // (each circuit's window lets the exit send 1000 cells before it needs our SENDME).
-    const circs = [await peer.create(), await peer.create(), await peer.create(), await peer.create()];
+    // Circuits of two streams each whose windows together hold more than the kernel's socket buffers between
+    // us and the relay (each circuit's window lets the exit send 1000 cells before it needs our SENDME).
+    const circs: PeerCircuit[] = [];
+    for (let c = 0; c < 12; c++) circs.push(await peer.create());
     for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
     peer.channel.pauseReading();
     stuck.push({ peer, circs });
@@ -128,25 +130,34 @@ test('over the cap, the circuits holding the oldest queued data are freed (DESTR
   assert.equal(stats.collections, 1);
   assert.equal(collections, 1);
 
-  // Read again: a freed circuit's queued cells were dropped and DESTROY RESOURCELIMIT follows what the
-  // kernel still held; a circuit that was not freed delivers its queued data and stays.
+  // Read again. A stuck client's link is as old as the oldest data it holds (its socket pushes back,
+  // its cells wait): the oldest ones are closed whole (ERR_RESOURCE_LIMIT), which frees their circuits
+  // at once, until the total is under the low-water mark; the youngest keeps its link, and its circuits
+  // deliver every cell their windows let the exit send. A circuit freed alone (on a link that stays)
+  // gets DESTROY RESOURCELIMIT after what the kernel still held.
   for (const { peer } of stuck) peer.channel.resumeReading();
+  const youngest = stuck[2]!;
+  const windowCells = (peer: HostilePeer, circ: PeerCircuit) => peer.received.filter((c) => cellCircuitId(c) === circ.id && c[4] === ChannelCommand.RELAY).length;
   const destroyedOf = (peer: HostilePeer, circ: PeerCircuit) => peer.received.find((c) => cellCircuitId(c) === circ.id && c[4] === ChannelCommand.DESTROY);
   const destroyedCount = () => stuck.reduce((n, { peer, circs }) => n + circs.filter((c) => destroyedOf(peer, c) !== undefined).length, 0);
-  await until(() => destroyedCount() >= stats.circuitsFreed, 'a DESTROY for every freed circuit', 15_000);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const freedBy = stuck.map(({ peer, circs }) =>
-    circs.map((circ) => {
-      const cell = destroyedOf(peer, circ);
-      if (cell !== undefined) assert.equal(cell[5], DestroyReason.RESOURCELIMIT);
-      return cell !== undefined;
-    }),
+  await until(() => stuck.filter(({ peer }) => peer.channel.closed).length >= stats.linksClosed, 'the closed links\' peers to see them closed', 15_000);
+  await until(() => destroyedCount() >= stats.circuitsFreed, 'a DESTROY for every circuit freed alone', 15_000);
+  const closedBy = stuck.map(({ peer }) => peer.channel.closed);
+  assert.ok(stats.linksClosed >= 1, 'the oldest stuck client\'s link was closed');
+  assert.equal(closedBy.filter(Boolean).length, stats.linksClosed);
+  assert.equal(closedBy[0], true, `the oldest stuck client goes first: ${JSON.stringify(closedBy)}`);
+  assert.ok(closedBy.indexOf(false) < 0 || closedBy.slice(closedBy.indexOf(false)).every((c) => !c), `closed links are the oldest ones: ${JSON.stringify(closedBy)}`);
+  assert.equal(closedBy[2], false, 'the youngest stuck client keeps its link');
+  for (const { peer, circs } of stuck) for (const circ of circs) {
+    const cell = destroyedOf(peer, circ);
+    if (cell !== undefined) assert.equal(cell[5], DestroyReason.RESOURCELIMIT);
+  }
+  // Every circuit of the youngest that was not freed delivers its whole window: 1000 cells per stream pair's circuit (two CONNECTED first).
+  await until(
+    () => youngest.circs.every((circ) => destroyedOf(youngest.peer, circ) !== undefined || windowCells(youngest.peer, circ) >= 1002),
+    'the youngest stuck client\'s circuits to deliver their windows',
+    15_000,
   );
-  const order = freedBy.flat();
-  assert.equal(order.filter(Boolean).length, stats.circuitsFreed);
-  assert.ok(freedBy[0]!.every(Boolean), `the oldest stuck client's circuits are freed first: ${JSON.stringify(freedBy)}`);
-  assert.ok(order.indexOf(false) < 0 || order.slice(order.indexOf(false)).every((f) => !f), `freed circuits are the oldest ones: ${JSON.stringify(freedBy)}`);
-  assert.ok(freedBy[2]!.some((f) => !f), `the youngest stuck client keeps a circuit: ${JSON.stringify(freedBy)}`);
 
   // The reading client never stopped.
   const mark = readBytes;
