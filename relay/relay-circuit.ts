@@ -105,6 +105,11 @@ export class RelayCircuit {
     return this.#edge?.bufferedBytes() ?? 0;
   }
 
+  /** Streams open on this hop (0 if it has none); the memory cap's accounting of their state. */
+  streamCount(): number {
+    return this.#edge?.streamCount ?? 0;
+  }
+
   /** Since when (performance.now() ms) this hop's streams have held bytes without progress; null if none holds any. The memory cap's age. */
   streamHeldSince(): number | null {
     return this.#edge?.heldSince() ?? null;

@@ -31,6 +31,8 @@ import { relayDosMetrics } from '../../cli/metrics/relay-metrics.js';
 const WAIT_MS = 5000;
 const CAP = 600 * 1024;
 const LOW_WATER = 300 * 1024;
+/** The first two tests account queued bytes only; the state estimate (stateBytes) has its own test below. */
+const NO_STATE = { link: 0, circuit: 0, stream: 0 };
 
 /** A server that writes to every connection until it closes (at most 1 GiB), respecting backpressure. */
 async function firehose(t: TestContext): Promise<number> {
@@ -69,7 +71,7 @@ test('over the cap, what holds the oldest data is freed first down to the low-wa
     dialTimeoutMs: WAIT_MS,
     // Checked by hand below, so the order of events is the test's; a full collection is asked for once
     // 100 KiB of ArrayBuffers are no longer in the count (counted here instead of run).
-    memoryCap: { capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 0, gcMarginBytes: 100 * 1024, gcIntervalMs: 0, collectGarbage: () => (collections++, true) },
+    memoryCap: { capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 0, gcMarginBytes: 100 * 1024, gcIntervalMs: 0, collectGarbage: () => (collections++, true), stateBytes: NO_STATE },
   });
   const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
   t.after(async () => {
@@ -172,7 +174,7 @@ test('over the cap, a link whose peer does not read and whose socket holds unsen
     exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
     transport: new TcpTransport({ localAddress: '127.0.0.1' }),
     dialTimeoutMs: WAIT_MS,
-    memoryCap: { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0 },
+    memoryCap: { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: NO_STATE },
   });
   const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
   t.after(async () => {
@@ -223,6 +225,48 @@ test('over the cap, a link whose peer does not read and whose socket holds unsen
   await until(() => peer.channel.closed, 'the peer to see its link closed', 15_000);
   await until(() => core.memoryCap.queuedBytes() === 0, 'nothing held any more');
   assert.equal(core.links.circuitsOf(link).size, 0);
+});
+
+test('each open link, circuit and stream counts its state (stateBytes); state alone frees nothing and is no event', { timeout: 20_000 }, async (t) => {
+  const keys = loadRelayKeys(tempDir(t));
+  const state = { link: 1000, circuit: 100, stream: 10 };
+  const core = createRelayCore({
+    keys,
+    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    dialTimeoutMs: WAIT_MS,
+    // Under what the state of one link with three circuits and two streams adds up to.
+    memoryCap: { capBytes: 500, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: state },
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
+  t.after(async () => {
+    core.destroy();
+    await listener.close();
+  });
+  // A destination that accepts and never sends: the streams hold no bytes.
+  const { port: quiet } = await tcpServer(t, () => {});
+  const peer = await HostilePeer.connect(t, {
+    keys,
+    async open() {
+      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: '127.0.0.9' });
+      socket.on('error', () => {});
+      return socket;
+    },
+  });
+  const circs = [await peer.create(), await peer.create(), await peer.create()];
+  for (const streamId of [1, 2]) peer.sendRelay(circs[0]!, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: quiet, flags: 0 }));
+  const connected = () => peer.received.filter((c) => cellCircuitId(c) === circs[0]!.id && c[4] === ChannelCommand.RELAY).length;
+  await until(() => connected() === 2, 'both streams to be connected');
+  const expected = state.link + 3 * state.circuit + 2 * state.stream;
+  await until(() => core.memoryCap.queuedBytes() === expected, `the accounted total to be ${expected} (is ${core.memoryCap.queuedBytes()})`);
+  // Over the cap, but nothing holds data: nothing is freed and it is not an event.
+  assert.equal(core.memoryCap.check(), 0);
+  const stats = core.memoryCap.stats();
+  assert.equal(stats.queuedBytes, expected);
+  assert.equal(stats.oomEvents, 0);
+  assert.equal(stats.circuitsFreed, 0);
+  assert.equal(peer.channel.closed, false);
+  assert.equal(core.links.openLinks().length, 1);
 });
 
 test('a full collection can be asked for in this runtime without --expose-gc (relay/collect-garbage.ts)', async () => {
