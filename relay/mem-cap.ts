@@ -30,7 +30,10 @@
  * links, or of its streams' held bytes if older: since when they have made
  * no progress (RelayStream.heldSince), so a stream that flows is young
  * however full its buffers, and a stuck one ages. The check runs
- * every `checkIntervalMs` and whenever `check()` is called.
+ * every `checkIntervalMs`, in the event-loop turn after any link of the
+ * process becomes congested (a step of about CHANNEL_HIGH_WATER more queued:
+ * so a burst of stuck links is seen before the next tick; not with
+ * checkIntervalMs 0), and whenever `check()` is called.
  *
  * Bytes dropped, or sent after waiting a while, sit in buffers V8 frees
  * only in a full collection, which it starts by itself only after 64 MiB
@@ -44,6 +47,7 @@ import { totalmem } from 'node:os';
 import { debuglog } from 'node:util';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { AlliumError } from '../src/errors.js';
+import { onLinkCongested } from '../src/circuit/channel-room.js';
 import type { Channel } from '../src/link/channel.js';
 import type { LinkManager } from '../src/link/link-manager.js';
 import { collectGarbage } from './collect-garbage.js';
@@ -79,7 +83,7 @@ export interface MemoryCapOptions {
   stateBytes?: Partial<StateBytes>;
   /** Free circuits until the total is at most this. Default 3/4 of the cap. */
   lowWaterBytes?: number;
-  /** How often the total is checked, ms; 0: only when check() is called. Default 100. */
+  /** How often the total is checked, ms (and after a link becomes congested); 0: only when check() is called. Default 100. */
   checkIntervalMs?: number;
   /**
    * ArrayBuffer bytes the count does not explain, above their level after
@@ -140,6 +144,8 @@ export class MemoryCap {
   readonly #collect: () => boolean;
   readonly #arrayBufferBytes: () => number;
   #timer: NodeJS.Timeout | null = null;
+  #stopListening: (() => void) | null = null;
+  #checkSoon: NodeJS.Immediate | null = null;
   #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
   /** ArrayBuffer bytes not in the count at the first check after the last collection; null until measured. */
   #untrackedFloor: number | null = null;
@@ -158,6 +164,13 @@ export class MemoryCap {
     if (every > 0) {
       this.#timer = setInterval(() => this.check(), every);
       this.#timer.unref();
+      // A link that just became congested took a step of queued bytes: look now, not at the next tick.
+      this.#stopListening = onLinkCongested(() => {
+        this.#checkSoon ??= setImmediate(() => {
+          this.#checkSoon = null;
+          this.check();
+        });
+      });
     }
   }
 
@@ -272,6 +285,10 @@ export class MemoryCap {
   close(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    this.#stopListening?.();
+    this.#stopListening = null;
+    if (this.#checkSoon !== null) clearImmediate(this.#checkSoon);
+    this.#checkSoon = null;
   }
 
   /** Circuits holding queued data and clients' links whose sockets push back, oldest first. */

@@ -7,6 +7,21 @@ import { CELL_LENGTH } from '../constants.js';
 import { CHANNEL_HIGH_WATER, type Channel } from '../link/channel.js';
 
 const rooms = new WeakMap<Channel, ChannelRoom>();
+const congestionListeners = new Set<() => void>();
+
+/**
+ * Call `listener` whenever any link of this process (thread) becomes
+ * congested: a step of about CHANNEL_HIGH_WATER more queued bytes, when the
+ * relay's memory cap looks at its total at once rather than at its next
+ * timer (relay/mem-cap.ts). Not called per cell. Returns the function that
+ * removes it.
+ */
+export function onLinkCongested(listener: () => void): () => void {
+  congestionListeners.add(listener);
+  return () => {
+    congestionListeners.delete(listener);
+  };
+}
 
 export class ChannelRoom {
   readonly channel: Channel;
@@ -46,7 +61,10 @@ export class ChannelRoom {
   /** Queue a cell; cells are never dropped here, the flag tells senders to hold off. */
   send(cell: Uint8Array): void {
     if (this.channel.closed) return;
-    if (!this.channel.sendCell(cell)) this.#congested = true;
+    if (!this.channel.sendCell(cell) && !this.#congested) {
+      this.#congested = true;
+      for (const listener of congestionListeners) listener();
+    }
   }
 
   /** Call `wake` once the link has room (at once if it has room now). */

@@ -269,6 +269,40 @@ test('each open link, circuit and stream counts its state (stateBytes); state al
   assert.equal(core.links.openLinks().length, 1);
 });
 
+test('a link that becomes congested makes the cap look at once, not at its next tick', { timeout: 30_000 }, async (t) => {
+  const keys = loadRelayKeys(tempDir(t));
+  const core = createRelayCore({
+    keys,
+    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    dialTimeoutMs: WAIT_MS,
+    // A timer that never fires within the test: only a link's congestion can start the check.
+    memoryCap: { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, stateBytes: NO_STATE },
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
+  t.after(async () => {
+    core.destroy();
+    await listener.close();
+  });
+  const hose = await firehose(t);
+  const peer = await HostilePeer.connect(t, {
+    keys,
+    async open() {
+      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: '127.0.0.10' });
+      socket.on('error', () => {});
+      return socket;
+    },
+  });
+  const circs: PeerCircuit[] = [];
+  for (let i = 0; i < 12; i++) circs.push(await peer.create());
+  for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
+  peer.channel.pauseReading();
+  await until(() => core.memoryCap.stats().oomEvents >= 1, 'the cap to act on the congested link', 20_000);
+  const stats = core.memoryCap.stats();
+  assert.ok(stats.circuitsFreed + stats.linksClosed >= 1, JSON.stringify(stats));
+  assert.ok(stats.bytesFreed > 0);
+});
+
 test('a full collection can be asked for in this runtime without --expose-gc (relay/collect-garbage.ts)', async () => {
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'this test runs without --expose-gc');
   assert.equal(collectGarbage(), true);
