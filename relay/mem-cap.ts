@@ -77,7 +77,7 @@ export interface StateBytes {
 }
 
 export interface MemoryCapOptions {
-  /** Bytes of queued cells and stream buffers above which circuits are freed. Default defaultMemoryCap(). */
+  /** Accounted bytes (queued cells, stream buffers, state: queuedBytes()) above which circuits are freed. Default defaultMemoryCap(). */
   capBytes?: number;
   /** Accounted bytes of each open link, circuit and stream's own state; default DEFAULT_STATE_BYTES (0s: queued bytes only). */
   stateBytes?: Partial<StateBytes>;
@@ -321,9 +321,12 @@ export class MemoryCap {
     }
     // A client's link is as old as its oldest held data, on it or in its circuits' streams: its socket's
     // push-back restarts at every 'drain', while what it holds may be older. Closing it frees all of that at once.
-    for (const v of byCircuit.values()) for (const link of v.links) {
-      const lv = links.find((l) => l.link === link);
-      if (lv !== undefined && v.since < lv.since) lv.since = v.since;
+    const linkVictims = new Map(links.map((lv) => [lv.link, lv]));
+    for (const v of byCircuit.values()) {
+      for (const link of v.links) {
+        const lv = linkVictims.get(link);
+        if (lv !== undefined && v.since < lv.since) lv.since = v.since;
+      }
     }
     return [...links, ...byCircuit.values()].sort((a, b) => a.since - b.since);
   }
