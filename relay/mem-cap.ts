@@ -39,7 +39,7 @@
  * only in a full collection, which it starts by itself only after 64 MiB
  * more. So each check also looks at the bytes of live and dead ArrayBuffers
  * the count does not explain (process.memoryUsage().arrayBuffers less the
- * total): once they exceed their level after the last collection by
+ * total without its state, which is not held in ArrayBuffers): once they exceed their level after the last collection by
  * `gcMarginBytes`, a full collection is requested, at most once per
  * `gcIntervalMs` (relay/collect-garbage.ts).
  */
@@ -180,38 +180,53 @@ export class MemoryCap {
    * (stateBytes).
    */
   queuedBytes(): number {
-    let total = 0;
-    for (const link of this.#links.openLinks()) {
-      total += link.heldBytes + this.#state.link;
-      for (const slot of this.#links.circuitsOf(link).all()) if (slot.side === 'prev') total += this.#circuitBytes(slot.circuit);
-    }
-    return total;
+    return this.#count().total;
   }
 
-  /** A circuit's accounted bytes: its streams' held bytes and its own and its streams' state. */
-  #circuitBytes(circuit: RelayCircuit): number {
-    return circuit.streamBytes() + this.#state.circuit + circuit.streamCount() * this.#state.stream;
+  /** The accounted total, and the part of it that is state (stateBytes), not bytes held in buffers. */
+  #count(): { total: number; state: number } {
+    let total = 0;
+    let state = 0;
+    for (const link of this.#links.openLinks()) {
+      total += link.heldBytes + this.#state.link;
+      state += this.#state.link;
+      for (const slot of this.#links.circuitsOf(link).all()) {
+        if (slot.side !== 'prev') continue;
+        const s = this.#circuitState(slot.circuit);
+        total += slot.circuit.streamBytes() + s;
+        state += s;
+      }
+    }
+    return { total, state };
+  }
+
+  /** The accounted state of a circuit and its streams. */
+  #circuitState(circuit: RelayCircuit): number {
+    return this.#state.circuit + circuit.streamCount() * this.#state.stream;
   }
 
   /** Check the total now; over the cap, free the oldest circuits. Returns the bytes freed. */
   check(): number {
-    const total = this.queuedBytes();
+    const { total, state } = this.#count();
+    // Buffers the count explains: the total less the state, which is not held in ArrayBuffers.
+    const held = total - state;
     this.#stats.queuedBytes = total;
     const arrayBuffers = this.#gcMarginBytes > 0 ? this.#arrayBufferBytes() : 0;
-    if (this.#gcMarginBytes > 0 && (this.#untrackedFloor === null || arrayBuffers - total < this.#untrackedFloor)) this.#untrackedFloor = arrayBuffers - total;
+    if (this.#gcMarginBytes > 0 && (this.#untrackedFloor === null || arrayBuffers - held < this.#untrackedFloor)) this.#untrackedFloor = arrayBuffers - held;
     if (total <= this.capBytes) {
-      this.#maybeCollect(arrayBuffers - total);
+      this.#maybeCollect(arrayBuffers - held);
       return 0;
     }
     const victims = this.#victims();
     // Only state, nothing holding data: nothing to free.
     if (victims.length === 0) {
-      this.#maybeCollect(arrayBuffers - total);
+      this.#maybeCollect(arrayBuffers - held);
       return 0;
     }
     this.#stats.oomEvents++;
     let left = total;
     let freed = 0;
+    let stateFreed = 0;
     let circuits = 0;
     let links = 0;
     for (const victim of victims) {
@@ -219,8 +234,15 @@ export class MemoryCap {
       let bytes = 0;
       if (victim.kind === 'link') {
         if (victim.link.closed) continue;
-        bytes = victim.link.heldBytes + this.#state.link;
-        for (const slot of this.#links.circuitsOf(victim.link).all()) if (slot.side === 'prev' && !slot.circuit.closed) bytes += this.#circuitBytes(slot.circuit);
+        let linkState = this.#state.link;
+        bytes = victim.link.heldBytes;
+        for (const slot of this.#links.circuitsOf(victim.link).all()) {
+          if (slot.side !== 'prev' || slot.circuit.closed) continue;
+          bytes += slot.circuit.streamBytes();
+          linkState += this.#circuitState(slot.circuit);
+        }
+        bytes += linkState;
+        stateFreed += linkState;
         victim.link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: its peer does not take what is sent'));
         links++;
         left -= bytes;
@@ -229,7 +251,9 @@ export class MemoryCap {
       }
       // A circuit on a link closed above goes with it (its bytes were counted there): no DESTROY on a dead link.
       if (victim.circuit.closed || [...victim.links].some((link) => link.closed)) continue;
-      bytes = this.#circuitBytes(victim.circuit);
+      const circuitState = this.#circuitState(victim.circuit);
+      bytes = victim.circuit.streamBytes() + circuitState;
+      stateFreed += circuitState;
       for (const q of victim.queues) {
         const held = q.link.heldBytes;
         q.link.dropQueuedCells(q.id);
@@ -241,6 +265,7 @@ export class MemoryCap {
         // Nothing left to carry, and bytes its peer does not take: only closing the link frees them.
         if (link.closed || link.unsentSocketBytes === 0 || this.#links.circuitsOf(link).size > 0) continue;
         bytes += link.heldBytes + this.#state.link;
+        stateFreed += this.#state.link;
         link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: unsent bytes and no circuit left'));
         links++;
       }
@@ -252,7 +277,7 @@ export class MemoryCap {
     this.#stats.bytesFreed += freed;
     log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, this.capBytes, circuits, links, freed);
     // What was freed is still allocated until collected: not in the count any more.
-    this.#maybeCollect(arrayBuffers - (total - freed));
+    this.#maybeCollect(arrayBuffers - (held - (freed - stateFreed)));
     return freed;
   }
 
