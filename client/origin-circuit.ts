@@ -201,6 +201,7 @@ export class OriginCircuit {
         {
           send: (streamId, msg) => this.#send(hop, streamId, msg),
           congested: () => this.#room.congested,
+          roomCells: () => this.#room.roomCells,
           onRoom: (wake) => this.#room.onRoom(wake),
         },
         {

@@ -105,6 +105,11 @@ export class RelayCircuit {
     return this.#edge?.bufferedBytes() ?? 0;
   }
 
+  /** Streams open on this hop (0 if it has none); the memory cap's accounting of their state. */
+  streamCount(): number {
+    return this.#edge?.streamCount ?? 0;
+  }
+
   /** Since when (performance.now() ms) this hop's streams have held bytes without progress; null if none holds any. The memory cap's age. */
   streamHeldSince(): number | null {
     return this.#edge?.heldSince() ?? null;
@@ -117,6 +122,7 @@ export class RelayCircuit {
         {
           send: (streamId, msg) => this.sendBackward(streamId, msg),
           congested: () => this.#prev.room.congested,
+          roomCells: () => this.#prev.room.roomCells,
           onRoom: (wake) => this.#prev.room.onRoom(wake),
         },
         {

@@ -40,6 +40,8 @@ export interface EdgeTransport {
   send(streamId: number, msg: RelayMsg): Uint8Array;
   /** True while the link toward the other edge has too much queued. */
   congested(): boolean;
+  /** Cells the link toward the other edge takes before it is congested (ChannelRoom.roomCells): 0 while congested. */
+  roomCells(): number;
   /** Call `wake` once when the link has drained. */
   onRoom(wake: () => void): void;
 }
@@ -243,6 +245,10 @@ export class CircuitEdge implements StreamPort {
 
   canSendData(): boolean {
     return this.#flow.canSend() && !this.#transport.congested();
+  }
+
+  dataRoomCells(): number {
+    return Math.min(this.#transport.roomCells(), this.#flow.sendableCells());
   }
 
   waitForRoom(wake: () => void): void {

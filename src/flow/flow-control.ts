@@ -53,6 +53,14 @@ export interface CircuitFlowControl {
   /** True if one more DATA cell may go out on this hop now. */
   canSend(): boolean;
   /**
+   * DATA cells that may go out on this hop now before a SENDME is needed
+   * (the package window, or what a congestion window has free): at least 1
+   * while canSend() is true, 0 otherwise. An estimate for sizing reads
+   * (src/stream/pooled-read.ts), not a promise: a pacer may stop sends
+   * earlier; canSend() stays the rule per cell.
+   */
+  sendableCells(): number;
+  /**
    * One DATA cell went out. `digest` is the running digest (§4) of the
    * sending layer right after it, which a version-1 SENDME may echo. Throws
    * ProtocolError if canSend() was false (a bug in the caller).
@@ -91,6 +99,8 @@ export type StreamFlowMsg = Sendme | Xon | Xoff;
 export interface StreamFlowControl {
   /** True if one more DATA cell may go out on this stream now. */
   canSend(): boolean;
+  /** DATA cells that may go out on this stream now (its package window; Infinity without one); 0 when canSend() is false. */
+  sendableCells(): number;
   /** One DATA cell carrying `bytes` went out. Throws ProtocolError if canSend() was false. */
   onSent(bytes: number): void;
   /** A stream SENDME, XON or XOFF arrived. Throws ProtocolError if it has no place here (wrong kind, over-credit, too early). */
@@ -142,6 +152,10 @@ export class FixedWindowCircuit implements CircuitFlowControl {
 
   canSend(): boolean {
     return this.#package.open;
+  }
+
+  sendableCells(): number {
+    return this.#package.value;
   }
 
   onSent(digest: Uint8Array): void {
@@ -197,6 +211,10 @@ export class FixedWindowStream implements StreamFlowControl {
 
   canSend(): boolean {
     return this.#package.open;
+  }
+
+  sendableCells(): number {
+    return this.#package.value;
   }
 
   onSent(_bytes: number): void {

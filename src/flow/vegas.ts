@@ -213,6 +213,10 @@ export class VegasCircuit implements CircuitFlowControl {
     return this.#pacer === null || v.rtt.minUs === 0 || this.#pacer.waitUs(this.#clock(), v.cwnd, v.rtt.minUs) === 0;
   }
 
+  sendableCells(): number {
+    return this.canSend() ? Math.max(1, this.vegas.cwnd - this.vegas.inflight) : 0;
+  }
+
   /** Sends while only the pacer holds them back wait this long (ms); 0 when they may go or only a SENDME can help. */
   pacingDelayMs(): number {
     const v = this.vegas;

@@ -59,6 +59,10 @@ export class XonXoffStream implements StreamFlowControl {
     return !this.#stopped;
   }
 
+  sendableCells(): number {
+    return this.#stopped ? 0 : Infinity;
+  }
+
   onSent(bytes: number): void {
     if (this.#stopped) throw new ProtocolError('sent a DATA cell on a stream the peer stopped (XOFF)');
     this.#sentBytes += bytes;

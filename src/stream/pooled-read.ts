@@ -15,14 +15,25 @@
  * memory caps as the stream's writable buffer) and the system's socket
  * buffer holds the rest (backpressure to the destination, as with pipe()).
  *
+ * Each read is sized by what the stream can send (PooledReadSink.sendRoom:
+ * its flow-control room, between MIN_READ_BYTES and READ_BUFFER_BYTES), so
+ * the read that meets a closing window leaves little or nothing to copy: a
+ * stream that stops (its window closed, its link congested) holds at most
+ * MIN_READ_BYTES, not a 64 KiB read's rest (the relay's memory cap,
+ * bench/mem-cap.bench.ts).
+ *
  * The buffer is shared safely: a read callback runs to its end before any
  * other read (one thread), and nothing here keeps a view into the buffer
  * past the callback.
  */
 import type { Socket } from 'node:net';
+import { RELAY_DATA_LENGTH } from '../constants.js';
 
 /** Bytes one read may take: the size of the shared buffer. */
 export const READ_BUFFER_BYTES = 64 * 1024;
+
+/** Bytes a read takes at least, however little the stream can send: one DATA cell's worth (RELAY_DATA_LENGTH). */
+export const MIN_READ_BYTES = RELAY_DATA_LENGTH;
 
 let shared: Buffer | null = null;
 
@@ -36,6 +47,8 @@ function sharedBuffer(): Buffer {
 export interface PooledReadSink {
   /** Send what can go now (copied before this returns); returns the bytes taken. */
   sendNow(data: Uint8Array): number;
+  /** About the bytes sendNow() would take now (Infinity: all); sizes the next read. */
+  sendRoom(): number;
   /** The rest, in order; `callback` once it is sent (or dropped). */
   write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
   readonly destroyed: boolean;
@@ -53,11 +66,30 @@ export class PooledReader {
   /** Bytes read before attach(), copied; the socket is paused meanwhile. */
   #early: Buffer | null = null;
 
-  /** The `onread` option of net.connect(): the shared buffer and this reader's callback. */
+  /**
+   * The `onread` option of net.connect(): the shared buffer, as much of it
+   * as the next read should take (Node asks after each read, for that
+   * socket's next one), and this reader's callback.
+   */
   readonly onread = {
-    buffer: sharedBuffer,
+    buffer: (): Uint8Array => this.#nextBuffer(),
     callback: (bytes: number, buffer: Uint8Array): boolean => this.#onRead(buffer.subarray(0, bytes)),
   };
+
+  /**
+   * The shared buffer, cut to what the sink can send now; MIN_READ_BYTES
+   * before attach() (Node sizes a socket's first read when it connects, and
+   * bytes read before there is a stream are held), the whole buffer once the
+   * sink is gone (the splice drains or resets the socket).
+   */
+  #nextBuffer(): Uint8Array {
+    const buffer = sharedBuffer();
+    const sink = this.#sink;
+    if (sink === null) return buffer.subarray(0, MIN_READ_BYTES);
+    if (sink.destroyed) return buffer;
+    const room = sink.sendRoom();
+    return room >= READ_BUFFER_BYTES ? buffer : buffer.subarray(0, Math.max(MIN_READ_BYTES, room));
+  }
 
   /** Start handing reads of `socket` (the socket made with `onread`) to `sink`. */
   attach(socket: Socket, sink: PooledReadSink): void {

@@ -63,6 +63,8 @@ export interface ByteMeter {
 export interface StreamPort {
   /** True if one more DATA cell may go out now (circuit window open, link not congested). */
   canSendData(): boolean;
+  /** DATA cells that may go out now on the circuit (its window, 0 while the link is congested): an estimate, canSendData() is the rule. */
+  dataRoomCells(): number;
   /** Calls `wake` once, when canSendData() may have become true. */
   waitForRoom(wake: () => void): void;
   sendData(streamId: number, data: Uint8Array): void;
@@ -482,6 +484,20 @@ export class RelayStream extends Duplex {
     if (this.#wireClosed || this.writableEnded || this.destroyed) return data.length;
     if (this.#pending !== null || this.writableLength > 0) return 0;
     return this.#sendPieces(data, 0);
+  }
+
+  /**
+   * Bytes sendNow() would take now, about: the stream's and the circuit's
+   * flow control room in DATA cells (RELAY_DATA_LENGTH each), 0 while an
+   * earlier write waits or the link is congested; Infinity once everything
+   * is taken (closed on the wire, or ended). An exit sizes its next socket
+   * read by it, so a stream whose window has closed reads no more than it
+   * can send (src/stream/pooled-read.ts).
+   */
+  sendRoom(): number {
+    if (this.#wireClosed || this.writableEnded || this.destroyed) return Infinity;
+    if (this.#pending !== null || this.writableLength > 0) return 0;
+    return Math.min(this.#flow.sendableCells(), this.#port.dataRoomCells()) * RELAY_DATA_LENGTH;
   }
 
   /** DATA cells from data[offset..] while flow control has room; returns the new offset. */

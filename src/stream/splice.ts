@@ -100,7 +100,7 @@ export interface SpliceOptions {
 /** Splice `socket` and `stream` (above). Both are closed by the time either has failed or both directions have ended. */
 export function splice(
   socket: Socket,
-  stream: Duplex & { readonly ended?: boolean; attachBuffers?(socket: Socket): void; sendNow?(data: Uint8Array): number },
+  stream: Duplex & { readonly ended?: boolean; attachBuffers?(socket: Socket): void; sendNow?(data: Uint8Array): number; sendRoom?(): number },
   opts: SpliceOptions,
 ): void {
   const lingerMs = opts.lingerMs ?? SPLICE_LINGER_MS;
@@ -110,8 +110,9 @@ export function splice(
   let endLinger: NodeJS.Timeout | undefined;
   let probe: NodeJS.Timeout | undefined;
 
-  if (opts.reader !== undefined && stream.sendNow !== undefined) opts.reader.attach(socket, stream as Duplex & { sendNow(data: Uint8Array): number });
-  else socket.pipe(stream, { end: false });
+  if (opts.reader !== undefined && stream.sendNow !== undefined && stream.sendRoom !== undefined) {
+    opts.reader.attach(socket, stream as Duplex & { sendNow(data: Uint8Array): number; sendRoom(): number });
+  } else socket.pipe(stream, { end: false });
   stream.pipe(socket);
 
   // The socket's EOF ends the stream, once it is known not to be a reset (above).

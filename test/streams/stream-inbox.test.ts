@@ -24,6 +24,7 @@ function recordingPort(): StreamPort & { flowMsgs: StreamFlowMsg[] } {
   return {
     flowMsgs,
     canSendData: () => true,
+    dataRoomCells: () => Infinity,
     waitForRoom: () => {},
     sendData: () => {
       throw new Error('no DATA expected');

@@ -100,6 +100,7 @@ export function transport(from: Side, to: Side): EdgeTransport {
       return digest;
     },
     congested: () => from.congested(),
+    roomCells: () => (from.congested() ? 0 : Infinity),
     onRoom(wake) {
       from.onRoomCalls++;
       from.roomWaiters.push(wake);
@@ -208,6 +209,7 @@ export function lone(): Recorder {
       return d;
     },
     congested: () => false,
+    roomCells: () => Infinity,
     onRoom: () => {},
   });
   return { edge, sent };
