@@ -20,7 +20,8 @@ import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
 import { OriginCircuit } from '../../client/origin-circuit.js';
 import { loadRelayKeys } from '../../relay/keys.js';
 import { listenOrPort } from '../../relay/or-listener.js';
-import { createRelayCore } from '../../relay/relay-core.js';
+import { createRelayCore, type RelayCore } from '../../relay/relay-core.js';
+import type { MemoryCapOptions } from '../../relay/mem-cap.js';
 import { collectGarbage } from '../../relay/collect-garbage.js';
 import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
 import { connect } from 'node:net';
@@ -62,6 +63,36 @@ async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * An exit to 127.0.0.1 in this process with `memoryCap`, listening on
+ * loopback, and a hostile peer linked to it from `peerAddress` (its own
+ * address, so no per-address limit is shared with other clients).
+ */
+async function exitAndPeer(t: TestContext, memoryCap: MemoryCapOptions, peerAddress: string): Promise<{ core: RelayCore; peer: HostilePeer }> {
+  const keys = loadRelayKeys(tempDir(t));
+  const core = createRelayCore({
+    keys,
+    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    dialTimeoutMs: WAIT_MS,
+    memoryCap,
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
+  t.after(async () => {
+    core.destroy();
+    await listener.close();
+  });
+  const peer = await HostilePeer.connect(t, {
+    keys,
+    async open() {
+      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: peerAddress });
+      socket.on('error', () => {});
+      return socket;
+    },
+  });
+  return { core, peer };
 }
 
 test('over the cap, what holds the oldest data is freed first down to the low-water mark (the oldest stuck clients\' links closed); the youngest keeps its circuits, a reading client keeps flowing', { timeout: 40_000 }, async (t) => {
@@ -172,28 +203,8 @@ test('over the cap, what holds the oldest data is freed first down to the low-wa
 });
 
 test('over the cap, a link whose peer does not read and whose socket holds unsent frames is closed (ERR_RESOURCE_LIMIT): only that frees them', { timeout: 40_000 }, async (t) => {
-  const keys = loadRelayKeys(tempDir(t));
-  const core = createRelayCore({
-    keys,
-    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
-    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
-    dialTimeoutMs: WAIT_MS,
-    memoryCap: { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: NO_STATE },
-  });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
-  t.after(async () => {
-    core.destroy();
-    await listener.close();
-  });
   const hose = await firehose(t);
-  const peer = await HostilePeer.connect(t, {
-    keys,
-    async open() {
-      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: '127.0.0.8' });
-      socket.on('error', () => {});
-      return socket;
-    },
-  });
+  const { core, peer } = await exitAndPeer(t, { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: NO_STATE }, '127.0.0.8');
   // Circuits whose windows together hold more than the kernel's socket buffers between us and the relay.
   const circs: PeerCircuit[] = [];
   for (let i = 0; i < 12; i++) circs.push(await peer.create());
@@ -232,31 +243,11 @@ test('over the cap, a link whose peer does not read and whose socket holds unsen
 });
 
 test('each open link, circuit and stream counts its state (stateBytes); state alone frees nothing and is no event', { timeout: 20_000 }, async (t) => {
-  const keys = loadRelayKeys(tempDir(t));
   const state = { link: 1000, circuit: 100, stream: 10 };
-  const core = createRelayCore({
-    keys,
-    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
-    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
-    dialTimeoutMs: WAIT_MS,
-    // Under what the state of one link with three circuits and two streams adds up to.
-    memoryCap: { capBytes: 500, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: state },
-  });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
-  t.after(async () => {
-    core.destroy();
-    await listener.close();
-  });
   // A destination that accepts and never sends: the streams hold no bytes.
   const { port: quiet } = await tcpServer(t, () => {});
-  const peer = await HostilePeer.connect(t, {
-    keys,
-    async open() {
-      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: '127.0.0.9' });
-      socket.on('error', () => {});
-      return socket;
-    },
-  });
+  // Under what the state of one link with three circuits and two streams adds up to.
+  const { core, peer } = await exitAndPeer(t, { capBytes: 500, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: state }, '127.0.0.9');
   const circs = [await peer.create(), await peer.create(), await peer.create()];
   for (const streamId of [1, 2]) peer.sendRelay(circs[0]!, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: quiet, flags: 0 }));
   const connected = () => peer.received.filter((c) => cellCircuitId(c) === circs[0]!.id && c[4] === ChannelCommand.RELAY).length;
@@ -274,29 +265,9 @@ test('each open link, circuit and stream counts its state (stateBytes); state al
 });
 
 test('a link that becomes congested makes the cap look at once, not at its next tick', { timeout: 30_000 }, async (t) => {
-  const keys = loadRelayKeys(tempDir(t));
-  const core = createRelayCore({
-    keys,
-    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
-    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
-    dialTimeoutMs: WAIT_MS,
-    // A timer that never fires within the test: only a link's congestion can start the check.
-    memoryCap: { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, stateBytes: NO_STATE },
-  });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
-  t.after(async () => {
-    core.destroy();
-    await listener.close();
-  });
   const hose = await firehose(t);
-  const peer = await HostilePeer.connect(t, {
-    keys,
-    async open() {
-      const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: '127.0.0.10' });
-      socket.on('error', () => {});
-      return socket;
-    },
-  });
+  // A timer that never fires within the test: only a link's congestion can start the check.
+  const { core, peer } = await exitAndPeer(t, { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, stateBytes: NO_STATE }, '127.0.0.10');
   const circs: PeerCircuit[] = [];
   for (let i = 0; i < 12; i++) circs.push(await peer.create());
   for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
