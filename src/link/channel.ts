@@ -14,10 +14,12 @@
  *
  * Receiving: reading starts when the first 'cell' or 'cells' listener is
  * added (so no cell is emitted before anyone listens), and `pauseReading`
- * stops both the cell events and the socket. With a 'cells' listener, the
- * cells of all the frames one socket read completed are delivered as one
- * batch (paused reading takes effect between batches); 'cell' listeners, if
- * any, see each cell of the batch first and may modify it in place.
+ * stops both the cell events and the socket. Frames read wait in the link's
+ * inbox (link-inbox.ts) until the end of the event loop's poll phase, or
+ * less when much is held; with a 'cells' listener, the cells of all the
+ * frames read since the last delivery go out as one batch (paused reading
+ * takes effect between batches); 'cell' listeners, if any, see each cell of
+ * the batch first and may modify it in place.
  *
  * Any malformed frame, failed authentication or handshake failure destroys
  * the socket and emits 'close' with the error, once. No error escapes.
@@ -41,6 +43,7 @@ import { AlliumError } from '../errors.js';
 import { nextEventId, publish } from '../events.js';
 import { hex } from '../bytes.js';
 import { Deframer, FrameOpener, FrameSealer } from './frame.js';
+import { LinkInbox } from './link-inbox.js';
 import type { LinkHandshakeResult } from './link-handshake.js';
 import {
   asError,
@@ -73,20 +76,6 @@ export const CHANNEL_HIGH_WATER = 256 * 1024;
 export const CHANNEL_HARD_CAP = 4 * 1024 * 1024;
 /** Frames sealed before the socket's backpressure is looked at again. */
 const FRAMES_PER_WRITE = 4;
-/**
- * Sealed frames read but not yet delivered, in bytes, above which a socket
- * read delivers them at once instead of at the end of the event loop's poll
- * phase (#onData).
- */
-const DELIVER_DEFER_BYTES = 256 * 1024;
-/**
- * The same bound over every link of the process: a relay with many busy
- * links holds at most this much read and not yet delivered (beyond what it
- * held before deferring), then delivers each read at once.
- */
-const DELIVER_DEFER_TOTAL_BYTES = 1024 * 1024;
-/** Bytes in the inboxes of every channel of this thread (the sum of their #inboxBytes). */
-let inboxBytesTotal = 0;
 /** How long a graceful close() waits for the peer before destroying the socket. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -98,7 +87,7 @@ export class Channel extends EventEmitter {
 
   readonly #socket: Duplex;
   readonly #sealer: FrameSealer;
-  readonly #opener: FrameOpener;
+  readonly #inbox: LinkInbox;
   readonly #deframer = new Deframer();
 
   // Send side.
@@ -115,13 +104,8 @@ export class Channel extends EventEmitter {
   #leftover: Uint8Array | null;
   #readingStarted = false;
   #readPaused = false;
-  #inbox: Uint8Array[] = [];
-  /** Bytes of the sealed frames in #inbox. */
-  #inboxBytes = 0;
   /** A setImmediate will deliver the inbox (#onData). */
   #deliverScheduled = false;
-  #current: Uint8Array | null = null;
-  #currentAt = 0;
   #delivering = false;
 
   // Lifecycle.
@@ -139,7 +123,7 @@ export class Channel extends EventEmitter {
     this.isInitiator = isInitiator;
     this.peer = { linkKey: result.peer.linkKey, identity: result.peer.identity };
     this.#sealer = new FrameSealer(result.keys.send);
-    this.#opener = new FrameOpener(result.keys.recv);
+    this.#inbox = new LinkInbox(new FrameOpener(result.keys.recv));
     this.#leftover = result.leftover.length > 0 ? result.leftover : null;
 
     socket.pause();
@@ -392,14 +376,7 @@ export class Channel extends EventEmitter {
     this.#frames = [];
     this.#freeBuffers = [];
     this.#queuedCells = 0;
-    this.#inbox = [];
-    this.#setInboxEmpty();
-    this.#current = null;
-  }
-
-  #setInboxEmpty(): void {
-    inboxBytesTotal -= this.#inboxBytes;
-    this.#inboxBytes = 0;
+    this.#inbox.clear();
   }
 
   // ---- receive side ----
@@ -430,20 +407,15 @@ export class Channel extends EventEmitter {
       this.destroy(asError(err));
       return;
     }
-    for (const f of frames) {
-      this.#inbox.push(f);
-      this.#inboxBytes += f.length;
-      inboxBytesTotal += f.length;
-    }
+    const deliverNow = this.#inbox.push(frames);
     // A busy link is read up to 32 times in a row by one poll of the event
     // loop (64 KiB each). Delivering once after them, rather than per read,
     // gives each circuit one batch of all its cells (one cipher call per
     // layer, one write to a stream's socket) instead of one per read: with 20
     // busy circuits on a link a batch per read is ~6 cells each. The inbox is
-    // still delivered at once past DELIVER_DEFER_BYTES (or past
-    // DELIVER_DEFER_TOTAL_BYTES over all links).
-    if (this.#inboxBytes >= DELIVER_DEFER_BYTES || inboxBytesTotal >= DELIVER_DEFER_TOTAL_BYTES) this.#deliver();
-    else if (!this.#deliverScheduled && this.#inbox.length > 0) {
+    // still delivered at once past its bounds (link-inbox.ts).
+    if (deliverNow) this.#deliver();
+    else if (!this.#deliverScheduled && !this.#inbox.empty) {
       this.#deliverScheduled = true;
       setImmediate(this.#deliverDeferred);
     }
@@ -463,17 +435,8 @@ export class Channel extends EventEmitter {
           if (!this.#deliverBatch()) break;
           continue;
         }
-        if (this.#current === null) {
-          const ciphertext = this.#inbox.shift();
-          if (ciphertext === undefined) break;
-          this.#inboxBytes -= ciphertext.length;
-          inboxBytesTotal -= ciphertext.length;
-          this.#current = this.#opener.open(ciphertext);
-          this.#currentAt = 0;
-        }
-        const cell = this.#current.slice(this.#currentAt, this.#currentAt + CELL_LENGTH);
-        this.#currentAt += CELL_LENGTH;
-        if (this.#currentAt >= this.#current.length) this.#current = null;
+        const cell = this.#inbox.nextCell();
+        if (cell === null) break;
         this.#cellsIn++;
         this.emit('cell', cell);
       }
@@ -491,25 +454,7 @@ export class Channel extends EventEmitter {
    * after the cells of the frames before it were delivered.
    */
   #deliverBatch(): boolean {
-    const cells: Uint8Array[] = [];
-    const current = this.#current;
-    if (current !== null) {
-      for (let at = this.#currentAt; at < current.length; at += CELL_LENGTH) cells.push(current.subarray(at, at + CELL_LENGTH));
-      this.#current = null;
-    }
-    let failure: unknown = null;
-    for (let i = 0; i < this.#inbox.length; i++) {
-      let plaintext: Uint8Array;
-      try {
-        plaintext = this.#opener.open(this.#inbox[i]!);
-      } catch (err) {
-        failure = err;
-        break;
-      }
-      for (let at = 0; at < plaintext.length; at += CELL_LENGTH) cells.push(plaintext.subarray(at, at + CELL_LENGTH));
-    }
-    this.#inbox = [];
-    this.#setInboxEmpty();
+    const { cells, failure } = this.#inbox.takeAll();
     if (cells.length > 0) {
       this.#cellsIn += cells.length;
       if (this.listenerCount('cell') > 0) {
