@@ -30,6 +30,7 @@ import { RELAY_DATA_LENGTH } from '../constants.js';
 import { FixedWindowStream, type StreamFlowControl, type StreamFlowMsg } from '../flow/flow-control.js';
 import { EndReason } from '../cell/reasons.js';
 import { StreamEndedError } from '../errors.js';
+import { StreamInbox } from './stream-inbox.js';
 
 /** What a stream carries: 'client' (an origin's BEGIN), 'exit' (BEGIN at a relay) or 'dir' (BEGIN_DIR, at either end). */
 export type StreamKind = 'client' | 'exit' | 'dir';
@@ -47,11 +48,6 @@ export const HALF_CLOSED_IDLE_TIMEOUT_MS = 5 * 60_000;
  * life of a socket from then on.
  */
 export const WIRE_CLOSE_EVENT = 'wireclose';
-
-/** The smallest inbox a stream allocates, in bytes (one DATA body fits). */
-const INBOX_MIN_BYTES = 512;
-/** The largest first guess for an inbox, in bytes (what the last batch held, up to this). */
-const INBOX_MAX_HINT_BYTES = 256 * 1024;
 
 /** Counts application bytes as they pass (a manager's stats). */
 export interface ByteMeter {
@@ -126,14 +122,8 @@ export class RelayStream extends Duplex {
   #pending: PendingWrite | null = null;
   #waiting = false;
   readonly #flushInboxBound = (): void => this.#flushInbox();
-  /**
-   * DATA received in this event-loop turn, copied end to end into one buffer
-   * (#inbox[0 .. #inboxBytes)), not yet handed to the consumer; null when empty.
-   */
-  #inbox: Buffer | null = null;
-  #inboxBytes = 0;
-  /** Bytes the last batch held: the first size tried for the next inbox. */
-  #inboxHint = INBOX_MIN_BYTES;
+  /** DATA received in this event-loop turn, not yet handed to the consumer. */
+  readonly #inbox = new StreamInbox();
   #flushQueued = false;
   /** performance.now() when a DATA cell last went out, and when the consumer last asked for more (see heldSince). */
   #lastSentAt = performance.now();
@@ -229,10 +219,7 @@ export class RelayStream extends Duplex {
     if (this.#idleTimer !== null) this.#lastActive = this.#now();
     this.#bytesIn += data.length;
     this.#meter?.bytesIn(data.length);
-    const at = this.#inboxBytes;
-    const inbox = this.#inbox !== null && at + data.length <= this.#inbox.length ? this.#inbox : this.#growInbox(at + data.length);
-    inbox.set(data, at);
-    this.#inboxBytes = at + data.length;
+    this.#inbox.append(data);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(this.#flushInboxBound);
@@ -303,7 +290,7 @@ export class RelayStream extends Duplex {
    */
   get bufferedBytes(): number {
     const socket = this.#attached === null ? 0 : this.#attached.writableLength + this.#attached.readableLength;
-    return this.readableLength + this.writableLength + this.#inboxBytes + socket;
+    return this.readableLength + this.writableLength + this.#inbox.bytes + socket;
   }
 
   /**
@@ -315,7 +302,7 @@ export class RelayStream extends Duplex {
    */
   get heldSince(): number | null {
     const sending = this.#pending !== null ? this.#lastSentAt : Infinity;
-    const reading = this.readableLength + this.#inboxBytes > 0 ? this.#lastReadAt : Infinity;
+    const reading = this.readableLength + this.#inbox.bytes > 0 ? this.#lastReadAt : Infinity;
     const since = Math.min(sending, reading);
     return since === Infinity ? null : since;
   }
@@ -327,7 +314,7 @@ export class RelayStream extends Duplex {
     // The consumer wants more: what waits in the inbox goes now (flushInbox
     // grants credit for it once it is taken); the credit owed is only for
     // bytes the consumer has, never for bytes still in the inbox.
-    if (this.#inboxBytes > 0) {
+    if (this.#inbox.bytes > 0) {
       this.#flushInbox();
       return;
     }
@@ -372,8 +359,7 @@ export class RelayStream extends Duplex {
     }
     this.#clearIdle();
     this.#attached = null;
-    this.#inbox = null;
-    this.#inboxBytes = 0;
+    this.#inbox.clear();
     this.#dropPendingWrite();
     this.#port.release(this);
     callback(error);
@@ -426,36 +412,15 @@ export class RelayStream extends Duplex {
 
   #flushInbox(): void {
     this.#flushQueued = false;
-    const inbox = this.#inbox;
-    const bytes = this.#inboxBytes;
-    if (inbox === null || bytes === 0) return;
-    this.#inbox = null;
-    this.#inboxBytes = 0;
-    this.#inboxHint = Math.min(bytes, INBOX_MAX_HINT_BYTES);
-    if (this.destroyed || this.#eof) return;
-    // A batch that fills less than half its buffer goes out as a copy, so the consumer does not hold the slack.
-    const chunk = 2 * bytes < inbox.length ? Buffer.from(inbox.subarray(0, bytes)) : inbox.subarray(0, bytes);
+    const chunk = this.#inbox.take();
+    if (chunk === null || this.destroyed || this.#eof) return;
     // push() returning false means the consumer is behind: owe the SENDME (or XON) until _read().
     if (this.push(chunk)) this.#grantCredit();
   }
 
-  /**
-   * An inbox of at least `need` bytes holding what the current one holds:
-   * the last batch's size or the next power of two above `need` (at least
-   * INBOX_MIN_BYTES), so a steady flow costs one buffer per batch.
-   */
-  #growInbox(need: number): Buffer {
-    let size = Math.max(this.#inboxHint, INBOX_MIN_BYTES);
-    while (size < need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    if (this.#inbox !== null && this.#inboxBytes > 0) next.set(this.#inbox.subarray(0, this.#inboxBytes), 0);
-    this.#inbox = next;
-    return next;
-  }
-
   /** Bytes that arrived and wait for the consumer (read buffer and this turn's inbox). */
   #buffered(): number {
-    return this.readableLength + this.#inboxBytes;
+    return this.readableLength + this.#inbox.bytes;
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * RelayStream's inbox (src/stream/relay-stream.ts): DATA bodies that arrive
+ * RelayStream's inbox (src/stream/stream-inbox.ts, used by relay-stream.ts): DATA bodies that arrive
  * in one turn are copied, as they arrive, into one buffer handed to the
  * consumer as one chunk. The caller may reuse the bytes it passed as soon as
  * receiveData returns (the circuit passes views into a link frame). Over
@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as turn } from 'node:timers/promises';
 import { RelayStream, type StreamPort } from '../../src/stream/relay-stream.js';
+import { StreamInbox } from '../../src/stream/stream-inbox.js';
 import type { StreamFlowMsg } from '../../src/flow/flow-control.js';
 import { RELAY_DATA_LENGTH } from '../../src/constants.js';
 import { xorshift32 } from '../support/seeded-random.js';
@@ -92,4 +93,29 @@ test('inbox: a small batch after a large one is handed over in a buffer of its o
   assert.ok(chunks[1]!.buffer.byteLength < 100 * RELAY_DATA_LENGTH, `consumer holds a ${chunks[1]!.buffer.byteLength}-byte buffer for 10 bytes`);
   assert.ok(chunks[1]!.every((b) => b === 7));
   stream.destroy();
+});
+
+test('StreamInbox: appends are copies, kept in order across growth; take() empties it; clear() drops what it holds', () => {
+  const inbox = new StreamInbox();
+  assert.equal(inbox.take(), null);
+  const body = new Uint8Array(RELAY_DATA_LENGTH).fill(7);
+  for (let i = 0; i < 3; i++) {
+    inbox.append(body);
+    body.fill(i); // the caller reuses its buffer: the inbox holds copies
+  }
+  assert.equal(inbox.bytes, 3 * RELAY_DATA_LENGTH);
+  const first = inbox.take()!;
+  // 3 × 498 = 1494 bytes: the buffer grew twice (512 → 1024 → 2048) and kept every byte in order.
+  assert.equal(first.length, 3 * RELAY_DATA_LENGTH);
+  assert.deepEqual([first[0], first[RELAY_DATA_LENGTH], first[2 * RELAY_DATA_LENGTH]], [7, 0, 1]);
+  assert.equal(inbox.bytes, 0);
+  // A small batch next: exactly its bytes (the buffer-size rule is checked through RelayStream above).
+  inbox.append(new Uint8Array(10).fill(9));
+  const small = inbox.take()!;
+  assert.equal(small.length, 10);
+  assert.deepEqual([...small], new Array(10).fill(9));
+  inbox.append(body);
+  inbox.clear();
+  assert.equal(inbox.bytes, 0);
+  assert.equal(inbox.take(), null);
 });
