@@ -27,6 +27,7 @@ import type { LinkStats } from '../src/events.js';
 import type { BuildTimeoutEstimator } from './build-timeout.js';
 import type { GuardSet } from './guard-set.js';
 import { OriginCircuit } from './origin-circuit.js';
+import { choosePathAvoiding } from './path-avoiding.js';
 import { choosePath, type PathRelay, type RandomSource, type StreamTarget } from './path-selection.js';
 import { positionWeightsFor, type PositionWeights } from './position-weights.js';
 import type { RelayStatus } from './relay-status.js';
@@ -172,7 +173,7 @@ export class CircuitBuilder {
     this.#links.close();
   }
 
-  /** A path, avoiding relays that failed recently when that still leaves one. */
+  /** A path, avoiding relays that failed recently as far as that still leaves one. */
   #choose(consensus: Consensus, request: BuildRequest): PathRelay[] {
     const base = {
       random: this.#random,
@@ -180,13 +181,8 @@ export class CircuitBuilder {
       ...(request.refuseExit !== undefined ? { refuseExit: request.refuseExit } : {}),
       chooseGuard: (compatible: (r: PathRelay) => boolean) => this.#o.guards.choose(compatible),
     };
-    try {
-      return choosePath(consensus.relays, request.target, { ...base, avoid: (r) => this.#o.status.isAvoided(r) });
-    } catch (error) {
-      if (!(error instanceof AlliumError) || error.code !== 'ERR_NO_PATH') throw error;
-      // Every path needs a relay that failed recently: try anyway rather than not at all.
-      return choosePath(consensus.relays, request.target, base);
-    }
+    // Every path needing a relay that failed recently: the oldest failures are tried again first (path-avoiding.ts).
+    return choosePathAvoiding(consensus.relays, this.#o.status, (avoid) => choosePath(consensus.relays, request.target, { ...base, avoid }));
   }
 
   /** Build through `path`; `params` (the consensus's) decide whether each hop is asked for congestion control (§7.2). */

@@ -30,6 +30,8 @@ interface Failure {
   delayMs: number;
   /** Avoid until this time (ms since the epoch). */
   until: number;
+  /** When it last failed (ms since the epoch). */
+  at: number;
   /** The descriptor digest the relay had when it failed (hex), if known. */
   digest: string | null;
   why: string;
@@ -65,6 +67,7 @@ export class RelayStatus {
       count: (previous?.count ?? 0) + 1,
       delayMs,
       until: this.#now() + delayMs,
+      at: this.#now(),
       digest: relay.descriptorDigest !== undefined ? hex(relay.descriptorDigest) : null,
       why,
     });
@@ -81,6 +84,11 @@ export class RelayStatus {
   isAvoided(relay: Pick<ConsensusRelay, 'identity'>): boolean {
     const failure = this.#failures.get(hex(relay.identity));
     return failure !== undefined && failure.until > this.#now();
+  }
+
+  /** When `relay` last failed (ms since the epoch), or null if no failure is remembered. */
+  failedAt(relay: Pick<ConsensusRelay, 'identity'>): number | null {
+    return this.#failures.get(hex(relay.identity))?.at ?? null;
   }
 
   /** Consecutive failures of `relay` still remembered (0 when none). */
