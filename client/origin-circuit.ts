@@ -38,7 +38,7 @@ import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 import type { Channel } from '../src/link/channel.js';
-import { AlliumError, CircuitDestroyedError, DecodeError, ProtocolError, StreamEndedError } from '../src/errors.js';
+import { AlliumError, CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 
 const log = debuglog('allium:client');
@@ -520,32 +520,13 @@ export class OriginCircuit {
         return;
       case 'drop':
         return; // long-range padding
-      case 'connected': {
-        const pending = this.#connecting.get(streamId);
-        if (pending === undefined || pending.hop !== hop) throw new ProtocolError(`CONNECTED for stream ${streamId} from hop ${hop + 1}`);
-        this.#connecting.delete(streamId);
-        clearTimeout(pending.timer);
-        // Half-close only if we asked and the hop agreed; other flags are ignored.
-        if (pending.halfClose && msg.flags !== undefined && (msg.flags & BeginFlag.HALF_CLOSE) !== 0) pending.stream.enableHalfClose();
-        pending.resolve();
+      case 'connected':
+        this.#requests.connected(streamId, hop, msg.flags);
         return;
-      }
       case 'end': {
-        const resolving = hop === this.#hops.length - 1 ? this.#resolving.get(streamId) : undefined;
-        if (resolving !== undefined) {
-          this.#resolving.delete(streamId);
-          clearTimeout(resolving.timer);
-          resolving.reject(new StreamEndedError(msg.reason, `resolve refused by the exit (reason ${msg.reason})`));
-          return;
-        }
-        const pending = this.#connecting.get(streamId);
-        if (pending !== undefined && pending.hop === hop) {
-          this.#connecting.delete(streamId);
-          clearTimeout(pending.timer);
-          this.#edges[hop]?.getStream(streamId)?.abort(new StreamEndedError(msg.reason, 'stream refused'));
-          pending.reject(new StreamEndedError(msg.reason, `stream refused by hop ${hop + 1} (reason ${msg.reason})`));
-          return;
-        }
+        // An answer to a request (a refused RESOLVE or stream), or the end of an open stream.
+        const lastHop = hop === this.#hops.length - 1;
+        if (this.#requests.refused(streamId, hop, lastHop, msg.reason, (error) => this.#edges[hop]?.getStream(streamId)?.abort(error))) return;
         this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
         return;
       }
@@ -574,14 +555,9 @@ export class OriginCircuit {
       case 'truncate':
       case 'resolve':
         throw new ProtocolError(`${msg.kind} travelling backward`);
-      case 'resolved': {
-        const resolving = hop === this.#hops.length - 1 ? this.#resolving.get(streamId) : undefined;
-        if (resolving === undefined) throw new ProtocolError(`RESOLVED for stream ${streamId} from hop ${hop + 1}`);
-        this.#resolving.delete(streamId);
-        clearTimeout(resolving.timer);
-        resolving.resolve(msg.answers);
+      case 'resolved':
+        this.#requests.resolved(streamId, hop, hop === this.#hops.length - 1, msg.answers);
         return;
-      }
       case 'truncated':
         // We never send TRUNCATE.
         throw new ProtocolError(`unexpected ${msg.kind} from hop ${hop + 1}`);

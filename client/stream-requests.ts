@@ -3,11 +3,12 @@
  * (docs/protocol.md §6.4): streams asked for with BEGIN or BEGIN_DIR until
  * CONNECTED, and RESOLVE requests until RESOLVED, each with its timeout.
  * OriginCircuit (origin-circuit.ts) sends the requests and routes the answers
- * here; this module settles the promises and cancels the timers.
+ * here (CONNECTED, a refusing END, RESOLVED); this module checks that each
+ * answer belongs to a request, settles the promises and cancels the timers.
  */
-import type { ResolvedAnswer } from '../src/cell/stream-messages.js';
+import { BeginFlag, type ResolvedAnswer } from '../src/cell/stream-messages.js';
 import { EndReason } from '../src/cell/reasons.js';
-import { AlliumError, StreamEndedError } from '../src/errors.js';
+import { AlliumError, ProtocolError, StreamEndedError } from '../src/errors.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 
 /** A stream waiting for CONNECTED. */
@@ -71,6 +72,59 @@ export class StreamRequests {
       this.resolving.set(streamId, { resolve, reject, timer });
       send();
     });
+  }
+
+  /**
+   * CONNECTED on `streamId` from `hop`: its stream's request is settled,
+   * with half-close if BEGIN asked for it and `flags` (CONNECTED's, §6.4)
+   * agree; other flags are ignored. Throws ProtocolError if no stream asked
+   * of that hop waits for it.
+   */
+  connected(streamId: number, hop: number, flags: number | undefined): void {
+    const pending = this.connecting.get(streamId);
+    if (pending === undefined || pending.hop !== hop) throw new ProtocolError(`CONNECTED for stream ${streamId} from hop ${hop + 1}`);
+    this.connecting.delete(streamId);
+    clearTimeout(pending.timer);
+    if (pending.halfClose && flags !== undefined && (flags & BeginFlag.HALF_CLOSE) !== 0) pending.stream.enableHalfClose();
+    pending.resolve();
+  }
+
+  /**
+   * END with `reason` on `streamId` from `hop`, if it answers a request: a
+   * RESOLVE (asked of the last hop; `lastHop` says whether `hop` is it) is
+   * refused, or a stream asked of `hop` is refused: `abortStream` ends it
+   * first, then its opener's promise rejects (StreamEndedError with
+   * `reason`). Returns false when no request waits for it (an END for an
+   * open stream, the edge's business).
+   */
+  refused(streamId: number, hop: number, lastHop: boolean, reason: number, abortStream: (error: Error) => void): boolean {
+    const resolving = lastHop ? this.resolving.get(streamId) : undefined;
+    if (resolving !== undefined) {
+      this.resolving.delete(streamId);
+      clearTimeout(resolving.timer);
+      resolving.reject(new StreamEndedError(reason, `resolve refused by the exit (reason ${reason})`));
+      return true;
+    }
+    const pending = this.connecting.get(streamId);
+    if (pending === undefined || pending.hop !== hop) return false;
+    this.connecting.delete(streamId);
+    clearTimeout(pending.timer);
+    abortStream(new StreamEndedError(reason, 'stream refused'));
+    pending.reject(new StreamEndedError(reason, `stream refused by hop ${hop + 1} (reason ${reason})`));
+    return true;
+  }
+
+  /**
+   * RESOLVED on `streamId` from `hop` (`lastHop`: whether it is the last
+   * hop, the only one a RESOLVE is asked of): the request resolves with
+   * `answers`. Throws ProtocolError if no RESOLVE waits for it there.
+   */
+  resolved(streamId: number, hop: number, lastHop: boolean, answers: ResolvedAnswer[]): void {
+    const resolving = lastHop ? this.resolving.get(streamId) : undefined;
+    if (resolving === undefined) throw new ProtocolError(`RESOLVED for stream ${streamId} from hop ${hop + 1}`);
+    this.resolving.delete(streamId);
+    clearTimeout(resolving.timer);
+    resolving.resolve(answers);
   }
 
   /** A stream still waiting for CONNECTED broke the stream rules: END TORPROTOCOL to the hop, and the opener gets the same reason. */
