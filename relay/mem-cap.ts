@@ -188,16 +188,27 @@ export class MemoryCap {
     let total = 0;
     let state = 0;
     for (const link of this.#links.openLinks()) {
-      total += link.heldBytes + this.#state.link;
-      state += this.#state.link;
-      for (const slot of this.#links.circuitsOf(link).all()) {
-        if (slot.side !== 'prev') continue;
-        const s = this.#circuitState(slot.circuit);
-        total += slot.circuit.streamBytes() + s;
-        state += s;
-      }
+      const c = this.#linkCount(link);
+      total += c.total;
+      state += c.state;
     }
     return { total, state };
+  }
+
+  /**
+   * What one link accounts for: its held bytes and state, with the stream
+   * bytes and state of the circuits whose previous hop it is (a circuit is
+   * counted on that side only), and the part of that which is state.
+   */
+  #linkCount(link: Channel): { total: number; state: number } {
+    let total = link.heldBytes;
+    let state = this.#state.link;
+    for (const slot of this.#links.circuitsOf(link).all()) {
+      if (slot.side !== 'prev' || slot.circuit.closed) continue;
+      total += slot.circuit.streamBytes();
+      state += this.#circuitState(slot.circuit);
+    }
+    return { total: total + state, state };
   }
 
   /** The accounted state of a circuit and its streams. */
@@ -234,15 +245,9 @@ export class MemoryCap {
       let bytes = 0;
       if (victim.kind === 'link') {
         if (victim.link.closed) continue;
-        let linkState = this.#state.link;
-        bytes = victim.link.heldBytes;
-        for (const slot of this.#links.circuitsOf(victim.link).all()) {
-          if (slot.side !== 'prev' || slot.circuit.closed) continue;
-          bytes += slot.circuit.streamBytes();
-          linkState += this.#circuitState(slot.circuit);
-        }
-        bytes += linkState;
-        stateFreed += linkState;
+        const c = this.#linkCount(victim.link);
+        bytes = c.total;
+        stateFreed += c.state;
         victim.link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: its peer does not take what is sent'));
         links++;
         left -= bytes;
