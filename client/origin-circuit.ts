@@ -6,7 +6,9 @@
  * at the last hop) and directory streams (BEGIN_DIR, at any hop), agrees on
  * each hop's congestion control in its handshake (§7.2), and tears
  * itself down on anything unexpected: a cell no hop recognizes, a command out
- * of place, a bad SENDME.
+ * of place, a bad SENDME. Each hop's handshake (onionskin, reply, keys) is a
+ * HopHandshake (hop-handshake.ts); the answers to stream requests are settled
+ * in StreamRequests (stream-requests.ts).
  */
 import { debuglog } from 'node:util';
 import {
@@ -17,21 +19,18 @@ import {
   encodeChannelCell,
   encodeDestroy,
 } from '../src/cell/channel-cell.js';
-import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
+import { decodeCreated2 } from '../src/cell/create2.js';
 import { decodeRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { BeginFlag, endReasonOf, type ResolvedAnswer } from '../src/cell/stream-messages.js';
-import { HANDSHAKE_TYPE_NTOR_V3, TOR1_KEY_MATERIAL_LENGTH } from '../src/constants.js';
-import { ntorV3ClientFinish, ntorV3ClientStart, type NtorV3ClientState } from '../src/crypto/ntor-v3.js';
-import { peelBackward, tor1Layers, type HopLayers } from '../src/crypto/onion-layer.js';
-import { CIRCUIT_VERIFICATION } from '../src/circuit/handshake-params.js';
-import { clientMessage, hopFlow, readServerMessage } from '../src/circuit/cc-negotiation.js';
+import { peelBackward, type HopLayers } from '../src/crypto/onion-layer.js';
 import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../src/netdoc/params.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import { ForwardBacklog } from './forward-backlog.js';
-import { extendSpecifiers, type HopInfo } from './hop-info.js';
+import { HopHandshake, create2Cell, extend2Msg } from './hop-handshake.js';
+import type { HopInfo } from './hop-info.js';
 import { StreamRequests } from './stream-requests.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
@@ -44,13 +43,6 @@ import { nextEventId, publish } from '../src/events.js';
 const log = debuglog('allium:client');
 
 export { extendSpecifiers, type HopInfo } from './hop-info.js';
-
-interface Pending {
-  expect: 'CREATED2' | 'EXTENDED2';
-  state: NtorV3ClientState;
-  resolve: (layers: HopLayers, flow: FlowControlFactory) => void;
-  reject: (error: Error) => void;
-}
 
 /** Options for OriginCircuit.build(). */
 export interface OriginCircuitOptions {
@@ -111,7 +103,8 @@ export class OriginCircuit {
   /** Its maps, read on the cell path. */
   readonly #connecting = this.#requests.connecting;
   readonly #resolving = this.#requests.resolving;
-  #pending: Pending | null = null;
+  /** The handshake adding the next hop, while building. */
+  readonly #handshake: HopHandshake;
   #nextStreamId = 1;
   #built = false;
   #closed = false;
@@ -131,6 +124,14 @@ export class OriginCircuit {
     this.#backlog = new ForwardBacklog(this.#hops, (cell) => this.#room.send(cell), () => this.#closed);
     this.#circuits = circuits;
     this.#options = options;
+    this.#handshake = new HopHandshake(
+      options.params ?? DEFAULT_NETWORK_PARAMS,
+      () => this.#closed,
+      ({ layers, flow }) => {
+        this.#hops.push(layers);
+        this.#hopFlows.push(flow);
+      },
+    );
     this.path = path;
     this.id = circuits.allocate(channel);
     circuits.set(this.id, { circuit: this, side: 'next' });
@@ -308,7 +309,7 @@ export class OriginCircuit {
       const command = cellCommand(cell);
       switch (command) {
         case ChannelCommand.CREATED2:
-          this.#finishHandshake('CREATED2', decodeCreated2(cellPayload(cell)));
+          this.#handshake.finish('CREATED2', decodeCreated2(cellPayload(cell)));
           return;
         case ChannelCommand.DESTROY: {
           const reason = destroyReasonOf(cell);
@@ -352,7 +353,7 @@ export class OriginCircuit {
         cells,
         hopOf,
         digestOf,
-        this.#built && this.#pending === null,
+        this.#built && !this.#handshake.inFlight,
       );
       for (let i = 0; i < cells.length; i++) {
         if (this.#closed) return;
@@ -393,63 +394,13 @@ export class OriginCircuit {
   // ---- building ----
 
   #create(hop: HopInfo): Promise<void> {
-    return this.#handshake(hop, 'CREATED2', (onionskin) => {
-      const body = encodeCreate2({ handshakeType: HANDSHAKE_TYPE_NTOR_V3, handshakeData: onionskin });
-      this.#room.send(encodeChannelCell(this.id, ChannelCommand.CREATE2, body));
-    });
+    return this.#handshake.start(hop, 'CREATED2', (onionskin) => this.#room.send(create2Cell(this.id, onionskin)));
   }
 
   #extend(from: HopInfo, hop: HopInfo, preferIPv6: boolean): Promise<void> {
-    return this.#handshake(hop, 'EXTENDED2', (onionskin) => {
-      const extend2: RelayMsg = {
-        kind: 'extend2',
-        specifiers: extendSpecifiers(from, hop, preferIPv6),
-        handshakeType: HANDSHAKE_TYPE_NTOR_V3,
-        handshakeData: onionskin,
-      };
-      this.#send(this.#hops.length - 1, 0, extend2, ChannelCommand.RELAY_EARLY);
+    return this.#handshake.start(hop, 'EXTENDED2', (onionskin) => {
+      this.#send(this.#hops.length - 1, 0, extend2Msg(from, hop, preferIPv6, onionskin), ChannelCommand.RELAY_EARLY);
     });
-  }
-
-  #handshake(hop: HopInfo, expect: Pending['expect'], send: (onionskin: Uint8Array) => void): Promise<void> {
-    const message = clientMessage(this.#params);
-    const { state, onionskin } = ntorV3ClientStart({ identity: hop.identity, onionKey: hop.ntorOnionKey }, message, CIRCUIT_VERIFICATION);
-    return new Promise<void>((resolve, reject) => {
-      if (this.#closed) {
-        reject(new CircuitDestroyedError(DestroyReason.FINISHED, 'circuit closed while building'));
-        return;
-      }
-      this.#pending = {
-        expect,
-        state,
-        resolve: (layers, flow) => {
-          this.#hops.push(layers);
-          this.#hopFlows.push(flow);
-          resolve();
-        },
-        reject,
-      };
-      send(onionskin);
-    });
-  }
-
-  #finishHandshake(kind: Pending['expect'], reply: Uint8Array): void {
-    const pending = this.#pending;
-    if (pending === null || pending.expect !== kind) throw new ProtocolError(`unexpected ${kind}`);
-    this.#pending = null;
-    try {
-      const { keyMaterial, serverMessage } = ntorV3ClientFinish(pending.state, reply, TOR1_KEY_MATERIAL_LENGTH);
-      const agreed = readServerMessage(serverMessage, this.#params);
-      pending.resolve(tor1Layers(keyMaterial), hopFlow(agreed, 'client'));
-    } catch (error) {
-      // The build fails with the handshake's error; receive() then destroys the circuit.
-      pending.reject(error as Error);
-      throw error;
-    }
-  }
-
-  get #params(): NetworkParams {
-    return this.#options.params ?? DEFAULT_NETWORK_PARAMS;
   }
 
   // ---- relay cells ----
@@ -510,13 +461,13 @@ export class OriginCircuit {
     const msg = this.#decode(hop, command, streamId, data);
     if (msg === null) return;
     if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
-    if (this.#pending !== null && msg.kind !== 'extended2' && msg.kind !== 'drop') {
+    if (this.#handshake.inFlight && msg.kind !== 'extended2' && msg.kind !== 'drop') {
       throw new ProtocolError(`${msg.kind} from hop ${hop + 1} while building`);
     }
     switch (msg.kind) {
       case 'extended2':
-        if (hop !== this.#hops.length - 1 || this.#pending?.expect !== 'EXTENDED2') throw new ProtocolError(`unexpected EXTENDED2 from hop ${hop + 1}`);
-        this.#finishHandshake('EXTENDED2', msg.handshakeData);
+        if (hop !== this.#hops.length - 1 || !this.#handshake.awaits('EXTENDED2')) throw new ProtocolError(`unexpected EXTENDED2 from hop ${hop + 1}`);
+        this.#handshake.finish('EXTENDED2', msg.handshakeData);
         return;
       case 'drop':
         return; // long-range padding
@@ -588,8 +539,7 @@ export class OriginCircuit {
     // Cells not yet on the link stay off it: the circuit is gone (destroy() flushed them before its DESTROY).
     this.#backlog.drop();
     this.#circuits.delete(this.id);
-    this.#pending?.reject(error);
-    this.#pending = null;
+    this.#handshake.abort(error);
     this.#requests.rejectAll(error);
     for (const edge of this.#edges) edge?.abortAll(error);
     for (const hop of this.#hops) {
