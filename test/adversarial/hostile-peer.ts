@@ -20,9 +20,11 @@ import { ntorV3ClientFinish, ntorV3ClientStart } from '../../src/crypto/ntor-v3.
 import { tor1Layers, type HopLayers } from '../../src/crypto/onion-layer.js';
 import { CIRCUIT_VERIFICATION, EMPTY_NTOR_MESSAGE } from '../../src/circuit/handshake-params.js';
 import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
-import { createRelayCore } from '../../relay/relay.js';
+import { createRelayCore, type RelayCore, type RelayCoreOptions } from '../../relay/relay.js';
 import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
-import type { Transport } from '../../src/link/transport.js';
+import { listenOrPort } from '../../relay/or-listener.js';
+import { TcpTransport, type Transport } from '../../src/link/transport.js';
+import type { HopInfo } from '../../client/hop-info.js';
 import type { Duplex } from 'node:stream';
 import { duplexPair } from '../support/duplex-pair.js';
 
@@ -72,15 +74,61 @@ export function memoryRelay(t: TestContext, opts: { exit?: boolean; transport?: 
   };
 }
 
-/** A TCP transport to a relay started with startRelay(). */
-export function tcpTarget(keys: RelayKeys, port: number): RelayTarget {
+/** A TCP transport to a relay on 127.0.0.1:`port` (startRelay(), tcpRelay()), from `localAddress` if given. */
+export function tcpTarget(keys: RelayKeys, port: number, localAddress?: string): RelayTarget {
   return {
     keys,
     async open() {
-      const socket = tcpConnect({ host: '127.0.0.1', port });
+      const socket = tcpConnect({ host: '127.0.0.1', port, ...(localAddress !== undefined ? { localAddress } : {}) });
       socket.on('error', () => {});
       return socket;
     },
+  };
+}
+
+/** A relay core on TCP loopback (tcpRelay()). */
+export interface TcpRelay {
+  core: RelayCore;
+  keys: RelayKeys;
+  /** Its OR port on 127.0.0.1. */
+  port: number;
+  /** The relay as a hop, for a real client circuit. */
+  info: HopInfo;
+  /** A RelayTarget whose connections come from `localAddress` (a loopback address of its own: per-address limits, §3.6). */
+  from(localAddress: string): RelayTarget;
+}
+
+/**
+ * A relay core in this process listening on 127.0.0.1 (port 0) over real
+ * TCP, dialling with TcpTransport from 127.0.0.1; destroyed, and its listener
+ * closed, after the test. `exit` makes it an exit that allows 127.0.0.1 only;
+ * the other options go to createRelayCore as they are (dialTimeoutMs, dos,
+ * memoryCap...).
+ */
+export async function tcpRelay(
+  t: TestContext,
+  opts: { exit?: boolean } & Omit<Partial<RelayCoreOptions>, 'keys' | 'exit' | 'transport'> = {},
+): Promise<TcpRelay> {
+  const { exit, ...core } = opts;
+  const keys = loadRelayKeys(tempDir(t));
+  const relay = createRelayCore({
+    keys,
+    exit: { policy: exit === true ? parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']) : null, localAddress: '127.0.0.1' },
+    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
+    ...core,
+  });
+  const listener = await listenOrPort('127.0.0.1', 0, (socket) => relay.accept(socket));
+  t.after(async () => {
+    relay.destroy();
+    await listener.close();
+  });
+  const port = listener.port;
+  return {
+    core: relay,
+    keys,
+    port,
+    info: { nickname: 'tcprelay', identity: keys.identity.identity, linkKey: keys.linkKey.public, ntorOnionKey: keys.ntor.onionKey, address: '127.0.0.1', orPort: port },
+    from: (localAddress) => tcpTarget(keys, port, localAddress),
   };
 }
 

@@ -11,11 +11,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createDirectoryServer, type DirectoryHandlers } from '../../directory/http-server.js';
 import { startSocksServer } from '../../client/socks/server.js';
-import { loadRelayKeys } from '../../relay/keys.js';
-import { listenOrPort } from '../../relay/or-listener.js';
-import { createRelayCore } from '../../relay/relay-core.js';
-import { TcpTransport } from '../../src/link/transport.js';
-import { HostilePeer, tcpServer, tempDir } from './hostile-peer.js';
+import { HostilePeer, tcpRelay, tcpServer } from './hostile-peer.js';
 
 const ATTACKER = '127.0.0.9';
 const USER = '127.0.0.2';
@@ -118,28 +114,11 @@ test('slowloris on the SOCKS port: a normal SOCKS5 CONNECT is served meanwhile',
 });
 
 test("slowloris on a relay's OR port: past 50 links per address closed at once; a client elsewhere completes its handshake and a circuit", { timeout: 20_000 }, async (t) => {
-  const keys = loadRelayKeys(tempDir(t));
-  const core = createRelayCore({ keys, exit: { policy: null, localAddress: '127.0.0.1' }, transport: new TcpTransport({ localAddress: '127.0.0.1' }) });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
-  t.after(async () => {
-    core.destroy();
-    await listener.close();
-  });
-  slowloris(t, listener.port, new Uint8Array(48).fill(7));
+  const relay = await tcpRelay(t);
+  slowloris(t, relay.port, new Uint8Array(48).fill(7));
   await settle(1500);
-  assert.equal(core.dos.stats().linksRefused, 50);
-  const peer = await withinMs(
-    HostilePeer.connect(t, {
-      keys,
-      async open() {
-        const socket = connect({ host: '127.0.0.1', port: listener.port, localAddress: USER });
-        socket.on('error', () => {});
-        return socket;
-      },
-    }),
-    3000,
-    'a normal link handshake',
-  );
+  assert.equal(relay.core.dos.stats().linksRefused, 50);
+  const peer = await withinMs(HostilePeer.connect(t, relay.from(USER)), 3000, 'a normal link handshake');
   await withinMs(peer.create(), 3000, 'a normal CREATE2');
 });
 

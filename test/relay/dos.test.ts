@@ -21,13 +21,9 @@ import type { Channel } from '../../src/link/channel.js';
 import { LinkManager } from '../../src/link/link-manager.js';
 import { TcpTransport } from '../../src/link/transport.js';
 import { ConcurrencyLimiter, RateLimiter, TokenBucket } from '../../src/net/limits.js';
-import { parseExitPolicy } from '../../src/netdoc/exit-policy.js';
-import { OriginCircuit, type HopInfo } from '../../client/origin-circuit.js';
-import { DosGuard } from '../../relay/dos.js';
-import { loadRelayKeys, type RelayKeys } from '../../relay/keys.js';
-import { listenOrPort } from '../../relay/or-listener.js';
-import { createRelayCore, type RelayCore } from '../../relay/relay-core.js';
-import { HostilePeer, tcpServer, tempDir, type RelayTarget } from '../adversarial/hostile-peer.js';
+import { OriginCircuit } from '../../client/origin-circuit.js';
+import { DosGuard, type DosOptions } from '../../relay/dos.js';
+import { HostilePeer, tcpRelay, tcpServer, type TcpRelay } from '../adversarial/hostile-peer.js';
 
 const WAIT_MS = 5000;
 
@@ -83,45 +79,8 @@ test('DosGuard: circuit creation is limited only for an address holding circuitM
   assert.deepEqual(dos.stats(), { linksRefused: 1, circuitsRefused: 1, beginsRefused: 1, streamsRefused: 1, addressesWithLinks: 1 });
 });
 
-interface TcpRelay {
-  core: RelayCore;
-  keys: RelayKeys;
-  port: number;
-  info: HopInfo;
-  /** A RelayTarget whose connections come from `localAddress`. */
-  from(localAddress: string): RelayTarget;
-}
-
-async function tcpRelay(t: TestContext, dos: ConstructorParameters<typeof DosGuard>[0]): Promise<TcpRelay> {
-  const keys = loadRelayKeys(tempDir(t));
-  const core = createRelayCore({
-    keys,
-    exit: { policy: parseExitPolicy(['accept 127.0.0.1:*', 'reject *:*']), localAddress: '127.0.0.1' },
-    transport: new TcpTransport({ localAddress: '127.0.0.1' }),
-    dialTimeoutMs: WAIT_MS,
-    ...(dos !== undefined ? { dos } : {}),
-  });
-  const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
-  t.after(async () => {
-    core.destroy();
-    await listener.close();
-  });
-  const port = listener.port;
-  return {
-    core,
-    keys,
-    port,
-    info: { nickname: 'dosrelay', identity: keys.identity.identity, linkKey: keys.linkKey.public, ntorOnionKey: keys.ntor.onionKey, address: '127.0.0.1', orPort: port },
-    from: (localAddress) => ({
-      keys,
-      async open() {
-        const socket = connect({ host: '127.0.0.1', port, localAddress });
-        socket.on('error', () => {});
-        return socket;
-      },
-    }),
-  };
-}
+/** An exit on TCP loopback with the DoS limits `dos`. */
+const dosRelay = (t: TestContext, dos: DosOptions): Promise<TcpRelay> => tcpRelay(t, { exit: true, dialTimeoutMs: WAIT_MS, dos });
 
 /** An echo server on 127.0.0.1 (the exit's destination). */
 async function echoServer(t: TestContext): Promise<number> {
@@ -187,7 +146,7 @@ async function openMany(relay: TcpRelay, localAddress: string, count: number): P
 }
 
 test('100 links from one address: past the per-address limit the relay closes them at once; the bystander on another address is served', { timeout: 30_000 }, async (t) => {
-  const relay = await tcpRelay(t, { maxLinksPerAddress: 20 });
+  const relay = await dosRelay(t, { maxLinksPerAddress: 20 });
   const echoPort = await echoServer(t);
   const bystander = await honestClient(t, relay, '127.0.0.2', echoPort);
   await bystander();
@@ -207,7 +166,7 @@ test('100 links from one address: past the per-address limit the relay closes th
 });
 
 test('a CREATE2 flood over many links from one address: past the burst DESTROY RESOURCELIMIT, the rate still admits; a client elsewhere keeps building circuits and carrying data', { timeout: 30_000 }, async (t) => {
-  const relay = await tcpRelay(t, { maxLinksPerAddress: 20, circuitRate: 5, circuitBurst: 10, circuitMinLinks: 3 });
+  const relay = await dosRelay(t, { maxLinksPerAddress: 20, circuitRate: 5, circuitBurst: 10, circuitMinLinks: 3 });
   const echoPort = await echoServer(t);
   const bystander = await honestClient(t, relay, '127.0.0.2', echoPort);
   // 100 links from 127.0.0.3: 20 are kept, and handshake.
@@ -256,7 +215,7 @@ test('a CREATE2 flood over many links from one address: past the burst DESTROY R
 });
 
 test('BEGIN past the per-circuit rate at an exit: END RESOURCELIMIT on that stream only; the circuit lives', { timeout: 20_000 }, async (t) => {
-  const relay = await tcpRelay(t, { beginRate: 1, beginBurst: 3 });
+  const relay = await dosRelay(t, { beginRate: 1, beginBurst: 3 });
   const echoPort = await echoServer(t);
   const peer = await HostilePeer.connect(t, relay.from('127.0.0.4'));
   const circ = await peer.create();
