@@ -16,6 +16,7 @@
 import { debuglog } from 'node:util';
 import {
   CELL_COMMAND_OFFSET,
+  CELL_PAYLOAD_OFFSET,
   ChannelCommand,
   cellCommand,
   cellPayload,
@@ -25,7 +26,7 @@ import {
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { specifiersToTarget } from '../src/cell/extend2.js';
-import { RELAY_DATA_OFFSET, RELAY_LENGTH_OFFSET, decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { RELAY_DATA_OFFSET, RELAY_LENGTH_OFFSET, RELAY_RECOGNIZED_OFFSET, decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
@@ -42,6 +43,9 @@ import type { RelayContext } from './relay-context.js';
 export type { DirectoryHandler, RelayContext } from './relay-context.js';
 
 const log = debuglog('allium:relay');
+
+/** Where a relay cell's `recognized` field is in its 514-byte channel cell. */
+const RECOGNIZED_IN_CELL = CELL_PAYLOAD_OFFSET + RELAY_RECOGNIZED_OFFSET;
 
 /** At most this many RELAY_EARLY cells per circuit, as in Tor. */
 const MAX_RELAY_EARLY = 8;
@@ -163,11 +167,16 @@ export class RelayCircuit {
       if (this.#closed) return;
       const cell = cells[i]!;
       this.#relayCellsIn++;
-      const payload = cellPayload(cell);
-      // With no next hop an unrecognized cell ends the circuit, so the check may be final.
-      if (forward.openDigest(payload, this.#next === null) !== null) {
-        this.#handleLocal(payload, cellCommand(cell) === ChannelCommand.RELAY_EARLY);
-        continue;
+      // Most cells a guard or middle sees are not for it: a nonzero
+      // `recognized` says so (openDigest would give null at once) without
+      // making a payload view. With no next hop an unrecognized cell ends the
+      // circuit, so the check may be final.
+      if ((cell[RECOGNIZED_IN_CELL]! | cell[RECOGNIZED_IN_CELL + 1]!) === 0) {
+        const payload = cellPayload(cell);
+        if (forward.openDigest(payload, this.#next === null) !== null) {
+          this.#handleLocal(payload, cellCommand(cell) === ChannelCommand.RELAY_EARLY);
+          continue;
+        }
       }
       const next = this.#next;
       if (next === null) {
