@@ -37,6 +37,36 @@ const GATHER_CELLS = 128;
 const gather = new Uint8Array(CELL_PAYLOAD_OFFSET + GATHER_CELLS * CELL_PAYLOAD_LENGTH);
 /** Where the first payload starts in `gather`. */
 const GATHER_OFFSET = CELL_PAYLOAD_OFFSET;
+/** Views of `gather`, made once: cellWindows[i] is slot i's payload with the 5 bytes before it (a whole cell's shape); payloadWindows[i] is the payload alone. */
+const cellWindows: Uint8Array[] = [];
+const payloadWindows: Uint8Array[] = [];
+for (let i = 0; i < GATHER_CELLS; i++) {
+  const at = GATHER_OFFSET + i * CELL_PAYLOAD_LENGTH;
+  cellWindows.push(gather.subarray(at - CELL_PAYLOAD_OFFSET, at + CELL_PAYLOAD_LENGTH));
+  payloadWindows.push(gather.subarray(at, at + CELL_PAYLOAD_LENGTH));
+}
+
+/**
+ * The inverse of gatherPayload, after the payloads in `gather` were replaced
+ * (crypted): copy slot `slot` back into `cell` at `payloadOffset`. Callers go
+ * from the first slot to the last: a whole 514-byte cell takes a premade
+ * window (no view per cell), after its own header was written into the 5
+ * bytes before the slot, the end of the slot before, which is already copied
+ * out.
+ */
+function scatterPayload(cell: Uint8Array, payloadOffset: number, slot: number): void {
+  if (payloadOffset === CELL_PAYLOAD_OFFSET && cell.length === CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH) {
+    const at = GATHER_OFFSET + slot * CELL_PAYLOAD_LENGTH - CELL_PAYLOAD_OFFSET;
+    gather[at] = cell[0]!;
+    gather[at + 1] = cell[1]!;
+    gather[at + 2] = cell[2]!;
+    gather[at + 3] = cell[3]!;
+    gather[at + 4] = cell[4]!;
+    cell.set(cellWindows[slot]!);
+  } else {
+    cell.set(payloadWindows[slot]!, payloadOffset);
+  }
+}
 
 /**
  * Copy the payload of `cell` (at `payloadOffset`, 509 bytes) to payload slot
@@ -105,9 +135,9 @@ export class OnionLayer {
       // Last to first: see gatherPayload.
       for (let i = n - 1; i >= 0; i--) gatherPayload(cells[first + i]!, payloadOffset, i, first + i, 'OnionLayer.cryptCells');
       const out = cipher.update(gather.subarray(GATHER_OFFSET, GATHER_OFFSET + n * CELL_PAYLOAD_LENGTH));
-      for (let i = 0; i < n; i++) {
-        cells[first + i]!.set(out.subarray(i * CELL_PAYLOAD_LENGTH, (i + 1) * CELL_PAYLOAD_LENGTH), payloadOffset);
-      }
+      // Back into gather with one copy, then out to the cells, first to last: see scatterPayload.
+      gather.set(out, GATHER_OFFSET);
+      for (let i = 0; i < n; i++) scatterPayload(cells[first + i]!, payloadOffset, i);
     }
   }
 
