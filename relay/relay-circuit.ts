@@ -37,7 +37,7 @@ import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors
 import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
 import { fixedWindows, type FlowControlFactory } from '../src/flow/flow-control.js';
-import { returnCellBuffer, takeCellBuffer } from './cell-pool.js';
+import { returnCellBuffer, takeCellBuffer, type CellBuffer } from './cell-pool.js';
 import type { RelayContext } from './relay-context.js';
 
 export type { DirectoryHandler, RelayContext } from './relay-context.js';
@@ -79,7 +79,7 @@ export class RelayCircuit {
   /** Links this circuit paused because the link it forwards to is full. */
   readonly #held = new Set<Channel>();
   /** Cells we sealed toward the client, digested but not yet crypted (see sendBackward). */
-  #backlog: Uint8Array[] = [];
+  #backlog: CellBuffer[] = [];
   #backlogQueued = false;
   /** For flow control's circuit SENDMEs: our forward layer's running digest after the cell being handled. */
   readonly #receivedDigest = (): Uint8Array => this.#layers.forward.lastDigest;
@@ -268,14 +268,14 @@ export class RelayCircuit {
    * its socket) is crypted with one keystream call.
    */
   sendBackward(streamId: number, msg: RelayMsg): Uint8Array {
-    const cell = takeCellBuffer();
+    const buffer = takeCellBuffer();
+    const { cell, payload } = buffer;
     setCellCircuitId(cell, this.#prev.id);
     cell[CELL_COMMAND_OFFSET] = ChannelCommand.RELAY;
-    const payload = cellPayload(cell);
     try {
       writeRelayMsg(payload, streamId, msg);
     } catch (error) {
-      returnCellBuffer(cell);
+      returnCellBuffer(buffer);
       throw error;
     }
     // The pooled buffer still holds its last cell: zeros after the body (sealDigest zeroes `recognized` and the digest field).
@@ -283,7 +283,7 @@ export class RelayCircuit {
     if (bodyEnd < payload.length) payload.fill(0, bodyEnd);
     const digest = this.#layers.backward.sealDigest(payload);
     this.#relayCellsOut++;
-    this.#backlog.push(cell);
+    this.#backlog.push(buffer);
     if (!this.#backlogQueued) {
       this.#backlogQueued = true;
       queueMicrotask(this.#flushBacklog);
@@ -294,13 +294,15 @@ export class RelayCircuit {
   /** Crypt the backlog (cells we sealed) with one keystream call and queue it on the link toward the client. */
   #flushBacklog = (): void => {
     this.#backlogQueued = false;
-    const cells = this.#backlog;
-    if (cells.length === 0 || this.#closed) return;
+    const buffers = this.#backlog;
+    if (buffers.length === 0 || this.#closed) return;
     this.#backlog = [];
+    const cells: Uint8Array[] = [];
+    for (const buffer of buffers) cells.push(buffer.cell);
     this.#layers.backward.cryptCells(cells);
-    for (const cell of cells) {
-      this.#prev.room.send(cell);
-      returnCellBuffer(cell);
+    for (const buffer of buffers) {
+      this.#prev.room.send(buffer.cell);
+      returnCellBuffer(buffer);
     }
   };
 
