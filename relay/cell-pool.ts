@@ -2,24 +2,36 @@
  * The pool of spare 514-byte cell buffers RelayCircuit.sendBackward builds its
  * own cells in (one pool per thread, at most MAX_SPARE_CELLS kept): a buffer
  * goes back once its cell is crypted and handed to the link toward the
- * client (RelayCircuit's backlog flush).
+ * client (RelayCircuit's backlog flush). Each comes with a view of its
+ * payload, made once with the buffer: an exit builds one cell per 498 bytes
+ * it reads, and a view per cell was an allocation per cell.
  */
 import { CELL_LENGTH } from '../src/constants.js';
+import { CELL_PAYLOAD_OFFSET } from '../src/cell/channel-cell.js';
 
-/** Spare 514-byte cell buffers for sendBackward (one pool per thread, bounded). */
-const spareCells: Uint8Array[] = [];
+/** A pooled cell buffer: `cell` (514 bytes) and `payload`, its bytes 5..514 (docs/protocol.md §2). */
+export interface CellBuffer {
+  readonly cell: Uint8Array;
+  readonly payload: Uint8Array;
+}
+
+/** Spare cell buffers for sendBackward (one pool per thread, bounded). */
+const spareCells: CellBuffer[] = [];
 const MAX_SPARE_CELLS = 1024;
 
 /**
- * A 514-byte buffer from the pool, holding whatever its last cell left:
+ * A cell buffer from the pool, holding whatever its last cell left:
  * sendBackward writes every byte of the new cell (header, relay header,
  * body, zeros after it).
  */
-export function takeCellBuffer(): Uint8Array {
-  return spareCells.pop() ?? new Uint8Array(CELL_LENGTH);
+export function takeCellBuffer(): CellBuffer {
+  const spare = spareCells.pop();
+  if (spare !== undefined) return spare;
+  const cell = new Uint8Array(CELL_LENGTH);
+  return { cell, payload: cell.subarray(CELL_PAYLOAD_OFFSET) };
 }
 
 /** Give a buffer back once nothing refers to it; dropped when the pool is full. */
-export function returnCellBuffer(cell: Uint8Array): void {
-  if (spareCells.length < MAX_SPARE_CELLS) spareCells.push(cell);
+export function returnCellBuffer(buffer: CellBuffer): void {
+  if (spareCells.length < MAX_SPARE_CELLS) spareCells.push(buffer);
 }

@@ -16,6 +16,7 @@
 import { debuglog } from 'node:util';
 import {
   CELL_COMMAND_OFFSET,
+  CELL_PAYLOAD_OFFSET,
   ChannelCommand,
   cellCommand,
   cellPayload,
@@ -25,7 +26,7 @@ import {
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2, encodeCreate2 } from '../src/cell/create2.js';
 import { specifiersToTarget } from '../src/cell/extend2.js';
-import { RELAY_DATA_OFFSET, RELAY_LENGTH_OFFSET, decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
+import { RELAY_DATA_OFFSET, RELAY_LENGTH_OFFSET, RELAY_RECOGNIZED_OFFSET, decodeRelayCell, type DecodedRelayCell } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type Extend2, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason, EndReason } from '../src/cell/reasons.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
@@ -36,12 +37,15 @@ import { CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors
 import { nextEventId, publish } from '../src/events.js';
 import { equalBytes } from '../src/bytes.js';
 import { fixedWindows, type FlowControlFactory } from '../src/flow/flow-control.js';
-import { returnCellBuffer, takeCellBuffer } from './cell-pool.js';
+import { returnCellBuffer, takeCellBuffer, type CellBuffer } from './cell-pool.js';
 import type { RelayContext } from './relay-context.js';
 
 export type { DirectoryHandler, RelayContext } from './relay-context.js';
 
 const log = debuglog('allium:relay');
+
+/** Where a relay cell's `recognized` field is in its 514-byte channel cell. */
+const RECOGNIZED_IN_CELL = CELL_PAYLOAD_OFFSET + RELAY_RECOGNIZED_OFFSET;
 
 /** At most this many RELAY_EARLY cells per circuit, as in Tor. */
 const MAX_RELAY_EARLY = 8;
@@ -75,7 +79,7 @@ export class RelayCircuit {
   /** Links this circuit paused because the link it forwards to is full. */
   readonly #held = new Set<Channel>();
   /** Cells we sealed toward the client, digested but not yet crypted (see sendBackward). */
-  #backlog: Uint8Array[] = [];
+  #backlog: CellBuffer[] = [];
   #backlogQueued = false;
   /** For flow control's circuit SENDMEs: our forward layer's running digest after the cell being handled. */
   readonly #receivedDigest = (): Uint8Array => this.#layers.forward.lastDigest;
@@ -163,11 +167,16 @@ export class RelayCircuit {
       if (this.#closed) return;
       const cell = cells[i]!;
       this.#relayCellsIn++;
-      const payload = cellPayload(cell);
-      // With no next hop an unrecognized cell ends the circuit, so the check may be final.
-      if (forward.openDigest(payload, this.#next === null) !== null) {
-        this.#handleLocal(payload, cellCommand(cell) === ChannelCommand.RELAY_EARLY);
-        continue;
+      // Most cells a guard or middle sees are not for it: a nonzero
+      // `recognized` says so (openDigest would give null at once) without
+      // making a payload view. With no next hop an unrecognized cell ends the
+      // circuit, so the check may be final.
+      if ((cell[RECOGNIZED_IN_CELL]! | cell[RECOGNIZED_IN_CELL + 1]!) === 0) {
+        const payload = cellPayload(cell);
+        if (forward.openDigest(payload, this.#next === null) !== null) {
+          this.#handleLocal(payload, cellCommand(cell) === ChannelCommand.RELAY_EARLY);
+          continue;
+        }
       }
       const next = this.#next;
       if (next === null) {
@@ -259,14 +268,14 @@ export class RelayCircuit {
    * its socket) is crypted with one keystream call.
    */
   sendBackward(streamId: number, msg: RelayMsg): Uint8Array {
-    const cell = takeCellBuffer();
+    const buffer = takeCellBuffer();
+    const { cell, payload } = buffer;
     setCellCircuitId(cell, this.#prev.id);
     cell[CELL_COMMAND_OFFSET] = ChannelCommand.RELAY;
-    const payload = cellPayload(cell);
     try {
       writeRelayMsg(payload, streamId, msg);
     } catch (error) {
-      returnCellBuffer(cell);
+      returnCellBuffer(buffer);
       throw error;
     }
     // The pooled buffer still holds its last cell: zeros after the body (sealDigest zeroes `recognized` and the digest field).
@@ -274,7 +283,7 @@ export class RelayCircuit {
     if (bodyEnd < payload.length) payload.fill(0, bodyEnd);
     const digest = this.#layers.backward.sealDigest(payload);
     this.#relayCellsOut++;
-    this.#backlog.push(cell);
+    this.#backlog.push(buffer);
     if (!this.#backlogQueued) {
       this.#backlogQueued = true;
       queueMicrotask(this.#flushBacklog);
@@ -285,13 +294,15 @@ export class RelayCircuit {
   /** Crypt the backlog (cells we sealed) with one keystream call and queue it on the link toward the client. */
   #flushBacklog = (): void => {
     this.#backlogQueued = false;
-    const cells = this.#backlog;
-    if (cells.length === 0 || this.#closed) return;
+    const buffers = this.#backlog;
+    if (buffers.length === 0 || this.#closed) return;
     this.#backlog = [];
+    const cells: Uint8Array[] = [];
+    for (const buffer of buffers) cells.push(buffer.cell);
     this.#layers.backward.cryptCells(cells);
-    for (const cell of cells) {
-      this.#prev.room.send(cell);
-      returnCellBuffer(cell);
+    for (const buffer of buffers) {
+      this.#prev.room.send(buffer.cell);
+      returnCellBuffer(buffer);
     }
   };
 

@@ -30,10 +30,59 @@ const CELL_PAYLOAD_OFFSET = 5;
 const GATHER_CELLS = 128;
 
 /**
- * cryptCells' gather buffer. One per thread (module state), used only inside
- * one synchronous call, so layers can share it.
+ * cryptCells' and peelBackward's gather buffer: GATHER_OFFSET spare bytes,
+ * then up to GATHER_CELLS payloads end to end. One per thread (module
+ * state), used only inside one synchronous call, so layers can share it.
  */
-const gather = new Uint8Array(GATHER_CELLS * CELL_PAYLOAD_LENGTH);
+const gather = new Uint8Array(CELL_PAYLOAD_OFFSET + GATHER_CELLS * CELL_PAYLOAD_LENGTH);
+/** Where the first payload starts in `gather`. */
+const GATHER_OFFSET = CELL_PAYLOAD_OFFSET;
+/** Views of `gather`, made once: cellWindows[i] is slot i's payload with the 5 bytes before it (a whole cell's shape); payloadWindows[i] is the payload alone. */
+const cellWindows: Uint8Array[] = [];
+const payloadWindows: Uint8Array[] = [];
+for (let i = 0; i < GATHER_CELLS; i++) {
+  const at = GATHER_OFFSET + i * CELL_PAYLOAD_LENGTH;
+  cellWindows.push(gather.subarray(at - CELL_PAYLOAD_OFFSET, at + CELL_PAYLOAD_LENGTH));
+  payloadWindows.push(gather.subarray(at, at + CELL_PAYLOAD_LENGTH));
+}
+
+/**
+ * The inverse of gatherPayload, after the payloads in `gather` were replaced
+ * (crypted): copy slot `slot` back into `cell` at `payloadOffset`. Callers go
+ * from the first slot to the last: a whole 514-byte cell takes a premade
+ * window (no view per cell), after its own header was written into the 5
+ * bytes before the slot, the end of the slot before, which is already copied
+ * out.
+ */
+function scatterPayload(cell: Uint8Array, payloadOffset: number, slot: number): void {
+  if (payloadOffset === CELL_PAYLOAD_OFFSET && cell.length === CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH) {
+    const at = GATHER_OFFSET + slot * CELL_PAYLOAD_LENGTH - CELL_PAYLOAD_OFFSET;
+    gather[at] = cell[0]!;
+    gather[at + 1] = cell[1]!;
+    gather[at + 2] = cell[2]!;
+    gather[at + 3] = cell[3]!;
+    gather[at + 4] = cell[4]!;
+    cell.set(cellWindows[slot]!);
+  } else {
+    cell.set(payloadWindows[slot]!, payloadOffset);
+  }
+}
+
+/**
+ * Copy the payload of `cell` (at `payloadOffset`, 509 bytes) to payload slot
+ * `slot` of `gather`. Callers fill the slots from the last to the first: a
+ * cell that is exactly its header and payload is copied whole, without a
+ * view (a subarray per cell costs about as much as the copy), so its header
+ * lands on the last bytes of the slot before, which the next call
+ * overwrites. Throws RangeError for a cell shorter than payloadOffset + 509.
+ */
+function gatherPayload(cell: Uint8Array, payloadOffset: number, slot: number, index: number, what: string): void {
+  const end = payloadOffset + CELL_PAYLOAD_LENGTH;
+  if (!(cell instanceof Uint8Array) || cell.length < end) throw new RangeError(`${what}: cell ${index} is shorter than ${end} bytes`);
+  const at = GATHER_OFFSET + slot * CELL_PAYLOAD_LENGTH;
+  if (cell.length === end && payloadOffset <= GATHER_OFFSET) gather.set(cell, at - payloadOffset);
+  else gather.set(cell.subarray(payloadOffset, end), at);
+}
 
 function checkPayload(payload: Uint8Array): void {
   if (!(payload instanceof Uint8Array) || payload.length !== CELL_PAYLOAD_LENGTH) {
@@ -81,20 +130,14 @@ export class OnionLayer {
   cryptCells(cells: readonly Uint8Array[], count: number = cells.length, payloadOffset: number = CELL_PAYLOAD_OFFSET): void {
     const cipher = this.#cipher ?? destroyed();
     if (!Number.isInteger(count) || count < 0 || count > cells.length) throw new RangeError(`OnionLayer.cryptCells: bad count ${count}`);
-    const end = payloadOffset + CELL_PAYLOAD_LENGTH;
     for (let first = 0; first < count; first += GATHER_CELLS) {
       const n = Math.min(GATHER_CELLS, count - first);
-      for (let i = 0; i < n; i++) {
-        const cell = cells[first + i]!;
-        if (!(cell instanceof Uint8Array) || cell.length < end) {
-          throw new RangeError(`OnionLayer.cryptCells: cell ${first + i} is shorter than ${end} bytes`);
-        }
-        gather.set(payloadOffset === 0 && cell.length === CELL_PAYLOAD_LENGTH ? cell : cell.subarray(payloadOffset, end), i * CELL_PAYLOAD_LENGTH);
-      }
-      const out = cipher.update(n === GATHER_CELLS ? gather : gather.subarray(0, n * CELL_PAYLOAD_LENGTH));
-      for (let i = 0; i < n; i++) {
-        cells[first + i]!.set(out.subarray(i * CELL_PAYLOAD_LENGTH, (i + 1) * CELL_PAYLOAD_LENGTH), payloadOffset);
-      }
+      // Last to first: see gatherPayload.
+      for (let i = n - 1; i >= 0; i--) gatherPayload(cells[first + i]!, payloadOffset, i, first + i, 'OnionLayer.cryptCells');
+      const out = cipher.update(gather.subarray(GATHER_OFFSET, GATHER_OFFSET + n * CELL_PAYLOAD_LENGTH));
+      // Back into gather with one copy, then out to the cells, first to last: see scatterPayload.
+      gather.set(out, GATHER_OFFSET);
+      for (let i = 0; i < n; i++) scatterPayload(cells[first + i]!, payloadOffset, i);
     }
   }
 
@@ -308,13 +351,10 @@ function peelChunk(
 ): void {
   const P = CELL_PAYLOAD_LENGTH;
   const index: number[] = [];
-  for (let j = 0; j < count; j++) {
-    const cell = cells[first + j]!;
-    if (!(cell instanceof Uint8Array) || cell.length < CELL_PAYLOAD_OFFSET + P) throw new RangeError(`peelBackward: cell ${first + j} is shorter than 514 bytes`);
-    gather.set(cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + P), j * P);
-    index.push(first + j);
-  }
-  let run: Uint8Array = gather.subarray(0, count * P);
+  // Last to first: see gatherPayload.
+  for (let j = count - 1; j >= 0; j--) gatherPayload(cells[first + j]!, CELL_PAYLOAD_OFFSET, j, first + j, 'peelBackward');
+  for (let j = 0; j < count; j++) index.push(first + j);
+  let run: Uint8Array = gather.subarray(GATHER_OFFSET, GATHER_OFFSET + count * P);
   let pending = count;
   for (let h = 0; h < layers.length && pending > 0; h++) {
     const layer = layers[h]!;

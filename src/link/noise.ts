@@ -38,6 +38,13 @@ export class CipherState {
   readonly #backend: CryptoBackend;
   #k: Uint8Array | null = null;
   #n = 0;
+  /**
+   * The nonce of the next message, rewritten in place for each (a link seals
+   * or opens one frame per 1-127 cells; a fresh array, DataView and BigInt
+   * each time was three allocations per frame). Backends read it during the
+   * call only.
+   */
+  readonly #nonce = new Uint8Array(12);
 
   constructor(key: Uint8Array | null = null, backend: CryptoBackend = crypto) {
     this.#backend = backend;
@@ -68,7 +75,7 @@ export class CipherState {
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (this.#k === null) return new Uint8Array(plaintext);
     if (this.#n >= MAX_COUNTER) throw new AlliumError('ERR_RESOURCE_LIMIT', 'Noise nonce exhausted');
-    const out = this.#backend.chachaPolySeal(this.#k, chachaNonce(this.#n), ad, plaintext);
+    const out = this.#backend.chachaPolySeal(this.#k, this.#currentNonce(), ad, plaintext);
     this.#n++;
     return out;
   }
@@ -77,7 +84,7 @@ export class CipherState {
   encryptWithAdDetached(ad: Uint8Array, plaintext: Uint8Array): [Uint8Array, Uint8Array] {
     if (this.#k === null) return [new Uint8Array(plaintext), new Uint8Array(0)];
     if (this.#n >= MAX_COUNTER) throw new AlliumError('ERR_RESOURCE_LIMIT', 'Noise nonce exhausted');
-    const out = this.#backend.chachaPolySealDetached(this.#k, chachaNonce(this.#n), ad, plaintext);
+    const out = this.#backend.chachaPolySealDetached(this.#k, this.#currentNonce(), ad, plaintext);
     this.#n++;
     return out;
   }
@@ -86,10 +93,27 @@ export class CipherState {
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
     if (this.#k === null) return new Uint8Array(ciphertext);
     if (this.#n >= MAX_COUNTER) throw new AlliumError('ERR_RESOURCE_LIMIT', 'Noise nonce exhausted');
-    const out = this.#backend.chachaPolyOpen(this.#k, chachaNonce(this.#n), ad, ciphertext);
+    const out = this.#backend.chachaPolyOpen(this.#k, this.#currentNonce(), ad, ciphertext);
     if (out === null) return null;
     this.#n++;
     return out;
+  }
+
+  /** chachaNonce(this.#n), written into #nonce: 4 zero bytes, the counter as 64-bit little-endian (exact: n < 2^53). */
+  #currentNonce(): Uint8Array {
+    const nonce = this.#nonce;
+    const n = this.#n;
+    const low = n % 0x100000000;
+    const high = (n - low) / 0x100000000;
+    nonce[4] = low & 0xff;
+    nonce[5] = (low >>> 8) & 0xff;
+    nonce[6] = (low >>> 16) & 0xff;
+    nonce[7] = low >>> 24;
+    nonce[8] = high & 0xff;
+    nonce[9] = (high >>> 8) & 0xff;
+    nonce[10] = (high >>> 16) & 0xff;
+    nonce[11] = high >>> 24;
+    return nonce;
   }
 
   /** Noise Rekey(): k = the first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes). The nonce is kept. */

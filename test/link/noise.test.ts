@@ -201,6 +201,24 @@ for (const backend of backends) {
     assert.equal(hex(c1), hex(backend.chachaPolySeal(expected, chachaNonce(1), ad, Uint8Array.of(7))));
     assert.deepEqual(b.decryptWithAd(ad, c1), Uint8Array.of(7));
   });
+
+  test(`CipherState nonces past 2^32 and up to 2^53 equal chachaNonce(n), sealed and detached (${backend.name})`, () => {
+    const key = backend.randomBytes(32);
+    const ad = new Uint8Array(0);
+    for (const n of [0, 1, 0xff, 0x1234_5678, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0000 + 0x0102_0304, 0x12_3456_789a_bcde, Number.MAX_SAFE_INTEGER - 1]) {
+      const plaintext = backend.randomBytes(1 + (n % 40));
+      const want = backend.chachaPolySeal(key, chachaNonce(n), ad, plaintext);
+      const cs = new CipherState(key, backend);
+      cs.setNonce(n);
+      assert.equal(hex(cs.encryptWithAd(ad, plaintext)), hex(want), `n = ${n}`);
+      cs.setNonce(n);
+      const [body, tag] = cs.encryptWithAdDetached(ad, plaintext);
+      assert.equal(hex(body) + hex(tag), hex(want), `detached, n = ${n}`);
+      const rx = new CipherState(key, backend);
+      rx.setNonce(n);
+      assert.equal(hex(rx.decryptWithAd(ad, want)!), hex(plaintext), `open, n = ${n}`);
+    }
+  });
 }
 
 test('protocol name is exactly 32 bytes and becomes h unhashed', () => {
