@@ -37,11 +37,21 @@
  *
  * Bytes dropped, or sent after waiting a while, sit in buffers V8 frees
  * only in a full collection, which it starts by itself only after 64 MiB
- * more. So each check also looks at the bytes of live and dead ArrayBuffers
- * the count does not explain (process.memoryUsage().arrayBuffers less the
- * total without its state, which is not held in ArrayBuffers): once they exceed their level after the last collection by
- * `gcMarginBytes`, a full collection is requested, at most once per
- * `gcIntervalMs` (relay/collect-garbage.ts).
+ * more. They are memory the process holds all the same, so they count:
+ * each check looks at the bytes of live and dead ArrayBuffers the count
+ * does not explain (process.memoryUsage().arrayBuffers less the total
+ * without its state, which is not held in ArrayBuffers), and what exceeds
+ * their lowest level since the last collection is added to the total as
+ * garbage not yet collected (MemoryCapStats.garbageBytes). When garbage
+ * alone takes the total over the cap, a full collection is requested
+ * first (relay/collect-garbage.ts, at most once per `gcIntervalMs`) and
+ * nothing is freed; circuits are freed only when that cannot help now.
+ * Above the low-water mark, a collection is also requested once the
+ * garbage reaches `gcMarginBytes`. Below it none is: V8's own schedule is
+ * cheaper, and a relay forwarding at full speed has tens of MiB of frames
+ * in flight that a fixed margin would mistake for garbage (with an 8 MiB
+ * margin, bench/relay-load.bench.ts saw about four full collections a
+ * second and 3.50 µs of relay CPU per cell against 2.41 without them).
  */
 import { totalmem } from 'node:os';
 import { debuglog } from 'node:util';
@@ -86,11 +96,12 @@ export interface MemoryCapOptions {
   /** How often the total is checked, ms (and after a link becomes congested); 0: only when check() is called. Default 100. */
   checkIntervalMs?: number;
   /**
-   * ArrayBuffer bytes the count does not explain, above their level after
-   * the last collection, at which a full garbage collection is requested, so
+   * Garbage not yet collected (ArrayBuffer bytes the count does not explain,
+   * above their lowest level since the last collection) at which a full
+   * collection is requested while the total is above the low-water mark, so
    * dead buffers go back to the system now rather than when V8 gets round to
    * it (relay/collect-garbage.ts). Default an eighth of the cap, at least
-   * 8 MiB; 0: never.
+   * 8 MiB; 0: garbage is neither counted nor collected.
    */
   gcMarginBytes?: number;
   /** At most one collection per this many ms. Default 250. */
@@ -103,8 +114,10 @@ export interface MemoryCapOptions {
 
 export interface MemoryCapStats {
   capBytes: number;
-  /** Bytes queued at the last check. */
+  /** Bytes accounted at the last check (queuedBytes()), garbage not included. */
   queuedBytes: number;
+  /** Garbage not yet collected at the last check, counted toward the cap on top of queuedBytes. */
+  garbageBytes: number;
   /** Times the cap was exceeded. */
   oomEvents: number;
   /** Circuits freed by the cap. */
@@ -146,7 +159,7 @@ export class MemoryCap {
   #timer: NodeJS.Timeout | null = null;
   #stopListening: (() => void) | null = null;
   #checkSoon: NodeJS.Immediate | null = null;
-  #stats = { queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
+  #stats = { queuedBytes: 0, garbageBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
   /** ArrayBuffer bytes not in the count at the first check after the last collection; null until measured. */
   #untrackedFloor: number | null = null;
   #lastGcAt = -Infinity;
@@ -216,26 +229,37 @@ export class MemoryCap {
     return this.#state.circuit + circuit.streamCount() * this.#state.stream;
   }
 
-  /** Check the total now; over the cap, free the oldest circuits. Returns the bytes freed. */
+  /**
+   * Check the total now (the count with garbage not yet collected); over the
+   * cap, collect garbage if that alone is over, else free the oldest
+   * circuits. Returns the bytes freed.
+   */
   check(): number {
     const { total, state } = this.#count();
     // Buffers the count explains: the total less the state, which is not held in ArrayBuffers.
     const held = total - state;
+    let garbage = 0;
+    if (this.#gcMarginBytes > 0) {
+      const untracked = this.#arrayBufferBytes() - held;
+      if (this.#untrackedFloor === null || untracked < this.#untrackedFloor) this.#untrackedFloor = untracked;
+      garbage = untracked - this.#untrackedFloor;
+    }
     this.#stats.queuedBytes = total;
-    const arrayBuffers = this.#gcMarginBytes > 0 ? this.#arrayBufferBytes() : 0;
-    if (this.#gcMarginBytes > 0 && (this.#untrackedFloor === null || arrayBuffers - held < this.#untrackedFloor)) this.#untrackedFloor = arrayBuffers - held;
-    if (total <= this.capBytes) {
-      this.#maybeCollect(arrayBuffers - held);
+    this.#stats.garbageBytes = garbage;
+    if (total + garbage <= this.capBytes) {
+      if (total + garbage > this.lowWaterBytes && garbage >= this.#gcMarginBytes) this.#collectNow();
       return 0;
     }
+    // Over the cap only with what a collection frees: collect, free nothing (the next check sees the result).
+    if (total <= this.capBytes && garbage > 0 && this.#collectNow()) return 0;
     const victims = this.#victims();
-    // Only state, nothing holding data: nothing to free.
+    // Only state and garbage, nothing holding data: nothing to free.
     if (victims.length === 0) {
-      this.#maybeCollect(arrayBuffers - held);
+      if (garbage >= this.#gcMarginBytes) this.#collectNow();
       return 0;
     }
     this.#stats.oomEvents++;
-    let left = total;
+    let left = total + garbage;
     let freed = 0;
     let stateFreed = 0;
     let circuits = 0;
@@ -280,31 +304,29 @@ export class MemoryCap {
     this.#stats.circuitsFreed += circuits;
     this.#stats.linksClosed += links;
     this.#stats.bytesFreed += freed;
-    log('memory cap: %d bytes queued, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, this.capBytes, circuits, links, freed);
-    // What was freed is still allocated until collected: not in the count any more.
-    this.#maybeCollect(arrayBuffers - (held - (freed - stateFreed)));
+    log('memory cap: %d bytes queued and %d of garbage, over the cap of %d; freed %d circuits holding the oldest data and closed %d links (%d bytes)', total, garbage, this.capBytes, circuits, links, freed);
+    // What was freed is garbage now, still allocated until collected.
+    if (garbage + freed - stateFreed >= this.#gcMarginBytes) this.#collectNow();
     return freed;
   }
 
   /**
-   * `untracked`: ArrayBuffer bytes the count does not explain (the relay's
-   * own buffers, and dead ones). Once they exceed their level after the last
-   * collection by gcMarginBytes (and gcIntervalMs have passed), request a
-   * full collection: buffers that waited in queues were promoted to V8's old
+   * Request a full collection now unless one was requested in the last
+   * gcIntervalMs: buffers that waited in queues were promoted to V8's old
    * generation meanwhile, and only a full collection frees them
-   * (relay/collect-garbage.ts). The level is measured again at the first
-   * check after it, so buffers the relay keeps do not ask for more.
+   * (relay/collect-garbage.ts). The garbage's floor is measured again at the
+   * first check after it, so buffers the relay keeps do not ask for more.
+   * False if none was requested.
    */
-  #maybeCollect(untracked: number): void {
-    if (this.#gcMarginBytes <= 0 || this.#untrackedFloor === null) return;
-    if (untracked - this.#untrackedFloor < this.#gcMarginBytes) return;
+  #collectNow(): boolean {
+    if (this.#gcMarginBytes <= 0) return false;
     const now = performance.now();
-    if (now - this.#lastGcAt < this.#gcIntervalMs) return;
+    if (now - this.#lastGcAt < this.#gcIntervalMs) return false;
     this.#lastGcAt = now;
-    if (this.#collect()) {
-      this.#stats.collections++;
-      this.#untrackedFloor = null;
-    }
+    if (!this.#collect()) return false;
+    this.#stats.collections++;
+    this.#untrackedFloor = null;
+    return true;
   }
 
   stats(): MemoryCapStats {

@@ -158,7 +158,7 @@ interface Worker {
 const ZERO_LINKS: LinkStats = { open: 0, opened: 0, closed: 0, cellsIn: 0, cellsOut: 0, queuedBytes: 0 };
 const ZERO_CIRCUITS: CircuitStats = { open: 0, built: 0, destroyed: 0, streams: 0, streamsOpened: 0, streamBytesIn: 0, streamBytesOut: 0, dirBytesIn: 0, dirBytesOut: 0 };
 const ZERO_DOS: DosStats = { linksRefused: 0, circuitsRefused: 0, beginsRefused: 0, streamsRefused: 0, addressesWithLinks: 0 };
-const ZERO_MEMORY: MemoryCapStats = { capBytes: 0, queuedBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
+const ZERO_MEMORY: MemoryCapStats = { capBytes: 0, queuedBytes: 0, garbageBytes: 0, oomEvents: 0, circuitsFreed: 0, linksClosed: 0, bytesFreed: 0, collections: 0 };
 
 function sum<T extends object>(items: T[], zero: T): T {
   const out = { ...zero } as Record<string, number>;

@@ -93,13 +93,14 @@ export function relayDosMetrics(registry: Registry, dos: () => DosStats | null, 
   });
   new Gauge({
     name: 'allium_queued_bytes',
-    help: 'Bytes of queued cells and stream buffers at the memory cap\'s last check (queued), and the cap (cap)',
+    help: 'Bytes of queued cells and stream buffers at the memory cap\'s last check (queued), garbage not yet collected counted with them (garbage), and the cap (cap)',
     labelNames: ['kind'],
     registers: [registry],
     collect() {
       const s = memory();
       if (s === null) return;
       this.set({ kind: 'queued' }, s.queuedBytes);
+      this.set({ kind: 'garbage' }, s.garbageBytes);
       this.set({ kind: 'cap' }, s.capBytes);
     },
   });

@@ -284,3 +284,66 @@ test('a full collection can be asked for in this runtime without --expose-gc (re
   // A second request goes the same way (the function is found once).
   assert.equal(collectGarbage(), true);
 });
+
+test('garbage not yet collected counts toward the cap: over it by garbage alone, a collection is asked for and nothing freed; when none can be had, the oldest data is freed; under the low-water mark none is asked for', { timeout: 40_000 }, async (t) => {
+  const hose = await firehose(t);
+  // ArrayBuffer bytes as the cap sees them: what it holds (its count, all of it held bytes here) plus `extra`,
+  // so the garbage the cap finds is exactly what the test adds.
+  const relay = async (collect: () => boolean, address: string) => {
+    let extra = 0;
+    let core: RelayCore | null = null;
+    const opts: MemoryCapOptions = {
+      capBytes: 4 * 1024 * 1024,
+      lowWaterBytes: 3 * 1024 * 1024,
+      checkIntervalMs: 0,
+      gcMarginBytes: 256 * 1024,
+      gcIntervalMs: 600_000,
+      collectGarbage: collect,
+      arrayBufferBytes: () => core!.memoryCap.queuedBytes() + extra,
+      stateBytes: NO_STATE,
+    };
+    const made = await exitAndPeer(t, opts, address);
+    core = made.core;
+    const circs: PeerCircuit[] = [];
+    for (let i = 0; i < 12; i++) circs.push(await made.peer.create());
+    for (const circ of circs) for (const streamId of [1, 2]) made.peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
+    made.peer.channel.pauseReading();
+    // Stuck: its link queue at the relay fills to the high-water mark and stays there, well under the cap.
+    await until(() => core!.memoryCap.queuedBytes() > 150 * 1024, 'the stuck client to back up', 20_000);
+    return { core, peer: made.peer, setExtra: (bytes: number) => (extra = bytes) };
+  };
+
+  let collections = 0;
+  const a = await relay(() => (collections++, true), '127.0.0.11');
+  // The first check measures the floor: no garbage.
+  assert.equal(a.core.memoryCap.check(), 0);
+  assert.equal(a.core.memoryCap.stats().garbageBytes, 0);
+  // 2 MiB of garbage (8 times the margin) with the total under the low-water mark: counted, not collected.
+  a.setExtra(2 * 1024 * 1024);
+  assert.equal(a.core.memoryCap.check(), 0);
+  assert.equal(a.core.memoryCap.stats().garbageBytes, 2 * 1024 * 1024);
+  assert.equal(collections, 0);
+  // Garbage that takes the total over the cap while the count alone is under it: a collection, nothing freed.
+  a.setExtra(4 * 1024 * 1024);
+  assert.ok(a.core.memoryCap.queuedBytes() < 4 * 1024 * 1024);
+  assert.equal(a.core.memoryCap.check(), 0);
+  assert.equal(collections, 1);
+  let stats = a.core.memoryCap.stats();
+  assert.equal(stats.collections, 1);
+  assert.equal(stats.oomEvents, 0);
+  assert.equal(stats.circuitsFreed + stats.linksClosed, 0);
+  assert.equal(a.peer.channel.closed, false);
+  // After the collection the floor is measured again: what is still there is the relay's own, not garbage.
+  assert.equal(a.core.memoryCap.check(), 0);
+  assert.equal(a.core.memoryCap.stats().garbageBytes, 0);
+
+  // A runtime where no collection can be had: the same garbage makes the cap free what holds the oldest data.
+  const b = await relay(() => false, '127.0.0.12');
+  assert.equal(b.core.memoryCap.check(), 0);
+  b.setExtra(4 * 1024 * 1024);
+  assert.ok(b.core.memoryCap.check() > 0);
+  stats = b.core.memoryCap.stats();
+  assert.equal(stats.oomEvents, 1);
+  assert.equal(stats.collections, 0);
+  assert.ok(stats.circuitsFreed + stats.linksClosed >= 1, JSON.stringify(stats));
+});
