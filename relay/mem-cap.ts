@@ -24,7 +24,10 @@
  * many stuck streams that state is as large as their queued bytes, so
  * without it the process could hold twice its cap. Freeing a circuit or
  * link frees its state too; state alone frees nothing: a check over the cap
- * with nothing holding data to free is not an event.
+ * with nothing holding data to free is not an event. Each byte held in
+ * buffers counts with the allocator's share on top (`bufferOverhead`,
+ * DEFAULT_BUFFER_OVERHEAD): glibc's heap, where Buffers under 32 KiB live,
+ * keeps and fragments what they free.
  *
  * A circuit's age is that of its oldest cell still queued on any of its
  * links, or of its streams' held bytes if older: since when they have made
@@ -79,6 +82,17 @@ export function defaultMemoryCap(): number {
  */
 export const DEFAULT_STATE_BYTES: Readonly<StateBytes> = Object.freeze({ link: 32 * 1024, circuit: 4 * 1024, stream: 16 * 1024 });
 
+/**
+ * Bytes accounted per byte held in buffers, on top of it (MemoryCapOptions.
+ * bufferOverhead): queued cells live in Buffers under 32 KiB, which glibc's
+ * malloc serves from its heap with a header each and keeps, fragmented, when
+ * they are freed. Measured under bench/mem-cap.bench.ts (64 MiB cap): the
+ * heap grew to about 45 MiB while the Buffers alive or dead were about 31
+ * MiB, and the highest RSS was 0.3 under to 9 MiB over idle + cap with 0,
+ * 1.5 under to 0.9 over with 0.25, 2.1 to 5.0 under with 0.5 (4 runs).
+ */
+export const DEFAULT_BUFFER_OVERHEAD = 0.5;
+
 /** Accounted bytes per open link, circuit (previous hop's side) and stream. */
 export interface StateBytes {
   link: number;
@@ -91,6 +105,11 @@ export interface MemoryCapOptions {
   capBytes?: number;
   /** Accounted bytes of each open link, circuit and stream's own state; default DEFAULT_STATE_BYTES (0s: queued bytes only). */
   stateBytes?: Partial<StateBytes>;
+  /**
+   * Bytes accounted on top of each byte held in buffers, for what holding
+   * them costs the allocator (DEFAULT_BUFFER_OVERHEAD); 0: the bytes alone.
+   */
+  bufferOverhead?: number;
   /** Free circuits until the total is at most this. Default 3/4 of the cap. */
   lowWaterBytes?: number;
   /** How often the total is checked, ms (and after a link becomes congested); 0: only when check() is called. Default 100. */
@@ -152,6 +171,7 @@ export class MemoryCap {
   readonly lowWaterBytes: number;
   readonly #links: LinkManager<RelayCircuit>;
   readonly #state: StateBytes;
+  readonly #overhead: number;
   readonly #gcMarginBytes: number;
   readonly #gcIntervalMs: number;
   readonly #collect: () => boolean;
@@ -168,6 +188,8 @@ export class MemoryCap {
     this.#links = links;
     this.capBytes = opts.capBytes ?? defaultMemoryCap();
     this.#state = { ...DEFAULT_STATE_BYTES, ...opts.stateBytes };
+    this.#overhead = opts.bufferOverhead ?? DEFAULT_BUFFER_OVERHEAD;
+    if (!(this.#overhead >= 0)) throw new RangeError(`MemoryCap: bufferOverhead must be at least 0, not ${this.#overhead}`);
     this.lowWaterBytes = Math.min(this.capBytes, opts.lowWaterBytes ?? Math.floor((this.capBytes * 3) / 4));
     this.#gcMarginBytes = opts.gcMarginBytes ?? Math.max(8 * 1024 * 1024, Math.floor(this.capBytes / 8));
     this.#gcIntervalMs = opts.gcIntervalMs ?? 250;
@@ -221,7 +243,14 @@ export class MemoryCap {
       total += slot.circuit.streamBytes();
       state += this.#circuitState(slot.circuit);
     }
+    // The allocator's share is not held in ArrayBuffers either: it counts with the state.
+    state += this.#overheadOf(total);
     return { total: total + state, state };
+  }
+
+  /** What holding `bytes` in buffers costs the allocator on top (bufferOverhead). */
+  #overheadOf(bytes: number): number {
+    return Math.floor(bytes * this.#overhead);
   }
 
   /** The accounted state of a circuit and its streams. */
@@ -280,21 +309,23 @@ export class MemoryCap {
       }
       // A circuit on a link closed above goes with it (its bytes were counted there): no DESTROY on a dead link.
       if (victim.circuit.closed || [...victim.links].some((link) => link.closed)) continue;
-      const circuitState = this.#circuitState(victim.circuit);
-      bytes = victim.circuit.streamBytes() + circuitState;
-      stateFreed += circuitState;
+      let data = victim.circuit.streamBytes();
       for (const q of victim.queues) {
         const held = q.link.heldBytes;
         q.link.dropQueuedCells(q.id);
-        bytes += held - q.link.heldBytes;
+        data += held - q.link.heldBytes;
       }
+      const circuitState = this.#circuitState(victim.circuit) + this.#overheadOf(data);
+      bytes = data + circuitState;
+      stateFreed += circuitState;
       victim.circuit.destroy(DestroyReason.RESOURCELIMIT, 'out of memory for queued cells');
       circuits++;
       for (const link of victim.links) {
         // Nothing left to carry, and bytes its peer does not take: only closing the link frees them.
         if (link.closed || link.unsentSocketBytes === 0 || this.#links.circuitsOf(link).size > 0) continue;
-        bytes += link.heldBytes + this.#state.link;
-        stateFreed += this.#state.link;
+        const linkState = this.#state.link + this.#overheadOf(link.heldBytes);
+        bytes += link.heldBytes + linkState;
+        stateFreed += linkState;
         link.destroy(new AlliumError('ERR_RESOURCE_LIMIT', 'link closed by the memory cap: unsent bytes and no circuit left'));
         links++;
       }

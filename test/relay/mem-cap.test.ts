@@ -21,7 +21,7 @@ import { OriginCircuit } from '../../client/origin-circuit.js';
 import { loadRelayKeys } from '../../relay/keys.js';
 import { listenOrPort } from '../../relay/or-listener.js';
 import { createRelayCore, type RelayCore } from '../../relay/relay-core.js';
-import type { MemoryCapOptions } from '../../relay/mem-cap.js';
+import { MemoryCap, type MemoryCapOptions } from '../../relay/mem-cap.js';
 import { collectGarbage } from '../../relay/collect-garbage.js';
 import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
 import { connect } from 'node:net';
@@ -35,7 +35,7 @@ const WAIT_MS = 5000;
 // the youngest alone stays under, so freeing stops before it.
 const CAP = 450 * 1024;
 const LOW_WATER = 400 * 1024;
-/** The first two tests account queued bytes only; the state estimate (stateBytes) has its own test below. */
+/** Most tests account queued bytes only; the state estimate (stateBytes) and the allocator's share (bufferOverhead) have their own tests below. */
 const NO_STATE = { link: 0, circuit: 0, stream: 0 };
 
 /** A server that writes to every connection until it closes (at most 1 GiB), respecting backpressure. */
@@ -105,7 +105,7 @@ test('over the cap, what holds the oldest data is freed first down to the low-wa
     dialTimeoutMs: WAIT_MS,
     // Checked by hand below, so the order of events is the test's; a full collection is asked for once
     // 100 KiB of ArrayBuffers are no longer in the count (counted here instead of run).
-    memoryCap: { capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 0, gcMarginBytes: 100 * 1024, gcIntervalMs: 0, collectGarbage: () => (collections++, true), stateBytes: NO_STATE },
+    memoryCap: { capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 0, gcMarginBytes: 100 * 1024, gcIntervalMs: 0, collectGarbage: () => (collections++, true), stateBytes: NO_STATE, bufferOverhead: 0 },
   });
   const listener = await listenOrPort('127.0.0.1', 0, (socket) => core.accept(socket));
   t.after(async () => {
@@ -204,7 +204,7 @@ test('over the cap, what holds the oldest data is freed first down to the low-wa
 
 test('over the cap, a link whose peer does not read and whose socket holds unsent frames is closed (ERR_RESOURCE_LIMIT): only that frees them', { timeout: 40_000 }, async (t) => {
   const hose = await firehose(t);
-  const { core, peer } = await exitAndPeer(t, { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: NO_STATE }, '127.0.0.8');
+  const { core, peer } = await exitAndPeer(t, { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 0, stateBytes: NO_STATE, bufferOverhead: 0 }, '127.0.0.8');
   // Circuits whose windows together hold more than the kernel's socket buffers between us and the relay.
   const circs: PeerCircuit[] = [];
   for (let i = 0; i < 12; i++) circs.push(await peer.create());
@@ -267,7 +267,7 @@ test('each open link, circuit and stream counts its state (stateBytes); state al
 test('a link that becomes congested makes the cap look at once, not at its next tick', { timeout: 30_000 }, async (t) => {
   const hose = await firehose(t);
   // A timer that never fires within the test: only a link's congestion can start the check.
-  const { core, peer } = await exitAndPeer(t, { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, stateBytes: NO_STATE }, '127.0.0.10');
+  const { core, peer } = await exitAndPeer(t, { capBytes: 64 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, stateBytes: NO_STATE, bufferOverhead: 0 }, '127.0.0.10');
   const circs: PeerCircuit[] = [];
   for (let i = 0; i < 12; i++) circs.push(await peer.create());
   for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
@@ -301,6 +301,7 @@ test('garbage not yet collected counts toward the cap: over it by garbage alone,
       collectGarbage: collect,
       arrayBufferBytes: () => core!.memoryCap.queuedBytes() + extra,
       stateBytes: NO_STATE,
+      bufferOverhead: 0,
     };
     const made = await exitAndPeer(t, opts, address);
     core = made.core;
@@ -346,4 +347,28 @@ test('garbage not yet collected counts toward the cap: over it by garbage alone,
   assert.equal(stats.oomEvents, 1);
   assert.equal(stats.collections, 0);
   assert.ok(stats.circuitsFreed + stats.linksClosed >= 1, JSON.stringify(stats));
+});
+
+test('each byte held in buffers counts with the allocator\'s share on top (bufferOverhead)', { timeout: 30_000 }, async (t) => {
+  const hose = await firehose(t);
+  const { core, peer } = await exitAndPeer(t, { capBytes: 1024 ** 3, checkIntervalMs: 0, stateBytes: NO_STATE, bufferOverhead: 0.5 }, '127.0.0.13');
+  const circs: PeerCircuit[] = [];
+  // Circuits whose windows together hold more than the kernel's socket buffers between us and the relay.
+  for (let i = 0; i < 12; i++) circs.push(await peer.create());
+  for (const circ of circs) for (const streamId of [1, 2]) peer.sendRelay(circ, RelayCommand.BEGIN, streamId, encodeBegin({ host: '127.0.0.1', port: hose, flags: 0 }));
+  peer.channel.pauseReading();
+  /** What the relay holds in buffers now: its links' held bytes and its circuits' streams'. */
+  const held = () => {
+    let bytes = 0;
+    for (const link of core.links.openLinks()) {
+      bytes += link.heldBytes;
+      for (const slot of core.links.circuitsOf(link).all()) if (slot.side === 'prev') bytes += slot.circuit.streamBytes();
+    }
+    return bytes;
+  };
+  await until(() => held() > 100 * 1024, 'the stuck client to back up', 20_000);
+  // Read in the same turn, so nothing moves between them.
+  const bytes = held();
+  assert.equal(core.memoryCap.queuedBytes(), bytes + Math.floor(bytes * 0.5));
+  assert.throws(() => new MemoryCap(core.links, { bufferOverhead: -1, checkIntervalMs: 0 }), RangeError);
 });
