@@ -109,6 +109,7 @@ export function registerRelayCommand(program: Command): void {
             beginRate,
             beginBurst,
             maxStreamsPerCircuit: c.must<number>('dos.max_streams_per_circuit'),
+            handshakeTimeoutMs: c.must<number>('dos.handshake_timeout'),
           },
           ...(maxMem !== undefined ? { memoryCap: { capBytes: maxMem } } : {}),
           ...(shape !== undefined ? { linkShape: shape } : {}),

@@ -40,6 +40,13 @@ export interface DosOptions {
   beginBurst?: number;
   /** Streams open at once per circuit at an exit. Default 1024 (the circuit edge's own bound, answered with END instead of a destroyed circuit). */
   maxStreamsPerCircuit?: number;
+  /**
+   * Time a link may take from its TCP connection to the end of its
+   * handshake, accepted or dialled, ms; a connection that has not finished
+   * by then is closed (relay/relay-core.ts gives it to the link manager as
+   * its dial and accept timeout). Default 10,000.
+   */
+  handshakeTimeoutMs?: number;
   /** Clock, ms (tests). Default Date.now. */
   now?: () => number;
 }
@@ -53,6 +60,7 @@ export const DOS_DEFAULTS = Object.freeze({
   beginRate: 100,
   beginBurst: 1000,
   maxStreamsPerCircuit: 1024,
+  handshakeTimeoutMs: 10_000,
 });
 
 /** Refusal counters since the relay started. */

@@ -20,7 +20,7 @@ import type { Channel } from '../src/link/channel.js';
 import { LinkManager } from '../src/link/link-manager.js';
 import type { Transport } from '../src/link/transport.js';
 import { relayCircuitCells } from './circuit-cells.js';
-import { addressKey, DosGuard, type DosOptions } from './dos.js';
+import { addressKey, DOS_DEFAULTS, DosGuard, type DosOptions } from './dos.js';
 import { beginExitStream, resolveForClient, type ExitConfig } from './exit.js';
 import type { RelayKeys } from './keys.js';
 import { MemoryCap, type MemoryCapOptions } from './mem-cap.js';
@@ -36,7 +36,7 @@ export interface RelayCoreOptions {
   exit: ExitConfig;
   /** How this relay dials other relays. */
   transport: Transport;
-  /** One link dial or accept (connect and handshake), ms; default the manager's (10 s). Also the handshake timeout of accepted links. */
+  /** One link dial or accept (connect and handshake), ms; default dos.handshakeTimeoutMs (10 s). Also the handshake timeout of accepted links. */
   dialTimeoutMs?: number;
   /** Links at most; default the manager's (4096). */
   maxLinks?: number;
@@ -137,7 +137,7 @@ export function createRelayCore(opts: RelayCoreOptions): RelayCore {
     transport: opts.transport,
     handler: relayCircuitCells(ctx, opts.onionKeys ?? opts.keys.ntor),
     keys: { linkKey: opts.keys.linkKey, identity: opts.keys.identity },
-    ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
+    dialTimeoutMs: opts.dialTimeoutMs ?? opts.dos?.handshakeTimeoutMs ?? DOS_DEFAULTS.handshakeTimeoutMs,
     ...(opts.maxLinks !== undefined ? { maxLinks: opts.maxLinks } : {}),
   });
   const memoryCap = new MemoryCap(links, opts.memoryCap);

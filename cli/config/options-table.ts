@@ -184,6 +184,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'dos.max_streams_per_circuit', roles: ['relay'], kind: k.count(1, 65_535), default: DOS_DEFAULTS.maxStreamsPerCircuit, flag: '--max-streams-per-circuit <n>', reload: false,
     doc: 'open streams per circuit at an exit; past it END RESOURCELIMIT on the new stream',
   }),
+  opt({
+    key: 'dos.handshake_timeout', roles: ['relay'], kind: k.duration(1000, 600_000), default: DOS_DEFAULTS.handshakeTimeoutMs, flag: '--handshake-timeout <duration>', reload: false,
+    doc: 'time a link may take from its TCP connection to the end of its handshake (accepted or dialled); past it the connection is closed',
+  }),
 
   // [bandwidth]
   opt({

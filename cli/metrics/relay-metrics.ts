@@ -93,7 +93,7 @@ export function relayDosMetrics(registry: Registry, dos: () => DosStats | null, 
   });
   new Gauge({
     name: 'allium_queued_bytes',
-    help: 'Bytes of queued cells and stream buffers at the memory cap\'s last check (queued), garbage not yet collected counted with them (garbage), and the cap (cap)',
+    help: 'What the memory cap counted at its last check (queued: queued cells, stream and socket buffers with the allocator\'s share, and the state estimate per open link, circuit and stream), garbage not yet collected counted with them (garbage), and the cap (cap)',
     labelNames: ['kind'],
     registers: [registry],
     collect() {

@@ -238,3 +238,20 @@ test('BEGIN past the per-circuit rate at an exit: END RESOURCELIMIT on that stre
   assert.equal(peer.channel.closed, false);
   assert.equal(peer.pending(circ.id).some((c) => c[4] === ChannelCommand.DESTROY), false);
 });
+
+test('a connection that never finishes its link handshake is closed after dos.handshakeTimeoutMs (default 10 s); a client that handshakes is served', { timeout: 20_000 }, async (t) => {
+  const relay = await tcpRelay(t, { dos: { handshakeTimeoutMs: 300 } });
+  const silent = connect({ host: '127.0.0.1', port: relay.port });
+  silent.on('error', () => {});
+  await once(silent, 'connect');
+  const started = Date.now();
+  const closed = await Promise.race([once(silent, 'close').then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000))]);
+  const elapsed = Date.now() - started;
+  silent.destroy();
+  assert.equal(closed, true, 'the relay closes a connection that sends nothing within 5 s when told 300 ms (by default it waits 10 s)');
+  assert.ok(elapsed >= 250, `closed after ${elapsed} ms: by the timeout, not at once`);
+  // A client that does handshake is not hurried: its link opens and carries a circuit.
+  const peer = await HostilePeer.connect(t, relay.from('127.0.0.1'));
+  const circ = await peer.create();
+  assert.ok(circ.id > 0);
+});
