@@ -9,6 +9,7 @@
  *   npm run fuzz                         every target
  *   npm run fuzz -- relay-msg socks5     some targets
  *   npm run fuzz -- --list               the targets and what they exercise
+ *   npm run fuzz -- --help               this usage
  *   npm run fuzz -- --replay T B I       print input I of batch B of target T (same FUZZ_SEED)
  *   npm run fuzz -- --make-corpus        rewrite fuzz/corpus/ from the targets' generators
  *
@@ -146,8 +147,23 @@ function saveCrashes(o: Outcome): void {
   writeFileSync(join(dir, `${o.name}.json`), `${JSON.stringify({ seed: SEED, crashes: o.result.crashList }, null, 2)}\n`);
 }
 
+const USAGE = `usage:
+  npm run fuzz                         every target, FUZZ_RUNS inputs each (default 1,000,000)
+  FUZZ_RUNS=5000 npm run fuzz          a quick pass
+  npm run fuzz -- relay-msg socks5     some targets
+  npm run fuzz -- --list               the targets and what they exercise
+  npm run fuzz -- --replay T B I       print input I of batch B of target T (same FUZZ_SEED)
+  npm run fuzz -- --make-corpus        rewrite fuzz/corpus/ from the targets' generators
+environment: FUZZ_RUNS, FUZZ_SEED (default 1), FUZZ_JOBS (default 2), FUZZ_HANG_MS (default 120000),
+  FUZZ_HEAP_MB (default 1024), FUZZ_COVERAGE=0 to skip coverage; crashes go to fuzz/crashes/<target>.json
+`;
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
+  if (args[0] === '--help' || args[0] === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (args[0] === '--list') {
     for (const t of TARGETS) process.stdout.write(`${t.name.padEnd(18)} ${t.description}\n`);
     return 0;
