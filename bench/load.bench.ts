@@ -128,7 +128,13 @@ async function streamsBench(count: number): Promise<void> {
   try {
     tn = await startTestnetProcess(undefined, {});
     const t = tn;
-    const clientPid = Number(readFileSync(`/proc/${t.pid}/task/${t.pid}/children`, 'utf8').trim().split(/\s+/).map(Number).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[2] === 'client'));
+    // The testnet's client: the child whose command is `node [node flags] .../main.js client ...`.
+    const isClient = (pid: number) => {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return args[args.findIndex((a) => a.endsWith('main.js')) + 1] === 'client';
+    };
+    const clientPid = Number(readFileSync(`/proc/${t.pid}/task/${t.pid}/children`, 'utf8').trim().split(/\s+/).map(Number).find(isClient));
+    if (!Number.isInteger(clientPid)) throw new Error('the testnet has no client process');
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${clientPid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
     // One stream first, so the circuit exists.
     const fetchOne = async (): Promise<boolean> => {
