@@ -19,6 +19,8 @@ import { ConfigError } from './config/load.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
+import { clientMemoryMetrics } from './metrics/client-metrics.js';
+import type { ClientMemoryCapStats } from '../client/mem-cap.js';
 import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 
@@ -45,7 +47,8 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
     const maxCircuitDirtiness = c.get<number>('client.max_circuit_dirtiness');
     const maxMem = c.get<number>('client.max_mem_in_queues');
     const shape = linkShapeOf({ linkDelay: c.get<number>('link.delay'), linkJitter: c.get<number>('link.jitter'), linkRate: c.get<number>('link.rate') });
-    const observed = observe(c);
+    let memoryStats: () => ClientMemoryCapStats | null = () => null;
+    const observed = observe(c, (registry) => clientMemoryMetrics(registry, () => memoryStats()));
     const log = startNodeLog(c);
     await runRole(
       'client',
@@ -77,6 +80,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
           onDirectoryProblem: (problem) => say('client', problem === null ? 'a valid consensus is in use again' : `no usable consensus: ${problem}`),
         });
         observed.attach({ linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats() });
+        memoryStats = () => client.memoryCapStats();
         return withMetrics(observed, client, () =>
           nodeDashboard(
             {

@@ -11,13 +11,16 @@
  *
  * An application that never reads holds at most a stream window per stream
  * (flow control stops the exit there), so this bounds the many-streams case.
- * The check runs every `checkIntervalMs` and whenever `check()` is called;
- * each event is logged once and counted.
+ * The check runs every `checkIntervalMs`, in the event-loop turn after a
+ * tracked stream sends XOFF (a step of about cc_xoff_client cells waiting:
+ * so a stream filling at memory speed is seen before the next tick; not
+ * with checkIntervalMs 0), and whenever `check()` is called; each event is
+ * logged once and counted.
  */
 import { debuglog } from 'node:util';
 import { EndReason } from '../src/cell/reasons.js';
 import { StreamEndedError } from '../src/errors.js';
-import type { RelayStream } from '../src/stream/relay-stream.js';
+import { XOFF_SENT_EVENT, type RelayStream } from '../src/stream/relay-stream.js';
 
 const log = debuglog('allium:client');
 
@@ -53,6 +56,7 @@ export class ClientMemoryCap {
   readonly #streams = new Set<RelayStream>();
   readonly #log: (message: string) => void;
   #timer: NodeJS.Timeout | null = null;
+  #soon: NodeJS.Immediate | null = null;
   #stats = { queuedBytes: 0, oomEvents: 0, streamsFreed: 0, bytesFreed: 0 };
 
   constructor(opts: ClientMemoryCapOptions = {}) {
@@ -70,8 +74,21 @@ export class ClientMemoryCap {
   track(stream: RelayStream): void {
     if (stream.destroyed) return;
     this.#streams.add(stream);
-    stream.once('close', () => this.#streams.delete(stream));
+    if (this.#timer !== null) stream.on(XOFF_SENT_EVENT, this.#checkSoon);
+    stream.once('close', () => {
+      this.#streams.delete(stream);
+      stream.off(XOFF_SENT_EVENT, this.#checkSoon);
+    });
   }
+
+  /** Check in the next turn (once however many streams ask in this one). */
+  readonly #checkSoon = (): void => {
+    if (this.#timer === null) return;
+    this.#soon ??= setImmediate(() => {
+      this.#soon = null;
+      this.check();
+    });
+  };
 
   /** Streams accounted now. */
   get streamCount(): number {
@@ -123,5 +140,7 @@ export class ClientMemoryCap {
   close(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#soon !== null) clearImmediate(this.#soon);
+    this.#soon = null;
   }
 }

@@ -49,6 +49,14 @@ export const HALF_CLOSED_IDLE_TIMEOUT_MS = 5 * 60_000;
  */
 export const WIRE_CLOSE_EVENT = 'wireclose';
 
+/**
+ * Emitted (no arguments) when this stream has just sent XOFF (§7.4): more
+ * than the XOFF threshold of bytes now waits for the application, a step a
+ * memory cap looks at in the next turn (client/mem-cap.ts) rather than at its
+ * next tick.
+ */
+export const XOFF_SENT_EVENT = 'xoffsent';
+
 /** Counts application bytes as they pass (a manager's stats). */
 export interface ByteMeter {
   bytesIn(n: number): void;
@@ -215,7 +223,10 @@ export class RelayStream extends Duplex {
       this.#violation('DATA after FIN');
       return;
     }
-    if (reply !== null) this.#port.sendStreamFlowMsg(this.streamId, reply);
+    if (reply !== null) {
+      this.#port.sendStreamFlowMsg(this.streamId, reply);
+      if (reply.kind === 'xoff') this.emit(XOFF_SENT_EVENT);
+    }
     if (this.#idleTimer !== null) this.#lastActive = this.#now();
     this.#bytesIn += data.length;
     this.#meter?.bytesIn(data.length);

@@ -13,7 +13,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
+import { Registry } from 'prom-client';
 import { ClientMemoryCap } from '../../client/mem-cap.js';
+import { clientMemoryMetrics } from '../../cli/metrics/client-metrics.js';
 import { EndReason } from '../../src/cell/reasons.js';
 import type { RelayStream } from '../../src/stream/relay-stream.js';
 import { startSocksServer } from '../../client/socks/server.js';
@@ -164,6 +166,14 @@ test('client memory cap: streams whose SOCKS clients never read are ended oldest
   assert.ok(most <= CAP + 256 * 1024, `held up to ${most} bytes with a cap of ${CAP}`);
   assert.ok(cap.queuedBytes() <= CAP, `holds ${cap.queuedBytes()} bytes`);
   assert.match(events[0] ?? '', /^memory cap: \d+ bytes held by streams, over the cap of 552960; ended [12] streams/);
+  // The operator sees the same in the client's metrics (docs/operators.md "Metrics").
+  const registry = new Registry();
+  clientMemoryMetrics(registry, () => cap.stats());
+  const scraped = await registry.metrics();
+  assert.match(scraped, /^allium_oom_events_total 1$/m);
+  assert.match(scraped, new RegExp(`^allium_oom_streams_freed_total ${stats.streamsFreed}$`, 'm'));
+  assert.match(scraped, new RegExp(`^allium_oom_bytes_freed_total ${cap.stats().bytesFreed}$`, 'm'));
+  assert.match(scraped, new RegExp(`^allium_queued_bytes\\{kind="cap"\\} ${CAP}$`, 'm'));
 
   // The ended streams are the oldest stuck ones: END RESOURCELIMIT went to the exit, and their
   // application sockets were reset (which a peer that has not read all it was sent may see as its end,
@@ -187,4 +197,36 @@ test('client memory cap: streams whose SOCKS clients never read are ended oldest
   const mark = readBytes;
   await until(() => readBytes > mark + 200_000, 'the reading client to keep receiving', 30_000);
   assert.equal(reader.destroyed, false);
+});
+
+test('client memory cap: a stream that sends XOFF makes the cap look in the next turn, not at its next tick', { timeout: 60_000 }, async (t) => {
+  const net = memoryNetwork(3);
+  t.after(() => {
+    for (const r of net.relays) r.core.destroy();
+    net.cleanup();
+  });
+  const { circuit, links } = await memoryCircuit(net.relays);
+  t.after(() => links.destroy());
+  const hose = await firehose(t);
+  // A tick that never comes within the test, and a cap under what one stuck stream holds past its XOFF.
+  const cap = new ClientMemoryCap({ capBytes: 200 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, log: () => {} });
+  t.after(() => cap.close());
+  const streams: RelayStream[] = [];
+  const socks = await startSocksServer({
+    port: 0,
+    connect: async (request) => {
+      const stream = await circuit.openStream(request.host, request.port, WAIT_MS);
+      streams.push(stream);
+      cap.track(stream);
+      return stream;
+    },
+  });
+  t.after(() => socks.close());
+  const socket = await socksConnect(socks.address.port, hose);
+  t.after(() => socket.destroy());
+  socket.on('error', () => {});
+  socket.pause();
+  await until(() => cap.stats().oomEvents >= 1, 'the cap to act on the stream that sent XOFF', 30_000);
+  assert.equal(cap.stats().streamsFreed, 1);
+  assert.equal(streams[0]!.endReason, EndReason.RESOURCELIMIT);
 });
