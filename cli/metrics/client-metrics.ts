@@ -3,8 +3,9 @@
  * streams (client/mem-cap.ts, docs/protocol.md §3.6), under the same names
  * as a relay's where the meaning is the same (docs/operators.md "Metrics").
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { ClientMemoryCapStats } from '../../client/mem-cap.js';
+import { totalCounters } from './total-counter.js';
 
 /**
  * Register the client memory cap's metrics on `registry`, read from
@@ -25,19 +26,9 @@ export function clientMemoryMetrics(registry: Registry, memory: () => ClientMemo
       this.set({ kind: 'cap' }, s.capBytes);
     },
   });
-  const counter = (name: string, help: string, value: (s: ClientMemoryCapStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const s = memory();
-        if (s === null) return;
-        this.reset();
-        this.inc(value(s));
-      },
-    });
-  counter('allium_oom_events_total', 'Times the total went over the memory cap', (s) => s.oomEvents);
-  counter('allium_oom_streams_freed_total', 'Streams the client\'s memory cap ended (END RESOURCELIMIT, application socket reset)', (s) => s.streamsFreed);
-  counter('allium_oom_bytes_freed_total', 'Bytes the streams ended by the memory cap held', (s) => s.bytesFreed);
+  totalCounters(registry, memory, [
+    ['allium_oom_events_total', 'Times the total went over the memory cap', (s) => s.oomEvents],
+    ['allium_oom_streams_freed_total', 'Streams the client\'s memory cap ended (END RESOURCELIMIT, application socket reset)', (s) => s.streamsFreed],
+    ['allium_oom_bytes_freed_total', 'Bytes the streams ended by the memory cap held', (s) => s.bytesFreed],
+  ]);
 }

@@ -7,6 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AccountingState, BandwidthStats } from '../../relay/relay.js';
 import type { DosStats } from '../../relay/dos.js';
 import type { MemoryCapStats } from '../../relay/mem-cap.js';
+import { totalCounters } from './total-counter.js';
 
 /** Register the rate-limit metrics; `stats` is read at scrape time (null: no limit, nothing reported). */
 export function relayRateMetrics(registry: Registry, stats: () => BandwidthStats | null): void {
@@ -104,48 +105,10 @@ export function relayDosMetrics(registry: Registry, dos: () => DosStats | null, 
       this.set({ kind: 'cap' }, s.capBytes);
     },
   });
-  new Counter({
-    name: 'tor_relay_load_oom_bytes_total',
-    help: 'Bytes freed by the memory cap (queued cells and stream buffers of the circuits it destroyed), as Tor\'s MetricsPort',
-    registers: [registry],
-    collect() {
-      const s = memory();
-      if (s === null) return;
-      this.reset();
-      this.inc(s.bytesFreed);
-    },
-  });
-  new Counter({
-    name: 'allium_oom_circuits_freed_total',
-    help: 'Circuits the memory cap destroyed (RESOURCELIMIT)',
-    registers: [registry],
-    collect() {
-      const s = memory();
-      if (s === null) return;
-      this.reset();
-      this.inc(s.circuitsFreed);
-    },
-  });
-  new Counter({
-    name: 'allium_oom_events_total',
-    help: 'Times the total went over the memory cap',
-    registers: [registry],
-    collect() {
-      const s = memory();
-      if (s === null) return;
-      this.reset();
-      this.inc(s.oomEvents);
-    },
-  });
-  new Counter({
-    name: 'allium_oom_links_closed_total',
-    help: 'Links the memory cap closed (ERR_RESOURCE_LIMIT): their sockets pushed back while over the cap',
-    registers: [registry],
-    collect() {
-      const s = memory();
-      if (s === null) return;
-      this.reset();
-      this.inc(s.linksClosed);
-    },
-  });
+  totalCounters(registry, memory, [
+    ['tor_relay_load_oom_bytes_total', 'Bytes freed by the memory cap (queued cells and stream buffers of the circuits it destroyed), as Tor\'s MetricsPort', (s) => s.bytesFreed],
+    ['allium_oom_circuits_freed_total', 'Circuits the memory cap destroyed (RESOURCELIMIT)', (s) => s.circuitsFreed],
+    ['allium_oom_events_total', 'Times the total went over the memory cap', (s) => s.oomEvents],
+    ['allium_oom_links_closed_total', 'Links the memory cap closed (ERR_RESOURCE_LIMIT): their sockets pushed back while over the cap', (s) => s.linksClosed],
+  ]);
 }

@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
 import { Registry } from 'prom-client';
-import { ClientMemoryCap } from '../../client/mem-cap.js';
+import { ClientMemoryCap, type ClientMemoryCapOptions } from '../../client/mem-cap.js';
+import type { OriginCircuit } from '../../client/origin-circuit.js';
 import { clientMemoryMetrics } from '../../cli/metrics/client-metrics.js';
 import { EndReason } from '../../src/cell/reasons.js';
 import type { RelayStream } from '../../src/stream/relay-stream.js';
@@ -89,7 +90,14 @@ async function until(cond: () => boolean, what: string | (() => string), ms = WA
   }
 }
 
-test('client memory cap: streams whose SOCKS clients never read are ended oldest first (END RESOURCELIMIT, socket reset); the total stays bounded; a reading stream on the same circuit flows on', { timeout: 150_000 }, async (t) => {
+/**
+ * A 3-hop circuit over the in-memory network, a destination that sends
+ * without end (firehose), and a SOCKS server whose streams ride the circuit
+ * and are tracked by a ClientMemoryCap with `opts`; everything is torn down
+ * after the test. `open()` makes one SOCKS connection to the destination;
+ * `streams` are the circuit's streams in the order they were opened.
+ */
+async function cappedSocks(t: TestContext, opts: ClientMemoryCapOptions): Promise<{ cap: ClientMemoryCap; circuit: OriginCircuit; streams: RelayStream[]; open: () => Promise<Socket> }> {
   const net = memoryNetwork(3);
   t.after(() => {
     for (const r of net.relays) r.core.destroy();
@@ -98,8 +106,7 @@ test('client memory cap: streams whose SOCKS clients never read are ended oldest
   const { circuit, links } = await memoryCircuit(net.relays);
   t.after(() => links.destroy());
   const hose = await firehose(t);
-  const events: string[] = [];
-  const cap = new ClientMemoryCap({ capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 20, log: (line) => events.push(line) });
+  const cap = new ClientMemoryCap(opts);
   t.after(() => cap.close());
   const streams: RelayStream[] = [];
   const socks = await startSocksServer({
@@ -117,6 +124,12 @@ test('client memory cap: streams whose SOCKS clients never read are ended oldest
     t.after(() => socket.destroy());
     return socket;
   };
+  return { cap, circuit, streams, open };
+}
+
+test('client memory cap: streams whose SOCKS clients never read are ended oldest first (END RESOURCELIMIT, socket reset); the total stays bounded; a reading stream on the same circuit flows on', { timeout: 150_000 }, async (t) => {
+  const events: string[] = [];
+  const { cap, circuit, streams, open } = await cappedSocks(t, { capBytes: CAP, lowWaterBytes: LOW_WATER, checkIntervalMs: 20, log: (line) => events.push(line) });
 
   // The accounted total, sampled all along.
   let most = 0;
@@ -200,30 +213,9 @@ test('client memory cap: streams whose SOCKS clients never read are ended oldest
 });
 
 test('client memory cap: a stream that sends XOFF makes the cap look in the next turn, not at its next tick', { timeout: 60_000 }, async (t) => {
-  const net = memoryNetwork(3);
-  t.after(() => {
-    for (const r of net.relays) r.core.destroy();
-    net.cleanup();
-  });
-  const { circuit, links } = await memoryCircuit(net.relays);
-  t.after(() => links.destroy());
-  const hose = await firehose(t);
   // A tick that never comes within the test, and a cap under what one stuck stream holds past its XOFF.
-  const cap = new ClientMemoryCap({ capBytes: 200 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, log: () => {} });
-  t.after(() => cap.close());
-  const streams: RelayStream[] = [];
-  const socks = await startSocksServer({
-    port: 0,
-    connect: async (request) => {
-      const stream = await circuit.openStream(request.host, request.port, WAIT_MS);
-      streams.push(stream);
-      cap.track(stream);
-      return stream;
-    },
-  });
-  t.after(() => socks.close());
-  const socket = await socksConnect(socks.address.port, hose);
-  t.after(() => socket.destroy());
+  const { cap, streams, open } = await cappedSocks(t, { capBytes: 200 * 1024, lowWaterBytes: 0, checkIntervalMs: 600_000, log: () => {} });
+  const socket = await open();
   socket.on('error', () => {});
   socket.pause();
   await until(() => cap.stats().oomEvents >= 1, 'the cap to act on the stream that sent XOFF', 30_000);
