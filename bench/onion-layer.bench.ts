@@ -139,7 +139,7 @@ function rows(backend: CryptoBackend, suffix: string): Row[] {
         }
         const layers = clientSide.map((h) => h.backward);
         const hops: number[] = [];
-        const digests: Array<Uint8Array | null> = [];
+        const digests = new Uint8Array(20 * BATCH);
         return (i) => {
           if (i % BATCH !== BATCH - 1) return;
           peelBackward(layers, batches[(i - (BATCH - 1)) / BATCH]!, hops, digests, true);

@@ -26,17 +26,21 @@ export class ForwardBacklog {
     private readonly closed: () => boolean,
   ) {}
 
-  /** Seal `cell` (an encoded channel cell) for hop `hop` and leave it for the flush. Returns that hop's forward running digest after the cell. */
+  /**
+   * Seal `cell` (an encoded channel cell) for hop `hop` and leave it for the
+   * flush. Returns that hop's forward running digest after the cell, in the
+   * layer's own array (OnionLayer.sealDigest): copy it to keep it.
+   */
   send(hop: number, cell: Uint8Array, payload: Uint8Array): Uint8Array {
     const target = this.layers[hop]!;
-    target.forward.sealDigest(payload);
+    const digest = target.forward.sealDigest(payload);
     this.#cells.push(cell);
     this.#hops.push(hop);
     if (!this.#queued) {
       this.#queued = true;
       queueMicrotask(this.flush);
     }
-    return target.forward.lastDigest;
+    return digest;
   }
 
   /** Crypt and queue everything waiting. Runs at the end of the turn, and before anything else goes on the link for the circuit (DESTROY). */

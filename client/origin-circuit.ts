@@ -20,7 +20,7 @@ import {
   encodeDestroy,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2 } from '../src/cell/create2.js';
-import { decodeRelayCell } from '../src/cell/relay-cell.js';
+import { relayCellCommand, relayCellData, relayCellStreamId } from '../src/cell/relay-cell.js';
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { BeginFlag, endReasonOf, type ResolvedAnswer } from '../src/cell/stream-messages.js';
@@ -83,6 +83,9 @@ export interface StreamOptions {
 const CONNECTED_COMMAND = relayCommandOf('connected');
 const END_COMMAND = relayCommandOf('end');
 const FIN_COMMAND = relayCommandOf('fin');
+/** Bytes of a tor1 running digest value (SHA-1). */
+const DIGEST_LENGTH = 20;
+const EMPTY_DIGESTS = new Uint8Array(0);
 
 export class OriginCircuit {
   readonly id: number;
@@ -113,10 +116,13 @@ export class OriginCircuit {
   #onClose: Array<(error: Error) => void> = [];
   /** Relay cells sealed in this turn, crypted and queued at its end. */
   readonly #backlog: ForwardBacklog;
-  /** The running digest of the recognizing hop's backward layer after the cell being dispatched. */
+  /** peelBackward's digests (20 bytes per cell), kept from one batch to the next; empty while a batch uses it. */
+  #batchDigests: Uint8Array = new Uint8Array(0);
+  /** The running digest of the recognizing hop's backward layer after the cell being dispatched: #digestNow[#digestAt .. +20). */
   #digestNow: Uint8Array = new Uint8Array(20);
-  /** For flow control's circuit SENDMEs: a copy of #digestNow. */
-  readonly #receivedDigest = (): Uint8Array => new Uint8Array(this.#digestNow);
+  #digestAt = 0;
+  /** For flow control's circuit SENDMEs: a copy of the digest after the cell being dispatched. */
+  readonly #receivedDigest = (): Uint8Array => this.#digestNow.slice(this.#digestAt, this.#digestAt + 20);
 
   private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], options: OriginCircuitOptions) {
     this.#channel = channel;
@@ -343,16 +349,19 @@ export class OriginCircuit {
 
   #receiveRelayCells(cells: readonly Uint8Array[]): void {
     if (this.#closed) return;
+    // Taken while in use: a batch dispatched from inside this one gets an array of its own.
+    let digests = this.#batchDigests;
+    this.#batchDigests = EMPTY_DIGESTS;
+    if (digests.length < DIGEST_LENGTH * cells.length) digests = new Uint8Array(DIGEST_LENGTH * Math.max(cells.length, 64));
     try {
       const built = this.#hops.length;
       const hopOf: number[] = [];
-      const digestOf: Array<Uint8Array | null> = [];
       // Built and not extending: a cell the last hop does not recognize ends the circuit.
       peelBackward(
         this.#hops.map((h) => h.backward),
         cells,
         hopOf,
-        digestOf,
+        digests,
         this.#built && !this.#handshake.inFlight,
       );
       for (let i = 0; i < cells.length; i++) {
@@ -360,20 +369,25 @@ export class OriginCircuit {
         this.#relayCellsIn++;
         const payload = cellPayload(cells[i]!);
         let hop = hopOf[i]!;
-        let digest: Uint8Array | null = digestOf[i] ?? null;
         // An EXTENDED2 earlier in this batch added hops the cell has not met yet: try them, as receiving it alone would.
         for (let h = built; hop < 0 && h < this.#hops.length; h++) {
           const layer = this.#hops[h]!.backward;
           layer.crypt(payload);
-          digest = layer.openDigest(payload);
-          if (digest !== null) hop = h;
+          const digest = layer.openDigest(payload);
+          if (digest !== null) {
+            hop = h;
+            digests.set(digest, DIGEST_LENGTH * i);
+          }
         }
-        if (hop < 0 || digest === null) throw new ProtocolError('relay cell recognized by no hop');
-        this.#digestNow = digest;
+        if (hop < 0) throw new ProtocolError('relay cell recognized by no hop');
+        this.#digestNow = digests;
+        this.#digestAt = DIGEST_LENGTH * i;
         this.#dispatch(hop, payload);
       }
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
+    } finally {
+      this.#batchDigests = digests;
     }
   }
 
@@ -457,7 +471,10 @@ export class OriginCircuit {
 
   /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
   #dispatch(hop: number, payload: Uint8Array): void {
-    const { command, streamId, data } = decodeRelayCell(payload);
+    // The fields one by one: a per-cell path makes no message object for the cell (the body is a view).
+    const data = relayCellData(payload);
+    const command = relayCellCommand(payload);
+    const streamId = relayCellStreamId(payload);
     const msg = this.#decode(hop, command, streamId, data);
     if (msg === null) return;
     if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);

@@ -5,6 +5,11 @@
  * client (RelayCircuit's backlog flush). Each comes with a view of its
  * payload, made once with the buffer: an exit builds one cell per 498 bytes
  * it reads, and a view per cell was an allocation per cell.
+ *
+ * New buffers are cut SLAB_CELLS at a time from one ArrayBuffer: the running
+ * SHA-1 (src/crypto/sha1.ts) reads a cell through a DataView of its whole
+ * ArrayBuffer and keeps the last one, so cells that share an ArrayBuffer
+ * need no new DataView each.
  */
 import { CELL_LENGTH } from '../src/constants.js';
 import { CELL_PAYLOAD_OFFSET } from '../src/cell/channel-cell.js';
@@ -18,6 +23,8 @@ export interface CellBuffer {
 /** Spare cell buffers for sendBackward (one pool per thread, bounded). */
 const spareCells: CellBuffer[] = [];
 const MAX_SPARE_CELLS = 1024;
+/** Cell buffers cut from one ArrayBuffer when the pool is empty. */
+const SLAB_CELLS = 32;
 
 /**
  * A cell buffer from the pool, holding whatever its last cell left:
@@ -27,7 +34,14 @@ const MAX_SPARE_CELLS = 1024;
 export function takeCellBuffer(): CellBuffer {
   const spare = spareCells.pop();
   if (spare !== undefined) return spare;
-  const cell = new Uint8Array(CELL_LENGTH);
+  const slab = new Uint8Array(SLAB_CELLS * CELL_LENGTH);
+  // The rest of the slab goes into the pool, last first, so they are taken in order.
+  for (let i = SLAB_CELLS - 1; i > 0 && spareCells.length < MAX_SPARE_CELLS; i--) spareCells.push(cellBufferAt(slab, i));
+  return cellBufferAt(slab, 0);
+}
+
+function cellBufferAt(slab: Uint8Array, index: number): CellBuffer {
+  const cell = slab.subarray(index * CELL_LENGTH, (index + 1) * CELL_LENGTH);
   return { cell, payload: cell.subarray(CELL_PAYLOAD_OFFSET) };
 }
 

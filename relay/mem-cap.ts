@@ -93,6 +93,9 @@ export const DEFAULT_STATE_BYTES: Readonly<StateBytes> = Object.freeze({ link: 3
  */
 export const DEFAULT_BUFFER_OVERHEAD = 0.5;
 
+/** How long the garbage estimate is used again by the checks congested links ask for (ms); the periodic check always reads. */
+const GARBAGE_READ_MS = 20;
+
 /** Accounted bytes per open link, circuit (previous hop's side) and stream. */
 export interface StateBytes {
   link: number;
@@ -183,6 +186,8 @@ export class MemoryCap {
   /** ArrayBuffer bytes not in the count at the first check after the last collection; null until measured. */
   #untrackedFloor: number | null = null;
   #lastGcAt = -Infinity;
+  /** performance.now() of the last ArrayBuffer reading (check), for the checks a congested link asks for. */
+  #garbageReadAt = -Infinity;
 
   constructor(links: LinkManager<RelayCircuit>, opts: MemoryCapOptions = {}) {
     this.#links = links;
@@ -203,7 +208,7 @@ export class MemoryCap {
       this.#stopListening = onLinkCongested(() => {
         this.#checkSoon ??= setImmediate(() => {
           this.#checkSoon = null;
-          this.check();
+          this.#check(false);
         });
       });
     }
@@ -264,14 +269,32 @@ export class MemoryCap {
    * circuits. Returns the bytes freed.
    */
   check(): number {
+    return this.#check(true);
+  }
+
+  /**
+   * check(); `readGarbage` false (the check a congested link asks for, which
+   * under load comes thousands of times a second): the garbage estimate of
+   * the last check is used again if it is less than GARBAGE_READ_MS old,
+   * since reading the ArrayBuffer total (process.memoryUsage(), about
+   * 10 µs) cost more than the rest of the check. The count itself is always
+   * new: a congested link's step of queued bytes is what the check is for.
+   */
+  #check(readGarbage: boolean): number {
     const { total, state } = this.#count();
     // Buffers the count explains: the total less the state, which is not held in ArrayBuffers.
     const held = total - state;
     let garbage = 0;
     if (this.#gcMarginBytes > 0) {
-      const untracked = this.#arrayBufferBytes() - held;
-      if (this.#untrackedFloor === null || untracked < this.#untrackedFloor) this.#untrackedFloor = untracked;
-      garbage = untracked - this.#untrackedFloor;
+      const now = performance.now();
+      if (readGarbage || now - this.#garbageReadAt >= GARBAGE_READ_MS) {
+        this.#garbageReadAt = now;
+        const untracked = this.#arrayBufferBytes() - held;
+        if (this.#untrackedFloor === null || untracked < this.#untrackedFloor) this.#untrackedFloor = untracked;
+        garbage = untracked - this.#untrackedFloor;
+      } else {
+        garbage = this.#stats.garbageBytes;
+      }
     }
     this.#stats.queuedBytes = total;
     this.#stats.garbageBytes = garbage;
@@ -357,6 +380,8 @@ export class MemoryCap {
     if (!this.#collect()) return false;
     this.#stats.collections++;
     this.#untrackedFloor = null;
+    // The next check, whoever asks for it, measures what the collection left.
+    this.#garbageReadAt = -Infinity;
     return true;
   }
 

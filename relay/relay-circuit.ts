@@ -261,7 +261,8 @@ export class RelayCircuit {
   /**
    * Seal a relay message of our own toward the client on stream `streamId`
    * (0: the circuit). Returns the running digest of our backward layer after
-   * it (shared, not to be modified). Throws what writeRelayMsg throws for a
+   * it, in the layer's own array (OnionLayer.sealDigest: valid until its next
+   * seal; not to be modified). Throws what writeRelayMsg throws for a
    * message that cannot be encoded.
    * The cell is built in a pooled buffer and digested now; it waits in the
    * backlog until the end of this turn, so a burst of cells (an exit reading

@@ -105,6 +105,31 @@ export function decodeRelayCell(payload: Uint8Array): DecodedRelayCell {
   };
 }
 
+/**
+ * decodeRelayCell(payload).data without the message object, for per-cell
+ * callers that read the command (relayCellCommand) and stream id
+ * (relayCellStreamId) themselves: the body, a view into `payload`. Same
+ * checks and errors as decodeRelayCell (DecodeError: truncated, oversized,
+ * a length over 498).
+ */
+export function relayCellData(payload: Uint8Array): Uint8Array {
+  if (payload.length < CELL_PAYLOAD_LENGTH) throw truncated('relay cell');
+  if (payload.length > CELL_PAYLOAD_LENGTH) throw oversized(`relay cell of ${payload.length} bytes`);
+  const length = (payload[RELAY_LENGTH_OFFSET]! << 8) | payload[RELAY_LENGTH_OFFSET + 1]!;
+  if (length > RELAY_DATA_LENGTH) throw malformed(`relay cell length ${length} exceeds ${RELAY_DATA_LENGTH}`);
+  return payload.subarray(RELAY_DATA_OFFSET, RELAY_DATA_OFFSET + length);
+}
+
+/** The relay command of a relay payload (byte 0). */
+export function relayCellCommand(payload: Uint8Array): number {
+  return payload[RELAY_COMMAND_OFFSET]!;
+}
+
+/** The stream id of a relay payload (bytes 3-4, big-endian). */
+export function relayCellStreamId(payload: Uint8Array): number {
+  return (payload[RELAY_STREAM_ID_OFFSET]! << 8) | payload[RELAY_STREAM_ID_OFFSET + 1]!;
+}
+
 /** Commands that concern the whole circuit and must carry stream id 0. */
 export function isCircuitCommand(command: number): boolean {
   return (

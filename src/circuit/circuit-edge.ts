@@ -35,7 +35,8 @@ export interface EdgeTransport {
   /**
    * Encode (writeRelayMsg), seal and send one relay message to the other
    * edge on stream `streamId` (0: the circuit); returns the running digest of
-   * the sending layer after this cell.
+   * the sending layer after this cell, possibly in the layer's own array
+   * (valid until its next seal: copy it to keep it).
    */
   send(streamId: number, msg: RelayMsg): Uint8Array;
   /** True while the link toward the other edge has too much queued. */

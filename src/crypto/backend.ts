@@ -19,6 +19,8 @@ export interface RunningDigest {
   update(data: Uint8Array): void;
   /** The digest of everything so far; the running state is unchanged. */
   peek(): Uint8Array;
+  /** peek() written at `out[offset .. offset+20)` instead of a new array. Throws RangeError if `out` is too short. */
+  peekInto(out: Uint8Array, offset?: number): void;
   /** An independent copy of the running state. */
   clone(): RunningDigest;
   /** The digest of everything so far, ending this object (cheaper than peek(): no copy). */

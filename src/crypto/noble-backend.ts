@@ -28,6 +28,10 @@ class NobleRunningDigest implements RunningDigest {
   peek(): Uint8Array {
     return this.#hash.clone().digest();
   }
+  peekInto(out: Uint8Array, offset = 0): void {
+    if (out.length < offset + 20) throw new RangeError('peekInto: output shorter than 20 bytes');
+    out.set(this.peek(), offset);
+  }
   clone(): RunningDigest {
     return new NobleRunningDigest(this.#hash.clone());
   }

@@ -81,6 +81,10 @@ class NodeRunningDigest implements RunningDigest {
   peek(): Uint8Array {
     return u8(this.#hash.copy().digest());
   }
+  peekInto(out: Uint8Array, offset = 0): void {
+    if (out.length < offset + 20) throw new RangeError('peekInto: output shorter than 20 bytes');
+    out.set(this.peek(), offset);
+  }
   clone(): RunningDigest {
     return new NodeRunningDigest(this.#hash.copy());
   }

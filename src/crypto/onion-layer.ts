@@ -6,8 +6,9 @@
  * seeded with Df or Db. The cipher removes or adds one layer of encryption; the
  * digest lets the endpoint of that layer recognize and authenticate cells.
  *
- * This is the per-cell hot path: no allocations beyond what the backend's
- * `update`/`peek`/`clone` return, no copies of the 509-byte payload. Cells
+ * This is the per-cell hot path: no allocation per cell (the digest values
+ * go into arrays made once; the backend's `clone` allocates, on the rare
+ * open that needs it), no copies of the 509-byte payload. Cells
  * that travel together (one link read, one burst of originated cells) go
  * through `cryptCells`: one keystream call for all of them, exact because the
  * counter-mode keystream runs on contiguously from one cell to the next.
@@ -37,6 +38,8 @@ const GATHER_CELLS = 128;
 const gather = new Uint8Array(CELL_PAYLOAD_OFFSET + GATHER_CELLS * CELL_PAYLOAD_LENGTH);
 /** Where the first payload starts in `gather`. */
 const GATHER_OFFSET = CELL_PAYLOAD_OFFSET;
+/** Where openDigest takes a candidate digest value before it knows whether the cell matches (module state, one synchronous call). */
+const candidateValue = new Uint8Array(TOR1_DIGEST_LENGTH);
 /** Views of `gather`, made once: cellWindows[i] is slot i's payload with the 5 bytes before it (a whole cell's shape); payloadWindows[i] is the payload alone. */
 const cellWindows: Uint8Array[] = [];
 const payloadWindows: Uint8Array[] = [];
@@ -100,8 +103,12 @@ export class OnionLayer {
   #digest: RunningDigest | null;
   /** A final open failed (openDigest): the running digest holds a cell it should not. */
   #spoiled = false;
-  /** The full 20-byte running digest after the last seal() or successful open(); zeros before. */
-  #last: Uint8Array = new Uint8Array(TOR1_DIGEST_LENGTH);
+  /**
+   * The full 20-byte running digest after the last seal() or successful
+   * open(); zeros before. One array for the layer's life, overwritten in
+   * place: sealDigest and openDigest return it.
+   */
+  readonly #last: Uint8Array = new Uint8Array(TOR1_DIGEST_LENGTH);
 
   /**
    * @param key        Kf or Kb, 16 bytes (AES-128-CTR, counter block starting at zero).
@@ -157,8 +164,9 @@ export class OnionLayer {
    * first four bytes of the new digest in the digest field. The caller must
    * then crypt the payload (crypt() or cryptCells()) in its turn among this
    * layer's cells; seal() is exactly sealDigest() then crypt(). Returns the
-   * new running digest value itself, not a copy: it is never modified
-   * afterwards except by destroy().
+   * new running digest value (20 bytes) in the layer's own array, which its
+   * next seal or successful open overwrites: copy it to keep it (flow
+   * control keeps one in sendme_inc, docs/protocol.md §7).
    */
   sealDigest(payload: Uint8Array): Uint8Array {
     const digest = this.#digest ?? destroyed();
@@ -171,12 +179,12 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 2] = 0;
     payload[DIGEST_OFFSET + 3] = 0;
     digest.update(payload);
-    const value = digest.peek();
+    const value = this.#last;
+    digest.peekInto(value);
     payload[DIGEST_OFFSET] = value[0]!;
     payload[DIGEST_OFFSET + 1] = value[1]!;
     payload[DIGEST_OFFSET + 2] = value[2]!;
     payload[DIGEST_OFFSET + 3] = value[3]!;
-    this.#last = value;
     return value;
   }
 
@@ -203,8 +211,8 @@ export class OnionLayer {
 
   /**
    * open(), giving the new running digest value for a recognized cell (null
-   * otherwise) without a copy: the array is never modified afterwards except
-   * by destroy(), so a caller may keep it as "the digest after this cell".
+   * otherwise) in the layer's own array, as sealDigest does: valid until the
+   * layer's next seal or successful open; copy it to keep it.
    *
    * `final`: the caller destroys the circuit if this cell is not recognized
    * (this layer is the last place it can be for, §4.3-§4.5). The check then
@@ -226,23 +234,24 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 1] = 0;
     payload[DIGEST_OFFSET + 2] = 0;
     payload[DIGEST_OFFSET + 3] = 0;
-    let value: Uint8Array;
+    const value = candidateValue;
     let candidate: RunningDigest | null = null;
     if (final) {
       digest.update(payload);
-      value = digest.peek();
+      digest.peekInto(value);
     } else {
       // A copy of the state takes the cell; on a match it becomes the live
       // digest, so the payload is hashed once either way.
       candidate = digest.clone();
       candidate.update(payload);
-      value = candidate.peek();
+      candidate.peekInto(value);
     }
     // Compare all four bytes without an early exit.
     const diff = (value[0]! ^ r0) | (value[1]! ^ r1) | (value[2]! ^ r2) | (value[3]! ^ r3);
     if (diff === 0) {
       if (candidate !== null) this.#digest = candidate;
-      this.#last = value;
+      const last = this.#last;
+      for (let i = 0; i < TOR1_DIGEST_LENGTH; i++) last[i] = value[i]!;
     } else if (final) {
       this.#spoiled = true;
       this.#cipher = null;
@@ -252,7 +261,7 @@ export class OnionLayer {
     payload[DIGEST_OFFSET + 1] = r1;
     payload[DIGEST_OFFSET + 2] = r2;
     payload[DIGEST_OFFSET + 3] = r3;
-    return diff === 0 ? value : null;
+    return diff === 0 ? this.#last : null;
   }
 
   /** A copy of the 20-byte running digest value after the last seal() or successful open() (zeros before any). */
@@ -304,10 +313,12 @@ export function tor1Layers(keyMaterial: Uint8Array, backend: CryptoBackend = cry
  * until one recognizes it, with one cryptCells call per layer, leaving every
  * layer, payload and digest exactly as receiving the cells one at a time
  * would. For cell i, `hops[i]` is the index of the layer that recognized it,
- * or -1 if none did (then every layer was taken off), and `digests[i]` that
- * layer's running digest after the cell (openDigest), or null. Each cell is
- * a 514-byte channel cell (payload at byte 5); `hops` and `digests` are
- * overwritten from index 0. `lastIsFinal`: a cell the last layer does not
+ * or -1 if none did (then every layer was taken off), and
+ * `digests[20*i .. 20*i+20)` that layer's running digest after the cell
+ * (openDigest; left as it was for a cell no layer recognized). Each cell is
+ * a 514-byte channel cell (payload at byte 5); `hops` is overwritten from
+ * index 0; `digests` must hold 20 bytes per cell (RangeError otherwise), so
+ * a caller can keep one array for every batch. `lastIsFinal`: a cell the last layer does not
  * recognize destroys the circuit (a built circuit), so that layer opens
  * with `final` (openDigest), and cells more than one chunk (128 cells) after
  * the first unrecognized one are marked -1 without being touched.
@@ -316,11 +327,11 @@ export function peelBackward(
   layers: readonly OnionLayer[],
   cells: readonly Uint8Array[],
   hops: number[],
-  digests: Array<Uint8Array | null>,
+  digests: Uint8Array,
   lastIsFinal = false,
 ): void {
+  if (digests.length < TOR1_DIGEST_LENGTH * cells.length) throw new RangeError(`peelBackward: digests holds ${digests.length} bytes, ${cells.length} cells need ${TOR1_DIGEST_LENGTH * cells.length}`);
   hops.length = cells.length;
-  digests.length = cells.length;
   // Chunk by chunk, each through every layer: each layer still meets its cells in arrival order.
   for (let first = 0; first < cells.length; first += GATHER_CELLS) {
     const count = Math.min(GATHER_CELLS, cells.length - first);
@@ -328,7 +339,6 @@ export function peelBackward(
     if (lastIsFinal && hops.slice(first, first + count).includes(-1)) {
       // The circuit ends at that cell (the last layer may be spoiled): leave the rest as they are.
       hops.fill(-1, first + count);
-      digests.fill(null, first + count);
       return;
     }
   }
@@ -346,7 +356,7 @@ function peelChunk(
   first: number,
   count: number,
   hops: number[],
-  digests: Array<Uint8Array | null>,
+  digests: Uint8Array,
   lastIsFinal: boolean,
 ): void {
   const P = CELL_PAYLOAD_LENGTH;
@@ -370,7 +380,7 @@ function peelChunk(
         if (value !== null) {
           const i = index[j]!;
           hops[i] = h;
-          digests[i] = value;
+          digests.set(value, TOR1_DIGEST_LENGTH * i);
           cells[i]!.set(payload, CELL_PAYLOAD_OFFSET);
           continue;
         }
@@ -388,7 +398,6 @@ function peelChunk(
   for (let j = 0; j < pending; j++) {
     const i = index[j]!;
     hops[i] = -1;
-    digests[i] = null;
     cells[i]!.set(run.subarray(j * P, (j + 1) * P), CELL_PAYLOAD_OFFSET);
   }
 }

@@ -329,6 +329,9 @@ export class Sha1RunningDigest implements RunningDigest {
     this.#state.digestInto(out);
     return out;
   }
+  peekInto(out: Uint8Array, offset = 0): void {
+    this.#state.digestInto(out, offset);
+  }
   clone(): RunningDigest {
     const copy = new Sha1State();
     copy.copyFrom(this.#state);

@@ -62,7 +62,9 @@ export interface CircuitFlowControl {
   sendableCells(): number;
   /**
    * One DATA cell went out. `digest` is the running digest (§4) of the
-   * sending layer right after it, which a version-1 SENDME may echo. Throws
+   * sending layer right after it, which a version-1 SENDME may echo; it may
+   * be the layer's own array (OnionLayer.sealDigest), valid only during the
+   * call, so an implementation copies what it keeps. Throws
    * ProtocolError if canSend() was false (a bug in the caller).
    */
   onSent(digest: Uint8Array): void;
@@ -159,7 +161,7 @@ export class FixedWindowCircuit implements CircuitFlowControl {
   }
 
   onSent(digest: Uint8Array): void {
-    if (this.#package.take()) this.#owed.push({ digest, sentAt: this.#clock() });
+    if (this.#package.take()) this.#owed.push({ digest: digest.slice(), sentAt: this.#clock() });
   }
 
   onSendme(sendme: Sendme, _linkBlocked?: boolean): void {

@@ -230,7 +230,7 @@ export class VegasCircuit implements CircuitFlowControl {
     // The clock is read only when needed: by an active pacer, and for the cell a SENDME will acknowledge (one in sendme_inc).
     let now: number | undefined;
     if (this.#pacer !== null && v.rtt.minUs > 0) this.#pacer.onSent((now = this.#clock()), v.cwnd, v.rtt.minUs);
-    if (v.onSent()) this.#owed.push({ digest, sentAtUs: now ?? this.#clock() });
+    if (v.onSent()) this.#owed.push({ digest: digest.slice(), sentAtUs: now ?? this.#clock() });
   }
 
   onSendme(sendme: Sendme, linkBlocked = false): void {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelCommand, decodeChannelCell, encodeChannelCell, setCellCircuitId, circuitIdBelongsTo } from '../../src/cell/channel-cell.js';
-import { RelayCommand, decodeRelayCell, encodeRelayCell } from '../../src/cell/relay-cell.js';
+import { RelayCommand, decodeRelayCell, encodeRelayCell, relayCellCommand, relayCellData, relayCellStreamId } from '../../src/cell/relay-cell.js';
 import { decodeCreate2, decodeCreated2, encodeCreate2, encodeCreated2 } from '../../src/cell/create2.js';
 import { decodeExtend2, decodeExtended2, encodeExtend2, encodeExtended2, specifiersToTarget, targetToSpecifiers } from '../../src/cell/extend2.js';
 import { decodeBegin, decodeConnected, decodeEnd, encodeBegin, encodeConnected, encodeEnd } from '../../src/cell/stream-messages.js';
@@ -46,6 +46,24 @@ test('relay cell: Tor layout and round trip', () => {
   assert.deepEqual([...d.data], [0xaa, 0xbb]);
   const full = encodeRelayCell({ command: 2, streamId: 1, data: new Uint8Array(RELAY_DATA_LENGTH).fill(7) });
   assert.equal(decodeRelayCell(full).data.length, RELAY_DATA_LENGTH);
+});
+
+test('relay cell: the per-cell readers give what decodeRelayCell gives, and refuse what it refuses', () => {
+  for (const [command, streamId, length] of [[2, 0x1234, 2], [4, 0, 0], [0xff, 0xffff, RELAY_DATA_LENGTH], [12, 0x8001, 497]] as const) {
+    const payload = encodeRelayCell({ command, streamId, data: new Uint8Array(length).map((_, i) => i * 7 + 1) });
+    const d = decodeRelayCell(payload);
+    assert.equal(relayCellCommand(payload), d.command);
+    assert.equal(relayCellStreamId(payload), d.streamId);
+    assert.deepEqual(relayCellData(payload), d.data);
+    // A view, as decodeRelayCell's.
+    assert.equal(relayCellData(payload).buffer, payload.buffer);
+  }
+  assert.throws(() => relayCellData(new Uint8Array(508)), code('ERR_TRUNCATED'));
+  assert.throws(() => relayCellData(new Uint8Array(510)), code('ERR_OVERSIZED'));
+  const bad = encodeRelayCell({ command: 2, streamId: 1, data: new Uint8Array(0) });
+  bad[9] = 0x01;
+  bad[10] = 0xf3; // 499
+  assert.throws(() => relayCellData(bad), code('ERR_MALFORMED'));
 });
 
 test('relay cell: truncated, oversized and malformed', () => {

@@ -168,12 +168,13 @@ test('peelBackward equals receiving cell by cell, over random circuits, counts, 
     const layers = clientMany.map((h) => h.backward);
     for (const group of readBoundaries(r, count)) {
       const hopOf: number[] = [];
-      const digestOf: Array<Uint8Array | null> = [];
+      // Filled with a marker: a digest left over from an earlier cell would show.
+      const digestOf = new Uint8Array(20 * group.length).fill(0xee);
       peelBackward(layers, group.map((i) => manyCells[i]!), hopOf, digestOf, final);
       let dead = false;
       for (let j = 0; j < group.length; j++) {
         manyHops.push(hopOf[j]!);
-        manyDigests.push(digestOf[j] === null ? '' : hex(digestOf[j]!));
+        manyDigests.push(hopOf[j]! < 0 ? '' : hex(digestOf.subarray(20 * j, 20 * j + 20)));
         if (hopOf[j]! < 0) {
           dead = true;
           break;

@@ -23,11 +23,14 @@ test('VegasCircuit: the window starts at cc_cwnd_init; each SENDME echoes the di
   let nowUs = 0;
   const fc = new VegasCircuit(P, () => nowUs, new ClockHealth());
   assert.deepEqual(fc.snapshot(), { inflight: 0, window: 124, lastRttMs: null, minRttMs: null, algorithm: 'vegas', slowStart: true });
-  // Cell i is sent at time i ms.
+  // Cell i is sent at time i ms. Its digest comes in one array overwritten for every cell, as
+  // OnionLayer.sealDigest gives it: the SENDMEs below match only if onSent kept copies.
+  const layerDigest = new Uint8Array(20);
   for (let i = 1; i <= 124; i++) {
     assert.equal(fc.canSend(), true);
     nowUs = i * 1000;
-    fc.onSent(digestOf(i));
+    layerDigest.set(digestOf(i));
+    fc.onSent(layerDigest);
   }
   assert.equal(fc.canSend(), false);
   assert.throws(() => fc.onSent(digestOf(125)), protocolError);

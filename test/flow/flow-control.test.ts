@@ -12,11 +12,17 @@ import { ProtocolError } from '../../src/errors.js';
 const protocolError = (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_PROTOCOL';
 const digestOf = (n: number) => new Uint8Array(20).fill(n & 0xff).map((x, i) => (i === 0 ? n >> 8 : x));
 
-/** Send `n` cells, the i-th (1-based, counted from `from`) with digestOf(i). */
+/**
+ * Send `n` cells, the i-th (1-based, counted from `from`) with digestOf(i),
+ * given in one array overwritten for every cell as OnionLayer.sealDigest
+ * gives it: the SENDMEs match only if onSent keeps copies.
+ */
 function sendCells(fc: CircuitFlowControl, n: number, from = 1): void {
+  const layerDigest = new Uint8Array(20);
   for (let i = from; i < from + n; i++) {
     assert.equal(fc.canSend(), true);
-    fc.onSent(digestOf(i));
+    layerDigest.set(digestOf(i));
+    fc.onSent(layerDigest);
   }
 }
 
