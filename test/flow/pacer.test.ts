@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { PACE_BURST_MIN_CELLS, PACE_BURST_US, Pacer } from '../../src/flow/pacer.js';
 import { congestionParams } from '../../src/flow/cc-params.js';
 import { ClockHealth } from '../../src/flow/rtt.js';
-import { VegasCircuit } from '../../src/flow/vegas.js';
+import { VegasCircuit, performanceMicros, turnMicros } from '../../src/flow/vegas.js';
 import { DEFAULT_NETWORK_PARAMS } from '../../src/netdoc/params.js';
 
 /** Send cells at `nowUs` while the pacer lets them go; returns how many went. */
@@ -113,4 +113,18 @@ test('VegasCircuit with cc_pace_pct 0 sends the whole window at once, as Tor doe
   while (fc.canSend()) fc.onSent(digestOf(125 + sent++));
   assert.equal(sent, 62);
   assert.equal(fc.pacingDelayMs(), 0);
+});
+
+test('turnMicros, the pacer clock under the process clock: one reading per synchronous run, a new one after the microtask checkpoint', async () => {
+  const first = turnMicros();
+  // 2 ms of busy work in the same run: the reading stands.
+  const until = performance.now() + 2;
+  while (performance.now() < until) {
+    /* spin */
+  }
+  assert.equal(turnMicros(), first);
+  await new Promise((resolve) => setTimeout(resolve, 3));
+  const later = turnMicros();
+  assert.ok(later >= first + 2000, `a new reading after the turn: ${later - first} µs later`);
+  assert.ok(Math.abs(later - performanceMicros()) < 1000, 'the new reading is the clock now');
 });
