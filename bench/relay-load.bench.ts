@@ -16,8 +16,9 @@
  *
  * The load generator is the measuring instrument and must cost far less per
  * cell than the relay: it does no onion crypto (random payloads the relay
- * finds unrecognized), queues each cell with one copy into a 127-cell link
- * frame (one AEAD call per frame), and the sink decrypts and checks every
+ * finds unrecognized), queues each cell with one copy into a link frame of
+ * up to 31 cells (src/link/send-queue.ts; one AEAD call per frame), and the
+ * sink decrypts and checks every
  * cell only during the 2 s warm-up, then counts cells by frame length
  * (docs/protocol.md §3.4) without decrypting. Correctness end to end: after
  * the senders stop, every cell sent must have reached the sink.
@@ -27,6 +28,10 @@
  * each worker, and of this process (generator and sink), each per cell. The
  * summary gives medians per worker count, cells/s per relay core, and the
  * ceiling a 2-core machine puts on the 2-worker speed-up given those costs.
+ * The generator must seal every cell it sends (ChaCha20-Poly1305, most of
+ * its 0.8-0.9 µs per cell), so on 2 cores that ceiling is
+ * 2 · r1 / (r2 + g) for relay costs r1, r2 and generator cost g per cell:
+ * the cheaper the relay's cell, the lower the ceiling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
