@@ -37,11 +37,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { abytes } from '../bytes.js';
+import { abytes, hex } from '../bytes.js';
 import { CELL_LENGTH } from '../constants.js';
 import { AlliumError } from '../errors.js';
 import { nextEventId, publish } from '../events.js';
-import { hex } from '../bytes.js';
 import { Deframer, FrameOpener, FrameSealer } from './frame.js';
 import { LinkInbox } from './link-inbox.js';
 import type { LinkHandshakeResult } from './link-handshake.js';
@@ -53,7 +52,7 @@ import {
   type AcceptOptions,
   type ConnectOptions,
 } from './channel-handshake.js';
-import { dropCircuitCells, FRAME_CAPACITY, SEND_FRAME_CELLS, queuedByCircuit, type QueuedFrame } from './send-queue.js';
+import { LinkOutbox } from './send-queue.js';
 
 export type { AcceptOptions, ConnectOptions, LinkIdentity, StaticKey } from './channel-handshake.js';
 
@@ -79,17 +78,6 @@ const FRAMES_PER_WRITE = 4;
 /** How long a graceful close() waits for the peer before destroying the socket. */
 const CLOSE_GRACE_MS = 5000;
 
-/**
- * A queued frame's buffer, not zeroed: only its first `cells` cells are ever
- * read (sealed, or walked by send-queue.ts), and each is written first. A
- * link whose socket pushes back keeps no spare buffers, so a busy relay
- * allocates these all the time; zeroing 16 KiB each was about 1 % of its CPU.
- */
-function newFrameBuffer(): Uint8Array {
-  const memory = Buffer.allocUnsafe(FRAME_CAPACITY);
-  return new Uint8Array(memory.buffer, memory.byteOffset, FRAME_CAPACITY);
-}
-
 export class Channel extends EventEmitter {
   readonly peer: ChannelPeer;
   readonly isInitiator: boolean;
@@ -102,9 +90,7 @@ export class Channel extends EventEmitter {
   readonly #deframer = new Deframer();
 
   // Send side.
-  #frames: QueuedFrame[] = [];
-  #freeBuffers: Uint8Array[] = [];
-  #queuedCells = 0;
+  readonly #outbox = new LinkOutbox();
   #flushScheduled = false;
   #socketBlocked = false;
   /** performance.now() when the socket last pushed back, while it does; null when it takes what we write. */
@@ -182,21 +168,17 @@ export class Channel extends EventEmitter {
 
   /** Bytes of cells queued but not yet handed to the socket. */
   get queuedBytes(): number {
-    return this.#queuedCells * CELL_LENGTH;
+    return this.#outbox.bytes;
   }
 
   /** performance.now() when the oldest cell still queued was queued; null when nothing is queued. */
   get oldestQueuedAt(): number | null {
-    return this.#frames[0]?.since ?? null;
+    return this.#outbox.oldestQueuedAt;
   }
 
-  /**
-   * The queued cells by circuit id: how many bytes each circuit has waiting
-   * and when its oldest one was queued (performance.now()). A walk over the
-   * queue, for the relay's memory cap (relay/mem-cap.ts), not the cell path.
-   */
+  /** The queued cells by circuit id (LinkOutbox.byCircuit): for the relay's memory cap, not the cell path. */
   queuedByCircuit(): Map<number, { bytes: number; since: number }> {
-    return queuedByCircuit(this.#frames);
+    return this.#outbox.byCircuit();
   }
 
   /**
@@ -205,7 +187,7 @@ export class Channel extends EventEmitter {
    * handed to it past its high-water mark; not the kernel's buffer, which is
    * not this process's memory). What the relay's memory cap accounts per
    * link (relay/mem-cap.ts). Not counted: the unfilled rest of the last
-   * queued frame (frames are allocated whole, 127 cells; dropQueuedCells
+   * queued frame (frames are allocated whole, 31 cells; dropQueuedCells
    * packs the others) and the spare frame buffers a sending link keeps for
    * reuse (at most 4, none while the socket pushes back). 0 once destroy()
    * was called.
@@ -242,9 +224,8 @@ export class Channel extends EventEmitter {
    * later tick) if the queue fell below the low-water mark.
    */
   dropQueuedCells(circuitId: number): number {
-    const dropped = dropCircuitCells(this.#frames, circuitId);
+    const dropped = this.#outbox.dropCircuit(circuitId);
     if (dropped === 0) return 0;
-    this.#queuedCells -= dropped;
     if (this.#needDrain && !this.closed && this.queuedBytes < CHANNEL_HIGH_WATER / 2) {
       this.#needDrain = false;
       process.nextTick(() => {
@@ -261,14 +242,7 @@ export class Channel extends EventEmitter {
   sendCell(cell: Uint8Array): boolean {
     abytes(cell, 'cell', CELL_LENGTH);
     if (this.closed) return false;
-    let last = this.#frames[this.#frames.length - 1];
-    if (last === undefined || last.cells === SEND_FRAME_CELLS) {
-      last = { buf: this.#freeBuffers.pop() ?? newFrameBuffer(), cells: 0, since: performance.now() };
-      this.#frames.push(last);
-    }
-    last.buf.set(cell, last.cells * CELL_LENGTH);
-    last.cells++;
-    this.#queuedCells++;
+    this.#outbox.append(cell);
     if (this.queuedBytes > CHANNEL_HARD_CAP) {
       this.destroy(new AlliumError('ERR_RESOURCE_LIMIT', `more than ${CHANNEL_HARD_CAP} bytes of cells queued on a link`));
       return false;
@@ -345,14 +319,15 @@ export class Channel extends EventEmitter {
     // Corked: every frame of this flush goes to the kernel in one writev.
     socket.cork();
     try {
-      while (this.#frames.length > 0 && (force || !this.#socketBlocked)) {
+      const outbox = this.#outbox;
+      while (outbox.cells > 0 && (force || !this.#socketBlocked)) {
         let ok = true;
-        for (let n = 0; n < FRAMES_PER_WRITE && this.#frames.length > 0; n++) {
-          const frame = this.#frames.shift()!;
+        for (let n = 0; n < FRAMES_PER_WRITE; n++) {
+          const frame = outbox.takeFrame();
+          if (frame === undefined) break;
           const [header, body, tag] = this.#sealer.sealParts(frame.buf.subarray(0, frame.cells * CELL_LENGTH));
-          this.#queuedCells -= frame.cells;
           this.#cellsOut += frame.cells;
-          if (this.#freeBuffers.length < 4) this.#freeBuffers.push(frame.buf);
+          outbox.recycle(frame.buf);
           socket.write(header);
           socket.write(body);
           ok = socket.write(tag);
@@ -361,7 +336,7 @@ export class Channel extends EventEmitter {
           this.#socketBlocked = true;
           this.#blockedSince = performance.now();
           // A link the peer does not read keeps no spare buffers while it waits (the memory cap counts them).
-          this.#freeBuffers = [];
+          outbox.dropSpares();
           socket.once('drain', this.#onSocketDrain);
         }
       }
@@ -384,9 +359,7 @@ export class Channel extends EventEmitter {
   };
 
   #dropQueues(): void {
-    this.#frames = [];
-    this.#freeBuffers = [];
-    this.#queuedCells = 0;
+    this.#outbox.clear();
     this.#inbox.clear();
   }
 
