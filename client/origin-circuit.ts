@@ -24,11 +24,12 @@ import { relayCellCommand, relayCellData, relayCellStreamId } from '../src/cell/
 import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
 import { BeginFlag, endReasonOf, type ResolvedAnswer } from '../src/cell/stream-messages.js';
-import { peelBackward, type HopLayers } from '../src/crypto/onion-layer.js';
+import type { HopLayers } from '../src/crypto/onion-layer.js';
 import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../src/netdoc/params.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
 import { ChannelRoom } from '../src/circuit/channel-room.js';
 import { ForwardBacklog } from './forward-backlog.js';
+import { BackwardPeel } from './backward-peel.js';
 import { HopHandshake, create2Cell, extend2Msg } from './hop-handshake.js';
 import type { HopInfo } from './hop-info.js';
 import { StreamRequests } from './stream-requests.js';
@@ -83,9 +84,6 @@ export interface StreamOptions {
 const CONNECTED_COMMAND = relayCommandOf('connected');
 const END_COMMAND = relayCommandOf('end');
 const FIN_COMMAND = relayCommandOf('fin');
-/** Bytes of a tor1 running digest value (SHA-1). */
-const DIGEST_LENGTH = 20;
-const EMPTY_DIGESTS = new Uint8Array(0);
 
 export class OriginCircuit {
   readonly id: number;
@@ -116,18 +114,17 @@ export class OriginCircuit {
   #onClose: Array<(error: Error) => void> = [];
   /** Relay cells sealed in this turn, crypted and queued at its end. */
   readonly #backlog: ForwardBacklog;
-  /** peelBackward's digests (20 bytes per cell), kept from one batch to the next; empty while a batch uses it. */
-  #batchDigests: Uint8Array = new Uint8Array(0);
-  /** The running digest of the recognizing hop's backward layer after the cell being dispatched: #digestNow[#digestAt .. +20). */
-  #digestNow: Uint8Array = new Uint8Array(20);
-  #digestAt = 0;
+  /** Backward cells: peeled a batch at a time; the digest after the cell being dispatched. */
+  readonly #peel: BackwardPeel;
   /** For flow control's circuit SENDMEs: a copy of the digest after the cell being dispatched. */
-  readonly #receivedDigest = (): Uint8Array => this.#digestNow.slice(this.#digestAt, this.#digestAt + 20);
+  readonly #receivedDigest: () => Uint8Array;
 
   private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], options: OriginCircuitOptions) {
     this.#channel = channel;
     this.#room = ChannelRoom.of(channel);
     this.#backlog = new ForwardBacklog(this.#hops, (cell) => this.#room.send(cell), () => this.#closed);
+    this.#peel = new BackwardPeel(this.#hops);
+    this.#receivedDigest = this.#peel.receivedDigest;
     this.#circuits = circuits;
     this.#options = options;
     this.#handshake = new HopHandshake(
@@ -349,47 +346,20 @@ export class OriginCircuit {
 
   #receiveRelayCells(cells: readonly Uint8Array[]): void {
     if (this.#closed) return;
-    // Taken while in use: a batch dispatched from inside this one gets an array of its own.
-    let digests = this.#batchDigests;
-    this.#batchDigests = EMPTY_DIGESTS;
-    if (digests.length < DIGEST_LENGTH * cells.length) digests = new Uint8Array(DIGEST_LENGTH * Math.max(cells.length, 64));
     try {
-      const built = this.#hops.length;
-      const hopOf: number[] = [];
       // Built and not extending: a cell the last hop does not recognize ends the circuit.
-      peelBackward(
-        this.#hops.map((h) => h.backward),
-        cells,
-        hopOf,
-        digests,
-        this.#built && !this.#handshake.inFlight,
-      );
-      for (let i = 0; i < cells.length; i++) {
-        if (this.#closed) return;
-        this.#relayCellsIn++;
-        const payload = cellPayload(cells[i]!);
-        let hop = hopOf[i]!;
-        // An EXTENDED2 earlier in this batch added hops the cell has not met yet: try them, as receiving it alone would.
-        for (let h = built; hop < 0 && h < this.#hops.length; h++) {
-          const layer = this.#hops[h]!.backward;
-          layer.crypt(payload);
-          const digest = layer.openDigest(payload);
-          if (digest !== null) {
-            hop = h;
-            digests.set(digest, DIGEST_LENGTH * i);
-          }
-        }
-        if (hop < 0) throw new ProtocolError('relay cell recognized by no hop');
-        this.#digestNow = digests;
-        this.#digestAt = DIGEST_LENGTH * i;
-        this.#dispatch(hop, payload);
-      }
+      this.#peel.receive(cells, this.#built && !this.#handshake.inFlight, this.#dispatchBound, this.#admitCell);
     } catch (error) {
       this.destroy(DestroyReason.PROTOCOL, (error as Error).message);
-    } finally {
-      this.#batchDigests = digests;
     }
   }
+
+  readonly #dispatchBound = (hop: number, payload: Uint8Array): void => this.#dispatch(hop, payload);
+  readonly #admitCell = (): boolean => {
+    if (this.#closed) return false;
+    this.#relayCellsIn++;
+    return true;
+  };
 
   /** The link under the circuit closed. */
   linkClosed(): void {
