@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { AlliumError } from '../src/errors.js';
 import { describeError } from './lifecycle.js';
 import { parseEventLine, type BootstrapEvent, type NodeInfo, type TestnetEvent } from './testnet-events.js';
 
@@ -72,6 +73,23 @@ export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>
   client: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
 };
 
+/**
+ * Extra Node flags for every node a testnet starts, from the environment
+ * variable ALLIUM_NODE_FLAGS (words separated by white space), placed after
+ * the role's own (NODE_FLAGS): for flags NODE_OPTIONS refuses, such as
+ * `--cpu-prof`. `{nickname}` in a flag becomes the node's nickname, so each
+ * node's output file is named after it (docs/testnet.md, "Profiling the
+ * nodes"). Throws AlliumError ERR_CONFIG for a word that does not start
+ * with `-`: node would run it as its script instead of Allium.
+ */
+export function extraNodeFlags(nickname: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const words = (env['ALLIUM_NODE_FLAGS'] ?? '').split(/\s+/).filter((w) => w.length > 0);
+  for (const w of words) {
+    if (!w.startsWith('-')) throw new AlliumError('ERR_CONFIG', `ALLIUM_NODE_FLAGS: "${w}" is not a Node flag (each word must start with -)`);
+  }
+  return words.map((w) => w.replaceAll('{nickname}', nickname));
+}
+
 /** One node's child process: `up` resolves with its `up` line, `exited` once it exits; `onExit` is called then. */
 export class NodeProcess {
   readonly child: ChildProcess;
@@ -96,7 +114,7 @@ export class NodeProcess {
     // detached: a terminal's Ctrl-C reaches only the testnet, which then
     // stops the children itself, in order. stdin stays a pipe so a child
     // notices a dead parent (end of stdin) even if we are SIGKILLed.
-    const [command, argv] = wrap([process.execPath, ...(NODE_FLAGS[role] ?? []), MAIN_JS, role, ...args]);
+    const [command, argv] = wrap([process.execPath, ...(NODE_FLAGS[role] ?? []), ...extraNodeFlags(nickname), MAIN_JS, role, ...args]);
     this.child = spawn(command, argv, {
       stdio: ['pipe', 'pipe', this.#logFd],
       detached: true,

@@ -41,9 +41,9 @@ import { startNetworkDashboard } from './dashboard/network-dashboard.js';
 import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, type BootstrapEvent, type NodeInfo } from './testnet-events.js';
-import { NodeProcess, type Role, type UpEvent } from './node-process.js';
+import { extraNodeFlags, NodeProcess, type Role, type UpEvent } from './node-process.js';
 
-export { logTail, NODE_ENV_VARS, NODE_FLAGS, NodeProcess } from './node-process.js';
+export { extraNodeFlags, logTail, NODE_ENV_VARS, NODE_FLAGS, NodeProcess } from './node-process.js';
 
 export interface TestnetOptions {
   /** Directory authorities, 1..9. */
@@ -156,6 +156,8 @@ export async function runTestnet(opts: TestnetOptions): Promise<void> {
     process.stderr.write(`[allium testnet ${seconds}s] ${message}\n`);
   };
   if (opts.exits > opts.relays) throw new Error(`--exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
+  // A bad ALLIUM_NODE_FLAGS fails here, before any node is started.
+  extraNodeFlags('');
   const noNetns = opts.netns === true ? netnsUnavailable() : null;
   if (noNetns !== null) throw new AlliumError('ERR_CONFIG', `allium testnet --netns: ${noNetns}`);
 
