@@ -38,7 +38,9 @@ async function sameConsensus(cluster: Cluster, which: number[], ok: (c: Verified
     seen = all.map((x) => (x === null ? 'none' : `${formatTime(x.consensus.validAfter)}/${x.consensus.signatures.length} sigs`)).join(', ');
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}; last seen ${seen}`);
+  // Each authority's last round says why it has nothing new (votes, signatures, a catch-up), for a failure seen only under load.
+  const rounds = which.map((i) => `auth${i + 1} ${JSON.stringify(cluster.authorities[i]!.lastRound())}`).join('; ');
+  throw new Error(`timed out waiting for ${what}; last seen ${seen}; last rounds: ${rounds}`);
 }
 
 test('three authorities: byte-identical consensuses with three signatures; a relay only one of them lists is left out', { timeout: 120_000 }, async (t) => {
