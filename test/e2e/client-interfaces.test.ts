@@ -238,8 +238,14 @@ test('client interfaces end to end: SOCKS4/4a, RESOLVE, HTTP tunnel, control por
     const circuits = cs.lines.slice(1, -1);
     assert.ok(circuits.length >= 1);
     for (const line of circuits) assert.match(line, /^\d+ BUILT \$[0-9A-F]{40}~relay\d,\$[0-9A-F]{40}~relay\d,\$[0-9A-F]{40}~relay\d BUILD_FLAGS=NEED_CAPACITY PURPOSE=GENERAL TIME_CREATED=\S+$/);
-    const ns = await controller.command('GETINFO ns/all');
-    assert.equal(ns.lines.filter((l) => l.startsWith('r ')).length, net.relays.length);
+    // The client is up once its consensus allows a 3-hop circuit: one voted before the last relays
+    // published lists only some of them until the client's next fetch (1 s voting rounds). Bounded wait.
+    const listed = async () => (await controller.command('GETINFO ns/all')).lines.filter((l) => l.startsWith('r ')).length;
+    let relaysListed = await listed();
+    for (const until = Date.now() + 20_000; relaysListed !== net.relays.length && Date.now() < until; relaysListed = await listed()) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(relaysListed, net.relays.length);
     assert.equal((await controller.command('FROBNICATE now')).code, 510);
     assert.equal((await controller.command('GETINFO no/such/key')).code, 552);
     assert.equal((await controller.command('SETEVENTS CIRC NOSUCHEVENT')).code, 552);
