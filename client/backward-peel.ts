@@ -9,11 +9,9 @@
  * batch to batch, so a cell costs no allocation here.
  */
 import { cellPayload } from '../src/cell/channel-cell.js';
-import { peelBackward, type HopLayers } from '../src/crypto/onion-layer.js';
+import { peelBackward, TOR1_DIGEST_LENGTH as DIGEST_LENGTH, type HopLayers } from '../src/crypto/onion-layer.js';
 import { ProtocolError } from '../src/errors.js';
 
-/** Bytes of a tor1 running digest value (SHA-1). */
-const DIGEST_LENGTH = 20;
 const EMPTY_DIGESTS = new Uint8Array(0);
 
 export class BackwardPeel {

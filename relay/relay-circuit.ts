@@ -260,10 +260,9 @@ export class RelayCircuit {
 
   /**
    * Seal a relay message of our own toward the client on stream `streamId`
-   * (0: the circuit). Returns the running digest of our backward layer after
-   * it, in the layer's own array (OnionLayer.sealDigest: valid until its next
-   * seal; not to be modified). Throws what writeRelayMsg throws for a
-   * message that cannot be encoded.
+   * (0: the circuit). Returns our backward layer's running digest after it, in
+   * the layer's own array (OnionLayer.sealDigest: valid until its next seal;
+   * not to be modified). Throws what writeRelayMsg throws if it cannot be encoded.
    * The cell is built in a pooled buffer and digested now; it waits in the
    * backlog until the end of this turn, so a burst of cells (an exit reading
    * its socket) is crypted with one keystream call.

@@ -90,27 +90,27 @@ export interface DecodedRelayCell extends RelayMessage {
   digest: Uint8Array;
 }
 
-/** Decode a recognized relay payload. `data` is a view into `payload`. */
+/**
+ * Decode a recognized relay payload. `data` is a view into `payload`.
+ * Throws DecodeError (relayCellData's checks).
+ */
 export function decodeRelayCell(payload: Uint8Array): DecodedRelayCell {
-  if (payload.length < CELL_PAYLOAD_LENGTH) throw truncated('relay cell');
-  if (payload.length > CELL_PAYLOAD_LENGTH) throw oversized(`relay cell of ${payload.length} bytes`);
-  const length = (payload[RELAY_LENGTH_OFFSET]! << 8) | payload[RELAY_LENGTH_OFFSET + 1]!;
-  if (length > RELAY_DATA_LENGTH) throw malformed(`relay cell length ${length} exceeds ${RELAY_DATA_LENGTH}`);
+  const data = relayCellData(payload);
   return {
-    command: payload[RELAY_COMMAND_OFFSET]!,
+    command: relayCellCommand(payload),
     recognized: (payload[RELAY_RECOGNIZED_OFFSET]! << 8) | payload[RELAY_RECOGNIZED_OFFSET + 1]!,
-    streamId: (payload[RELAY_STREAM_ID_OFFSET]! << 8) | payload[RELAY_STREAM_ID_OFFSET + 1]!,
+    streamId: relayCellStreamId(payload),
     digest: payload.subarray(RELAY_DIGEST_OFFSET, RELAY_DIGEST_OFFSET + RELAY_DIGEST_FIELD_LENGTH),
-    data: payload.subarray(RELAY_DATA_OFFSET, RELAY_DATA_OFFSET + length),
+    data,
   };
 }
 
 /**
- * decodeRelayCell(payload).data without the message object, for per-cell
- * callers that read the command (relayCellCommand) and stream id
- * (relayCellStreamId) themselves: the body, a view into `payload`. Same
- * checks and errors as decodeRelayCell (DecodeError: truncated, oversized,
- * a length over 498).
+ * The body of a recognized relay payload, a view into it: what
+ * decodeRelayCell gives as `data`, for per-cell callers that read the
+ * command (relayCellCommand) and stream id (relayCellStreamId) themselves
+ * and need no message object. Throws DecodeError: truncated, oversized, a
+ * length over 498.
  */
 export function relayCellData(payload: Uint8Array): Uint8Array {
   if (payload.length < CELL_PAYLOAD_LENGTH) throw truncated('relay cell');

@@ -23,7 +23,8 @@ import {
   RELAY_RECOGNIZED_OFFSET as RECOGNIZED_OFFSET,
 } from '../cell/relay-cell.js';
 
-const TOR1_DIGEST_LENGTH = 20;
+/** Bytes of a tor1 running digest value (SHA-1). */
+export const TOR1_DIGEST_LENGTH = 20;
 const TOR1_KEY_LENGTH = 16;
 /** Where the 509-byte payload starts in a 514-byte channel cell (docs/protocol.md §2). */
 const CELL_PAYLOAD_OFFSET = 5;
