@@ -1,7 +1,7 @@
 /**
  * One relay process under load from another process, no testnet:
  *
- *   node dist/bench/relay-load.bench.js [--seconds 8] [--links 8] [--circuits 8] [--workers 1,2,1,2]
+ *   node dist/bench/relay-load.bench.js [--cells 6000000] [--links 8] [--circuits 8] [--workers 1,2,1,2]
  *
  * For each worker count in turn (alternating runs: noise on a shared
  * machine hits both), starts the relay under test (bench/relay-target.js,
@@ -10,30 +10,37 @@
  * loopback address (127.0.0.20, .21, ...: the relay gives all links of one
  * address to one worker, so distinct addresses are what spreads load over
  * workers, as many clients and relays do), and --circuits two-hop circuits
- * (relay → sink) on each. The client then sends RELAY cells as fast as the
- * links take them; the relay does its full work on each (link frame open,
- * its onion layer, routing, link frame seal towards the sink).
+ * (relay → sink) on each. The client then sends --cells RELAY cells in all
+ * (round robin over each link's circuits) as fast as the links take them;
+ * the relay does its full work on each (link frame open, its onion layer,
+ * routing, link frame seal towards the sink).
  *
  * The load generator is the measuring instrument and must cost far less per
- * cell than the relay: it does no onion crypto (random payloads the relay
- * finds unrecognized), queues each cell with one copy into a link frame of
- * up to 31 cells (src/link/send-queue.ts; one AEAD call per frame), and the
- * sink decrypts and checks every
- * cell only during the 2 s warm-up, then counts cells by frame length
- * (docs/protocol.md §3.4) without decrypting. Correctness end to end: after
- * the senders stop, every cell sent must have reached the sink.
+ * cell than the relay: on a 2-core machine every microsecond it spends is
+ * taken from the relay's second worker. So it seals its load before the
+ * run: each link's Channel queues and seals the run's cells as usual
+ * (src/link/send-queue.ts, the link's real nonces and rekeying), but its
+ * socket records what the Channel writes instead of sending it; then every
+ * link replays its recording in 1 MiB writes, and all the generator does
+ * during the run is those writes and the sink's reads. The cells carry
+ * random payloads (no onion crypto: the relay finds them unrecognized). The
+ * sink decrypts and checks every cell during the warm-up (the first
+ * WINDOW_START of the cells), then counts cells by frame length
+ * (docs/protocol.md §3.4) without decrypting. Correctness end to end: every
+ * cell sent must reach the sink.
  *
- * Measured over a steady window of --seconds after the warm-up: cells/s at
- * the sink; CPU (utime+stime from /proc) of the relay's main process and of
- * each worker, and of this process (generator and sink), each per cell. The
- * summary gives medians per worker count, cells/s per relay core, and the
- * ceiling a 2-core machine puts on the 2-worker speed-up given those costs.
- * The generator must seal every cell it sends (ChaCha20-Poly1305, most of
- * its 0.8-0.9 µs per cell), so on 2 cores that ceiling is
- * 2 · r1 / (r2 + g) for relay costs r1, r2 and generator cost g per cell:
- * the cheaper the relay's cell, the lower the ceiling.
+ * Measured over the steady window between the sink counting WINDOW_START and
+ * WINDOW_END of the cells (or the first link running out of recording, if
+ * sooner): cells/s at the sink; CPU (utime+stime from /proc) of the relay's
+ * main process and of each worker, and of this process (replay and sink),
+ * each per cell. The summary gives medians per worker count, cells/s per
+ * relay core, and the ceiling a 2-core machine puts on the 2-worker
+ * speed-up given those costs: 2 · r1 / (r2 + g) for relay costs r1, r2 and
+ * generator cost g per cell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,27 +50,28 @@ import { ChannelCommand, encodeChannelCell, setCellCircuitId } from '../src/cell
 import { crypto } from '../src/crypto/crypto.js';
 import type { Channel } from '../src/link/channel.js';
 import { LinkManager, dialLink } from '../src/link/link-manager.js';
-import { TcpTransport } from '../src/link/transport.js';
+import { TcpTransport, type PeerAddress, type Transport, type TransportConnectOptions } from '../src/link/transport.js';
 import { OriginCircuit, type HopInfo } from '../client/origin-circuit.js';
 import { loadRelayKeys } from '../relay/keys.js';
 import { startCountSink, type CountSink } from './count-sink.js';
 
 interface Args {
-  seconds: number;
+  /** Cells sent per run, over all links. */
+  cells: number;
   links: number;
   circuits: number;
   workers: number[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seconds: 8, links: 8, circuits: 8, workers: [1, 2, 1, 2] };
+  const args: Args = { cells: 6_000_000, links: 8, circuits: 8, workers: [1, 2, 1, 2] };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
     if (flag === '--workers') args.workers = value.split(',').map(Number);
-    else if (flag === '--seconds' || flag === '--links' || flag === '--circuits') args[flag.slice(2) as 'seconds'] = Number(value);
-    else throw new Error(`usage: relay-load.bench.js [--seconds S] [--links N] [--circuits N] [--workers 1,2,1,2] (bad ${flag})`);
+    else if (flag === '--cells' || flag === '--links' || flag === '--circuits') args[flag.slice(2) as 'cells'] = Number(value);
+    else throw new Error(`usage: relay-load.bench.js [--cells N] [--links N] [--circuits N] [--workers 1,2,1,2] (bad ${flag})`);
   }
-  for (const n of [args.seconds, args.links, args.circuits, ...args.workers]) {
+  for (const n of [args.cells, args.links, args.circuits, ...args.workers]) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`relay-load: every count must be a positive integer`);
   }
   return args;
@@ -116,34 +124,101 @@ async function startTarget(dataDir: string, workers: number): Promise<{ child: C
   return { child, port };
 }
 
+/** The sink has counted this share of the run's cells when the measured window starts (the warm-up before it). */
+const WINDOW_START = 0.2;
+/** ... and this share when it ends (unless a link ran out of recording first). */
+const WINDOW_END = 0.8;
+/** Bytes per replayed write (and per recording block). */
+const BLOCK_BYTES = 1024 * 1024;
+
+/** TCP, remembering the socket of each connection (for the recorder). */
+class KeepingTransport implements Transport {
+  readonly #tcp: TcpTransport;
+  socket: Socket | null = null;
+  constructor(localAddress: string) {
+    this.#tcp = new TcpTransport({ localAddress });
+  }
+  async connect(peer: PeerAddress, opts?: TransportConnectOptions): Promise<Duplex> {
+    const socket = await this.#tcp.connect(peer, opts);
+    this.socket = socket as Socket;
+    return socket;
+  }
+}
+
+type WriteCallback = (error?: Error | null) => void;
+interface WritableInternals {
+  _write(chunk: Uint8Array, encoding: string, callback: WriteCallback): void;
+  _writev(chunks: Array<{ chunk: Uint8Array }>, callback: WriteCallback): void;
+}
+
 /**
- * Send RELAY cells with a random payload on `circuitIds` of `link`, round
- * robin, as fast as the link takes them, until the returned stop() is
- * called; `sent()` counts the cells queued.
+ * Queue `count` RELAY cells with a random payload on `circuitIds` of `link`,
+ * round robin, while its socket records instead of sending: resolves with
+ * the sealed link bytes the Channel wrote, in BLOCK_BYTES blocks (the last
+ * shorter). The socket sends again afterwards.
  */
-function pump(link: Channel, circuitIds: number[]): { stop: () => void; sent: () => number } {
-  const cell = encodeChannelCell(circuitIds[0]!, ChannelCommand.RELAY, crypto.randomBytes(509));
-  let stopped = false;
-  let next = 0;
-  let sent = 0;
-  const run = (): void => {
-    while (!stopped && !link.closed) {
+async function record(link: Channel, socket: Socket, circuitIds: number[], count: number): Promise<Uint8Array[]> {
+  const blocks: Uint8Array[] = [];
+  let block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+  let used = 0;
+  const keep = (chunk: Uint8Array): void => {
+    for (let at = 0; at < chunk.length; ) {
+      const n = Math.min(chunk.length - at, BLOCK_BYTES - used);
+      block.set(chunk.subarray(at, at + n), used);
+      used += n;
+      at += n;
+      if (used === BLOCK_BYTES) {
+        blocks.push(block);
+        block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+        used = 0;
+      }
+    }
+  };
+  const internals = socket as unknown as WritableInternals;
+  const own = { write: internals._write, writev: internals._writev };
+  internals._write = (chunk, _encoding, callback) => {
+    keep(chunk);
+    callback();
+  };
+  internals._writev = (chunks, callback) => {
+    for (const c of chunks) keep(c.chunk);
+    callback();
+  };
+  try {
+    const cell = encodeChannelCell(circuitIds[0]!, ChannelCommand.RELAY, crypto.randomBytes(509));
+    let next = 0;
+    for (let sent = 0; sent < count; ) {
+      if (link.closed) throw new Error('relay-load: a link closed while recording');
       setCellCircuitId(cell, circuitIds[next]!);
       next = next + 1 === circuitIds.length ? 0 : next + 1;
       sent++;
-      if (!link.sendCell(cell)) {
-        link.once('drain', run);
+      if (!link.sendCell(cell)) await new Promise((resolve) => link.once('drain', resolve));
+    }
+    // The Channel seals and writes what it queued on its next turns.
+    const deadline = Date.now() + 30_000;
+    while (link.queuedBytes > 0 && Date.now() < deadline) await sleep(1);
+    if (link.queuedBytes > 0) throw new Error('relay-load: a link did not flush its recording within 30 s');
+  } finally {
+    internals._write = own.write;
+    internals._writev = own.writev;
+  }
+  if (used > 0) blocks.push(block.subarray(0, used));
+  return blocks;
+}
+
+/** Write `blocks` to `socket` as fast as it takes them; `done()` once all are handed to it. */
+function replay(socket: Socket, blocks: Uint8Array[]): { done: () => boolean } {
+  let next = 0;
+  const run = (): void => {
+    while (next < blocks.length && !socket.destroyed) {
+      if (!socket.write(blocks[next++]!)) {
+        socket.once('drain', run);
         return;
       }
     }
   };
   setImmediate(run);
-  return {
-    stop: () => {
-      stopped = true;
-    },
-    sent: () => sent,
-  };
+  return { done: () => next === blocks.length };
 }
 
 interface Result {
@@ -200,24 +275,33 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
       address: '127.0.0.1',
       orPort: target.port,
     };
-    const pumps: Array<ReturnType<typeof pump>> = [];
     const links: Channel[] = [];
+    const recordings: Array<{ socket: Socket; blocks: Uint8Array[] }> = [];
+    const perLink = Math.ceil(args.cells / args.links);
+    const sent = perLink * args.links;
     for (let l = 0; l < args.links; l++) {
       // Each link from its own address: the relay spreads addresses over its workers.
-      const transport = new TcpTransport({ localAddress: `127.0.0.${20 + l}` });
+      const transport = new KeepingTransport(`127.0.0.${20 + l}`);
       const link = await dialLink({ transport, target: { address: relay.address, port: relay.orPort, identity: relay.identity, linkKey: relay.linkKey }, timeoutMs: 10_000 });
       client.adopt(link);
       links.push(link);
       const ids: number[] = [];
       for (let c = 0; c < args.circuits; c++) ids.push((await OriginCircuit.build(link, client.circuitsOf(link), [relay, sink.info], 10_000)).id);
-      pumps.push(pump(link, ids));
+      recordings.push({ socket: transport.socket!, blocks: await record(link, transport.socket!, ids, perLink) });
     }
-    // Warm-up: the sink decrypts and checks every cell.
-    await sleep(2000);
+    const replays = recordings.map((r) => replay(r.socket, r.blocks));
+    // Warm-up: the sink decrypts and checks every cell until WINDOW_START of them arrived.
+    const waitFor = async (what: string, done: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 120_000;
+      while (!done()) {
+        if (sink!.failure() !== null) throw sink!.failure()!;
+        if (Date.now() > deadline) throw new Error(`relay-load: ${what} not within 120 s (the sink counted ${sink!.cells()} of ${sent} cells)`);
+        await sleep(2);
+      }
+    };
+    await waitFor('warm-up', () => sink!.cells() >= sent * WINDOW_START);
     const verified = sink.cells();
-    if (verified === 0) throw new Error('relay-load: no cell reached the sink during the warm-up');
     sink.countOnly();
-    await sleep(200);
     const pids = [target.child.pid!, ...childrenOf(target.child.pid!)];
     const load = loadavg()[0]!;
     const cells0 = sink.cells();
@@ -225,27 +309,19 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
     const own0 = process.cpuUsage();
     const busy0 = sink.busyMs();
     const t0 = performance.now();
-    await sleep(args.seconds * 1000);
+    await waitFor('the window', () => sink!.cells() >= sent * WINDOW_END || replays.some((r) => r.done()));
     const cells = sink.cells() - cells0;
     const cpu = pids.map((pid, i) => cpuOf(pid) - cpu0[i]!);
     const own = process.cpuUsage(own0);
     const busy = sink.busyMs() - busy0;
     const seconds = (performance.now() - t0) / 1000;
-    for (const p of pumps) p.stop();
     // End to end: every cell sent reaches the sink once the relay's queues drain.
-    const sent = pumps.reduce((n, p) => n + p.sent(), 0);
-    // Wait while cells still arrive (at most 30 s in all; the kernel's socket buffers hold many).
-    const deadline = Date.now() + 30_000;
-    let last = -1;
-    while (sink.cells() < sent && sink.cells() !== last && sink.failure() === null && Date.now() < deadline) {
-      last = sink.cells();
-      await sleep(2000);
-    }
-    if (sink.failure() !== null) throw sink.failure()!;
+    await waitFor('every cell at the sink', () => sink!.cells() >= sent);
     if (sink.cells() !== sent) {
       const queued = links.map((l) => `${l.queuedBytes}${l.closed ? ' closed' : ''}`).join(', ');
       throw new Error(`relay-load (${workers} workers): sent ${sent} cells, the sink counted ${sink.cells()}; bytes still queued on the generator's links: ${queued}`);
     }
+    if (sink.failure() !== null) throw sink.failure()!;
     if (sink.circuits() !== args.links * args.circuits) throw new Error(`relay-load: ${sink.circuits()} circuits at the sink`);
     const relayCpu = cpu.reduce((a, b) => a + b, 0);
     const ownCpu = (own.user + own.system) / 1e6;
@@ -292,7 +368,7 @@ const int = (x: number) => Math.round(x).toLocaleString('en-US');
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cores = availableParallelism();
-  console.log(`relay under load: ${args.links} links (one address each) x ${args.circuits} circuits, ${args.seconds} s per run, node ${process.version}`);
+  console.log(`relay under load: ${args.links} links (one address each) x ${args.circuits} circuits, ${args.cells.toLocaleString('en-US')} cells per run (sealed before it, replayed), node ${process.version}`);
   // Other processes on the machine take their share of the cores: say how busy it was.
   console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cores} cores`);
   const results: Result[] = [];
