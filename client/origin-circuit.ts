@@ -8,7 +8,8 @@
  * itself down on anything unexpected: a cell no hop recognizes, a command out
  * of place, a bad SENDME. Each hop's handshake (onionskin, reply, keys) is a
  * HopHandshake (hop-handshake.ts); the answers to stream requests are settled
- * in StreamRequests (stream-requests.ts).
+ * in StreamRequests (stream-requests.ts); the relay cells the hops send back
+ * are dispatched by RelayDispatch (relay-dispatch.ts).
  */
 import { debuglog } from 'node:util';
 import {
@@ -20,10 +21,9 @@ import {
   encodeDestroy,
 } from '../src/cell/channel-cell.js';
 import { decodeCreated2 } from '../src/cell/create2.js';
-import { relayCellCommand, relayCellData, relayCellStreamId } from '../src/cell/relay-cell.js';
-import { decodeRelayMsg, isCircuitLevel, relayCommandOf, writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
+import { writeRelayMsg, type RelayMsg } from '../src/cell/relay-msg.js';
 import { DestroyReason } from '../src/cell/reasons.js';
-import { BeginFlag, endReasonOf, type ResolvedAnswer } from '../src/cell/stream-messages.js';
+import { BeginFlag, type ResolvedAnswer } from '../src/cell/stream-messages.js';
 import type { HopLayers } from '../src/crypto/onion-layer.js';
 import { DEFAULT_NETWORK_PARAMS, type NetworkParams } from '../src/netdoc/params.js';
 import { CircuitEdge } from '../src/circuit/circuit-edge.js';
@@ -33,12 +33,13 @@ import { BackwardPeel } from './backward-peel.js';
 import { HopHandshake, create2Cell, extend2Msg } from './hop-handshake.js';
 import type { HopInfo } from './hop-info.js';
 import { StreamRequests } from './stream-requests.js';
+import { RelayDispatch } from './relay-dispatch.js';
 import type { ChannelCircuits } from '../src/circuit/circuit-ids.js';
 import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import type { FlowControlFactory } from '../src/flow/flow-control.js';
 import type { RelayStream } from '../src/stream/relay-stream.js';
 import type { Channel } from '../src/link/channel.js';
-import { AlliumError, CircuitDestroyedError, DecodeError, ProtocolError } from '../src/errors.js';
+import { AlliumError, CircuitDestroyedError, ProtocolError } from '../src/errors.js';
 import { nextEventId, publish } from '../src/events.js';
 
 const log = debuglog('allium:client');
@@ -81,10 +82,6 @@ export interface StreamOptions {
   halfClose?: boolean;
 }
 
-const CONNECTED_COMMAND = relayCommandOf('connected');
-const END_COMMAND = relayCommandOf('end');
-const FIN_COMMAND = relayCommandOf('fin');
-
 export class OriginCircuit {
   readonly id: number;
   /** Process-unique number for events (not the wire circuit id). */
@@ -101,9 +98,6 @@ export class OriginCircuit {
   readonly #edges: Array<CircuitEdge | undefined> = [];
   /** Streams waiting for CONNECTED and RESOLVEs waiting for RESOLVED. */
   readonly #requests = new StreamRequests();
-  /** Its maps, read on the cell path. */
-  readonly #connecting = this.#requests.connecting;
-  readonly #resolving = this.#requests.resolving;
   /** The handshake adding the next hop, while building. */
   readonly #handshake: HopHandshake;
   #nextStreamId = 1;
@@ -116,15 +110,14 @@ export class OriginCircuit {
   readonly #backlog: ForwardBacklog;
   /** Backward cells: peeled a batch at a time; the digest after the cell being dispatched. */
   readonly #peel: BackwardPeel;
-  /** For flow control's circuit SENDMEs: a copy of the digest after the cell being dispatched. */
-  readonly #receivedDigest: () => Uint8Array;
+  /** Each backward cell's message, handed to whoever waits for it. */
+  readonly #relay: RelayDispatch;
 
   private constructor(channel: Channel, circuits: ChannelCircuits<OriginCircuit>, path: HopInfo[], options: OriginCircuitOptions) {
     this.#channel = channel;
     this.#room = ChannelRoom.of(channel);
     this.#backlog = new ForwardBacklog(this.#hops, (cell) => this.#room.send(cell), () => this.#closed);
     this.#peel = new BackwardPeel(this.#hops);
-    this.#receivedDigest = this.#peel.receivedDigest;
     this.#circuits = circuits;
     this.#options = options;
     this.#handshake = new HopHandshake(
@@ -135,6 +128,7 @@ export class OriginCircuit {
         this.#hopFlows.push(flow);
       },
     );
+    this.#relay = new RelayDispatch(this.#hops, this.#edges, this.#handshake, this.#requests, this.#peel.receivedDigest);
     this.path = path;
     this.id = circuits.allocate(channel);
     circuits.set(this.id, { circuit: this, side: 'next' });
@@ -354,7 +348,7 @@ export class OriginCircuit {
     }
   }
 
-  readonly #dispatchBound = (hop: number, payload: Uint8Array): void => this.#dispatch(hop, payload);
+  readonly #dispatchBound = (hop: number, payload: Uint8Array): void => this.#relay.dispatch(hop, payload);
   readonly #admitCell = (): boolean => {
     if (this.#closed) return false;
     this.#relayCellsIn++;
@@ -409,106 +403,6 @@ export class OriginCircuit {
   #sendCell(hop: number, cell: Uint8Array): Uint8Array {
     this.#relayCellsOut++;
     return this.#backlog.send(hop, cell, cellPayload(cell));
-  }
-
-  /**
-   * The message of a cell from `hop`, or null when it was dealt with at the
-   * stream (docs/protocol.md §6.7): a CONNECTED that does not decode fails
-   * only the stream waiting for it (END TORPROTOCOL); an END or FIN that does
-   * not decode goes to its stream (CircuitEdge.handleMalformed; an END
-   * still ends a stream waiting for CONNECTED). Any other decoding error is
-   * the circuit's.
-   */
-  #decode(hop: number, command: number, streamId: number, data: Uint8Array): RelayMsg | null {
-    try {
-      return decodeRelayMsg(command, data);
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
-      const pending = this.#connecting.get(streamId);
-      if (pending !== undefined && pending.hop === hop) {
-        if (command === END_COMMAND) return { kind: 'end', reason: endReasonOf(data) };
-        if (command === CONNECTED_COMMAND || command === FIN_COMMAND) {
-          this.#requests.fail(streamId, pending, `malformed relay command ${command} (${error.message})`);
-          return null;
-        }
-      }
-      // A RESOLVE still waiting for its answer is ended by an END, however malformed (the 'end' case rejects it).
-      if (command === END_COMMAND && hop === this.#hops.length - 1 && this.#resolving.has(streamId)) return { kind: 'end', reason: endReasonOf(data) };
-      if ((command === END_COMMAND || command === FIN_COMMAND) && this.#edgeFor(hop).handleMalformed(streamId, command, data, this.#receivedDigest)) return null;
-      throw error;
-    }
-  }
-
-  /** The client's one dispatch of relay messages, by kind; anything it did not ask for destroys the circuit. */
-  #dispatch(hop: number, payload: Uint8Array): void {
-    // The fields one by one: a per-cell path makes no message object for the cell (the body is a view).
-    const data = relayCellData(payload);
-    const command = relayCellCommand(payload);
-    const streamId = relayCellStreamId(payload);
-    const msg = this.#decode(hop, command, streamId, data);
-    if (msg === null) return;
-    if (isCircuitLevel(msg) && streamId !== 0) throw new ProtocolError(`${msg.kind} with a stream id`);
-    if (this.#handshake.inFlight && msg.kind !== 'extended2' && msg.kind !== 'drop') {
-      throw new ProtocolError(`${msg.kind} from hop ${hop + 1} while building`);
-    }
-    switch (msg.kind) {
-      case 'extended2':
-        if (hop !== this.#hops.length - 1 || !this.#handshake.awaits('EXTENDED2')) throw new ProtocolError(`unexpected EXTENDED2 from hop ${hop + 1}`);
-        this.#handshake.finish('EXTENDED2', msg.handshakeData);
-        return;
-      case 'drop':
-        return; // long-range padding
-      case 'connected':
-        this.#requests.connected(streamId, hop, msg.flags);
-        return;
-      case 'end': {
-        // An answer to a request (a refused RESOLVE or stream), or the end of an open stream.
-        const lastHop = hop === this.#hops.length - 1;
-        if (this.#requests.refused(streamId, hop, lastHop, msg.reason, (error) => this.#edges[hop]?.getStream(streamId)?.abort(error))) return;
-        this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
-        return;
-      }
-      case 'data':
-      case 'sendme':
-      case 'xon':
-      case 'xoff':
-      case 'fin': {
-        const pending = this.#connecting.get(streamId);
-        // Before CONNECTED the hop may send no DATA or FIN on the stream. Flow messages are in order: a stream
-        // SENDME (fixed windows) acknowledges optimistic data (§6.4) the exit has taken in while connecting, and
-        // on a congestion-controlled hop an XOFF/XON may pace that data (§7.4).
-        if (pending !== undefined && pending.hop === hop && (msg.kind === 'data' || msg.kind === 'fin')) {
-          // DATA still counts against the circuit window.
-          if (msg.kind === 'data') this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
-          this.#requests.fail(streamId, pending, `${msg.kind.toUpperCase()} before CONNECTED`);
-          return;
-        }
-        // DATA is a view into the frame: the stream copies it into its inbox (RelayStream.receiveData).
-        this.#edgeFor(hop).handle(streamId, msg, this.#receivedDigest);
-        return;
-      }
-      case 'begin':
-      case 'begin_dir':
-      case 'extend2':
-      case 'truncate':
-      case 'resolve':
-        throw new ProtocolError(`${msg.kind} travelling backward`);
-      case 'resolved':
-        this.#requests.resolved(streamId, hop, hop === this.#hops.length - 1, msg.answers);
-        return;
-      case 'truncated':
-        // We never send TRUNCATE.
-        throw new ProtocolError(`unexpected ${msg.kind} from hop ${hop + 1}`);
-      case 'unrecognized':
-        throw new ProtocolError(`unexpected relay command ${msg.command} from hop ${hop + 1}`);
-    }
-  }
-
-  /** The edge of `hop` for a stream or flow message; a hop we never used has nothing to say. */
-  #edgeFor(hop: number): CircuitEdge {
-    const edge = this.#edges[hop];
-    if (edge === undefined) throw new ProtocolError(`stream message from hop ${hop + 1}, which has no streams`);
-    return edge;
   }
 
   #allocateStreamId(): number {
