@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ALL = ['onion-layer', 'circuit', 'link', 'relay-load', 'testnet', 'resilience', 'wan', 'directory', 'metrics'];
-/** Run only when named: `npm run bench -- soak` (SOAK_MINUTES, default 3), `npm run bench -- load`. */
-const ON_REQUEST = ['soak', 'load', 'mem-cap'];
+/** Run only when named: `npm run bench -- soak` (SOAK_MINUTES, default 3), `npm run bench -- load`, `npm run bench -- cpu-per-byte`. */
+const ON_REQUEST = ['soak', 'load', 'mem-cap', 'cpu-per-byte'];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of wanted) {

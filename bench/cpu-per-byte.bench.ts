@@ -1,0 +1,249 @@
+/**
+ * CPU per byte of every testnet process, run by run (plain script):
+ *   node dist/bench/cpu-per-byte.bench.js [--single 6] [--mb 100] [--parallel 3]
+ *
+ * Starts `allium testnet` (SOCKS port 0) and a payload server, then runs, one
+ * after another: --single downloads of --mb MB on one stream and one circuit
+ * (the default SOCKS identity), then --parallel rounds of 20 downloads of 5 MB
+ * at once, each on a circuit of its own (a new SOCKS user name per download,
+ * so 20 new circuits per round). For each run and each node process (read from
+ * /proc of the testnet's children) it prints the user and system CPU seconds
+ * and the minor page faults per 100 MB delivered, and the run's MB/s; at the
+ * end, each process's RSS.
+ *
+ * What it shows that a single figure hides: a process's first heavy runs cost
+ * far more per byte than later ones (JIT compilation, and the heap and
+ * malloc arenas growing, each new page a fault; on the project machine a
+ * fault costs tens of µs), so a figure is only comparable with one taken at
+ * the same point of a testnet's life. Which relay is guard, middle or exit is
+ * the path's choice; the exit is the relay with the most system time on a
+ * single-stream run (it also carries the TCP stream to the payload server).
+ * Ends with one JSON line. The testnet is always torn down, also on error or
+ * Ctrl-C.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { SocksClient } from 'socks';
+import { startPayloadServer, type PayloadServer } from '../test/support/payload-server.js';
+import { startTestnetProcess, type TestnetProcess } from '../test/support/testnet-process.js';
+
+const PAYLOAD_HOST = '127.200.0.1';
+const TICKS_PER_S = 100;
+const PARALLEL_STREAMS = 20;
+const PARALLEL_BYTES = 5_000_000;
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
+interface Args {
+  single: number;
+  mb: number;
+  parallel: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { single: 6, mb: 100, parallel: 3 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i];
+    const value = Number(argv[i + 1]);
+    if ((flag === '--single' || flag === '--mb' || flag === '--parallel') && Number.isInteger(value) && value >= 0) {
+      args[flag.slice(2) as keyof Args] = value;
+    } else {
+      throw new Error(`usage: node dist/bench/cpu-per-byte.bench.js [--single N] [--mb N] [--parallel N] (bad argument ${flag})`);
+    }
+  }
+  if (args.mb < 1) throw new Error('--mb must be at least 1');
+  return args;
+}
+
+/** One node process of the testnet: its nickname (or role) and PID. */
+interface NodePid {
+  name: string;
+  pid: number;
+}
+
+/** The testnet's node processes (its direct children), authorities first, then relays, then the client. */
+function nodePids(testnetPid: number): NodePid[] {
+  const out: NodePid[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== testnetPid) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const nick = argv.indexOf('--nickname');
+      const role = ['authority', 'relay', 'client'].find((r) => argv.includes(r));
+      if (role === undefined) continue;
+      out.push({ name: nick >= 0 ? argv[nick + 1]! : role, pid: Number(entry) });
+    } catch {
+      // gone
+    }
+  }
+  const rank = (n: string) => (n.startsWith('auth') ? 0 : n.startsWith('relay') ? 1 : 2);
+  return out.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** user s, system s and minor faults of `pid` so far (zeros once it is gone). */
+interface Usage {
+  user: number;
+  sys: number;
+  faults: number;
+}
+
+function usage(pid: number): Usage {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the command: state(0) ppid(1) ... minflt(7) ... utime(11) stime(12).
+    return { user: Number(f[11]) / TICKS_PER_S, sys: Number(f[12]) / TICKS_PER_S, faults: Number(f[7]) };
+  } catch {
+    return { user: 0, sys: 0, faults: 0 };
+  }
+}
+
+/** Download `bytes` from the payload server through SOCKS as `user`; resolves with the body bytes received. */
+async function download(tn: TestnetProcess, server: PayloadServer, bytes: number, user: string | undefined): Promise<number> {
+  const proxy = user === undefined
+    ? { host: tn.socksHost, port: tn.socksPort, type: 5 as const }
+    : { host: tn.socksHost, port: tn.socksPort, type: 5 as const, userId: user, password: 'x' };
+  const { socket } = await SocksClient.createConnection({
+    proxy,
+    command: 'connect',
+    destination: { host: PAYLOAD_HOST, port: server.port },
+    timeout: 30_000,
+  });
+  return new Promise((resolve, reject) => {
+    let received = 0;
+    let headerDone = false;
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`download of ${bytes} bytes not done in ${DOWNLOAD_TIMEOUT_MS} ms (${received} received)`));
+    }, DOWNLOAD_TIMEOUT_MS);
+    socket.on('data', (chunk: Buffer) => {
+      if (headerDone) {
+        received += chunk.length;
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      headerDone = true;
+      received += head.length - end - 4;
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (received === bytes) resolve(received);
+      else reject(new Error(`download ended after ${received} of ${bytes} bytes`));
+    });
+    socket.write(`GET /bytes/${bytes} HTTP/1.1\r\nHost: ${PAYLOAD_HOST}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+interface RunResult {
+  run: string;
+  mbPerS: number;
+  /** Per node name: CPU seconds (user, sys) and faults (thousands), each per 100 MB delivered. */
+  per100MB: Record<string, { user: number; sys: number; kfaults: number }>;
+}
+
+async function measured(label: string, nodes: NodePid[], bytes: number, work: () => Promise<unknown>): Promise<RunResult> {
+  const before = nodes.map((n) => usage(n.pid));
+  const t0 = performance.now();
+  await work();
+  const seconds = (performance.now() - t0) / 1000;
+  const scale = 100e6 / bytes;
+  const per100MB: RunResult['per100MB'] = {};
+  nodes.forEach((n, i) => {
+    const after = usage(n.pid);
+    per100MB[n.name] = {
+      user: (after.user - before[i]!.user) * scale,
+      sys: (after.sys - before[i]!.sys) * scale,
+      kfaults: ((after.faults - before[i]!.faults) * scale) / 1000,
+    };
+  });
+  return { run: label, mbPerS: bytes / 1e6 / seconds, per100MB };
+}
+
+/** VmRSS of `pid` in MiB (NaN once it is gone). */
+function rssMiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? NaN : Number(m[1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+function printTable(nodes: NodePid[], runs: RunResult[], rss: number[]): void {
+  const names = nodes.map((n) => n.name);
+  process.stdout.write('CPU s per 100 MB as user+sys (minor faults per 100 MB, thousands)\n\n');
+  process.stdout.write(`| run | MB/s | ${names.join(' | ')} | all |\n|---|---:|${names.map(() => '---:|').join('')}---:|\n`);
+  for (const r of runs) {
+    let all = 0;
+    const cells = names.map((name) => {
+      const u = r.per100MB[name]!;
+      all += u.user + u.sys;
+      return `${u.user.toFixed(2)}+${u.sys.toFixed(2)} (${u.kfaults.toFixed(1)})`;
+    });
+    process.stdout.write(`| ${r.run} | ${r.mbPerS.toFixed(1)} | ${cells.join(' | ')} | ${all.toFixed(2)} |\n`);
+  }
+  process.stdout.write(`| RSS MiB after the runs | | ${rss.map((x) => x.toFixed(1)).join(' | ')} | |\n`);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  let testnet: TestnetProcess | undefined;
+  let server: PayloadServer | undefined;
+  const teardown = async () => {
+    await testnet?.stop();
+    await server?.close();
+  };
+  const onSignal = () => {
+    process.stderr.write('interrupted; tearing the testnet down\n');
+    teardown().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    server = await startPayloadServer({ host: PAYLOAD_HOST });
+    testnet = await startTestnetProcess(undefined, { readyTimeoutMs: 90_000 });
+    const nodes = nodePids(testnet.pid);
+    process.stderr.write(`testnet ready after ${(testnet.startupMs / 1000).toFixed(1)} s; nodes: ${nodes.map((n) => `${n.name}:${n.pid}`).join(' ')}\n`);
+    const runs: RunResult[] = [];
+    const single = args.mb * 1_000_000;
+    for (let i = 1; i <= args.single; i++) {
+      const r = await measured(`single ${i}`, nodes, single, () => download(testnet!, server!, single, undefined));
+      process.stderr.write(`single ${i}: ${r.mbPerS.toFixed(1)} MB/s\n`);
+      runs.push(r);
+    }
+    for (let i = 1; i <= args.parallel; i++) {
+      const r = await measured(`20 circuits ${i}`, nodes, PARALLEL_STREAMS * PARALLEL_BYTES, () =>
+        Promise.all(Array.from({ length: PARALLEL_STREAMS }, (_, j) => download(testnet!, server!, PARALLEL_BYTES, `cpb-${i}-${j}`))),
+      );
+      process.stderr.write(`20 circuits ${i}: ${r.mbPerS.toFixed(1)} MB/s aggregate\n`);
+      runs.push(r);
+    }
+    const rss = nodes.map((n) => rssMiB(n.pid));
+    printTable(nodes, runs, rss);
+    const round = (x: number) => Number(x.toFixed(3));
+    const json = runs.map((r) => ({
+      run: r.run,
+      mb_per_s: round(r.mbPerS),
+      per_100mb: Object.fromEntries(Object.entries(r.per100MB).map(([k, v]) => [k, { user_s: round(v.user), sys_s: round(v.sys), kfaults: round(v.kfaults) }])),
+    }));
+    const rssByNode = Object.fromEntries(nodes.map((n, i) => [n.name, Number(rss[i]!.toFixed(1))]));
+    process.stdout.write(`\n${JSON.stringify({ bench: 'cpu-per-byte', mb: args.mb, runs: json, rss_mib_after: rssByNode })}\n`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await teardown();
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});
