@@ -26,7 +26,7 @@
  * link frees its state too; state alone frees nothing: a check over the cap
  * with nothing holding data to free is not an event. Each byte held in
  * buffers counts with the allocator's share on top (`bufferOverhead`,
- * DEFAULT_BUFFER_OVERHEAD): glibc's heap, where Buffers under 32 KiB live,
+ * DEFAULT_BUFFER_OVERHEAD): glibc's heap, where Buffers of 40 KiB or less live,
  * keeps and fragments what they free.
  *
  * A circuit's age is that of its oldest cell still queued on any of its
@@ -84,7 +84,7 @@ export const DEFAULT_STATE_BYTES: Readonly<StateBytes> = Object.freeze({ link: 3
 
 /**
  * Bytes accounted per byte held in buffers, on top of it (MemoryCapOptions.
- * bufferOverhead): queued cells live in Buffers under 32 KiB, which glibc's
+ * bufferOverhead): queued cells live in Buffers of 40 KiB or less, which glibc's
  * malloc serves from its heap with a header each and keeps, fragmented, when
  * they are freed. Measured under bench/mem-cap.bench.ts (64 MiB cap): the
  * heap grew to about 45 MiB while the Buffers alive or dead were about 31
