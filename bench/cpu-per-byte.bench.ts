@@ -16,12 +16,16 @@
  * malloc arenas growing, each new page a fault; on the project machine a
  * fault costs tens of µs), so a figure is only comparable with one taken at
  * the same point of a testnet's life. Which relay is guard, middle or exit is
- * the path's choice; the exit is the relay with the most system time on a
- * single-stream run (it also carries the TCP stream to the payload server).
- * Ends with one JSON line. The testnet is always torn down, also on error or
- * Ctrl-C.
+ * the path's choice, not known here; a relay the runs did not use shows near
+ * zero. With a small --mb, fixed costs dominate the per-100 MB figures (an
+ * idle authority's voting shows as seconds per 100 MB). Ends with one JSON
+ * line. The testnet and its data directory are always removed, also on error,
+ * Ctrl-C (SIGINT) or SIGTERM, during startup too. Options only in this form
+ * (`npm run bench -- cpu-per-byte` runs the defaults); --help prints them.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SocksClient } from 'socks';
 import { startPayloadServer, type PayloadServer } from '../test/support/payload-server.js';
 import { startTestnetProcess, type TestnetProcess } from '../test/support/testnet-process.js';
@@ -38,18 +42,25 @@ interface Args {
   parallel: number;
 }
 
-function parseArgs(argv: string[]): Args {
+const USAGE = 'usage: node dist/bench/cpu-per-byte.bench.js [--single N (default 6)] [--mb N (default 100)] [--parallel N (default 3)]';
+
+/** A bad command line: its message is printed alone and the bench exits with status 2. */
+class UsageError extends Error {}
+
+/** The options, or null for --help. Throws UsageError for anything else. */
+function parseArgs(argv: string[]): Args | null {
   const args: Args = { single: 6, mb: 100, parallel: 3 };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
+    if (flag === '--help' || flag === '-h') return null;
     const value = Number(argv[i + 1]);
-    if ((flag === '--single' || flag === '--mb' || flag === '--parallel') && Number.isInteger(value) && value >= 0) {
+    if ((flag === '--single' || flag === '--mb' || flag === '--parallel') && argv[i + 1] !== undefined && Number.isInteger(value) && value >= 0) {
       args[flag.slice(2) as keyof Args] = value;
     } else {
-      throw new Error(`usage: node dist/bench/cpu-per-byte.bench.js [--single N] [--mb N] [--parallel N] (bad argument ${flag})`);
+      throw new UsageError(`${USAGE}\n(bad argument ${flag}${argv[i + 1] === undefined ? '' : ` ${argv[i + 1]}`})`);
     }
   }
-  if (args.mb < 1) throw new Error('--mb must be at least 1');
+  if (args.mb < 1) throw new UsageError(`${USAGE}\n(--mb must be at least 1)`);
   return args;
 }
 
@@ -195,11 +206,20 @@ function printTable(nodes: NodePid[], runs: RunResult[], rss: number[]): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args === null) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'allium-cpu-per-byte-'));
+  let starting: Promise<TestnetProcess> | undefined;
   let testnet: TestnetProcess | undefined;
   let server: PayloadServer | undefined;
   const teardown = async () => {
-    await testnet?.stop();
+    // Interrupted while starting: wait for the start to end (bounded by its ready timeout) and stop what it started.
+    const tn = testnet ?? (await starting?.catch(() => undefined));
+    await tn?.stop();
     await server?.close();
+    rmSync(dataDir, { recursive: true, force: true });
   };
   const onSignal = () => {
     process.stderr.write('interrupted; tearing the testnet down\n');
@@ -209,7 +229,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     server = await startPayloadServer({ host: PAYLOAD_HOST });
-    testnet = await startTestnetProcess(undefined, { readyTimeoutMs: 90_000 });
+    starting = startTestnetProcess(undefined, { readyTimeoutMs: 90_000, dataDir });
+    testnet = await starting;
     const nodes = nodePids(testnet.pid);
     process.stderr.write(`testnet ready after ${(testnet.startupMs / 1000).toFixed(1)} s; nodes: ${nodes.map((n) => `${n.name}:${n.pid}`).join(' ')}\n`);
     const runs: RunResult[] = [];
@@ -244,6 +265,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
   process.exitCode = 1;
 });
