@@ -1,7 +1,8 @@
 /**
  * What contrib/ ships stays usable: the example relay configuration
- * validates, and the systemd unit runs the command with a configuration file,
- * reloads with SIGHUP and keeps its sandboxing.
+ * validates, the systemd unit runs the command with a configuration file,
+ * reloads with SIGHUP and keeps its sandboxing, and its per-role drop-ins set
+ * the memory settings the testnet gives that role.
  */
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
@@ -9,6 +10,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../../cli/config/load.js';
 import { mergeConfig } from '../../cli/config/effective.js';
+import { NODE_ENV_VARS, NODE_FLAGS } from '../../cli/node-process.js';
 
 const root = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
@@ -25,5 +27,27 @@ it('the systemd unit starts allium with --config, reloads with SIGHUP, and is sa
   assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
   for (const line of ['DynamicUser=yes', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'UMask=0077']) {
     assert.ok(unit.split('\n').includes(line), `missing ${line}`);
+  }
+});
+
+/** `Environment=` assignments of a unit file, quotes taken off: name -> value. */
+function environment(unit: string): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const line of unit.split('\n')) {
+    const m = /^Environment=(?:"([^"]*)"|(\S+))$/.exec(line);
+    if (m === null) continue;
+    const assignment = m[1] ?? m[2]!;
+    const eq = assignment.indexOf('=');
+    env.set(assignment.slice(0, eq), assignment.slice(eq + 1));
+  }
+  return env;
+}
+
+it('the systemd drop-ins give relays and clients the memory settings the testnet gives them, and the unit gives every role none', () => {
+  assert.equal(environment(readFileSync(root('contrib/systemd/allium@.service'), 'utf8')).size, 0);
+  for (const role of ['relay', 'client'] as const) {
+    const env = environment(readFileSync(root(`contrib/systemd/allium@${role}.service.d/memory.conf`), 'utf8'));
+    const expected = new Map<string, string>([['NODE_OPTIONS', NODE_FLAGS[role]!.join(' ')], ...Object.entries(NODE_ENV_VARS[role]!)]);
+    assert.deepEqual(env, expected, role);
   }
 });
