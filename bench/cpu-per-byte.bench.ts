@@ -23,15 +23,15 @@
  * Ctrl-C (SIGINT) or SIGTERM, during startup too. Options only in this form
  * (`npm run bench -- cpu-per-byte` runs the defaults); --help prints them.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
 import { startPayloadServer, type PayloadServer } from '../test/support/payload-server.js';
 import { startTestnetProcess, type TestnetProcess } from '../test/support/testnet-process.js';
+import { childPids, commandLine, procStat, rssMiB } from './proc.js';
 
 const PAYLOAD_HOST = '127.200.0.1';
-const TICKS_PER_S = 100;
 const PARALLEL_STREAMS = 20;
 const PARALLEL_BYTES = 5_000_000;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -73,20 +73,11 @@ interface NodePid {
 /** The testnet's node processes (its direct children), authorities first, then relays, then the client. */
 function nodePids(testnetPid: number): NodePid[] {
   const out: NodePid[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== testnetPid) continue;
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const nick = argv.indexOf('--nickname');
-      const role = ['authority', 'relay', 'client'].find((r) => argv.includes(r));
-      if (role === undefined) continue;
-      out.push({ name: nick >= 0 ? argv[nick + 1]! : role, pid: Number(entry) });
-    } catch {
-      // gone
-    }
+  for (const pid of childPids(testnetPid)) {
+    const argv = commandLine(pid);
+    const nick = argv.indexOf('--nickname');
+    const role = ['authority', 'relay', 'client'].find((r) => argv.includes(r));
+    if (role !== undefined) out.push({ name: nick >= 0 ? argv[nick + 1]! : role, pid });
   }
   const rank = (n: string) => (n.startsWith('auth') ? 0 : n.startsWith('relay') ? 1 : 2);
   return out.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name, 'en', { numeric: true }));
@@ -100,14 +91,8 @@ interface Usage {
 }
 
 function usage(pid: number): Usage {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields after the command: state(0) ppid(1) ... minflt(7) ... utime(11) stime(12).
-    return { user: Number(f[11]) / TICKS_PER_S, sys: Number(f[12]) / TICKS_PER_S, faults: Number(f[7]) };
-  } catch {
-    return { user: 0, sys: 0, faults: 0 };
-  }
+  const s = procStat(pid);
+  return s === null ? { user: 0, sys: 0, faults: 0 } : { user: s.userS, sys: s.systemS, faults: s.minorFaults };
 }
 
 /** Download `bytes` from the payload server through SOCKS as `user`; resolves with the body bytes received. */
@@ -176,16 +161,6 @@ async function measured(label: string, nodes: NodePid[], bytes: number, work: ()
     };
   });
   return { run: label, mbPerS: bytes / 1e6 / seconds, per100MB };
-}
-
-/** VmRSS of `pid` in MiB (NaN once it is gone). */
-function rssMiB(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? NaN : Number(m[1]) / 1024;
-  } catch {
-    return NaN;
-  }
 }
 
 function printTable(nodes: NodePid[], runs: RunResult[], rss: number[]): void {

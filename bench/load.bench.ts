@@ -16,7 +16,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -34,6 +34,7 @@ import { loadRelayKeys } from '../relay/keys.js';
 import { listenOrPort } from '../relay/or-listener.js';
 import { createRelayCore } from '../relay/relay-core.js';
 import { startTestnetProcess, type TestnetProcess } from '../test/support/testnet-process.js';
+import { childPids, commandLine, rssMiB } from './proc.js';
 
 const MiB = 1024 * 1024;
 
@@ -130,12 +131,12 @@ async function streamsBench(count: number): Promise<void> {
     const t = tn;
     // The testnet's client: the child whose command is `node [node flags] .../main.js client ...`.
     const isClient = (pid: number) => {
-      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const args = commandLine(pid);
       return args[args.findIndex((a) => a.endsWith('main.js')) + 1] === 'client';
     };
-    const clientPid = Number(readFileSync(`/proc/${t.pid}/task/${t.pid}/children`, 'utf8').trim().split(/\s+/).map(Number).find(isClient));
-    if (!Number.isInteger(clientPid)) throw new Error('the testnet has no client process');
-    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${clientPid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+    const clientPid = childPids(t.pid).find(isClient);
+    if (clientPid === undefined) throw new Error('the testnet has no client process');
+    const rss = () => rssMiB(clientPid);
     // One stream first, so the circuit exists.
     const fetchOne = async (): Promise<boolean> => {
       const { socket } = await SocksClient.createConnection({ proxy: { host: t.socksHost, port: t.socksPort, type: 5, userId: 'load', password: 'x' }, command: 'connect', destination: { host: '127.200.0.1', port }, timeout: 60_000 });

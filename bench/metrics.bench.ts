@@ -12,12 +12,11 @@
  *   - scrape time: after the download, 20 scrapes of every node in a row.
  * Prints a table and one JSON line. Linux only (/proc).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { SocksClient } from 'socks';
 import { startTestnetProcess, type TestnetProcess } from '../test/support/testnet-process.js';
+import { childPids, commandLine, cpuSeconds } from './proc.js';
 
-const TICKS_PER_S = 100;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
 
 interface Args {
@@ -52,27 +51,7 @@ function percentile(xs: number[], p: number): number {
 
 /** PIDs of the testnet's relay children (their command line runs the `relay` role). */
 function relayPids(testnetPid: number): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== testnetPid) continue;
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('relay')) pids.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return pids;
-}
-
-/** utime + stime of `pid`, seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+  return childPids(testnetPid).filter((pid) => commandLine(pid).includes('relay'));
 }
 
 /** A TCP server that sends `bytes` bytes to whoever connects, then ends. */

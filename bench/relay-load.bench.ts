@@ -41,7 +41,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -54,6 +54,7 @@ import { TcpTransport, type PeerAddress, type Transport, type TransportConnectOp
 import { OriginCircuit, type HopInfo } from '../client/origin-circuit.js';
 import { loadRelayKeys } from '../relay/keys.js';
 import { startCountSink, type CountSink } from './count-sink.js';
+import { childPids, cpuSeconds } from './proc.js';
 
 interface Args {
   /** Cells sent per run, over all links. */
@@ -75,34 +76,6 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isInteger(n) || n < 1) throw new Error(`relay-load: every count must be a positive integer`);
   }
   return args;
-}
-
-const CLK_TCK = 100;
-
-/** utime+stime (s) of `pid` from /proc; 0 once it is gone. */
-function cpuOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-/** The pids whose parent is `pid` (the relay's workers). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out.sort((a, b) => a - b);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -302,16 +275,16 @@ async function runOnce(args: Args, workers: number): Promise<Result> {
     await waitFor('warm-up', () => sink!.cells() >= sent * WINDOW_START);
     const verified = sink.cells();
     sink.countOnly();
-    const pids = [target.child.pid!, ...childrenOf(target.child.pid!)];
+    const pids = [target.child.pid!, ...childPids(target.child.pid!).sort((a, b) => a - b)];
     const load = loadavg()[0]!;
     const cells0 = sink.cells();
-    const cpu0 = pids.map(cpuOf);
+    const cpu0 = pids.map(cpuSeconds);
     const own0 = process.cpuUsage();
     const busy0 = sink.busyMs();
     const t0 = performance.now();
     await waitFor('the window', () => sink!.cells() >= sent * WINDOW_END || replays.some((r) => r.done()));
     const cells = sink.cells() - cells0;
-    const cpu = pids.map((pid, i) => cpuOf(pid) - cpu0[i]!);
+    const cpu = pids.map((pid, i) => cpuSeconds(pid) - cpu0[i]!);
     const own = process.cpuUsage(own0);
     const busy = sink.busyMs() - busy0;
     const seconds = (performance.now() - t0) / 1000;
