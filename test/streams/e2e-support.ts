@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import net, { type Socket } from 'node:net';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { decodeAuthReply, decodeMethodSelection, decodeReply, encodeAuthRequest, encodeGreeting, encodeRequest } from '../../client/socks/messages.js';
 import { parseIp } from '../../src/net/address.js';
 
@@ -171,6 +171,8 @@ export interface KernelSocket {
   local: number;
   remote: number;
   state: string;
+  /** The socket's inode (to find the process holding it, describeSockets); not compared by tests. */
+  inode?: number;
 }
 
 /** An IPv4 TCP connection as /proc/net/tcp lists it. */
@@ -218,7 +220,7 @@ export function openSocketsOn(ports: Iterable<number>): KernelSocket[] {
       const remote = parseInt(f[2]!.split(':')[1]!, 16);
       const state = TCP_STATES[f[3]!] ?? f[3]!;
       if (state === 'LISTEN' || state === 'TIME_WAIT') continue;
-      if (wanted.has(local) || wanted.has(remote)) found.push({ local, remote, state });
+      if (wanted.has(local) || wanted.has(remote)) found.push({ local, remote, state, inode: Number(f[9]) });
     }
   }
   return found;
@@ -233,6 +235,49 @@ export async function socketsGone(ports: Iterable<number>, timeoutMs = 15_000): 
     if (left.length === 0 || Date.now() > deadline) return left;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * For a failure message: each socket as "label:local -> label:remote STATE,
+ * held by PID (its command's role and nickname)", `labels` naming known ports
+ * (SOCKS, payload, a destination). The holder is found by the socket's inode
+ * among /proc/PID/fd; "held by no process" once every descriptor is closed.
+ */
+export function describeSockets(sockets: readonly KernelSocket[], labels: ReadonlyMap<number, string> = new Map()): string {
+  const holders = new Map<number, string>();
+  const inodes = new Set(sockets.map((s) => s.inode).filter((i): i is number => i !== undefined && i > 0));
+  if (inodes.size > 0) {
+    for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+      let fds: string[];
+      try {
+        fds = readdirSync(`/proc/${pid}/fd`);
+      } catch {
+        continue;
+      }
+      for (const fd of fds) {
+        let target: string;
+        try {
+          target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          continue;
+        }
+        const m = /^socket:\[(\d+)\]$/.exec(target);
+        if (m === null || !inodes.has(Number(m[1]))) continue;
+        let who = `PID ${pid}`;
+        try {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          const nick = argv.indexOf('--nickname');
+          const role = ['authority', 'relay', 'client', 'testnet'].find((r) => argv.includes(r));
+          who += role === undefined ? (pid === String(process.pid) ? ' (this test)' : '') : ` (${role}${nick >= 0 ? ` ${argv[nick + 1]}` : ''})`;
+        } catch {
+          // gone meanwhile
+        }
+        holders.set(Number(m[1]), who);
+      }
+    }
+  }
+  const name = (port: number) => `${labels.get(port) ?? 'port'}:${port}`;
+  return sockets.map((s) => `${name(s.local)} -> ${name(s.remote)} ${s.state}, held by ${(s.inode !== undefined && holders.get(s.inode)) || 'no process'}`).join('; ');
 }
 
 /** The two ports of a connected socket, taken while it is connected (they are gone once it is reset). */

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestnetProcess } from '../support/testnet-process.js';
 import { startPayloadServer } from '../support/payload-server.js';
-import { canListSockets, drainSocket, ipv4Connections, socketsGone, socksConnect } from './e2e-support.js';
+import { canListSockets, describeSockets, drainSocket, ipv4Connections, socketsGone, socksConnect } from './e2e-support.js';
 
 /** The PID of the testnet child running `nickname` (its data dir is <dataDir>/<nickname>), or null. */
 function nodePid(dataDir: string, nickname: string): number | null {
@@ -115,8 +115,9 @@ test('the middle relay killed mid-download: curl exits 18 or 56, a raw client ge
       t.diagnostic('curl is not installed: its half of the check was skipped (the raw client covers the reset)');
     }
     // The exit reset its connections to the destination; the client's SOCKS sockets are gone.
-    const left = await socketsGone([testnet.socksPort, payload.port]);
-    assert.deepEqual(left, [], `sockets still open: ${JSON.stringify(left)}`);
+    const labels = new Map<number, string>([[testnet.socksPort, 'SOCKS'], [payload.port, 'payload']]);
+    const left = await socketsGone(labels.keys());
+    assert.deepEqual(left.map(({ local, remote, state }) => ({ local, remote, state })), [], `sockets still open: ${describeSockets(left, labels)}`);
     assert.ok(nodePid(testnet.dataDir, exit.nickname) !== null, 'the exit is still running');
   } finally {
     process.kill(testnet.pid, 'SIGCONT');

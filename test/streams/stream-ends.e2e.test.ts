@@ -24,7 +24,7 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { startTestnetProcess } from '../support/testnet-process.js';
 import { payloadBytes, payloadSha256, startPayloadServer } from '../support/payload-server.js';
-import { canListSockets, drainSocket, onCleanEnd, socketsGone, socksConnect, writeAll } from './e2e-support.js';
+import { canListSockets, describeSockets, drainSocket, onCleanEnd, socketsGone, socksConnect, writeAll } from './e2e-support.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -281,8 +281,12 @@ test('stream ends through the testnet: nothing delivered is lost, one bad stream
       st.skip('no /proc/net/tcp on this system');
       return;
     }
-    const ports = [testnet.socksPort, payload.port, ...servers.map((s) => (s.address() as AddressInfo).port)];
-    const left = await socketsGone(ports);
-    assert.deepEqual(left, [], `sockets still open: ${JSON.stringify(left)}`);
+    const labels = new Map<number, string>([
+      [testnet.socksPort, 'SOCKS'],
+      [payload.port, 'payload'],
+      ...servers.map((s, i): [number, string] => [(s.address() as AddressInfo).port, `destination ${i + 1}`]),
+    ]);
+    const left = await socketsGone(labels.keys());
+    assert.deepEqual(left.map(({ local, remote, state }) => ({ local, remote, state })), [], `sockets still open: ${describeSockets(left, labels)}`);
   });
 });
