@@ -62,7 +62,7 @@ export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = {
  * MALLOC_TRIM_THRESHOLD_=1048576 lets each malloc arena keep up to 1 MiB free
  * at its top instead of 128 KiB, so the compiler threads' arenas are not
  * shrunk and grown again by every compilation. Together they cut a fresh
- * relay's faults in its first 100 MB to ~9,000-10,000 and a warm one's to
+ * relay's faults in its first 100 MB to 9,000-12,500 and a warm one's to
  * almost none (bench/cpu-per-byte.bench.ts); the memory cap's bound holds
  * (mem-cap: highest RSS 1.1 MiB under idle + cap). Anyone running `allium
  * relay` can do the same (docs/operators.md; the systemd unit does).
