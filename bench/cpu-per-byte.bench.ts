@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { SocksClient } from 'socks';
 import { startPayloadServer, type PayloadServer } from '../test/support/payload-server.js';
 import { startTestnetProcess, type TestnetProcess } from '../test/support/testnet-process.js';
-import { childPids, commandLine, procStat, rssMiB } from './proc.js';
+import { childPids, commandLine, procStat, rssMiB, type ProcStat } from './proc.js';
 
 const PAYLOAD_HOST = '127.200.0.1';
 const PARALLEL_STREAMS = 20;
@@ -83,17 +83,8 @@ function nodePids(testnetPid: number): NodePid[] {
   return out.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
-/** user s, system s and minor faults of `pid` so far (zeros once it is gone). */
-interface Usage {
-  user: number;
-  sys: number;
-  faults: number;
-}
-
-function usage(pid: number): Usage {
-  const s = procStat(pid);
-  return s === null ? { user: 0, sys: 0, faults: 0 } : { user: s.userS, sys: s.systemS, faults: s.minorFaults };
-}
+/** What a process that is gone counts as: no CPU time, no faults. */
+const GONE: ProcStat = { ppid: 0, minorFaults: 0, userS: 0, systemS: 0 };
 
 /** Download `bytes` from the payload server through SOCKS as `user`; resolves with the body bytes received. */
 async function download(tn: TestnetProcess, server: PayloadServer, bytes: number, user: string | undefined): Promise<number> {
@@ -146,18 +137,18 @@ interface RunResult {
 }
 
 async function measured(label: string, nodes: NodePid[], bytes: number, work: () => Promise<unknown>): Promise<RunResult> {
-  const before = nodes.map((n) => usage(n.pid));
+  const before = nodes.map((n) => procStat(n.pid) ?? GONE);
   const t0 = performance.now();
   await work();
   const seconds = (performance.now() - t0) / 1000;
   const scale = 100e6 / bytes;
   const per100MB: RunResult['per100MB'] = {};
   nodes.forEach((n, i) => {
-    const after = usage(n.pid);
+    const after = procStat(n.pid) ?? GONE;
     per100MB[n.name] = {
-      user: (after.user - before[i]!.user) * scale,
-      sys: (after.sys - before[i]!.sys) * scale,
-      kfaults: ((after.faults - before[i]!.faults) * scale) / 1000,
+      user: (after.userS - before[i]!.userS) * scale,
+      sys: (after.systemS - before[i]!.systemS) * scale,
+      kfaults: ((after.minorFaults - before[i]!.minorFaults) * scale) / 1000,
     };
   });
   return { run: label, mbPerS: bytes / 1e6 / seconds, per100MB };
