@@ -23,7 +23,6 @@ import { DEFAULT_SIGNING_KEY_LIFETIME_MS, MAX_SIGNING_KEY_LIFETIME_MS } from './
 import { ConfigError } from './config/load.js';
 import { reloadOnSighup } from './config/reload.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
-import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 
 /** How long the authority waits for one relay's link handshake and one-hop circuit. */
@@ -69,7 +68,7 @@ export function registerAuthorityCommand(program: Command): void {
       throw new ConfigError([{ file: c.file ?? 'allium authority', key: 'network.authorities_file', value: authoritiesFile, message: 'give network.authorities (--authority) or network.authorities_file (--authorities-file), not both' }]);
     }
     const badExits = c.get<string[]>('authority.bad_exits')?.map((id) => fromHex(id));
-    const observed = observe(c);
+    const observed = await observe(c);
     const log = startNodeLog(c);
     await runRole(
       'authority',
@@ -103,8 +102,8 @@ export function registerAuthorityCommand(program: Command): void {
           ...(params !== undefined ? { params: paramsMap(params) } : {}),
           ...(authoritiesFile !== undefined ? { authoritiesFile: resolve(authoritiesFile) } : {}),
         });
-        return withMetrics(observed, authority, () =>
-          nodeDashboard(
+        return withMetrics(observed, authority, async () =>
+          (await import('./dashboard/node-dashboard.js')).nodeDashboard(
             { role: 'authority', nickname, identity: authority.identity, version: packageVersion(), notices: () => log.logger.recent() },
             [{ url: authority.url, identity: authority.identity }],
           ),

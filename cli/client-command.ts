@@ -19,9 +19,7 @@ import { ConfigError } from './config/load.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
-import { clientMemoryMetrics } from './metrics/client-metrics.js';
 import type { ClientMemoryCapStats } from '../client/mem-cap.js';
-import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 
 /** A repeated bootstrap problem is printed at most this often, ms. */
@@ -48,7 +46,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
     const maxMem = c.get<number>('client.max_mem_in_queues');
     const shape = linkShapeOf({ linkDelay: c.get<number>('link.delay'), linkJitter: c.get<number>('link.jitter'), linkRate: c.get<number>('link.rate') });
     let memoryStats: () => ClientMemoryCapStats | null = () => null;
-    const observed = observe(c, (registry) => clientMemoryMetrics(registry, () => memoryStats()));
+    const observed = await observe(c, async (registry) => (await import('./metrics/client-metrics.js')).clientMemoryMetrics(registry, () => memoryStats()));
     const log = startNodeLog(c);
     await runRole(
       'client',
@@ -81,8 +79,8 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
         });
         observed.attach({ linkStats: () => client.linkStats(), circuitStats: () => client.circuitStats() });
         memoryStats = () => client.memoryCapStats();
-        return withMetrics(observed, client, () =>
-          nodeDashboard(
+        return withMetrics(observed, client, async () =>
+          (await import('./dashboard/node-dashboard.js')).nodeDashboard(
             {
               role: 'client',
               version: packageVersion(),

@@ -12,13 +12,11 @@ import { printUp, runRole, say } from './lifecycle.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
 import { ConfigError } from './config/load.js';
-import { relayAccountingMetrics, relayDosMetrics, relayRateMetrics } from './metrics/relay-metrics.js';
 import type { AccountingState, BandwidthStats } from '../relay/relay.js';
 import type { DosStats } from '../relay/dos.js';
 import type { MemoryCapStats } from '../relay/mem-cap.js';
 import { awaitReachable } from './reachability.js';
 import { observe, packageVersion, withMetrics } from './metrics/observe.js';
-import { nodeDashboard } from './dashboard/node-dashboard.js';
 import { startNodeLog } from './log/node-log.js';
 import { DEFAULT_EXIT_POLICY_LINES, withLoopbackExit } from '../src/netdoc/default-policies.js';
 import { DEFAULT_NETWORK_PARAMS } from '../src/netdoc/params.js';
@@ -59,7 +57,8 @@ export function registerRelayCommand(program: Command): void {
     let accountingStats: () => AccountingState | null = () => null;
     let dosStats: () => DosStats | null = () => null;
     let memoryStats: () => MemoryCapStats | null = () => null;
-    const observed = observe(c, (registry) => {
+    const observed = await observe(c, async (registry) => {
+      const { relayAccountingMetrics, relayDosMetrics, relayRateMetrics } = await import('./metrics/relay-metrics.js');
       relayRateMetrics(registry, () => bandwidthStats());
       relayAccountingMetrics(registry, () => accountingStats());
       relayDosMetrics(registry, () => dosStats(), () => memoryStats());
@@ -120,8 +119,8 @@ export function registerRelayCommand(program: Command): void {
         accountingStats = () => relay.accountingStats();
         dosStats = () => relay.dosStats();
         memoryStats = () => relay.memoryStats();
-        return withMetrics(observed, relay, () =>
-          nodeDashboard(
+        return withMetrics(observed, relay, async () =>
+          (await import('./dashboard/node-dashboard.js')).nodeDashboard(
             { role: 'relay', nickname, identity: relay.identity, version: packageVersion(), linkStats: () => relay.linkStats(), circuitStats: () => relay.circuitStats(), notices: () => log.logger.recent() },
             authorities,
           ),

@@ -23,8 +23,6 @@ export interface MetricsSource {
   linkStats?: () => LinkStats | undefined;
   /** Circuit and stream snapshot (undefined until the node is up); absent for a role without circuits. */
   circuitStats?: () => CircuitStats | undefined;
-  /** Extra collectors a role adds (rate limits, accounting, ...): called with the registry once. */
-  extend?: (registry: Registry) => void;
 }
 
 export interface NodeMetrics {
@@ -250,7 +248,6 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     new Gauge({ name: 'allium_consensus_relays', help: 'Relays in the consensus in use', registers: [registry], collect() { this.set(relays); } });
   }
 
-  source.extend?.(registry);
   return {
     registry,
     text: () => registry.metrics(),

@@ -59,12 +59,27 @@ describe('metrics server', () => {
     assert.equal(allowed(allow, 'not an address'), false);
   });
 
-  it('a metrics port off loopback needs an allow list', () => {
+  it('without a metrics port nothing is made, served or subscribed', async () => {
+    const base = new Map<string, unknown>([['storage.data_dir', '/d'], ['network.authorities', [`http://127.0.0.1:1#${'ab'.repeat(32)}`]], ['relay.nickname', 'r']]);
+    let extended = false;
+    const observed = await observe(mergeConfig('relay', 'relay.toml', new Map<string, unknown>(), base), () => {
+      extended = true;
+    });
+    assert.equal(observed.enabled, false);
+    assert.equal(observed.metrics, null);
+    assert.equal(extended, false);
+    assert.equal(await observed.listen(), undefined);
+    await observed.close();
+  });
+
+  it('a metrics port off loopback needs an allow list', async () => {
     const base = new Map<string, unknown>([['storage.data_dir', '/d'], ['network.authorities', [`http://127.0.0.1:1#${'ab'.repeat(32)}`]], ['relay.nickname', 'r']]);
     const open = mergeConfig('relay', 'relay.toml', new Map<string, unknown>([['metrics.port', 9035], ['metrics.address', '0.0.0.0']]), base);
-    assert.throws(() => observe(open), (e: ConfigError) => e instanceof ConfigError && /metrics\.allow: required when metrics\.address \(0\.0\.0\.0\) is not a loopback address/.test(e.message));
+    await assert.rejects(observe(open), (e: ConfigError) => e instanceof ConfigError && /metrics\.allow: required when metrics\.address \(0\.0\.0\.0\) is not a loopback address/.test(e.message));
     const allowedConfig = mergeConfig('relay', 'relay.toml', new Map<string, unknown>([['metrics.port', 9035], ['metrics.address', '0.0.0.0'], ['metrics.allow', ['192.0.2.0/24']]]), base);
-    observe(allowedConfig).metrics.close();
+    const observed = await observe(allowedConfig);
+    assert.notEqual(observed.metrics, null);
+    await observed.close();
   });
 
   it('a fresh node\'s exposition parses and promtool accepts it', async (t) => {
