@@ -3,7 +3,6 @@
  * relays, a client with a SOCKS5 port) in the foreground; see cli/testnet.ts.
  */
 import type { Command } from 'commander';
-import { runTestnet } from './testnet.js';
 import { registerCtlCommand } from './testnet-ctl-command.js';
 import { collect, parseCount, parseMs, parseParamPair, parsePath, parsePort, parseSecondsMs } from './options.js';
 import { linkShapeOf, linkShapeOptions, type LinkShapeOptions } from './link-options.js';
@@ -57,6 +56,8 @@ export function registerTestnetCommand(program: Command): void {
     .action(async (opts: TestnetCommandOptions, command: Command) => {
       if (opts.exits > opts.relays) command.error(`error: --exits (${opts.exits}) cannot exceed --relays (${opts.relays})`);
       if (opts.ipv6 && opts.netns) command.error('error: --ipv6 is for a loopback testnet, not with --netns');
+      // Loaded here, not at the top: every node runs this same program, and none needs the testnet's code.
+      const { runTestnet } = await import('./testnet.js');
       await runTestnet({
         authorities: opts.authorities,
         relays: opts.relays,
