@@ -68,6 +68,12 @@ export interface CircuitManagerOptions {
   guards?: GuardSet;
   status?: RelayStatus;
   timeouts?: BuildTimeoutEstimator;
+  /**
+   * The counters stats() reads; default a fresh recorder. The client shares
+   * one with its directory fetches through relays, so their one-hop circuits
+   * and directory streams are counted with the rest.
+   */
+  stats?: CircuitStatsRecorder;
   /** A fixed circuit build timeout, ms: no learning. */
   fixedBuildTimeoutMs?: number;
   /** Guards over IPv6 and IPv6 between relays where they have it (CircuitBuilderOptions.preferIPv6). */
@@ -135,7 +141,7 @@ export class CircuitManager {
   readonly #builder: CircuitBuilder;
   readonly #pool: CircuitPool;
   readonly #predicted: PredictedPorts;
-  readonly #stats = new CircuitStatsRecorder();
+  readonly #stats: CircuitStatsRecorder;
   readonly #isolation: IsolationOptions;
   readonly #streamTimeoutMs: number;
   readonly #attemptTimeoutMs: number;
@@ -157,6 +163,7 @@ export class CircuitManager {
     this.#now = opts.now ?? Date.now;
     const random = opts.random ?? Math.random;
     this.#guards = opts.guards ?? new GuardSet(null, { now: this.#now, random });
+    this.#stats = opts.stats ?? new CircuitStatsRecorder();
     this.#status = opts.status ?? new RelayStatus({ now: this.#now, random });
     this.#consensus = opts.consensus;
     this.#timeouts = opts.timeouts ?? new BuildTimeoutEstimator();

@@ -20,6 +20,7 @@ import type { VerifiedConsensus } from '../src/netdoc/consensus.js';
 import { RelayStream } from '../src/stream/relay-stream.js';
 import { BootstrapTracker } from './bootstrap.js';
 import { BuildTimeoutEstimator } from './build-timeout.js';
+import { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import { CircuitManager, type CircuitInfo, type OpenStreamOptions, type PreemptiveOptions, type StreamInfo } from './circuit-manager.js';
 import { ConsensusRefresh, type DirectoryStatus } from './consensus-refresh.js';
 import { RelayConsensusFetcher } from './dir-via-relay.js';
@@ -190,6 +191,8 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const guards = new GuardSet(loaded.state, { log, onChange: scheduleSave, random });
   if (loaded.state.guards.length > 0) log(`loaded ${loaded.state.guards.length} guards (${loaded.state.confirmed.length} confirmed) from ${stateFile!.path}`);
 
+  // One set of circuit counters for every circuit the client builds, directory fetches included.
+  const circuitStats = new CircuitStatsRecorder();
   const consensus = new ConsensusRefresh({
     authorities: config.authorities,
     ...(config.dataDir !== undefined ? { cacheDir: config.dataDir } : {}),
@@ -198,6 +201,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
     ...(config.onDirectoryProblem !== undefined ? { onProblem: config.onDirectoryProblem } : {}),
     ...(config.directoryViaGuard === false ? {} : {
           relayFetcher: new RelayConsensusFetcher({
+            stats: circuitStats,
             ...(config.clockSkewMs === undefined ? {} : { clockSkewMs: config.clockSkewMs }),
             ...(config.preferIPv6 === true ? { preferIPv6: true } : {}),
           }),
@@ -222,6 +226,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   };
   const manager = new CircuitManager({
     consensus: () => consensus.current,
+    stats: circuitStats,
     guards,
     status: new RelayStatus({ random }),
     timeouts,

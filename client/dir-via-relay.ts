@@ -22,6 +22,7 @@ import { TcpTransport, type Transport } from '../src/link/transport.js';
 import { MAX_CONSENSUS_BYTES, verifyConsensus, type Consensus, type ConsensusRelay } from '../src/netdoc/consensus.js';
 import { compareBytes } from '../src/netdoc/text.js';
 import { OriginCircuit } from './origin-circuit.js';
+import type { CircuitStatsRecorder } from '../src/circuit/circuit-stats.js';
 import { applyConsensusDiff, consensusDigest } from '../src/netdoc/consensus-diff.js';
 
 /** The path of the consensus on a relay's directory streams. */
@@ -105,6 +106,8 @@ export interface RelayFetcherOptions {
   now?: () => number;
   /** Reach the relay at its IPv6 OR address when it has one (the client's preferIPv6). Default false. */
   preferIPv6?: boolean;
+  /** Counts the one-hop circuits (built, destroyed) and the directory stream bytes; default none. */
+  stats?: CircuitStatsRecorder;
 }
 
 /** Fetches consensuses through relays; one fresh link per fetch, closed after it. */
@@ -142,7 +145,7 @@ export class RelayConsensusFetcher {
     try {
       const at = this.#opts.preferIPv6 === true && relay.orAddress6 !== undefined ? relay.orAddress6 : { address: relay.address, port: relay.orPort };
       channel = await this.#links.get({ ...at, identity: relay.identity, linkKey: relay.linkKey });
-      circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), [relay], left());
+      circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), [relay], left(), this.#opts.stats !== undefined ? { stats: this.#opts.stats } : {});
       const built = circuit;
       const get = async (path: string): Promise<{ status: number; text: string }> => {
         const stream = await built.openDirStream(0, left());

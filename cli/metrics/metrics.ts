@@ -199,7 +199,8 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
       labelNames: ['reason', 'side'],
       registers: [registry],
     });
-    const build = new Histogram({ name: 'allium_circuit_build_seconds', help: 'Time to build a circuit, first CREATE2 to last EXTENDED2 (clients)', buckets: BUILD_BUCKETS, registers: [registry] });
+    // Only an origin builds circuits: a relay has no such histogram (it would stay empty).
+    const build = relay ? undefined : new Histogram({ name: 'allium_circuit_build_seconds', help: 'Time to build a circuit, first CREATE2 to last EXTENDED2 (clients)', buckets: BUILD_BUCKETS, registers: [registry] });
     new Gauge({ name: 'allium_streams', help: 'Streams open now', registers: [registry], collect() { this.set(circuits().streams); } });
     const streamsOpened = new Counter({ name: 'allium_streams_opened_total', help: 'Streams opened, by kind (client, exit, dir)', labelNames: ['kind'], registers: [registry] });
     const streamsClosed = new Counter({ name: 'allium_streams_closed_total', help: 'Streams closed, by kind and END reason', labelNames: ['kind', 'reason'], registers: [registry] });
@@ -217,7 +218,7 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     unsubscribe.push(
       subscribe('allium:circuit:destroyed', (e) => destroyed.inc({ reason: destroyReasonName(e.reason), side: e.remote ? 'remote' : 'local' })),
       subscribe('allium:circuit:built', (e) => {
-        if (e.buildMs !== undefined) build.observe(e.buildMs / 1000);
+        if (e.buildMs !== undefined) build?.observe(e.buildMs / 1000);
       }),
       subscribe('allium:stream:open', (e) => {
         streamsOpened.inc({ kind: e.kind });

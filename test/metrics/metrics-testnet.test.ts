@@ -3,7 +3,8 @@
  * of N bytes through the SOCKS port moves the client's and the exit's stream
  * byte counters by exactly N and the exit's cell counter by at least N/498;
  * link handshakes and circuit builds land in their histograms; promtool
- * accepts every node's exposition; and no label value of any node carries an
+ * accepts every node's exposition; the client counts its directory fetches'
+ * one-hop circuits and directory streams with the rest; and no label value of any node carries an
  * address, a port of the destination, or a key.
  */
 import { randomBytes } from 'node:crypto';
@@ -97,6 +98,26 @@ it('counters follow a known transfer, promtool accepts them, and no label names 
     listed = valueOf((await scrape(net.metrics.get('client')!)).samples, 'allium_consensus_relays');
   }
   assert.equal(listed, net.relays.length, 'the client\'s consensus lists every relay');
+  // The client's consensus fetches through its directory guard count like its other circuits: their
+  // one-hop circuits as built and destroyed (so open = built - destroyed), their bytes as directory
+  // stream bytes. It fetches every voting round (1 s); bounded wait for the first.
+  const dirStreams = (samples: Sample[]) => {
+    try {
+      return valueOf(samples, 'allium_streams_opened_total', { kind: 'dir' });
+    } catch {
+      return 0;
+    }
+  };
+  let counted = (await scrape(net.metrics.get('client')!)).samples;
+  for (const until = Date.now() + 20_000; dirStreams(counted) === 0 && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 250));
+    counted = (await scrape(net.metrics.get('client')!)).samples;
+  }
+  assert.ok(dirStreams(counted) > 0, 'the client fetched a consensus through its directory guard');
+  assert.ok(valueOf(counted, 'allium_dir_stream_bytes_total', { direction: 'in' }) > 0, 'directory stream bytes counted');
+  const built = valueOf(counted, 'allium_circuits_built_total');
+  const destroyed = valueOf(counted, 'allium_circuits_destroyed_total');
+  assert.equal(built - destroyed, valueOf(counted, 'allium_circuits'), `open circuits = built (${built}) - destroyed (${destroyed})`);
   assert.ok(valueOf(client, 'process_resident_memory_bytes') > 0);
 
   // No label value is or contains an address, the destination's port, a relay identity or a key.
