@@ -14,6 +14,11 @@
  */
 import type { NodeInfo } from './testnet-events.js';
 
+/** `, metrics on http://HOST:PORT/metrics, dashboard http://HOST:PORT/` for a node's progress line, when it has a metrics port. */
+export function metricsNote(up: { metrics?: string }): string {
+  return up.metrics === undefined ? '' : `, metrics on http://${up.metrics}/metrics, dashboard http://${up.metrics}/`;
+}
+
 type Role = NodeInfo['role'];
 
 /** What the supervisor needs of a node process (cli/node-process.ts NodeProcess). */
@@ -218,7 +223,7 @@ export class NodeSupervisor {
     this.#pinPort(e, proc);
     this.#o.onUp({ ...up, nickname: name });
     const at = up.role === 'forward' ? up.listen : `${up.address}:${up.port}`;
-    this.#o.progress(`${name} up again at ${at} (pid ${proc.child.pid})`);
+    this.#o.progress(`${name} up again at ${at} (pid ${proc.child.pid})${'metrics' in up ? metricsNote(up) : ''}`);
     return ok(`${name} started pid=${proc.child.pid} at ${at}`);
   }
 

@@ -38,7 +38,7 @@ import { startForwarder, type Forwarder } from '../src/link/forwarder.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import { AlliumError } from '../src/errors.js';
 import { startNetworkDashboard } from './dashboard/network-dashboard.js';
-import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
+import { metricsNote, NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
 import { formatEventLine, formatReadyLine, type BootstrapEvent, type NodeInfo } from './testnet-events.js';
 import { extraNodeFlags, NodeProcess, type Role, type UpEvent } from './node-process.js';
@@ -142,11 +142,6 @@ function eventSink(dataDir: string, json: boolean): { event(line: string): void;
 
 /** The event lines' file in the testnet's data directory. */
 export const EVENTS_FILE = 'events.jsonl';
-
-/** `, metrics on http://HOST:PORT/metrics, dashboard http://HOST:PORT/` for a node's progress line, when it has a metrics port. */
-function metricsNote(up: { metrics?: string }): string {
-  return up.metrics === undefined ? '' : `, metrics on http://${up.metrics}/metrics, dashboard http://${up.metrics}/`;
-}
 
 /** Runs the testnet until it is stopped; the returned promise never resolves (the process exits). */
 export async function runTestnet(opts: TestnetOptions): Promise<void> {

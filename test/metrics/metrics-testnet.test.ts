@@ -135,6 +135,15 @@ it('counters follow a known transfer, promtool accepts them, and no label names 
     }
   }
 
+  // A node restarted by `testnet ctl` keeps its metrics port, and its progress line says where.
+  const restarted = net.relays[0]!.nickname;
+  const answer = await net.ctl(`restart ${restarted}`);
+  assert.ok(answer.ok, answer.lines.join('\n'));
+  const endpoint = net.metrics.get(restarted)!;
+  const upAgain = new RegExp(`${restarted} up again at [^\\n]*, metrics on http://${endpoint.replace(/[.[\]]/g, '\\$&')}/metrics`);
+  assert.match(net.stderrTail(), upAgain);
+  assert.ok(valueOf((await scrape(endpoint)).samples, 'allium_info', { role: 'relay' }) === 1);
+
   const missing = promtoolMissing();
   if (missing !== null) {
     t.diagnostic(`skipped the promtool check: ${missing}`);
