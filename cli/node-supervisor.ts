@@ -12,12 +12,7 @@
  * does (so a started node is one of the testnet's children, taken down with
  * it), and the supervisor only calls it.
  */
-import type { NodeInfo } from './testnet-events.js';
-
-/** `, metrics on http://HOST:PORT/metrics, dashboard http://HOST:PORT/` for a node's progress line, when it has a metrics port. */
-export function metricsNote(up: { metrics?: string }): string {
-  return up.metrics === undefined ? '' : `, metrics on http://${up.metrics}/metrics, dashboard http://${up.metrics}/`;
-}
+import { metricsNote, type NodeInfo } from './testnet-events.js';
 
 type Role = NodeInfo['role'];
 

@@ -259,6 +259,11 @@ export interface ReadyLine {
   dataDir: string;
 }
 
+/** `, metrics on http://HOST:PORT/metrics, dashboard http://HOST:PORT/` for a node's progress line, when it has a metrics port. */
+export function metricsNote(up: { metrics?: string }): string {
+  return up.metrics === undefined ? '' : `, metrics on http://${up.metrics}/metrics, dashboard http://${up.metrics}/`;
+}
+
 /** `ready socks5h://HOST:PORT (authority URL, N relays, E exits, logs in DIR)`. */
 export function formatReadyLine(r: ReadyLine): string {
   return `ready socks5h://${r.socksHost}:${r.socksPort} (authority ${r.authorityUrl}, ${r.relays} relays, ${r.exits} exits, logs in ${r.dataDir})`;

@@ -38,9 +38,9 @@ import { startForwarder, type Forwarder } from '../src/link/forwarder.js';
 import type { LinkShape } from '../src/link/delay-line.js';
 import { AlliumError } from '../src/errors.js';
 import { startNetworkDashboard } from './dashboard/network-dashboard.js';
-import { metricsNote, NodeSupervisor, type NodeSpec } from './node-supervisor.js';
+import { NodeSupervisor, type NodeSpec } from './node-supervisor.js';
 import { readCtlStdin, startCtlServer, type CtlServer } from './testnet-ctl.js';
-import { formatEventLine, formatReadyLine, type BootstrapEvent, type NodeInfo } from './testnet-events.js';
+import { formatEventLine, formatReadyLine, metricsNote, type BootstrapEvent, type NodeInfo } from './testnet-events.js';
 import { extraNodeFlags, NodeProcess, type Role, type UpEvent } from './node-process.js';
 
 export { extraNodeFlags, logTail, NODE_ENV_VARS, NODE_FLAGS, NodeProcess } from './node-process.js';

@@ -145,7 +145,7 @@ export class RelayConsensusFetcher {
     try {
       const at = this.#opts.preferIPv6 === true && relay.orAddress6 !== undefined ? relay.orAddress6 : { address: relay.address, port: relay.orPort };
       channel = await this.#links.get({ ...at, identity: relay.identity, linkKey: relay.linkKey });
-      circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), [relay], left(), this.#opts.stats !== undefined ? { stats: this.#opts.stats } : {});
+      circuit = await OriginCircuit.build(channel, this.#links.circuitsOf(channel), [relay], left(), { stats: this.#opts.stats ?? null });
       const built = circuit;
       const get = async (path: string): Promise<{ status: number; text: string }> => {
         const stream = await built.openDirStream(0, left());

@@ -109,6 +109,7 @@ export async function observe(config: EffectiveConfig, extend?: ExtendMetrics): 
   };
 }
 
+/** A started role together with its metrics port; close() closes both. */
 export interface Observable<H> {
   readonly node: H;
   /** `HOST:PORT` of the metrics port, or undefined when it is off. */

@@ -20,6 +20,15 @@ import { startTestnetProcess } from '../support/testnet-process.js';
 const N = 1_000_000;
 const RELAY_PAYLOAD = 498;
 
+/** valueOf, or 0 for a labelled counter that has no sample yet (none until its first increment). */
+function valueOrZero(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number {
+  try {
+    return valueOf(samples, name, labels);
+  } catch {
+    return 0;
+  }
+}
+
 async function scrape(endpoint: string): Promise<{ text: string; samples: Sample[] }> {
   const res = await fetch(`http://${endpoint}/metrics`, { signal: AbortSignal.timeout(5_000) });
   assert.equal(res.status, 200);
@@ -61,16 +70,8 @@ it('counters follow a known transfer, promtool accepts them, and no label names 
 
   const after = new Map<string, { text: string; samples: Sample[] }>();
   for (const [name, endpoint] of nodes) after.set(name, await scrape(endpoint));
-  // A labelled counter has no sample until its first increment: absent before counts as 0.
-  const delta = (node: string, name: string, labels: Record<string, string> = {}) => {
-    let was = 0;
-    try {
-      was = valueOf(before.get(node)!, name, labels);
-    } catch {
-      was = 0;
-    }
-    return valueOf(after.get(node)!.samples, name, labels) - was;
-  };
+  const delta = (node: string, name: string, labels: Record<string, string> = {}) =>
+    valueOf(after.get(node)!.samples, name, labels) - valueOrZero(before.get(node)!, name, labels);
 
   assert.equal(delta('client', 'allium_stream_bytes_total', { direction: 'in' }), N, 'client stream bytes in');
   const exits = net.relays.filter((r) => r.exit).map((r) => r.nickname);
@@ -101,13 +102,7 @@ it('counters follow a known transfer, promtool accepts them, and no label names 
   // The client's consensus fetches through its directory guard count like its other circuits: their
   // one-hop circuits as built and destroyed (so open = built - destroyed), their bytes as directory
   // stream bytes. It fetches every voting round (1 s); bounded wait for the first.
-  const dirStreams = (samples: Sample[]) => {
-    try {
-      return valueOf(samples, 'allium_streams_opened_total', { kind: 'dir' });
-    } catch {
-      return 0;
-    }
-  };
+  const dirStreams = (samples: Sample[]) => valueOrZero(samples, 'allium_streams_opened_total', { kind: 'dir' });
   let counted = (await scrape(net.metrics.get('client')!)).samples;
   for (const until = Date.now() + 20_000; dirStreams(counted) === 0 && Date.now() < until; ) {
     await new Promise((r) => setTimeout(r, 250));
