@@ -68,18 +68,26 @@ export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = {
  * relay` can do the same (docs/operators.md; the systemd unit does).
  *
  * The client runs with at most two glibc malloc arenas (MALLOC_ARENA_MAX)
- * and the malloc thresholds fixed at 128 KiB (MALLOC_MMAP_THRESHOLD_,
- * MALLOC_TRIM_THRESHOLD_): glibc otherwise gives each thread that allocates
- * an arena of its own, and raises its mmap threshold to the largest block
- * freed so far (stream inboxes reach 256 KiB under a download), after which
- * such blocks come from the heap and what a burst of parallel streams freed
- * stays resident. Fixed, a block of 128 KiB or more is mapped and unmapped
- * on its own and a free top of the heap is given back. Anyone running
- * `allium client` can set the same (docs/operators.md, "Memory").
+ * and the malloc thresholds fixed (MALLOC_MMAP_THRESHOLD_ at 128 KiB,
+ * MALLOC_TRIM_THRESHOLD_ at 2 MiB): glibc otherwise gives each thread that
+ * allocates an arena of its own, and raises its mmap threshold to the
+ * largest block freed so far (stream inboxes reach 256 KiB under a
+ * download), after which such blocks come from the heap and what a burst of
+ * parallel streams freed stays resident. Fixed, a block of 128 KiB or more
+ * is mapped and unmapped on its own. The heap keeps up to 2 MiB free at its
+ * top: the 64 KiB reads, frame plaintexts and keystream outputs of a
+ * download are freed together when V8 collects them, and with glibc's
+ * 128 KiB trim the heap gave those pages back after every collection and
+ * faulted them in again (2,000-12,000 faults per 100 MB at about 14 µs
+ * each on the project machine). With 2 MiB, measured alternating with
+ * 128 KiB (bench/cpu-per-byte.bench.ts, warm 100 MB runs): faults per
+ * 100 MB 0-500 against 400-12,000, client CPU 0.77-0.89 s against
+ * 0.93-1.19 s, RSS after the bench 85-88 MiB against 85-86 MiB. Anyone
+ * running `allium client` can set the same (docs/operators.md, "Memory").
  */
 export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = {
   relay: { MALLOC_MMAP_THRESHOLD_: '40960', MALLOC_TRIM_THRESHOLD_: '1048576' },
-  client: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
+  client: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '2097152' },
 };
 
 /**
