@@ -75,6 +75,12 @@ test('node:crypto and @noble agree on random inputs', () => {
       assert.equal(tag.length, 16);
       eq(new Uint8Array([...body, ...tag]), sealed);
     }
+    // Empty AD (a link frame's): the node backend skips its AD call, and must still agree with noble both ways.
+    const sealedNoAd = nodeCrypto.chachaPolySeal(k32, nonce, new Uint8Array(0), msg);
+    eq(sealedNoAd, nobleCrypto.chachaPolySeal(k32, nonce, new Uint8Array(0), msg));
+    eq(nodeCrypto.chachaPolyOpen(k32, nonce, new Uint8Array(0), nobleCrypto.chachaPolySeal(k32, nonce, new Uint8Array(0), msg))!, msg);
+    assert.equal(nodeCrypto.chachaPolyOpen(k32, nonce, msg.subarray(0, 1), sealedNoAd), null, 'a frame sealed without AD does not open with some');
+    assert.equal(nodeCrypto.chachaPolyOpen(k32, nonce, new Uint8Array(0), sealed), null, 'a frame sealed with AD does not open without');
     sealed[0]! ^= 1;
     assert.equal(nodeCrypto.chachaPolyOpen(k32, nonce, msg.subarray(0, 5), sealed), null);
     // Streaming AES-CTR, split at different points on each side.
