@@ -62,7 +62,10 @@ export class LinkOutbox {
 
   /** Queue a copy of `cell` (514 bytes, not checked here) after the others. */
   append(cell: Uint8Array): void {
-    let last = this.#frames[this.#frames.length - 1];
+    const frames = this.#frames;
+    // Never frames[-1]: on an empty queue that is a named-property lookup, which turns this
+    // per-cell load megamorphic for good (seen with --log-ic on every relay and the client).
+    let last = frames.length > 0 ? frames[frames.length - 1]! : undefined;
     if (last === undefined || last.cells === SEND_FRAME_CELLS) {
       last = { buf: this.#spares.pop() ?? newFrameBuffer(), cells: 0, since: performance.now() };
       this.#frames.push(last);
