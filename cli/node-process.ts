@@ -80,9 +80,10 @@ export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = {
  * 128 KiB trim the heap gave those pages back after every collection and
  * faulted them in again (2,000-12,000 faults per 100 MB at about 14 µs
  * each on the project machine). With 2 MiB, measured alternating with
- * 128 KiB (bench/cpu-per-byte.bench.ts, warm 100 MB runs): faults per
- * 100 MB 0-500 against 400-12,000, client CPU 0.77-0.89 s against
- * 0.93-1.19 s, RSS after the bench 85-88 MiB against 85-86 MiB. Anyone
+ * 128 KiB (bench/cpu-per-byte.bench.ts, 16 and 12 warm 100 MB runs):
+ * faults per 100 MB 0-500 against 300-12,000, client CPU a median of
+ * 0.89 s against 0.99 s (0.77-1.07 against 0.85-1.15), RSS after the
+ * bench 85-88 MiB against 84-86 MiB. Anyone
  * running `allium client` can set the same (docs/operators.md, "Memory").
  */
 export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = {
