@@ -82,8 +82,10 @@ export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = {
  * each on the project machine). With 2 MiB, measured alternating with
  * 128 KiB (bench/cpu-per-byte.bench.ts, 16 and 12 warm 100 MB runs):
  * faults per 100 MB 0-500 against 300-12,000, client CPU a median of
- * 0.89 s against 0.99 s (0.77-1.07 against 0.85-1.15), RSS after the
- * bench 85-88 MiB against 84-86 MiB. Anyone
+ * 0.89 s against 0.99 s (0.77-1.07 against 0.85-1.15). The price is up to
+ * 2 MiB of RSS per arena: after the side-by-side workload (docs/operators.md,
+ * "Memory") a median of 82.5 MiB over 9 runs against
+ * 78.6 MiB over 5, single runs swinging by ±4 MiB. Anyone
  * running `allium client` can set the same (docs/operators.md, "Memory").
  */
 export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = {
