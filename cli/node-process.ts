@@ -78,15 +78,14 @@ export const NODE_FLAGS: Partial<Record<Role, readonly string[]>> = {
  * top: the 64 KiB reads, frame plaintexts and keystream outputs of a
  * download are freed together when V8 collects them, and with glibc's
  * 128 KiB trim the heap gave those pages back after every collection and
- * faulted them in again (2,000-12,000 faults per 100 MB at about 14 µs
- * each on the project machine). With 2 MiB, measured alternating with
- * 128 KiB (bench/cpu-per-byte.bench.ts, 16 and 12 warm 100 MB runs):
- * faults per 100 MB 0-500 against 300-12,000, client CPU a median of
- * 0.89 s against 0.99 s (0.77-1.07 against 0.85-1.15). The price is up to
- * 2 MiB of RSS per arena: after the side-by-side workload (docs/operators.md,
- * "Memory") a median of 82.5 MiB over 9 runs against
- * 78.6 MiB over 5, single runs swinging by ±4 MiB. Anyone
- * running `allium client` can set the same (docs/operators.md, "Memory").
+ * faulted them in again (about 14 µs a fault on the project machine).
+ * Measured alternating with 128 KiB (bench/cpu-per-byte.bench.ts, 16 and 12
+ * warm 100 MB runs): faults per 100 MB 0-500 against 300-12,000, client CPU
+ * a median of 0.89 s against 0.99 s (0.77-1.07 against 0.85-1.15). The
+ * price is up to 2 MiB of RSS per arena: after the side-by-side workload
+ * (docs/operators.md, "Memory") a median of 82.5 MiB over 9 runs against
+ * 78.6 MiB over 5, single runs swinging by ±4 MiB. Anyone running `allium
+ * client` can set the same (docs/operators.md, "Memory").
  */
 export const NODE_ENV_VARS: Partial<Record<Role, Readonly<Record<string, string>>>> = {
   relay: { MALLOC_MMAP_THRESHOLD_: '40960', MALLOC_TRIM_THRESHOLD_: '1048576' },

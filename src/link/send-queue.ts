@@ -68,7 +68,7 @@ export class LinkOutbox {
     let last = frames.length > 0 ? frames[frames.length - 1]! : undefined;
     if (last === undefined || last.cells === SEND_FRAME_CELLS) {
       last = { buf: this.#spares.pop() ?? newFrameBuffer(), cells: 0, since: performance.now() };
-      this.#frames.push(last);
+      frames.push(last);
     }
     last.buf.set(cell, last.cells * CELL_LENGTH);
     last.cells++;
