@@ -52,7 +52,7 @@ import { loadRelayKeys } from '../relay/keys.js';
 import { listenOrPort } from '../relay/or-listener.js';
 import { createRelayCore } from '../relay/relay-core.js';
 import type { MemoryCapStats } from '../relay/mem-cap.js';
-import { collectGarbage } from '../relay/collect-garbage.js';
+import { collectGarbage } from '../src/collect-garbage.js';
 import { HostilePeer } from '../test/adversarial/hostile-peer.js';
 
 const MiB = 1024 * 1024;

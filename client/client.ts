@@ -9,6 +9,7 @@
  * can call directly.
  */
 import { ClientMemoryCap, type ClientMemoryCapOptions, type ClientMemoryCapStats } from './mem-cap.js';
+import { QuietCollector, type QuietCollectOptions } from './quiet-collect.js';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import { AlliumError, StreamEndedError, malformed } from '../src/errors.js';
@@ -100,6 +101,8 @@ export interface ClientConfig {
   directoryViaGuard?: boolean;
   /** The memory cap for SOCKS and tunnel streams' buffers (client/mem-cap.ts); default its defaults (64 MiB). */
   memoryCap?: ClientMemoryCapOptions;
+  /** The collection asked for when the last stream closes (client/quiet-collect.ts); default its defaults. */
+  quietCollect?: QuietCollectOptions;
 }
 
 export interface ClientHandle {
@@ -164,6 +167,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
   const bootstrap = config.bootstrap ?? new BootstrapTracker();
   const streams = new StreamTable();
   const memoryCap = new ClientMemoryCap({ log, ...config.memoryCap });
+  const quietCollector = new QuietCollector(config.quietCollect);
 
   const stateFile = config.dataDir !== undefined ? new StateFile(config.dataDir) : null;
   const loaded = stateFile?.load() ?? { state: EMPTY_STATE };
@@ -277,6 +281,7 @@ export async function startClient(config: ClientConfig): Promise<ClientHandle> {
       const stream = await manager.openStream(destination.host, port, opts);
       // An application socket is spliced to it (SOCKS, tunnel): its buffers and the socket's count toward the cap.
       if (protocol !== 'UNKNOWN' && stream instanceof RelayStream) memoryCap.track(stream);
+      if (stream instanceof RelayStream) quietCollector.track(stream);
       streams.succeeded(entry, stream instanceof RelayStream ? stream.circuitId : 0);
       const onClose = () => streams.closed(entry, stream instanceof RelayStream ? (stream.endReason ?? EndReason.DONE) : EndReason.DONE);
       if (stream.destroyed) onClose();

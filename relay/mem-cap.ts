@@ -47,7 +47,7 @@
  * their lowest level since the last collection is added to the total as
  * garbage not yet collected (MemoryCapStats.garbageBytes). When garbage
  * alone takes the total over the cap, a full collection is requested
- * first (relay/collect-garbage.ts, at most once per `gcIntervalMs`) and
+ * first (src/collect-garbage.ts, at most once per `gcIntervalMs`) and
  * nothing is freed; circuits are freed only when that cannot help now.
  * Above the low-water mark, a collection is also requested once the
  * garbage reaches `gcMarginBytes`. Below it none is: V8's own schedule is
@@ -63,7 +63,7 @@ import { AlliumError } from '../src/errors.js';
 import { onLinkCongested } from '../src/circuit/channel-room.js';
 import type { Channel } from '../src/link/channel.js';
 import type { LinkManager } from '../src/link/link-manager.js';
-import { collectGarbage } from './collect-garbage.js';
+import { collectGarbage } from '../src/collect-garbage.js';
 import type { RelayCircuit } from './relay-circuit.js';
 
 const log = debuglog('allium:relay');
@@ -122,13 +122,13 @@ export interface MemoryCapOptions {
    * above their lowest level since the last collection) at which a full
    * collection is requested while the total is above the low-water mark, so
    * dead buffers go back to the system now rather than when V8 gets round to
-   * it (relay/collect-garbage.ts). Default an eighth of the cap, at least
+   * it (src/collect-garbage.ts). Default an eighth of the cap, at least
    * 8 MiB; 0: garbage is neither counted nor collected.
    */
   gcMarginBytes?: number;
   /** At most one collection per this many ms. Default 250. */
   gcIntervalMs?: number;
-  /** How a collection is requested; default collectGarbage (relay/collect-garbage.ts). */
+  /** How a collection is requested; default collectGarbage (src/collect-garbage.ts). */
   collectGarbage?: () => boolean;
   /** Bytes held in ArrayBuffers now; default process.memoryUsage().arrayBuffers. */
   arrayBufferBytes?: () => number;
@@ -368,7 +368,7 @@ export class MemoryCap {
    * Request a full collection now unless one was requested in the last
    * gcIntervalMs: buffers that waited in queues were promoted to V8's old
    * generation meanwhile, and only a full collection frees them
-   * (relay/collect-garbage.ts). The garbage's floor is measured again at the
+   * (src/collect-garbage.ts). The garbage's floor is measured again at the
    * first check after it, so buffers the relay keeps do not ask for more.
    * False if none was requested.
    */

@@ -22,7 +22,7 @@ import { loadRelayKeys } from '../../relay/keys.js';
 import { listenOrPort } from '../../relay/or-listener.js';
 import { createRelayCore, type RelayCore } from '../../relay/relay-core.js';
 import { MemoryCap, type MemoryCapOptions } from '../../relay/mem-cap.js';
-import { collectGarbage } from '../../relay/collect-garbage.js';
+import { collectGarbage } from '../../src/collect-garbage.js';
 import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
 import { connect } from 'node:net';
 import { once } from 'node:events';
@@ -278,7 +278,7 @@ test('a link that becomes congested makes the cap look at once, not at its next 
   assert.ok(stats.bytesFreed > 0);
 });
 
-test('a full collection can be asked for in this runtime without --expose-gc (relay/collect-garbage.ts)', async () => {
+test('a full collection can be asked for in this runtime without --expose-gc (src/collect-garbage.ts)', async () => {
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'this test runs without --expose-gc');
   assert.equal(collectGarbage(), true);
   // A second request goes the same way (the function is found once).

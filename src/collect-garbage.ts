@@ -1,6 +1,7 @@
 /**
- * Ask V8 for a full garbage collection, for the relay's memory cap
- * (relay/mem-cap.ts) once a large amount of queued data has been let go.
+ * Ask V8 for a full garbage collection: for the relay's memory cap
+ * (relay/mem-cap.ts) once a large amount of queued data has been let go,
+ * and for the client when its last stream closes (client/quiet-collect.ts).
  *
  * Why: data a relay held for a while (a stuck link's frames, its socket's
  * unsent frames, a stuck stream's bytes) has been promoted to V8's old
