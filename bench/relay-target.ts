@@ -8,6 +8,7 @@
  * SIGTERM, SIGINT or the end of stdin.
  */
 import { startRelay } from '../relay/relay.js';
+import { tuneV8ForCells } from '../cli/v8-tuning.js';
 
 async function main(): Promise<void> {
   const [dataDir, workersText] = process.argv.slice(2);
@@ -15,6 +16,8 @@ async function main(): Promise<void> {
   if (dataDir === undefined || !Number.isInteger(workers) || workers < 1) {
     throw new Error('usage: node dist/bench/relay-target.js DATA_DIR WORKERS');
   }
+  // As `allium relay` runs (cli/v8-tuning.ts).
+  tuneV8ForCells();
   const relay = await startRelay({ nickname: 'loadtarget', dataDir, address: '127.0.0.1', port: 0, authorities: [], exit: false, workers });
   process.stdout.write(`${JSON.stringify({ port: relay.port })}\n`);
   let closing = false;

@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { BootstrapTracker, describeBootstrap, describeBootstrapProblem } from '../client/bootstrap.js';
 import { formatEventLine } from './testnet-events.js';
 import { printUp, runRole, say } from './lifecycle.js';
+import { tuneV8ForCells } from './v8-tuning.js';
 import { parseAuthorityRef } from './options.js';
 import { linkShapeOf } from './link-options.js';
 import { ConfigError } from './config/load.js';
@@ -48,6 +49,7 @@ export function registerClientCommand(program: Command, version = 'dev'): void {
     let memoryStats: () => ClientMemoryCapStats | null = () => null;
     const observed = await observe(c, async (registry) => (await import('./metrics/client-metrics.js')).clientMemoryMetrics(registry, () => memoryStats()));
     const log = startNodeLog(c);
+    tuneV8ForCells();
     await runRole(
       'client',
       async () => {

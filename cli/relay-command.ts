@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { fromHex, hex } from '../src/bytes.js';
 import { parseAuthorityRef } from './options.js';
 import { printUp, runRole, say } from './lifecycle.js';
+import { tuneV8ForCells } from './v8-tuning.js';
 import { configCommand } from './config/flags.js';
 import { reloadOnSighup } from './config/reload.js';
 import { ConfigError } from './config/load.js';
@@ -71,6 +72,7 @@ export function registerRelayCommand(program: Command): void {
     const maxMem = c.get<number>('relay.max_mem_in_queues');
     const shape = linkShapeOf({ linkDelay: c.get<number>('link.delay'), linkJitter: c.get<number>('link.jitter'), linkRate: c.get<number>('link.rate') });
     const log = startNodeLog(c);
+    tuneV8ForCells();
     await runRole(
       'relay',
       async () => {
