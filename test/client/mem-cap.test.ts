@@ -19,9 +19,8 @@ import type { OriginCircuit } from '../../client/origin-circuit.js';
 import { clientMemoryMetrics } from '../../cli/metrics/client-metrics.js';
 import { EndReason } from '../../src/cell/reasons.js';
 import type { RelayStream } from '../../src/stream/relay-stream.js';
-import { startSocksServer } from '../../client/socks/server.js';
 import { tcpServer } from '../adversarial/hostile-peer.js';
-import { memoryCircuit, memoryNetwork } from '../support/memory-network.js';
+import { socksOverMemoryCircuit } from '../support/socks-circuit.js';
 
 const WAIT_MS = 10_000;
 /**
@@ -98,29 +97,12 @@ async function until(cond: () => boolean, what: string | (() => string), ms = WA
  * `streams` are the circuit's streams in the order they were opened.
  */
 async function cappedSocks(t: TestContext, opts: ClientMemoryCapOptions): Promise<{ cap: ClientMemoryCap; circuit: OriginCircuit; streams: RelayStream[]; open: () => Promise<Socket> }> {
-  const net = memoryNetwork(3);
-  t.after(() => {
-    for (const r of net.relays) r.core.destroy();
-    net.cleanup();
-  });
-  const { circuit, links } = await memoryCircuit(net.relays);
-  t.after(() => links.destroy());
   const hose = await firehose(t);
   const cap = new ClientMemoryCap(opts);
   t.after(() => cap.close());
-  const streams: RelayStream[] = [];
-  const socks = await startSocksServer({
-    port: 0,
-    connect: async (request) => {
-      const stream = await circuit.openStream(request.host, request.port, WAIT_MS);
-      streams.push(stream);
-      cap.track(stream);
-      return stream;
-    },
-  });
-  t.after(() => socks.close());
+  const { circuit, streams, socksPort } = await socksOverMemoryCircuit(t, (stream) => cap.track(stream), WAIT_MS);
   const open = async (): Promise<Socket> => {
-    const socket = await socksConnect(socks.address.port, hose);
+    const socket = await socksConnect(socksPort, hose);
     t.after(() => socket.destroy());
     return socket;
   };

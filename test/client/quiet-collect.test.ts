@@ -9,21 +9,13 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { QuietCollector, type QuietCollectOptions } from '../../client/quiet-collect.js';
-import { startSocksServer } from '../../client/socks/server.js';
 import type { RelayStream } from '../../src/stream/relay-stream.js';
 import { tcpServer } from '../adversarial/hostile-peer.js';
-import { memoryCircuit, memoryNetwork } from '../support/memory-network.js';
+import { until } from '../support/edge-pair.js';
+import { socksOverMemoryCircuit } from '../support/socks-circuit.js';
 
 const WAIT_MS = 10_000;
 const BODY_BYTES = 300_000;
-
-async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /**
  * A 3-hop circuit over the in-memory network, a destination that answers
@@ -34,34 +26,17 @@ async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<v
  * whole body and the stream's close.
  */
 async function quietSocks(t: TestContext, opts: QuietCollectOptions) {
-  const net = memoryNetwork(3);
-  t.after(() => {
-    for (const r of net.relays) r.core.destroy();
-    net.cleanup();
-  });
-  const { circuit, links } = await memoryCircuit(net.relays);
-  t.after(() => links.destroy());
   const body = Buffer.alloc(BODY_BYTES, 0x62);
   const { port } = await tcpServer(t, (socket: Socket) => {
     socket.on('error', () => {});
     socket.once('data', () => socket.end(body));
   });
   const collector = new QuietCollector(opts);
-  const streams: RelayStream[] = [];
-  const socks = await startSocksServer({
-    port: 0,
-    connect: async (request) => {
-      const stream = await circuit.openStream(request.host, request.port, WAIT_MS);
-      streams.push(stream);
-      collector.track(stream);
-      return stream;
-    },
-  });
-  t.after(() => socks.close());
+  const { streams, socksPort } = await socksOverMemoryCircuit(t, (stream) => collector.track(stream), WAIT_MS);
 
   const open = (): Promise<{ socket: Socket; received: () => number }> =>
     new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: socks.address.port });
+      const socket = connect({ host: '127.0.0.1', port: socksPort });
       t.after(() => socket.destroy());
       const timer = setTimeout(() => reject(new Error('SOCKS handshake timed out')), WAIT_MS);
       socket.once('error', reject);
@@ -80,9 +55,9 @@ async function quietSocks(t: TestContext, opts: QuietCollectOptions) {
     });
   const finish = async (conn: { socket: Socket; received: () => number }, stream: RelayStream): Promise<void> => {
     conn.socket.write('go');
-    await until(() => conn.received() === BODY_BYTES, 'the whole body');
+    await until(() => conn.received() === BODY_BYTES, WAIT_MS, 'the whole body');
     conn.socket.end();
-    await until(() => stream.destroyed && collector.openStreams === streams.filter((s) => !s.destroyed).length, 'the stream to close');
+    await until(() => stream.destroyed && collector.openStreams === streams.filter((s) => !s.destroyed).length, WAIT_MS, 'the stream to close');
   };
   return { collector, streams, open, finish };
 }
@@ -101,7 +76,7 @@ test('quiet collection: asked for when the last open stream closes, not while an
   });
   const a = await open();
   const b = await open();
-  await until(() => collector.openStreams === 2, 'two streams tracked');
+  await until(() => collector.openStreams === 2, WAIT_MS, 'two streams tracked');
   await finish(a, streams[0]!);
   assert.equal(collector.openStreams, 1);
   assert.equal(asked, 0, 'a stream is still open: not quiet');
