@@ -202,24 +202,15 @@ const scratchTail = new Uint8Array(2 * BLOCK);
 const scratchTailView = new DataView(scratchTail.buffer);
 
 /**
- * A DataView over the whole of `buffer`, made once per buffer. The last one
- * is kept at hand: the cells a caller hashes one after another are mostly
- * views into one buffer (a cipher output, a frame). Others are kept in a
- * WeakMap: an exit's cells come from a pool of 32-cell slabs (relay/cell-pool.ts)
- * in mixed order, and a DataView made per cell was 14 % of what an exit
- * allocated (58 bytes a cell).
+ * A DataView over the whole of `buffer`. The last one is kept: the cells a
+ * caller hashes one after another are mostly views into one buffer (a
+ * cipher output, a frame), so most calls make no DataView.
  */
 let lastBuffer: ArrayBufferLike | null = null;
 let lastView: DataView | null = null;
-const views = new WeakMap<ArrayBufferLike, DataView>();
 function viewOf(buffer: ArrayBufferLike): DataView {
   if (buffer !== lastBuffer || lastView === null) {
-    let view = views.get(buffer);
-    if (view === undefined) {
-      view = new DataView(buffer);
-      views.set(buffer, view);
-    }
-    lastView = view;
+    lastView = new DataView(buffer);
     lastBuffer = buffer;
   }
   return lastView;
