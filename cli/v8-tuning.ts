@@ -29,11 +29,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-let applied = false;
-
-/** Apply the settings above to this process (all its threads); idempotent. */
+/** Apply the settings above to this process (all its threads); calling it again changes nothing. */
 export function tuneV8ForCells(): void {
-  if (applied) return;
-  applied = true;
   setFlagsFromString('--no-concurrent-array-buffer-sweeping');
 }

@@ -51,7 +51,8 @@ export interface QuietCollectStats {
 
 /** Watches the client's open streams; see the module comment. */
 export class QuietCollector {
-  readonly #open = new Set<RelayStream>();
+  /** Streams tracked and not yet closed. */
+  #open = 0;
   readonly #minBytes: number;
   readonly #minIntervalMs: number;
   readonly #arrayBufferBytes: () => number;
@@ -71,16 +72,15 @@ export class QuietCollector {
   /** Count `stream` as open until it closes. */
   track(stream: RelayStream): void {
     if (stream.destroyed) return;
-    this.#open.add(stream);
+    this.#open++;
     stream.once('close', () => {
-      this.#open.delete(stream);
-      if (this.#open.size === 0) this.#quiet();
+      if (--this.#open === 0) this.#quiet();
     });
   }
 
   /** Streams open now. */
   get openStreams(): number {
-    return this.#open.size;
+    return this.#open;
   }
 
   stats(): QuietCollectStats {
