@@ -22,7 +22,6 @@ import { loadRelayKeys } from '../../relay/keys.js';
 import { listenOrPort } from '../../relay/or-listener.js';
 import { createRelayCore, type RelayCore } from '../../relay/relay-core.js';
 import { MemoryCap, type MemoryCapOptions } from '../../relay/mem-cap.js';
-import { collectGarbage } from '../../src/collect-garbage.js';
 import { HostilePeer, tcpServer, tempDir, type PeerCircuit } from '../adversarial/hostile-peer.js';
 import { connect } from 'node:net';
 import { once } from 'node:events';
@@ -276,13 +275,6 @@ test('a link that becomes congested makes the cap look at once, not at its next 
   const stats = core.memoryCap.stats();
   assert.ok(stats.circuitsFreed + stats.linksClosed >= 1, JSON.stringify(stats));
   assert.ok(stats.bytesFreed > 0);
-});
-
-test('a full collection can be asked for in this runtime without --expose-gc (src/collect-garbage.ts)', async () => {
-  assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'this test runs without --expose-gc');
-  assert.equal(collectGarbage(), true);
-  // A second request goes the same way (the function is found once).
-  assert.equal(collectGarbage(), true);
 });
 
 test('garbage not yet collected counts toward the cap: over it by garbage alone, a collection is asked for and nothing freed; when none can be had, the oldest data is freed; under the low-water mark none is asked for', { timeout: 40_000 }, async (t) => {
