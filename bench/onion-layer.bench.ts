@@ -126,9 +126,10 @@ function rows(backend: CryptoBackend, suffix: string): Row[] {
         };
       },
     },
-    {
-      // The client's side of a download: cells from the exit, peeled a batch at a time.
-      name: `client 3-hop peel, batched (peelBackward per ${BATCH})` + suffix,
+    // The client's side of a download: cells from the exit, peeled a batch at a time; the payloads
+    // copied back into the cells, or handed out as views of the last keystream output (as the client does).
+    ...[false, true].map((handOut): Row => ({
+      name: `client 3-hop peel, batched (peelBackward per ${BATCH}${handOut ? ', payloads handed out' : ''})` + suffix,
       prepare: () => {
         const { cells, batches } = channelCells();
         for (const c of cells) {
@@ -140,13 +141,14 @@ function rows(backend: CryptoBackend, suffix: string): Row[] {
         const layers = clientSide.map((h) => h.backward);
         const hops: number[] = [];
         const digests = new Uint8Array(20 * BATCH);
+        const payloads: Uint8Array[] | undefined = handOut ? [] : undefined;
         return (i) => {
           if (i % BATCH !== BATCH - 1) return;
-          peelBackward(layers, batches[(i - (BATCH - 1)) / BATCH]!, hops, digests, true);
+          peelBackward(layers, batches[(i - (BATCH - 1)) / BATCH]!, hops, digests, true, payloads);
           if (hops[BATCH - 1] !== 2) throw new Error('bench: the client did not recognize the exit\'s cell');
         };
       },
-    },
+    })),
     {
       name: 'client 3-hop seal' + suffix,
       prepare: () => () => {

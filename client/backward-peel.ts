@@ -29,8 +29,9 @@ export class BackwardPeel {
 
   /**
    * Take the backward layers off `cells` (514-byte RELAY cells of this
-   * circuit, in arrival order, modified in place) and call `handle(hop,
-   * payload)` for each in turn. `admit()` is called before each cell: false
+   * circuit, in arrival order; a cell may be left encrypted, its payload
+   * peeled elsewhere) and call `handle(hop, payload)` with the peeled
+   * 509-byte payload of each in turn. `admit()` is called before each cell: false
    * (the circuit closed) stops here; a caller counts cells in it. `final`: a cell
    * the last hop does not recognize ends the circuit (built, not
    * extending). A cell after an EXTENDED2 in the same batch also meets the
@@ -47,16 +48,20 @@ export class BackwardPeel {
       const hops = this.hops;
       const built = hops.length;
       const hopOf: number[] = [];
+      // The peeled payloads: views into the last layer's keystream output for its cells (no copy back).
+      const payloads: Uint8Array[] = [];
       peelBackward(
         hops.map((h) => h.backward),
         cells,
         hopOf,
         digests,
         final,
+        payloads,
       );
       for (let i = 0; i < cells.length; i++) {
         if (!admit()) return;
-        const payload = cellPayload(cells[i]!);
+        // Unset only past a cell the last hop did not recognize when final; such a cell throws below.
+        const payload = payloads[i] ?? cellPayload(cells[i]!);
         let hop = hopOf[i]!;
         for (let h = built; hop < 0 && h < hops.length; h++) {
           const layer = hops[h]!.backward;

@@ -323,6 +323,13 @@ export function tor1Layers(keyMaterial: Uint8Array, backend: CryptoBackend = cry
  * recognize destroys the circuit (a built circuit), so that layer opens
  * with `final` (openDigest), and cells more than one chunk (128 cells) after
  * the first unrecognized one are marked -1 without being touched.
+ *
+ * `payloads`, if given, is overwritten from index 0 with each touched cell's
+ * peeled payload (509 bytes): for a cell the last layer recognized, a view
+ * into that layer's keystream output, and the cell itself is then left as
+ * it arrived; for any other cell, the cell's own payload, peeled in place as
+ * without `payloads`. At a client nearly every cell is for the last hop, so
+ * this saves a 509-byte copy and a view per cell.
  */
 export function peelBackward(
   layers: readonly OnionLayer[],
@@ -330,13 +337,15 @@ export function peelBackward(
   hops: number[],
   digests: Uint8Array,
   lastIsFinal = false,
+  payloads?: Uint8Array[],
 ): void {
   if (digests.length < TOR1_DIGEST_LENGTH * cells.length) throw new RangeError(`peelBackward: digests holds ${digests.length} bytes, ${cells.length} cells need ${TOR1_DIGEST_LENGTH * cells.length}`);
   hops.length = cells.length;
+  if (payloads !== undefined) payloads.length = cells.length;
   // Chunk by chunk, each through every layer: each layer still meets its cells in arrival order.
   for (let first = 0; first < cells.length; first += GATHER_CELLS) {
     const count = Math.min(GATHER_CELLS, cells.length - first);
-    peelChunk(layers, cells, first, count, hops, digests, lastIsFinal);
+    peelChunk(layers, cells, first, count, hops, digests, lastIsFinal, payloads);
     if (lastIsFinal && hops.slice(first, first + count).includes(-1)) {
       // The circuit ends at that cell (the last layer may be spoiled): leave the rest as they are.
       hops.fill(-1, first + count);
@@ -347,9 +356,11 @@ export function peelBackward(
 
 /**
  * peelBackward for cells[first .. first+count), count <= GATHER_CELLS. The
- * payloads are gathered once; each layer crypts the run of those still
- * unrecognized in one call and the run is compacted in place (copyWithin), so
- * a cell costs one copy in, one copy out, and byte checks in between.
+ * payloads are gathered once; each layer but the last crypts the run of those
+ * still unrecognized in one call and the run is compacted in place
+ * (copyWithin), so a cell costs one copy in, one copy out (none for a cell the
+ * last layer recognizes, with `payloads`), and byte checks in between. The
+ * last layer's output is not compacted: views of it may have been handed out.
  */
 function peelChunk(
   layers: readonly OnionLayer[],
@@ -359,6 +370,7 @@ function peelChunk(
   hops: number[],
   digests: Uint8Array,
   lastIsFinal: boolean,
+  payloads: Uint8Array[] | undefined,
 ): void {
   const P = CELL_PAYLOAD_LENGTH;
   const index: number[] = [];
@@ -367,38 +379,52 @@ function peelChunk(
   for (let j = 0; j < count; j++) index.push(first + j);
   let run: Uint8Array = gather.subarray(GATHER_OFFSET, GATHER_OFFSET + count * P);
   let pending = count;
-  for (let h = 0; h < layers.length && pending > 0; h++) {
+  const last = layers.length - 1;
+  for (let h = 0; h <= last && pending > 0; h++) {
     const layer = layers[h]!;
-    const final = lastIsFinal && h === layers.length - 1;
+    const final = lastIsFinal && h === last;
     const out = layer.cryptRun(run.subarray(0, pending * P));
     let kept = 0;
     for (let j = 0; j < pending; j++) {
       const at = j * P;
+      const i = index[j]!;
       // Only a zero `recognized` needs a look at the digest (openDigest checks it again).
       if ((out[at + RECOGNIZED_OFFSET]! | out[at + RECOGNIZED_OFFSET + 1]!) === 0) {
         const payload = out.subarray(at, at + P);
         const value = layer.openDigest(payload, final);
         if (value !== null) {
-          const i = index[j]!;
           hops[i] = h;
           digests.set(value, TOR1_DIGEST_LENGTH * i);
-          cells[i]!.set(payload, CELL_PAYLOAD_OFFSET);
+          if (h === last && payloads !== undefined) payloads[i] = payload;
+          else settle(cells[i]!, payload, i, payloads);
           continue;
         }
       }
+      if (h === last) {
+        // Recognized by no layer: every layer was taken off.
+        hops[i] = -1;
+        settle(cells[i]!, out.subarray(at, at + P), i, payloads);
+        continue;
+      }
       if (kept !== j) {
         out.copyWithin(kept * P, at, at + P);
-        index[kept] = index[j]!;
+        index[kept] = i;
       }
       kept++;
     }
     run = out;
     pending = kept;
   }
-  // Recognized by no layer: every layer was taken off.
+  // No layers at all: nothing was taken off, no cell recognized.
   for (let j = 0; j < pending; j++) {
     const i = index[j]!;
     hops[i] = -1;
-    cells[i]!.set(run.subarray(j * P, (j + 1) * P), CELL_PAYLOAD_OFFSET);
+    settle(cells[i]!, run.subarray(j * P, (j + 1) * P), i, payloads);
   }
+}
+
+/** Put the peeled `payload` back into `cell` and, with `payloads`, a view of it at `payloads[i]`. */
+function settle(cell: Uint8Array, payload: Uint8Array, i: number, payloads: Uint8Array[] | undefined): void {
+  cell.set(payload, CELL_PAYLOAD_OFFSET);
+  if (payloads !== undefined) payloads[i] = cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH);
 }

@@ -3,9 +3,11 @@
  * their last cell (relay/relay-circuit.ts sendBackward): every byte after a
  * relay body must still come out zero (docs/protocol.md §4.2), for full DATA
  * cells and for the short cells (partial DATA, CONNECTED, END, SENDME) that
- * reuse their buffers. Checked at the client on every cell as it is peeled,
- * over a real three-hop circuit of Noise links in memory and a real TCP
- * destination that writes odd-sized pieces.
+ * reuse their buffers. Checked at the client on every relay payload as it
+ * comes out of the peel (BackwardPeel.receive hands each one on; the check
+ * wraps that hand-off and passes the payload through unchanged), over a real
+ * three-hop circuit of Noise links in memory and a real TCP destination that
+ * writes odd-sized pieces.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,10 +17,11 @@ import { memoryNetwork, type MemoryRelay } from '../support/memory-network.js';
 import { MemoryTransport } from '../support/memory-transport.js';
 import { LinkManager } from '../../src/link/link-manager.js';
 import { OriginCircuit } from '../../client/origin-circuit.js';
+import { BackwardPeel } from '../../client/backward-peel.js';
 import { CELL_PAYLOAD_LENGTH, RELAY_HEADER_LENGTH } from '../../src/constants.js';
 
-const PAYLOAD_OFFSET = 5;
-const LENGTH_OFFSET = PAYLOAD_OFFSET + 9;
+/** Where a relay payload holds its body length (docs/protocol.md §4.2). */
+const LENGTH_OFFSET = 9;
 
 test('cells the exit originates carry zeros after their body, also in reused buffers', { timeout: 30_000 }, async () => {
   const network = memoryNetwork(3);
@@ -39,26 +42,28 @@ test('cells the exit originates carry zeros after their body, also in reused buf
   await once(source, 'listening');
   let checked = 0;
   const bad: string[] = [];
+  // Every payload the client's peel hands on: zeros after the body.
+  const receive = BackwardPeel.prototype.receive;
+  BackwardPeel.prototype.receive = function (this: BackwardPeel, cells, final, handle, admit) {
+    receive.call(this, cells, final, (hop, payload) => {
+      const length = (payload[LENGTH_OFFSET]! << 8) | payload[LENGTH_OFFSET + 1]!;
+      for (let at = RELAY_HEADER_LENGTH + length; at < CELL_PAYLOAD_LENGTH; at++) {
+        if (payload[at] !== 0) {
+          bad.push(`command ${payload[0]} length ${length}: byte ${at} is ${payload[at]}`);
+          break;
+        }
+      }
+      checked++;
+      handle(hop, payload);
+    }, admit);
+  };
   const relays: MemoryRelay[] = network.relays;
   const memory = new MemoryTransport((peer) => relays.find((r) => r.info.address === peer.address && r.info.orPort === peer.port)?.accept);
   const links = new LinkManager<OriginCircuit>({
     transport: memory,
     handler: {
       onCircuitCell: (slot, cell) => slot.circuit.receive(cell),
-      onRelayCells: (slot, cells) => {
-        slot.circuit.receiveCells(cells);
-        // Peeled in place: each cell now holds the plaintext relay payload.
-        for (const cell of cells) {
-          const length = (cell[LENGTH_OFFSET]! << 8) | cell[LENGTH_OFFSET + 1]!;
-          for (let at = PAYLOAD_OFFSET + RELAY_HEADER_LENGTH + length; at < PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH; at++) {
-            if (cell[at] !== 0) {
-              bad.push(`command ${cell[PAYLOAD_OFFSET]} length ${length}: byte ${at - PAYLOAD_OFFSET} is ${cell[at]}`);
-              break;
-            }
-          }
-          checked++;
-        }
-      },
+      onRelayCells: (slot, cells) => slot.circuit.receiveCells(cells),
       onLinkClosed: (slot) => slot.circuit.linkClosed(),
     },
     dialTimeoutMs: 5000,
@@ -76,6 +81,7 @@ test('cells the exit originates carry zeros after their body, also in reused buf
     assert.deepEqual(bad.slice(0, 5), []);
     channel.destroy();
   } finally {
+    BackwardPeel.prototype.receive = receive;
     source.close();
     network.cleanup();
   }

@@ -126,7 +126,7 @@ test('peelBackward equals receiving cell by cell, over random circuits, counts, 
     const r = rng(seed * 2654435761);
     const hops = 1 + r.int(4);
     const material = Array.from({ length: hops }, () => r.bytes(72));
-    const [relays, clientOne, clientMany] = [0, 1, 2].map(() => material.map((m) => tor1Layers(m))) as [HopLayers[], HopLayers[], HopLayers[]];
+    const [relays, clientOne, clientMany, clientViews] = [0, 1, 2, 3].map(() => material.map((m) => tor1Layers(m))) as [HopLayers[], HopLayers[], HopLayers[], HopLayers[]];
     const count = 1 + r.int(400);
     const corruptAt = r.int(3) === 0 ? r.int(count) : -1;
     const wire: Uint8Array[] = [];
@@ -183,10 +183,34 @@ test('peelBackward equals receiving cell by cell, over random circuits, counts, 
       if (dead) break;
     }
 
+    // The same batches once more, the peeled payloads handed out (payloads): compared after every
+    // batch was peeled, so a later batch overwriting an earlier one's payloads would show.
+    const viewCells = wire.map((c) => c.slice());
+    const viewHops: number[] = [];
+    const viewPayloads: Uint8Array[] = [];
+    const viewLayers = clientViews.map((h) => h.backward);
+    for (const group of readBoundaries(rng(seed * 7919), count)) {
+      const hopOf: number[] = [];
+      const payloads: Uint8Array[] = [];
+      peelBackward(viewLayers, group.map((i) => viewCells[i]!), hopOf, new Uint8Array(20 * group.length), final, payloads);
+      let dead = false;
+      for (let j = 0; j < group.length; j++) {
+        viewHops.push(hopOf[j]!);
+        viewPayloads.push(payloads[j]!);
+        if (hopOf[j]! < 0) {
+          dead = true;
+          break;
+        }
+      }
+      if (dead) break;
+    }
+
     assert.deepEqual(manyHops, oneHops, `seed ${seed}: recognizing hops`);
     assert.deepEqual(manyDigests, oneDigests, `seed ${seed}: running digests`);
     const upTo = oneHops.length;
     assert.deepEqual(manyCells.slice(0, upTo).map(hex), oneCells.slice(0, upTo).map(hex), `seed ${seed}: bytes`);
+    assert.deepEqual(viewHops, oneHops, `seed ${seed}: recognizing hops, payloads handed out`);
+    assert.deepEqual(viewPayloads.map(hex), oneCells.slice(0, upTo).map((c) => hex(cellPayload(c))), `seed ${seed}: payload bytes, handed out`);
     if (corruptAt < 0) {
       assert.deepEqual(oneHops, origin, `seed ${seed}: every cell recognized by the hop that sealed it`);
     } else {
