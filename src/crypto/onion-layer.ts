@@ -18,6 +18,7 @@ import { crypto } from './crypto.js';
 import { AlliumError } from '../errors.js';
 import { abytes } from '../bytes.js';
 import { CELL_PAYLOAD_LENGTH, TOR1_KEY_MATERIAL_LENGTH } from '../constants.js';
+import { cellPayload } from '../cell/channel-cell.js';
 import {
   RELAY_DIGEST_OFFSET as DIGEST_OFFSET,
   RELAY_RECOGNIZED_OFFSET as RECOGNIZED_OFFSET,
@@ -426,5 +427,5 @@ function peelChunk(
 /** Put the peeled `payload` back into `cell` and, with `payloads`, a view of it at `payloads[i]`. */
 function settle(cell: Uint8Array, payload: Uint8Array, i: number, payloads: Uint8Array[] | undefined): void {
   cell.set(payload, CELL_PAYLOAD_OFFSET);
-  if (payloads !== undefined) payloads[i] = cell.subarray(CELL_PAYLOAD_OFFSET, CELL_PAYLOAD_OFFSET + CELL_PAYLOAD_LENGTH);
+  if (payloads !== undefined) payloads[i] = cellPayload(cell);
 }
