@@ -6,8 +6,9 @@
  * node:crypto can only do that with a native state copy per cell
  * (`hash.copy().digest()`), whose call overhead is larger than the hashing.
  * Here the state is five 32-bit words plus at most 63 buffered bytes: taking
- * the value is padding a copy of the tail (one or two compressions), and
- * saving or restoring the whole state is copying 5 words and 64 bytes.
+ * the value is padding the tail in place and compressing it (one or two
+ * compressions) into a copy of the five words, and saving or restoring the
+ * whole state is copying 5 words and at most 63 bytes.
  *
  * SHA-1 is used here only as tor1 prescribes (a running integrity check of
  * relay cells between two ends sharing keys), not as a collision-resistant hash.
@@ -196,10 +197,8 @@ function compress(h: Int32Array, data: DataView, at: number, blocks: number): vo
   h[0] = h0; h[1] = h1; h[2] = h2; h[3] = h3; h[4] = h4;
 }
 
-/** Scratch for digestInto: the five words and the padded last block(s). One per thread. */
+/** Scratch for digestInto: the five chaining words. One per thread. */
 const scratchH = new Int32Array(5);
-const scratchTail = new Uint8Array(2 * BLOCK);
-const scratchTailView = new DataView(scratchTail.buffer);
 
 /**
  * A DataView over the whole of `buffer`. The last one is kept: the cells a
@@ -217,6 +216,18 @@ function viewOf(buffer: ArrayBufferLike): DataView {
 }
 
 /**
+ * Copy `n` bytes from `src` at `s` to `dst` at `d`, four at a time (a
+ * big-endian load and store keep the byte order; neither side need be
+ * aligned), the last 0-3 one by one. For the tail (at most 63 bytes), about
+ * a third of the instructions of a byte loop.
+ */
+function copyBytes(dst: DataView, d: number, src: DataView, s: number, n: number): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) dst.setInt32(d + i, src.getInt32(s + i));
+  for (; i < n; i++) dst.setUint8(d + i, src.getUint8(s + i));
+}
+
+/**
  * A running SHA-1: `update` absorbs bytes, `digestInto` writes the value of
  * everything absorbed so far and leaves the state as it was, `copyFrom`
  * makes this state equal to another's (no allocation).
@@ -224,8 +235,12 @@ function viewOf(buffer: ArrayBufferLike): DataView {
 export class Sha1State {
   /** The five chaining words (signed int32 view of the big-endian words). */
   readonly h = new Int32Array(INIT);
-  /** Bytes absorbed but not yet compressed: tail[0 .. tailLength). */
-  readonly tail = new Uint8Array(BLOCK);
+  /**
+   * Bytes absorbed but not yet compressed: tail[0 .. tailLength), at most 63.
+   * Two blocks long: digestInto pads in place after them (what lies past
+   * tailLength is scratch).
+   */
+  readonly tail = new Uint8Array(2 * BLOCK);
   readonly #tailView = new DataView(this.tail.buffer);
   tailLength = 0;
   /** Total bytes absorbed (exact up to 2^53). */
@@ -233,31 +248,35 @@ export class Sha1State {
 
   /** Absorb `data` (any length). */
   update(data: Uint8Array): void {
-    let at = 0;
-    let left = data.length;
-    this.length += left;
-    // The tail moves by plain loops (at most 63 bytes): cheaper than a subarray and a set per cell.
-    const tail = this.tail;
-    if (this.tailLength > 0) {
-      const take = Math.min(BLOCK - this.tailLength, left);
-      for (let i = 0, t = this.tailLength; i < take; i++) tail[t + i] = data[i]!;
-      this.tailLength += take;
+    const length = data.length;
+    if (length === 0) return;
+    this.length += length;
+    const tailView = this.#tailView;
+    let t = this.tailLength;
+    // The message words are read through a DataView over data's buffer, and the
+    // tail moves four bytes at a time (copyBytes): cheaper per 509-byte cell
+    // than byte loops or a subarray and a set.
+    const src = viewOf(data.buffer);
+    let at = data.byteOffset;
+    const end = at + length;
+    if (t > 0) {
+      const take = Math.min(BLOCK - t, length);
+      copyBytes(tailView, t, src, at, take);
+      t += take;
       at += take;
-      left -= take;
-      if (this.tailLength < BLOCK) return;
-      compress(this.h, this.#tailView, 0, 1);
-      this.tailLength = 0;
+      if (t < BLOCK) {
+        this.tailLength = t;
+        return;
+      }
+      compress(this.h, tailView, 0, 1);
     }
-    const blocks = left >>> 6;
+    const blocks = (end - at) >>> 6;
     if (blocks > 0) {
-      compress(this.h, viewOf(data.buffer), data.byteOffset + at, blocks);
+      compress(this.h, src, at, blocks);
       at += blocks * BLOCK;
-      left -= blocks * BLOCK;
     }
-    if (left > 0) {
-      for (let i = 0; i < left; i++) tail[i] = data[at + i]!;
-      this.tailLength = left;
-    }
+    copyBytes(tailView, 0, src, at, end - at);
+    this.tailLength = end - at;
   }
 
   /**
@@ -269,27 +288,26 @@ export class Sha1State {
     const h = scratchH;
     const own = this.h;
     h[0] = own[0]!; h[1] = own[1]!; h[2] = own[2]!; h[3] = own[3]!; h[4] = own[4]!;
+    // Pad in place after the buffered bytes: 0x80, zeros, the 64-bit bit length.
     const n = this.tailLength;
-    const pad = scratchTail;
     const tail = this.tail;
-    for (let i = 0; i < n; i++) pad[i] = tail[i]!;
-    pad[n] = 0x80;
+    const tailView = this.#tailView;
+    tail[n] = 0x80;
     const blocks = n < BLOCK - 8 ? 1 : 2;
-    const end = blocks * BLOCK;
-    for (let i = n + 1; i < end - 8; i++) pad[i] = 0;
-    // Bit length, big-endian 64 bits.
+    const lengthAt = blocks * BLOCK - 8; // a multiple of 4
+    let i = n + 1;
+    for (; (i & 3) !== 0 && i < lengthAt; i++) tail[i] = 0;
+    for (; i < lengthAt; i += 4) tailView.setInt32(i, 0);
     const bits = this.length * 8;
-    const high = Math.floor(bits / 0x100000000);
-    const low = bits >>> 0;
-    pad[end - 8] = high >>> 24; pad[end - 7] = high >>> 16; pad[end - 6] = high >>> 8; pad[end - 5] = high;
-    pad[end - 4] = low >>> 24; pad[end - 3] = low >>> 16; pad[end - 2] = low >>> 8; pad[end - 1] = low;
-    compress(h, scratchTailView, 0, blocks);
-    for (let i = 0; i < 5; i++) {
-      const v = h[i]!;
-      out[offset + 4 * i] = v >>> 24;
-      out[offset + 4 * i + 1] = v >>> 16;
-      out[offset + 4 * i + 2] = v >>> 8;
-      out[offset + 4 * i + 3] = v;
+    tailView.setUint32(lengthAt, Math.floor(bits / 0x100000000));
+    tailView.setUint32(lengthAt + 4, bits >>> 0);
+    compress(h, tailView, 0, blocks);
+    for (let w = 0; w < 5; w++) {
+      const v = h[w]!;
+      out[offset + 4 * w] = v >>> 24;
+      out[offset + 4 * w + 1] = v >>> 16;
+      out[offset + 4 * w + 2] = v >>> 8;
+      out[offset + 4 * w + 3] = v;
     }
   }
 
