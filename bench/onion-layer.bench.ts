@@ -1,7 +1,7 @@
 /**
  * Per-cell cost of tor1 relay crypto (src/crypto/onion-layer.ts) through the
- * default backend (node:crypto). A plain script:
- *   npx tsc -p . && node dist/bench/onion-layer.bench.js
+ * default backend (node:crypto). No options:
+ *   npm run build && node dist/bench/onion-layer.bench.js   (or npm run bench -- onion-layer)
  * Each row: warm-up, then SAMPLES timed runs of CELLS cells, taken round-robin
  * across the rows (so drifts in machine load hit every row alike); the median
  * run gives CPU µs per cell (process.cpuUsage: less sensitive than wall time
@@ -173,7 +173,15 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+const USAGE = 'usage: node dist/bench/onion-layer.bench.js (no options)';
+
 function main(): void {
+  const argv = process.argv.slice(2);
+  if (argv.length > 0) {
+    const help = argv[0] === '--help' || argv[0] === '-h';
+    (help ? process.stdout : process.stderr).write(`${USAGE}\n`);
+    process.exit(help ? 0 : 2);
+  }
   console.log(`tor1 onion layer, backend ${crypto.name}, node ${process.version}`);
   console.log(`${CELLS} cells x ${SAMPLES} samples per row (median), ${PAYLOAD}-byte payloads\n`);
   const table: Array<{ op: string; 'µs/cell': string; 'MB/s': string; 'cells/s': string }> = [];

@@ -33,6 +33,10 @@ export function registerTestnetCommand(program: Command): void {
   registerCtlCommand(testnet);
   testnet
     .description('run a test network in the foreground: A voting authorities, N relays, 1 client (on loopback, or with --netns in network namespaces)')
+    .addHelpText(
+      'after',
+      '\nEnvironment:\n  ALLIUM_NODE_FLAGS  extra Node flags for every node (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof\n                     --cpu-prof-name={nickname}.cpuprofile); docs/testnet.md, "Profiling the nodes"',
+    )
     .option('--authorities <n>', 'number of directory authorities, each on its own 127.100.0.N, or with --netns in its own namespace (1-9)', parseCount(1, 9), 3)
     .option('--relays <n>', 'number of relays, each on its own 127.N.0.1 (3-50)', parseCount(3, 50), 5)
     .option('--exits <n>', 'how many of the relays are exits (1..relays)', parseCount(1, 50), 2)
